@@ -1,0 +1,1 @@
+//! Side-by-side benchmarks of dpmem and DPDK 22.11.

@@ -1,0 +1,22 @@
+//! `dpmem-sys` is the one place where dpmem talks to Linux.
+//!
+//! Everything above this crate sees typed facts (page sizes, NUMA nodes, mounts, CPUs) and
+//! safe-ish handles (reserved address ranges, hugepage files). Discovery reads sysfs and procfs
+//! through a [`SysRoot`](root::SysRoot) so that tests can present any machine: two NUMA nodes,
+//! 1 GiB pages, no hugetlbfs mount, no hugepages at all.
+//!
+//! The raw syscalls live in the modules that need them (`mapping`, `hugepage_file`, `pagemap`,
+//! `numa`); each `unsafe` block there says which invariant makes it sound.
+
+pub mod cpu_topology;
+pub mod error;
+pub mod hugepage_file;
+pub mod hugepage_info;
+pub mod hugepage_reserve;
+pub mod mapping;
+pub mod mounts;
+pub mod numa;
+pub mod pagemap;
+pub mod root;
+
+pub use error::{SysError, SysResult};

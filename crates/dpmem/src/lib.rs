@@ -1,0 +1,6 @@
+//! dpmem: DPDK's data-plane memory subsystem, in Rust.
+//!
+//! This facade re-exports the layers; applications depend on this crate only.
+
+pub use dpmem_eal as eal;
+pub use dpmem_sys as sys;
