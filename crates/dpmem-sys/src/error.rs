@@ -19,7 +19,11 @@ pub struct SysError {
 
 impl SysError {
     pub fn new(op: &'static str, target: impl Into<String>, errno: Errno) -> Self {
-        Self { op, target: target.into(), errno }
+        Self {
+            op,
+            target: target.into(),
+            errno,
+        }
     }
 
     pub fn with_path(op: &'static str, path: &std::path::Path, errno: Errno) -> Self {
@@ -28,7 +32,10 @@ impl SysError {
 
     /// Converts a `std::io::Error` (from `std::fs`) keeping its errno when it has one.
     pub fn from_io(op: &'static str, path: impl Into<PathBuf>, err: &std::io::Error) -> Self {
-        let errno = err.raw_os_error().map(Errno::from_raw_os_error).unwrap_or(Errno::IO);
+        let errno = err
+            .raw_os_error()
+            .map(Errno::from_raw_os_error)
+            .unwrap_or(Errno::IO);
         Self::new(op, path.into().display().to_string(), errno)
     }
 }
