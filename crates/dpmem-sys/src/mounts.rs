@@ -23,8 +23,8 @@ pub struct HugetlbfsMount {
 /// Every hugetlbfs mount, in `/proc/mounts` order.
 ///
 /// A mount without a `pagesize=` option uses the default hugepage size from
-/// `/proc/meminfo`; when that is unknown too, the mount is left out, because a mount whose
-/// page size cannot be determined cannot be used safely.
+/// `/proc/meminfo`; when that is unknown too, or the option does not parse, the mount is
+/// left out, because a mount whose page size cannot be determined cannot be used safely.
 pub fn hugetlbfs_mounts(root: &SysRoot) -> SysResult<Vec<HugetlbfsMount>> {
     let text = root.read_string("/proc/mounts")?;
     let default_page_size = hugepage_info::default_page_size(root)?;
