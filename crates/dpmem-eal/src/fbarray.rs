@@ -494,7 +494,9 @@ impl FbArray {
             if best.is_some_and(|(_, len)| len >= self.len - pos) {
                 break;
             }
-            let first = self.find_next(pos, used)?;
+            let Some(first) = self.find_next(pos, used) else {
+                break;
+            };
             let run = self.find_contig(first, used);
             if run > best.map_or(0, |(_, len)| len) {
                 best = Some((first, run));
@@ -749,7 +751,10 @@ mod tests {
         assert_eq!(a.find_biggest_free(0), None);
         assert_eq!(a.find_rev_biggest_free(0), None);
         assert_eq!(a.find_next_n_free(0, 1), None);
-        assert_eq!(a.set_used(0), Err(FbArrayError::OutOfRange { idx: 0, len: 0 }));
+        assert_eq!(
+            a.set_used(0),
+            Err(FbArrayError::OutOfRange { idx: 0, len: 0 })
+        );
         assert_eq!(a.runs_used().count(), 0);
     }
 
@@ -759,7 +764,10 @@ mod tests {
         let a = array(&mut buf, 1);
         assert!(!a.is_empty());
         assert_eq!(a.is_used(0), Ok(false));
-        assert_eq!(a.is_used(1), Err(FbArrayError::OutOfRange { idx: 1, len: 1 }));
+        assert_eq!(
+            a.is_used(1),
+            Err(FbArrayError::OutOfRange { idx: 1, len: 1 })
+        );
         a.set_used(0).unwrap();
         assert_eq!(a.set_used(0), Err(FbArrayError::AlreadyUsed(0)));
         assert_eq!(a.count_used(), 1);
@@ -838,6 +846,27 @@ mod tests {
         assert_eq!(a.find_rev_biggest_free(50), Some((0, 51)));
         assert_eq!(a.find_rev_biggest_used(200), Some((120, 81)));
         assert_eq!(a.iter_used().count(), 151);
+    }
+
+    #[test]
+    fn biggest_keeps_its_answer_when_the_kind_runs_out() {
+        let len = 10;
+        let mut buf = buffer(len);
+        let a = array(&mut buf, len);
+        set_range(&a, 3..len);
+        // After the free run 0..3 the forward scan meets no more free slots.
+        assert_eq!(a.find_biggest_free(0), Some((0, 3)));
+        assert_eq!(a.find_rev_biggest_used(9), Some((3, 7)));
+        a.set_free(9).unwrap();
+        assert_eq!(a.find_biggest_used(0), Some((3, 6)));
+        // Ties: forward keeps the lowest run, reverse the highest.
+        // Used: 0..2, 3..5, 6..8.
+        a.set_free(5).unwrap();
+        a.set_free(8).unwrap();
+        a.set_used(0).unwrap();
+        a.set_used(1).unwrap();
+        assert_eq!(a.find_biggest_used(0), Some((0, 2)));
+        assert_eq!(a.find_rev_biggest_used(9), Some((6, 2)));
     }
 
     #[test]
