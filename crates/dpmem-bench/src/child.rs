@@ -108,22 +108,31 @@ pub fn run(kind: ChildKind, eal_args: &[String]) -> Result<InitCleanup, String> 
             return parse_result(line);
         }
     }
-    // Explain the failure with the last things the child said (DPDK's EAL errors end
-    // up on stdout, ours on stderr).
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let said: Vec<&str> = stdout
-        .lines()
-        .chain(stderr.lines())
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with(RESULT_MARKER))
-        .collect();
-    let tail = said[said.len().saturating_sub(3)..].join(" | ");
     Err(format!(
         "{} child {}: {}",
         kind.name(),
         out.status,
-        if tail.is_empty() { "no output" } else { &tail }
+        failure_text(&stdout, &stderr)
     ))
+}
+
+/// The last things a failed child said, on one line.
+///
+/// DPDK 22.11 logs to stdout, where a usage text may follow its errors, so only its
+/// `EAL: ` lines count there; the child's own error is on stderr.
+fn failure_text(stdout: &str, stderr: &str) -> String {
+    let said: Vec<&str> = stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("EAL: "))
+        .chain(stderr.lines().map(str::trim))
+        .filter(|l| !l.is_empty())
+        .collect();
+    if said.is_empty() {
+        return "no output".to_owned();
+    }
+    said[said.len().saturating_sub(4)..].join(" | ")
 }
 
 fn parse_result(line: &str) -> Result<InitCleanup, String> {
@@ -152,6 +161,19 @@ mod tests {
             child_main(&["dpmem".into(), CHILD_FLAG.into(), "nonsense".into()]),
             Some(2)
         );
+    }
+
+    #[test]
+    fn failure_text_keeps_eal_errors_not_usage() {
+        let stdout = "EAL: Option --legacy-mem is not compatible with --in-memory\n\n\
+                      Usage: bench [options]\n  -l CORELIST  List of cores\n";
+        let stderr = "rte_eal_init/cleanup failed: Invalid argument (rte_errno 22)\n";
+        assert_eq!(
+            failure_text(stdout, stderr),
+            "EAL: Option --legacy-mem is not compatible with --in-memory | \
+             rte_eal_init/cleanup failed: Invalid argument (rte_errno 22)"
+        );
+        assert_eq!(failure_text("", ""), "no output");
     }
 
     #[test]

@@ -165,14 +165,21 @@ pub fn run_init(opts: &BenchOptions) -> Report {
         let mount = hugepage_host::hugetlbfs_2m_mount().ok();
         mount_for_notes = mount_for_notes.or(mount.clone());
         let mut common: Vec<String> = config.eal_args.iter().map(|s| s.to_string()).collect();
-        common.extend(["--file-prefix".to_owned(), prefix.clone()]);
         let note = match &hugepages {
             Ok(_) => None,
             Err(why) => {
+                // DPDK runs --no-huge through its legacy path, which it refuses to combine
+                // with --in-memory; anonymous memory leaves no files behind anyway.
+                let dropped = common.iter().any(|a| a == "--in-memory");
+                common.retain(|a| a != "--in-memory");
                 common.push("--no-huge".to_owned());
-                Some(format!("ran with --no-huge on both sides: {why}"))
+                Some(format!(
+                    "ran with --no-huge{} on both sides: {why}",
+                    if dropped { " (not --in-memory)" } else { "" }
+                ))
             }
         };
+        common.extend(["--file-prefix".to_owned(), prefix.clone()]);
         let mut dpdk_args: Vec<String> = DPDK_ONLY_ARGS.iter().map(|s| s.to_string()).collect();
         dpdk_args.extend(common.iter().cloned());
 
