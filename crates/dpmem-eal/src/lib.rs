@@ -5,6 +5,31 @@
 //! offers (dynamic, legacy, single-file segments, in-memory, no-huge), records each page's
 //! IOVA and NUMA node, and keeps that metadata in a shared configuration file that secondary
 //! processes map at the same virtual address.
+//!
+//! ```no_run
+//! let eal = dpmem_eal::Eal::init(["app", "--no-huge", "-m", "64"])?;
+//! for list in eal.memory().lists() {
+//!     println!("{:#x}: {} pages of {} bytes on socket {}", list.base_va, list.n_used, list.page_size, list.socket_id);
+//! }
+//! # Ok::<(), dpmem_eal::EalError>(())
+//! ```
 
+pub mod eal;
+pub mod error;
 pub mod fbarray;
+pub mod iova;
+pub mod limits;
+pub mod memory;
+pub mod memseg;
+pub mod memseg_list;
 pub mod options;
+pub mod runtime_dir;
+pub mod shared_config;
+pub mod sync;
+
+pub use eal::{Eal, EalSettings, MemoryLayout};
+pub use error::{EalError, ErrorKind};
+pub use iova::IovaMode;
+pub use memory::{MemEvent, Memory, MemoryMode, PageRequest, PageRun, ProcessRole};
+pub use memseg::{Memseg, BAD_IOVA, SOCKET_ID_ANY};
+pub use options::{EalOptions, HugeUnlink};

@@ -10,13 +10,15 @@
 
 pub mod cpu_topology;
 pub mod error;
-pub mod hugepage_file;
+pub mod futex;
+pub mod backing_file;
 pub mod hugepage_info;
 pub mod hugepage_reserve;
 pub mod mapping;
 pub mod mounts;
 pub mod numa;
 pub mod pagemap;
+pub mod process;
 pub mod root;
 
 pub use error::{SysError, SysResult};

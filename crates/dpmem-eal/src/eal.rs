@@ -1,0 +1,392 @@
+//! The EAL instance: options in, memory out.
+//!
+//! [`Eal::init`] takes DPDK's command line, discovers the machine, decides whether this process
+//! is the primary or a secondary, and brings the memory up in the mode the options ask for.
+//! Dropping the [`Eal`] tears it down: pages unmapped, files removed as the mode says, address
+//! space released, the configuration removed (primary) or unmapped (secondary).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use dpmem_sys::cpu_topology::{self, CpuTopology};
+use dpmem_sys::hugepage_info::{self, HugepageInfo};
+use dpmem_sys::mounts;
+use dpmem_sys::root::SysRoot;
+use serde::Serialize;
+
+use crate::error::EalError;
+use crate::iova::{self, IovaMode};
+use crate::limits::MemsegLimits;
+use crate::memory::PrimarySetup;
+use crate::memory::{Memory, MemoryMode, MemorySettings, ProcessRole};
+use crate::memseg::Memseg;
+use crate::memseg_list::MemsegListInfo;
+use crate::options::{EalOptions, HostFacts, HugeUnlink, IovaModeRequest, LcoreMap, ProcType};
+use crate::runtime_dir;
+use crate::shared_config::ConfigMapping;
+
+/// Memory mapped with `--no-huge` when `-m` does not say (DPDK's `MEMSIZE_IF_NO_HUGE_PAGE`).
+pub const NO_HUGE_DEFAULT_MB: u64 = 64;
+
+/// Settings of an EAL instance beyond DPDK's command line.
+#[derive(Debug, Clone)]
+pub struct EalSettings {
+    /// Limits on memseg lists (DPDK's build-time `RTE_MAX_MEMSEG_*`).
+    pub limits: MemsegLimits,
+    /// Where sysfs and procfs are read from (tests present fake machines).
+    pub sys_root: SysRoot,
+}
+
+impl Default for EalSettings {
+    fn default() -> Self {
+        Self { limits: MemsegLimits::default(), sys_root: SysRoot::host() }
+    }
+}
+
+/// An initialised EAL. Several may coexist in one process when their file prefixes differ.
+#[derive(Debug)]
+pub struct Eal {
+    memory: Memory,
+    options: EalOptions,
+    app_args: Vec<String>,
+    lcores: LcoreMap,
+    main_lcore: u32,
+    hugepages: HugepageInfo,
+    runtime_dir: Option<RuntimeDirGuard>,
+}
+
+/// Removes the runtime directory, if empty, after the memory (and its config file) is gone.
+#[derive(Debug)]
+struct RuntimeDirGuard(PathBuf);
+
+impl Drop for RuntimeDirGuard {
+    fn drop(&mut self) {
+        runtime_dir::remove_if_empty(&self.0);
+    }
+}
+
+impl Eal {
+    /// Initialises from DPDK's command-line form: `args[0]` is the program name, EAL options
+    /// follow, and the application's own arguments come after `--` (see [`Eal::app_args`]).
+    pub fn init<I, S>(args: I) -> Result<Eal, EalError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let (options, app_args) = EalOptions::parse(args)?;
+        let mut eal = Self::init_with(options, EalSettings::default())?;
+        eal.app_args = app_args;
+        Ok(eal)
+    }
+
+    /// Initialises from typed options (see [`EalOptions::builder`]).
+    pub fn init_with(options: EalOptions, settings: EalSettings) -> Result<Eal, EalError> {
+        let root = &settings.sys_root;
+        let topology = cpu_topology::discover(root).map_err(|e| EalError::sys("read CPU topology", e))?;
+        let hugepages = hugepage_info::discover(root).map_err(|e| EalError::sys("read hugepage information", e))?;
+        let mounts = mounts::hugetlbfs_mounts(root).map_err(|e| EalError::sys("read /proc/mounts", e))?;
+        let mut cpus: std::collections::BTreeSet<u32> = topology.cpus.iter().map(|c| c.cpu).collect();
+        if cpus.is_empty() {
+            cpus = (0..std::thread::available_parallelism().map_or(1, |n| n.get() as u32)).collect();
+        }
+        let host = HostFacts { cpus: cpus.clone(), hugetlbfs_mounts: mounts.iter().map(|m| m.mount_point.clone()).collect() };
+        options.validate(&host)?;
+        let lcores = match &options.lcores {
+            Some(map) => map.clone(),
+            None => LcoreMap::identity(cpus.iter().copied().filter(|&c| c < crate::options::MAX_LCORE))?,
+        };
+        let main_lcore = options.main_lcore.or_else(|| lcores.lcore_ids().next()).unwrap_or(0);
+
+        let (role, runtime) = if options.in_memory {
+            (ProcessRole::Primary, None)
+        } else {
+            let dir = runtime_dir::create(&options.file_prefix)?;
+            let lock = ConfigMapping::try_become_primary(&dir)?;
+            let role = match (options.proc_type, lock) {
+                (ProcType::Primary, Some(file)) | (ProcType::Auto, Some(file)) => (ProcessRole::Primary, Some(file)),
+                (ProcType::Primary, None) => {
+                    return Err(EalError::Busy(format!(
+                        "a primary process already runs with file prefix {:?} (use another --file-prefix or --proc-type=secondary)",
+                        options.file_prefix
+                    )))
+                }
+                (ProcType::Secondary, Some(file)) => {
+                    let _ = file.unlock();
+                    return Err(EalError::Secondary(format!(
+                        "no primary process is running with file prefix {:?}",
+                        options.file_prefix
+                    )));
+                }
+                (ProcType::Secondary, None) | (ProcType::Auto, None) => (ProcessRole::Secondary, None),
+            };
+            (role.0, Some((dir, role.1)))
+        };
+
+        let memory = match role {
+            ProcessRole::Secondary => {
+                let (dir, _) = runtime.as_ref().expect("secondaries have a runtime directory");
+                Memory::attach_secondary(ConfigMapping::attach(dir)?)?
+            }
+            ProcessRole::Primary => {
+                let config_file = runtime.as_ref().and_then(|(dir, file)| file.as_ref().map(|_| dir.join("config")));
+                let config_file = match (runtime, config_file) {
+                    (Some((_, Some(file))), Some(path)) => Some((file, path)),
+                    _ => None,
+                };
+                let setup = primary_setup(&options, &settings, &hugepages, &mounts, &topology, &lcores, config_file)?;
+                let memory = Memory::create_primary(setup)?;
+                memory.publish();
+                memory
+            }
+        };
+        let runtime_dir = (!options.in_memory).then(|| RuntimeDirGuard(runtime_dir::location(&options.file_prefix)));
+        Ok(Eal { memory, options, app_args: Vec::new(), lcores, main_lcore, hugepages, runtime_dir })
+    }
+
+    /// The application's arguments (those after `--`).
+    pub fn app_args(&self) -> &[String] {
+        &self.app_args
+    }
+
+    pub fn options(&self) -> &EalOptions {
+        &self.options
+    }
+
+    pub fn memory(&self) -> &Memory {
+        &self.memory
+    }
+
+    pub fn lcores(&self) -> &LcoreMap {
+        &self.lcores
+    }
+
+    pub fn main_lcore(&self) -> u32 {
+        self.main_lcore
+    }
+
+    pub fn process_role(&self) -> ProcessRole {
+        self.memory.role()
+    }
+
+    pub fn iova_mode(&self) -> IovaMode {
+        self.memory.iova_mode()
+    }
+
+    /// The hugepage picture discovered at initialisation.
+    pub fn hugepages(&self) -> &HugepageInfo {
+        &self.hugepages
+    }
+
+    /// The runtime directory (none with `--in-memory`).
+    pub fn runtime_dir(&self) -> Option<&std::path::Path> {
+        self.runtime_dir.as_ref().map(|g| g.0.as_path())
+    }
+
+    /// Tears the EAL down now (the same as dropping it).
+    pub fn cleanup(self) {}
+
+    /// A serialisable picture of the memory layout.
+    pub fn layout(&self) -> MemoryLayout {
+        let memory = &self.memory;
+        let lists: Vec<ListLayout> = memory
+            .lists()
+            .into_iter()
+            .map(|info| ListLayout { segments: memory.segments(info.index), info })
+            .collect();
+        let mut per_socket: BTreeMap<i32, u64> = BTreeMap::new();
+        for list in &lists {
+            for seg in &list.segments {
+                *per_socket.entry(seg.socket_id).or_default() += seg.len;
+            }
+        }
+        MemoryLayout {
+            iova_mode: memory.iova_mode(),
+            memory_mode: memory.mode(),
+            process_type: memory.role(),
+            file_prefix: self.options.file_prefix.clone(),
+            in_memory: memory.is_in_memory(),
+            runtime_dir: self.runtime_dir().map(|p| p.display().to_string()),
+            page_sizes: memory.page_sizes(),
+            memseg_lists: lists,
+            sockets: per_socket.into_iter().map(|(socket_id, bytes)| SocketTotal { socket_id, bytes }).collect(),
+        }
+    }
+}
+
+/// The memory layout, as `dpmem info` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryLayout {
+    pub iova_mode: IovaMode,
+    pub memory_mode: MemoryMode,
+    pub process_type: ProcessRole,
+    pub file_prefix: String,
+    pub in_memory: bool,
+    pub runtime_dir: Option<String>,
+    pub page_sizes: Vec<u64>,
+    pub memseg_lists: Vec<ListLayout>,
+    pub sockets: Vec<SocketTotal>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ListLayout {
+    #[serde(flatten)]
+    pub info: MemsegListInfo,
+    pub segments: Vec<Memseg>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SocketTotal {
+    pub socket_id: i32,
+    pub bytes: u64,
+}
+
+fn primary_setup(
+    options: &EalOptions,
+    settings: &EalSettings,
+    hugepages: &HugepageInfo,
+    mounts: &[mounts::HugetlbfsMount],
+    topology: &CpuTopology,
+    lcores: &LcoreMap,
+    config_file: Option<(dpmem_sys::backing_file::BackingFile, PathBuf)>,
+) -> Result<PrimarySetup, EalError> {
+    let mode = if options.no_huge {
+        MemoryMode::NoHuge
+    } else if options.legacy_mem {
+        MemoryMode::Legacy
+    } else {
+        MemoryMode::Dynamic
+    };
+    let iova_mode = choose_iova_mode(options, &settings.sys_root)?;
+    let mut sockets: Vec<i32> = hugepages.numa_nodes.iter().map(|&n| n as i32).collect();
+    if sockets.is_empty() {
+        sockets.push(0);
+    }
+    let huge_dirs: Vec<(u64, PathBuf)> = if mode == MemoryMode::NoHuge {
+        Vec::new()
+    } else if options.in_memory {
+        // memfds need no mount: every size the kernel has a pool for will do.
+        hugepages.sizes.iter().filter(|s| s.total > 0 || s.free > 0).map(|s| (s.page_size, PathBuf::new())).collect()
+    } else if let Some(dir) = &options.huge_dir {
+        let mount = mounts::hugetlbfs_mount_containing(&settings.sys_root, dir)
+            .map_err(|e| EalError::sys("look up --huge-dir", e))?
+            .ok_or_else(|| EalError::InvalidArgument(format!("--huge-dir {}: not on a hugetlbfs mount", dir.display())))?;
+        vec![(mount.page_size, dir.clone())]
+    } else {
+        let mut dirs: Vec<(u64, PathBuf)> = Vec::new();
+        for m in mounts {
+            if !dirs.iter().any(|(ps, _)| *ps == m.page_size) {
+                dirs.push((m.page_size, m.mount_point.clone()));
+            }
+        }
+        dirs.sort_by_key(|(ps, _)| *ps);
+        dirs
+    };
+    if mode != MemoryMode::NoHuge && huge_dirs.is_empty() {
+        return Err(EalError::NoHugepages {
+            reason: if options.in_memory {
+                "the kernel has no hugepage pool of any size".into()
+            } else {
+                "no hugetlbfs mount found in /proc/mounts".into()
+            },
+        });
+    }
+    let page_sizes: Vec<u64> = huge_dirs.iter().map(|(ps, _)| *ps).collect();
+    let mb = 1u64 << 20;
+    let startup_bytes = if mode == MemoryMode::NoHuge {
+        None
+    } else if let Some(per_socket) = &options.socket_mem_mb {
+        Some(per_socket.iter().enumerate().map(|(s, m)| (s as i32, m * mb)).collect())
+    } else {
+        options.memory_mb.map(|m| split_across_sockets(m * mb, &sockets, lcores, topology, hugepages, &page_sizes))
+    };
+    let socket_limits = options
+        .socket_limit_mb
+        .as_ref()
+        .map(|limits| limits.iter().enumerate().filter(|(_, &m)| m > 0).map(|(s, m)| (s as i32, m * mb)).collect())
+        .unwrap_or_default();
+    let memory_settings = MemorySettings {
+        mode,
+        in_memory: options.in_memory,
+        single_file_segments: options.single_file_segments,
+        huge_unlink: if options.in_memory { HugeUnlink::Always } else { options.huge_unlink },
+        match_allocations: options.match_allocations,
+        iova_mode,
+        file_prefix: options.file_prefix.clone(),
+        huge_dirs,
+        numa_policy: dpmem_sys::numa::policy_supported(),
+        role: ProcessRole::Primary,
+    };
+    Ok(PrimarySetup {
+        settings: memory_settings,
+        limits: settings.limits,
+        page_sizes,
+        sockets,
+        base_virtaddr: options.base_virtaddr,
+        config_file,
+        startup_bytes,
+        no_huge_bytes: options.memory_mb.unwrap_or(NO_HUGE_DEFAULT_MB) * mb,
+        socket_limits,
+    })
+}
+
+/// `-m` without `--socket-mem`: memory goes to sockets in proportion to their lcores (DPDK's
+/// rule), each share capped by what the node has free, and what no share could take goes to
+/// the sockets that still have room, in order.
+fn split_across_sockets(
+    total: u64,
+    sockets: &[i32],
+    lcores: &LcoreMap,
+    topology: &CpuTopology,
+    hugepages: &HugepageInfo,
+    page_sizes: &[u64],
+) -> Vec<(i32, u64)> {
+    if sockets.len() == 1 {
+        return vec![(sockets[0], total)];
+    }
+    let node_of_lcore = |cpus: &std::collections::BTreeSet<u32>| {
+        cpus.iter().next().and_then(|c| topology.cpu(*c)).map_or(0, |c| c.node as i32)
+    };
+    let n_lcores = lcores.len().max(1) as u64;
+    let free = |s: i32| page_sizes.iter().map(|&ps| hugepages.free_on_node(ps, s as u32) * ps).sum::<u64>();
+    let mut shares: Vec<(i32, u64)> = sockets
+        .iter()
+        .map(|&s| {
+            let count = lcores.iter().filter(|(_, cpus)| node_of_lcore(cpus) == s).count() as u64;
+            (s, (total * count / n_lcores).min(free(s)))
+        })
+        .collect();
+    let mut left = total - shares.iter().map(|(_, b)| b).sum::<u64>();
+    for (s, bytes) in shares.iter_mut() {
+        let extra = (free(*s) - *bytes).min(left);
+        *bytes += extra;
+        left -= extra;
+    }
+    if left > 0 {
+        // Nobody has room: ask the first socket anyway so start-up reports the shortfall.
+        shares[0].1 += left;
+    }
+    shares
+}
+
+fn choose_iova_mode(options: &EalOptions, root: &SysRoot) -> Result<IovaMode, EalError> {
+    let pa_available = dpmem_sys::process::is_root() && dpmem_sys::pagemap::physical_addresses_available();
+    match options.iova_mode {
+        Some(IovaModeRequest::Va) => Ok(IovaMode::Va),
+        Some(IovaModeRequest::Pa) if options.no_huge => Err(EalError::PhysicalAddressesUnavailable {
+            reason: "--no-huge memory is ordinary 4 KiB pages whose physical addresses may change".into(),
+        }),
+        Some(IovaModeRequest::Pa) if !pa_available => Err(EalError::PhysicalAddressesUnavailable {
+            reason: if dpmem_sys::process::is_root() {
+                "/proc/self/pagemap hides page frame numbers here".into()
+            } else {
+                "reading /proc/self/pagemap frame numbers needs root (CAP_SYS_ADMIN)".into()
+            },
+        }),
+        Some(IovaModeRequest::Pa) => Ok(IovaMode::Pa),
+        None if options.no_huge => Ok(IovaMode::Va),
+        None => {
+            let iommu = root.read_dir_names("/sys/kernel/iommu_groups").map(|g| !g.is_empty()).unwrap_or(false);
+            Ok(iova::choose_automatically(pa_available, iommu))
+        }
+    }
+}

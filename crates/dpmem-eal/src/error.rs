@@ -1,0 +1,101 @@
+//! Errors of the EAL layer. Each variant carries the errno-like kind a DPDK user knows and the
+//! context a person needs to act (the option, size, socket, path).
+
+use std::path::PathBuf;
+
+use dpmem_sys::SysError;
+
+/// The errno family an [`EalError`] belongs to, as DPDK would report it in `rte_errno`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Inval,
+    NoMem,
+    NoSpc,
+    Exist,
+    NoEnt,
+    Busy,
+    Perm,
+    NotSup,
+    Io,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EalError {
+    #[error(transparent)]
+    Options(#[from] crate::options::OptionsError),
+
+    #[error("{context}: {source}")]
+    Sys { context: String, source: SysError },
+
+    #[error("runtime directory {path}: {reason}")]
+    RuntimeDir { path: PathBuf, reason: String },
+
+    #[error("--iova-mode=pa: physical addresses are not available ({reason})")]
+    PhysicalAddressesUnavailable { reason: String },
+
+    #[error("no hugepages usable: {reason} (use --no-huge to run on ordinary 4 KiB pages)")]
+    NoHugepages { reason: String },
+
+    #[error("socket {socket}: asked for {requested_mb} MiB, node can supply only {available_mb} MiB ({shortfall_mb} MiB short)")]
+    NodeShortfall { socket: i32, requested_mb: u64, available_mb: u64, shortfall_mb: u64 },
+
+    #[error("out of memory: cannot allocate {pages} pages of {page_size} bytes on socket {socket}: {reason}")]
+    OutOfMemory { pages: usize, page_size: u64, socket: i32, reason: String },
+
+    #[error("allocation of {bytes} bytes on socket {socket} refused by validator '{validator}' (limit {limit} bytes)")]
+    Vetoed { validator: String, socket: i32, bytes: u64, limit: u64 },
+
+    #[error("{what} {name:?} already exists")]
+    AlreadyExists { what: &'static str, name: String },
+
+    #[error("{what} {name:?} not found")]
+    NotFound { what: &'static str, name: String },
+
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    #[error("{0}")]
+    Unsupported(String),
+
+    #[error("{0}")]
+    Busy(String),
+
+    #[error("secondary process: {0}")]
+    Secondary(String),
+
+    #[error("configuration limit: {0}")]
+    Limit(String),
+}
+
+impl EalError {
+    pub(crate) fn sys(context: impl Into<String>, source: SysError) -> Self {
+        EalError::Sys { context: context.into(), source }
+    }
+
+    /// The errno-like kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        use dpmem_sys::error::Errno;
+        match self {
+            EalError::Options(_) | EalError::InvalidArgument(_) => ErrorKind::Inval,
+            EalError::Sys { source, .. } => match source.errno {
+                Errno::NOMEM | Errno::NOSPC => ErrorKind::NoMem,
+                Errno::EXIST => ErrorKind::Exist,
+                Errno::NOENT => ErrorKind::NoEnt,
+                Errno::ACCESS | Errno::PERM => ErrorKind::Perm,
+                Errno::BUSY | Errno::WOULDBLOCK => ErrorKind::Busy,
+                Errno::INVAL => ErrorKind::Inval,
+                _ => ErrorKind::Io,
+            },
+            EalError::RuntimeDir { .. } => ErrorKind::Io,
+            EalError::PhysicalAddressesUnavailable { .. } | EalError::Unsupported(_) => ErrorKind::NotSup,
+            EalError::NoHugepages { .. }
+            | EalError::NodeShortfall { .. }
+            | EalError::OutOfMemory { .. }
+            | EalError::Vetoed { .. } => ErrorKind::NoMem,
+            EalError::AlreadyExists { .. } => ErrorKind::Exist,
+            EalError::NotFound { .. } | EalError::Secondary(_) => ErrorKind::NoEnt,
+            EalError::Busy(_) => ErrorKind::Busy,
+            EalError::Limit(_) => ErrorKind::NoSpc,
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! What backs the pages of one memseg list in this process, and how a page is brought in and
+//! given back.
+//!
+//! A page is allocated with `fallocate` on its file while the worker thread's memory policy is
+//! bound to the list's node, then mapped at its slot with `MAP_POPULATE`. Where the kernel put
+//! it is read back (`get_mempolicy`), and so is its physical address in PA mode.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use dpmem_sys::backing_file::BackingFile;
+use dpmem_sys::error::Errno;
+use dpmem_sys::mapping;
+use dpmem_sys::numa;
+use dpmem_sys::pagemap::Pagemap;
+
+use crate::error::EalError;
+use crate::iova::IovaMode;
+use crate::memseg::BAD_IOVA;
+use crate::options::HugeUnlink;
+
+/// The backing of one list.
+#[derive(Debug)]
+pub(crate) enum ListBacking {
+    /// One hugetlbfs file per page: `<dir>/<prefix>map_<list>_<seg>`.
+    FilePerPage { dir: PathBuf, files: Vec<Option<BackingFile>> },
+    /// One hugetlbfs file for the whole list (`--single-file-segments`), page `i` at offset
+    /// `i * page_size`. `initial_len` is the size the file had when opened: with
+    /// `--huge-unlink=never`, pages below it may hold an earlier run's data.
+    SingleFile { file: BackingFile, initial_len: u64 },
+    /// One hugetlb memfd for the whole list (`--in-memory`).
+    Memfd { file: BackingFile },
+    /// Anonymous memory: 4 KiB pages for `--no-huge`, or `MAP_HUGETLB` when hugetlb memfds are
+    /// unavailable in `--in-memory`.
+    Anonymous { huge_page_size: Option<u64> },
+}
+
+/// The facts a worker needs to bring pages of one list in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PopulateContext<'a> {
+    pub list_index: u32,
+    pub page_size: u64,
+    pub socket_id: i32,
+    pub file_prefix: &'a str,
+    pub huge_unlink: HugeUnlink,
+    pub iova_mode: IovaMode,
+    pub pagemap: Option<&'a Pagemap>,
+    /// Whether the kernel lets us set memory policies (containers may forbid it).
+    pub numa_policy: bool,
+}
+
+/// A page that is now mapped at its slot.
+#[derive(Debug)]
+pub(crate) struct PopulatedPage {
+    pub seg: u32,
+    pub va: u64,
+    pub file: Option<BackingFile>,
+    pub file_offset: u64,
+    pub dirty: bool,
+    pub iova: u64,
+    pub node: i32,
+}
+
+/// Why a page could not be brought in.
+#[derive(Debug)]
+pub(crate) enum PopulateError {
+    /// The pool, or the node, has no free page of this size.
+    NoPages,
+    /// The kernel put the page on another node than the list's.
+    WrongNode { got: i32 },
+    Other(EalError),
+}
+
+pub(crate) fn page_file_path(dir: &Path, prefix: &str, list: u32, seg: u32) -> PathBuf {
+    dir.join(format!("{prefix}map_{list}_{seg}"))
+}
+
+pub(crate) fn list_file_path(dir: &Path, prefix: &str, list: u32) -> PathBuf {
+    dir.join(format!("{prefix}map_{list}"))
+}
+
+fn no_pages_or(e: dpmem_sys::SysError, context: &str) -> PopulateError {
+    if matches!(e.errno, Errno::NOSPC | Errno::NOMEM) {
+        PopulateError::NoPages
+    } else {
+        PopulateError::Other(EalError::sys(context.to_string(), e))
+    }
+}
+
+impl ListBacking {
+    /// Brings page `seg` in at `va`. The calling thread's node binding is already set.
+    pub(crate) fn populate(&self, ctx: &PopulateContext<'_>, seg: u32, va: u64) -> Result<PopulatedPage, PopulateError> {
+        let ps = ctx.page_size;
+        let offset = u64::from(seg) * ps;
+        let (file, file_offset, dirty) = match self {
+            ListBacking::FilePerPage { dir, .. } => {
+                let path = page_file_path(dir, ctx.file_prefix, ctx.list_index, seg);
+                let mut file = BackingFile::open_or_create(&path).map_err(|e| PopulateError::Other(EalError::sys("create page file", e)))?;
+                // With --huge-unlink=never a file from an earlier run keeps its page and data.
+                let dirty = file.len().map_err(|e| PopulateError::Other(EalError::sys("stat page file", e)))? >= ps;
+                file.lock_shared().map_err(|e| PopulateError::Other(EalError::sys("lock page file", e)))?;
+                let populated = (|| {
+                    if !dirty {
+                        file.set_len(ps).map_err(|e| no_pages_or(e, "size page file"))?;
+                    }
+                    file.allocate(0, ps).map_err(|e| no_pages_or(e, "allocate page"))?;
+                    // SAFETY: `va` is slot `seg` of this list's reservation, owned by dpmem and
+                    // unused (the occupancy array says the slot is free).
+                    unsafe { mapping::map_file_fixed(file.fd(), 0, va as usize, ps as usize, true) }
+                        .map_err(|e| no_pages_or(e, "map page"))
+                })();
+                if let Err(e) = populated {
+                    if !dirty {
+                        let _ = file.unlink();
+                    }
+                    return Err(e);
+                }
+                if ctx.huge_unlink == HugeUnlink::Always {
+                    file.unlink().map_err(|e| PopulateError::Other(EalError::sys("unlink page file", e)))?;
+                }
+                (Some(file), 0, dirty)
+            }
+            ListBacking::SingleFile { file, initial_len } => {
+                file.allocate(offset, ps).map_err(|e| no_pages_or(e, "allocate page"))?;
+                // SAFETY: `va` is a free slot of this list's own reservation.
+                unsafe { mapping::map_file_fixed(file.fd(), offset, va as usize, ps as usize, true) }
+                    .map_err(|e| no_pages_or(e, "map page"))?;
+                (None, offset, ctx.huge_unlink == HugeUnlink::Never && offset < *initial_len)
+            }
+            ListBacking::Memfd { file } => {
+                file.allocate(offset, ps).map_err(|e| no_pages_or(e, "allocate page"))?;
+                // SAFETY: `va` is a free slot of this list's own reservation.
+                unsafe { mapping::map_file_fixed(file.fd(), offset, va as usize, ps as usize, true) }
+                    .map_err(|e| no_pages_or(e, "map page"))?;
+                (None, offset, false)
+            }
+            ListBacking::Anonymous { huge_page_size } => {
+                // SAFETY: `va` is a free slot of this list's own reservation.
+                unsafe { mapping::map_anonymous_fixed(va as usize, ps as usize, *huge_page_size, true) }
+                    .map_err(|e| no_pages_or(e, "map anonymous page"))?;
+                (None, 0, false)
+            }
+        };
+        let mut page = PopulatedPage { seg, va, file, file_offset, dirty, iova: BAD_IOVA, node: ctx.socket_id };
+        match self.finish(ctx, &mut page) {
+            Ok(()) => Ok(page),
+            Err(e) => {
+                self.discard(ctx, page, false);
+                Err(e)
+            }
+        }
+    }
+
+    fn finish(&self, ctx: &PopulateContext<'_>, page: &mut PopulatedPage) -> Result<(), PopulateError> {
+        if ctx.numa_policy {
+            let node = numa::node_of_address(page.va as usize).map_err(|e| PopulateError::Other(EalError::sys("locate page", e)))?;
+            page.node = node as i32;
+            if page.node != ctx.socket_id {
+                return Err(PopulateError::WrongNode { got: page.node });
+            }
+        }
+        page.iova = match ctx.iova_mode {
+            IovaMode::Va => page.va,
+            IovaMode::Pa => match ctx.pagemap.map(|m| m.physical_address(page.va as usize)) {
+                Some(Ok(Some(pa))) => pa,
+                Some(Err(e)) => return Err(PopulateError::Other(EalError::sys("read pagemap", e))),
+                _ => BAD_IOVA,
+            },
+        };
+        Ok(())
+    }
+
+    /// Unmaps a page brought in by [`populate`](Self::populate) that will not be kept, and
+    /// gives its memory back. `keep_file` leaves a per-page file on disk (legacy, `never`).
+    pub(crate) fn discard(&self, ctx: &PopulateContext<'_>, page: PopulatedPage, keep_file: bool) {
+        // SAFETY: the page was mapped at its slot by this process and was never published, so
+        // nothing refers to it.
+        let _ = unsafe { mapping::unmap_to_reserved(page.va as usize, ctx.page_size as usize) };
+        self.give_back(ctx.page_size, page.file, page.file_offset, keep_file || page.dirty);
+    }
+
+    /// Returns the memory of an unmapped page: unlinks its file (unless `keep`), or punches the
+    /// page out of the list's file.
+    pub(crate) fn give_back(&self, page_size: u64, file: Option<BackingFile>, file_offset: u64, keep: bool) {
+        match self {
+            ListBacking::FilePerPage { .. } => {
+                if let Some(mut file) = file {
+                    if !keep {
+                        let _ = file.unlink();
+                    }
+                }
+            }
+            ListBacking::SingleFile { file, .. } => {
+                if !keep {
+                    let _ = file.punch_hole(file_offset, page_size);
+                }
+            }
+            ListBacking::Memfd { file } => {
+                let _ = file.punch_hole(file_offset, page_size);
+            }
+            ListBacking::Anonymous { .. } => {}
+        }
+    }
+
+    /// Stores the per-page file of a page that is now in use.
+    pub(crate) fn adopt(&mut self, seg: u32, file: Option<BackingFile>) {
+        if let (ListBacking::FilePerPage { files, .. }, Some(file)) = (self, file) {
+            files[seg as usize] = Some(file);
+        }
+    }
+
+    /// Takes back the per-page file of a page being freed.
+    pub(crate) fn take_file(&mut self, seg: u32) -> Option<BackingFile> {
+        match self {
+            ListBacking::FilePerPage { files, .. } => files[seg as usize].take(),
+            _ => None,
+        }
+    }
+
+    /// A descriptor for the page at `seg` and its offset in that file.
+    pub(crate) fn segment_fd(&self, seg: u32, file_offset: u64) -> Option<Result<(OwnedFd, u64), EalError>> {
+        let file = match self {
+            ListBacking::FilePerPage { files, .. } => files.get(seg as usize)?.as_ref()?,
+            ListBacking::SingleFile { file, .. } | ListBacking::Memfd { file } => file,
+            ListBacking::Anonymous { .. } => return None,
+        };
+        Some(file.duplicate_fd().map(|fd| (fd, file_offset)).map_err(|e| EalError::sys("duplicate segment fd", e)))
+    }
+}
+
+/// Brings in many pages of one list, spread over worker threads: the kernel zeroes each
+/// hugepage as it allocates it, and that clearing is the bulk of start-up time, so it is done
+/// on as many CPUs as are available. Each worker binds its own memory policy to the list's node.
+pub(crate) fn populate_parallel(
+    backing: &ListBacking,
+    ctx: &PopulateContext<'_>,
+    slots: &[(u32, u64)],
+) -> Vec<Result<PopulatedPage, PopulateError>> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(slots.len().div_ceil(4)).max(1);
+    let run = |chunk: &[(u32, u64)]| -> Vec<Result<PopulatedPage, PopulateError>> {
+        let _binding = if ctx.numa_policy && ctx.socket_id >= 0 {
+            match numa::ThreadNodeBinding::bind(ctx.socket_id as u32) {
+                Ok(b) => Some(b),
+                Err(e) => return chunk.iter().map(|_| Err(PopulateError::Other(EalError::sys("bind to node", e.clone())))).collect(),
+            }
+        } else {
+            None
+        };
+        chunk.iter().map(|&(seg, va)| backing.populate(ctx, seg, va)).collect()
+    };
+    if workers == 1 {
+        return run(slots);
+    }
+    let chunk_len = slots.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = slots.chunks(chunk_len).map(|chunk| scope.spawn(move || run(chunk))).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("populate worker panicked")).collect()
+    })
+}

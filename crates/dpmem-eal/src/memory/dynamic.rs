@@ -1,0 +1,288 @@
+//! Dynamic memory: pages mapped on demand into free slots of a memseg list and released when
+//! freed (DPDK's default memory mode).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::backing::{populate_parallel, PopulateContext, PopulateError};
+use super::{MemEvent, Memory, MemoryMode};
+use crate::error::EalError;
+use crate::iova::IovaMode;
+use crate::memseg::{flags, Memseg, BAD_IOVA, SOCKET_ID_ANY};
+use crate::memseg_list::MemsegListView;
+
+/// A request for pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Page size; must be one of [`Memory::page_sizes`].
+    pub page_size: u64,
+    /// Socket to place the pages on, or [`SOCKET_ID_ANY`] for the first socket that can.
+    pub socket: i32,
+    /// Number of pages; they are always virtually contiguous.
+    pub count: usize,
+    /// Also require contiguous IOVAs (only differs from VA contiguity in PA mode).
+    pub iova_contiguous: bool,
+    /// Pin the pages for the life of the EAL (preallocated memory).
+    pub pinned: bool,
+}
+
+impl PageRequest {
+    pub fn new(page_size: u64, socket: i32, count: usize) -> Self {
+        Self { page_size, socket, count, iova_contiguous: false, pinned: false }
+    }
+}
+
+/// Pages that were mapped by one allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PageRun {
+    pub va: u64,
+    pub len: u64,
+    pub page_size: u64,
+    pub socket_id: i32,
+    pub list_index: u32,
+    pub first_seg: u32,
+    pub n_pages: u32,
+    /// IOVA of the first page ([`BAD_IOVA`] if unknown).
+    pub iova: u64,
+}
+
+impl Memory {
+    /// Maps `req.count` pages into one list of the requested type, fires the `Alloc` event and
+    /// returns where they are. Fails without changing anything when no list has room, the node
+    /// is out of pages, a validator refuses, or contiguous IOVAs cannot be had.
+    pub fn alloc_pages(&self, req: PageRequest) -> Result<PageRun, EalError> {
+        if req.count == 0 {
+            return Err(EalError::InvalidArgument("page allocation of 0 pages".into()));
+        }
+        if self.settings.role == super::ProcessRole::Secondary {
+            return Err(EalError::Unsupported(
+                "secondary processes cannot map or unmap pages yet; the primary owns memory hotplug".into(),
+            ));
+        }
+        if self.settings.mode != MemoryMode::Dynamic && !req.pinned {
+            return Err(EalError::Unsupported(format!(
+                "memory cannot grow in {:?} mode: all of it was mapped at start-up",
+                self.settings.mode
+            )));
+        }
+        if !self.page_sizes().contains(&req.page_size) {
+            return Err(EalError::InvalidArgument(format!("no memseg list has {} byte pages", req.page_size)));
+        }
+        let sockets: Vec<i32> = if req.socket == SOCKET_ID_ANY {
+            self.sockets()
+        } else {
+            vec![req.socket]
+        };
+        let mut last_err = None;
+        for socket in sockets {
+            match self.alloc_on_socket(&req, socket) {
+                Ok(run) => return Ok(run),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| EalError::OutOfMemory {
+            pages: req.count,
+            page_size: req.page_size,
+            socket: req.socket,
+            reason: "no memseg list of this type".into(),
+        }))
+    }
+
+    fn alloc_on_socket(&self, req: &PageRequest, socket: i32) -> Result<PageRun, EalError> {
+        let bytes = req.count as u64 * req.page_size;
+        let header = self.config.header();
+        let _lock = header.hotplug_lock.lock();
+        self.check_validators(socket, bytes)?;
+        let candidates = self.lists.iter().filter(|l| l.header().page_size == req.page_size && l.header().socket_id == socket);
+        let mut had_list = false;
+        for list in candidates {
+            had_list = true;
+            if let Some(first) = list.occupancy.find_next_n_free(0, req.count as u32) {
+                return self.map_run(list, first, req);
+            }
+        }
+        Err(EalError::OutOfMemory {
+            pages: req.count,
+            page_size: req.page_size,
+            socket,
+            reason: if had_list {
+                "no memseg list has that many free contiguous slots".into()
+            } else {
+                "no memseg list for this socket and page size".into()
+            },
+        })
+    }
+
+    /// Maps `req.count` pages at slots `first..` of `list`. Hotplug lock held by the caller.
+    fn map_run(&self, list: &MemsegListView, first: u32, req: &PageRequest) -> Result<PageRun, EalError> {
+        let h = *list.header();
+        let slots: Vec<(u32, u64)> = (first..first + req.count as u32).map(|i| (i, list.slot_va(i))).collect();
+        let mut backings = self.backings.lock().expect("backing table poisoned");
+        let backing = &mut backings[h.index as usize];
+        let ctx = PopulateContext {
+            list_index: h.index,
+            page_size: h.page_size,
+            socket_id: h.socket_id,
+            file_prefix: &self.settings.file_prefix,
+            huge_unlink: self.settings.huge_unlink,
+            iova_mode: self.settings.iova_mode,
+            pagemap: self.pagemap.as_ref(),
+            numa_policy: self.settings.numa_policy,
+        };
+        let results = populate_parallel(backing, &ctx, &slots);
+        let mut pages = Vec::with_capacity(results.len());
+        let mut failure = None;
+        for r in results {
+            match r {
+                Ok(p) => pages.push(p),
+                Err(e) => failure = failure.or(Some(e)),
+            }
+        }
+        let contiguous_ok = !req.iova_contiguous
+            || self.settings.iova_mode == IovaMode::Va
+            || pages.windows(2).all(|w| w[0].iova != BAD_IOVA && w[1].iova == w[0].iova + h.page_size);
+        if failure.is_some() || !contiguous_ok {
+            for page in pages {
+                backing.discard(&ctx, page, false);
+            }
+            return Err(match failure {
+                Some(PopulateError::NoPages) => self.shortfall(req, h.socket_id),
+                Some(PopulateError::WrongNode { got }) => EalError::OutOfMemory {
+                    pages: req.count,
+                    page_size: req.page_size,
+                    socket: h.socket_id,
+                    reason: format!("the kernel placed a page on node {got}, not on node {}", h.socket_id),
+                },
+                Some(PopulateError::Other(e)) => e,
+                None => EalError::OutOfMemory {
+                    pages: req.count,
+                    page_size: req.page_size,
+                    socket: h.socket_id,
+                    reason: "the pages obtained are not IOVA-contiguous".into(),
+                },
+            });
+        }
+        let mut run = PageRun {
+            va: list.slot_va(first),
+            len: req.count as u64 * h.page_size,
+            page_size: h.page_size,
+            socket_id: h.socket_id,
+            list_index: h.index,
+            first_seg: first,
+            n_pages: req.count as u32,
+            iova: pages.first().map_or(BAD_IOVA, |p| p.iova),
+        };
+        for (n, page) in pages.into_iter().enumerate() {
+            let mut seg_flags = 0;
+            if page.dirty {
+                seg_flags |= flags::DIRTY;
+            }
+            if req.pinned {
+                seg_flags |= flags::DO_NOT_FREE;
+            }
+            list.set_segment(
+                page.seg,
+                Memseg {
+                    va: page.va,
+                    iova: page.iova,
+                    len: h.page_size,
+                    page_size: h.page_size,
+                    socket_id: page.node,
+                    flags: seg_flags,
+                    file_offset: page.file_offset,
+                    alloc_pages: if n == 0 { req.count as u32 } else { 0 },
+                    reserved: 0,
+                },
+            );
+            backing.adopt(page.seg, page.file);
+            list.occupancy.set_used(page.seg).expect("slot found free under the hotplug lock");
+        }
+        drop(backings);
+        self.account(h.socket_id, run.len, true);
+        run.socket_id = h.socket_id;
+        self.fire(MemEvent::Alloc, run.va, run.len);
+        Ok(run)
+    }
+
+    fn shortfall(&self, req: &PageRequest, socket: i32) -> EalError {
+        let available = dpmem_sys::hugepage_info::discover(&dpmem_sys::root::SysRoot::host())
+            .map(|info| info.free_on_node(req.page_size, socket.max(0) as u32))
+            .unwrap_or(0);
+        let mb = |pages: u64| pages * req.page_size >> 20;
+        let requested = req.count as u64;
+        EalError::NodeShortfall {
+            socket,
+            requested_mb: mb(requested),
+            available_mb: mb(available),
+            shortfall_mb: mb(requested.saturating_sub(available)),
+        }
+    }
+
+    /// Unmaps the pages of `[va, va+len)` and gives them back to the system (subject to
+    /// `--huge-unlink=never`, which keeps them in their files for reuse). The range must be
+    /// whole mapped pages of one list; pinned pages refuse (`EBUSY`), and with
+    /// `--match-allocations` the range must be exactly one earlier allocation.
+    pub fn free_pages(&self, va: usize, len: usize) -> Result<(), EalError> {
+        let (va, len) = (va as u64, len as u64);
+        if self.settings.role == super::ProcessRole::Secondary {
+            return Err(EalError::Unsupported(
+                "secondary processes cannot map or unmap pages yet; the primary owns memory hotplug".into(),
+            ));
+        }
+        let _lock = self.config.header().hotplug_lock.lock();
+        let (list, first) = self
+            .locate(va)
+            .ok_or_else(|| EalError::InvalidArgument(format!("{va:#x} is not inside any memseg list")))?;
+        let h = *list.header();
+        if va % h.page_size != 0 || len == 0 || len % h.page_size != 0 || va + len > h.base_va + h.len {
+            return Err(EalError::InvalidArgument(format!(
+                "{va:#x}+{len:#x} is not a whole number of {} byte pages inside list {}",
+                h.page_size, h.index
+            )));
+        }
+        let count = (len / h.page_size) as u32;
+        let mut segs = Vec::with_capacity(count as usize);
+        for idx in first..first + count {
+            if !list.occupancy.is_used(idx).unwrap_or(false) {
+                return Err(EalError::InvalidArgument(format!("page at {:#x} is not mapped", list.slot_va(idx))));
+            }
+            let seg = list.segment(idx);
+            if seg.is_pinned() {
+                return Err(EalError::Busy(format!("page at {:#x} is pinned (preallocated, legacy or no-huge memory)", seg.va)));
+            }
+            segs.push((idx, seg));
+        }
+        if self.settings.match_allocations {
+            let whole = segs[0].1.alloc_pages == count
+                && (first + count == h.n_segs
+                    || !list.occupancy.is_used(first + count).unwrap_or(false)
+                    || list.segment(first + count).alloc_pages != 0);
+            if !whole {
+                return Err(EalError::InvalidArgument(format!(
+                    "--match-allocations: {va:#x}+{len:#x} is not exactly one earlier allocation"
+                )));
+            }
+        }
+        self.fire(MemEvent::Free, va, len);
+        let mut backings = self.backings.lock().expect("backing table poisoned");
+        let backing = &mut backings[h.index as usize];
+        let keep = self.settings.huge_unlink == crate::options::HugeUnlink::Never;
+        let mut per_socket: BTreeMap<i32, u64> = BTreeMap::new();
+        for (idx, seg) in segs {
+            // SAFETY: the caller gives the range back; it lies in this list's reservation.
+            unsafe { dpmem_sys::mapping::unmap_to_reserved(seg.va as usize, seg.len as usize) }
+                .map_err(|e| EalError::sys("unmap page", e))?;
+            let file = backing.take_file(idx);
+            backing.give_back(h.page_size, file, seg.file_offset, keep);
+            list.set_segment(idx, Memseg::default());
+            list.occupancy.set_free(idx).expect("slot checked used under the hotplug lock");
+            *per_socket.entry(seg.socket_id).or_default() += seg.len;
+        }
+        drop(backings);
+        for (socket, bytes) in per_socket {
+            self.account(socket, bytes, false);
+        }
+        Ok(())
+    }
+}

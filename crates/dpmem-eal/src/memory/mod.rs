@@ -1,0 +1,414 @@
+//! Memory: the memseg lists of one EAL instance, how pages enter and leave them, and the
+//! lookups and walks over them.
+//!
+//! Shared state (list headers, segments, occupancy) lives in the [`ConfigMapping`]; what only
+//! this process has (file descriptors, callbacks, validators) lives here. Every change to the
+//! lists happens under the configuration's hotplug lock, which serialises all processes.
+
+mod attach;
+pub(crate) mod backing;
+mod dynamic;
+mod startup;
+
+use std::ops::ControlFlow;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
+
+use dpmem_sys::mapping;
+use dpmem_sys::pagemap::Pagemap;
+use serde::Serialize;
+
+use crate::error::EalError;
+use crate::iova::IovaMode;
+use crate::memseg::{Memseg, BAD_IOVA};
+use crate::memseg_list::{MemsegListInfo, MemsegListView};
+use crate::options::HugeUnlink;
+use crate::shared_config::{ConfigMapping, MAX_SOCKETS};
+use backing::ListBacking;
+
+pub use dynamic::{PageRequest, PageRun};
+pub(crate) use startup::PrimarySetup;
+
+/// How memory is obtained, as chosen by the options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemoryMode {
+    /// Pages mapped on demand and released when freed (DPDK's default since 18.05).
+    Dynamic,
+    /// Everything mapped at start-up, sorted into IOVA-contiguous runs, never released.
+    Legacy,
+    /// Anonymous 4 KiB pages, IOVA = VA, mapped at start-up.
+    NoHuge,
+}
+
+/// Whether this process created the configuration or attached to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProcessRole {
+    Primary,
+    Secondary,
+}
+
+/// A memory event delivered to registered callbacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemEvent {
+    /// Pages were mapped: the range is usable from now on.
+    Alloc,
+    /// Pages are about to be unmapped: the range is still mapped during the callback.
+    Free,
+}
+
+/// A memory event callback: `(event, va, len)`. It runs with the hotplug lock held, so it may
+/// read the lists (walks and lookups re-enter the lock) but must not allocate or free pages.
+pub type EventCallback = dyn Fn(MemEvent, usize, usize) + Send + Sync;
+
+/// An allocation validator: `(socket, limit, new_total_bytes) -> allow`. It is asked when an
+/// allocation would take a socket's hugepage memory past `limit`.
+pub type ValidatorCallback = dyn Fn(i32, u64, u64) -> bool + Send + Sync;
+
+struct Validator {
+    name: String,
+    socket: i32,
+    limit: u64,
+    callback: Arc<ValidatorCallback>,
+}
+
+/// Settings fixed at initialisation.
+#[derive(Debug, Clone)]
+pub(crate) struct MemorySettings {
+    pub mode: MemoryMode,
+    pub in_memory: bool,
+    pub single_file_segments: bool,
+    pub huge_unlink: HugeUnlink,
+    pub match_allocations: bool,
+    pub iova_mode: IovaMode,
+    pub file_prefix: String,
+    pub huge_dirs: Vec<(u64, PathBuf)>,
+    pub numa_policy: bool,
+    pub role: ProcessRole,
+}
+
+/// The memory of one EAL instance.
+pub struct Memory {
+    lists: Vec<MemsegListView>,
+    backings: Mutex<Vec<ListBacking>>,
+    events: RwLock<Vec<(String, Arc<EventCallback>)>>,
+    validators: RwLock<Vec<Validator>>,
+    pagemap: Option<Pagemap>,
+    settings: MemorySettings,
+    config: ConfigMapping,
+}
+
+impl std::fmt::Debug for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memory").field("settings", &self.settings).field("lists", &self.lists.len()).finish()
+    }
+}
+
+impl Memory {
+    pub(crate) fn new(config: ConfigMapping, backings: Vec<ListBacking>, settings: MemorySettings) -> Self {
+        let lists = config.list_views();
+        let pagemap = (settings.iova_mode == IovaMode::Pa).then(|| Pagemap::open().ok()).flatten();
+        Self {
+            lists,
+            backings: Mutex::new(backings),
+            events: RwLock::new(Vec::new()),
+            validators: RwLock::new(Vec::new()),
+            pagemap,
+            settings,
+            config,
+        }
+    }
+
+    pub fn iova_mode(&self) -> IovaMode {
+        self.settings.iova_mode
+    }
+
+    pub fn mode(&self) -> MemoryMode {
+        self.settings.mode
+    }
+
+    pub fn role(&self) -> ProcessRole {
+        self.settings.role
+    }
+
+    pub fn is_in_memory(&self) -> bool {
+        self.settings.in_memory
+    }
+
+    /// The page sizes that have memseg lists, ascending.
+    pub fn page_sizes(&self) -> Vec<u64> {
+        let mut sizes: Vec<u64> = self.lists.iter().map(|l| l.header().page_size).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        sizes
+    }
+
+    /// The sockets that have memseg lists, ascending.
+    pub fn sockets(&self) -> Vec<i32> {
+        let mut sockets: Vec<i32> = self.lists.iter().map(|l| l.header().socket_id).collect();
+        sockets.sort_unstable();
+        sockets.dedup();
+        sockets
+    }
+
+    /// The path of the shared configuration file (none with `--in-memory`).
+    pub fn config_path(&self) -> Option<&std::path::Path> {
+        self.config.path()
+    }
+
+    /// Every list's description.
+    pub fn lists(&self) -> Vec<MemsegListInfo> {
+        let _lock = self.config.header().hotplug_lock.lock_reentrant();
+        self.lists.iter().map(MemsegListView::info).collect()
+    }
+
+    /// The mapped segments of list `index`, in address order.
+    pub fn segments(&self, index: u32) -> Vec<Memseg> {
+        let _lock = self.config.header().hotplug_lock.lock_reentrant();
+        self.lists
+            .get(index as usize)
+            .map(|l| l.occupancy.iter_used().map(|i| l.segment(i)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Bytes of memory currently mapped on `socket` (all processes, all lists of the socket).
+    pub fn socket_bytes(&self, socket: i32) -> u64 {
+        usize::try_from(socket)
+            .ok()
+            .filter(|&s| s < MAX_SOCKETS)
+            .map_or(0, |s| self.config.header().socket_bytes[s].load(Ordering::Relaxed))
+    }
+
+    /// Visits every mapped segment in list then address order. The walk stops at the first
+    /// `Break`, whose value is returned (use `Result` values for errors).
+    pub fn walk_segments<B>(&self, mut f: impl FnMut(&MemsegListInfo, &Memseg) -> ControlFlow<B>) -> Option<B> {
+        let _lock = self.config.header().hotplug_lock.lock_reentrant();
+        for list in &self.lists {
+            let info = list.info();
+            for idx in list.occupancy.iter_used() {
+                if let ControlFlow::Break(b) = f(&info, &list.segment(idx)) {
+                    return Some(b);
+                }
+            }
+        }
+        None
+    }
+
+    /// Visits every run of segments that is contiguous in both VA and IOVA, as
+    /// `(list, first segment, run length in bytes)`.
+    pub fn walk_contig<B>(&self, mut f: impl FnMut(&MemsegListInfo, &Memseg, u64) -> ControlFlow<B>) -> Option<B> {
+        let _lock = self.config.header().hotplug_lock.lock_reentrant();
+        for list in &self.lists {
+            let info = list.info();
+            for (start, n) in list.occupancy.runs_used() {
+                let mut first = list.segment(start);
+                let mut len = first.len;
+                for idx in start + 1..start + n {
+                    let seg = list.segment(idx);
+                    let iova_follows = first.iova != BAD_IOVA && seg.iova == first.iova + len;
+                    if !iova_follows {
+                        if let ControlFlow::Break(b) = f(&info, &first, len) {
+                            return Some(b);
+                        }
+                        first = seg;
+                        len = 0;
+                    }
+                    len += seg.len;
+                }
+                if let ControlFlow::Break(b) = f(&info, &first, len) {
+                    return Some(b);
+                }
+            }
+        }
+        None
+    }
+
+    /// Visits every list.
+    pub fn walk_lists<B>(&self, mut f: impl FnMut(&MemsegListInfo) -> ControlFlow<B>) -> Option<B> {
+        let _lock = self.config.header().hotplug_lock.lock_reentrant();
+        for list in &self.lists {
+            if let ControlFlow::Break(b) = f(&list.info()) {
+                return Some(b);
+            }
+        }
+        None
+    }
+
+    fn locate(&self, va: u64) -> Option<(&MemsegListView, u32)> {
+        self.lists.iter().find_map(|l| l.slot_of(va).map(|slot| (l, slot)))
+    }
+
+    /// The list whose window contains `va` (mapped or not).
+    pub fn virt_to_list(&self, va: usize) -> Option<MemsegListInfo> {
+        let _lock = self.config.header().hotplug_lock.lock_reentrant();
+        self.locate(va as u64).map(|(l, _)| l.info())
+    }
+
+    /// The mapped segment containing `va`.
+    pub fn virt_to_memseg(&self, va: usize) -> Option<Memseg> {
+        let _lock = self.config.header().hotplug_lock.lock_reentrant();
+        let (list, slot) = self.locate(va as u64)?;
+        list.occupancy.is_used(slot).ok()?.then(|| list.segment(slot))
+    }
+
+    /// The IOVA of `va`, if it is mapped dpmem memory with a known IOVA.
+    pub fn virt_to_iova(&self, va: usize) -> Option<u64> {
+        let seg = self.virt_to_memseg(va)?;
+        (seg.iova != BAD_IOVA).then(|| seg.iova + (va as u64 - seg.va))
+    }
+
+    /// The virtual address of `iova` in dpmem memory.
+    pub fn iova_to_virt(&self, iova: u64) -> Option<usize> {
+        self.walk_segments(|_, seg| {
+            if seg.iova != BAD_IOVA && iova >= seg.iova && iova < seg.iova + seg.len {
+                ControlFlow::Break((seg.va + (iova - seg.iova)) as usize)
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+    }
+
+    /// A descriptor of the file backing the segment at `va` and the segment's offset in it
+    /// (DPDK's `rte_memseg_get_fd` + `_offset`). `None` for anonymous memory.
+    pub fn segment_fd(&self, va: usize) -> Option<Result<(OwnedFd, u64), EalError>> {
+        let _lock = self.config.header().hotplug_lock.lock_reentrant();
+        let (list, slot) = self.locate(va as u64)?;
+        if !list.occupancy.is_used(slot).ok()? {
+            return None;
+        }
+        let seg = list.segment(slot);
+        let backings = self.backings.lock().expect("backing table poisoned");
+        backings[list.header().index as usize].segment_fd(slot, seg.file_offset)
+    }
+
+    /// Registers a callback for memory events. Names are unique.
+    pub fn register_event_callback(
+        &self,
+        name: &str,
+        callback: impl Fn(MemEvent, usize, usize) + Send + Sync + 'static,
+    ) -> Result<(), EalError> {
+        let mut events = self.events.write().expect("event table poisoned");
+        if events.iter().any(|(n, _)| n == name) {
+            return Err(EalError::AlreadyExists { what: "memory event callback", name: name.into() });
+        }
+        events.push((name.to_string(), Arc::new(callback)));
+        Ok(())
+    }
+
+    pub fn unregister_event_callback(&self, name: &str) -> Result<(), EalError> {
+        let mut events = self.events.write().expect("event table poisoned");
+        let before = events.len();
+        events.retain(|(n, _)| n != name);
+        if events.len() == before {
+            return Err(EalError::NotFound { what: "memory event callback", name: name.into() });
+        }
+        Ok(())
+    }
+
+    /// Registers a validator asked whenever an allocation would take `socket` past `limit`
+    /// bytes. One validator per (name, socket).
+    pub fn register_validator(
+        &self,
+        name: &str,
+        socket: i32,
+        limit: u64,
+        callback: impl Fn(i32, u64, u64) -> bool + Send + Sync + 'static,
+    ) -> Result<(), EalError> {
+        if socket < 0 || socket as usize >= MAX_SOCKETS {
+            return Err(EalError::InvalidArgument(format!("validator {name:?}: socket {socket} out of range")));
+        }
+        let mut validators = self.validators.write().expect("validator table poisoned");
+        if validators.iter().any(|v| v.name == name && v.socket == socket) {
+            return Err(EalError::AlreadyExists { what: "allocation validator", name: format!("{name} (socket {socket})") });
+        }
+        validators.push(Validator { name: name.to_string(), socket, limit, callback: Arc::new(callback) });
+        Ok(())
+    }
+
+    pub fn unregister_validator(&self, name: &str, socket: i32) -> Result<(), EalError> {
+        let mut validators = self.validators.write().expect("validator table poisoned");
+        let before = validators.len();
+        validators.retain(|v| !(v.name == name && v.socket == socket));
+        if validators.len() == before {
+            return Err(EalError::NotFound { what: "allocation validator", name: format!("{name} (socket {socket})") });
+        }
+        Ok(())
+    }
+
+    fn fire(&self, event: MemEvent, va: u64, len: u64) {
+        let callbacks: Vec<_> = self.events.read().expect("event table poisoned").iter().map(|(_, c)| c.clone()).collect();
+        for callback in callbacks {
+            callback(event, va as usize, len as usize);
+        }
+    }
+
+    fn check_validators(&self, socket: i32, adding: u64) -> Result<(), EalError> {
+        let current = self.socket_bytes(socket);
+        let new_total = current + adding;
+        let validators = self.validators.read().expect("validator table poisoned");
+        for v in validators.iter().filter(|v| v.socket == socket && new_total > v.limit) {
+            if !(v.callback)(socket, v.limit, new_total) {
+                return Err(EalError::Vetoed { validator: v.name.clone(), socket, bytes: adding, limit: v.limit });
+            }
+        }
+        Ok(())
+    }
+
+    fn account(&self, socket: i32, bytes: u64, add: bool) {
+        if let Some(counter) = usize::try_from(socket).ok().and_then(|s| self.config.header().socket_bytes.get(s)) {
+            if add {
+                counter.fetch_add(bytes, Ordering::Relaxed);
+            } else {
+                counter.fetch_sub(bytes, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub(crate) fn publish(&self) {
+        self.config.publish();
+    }
+}
+
+impl Drop for Memory {
+    fn drop(&mut self) {
+        let _lock = self.config.header().hotplug_lock.lock();
+        let mut backings = self.backings.lock().unwrap_or_else(|p| p.into_inner());
+        let primary = self.settings.role == ProcessRole::Primary;
+        // Page files stay on disk when the mode says so: `never` keeps them for reuse, and
+        // legacy memory is kept as DPDK does (the next primary's `existing` clean-up removes it).
+        let keep_files = !primary
+            || self.settings.huge_unlink == HugeUnlink::Never
+            || self.settings.mode == MemoryMode::Legacy;
+        for list in &self.lists {
+            let h = *list.header();
+            let backing = &mut backings[h.index as usize];
+            let used: Vec<u32> = list.occupancy.iter_used().collect();
+            for idx in used {
+                let seg = list.segment(idx);
+                // SAFETY: the EAL is being torn down; dropping `Eal` ends every borrow of its memory.
+                let _ = unsafe { mapping::unmap_to_reserved(seg.va as usize, seg.len as usize) };
+                let file = backing.take_file(idx);
+                if primary {
+                    backing.give_back(h.page_size, file, seg.file_offset, keep_files);
+                    let _ = list.occupancy.set_free(idx);
+                    self.account(seg.socket_id, seg.len, false);
+                }
+            }
+            // SAFETY: the window was reserved by this process for this list and nothing is
+            // mapped in it any more.
+            let _ = unsafe { mapping::release(h.base_va as usize, h.len as usize) };
+        }
+        if primary && self.settings.single_file_segments && !keep_files {
+            for list in &self.lists {
+                let h = list.header();
+                if let Some((_, dir)) = self.settings.huge_dirs.iter().find(|(ps, _)| *ps == h.page_size) {
+                    let _ = std::fs::remove_file(backing::list_file_path(dir, &self.settings.file_prefix, h.index));
+                }
+            }
+        }
+        backings.clear();
+    }
+}

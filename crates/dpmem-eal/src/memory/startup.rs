@@ -1,0 +1,517 @@
+//! Start-up of the primary: reserving every list's window, creating the configuration, and
+//! mapping the memory the mode asks for at start (no-huge, legacy, preallocation).
+
+use std::path::{Path, PathBuf};
+
+use dpmem_sys::backing_file::BackingFile;
+use dpmem_sys::error::Errno;
+use dpmem_sys::mapping;
+use dpmem_sys::numa;
+use dpmem_sys::pagemap::Pagemap;
+
+use super::backing::{list_file_path, page_file_path, ListBacking};
+use super::{Memory, MemoryMode, MemorySettings, PageRequest};
+use crate::error::EalError;
+use crate::iova::IovaMode;
+use crate::limits::{plan_lists, MemsegLimits, PlannedList};
+use crate::memseg::{flags, Memseg, BAD_IOVA};
+use crate::options::HugeUnlink;
+use crate::shared_config::{mode_flags, ConfigMapping, ListSpec, PrimaryRecord};
+
+/// Everything the primary decided before touching memory.
+#[derive(Debug)]
+pub(crate) struct PrimarySetup {
+    pub settings: MemorySettings,
+    pub limits: MemsegLimits,
+    /// Page sizes to create lists for (each with a directory in `settings.huge_dirs` unless
+    /// in-memory), ascending. Ignored for no-huge.
+    pub page_sizes: Vec<u64>,
+    pub sockets: Vec<i32>,
+    pub base_virtaddr: Option<u64>,
+    /// The runtime directory's configuration file, exclusively locked; `None` for in-memory.
+    pub config_file: Option<(BackingFile, PathBuf)>,
+    /// Memory to map at start: bytes per socket (preallocation in dynamic mode, the whole
+    /// amount in legacy mode); `None` in legacy mode means every free hugepage.
+    pub startup_bytes: Option<Vec<(i32, u64)>>,
+    /// Size of the no-huge area.
+    pub no_huge_bytes: u64,
+    /// `--socket-limit`: (socket, bytes) for the default validator, installed before any
+    /// memory is mapped so that preallocation honours it too.
+    pub socket_limits: Vec<(i32, u64)>,
+}
+
+const SMALL_PAGE: u64 = 4096;
+
+impl Memory {
+    pub(crate) fn create_primary(setup: PrimarySetup) -> Result<Memory, EalError> {
+        let settings = setup.settings.clone();
+        if settings.mode != MemoryMode::NoHuge && !settings.in_memory && settings.huge_unlink != HugeUnlink::Never {
+            for (_, dir) in &settings.huge_dirs {
+                remove_stale_files(dir, &settings.file_prefix)?;
+            }
+        }
+        let plan: Vec<PlannedList> = if settings.mode == MemoryMode::NoHuge {
+            let n_segs = setup.no_huge_bytes.div_ceil(SMALL_PAGE);
+            let n_segs = u32::try_from(n_segs).map_err(|_| EalError::Limit("--no-huge memory too large".into()))?;
+            vec![PlannedList { page_size: SMALL_PAGE, socket_id: 0, n_segs }]
+        } else {
+            plan_lists(&setup.limits, &setup.page_sizes, &setup.sockets)
+        };
+        if plan.is_empty() {
+            return Err(EalError::NoHugepages { reason: "no page size and socket to create memseg lists for".into() });
+        }
+        let specs = reserve_windows(&plan, setup.base_virtaddr)?;
+        let release_windows = |specs: &[ListSpec]| {
+            for s in specs {
+                // SAFETY: windows reserved above by this function, nothing mapped yet.
+                let _ = unsafe { mapping::release(s.base_va as usize, (u64::from(s.n_segs) * s.page_size) as usize) };
+            }
+        };
+        let mut flags_word = 0;
+        if settings.mode == MemoryMode::Legacy {
+            flags_word |= mode_flags::LEGACY;
+        }
+        if settings.mode == MemoryMode::NoHuge {
+            flags_word |= mode_flags::NO_HUGE;
+        }
+        if settings.single_file_segments {
+            flags_word |= mode_flags::SINGLE_FILE_SEGMENTS;
+        }
+        if settings.in_memory {
+            flags_word |= mode_flags::IN_MEMORY;
+        }
+        if settings.match_allocations {
+            flags_word |= mode_flags::MATCH_ALLOCATIONS;
+        }
+        if settings.huge_unlink == HugeUnlink::Always {
+            flags_word |= mode_flags::FILES_UNLINKED;
+        }
+        let record = PrimaryRecord {
+            iova_va: settings.iova_mode == IovaMode::Va,
+            mode_flags: flags_word,
+            file_prefix: &settings.file_prefix,
+            huge_dirs: &settings.huge_dirs,
+        };
+        let config = match ConfigMapping::create(setup.config_file, &specs, &record) {
+            Ok(c) => c,
+            Err(e) => {
+                release_windows(&specs);
+                return Err(e);
+            }
+        };
+        let backings = match make_backings(&settings, &specs) {
+            Ok(b) => b,
+            Err(e) => {
+                release_windows(&specs);
+                return Err(e);
+            }
+        };
+        // From here on, `Memory`'s drop releases the windows and whatever got mapped.
+        let memory = Memory::new(config, backings, settings);
+        for &(socket, limit) in &setup.socket_limits {
+            memory.register_validator("socket-limit", socket, limit, |_, _, _| false)?;
+        }
+        match memory.settings.mode {
+            MemoryMode::NoHuge => memory.map_no_huge()?,
+            MemoryMode::Legacy => memory.map_legacy(setup.startup_bytes.as_deref())?,
+            MemoryMode::Dynamic => {
+                if let Some(amounts) = &setup.startup_bytes {
+                    memory.preallocate(amounts)?;
+                }
+            }
+        }
+        Ok(memory)
+    }
+
+    /// `--no-huge`: one list of 4 KiB anonymous pages, all mapped now, IOVA = VA.
+    fn map_no_huge(&self) -> Result<(), EalError> {
+        let list = &self.lists[0];
+        let h = *list.header();
+        // SAFETY: the window was reserved for this list and nothing is mapped in it yet.
+        unsafe { mapping::map_anonymous_fixed(h.base_va as usize, h.len as usize, None, false) }
+            .map_err(|e| EalError::sys("map --no-huge memory", e))?;
+        let _lock = self.config.header().hotplug_lock.lock();
+        for idx in 0..h.n_segs {
+            let va = list.slot_va(idx);
+            list.set_segment(
+                idx,
+                Memseg {
+                    va,
+                    iova: va,
+                    len: h.page_size,
+                    page_size: h.page_size,
+                    socket_id: 0,
+                    flags: flags::DO_NOT_FREE,
+                    file_offset: 0,
+                    alloc_pages: if idx == 0 { h.n_segs } else { 0 },
+                    reserved: 0,
+                },
+            );
+            list.occupancy.set_used(idx).expect("fresh list");
+        }
+        self.account(0, h.len, true);
+        Ok(())
+    }
+
+    /// Pages per (socket, page size) to map at start: the requested bytes per socket filled
+    /// with the biggest pages first, as far as each node has free pages; `None` means every
+    /// free page (legacy without `-m`).
+    fn startup_plan(&self, amounts: Option<&[(i32, u64)]>) -> Result<Vec<(i32, u64, usize)>, EalError> {
+        let info = dpmem_sys::hugepage_info::discover(&dpmem_sys::root::SysRoot::host())
+            .map_err(|e| EalError::sys("read hugepage counts", e))?;
+        let mut sizes = self.page_sizes();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        let mut plan = Vec::new();
+        match amounts {
+            None => {
+                for socket in self.sockets() {
+                    for &ps in &sizes {
+                        let free = info.free_on_node(ps, socket as u32) as usize;
+                        if free > 0 {
+                            plan.push((socket, ps, free));
+                        }
+                    }
+                }
+                if plan.is_empty() {
+                    return Err(EalError::NoHugepages { reason: "legacy mode found no free hugepage on any node".into() });
+                }
+            }
+            Some(amounts) => {
+                let smallest = *sizes.last().expect("lists exist");
+                for &(socket, bytes) in amounts.iter().filter(|(_, b)| *b > 0) {
+                    if !self.sockets().contains(&socket) {
+                        return Err(EalError::InvalidArgument(format!("socket {socket} has no memseg lists (no such NUMA node)")));
+                    }
+                    let mut remaining = bytes.div_ceil(smallest) * smallest;
+                    let mut available_total = 0;
+                    for &ps in &sizes {
+                        let free = info.free_on_node(ps, socket as u32);
+                        available_total += free * ps;
+                        let n = (remaining / ps).min(free);
+                        if n > 0 {
+                            plan.push((socket, ps, n as usize));
+                            remaining -= n * ps;
+                        }
+                    }
+                    if remaining > 0 {
+                        return Err(EalError::NodeShortfall {
+                            socket,
+                            requested_mb: bytes >> 20,
+                            available_mb: available_total >> 20,
+                            shortfall_mb: remaining.div_ceil(1 << 20),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Dynamic mode's `-m`/`--socket-mem`: map the memory now and pin it.
+    fn preallocate(&self, amounts: &[(i32, u64)]) -> Result<(), EalError> {
+        for (socket, ps, mut n) in self.startup_plan(Some(amounts))? {
+            while n > 0 {
+                let room = self
+                    .lists
+                    .iter()
+                    .filter(|l| l.header().page_size == ps && l.header().socket_id == socket)
+                    .filter_map(|l| l.occupancy.find_biggest_free(0).map(|(_, len)| len as usize))
+                    .max()
+                    .unwrap_or(0);
+                if room == 0 {
+                    return Err(EalError::Limit(format!(
+                        "memseg lists of {ps} byte pages on socket {socket} are full; raise the list limits"
+                    )));
+                }
+                let chunk = n.min(room);
+                let mut req = PageRequest::new(ps, socket, chunk);
+                req.pinned = true;
+                self.alloc_pages(req)?;
+                n -= chunk;
+            }
+        }
+        Ok(())
+    }
+
+    /// Legacy mode: bring every page in, learn its physical address, then map the pages into
+    /// their lists in physical order, leaving an empty slot wherever physical contiguity breaks
+    /// so that no later walk or heap sees a discontiguous run as one.
+    fn map_legacy(&self, amounts: Option<&[(i32, u64)]>) -> Result<(), EalError> {
+        let plan = self.startup_plan(amounts)?;
+        if self.settings.single_file_segments {
+            // Pages of one file cannot be reordered by renaming; keep file order.
+            for (socket, ps, n) in plan {
+                let mut req = PageRequest::new(ps, socket, n);
+                req.pinned = true;
+                self.alloc_pages(req)?;
+            }
+            return Ok(());
+        }
+        for (socket, ps, n) in plan {
+            let dir = self.dir_for(ps)?.to_path_buf();
+            let mut pages = self.legacy_bring_in(&dir, socket, ps, n)?;
+            if self.settings.iova_mode == IovaMode::Pa {
+                pages.sort_by_key(|p| p.1);
+            }
+            self.legacy_place(&dir, socket, ps, pages)?;
+        }
+        Ok(())
+    }
+
+    fn dir_for(&self, page_size: u64) -> Result<&Path, EalError> {
+        self.settings
+            .huge_dirs
+            .iter()
+            .find(|(ps, _)| *ps == page_size)
+            .map(|(_, d)| d.as_path())
+            .ok_or_else(|| EalError::NoHugepages { reason: format!("no hugetlbfs mount for {page_size} byte pages") })
+    }
+
+    /// Allocates `n` pages on `socket` in temporary files, in parallel, and returns each file
+    /// with its physical address (or [`BAD_IOVA`] when unknown).
+    fn legacy_bring_in(&self, dir: &Path, socket: i32, ps: u64, n: usize) -> Result<Vec<(BackingFile, u64)>, EalError> {
+        let workers = std::thread::available_parallelism().map_or(1, |w| w.get()).min(n.div_ceil(4)).max(1);
+        let indices: Vec<usize> = (0..n).collect();
+        let prefix = &self.settings.file_prefix;
+        let numa_policy = self.settings.numa_policy;
+        let want_pa = self.settings.iova_mode == IovaMode::Pa;
+        let bring = |chunk: &[usize]| -> Vec<Result<(BackingFile, u64), EalError>> {
+            let pagemap = if want_pa { Pagemap::open().ok() } else { None };
+            let _binding = if numa_policy { numa::ThreadNodeBinding::bind(socket as u32).ok() } else { None };
+            chunk
+                .iter()
+                .map(|&i| {
+                    let path = dir.join(format!("{prefix}map_tmp_{socket}_{ps}_{i}"));
+                    let mut file = BackingFile::open_or_create(&path).map_err(|e| EalError::sys("create page file", e))?;
+                    let result = (|| {
+                        file.lock_shared().map_err(|e| EalError::sys("lock page file", e))?;
+                        file.set_len(ps).map_err(|e| EalError::sys("size page file", e))?;
+                        file.allocate(0, ps).map_err(|e| EalError::sys(format!("allocate a page on socket {socket}"), e))?;
+                        let va = mapping::map_file(file.fd(), 0, ps as usize, true).map_err(|e| EalError::sys("map page", e))?;
+                        let node = if numa_policy { numa::node_of_address(va).ok().map(|n| n as i32) } else { None };
+                        let pa = pagemap.as_ref().and_then(|m| m.physical_address(va).ok().flatten()).unwrap_or(BAD_IOVA);
+                        // SAFETY: the temporary mapping was created just above and is not used again.
+                        let _ = unsafe { mapping::release(va, ps as usize) };
+                        if let Some(node) = node.filter(|&node| node != socket) {
+                            return Err(EalError::OutOfMemory {
+                                pages: 1,
+                                page_size: ps,
+                                socket,
+                                reason: format!("the kernel placed a page on node {node}"),
+                            });
+                        }
+                        Ok(pa)
+                    })();
+                    match result {
+                        Ok(pa) => Ok((file, pa)),
+                        Err(e) => {
+                            let _ = file.unlink();
+                            Err(e)
+                        }
+                    }
+                })
+                .collect()
+        };
+        let results: Vec<_> = if workers == 1 {
+            bring(&indices)
+        } else {
+            let chunk_len = n.div_ceil(workers);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = indices.chunks(chunk_len).map(|c| scope.spawn(move || bring(c))).collect();
+                handles.into_iter().flat_map(|h| h.join().expect("legacy worker panicked")).collect()
+            })
+        };
+        let mut pages = Vec::with_capacity(n);
+        let mut failure = None;
+        for r in results {
+            match r {
+                Ok(p) => pages.push(p),
+                Err(e) => failure = failure.or(Some(e)),
+            }
+        }
+        if let Some(e) = failure {
+            for (mut file, _) in pages {
+                let _ = file.unlink();
+            }
+            return Err(e);
+        }
+        Ok(pages)
+    }
+
+    fn legacy_place(&self, dir: &Path, socket: i32, ps: u64, pages: Vec<(BackingFile, u64)>) -> Result<(), EalError> {
+        let _lock = self.config.header().hotplug_lock.lock();
+        let mut backings = self.backings.lock().expect("backing table poisoned");
+        let lists: Vec<_> = self.lists.iter().filter(|l| l.header().page_size == ps && l.header().socket_id == socket).collect();
+        let (mut list_pos, mut slot) = (0usize, 0u32);
+        let mut prev_pa: Option<u64> = None;
+        let mut pages = pages.into_iter();
+        let mut leftovers = Vec::new();
+        for (file, pa) in pages.by_ref() {
+            let breaks = self.settings.iova_mode == IovaMode::Pa
+                && prev_pa.is_some_and(|prev| pa == BAD_IOVA || prev == BAD_IOVA || pa != prev + ps);
+            if breaks && slot > 0 {
+                slot += 1;
+            }
+            while list_pos < lists.len() && slot >= lists[list_pos].header().n_segs {
+                list_pos += 1;
+                slot = 0;
+            }
+            let Some(list) = lists.get(list_pos) else {
+                leftovers.push(file);
+                continue;
+            };
+            let h = *list.header();
+            let va = list.slot_va(slot);
+            let final_path = page_file_path(dir, &self.settings.file_prefix, h.index, slot);
+            if let Some(tmp) = file.path() {
+                std::fs::rename(tmp, &final_path)
+                    .map_err(|e| EalError::sys("rename page file", dpmem_sys::SysError::from_io("rename", &final_path, &e)))?;
+            }
+            let mut file = BackingFile::open_existing(&final_path).map_err(|e| EalError::sys("reopen page file", e))?;
+            file.lock_shared().map_err(|e| EalError::sys("lock page file", e))?;
+            // SAFETY: `va` is a free slot of this list's own reservation.
+            unsafe { mapping::map_file_fixed(file.fd(), 0, va as usize, ps as usize, true) }
+                .map_err(|e| EalError::sys("map page", e))?;
+            if self.settings.huge_unlink == HugeUnlink::Always {
+                file.unlink().map_err(|e| EalError::sys("unlink page file", e))?;
+            }
+            let iova = match self.settings.iova_mode {
+                IovaMode::Pa => pa,
+                IovaMode::Va => va,
+            };
+            list.set_segment(
+                slot,
+                Memseg {
+                    va,
+                    iova,
+                    len: ps,
+                    page_size: ps,
+                    socket_id: socket,
+                    flags: flags::DO_NOT_FREE,
+                    file_offset: 0,
+                    alloc_pages: 1,
+                    reserved: 0,
+                },
+            );
+            list.occupancy.set_used(slot).expect("legacy slots are placed once");
+            backings[h.index as usize].adopt(slot, Some(file));
+            self.account(socket, ps, true);
+            prev_pa = Some(pa);
+            slot += 1;
+        }
+        if !leftovers.is_empty() {
+            let count = leftovers.len();
+            for mut file in leftovers {
+                let _ = file.unlink();
+            }
+            return Err(EalError::Limit(format!(
+                "{count} pages of {ps} bytes on socket {socket} do not fit in the memseg lists; raise the list limits"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Reserves every planned list's window, one after another from `base` when given (each
+/// aligned to its page size), else wherever the kernel puts them.
+fn reserve_windows(plan: &[PlannedList], base: Option<u64>) -> Result<Vec<ListSpec>, EalError> {
+    let mut specs: Vec<ListSpec> = Vec::with_capacity(plan.len());
+    let mut next = base;
+    for p in plan {
+        let len = u64::from(p.n_segs) * p.page_size;
+        let at = next.map(|addr| addr.div_ceil(p.page_size) * p.page_size);
+        let reserved = mapping::reserve(len as usize, p.page_size as usize, at.map(|a| a as usize));
+        match reserved {
+            Ok(base_va) => {
+                specs.push(ListSpec { page_size: p.page_size, socket_id: p.socket_id, n_segs: p.n_segs, base_va: base_va as u64 });
+                next = at.map(|a| a + len);
+            }
+            Err(e) => {
+                for s in &specs {
+                    // SAFETY: reserved above by this function; nothing mapped yet.
+                    let _ = unsafe { mapping::release(s.base_va as usize, (u64::from(s.n_segs) * s.page_size) as usize) };
+                }
+                let what = match at {
+                    Some(a) => format!("reserve {len:#x} bytes of address space at {a:#x} (--base-virtaddr)"),
+                    None => format!("reserve {len:#x} bytes of address space"),
+                };
+                return Err(EalError::sys(what, e));
+            }
+        }
+    }
+    Ok(specs)
+}
+
+fn make_backings(settings: &MemorySettings, specs: &[ListSpec]) -> Result<Vec<ListBacking>, EalError> {
+    let mut backings = Vec::with_capacity(specs.len());
+    for (index, spec) in specs.iter().enumerate() {
+        let backing = if settings.mode == MemoryMode::NoHuge {
+            ListBacking::Anonymous { huge_page_size: None }
+        } else if settings.in_memory {
+            let name = format!("{}_{index}", settings.file_prefix);
+            match BackingFile::memfd(&name, spec.page_size) {
+                Ok(file) => {
+                    file.set_len(u64::from(spec.n_segs) * spec.page_size).map_err(|e| EalError::sys("size memfd", e))?;
+                    ListBacking::Memfd { file }
+                }
+                // Kernels before 4.14 (or sandboxes) without hugetlb memfds: anonymous hugepages.
+                Err(e) if matches!(e.errno, Errno::INVAL | Errno::NOSYS) => ListBacking::Anonymous { huge_page_size: Some(spec.page_size) },
+                Err(e) => return Err(EalError::sys("create hugetlb memfd", e)),
+            }
+        } else {
+            let dir = settings
+                .huge_dirs
+                .iter()
+                .find(|(ps, _)| *ps == spec.page_size)
+                .map(|(_, d)| d.clone())
+                .ok_or_else(|| EalError::NoHugepages { reason: format!("no hugetlbfs mount for {} byte pages", spec.page_size) })?;
+            if settings.single_file_segments {
+                let path = list_file_path(&dir, &settings.file_prefix, index as u32);
+                let file = BackingFile::open_or_create(&path).map_err(|e| EalError::sys("create list file", e))?;
+                file.lock_shared().map_err(|e| EalError::sys("lock list file", e))?;
+                let initial_len = file.len().map_err(|e| EalError::sys("stat list file", e))?;
+                let len = u64::from(spec.n_segs) * spec.page_size;
+                if initial_len < len {
+                    file.set_len(len).map_err(|e| EalError::sys("size list file", e))?;
+                }
+                ListBacking::SingleFile { file, initial_len }
+            } else {
+                ListBacking::FilePerPage { dir, files: (0..spec.n_segs).map(|_| None).collect() }
+            }
+        };
+        backings.push(backing);
+    }
+    Ok(backings)
+}
+
+/// Removes page files of `prefix` left by a run that crashed (`--huge-unlink=existing`). A
+/// file some live process still holds a lock on is another run's memory: refuse to start.
+fn remove_stale_files(dir: &Path, prefix: &str) -> Result<(), EalError> {
+    let stem = format!("{prefix}map_");
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            return Err(EalError::sys(
+                "list hugepage directory",
+                dpmem_sys::SysError::from_io("read_dir", dir, &e),
+            ))
+        }
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(&stem) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = BackingFile::open_existing(&path) else { continue };
+        if file.try_lock_exclusive().map_err(|e| EalError::sys("lock stale page file", e))? {
+            let _ = std::fs::remove_file(&path);
+        } else {
+            return Err(EalError::Busy(format!(
+                "{} is in use by another process: file prefix {prefix:?} is taken (use another --file-prefix)",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! Synchronisation that works across processes.
+//!
+//! `std::sync::Mutex` is private to one process; everything here lives inside shared memory and
+//! works for every process that maps it.
+
+pub mod shared_mutex;
+
+pub use shared_mutex::{SharedMutex, SharedMutexGuard};

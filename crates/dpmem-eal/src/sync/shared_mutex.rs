@@ -1,0 +1,137 @@
+//! A mutex that lives in shared memory: a 32-bit futex word used *without* `FUTEX_PRIVATE_FLAG`,
+//! so waiters in different processes that map the same file wake each other.
+//!
+//! The protocol is the three-state futex mutex from Drepper's "Futexes Are Tricky": 0 unlocked,
+//! 1 locked, 2 locked with possible waiters. The owner's thread id is recorded so that the
+//! memory-event callbacks (run while the hotplug lock is held) can walk memory without
+//! deadlocking on their own thread's lock.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use dpmem_sys::futex;
+
+const UNLOCKED: u32 = 0;
+const LOCKED: u32 = 1;
+const CONTENDED: u32 = 2;
+
+/// A process-shared mutex guarding no data of its own (it guards shared structures next to it).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct SharedMutex {
+    state: AtomicU32,
+    /// Kernel thread id of the holder, 0 when unlocked. Only compared with the caller's own
+    /// id, so a stale read can never make another thread believe it owns the lock.
+    owner_tid: AtomicU32,
+}
+
+fn current_tid() -> u32 {
+    futex::thread_id()
+}
+
+impl SharedMutex {
+    pub const fn new() -> Self {
+        Self { state: AtomicU32::new(UNLOCKED), owner_tid: AtomicU32::new(0) }
+    }
+
+    /// Takes the lock, sleeping in the kernel while another thread or process holds it.
+    pub fn lock(&self) -> SharedMutexGuard<'_> {
+        if self.state.compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            self.lock_contended();
+        }
+        self.owner_tid.store(current_tid(), Ordering::Relaxed);
+        SharedMutexGuard { mutex: Some(self) }
+    }
+
+    #[cold]
+    fn lock_contended(&self) {
+        // Announce a waiter (state 2) before sleeping so the unlocker knows to wake someone.
+        while self.state.swap(CONTENDED, Ordering::Acquire) != UNLOCKED {
+            futex::wait(&self.state, CONTENDED);
+        }
+    }
+
+    /// Takes the lock unless this very thread already holds it (then the guard is a no-op).
+    /// For code that may run inside a memory-event callback.
+    pub fn lock_reentrant(&self) -> SharedMutexGuard<'_> {
+        if self.owner_tid.load(Ordering::Relaxed) == current_tid() {
+            return SharedMutexGuard { mutex: None };
+        }
+        self.lock()
+    }
+
+    /// Whether some thread of some process holds the lock right now (a hint for diagnostics).
+    pub fn is_locked(&self) -> bool {
+        self.state.load(Ordering::Relaxed) != UNLOCKED
+    }
+
+    fn unlock(&self) {
+        self.owner_tid.store(0, Ordering::Relaxed);
+        if self.state.swap(UNLOCKED, Ordering::Release) == CONTENDED {
+            futex::wake(&self.state, 1);
+        }
+    }
+
+    /// Resets a lock left held by a process that died. Only the primary calls this, while it
+    /// initialises a configuration no other process can be using yet.
+    pub fn force_reset(&self) {
+        self.owner_tid.store(0, Ordering::Relaxed);
+        self.state.store(UNLOCKED, Ordering::Release);
+    }
+}
+
+/// Releases the [`SharedMutex`] on drop (unless it was a re-entrant no-op guard).
+#[derive(Debug)]
+pub struct SharedMutexGuard<'a> {
+    mutex: Option<&'a SharedMutex>,
+}
+
+impl Drop for SharedMutexGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(mutex) = self.mutex {
+            mutex.unlock();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn excludes_threads_and_counts_exactly() {
+        let mutex = Arc::new(SharedMutex::new());
+        let counter = Arc::new(AtomicU32::new(0));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (mutex, counter) = (mutex.clone(), counter.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..20_000 {
+                        let _guard = mutex.lock();
+                        // A non-atomic read-modify-write: loses updates unless excluded.
+                        let v = counter.load(Ordering::Relaxed);
+                        counter.store(v + 1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(counter.load(Ordering::Relaxed), 80_000);
+        assert!(!mutex.is_locked());
+    }
+
+    #[test]
+    fn reentrant_lock_on_owning_thread_does_not_deadlock() {
+        let mutex = SharedMutex::new();
+        let outer = mutex.lock();
+        {
+            let _inner = mutex.lock_reentrant();
+            assert!(mutex.is_locked());
+        }
+        assert!(mutex.is_locked(), "inner no-op guard must not unlock");
+        drop(outer);
+        assert!(!mutex.is_locked());
+    }
+}
