@@ -39,7 +39,10 @@ pub struct EalSettings {
 
 impl Default for EalSettings {
     fn default() -> Self {
-        Self { limits: MemsegLimits::default(), sys_root: SysRoot::host() }
+        Self {
+            limits: MemsegLimits::default(),
+            sys_root: SysRoot::host(),
+        }
     }
 }
 
@@ -82,20 +85,35 @@ impl Eal {
     /// Initialises from typed options (see [`EalOptions::builder`]).
     pub fn init_with(options: EalOptions, settings: EalSettings) -> Result<Eal, EalError> {
         let root = &settings.sys_root;
-        let topology = cpu_topology::discover(root).map_err(|e| EalError::sys("read CPU topology", e))?;
-        let hugepages = hugepage_info::discover(root).map_err(|e| EalError::sys("read hugepage information", e))?;
-        let mounts = mounts::hugetlbfs_mounts(root).map_err(|e| EalError::sys("read /proc/mounts", e))?;
-        let mut cpus: std::collections::BTreeSet<u32> = topology.cpus.iter().map(|c| c.cpu).collect();
+        let topology =
+            cpu_topology::discover(root).map_err(|e| EalError::sys("read CPU topology", e))?;
+        let hugepages = hugepage_info::discover(root)
+            .map_err(|e| EalError::sys("read hugepage information", e))?;
+        let mounts =
+            mounts::hugetlbfs_mounts(root).map_err(|e| EalError::sys("read /proc/mounts", e))?;
+        let mut cpus: std::collections::BTreeSet<u32> =
+            topology.cpus.iter().map(|c| c.cpu).collect();
         if cpus.is_empty() {
-            cpus = (0..std::thread::available_parallelism().map_or(1, |n| n.get() as u32)).collect();
+            cpus =
+                (0..std::thread::available_parallelism().map_or(1, |n| n.get() as u32)).collect();
         }
-        let host = HostFacts { cpus: cpus.clone(), hugetlbfs_mounts: mounts.iter().map(|m| m.mount_point.clone()).collect() };
+        let host = HostFacts {
+            cpus: cpus.clone(),
+            hugetlbfs_mounts: mounts.iter().map(|m| m.mount_point.clone()).collect(),
+        };
         options.validate(&host)?;
         let lcores = match &options.lcores {
             Some(map) => map.clone(),
-            None => LcoreMap::identity(cpus.iter().copied().filter(|&c| c < crate::options::MAX_LCORE))?,
+            None => LcoreMap::identity(
+                cpus.iter()
+                    .copied()
+                    .filter(|&c| c < crate::options::MAX_LCORE),
+            )?,
         };
-        let main_lcore = options.main_lcore.or_else(|| lcores.lcore_ids().next()).unwrap_or(0);
+        let main_lcore = options
+            .main_lcore
+            .or_else(|| lcores.lcore_ids().next())
+            .unwrap_or(0);
 
         let (role, runtime) = if options.in_memory {
             (ProcessRole::Primary, None)
@@ -124,23 +142,44 @@ impl Eal {
 
         let memory = match role {
             ProcessRole::Secondary => {
-                let (dir, _) = runtime.as_ref().expect("secondaries have a runtime directory");
+                let (dir, _) = runtime
+                    .as_ref()
+                    .expect("secondaries have a runtime directory");
                 Memory::attach_secondary(ConfigMapping::attach(dir)?)?
             }
             ProcessRole::Primary => {
-                let config_file = runtime.as_ref().and_then(|(dir, file)| file.as_ref().map(|_| dir.join("config")));
+                let config_file = runtime
+                    .as_ref()
+                    .and_then(|(dir, file)| file.as_ref().map(|_| dir.join("config")));
                 let config_file = match (runtime, config_file) {
                     (Some((_, Some(file))), Some(path)) => Some((file, path)),
                     _ => None,
                 };
-                let setup = primary_setup(&options, &settings, &hugepages, &mounts, &topology, &lcores, config_file)?;
+                let setup = primary_setup(
+                    &options,
+                    &settings,
+                    &hugepages,
+                    &mounts,
+                    &topology,
+                    &lcores,
+                    config_file,
+                )?;
                 let memory = Memory::create_primary(setup)?;
                 memory.publish();
                 memory
             }
         };
-        let runtime_dir = (!options.in_memory).then(|| RuntimeDirGuard(runtime_dir::location(&options.file_prefix)));
-        Ok(Eal { memory, options, app_args: Vec::new(), lcores, main_lcore, hugepages, runtime_dir })
+        let runtime_dir = (!options.in_memory)
+            .then(|| RuntimeDirGuard(runtime_dir::location(&options.file_prefix)));
+        Ok(Eal {
+            memory,
+            options,
+            app_args: Vec::new(),
+            lcores,
+            main_lcore,
+            hugepages,
+            runtime_dir,
+        })
     }
 
     /// The application's arguments (those after `--`).
@@ -191,7 +230,10 @@ impl Eal {
         let lists: Vec<ListLayout> = memory
             .lists()
             .into_iter()
-            .map(|info| ListLayout { segments: memory.segments(info.index), info })
+            .map(|info| ListLayout {
+                segments: memory.segments(info.index),
+                info,
+            })
             .collect();
         let mut per_socket: BTreeMap<i32, u64> = BTreeMap::new();
         for list in &lists {
@@ -208,7 +250,10 @@ impl Eal {
             runtime_dir: self.runtime_dir().map(|p| p.display().to_string()),
             page_sizes: memory.page_sizes(),
             memseg_lists: lists,
-            sockets: per_socket.into_iter().map(|(socket_id, bytes)| SocketTotal { socket_id, bytes }).collect(),
+            sockets: per_socket
+                .into_iter()
+                .map(|(socket_id, bytes)| SocketTotal { socket_id, bytes })
+                .collect(),
         }
     }
 }
@@ -265,11 +310,21 @@ fn primary_setup(
         Vec::new()
     } else if options.in_memory {
         // memfds need no mount: every size the kernel has a pool for will do.
-        hugepages.sizes.iter().filter(|s| s.total > 0 || s.free > 0).map(|s| (s.page_size, PathBuf::new())).collect()
+        hugepages
+            .sizes
+            .iter()
+            .filter(|s| s.total > 0 || s.free > 0)
+            .map(|s| (s.page_size, PathBuf::new()))
+            .collect()
     } else if let Some(dir) = &options.huge_dir {
         let mount = mounts::hugetlbfs_mount_containing(&settings.sys_root, dir)
             .map_err(|e| EalError::sys("look up --huge-dir", e))?
-            .ok_or_else(|| EalError::InvalidArgument(format!("--huge-dir {}: not on a hugetlbfs mount", dir.display())))?;
+            .ok_or_else(|| {
+                EalError::InvalidArgument(format!(
+                    "--huge-dir {}: not on a hugetlbfs mount",
+                    dir.display()
+                ))
+            })?;
         vec![(mount.page_size, dir.clone())]
     } else {
         let mut dirs: Vec<(u64, PathBuf)> = Vec::new();
@@ -295,20 +350,39 @@ fn primary_setup(
     let startup_bytes = if mode == MemoryMode::NoHuge {
         None
     } else if let Some(per_socket) = &options.socket_mem_mb {
-        Some(per_socket.iter().enumerate().map(|(s, m)| (s as i32, m * mb)).collect())
+        Some(
+            per_socket
+                .iter()
+                .enumerate()
+                .map(|(s, m)| (s as i32, m * mb))
+                .collect(),
+        )
     } else {
-        options.memory_mb.map(|m| split_across_sockets(m * mb, &sockets, lcores, topology, hugepages, &page_sizes))
+        options.memory_mb.map(|m| {
+            split_across_sockets(m * mb, &sockets, lcores, topology, hugepages, &page_sizes)
+        })
     };
     let socket_limits = options
         .socket_limit_mb
         .as_ref()
-        .map(|limits| limits.iter().enumerate().filter(|(_, &m)| m > 0).map(|(s, m)| (s as i32, m * mb)).collect())
+        .map(|limits| {
+            limits
+                .iter()
+                .enumerate()
+                .filter(|(_, &m)| m > 0)
+                .map(|(s, m)| (s as i32, m * mb))
+                .collect()
+        })
         .unwrap_or_default();
     let memory_settings = MemorySettings {
         mode,
         in_memory: options.in_memory,
         single_file_segments: options.single_file_segments,
-        huge_unlink: if options.in_memory { HugeUnlink::Always } else { options.huge_unlink },
+        huge_unlink: if options.in_memory {
+            HugeUnlink::Always
+        } else {
+            options.huge_unlink
+        },
         match_allocations: options.match_allocations,
         iova_mode,
         file_prefix: options.file_prefix.clone(),
@@ -344,14 +418,25 @@ fn split_across_sockets(
         return vec![(sockets[0], total)];
     }
     let node_of_lcore = |cpus: &std::collections::BTreeSet<u32>| {
-        cpus.iter().next().and_then(|c| topology.cpu(*c)).map_or(0, |c| c.node as i32)
+        cpus.iter()
+            .next()
+            .and_then(|c| topology.cpu(*c))
+            .map_or(0, |c| c.node as i32)
     };
     let n_lcores = lcores.len().max(1) as u64;
-    let free = |s: i32| page_sizes.iter().map(|&ps| hugepages.free_on_node(ps, s as u32) * ps).sum::<u64>();
+    let free = |s: i32| {
+        page_sizes
+            .iter()
+            .map(|&ps| hugepages.free_on_node(ps, s as u32) * ps)
+            .sum::<u64>()
+    };
     let mut shares: Vec<(i32, u64)> = sockets
         .iter()
         .map(|&s| {
-            let count = lcores.iter().filter(|(_, cpus)| node_of_lcore(cpus) == s).count() as u64;
+            let count = lcores
+                .iter()
+                .filter(|(_, cpus)| node_of_lcore(cpus) == s)
+                .count() as u64;
             (s, (total * count / n_lcores).min(free(s)))
         })
         .collect();
@@ -369,12 +454,17 @@ fn split_across_sockets(
 }
 
 fn choose_iova_mode(options: &EalOptions, root: &SysRoot) -> Result<IovaMode, EalError> {
-    let pa_available = dpmem_sys::process::is_root() && dpmem_sys::pagemap::physical_addresses_available();
+    let pa_available =
+        dpmem_sys::process::is_root() && dpmem_sys::pagemap::physical_addresses_available();
     match options.iova_mode {
         Some(IovaModeRequest::Va) => Ok(IovaMode::Va),
-        Some(IovaModeRequest::Pa) if options.no_huge => Err(EalError::PhysicalAddressesUnavailable {
-            reason: "--no-huge memory is ordinary 4 KiB pages whose physical addresses may change".into(),
-        }),
+        Some(IovaModeRequest::Pa) if options.no_huge => {
+            Err(EalError::PhysicalAddressesUnavailable {
+                reason:
+                    "--no-huge memory is ordinary 4 KiB pages whose physical addresses may change"
+                        .into(),
+            })
+        }
         Some(IovaModeRequest::Pa) if !pa_available => Err(EalError::PhysicalAddressesUnavailable {
             reason: if dpmem_sys::process::is_root() {
                 "/proc/self/pagemap hides page frame numbers here".into()
@@ -385,7 +475,10 @@ fn choose_iova_mode(options: &EalOptions, root: &SysRoot) -> Result<IovaMode, Ea
         Some(IovaModeRequest::Pa) => Ok(IovaMode::Pa),
         None if options.no_huge => Ok(IovaMode::Va),
         None => {
-            let iommu = root.read_dir_names("/sys/kernel/iommu_groups").map(|g| !g.is_empty()).unwrap_or(false);
+            let iommu = root
+                .read_dir_names("/sys/kernel/iommu_groups")
+                .map(|g| !g.is_empty())
+                .unwrap_or(false);
             Ok(iova::choose_automatically(pa_available, iommu))
         }
     }

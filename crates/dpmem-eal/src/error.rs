@@ -37,13 +37,28 @@ pub enum EalError {
     NoHugepages { reason: String },
 
     #[error("socket {socket}: asked for {requested_mb} MiB, node can supply only {available_mb} MiB ({shortfall_mb} MiB short)")]
-    NodeShortfall { socket: i32, requested_mb: u64, available_mb: u64, shortfall_mb: u64 },
+    NodeShortfall {
+        socket: i32,
+        requested_mb: u64,
+        available_mb: u64,
+        shortfall_mb: u64,
+    },
 
     #[error("out of memory: cannot allocate {pages} pages of {page_size} bytes on socket {socket}: {reason}")]
-    OutOfMemory { pages: usize, page_size: u64, socket: i32, reason: String },
+    OutOfMemory {
+        pages: usize,
+        page_size: u64,
+        socket: i32,
+        reason: String,
+    },
 
     #[error("allocation of {bytes} bytes on socket {socket} refused by validator '{validator}' (limit {limit} bytes)")]
-    Vetoed { validator: String, socket: i32, bytes: u64, limit: u64 },
+    Vetoed {
+        validator: String,
+        socket: i32,
+        bytes: u64,
+        limit: u64,
+    },
 
     #[error("{what} {name:?} already exists")]
     AlreadyExists { what: &'static str, name: String },
@@ -69,7 +84,10 @@ pub enum EalError {
 
 impl EalError {
     pub(crate) fn sys(context: impl Into<String>, source: SysError) -> Self {
-        EalError::Sys { context: context.into(), source }
+        EalError::Sys {
+            context: context.into(),
+            source,
+        }
     }
 
     /// The errno-like kind of this error.
@@ -87,7 +105,9 @@ impl EalError {
                 _ => ErrorKind::Io,
             },
             EalError::RuntimeDir { .. } => ErrorKind::Io,
-            EalError::PhysicalAddressesUnavailable { .. } | EalError::Unsupported(_) => ErrorKind::NotSup,
+            EalError::PhysicalAddressesUnavailable { .. } | EalError::Unsupported(_) => {
+                ErrorKind::NotSup
+            }
             EalError::NoHugepages { .. }
             | EalError::NodeShortfall { .. }
             | EalError::OutOfMemory { .. }

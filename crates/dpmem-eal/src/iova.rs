@@ -29,7 +29,10 @@ impl std::fmt::Display for IovaMode {
 
 /// DPDK's automatic choice when no `--iova-mode` is given: without physical addresses only VA
 /// can work; with an IOMMU in use (any IOMMU group) devices expect VA; otherwise PA.
-pub fn choose_automatically(physical_addresses_available: bool, iommu_groups_present: bool) -> IovaMode {
+pub fn choose_automatically(
+    physical_addresses_available: bool,
+    iommu_groups_present: bool,
+) -> IovaMode {
     if !physical_addresses_available || iommu_groups_present {
         IovaMode::Va
     } else {

@@ -63,14 +63,19 @@ pub fn plan_lists(limits: &MemsegLimits, page_sizes: &[u64], sockets: &[i32]) ->
                 .min(limits.max_mb_per_type * mb)
                 .min(u64::from(limits.max_segs_per_type) * page_size);
             let mut type_segs = type_bytes / page_size;
-            let list_segs_cap = u64::from(limits.max_segs_per_list).min(limits.max_mb_per_list * mb / page_size);
+            let list_segs_cap =
+                u64::from(limits.max_segs_per_list).min(limits.max_mb_per_list * mb / page_size);
             let mut made = 0;
             while type_segs > 0 && made < lists_per_type && (plan.len() as u32) < limits.max_lists {
                 let n = type_segs.min(list_segs_cap);
                 if n == 0 {
                     break;
                 }
-                plan.push(PlannedList { page_size, socket_id, n_segs: n as u32 });
+                plan.push(PlannedList {
+                    page_size,
+                    socket_id,
+                    n_segs: n as u32,
+                });
                 type_segs -= n;
                 made += 1;
             }
@@ -100,12 +105,25 @@ mod tests {
 
     #[test]
     fn every_socket_gets_lists_and_limits_hold() {
-        let limits = MemsegLimits { max_lists: 4, ..MemsegLimits::default() };
+        let limits = MemsegLimits {
+            max_lists: 4,
+            ..MemsegLimits::default()
+        };
         let plan = plan_lists(&limits, &[M2], &[0, 1]);
         assert_eq!(plan.len(), 4);
         assert_eq!(plan.iter().filter(|l| l.socket_id == 1).count(), 2);
-        let tiny = MemsegLimits { max_mb_total: 64, ..MemsegLimits::default() };
+        let tiny = MemsegLimits {
+            max_mb_total: 64,
+            ..MemsegLimits::default()
+        };
         let plan = plan_lists(&tiny, &[M2], &[0]);
-        assert_eq!(plan, vec![PlannedList { page_size: M2, socket_id: 0, n_segs: 32 }]);
+        assert_eq!(
+            plan,
+            vec![PlannedList {
+                page_size: M2,
+                socket_id: 0,
+                n_segs: 32
+            }]
+        );
     }
 }

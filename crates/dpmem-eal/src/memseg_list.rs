@@ -67,15 +67,18 @@ impl MemsegListView {
 
     pub(crate) fn segment(&self, idx: u32) -> Memseg {
         assert!(idx < self.header().n_segs);
+        let slot = self.segs.wrapping_add(idx as usize);
         // SAFETY: idx < n_segs, and the array of n_segs segments lies in the mapping.
-        unsafe { self.segs.add(idx as usize).read() }
+        unsafe { slot.read() }
     }
 
     /// Writes segment `idx`. Callers hold the hotplug lock.
     pub(crate) fn set_segment(&self, idx: u32, seg: Memseg) {
         assert!(idx < self.header().n_segs);
-        // SAFETY: idx < n_segs; writers are serialised by the hotplug lock held by the caller.
-        unsafe { self.segs.add(idx as usize).write(seg) }
+        let slot = self.segs.wrapping_add(idx as usize);
+        // SAFETY: idx < n_segs so `slot` is inside the mapped array; writers are serialised by
+        // the hotplug lock held by the caller.
+        unsafe { slot.write(seg) }
     }
 
     pub(crate) fn slot_va(&self, idx: u32) -> u64 {

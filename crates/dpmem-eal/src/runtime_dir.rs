@@ -16,10 +16,17 @@ pub fn create(prefix: &str) -> Result<PathBuf, EalError> {
         .recursive(true)
         .mode(0o700)
         .create(&dir)
-        .map_err(|e| EalError::RuntimeDir { path: dir.clone(), reason: e.to_string() })?;
+        .map_err(|e| EalError::RuntimeDir {
+            path: dir.clone(),
+            reason: e.to_string(),
+        })?;
     // `recursive` leaves existing directories alone; tighten the prefix's own one regardless.
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| EalError::RuntimeDir { path: dir.clone(), reason: e.to_string() })?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+        EalError::RuntimeDir {
+            path: dir.clone(),
+            reason: e.to_string(),
+        }
+    })?;
     Ok(dir)
 }
 
@@ -34,7 +41,10 @@ fn base() -> PathBuf {
     }
     match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(dir) if !dir.is_empty() => Path::new(&dir).join("dpmem"),
-        _ => PathBuf::from(format!("/tmp/dpmem-{}", dpmem_sys::process::effective_uid())),
+        _ => PathBuf::from(format!(
+            "/tmp/dpmem-{}",
+            dpmem_sys::process::effective_uid()
+        )),
     }
 }
 

@@ -81,7 +81,10 @@ fn align_up(v: usize) -> usize {
 pub(crate) fn encode_str<const N: usize>(s: &str) -> Result<[u8; N], EalError> {
     let bytes = s.as_bytes();
     if bytes.len() >= N {
-        return Err(EalError::InvalidArgument(format!("{s:?} is longer than {} bytes", N - 1)));
+        return Err(EalError::InvalidArgument(format!(
+            "{s:?} is longer than {} bytes",
+            N - 1
+        )));
     }
     let mut out = [0u8; N];
     out[..bytes.len()].copy_from_slice(bytes);
@@ -114,7 +117,7 @@ fn layout(specs: &[ListSpec]) -> (usize, Vec<(usize, usize)>) {
         offsets.push((fb, segs));
     }
     let page = mapping::system_page_size();
-    ((offset + page - 1) / page * page, offsets)
+    (offset.div_ceil(page) * page, offsets)
 }
 
 /// The mapped configuration. Owns the mapping (and the file with its lock).
@@ -147,8 +150,12 @@ impl ConfigMapping {
     /// primary is alive. Returns the file holding the exclusive lock when none is.
     pub(crate) fn try_become_primary(runtime_dir: &Path) -> Result<Option<BackingFile>, EalError> {
         let path = runtime_dir.join("config");
-        let file = BackingFile::open_or_create(&path).map_err(|e| EalError::sys("open shared configuration", e))?;
-        if file.try_lock_exclusive().map_err(|e| EalError::sys("lock shared configuration", e))? {
+        let file = BackingFile::open_or_create(&path)
+            .map_err(|e| EalError::sys("open shared configuration", e))?;
+        if file
+            .try_lock_exclusive()
+            .map_err(|e| EalError::sys("lock shared configuration", e))?
+        {
             Ok(Some(file))
         } else {
             Ok(None)
@@ -161,31 +168,51 @@ impl ConfigMapping {
         file: Option<(BackingFile, PathBuf)>,
         specs: &[ListSpec],
         record: &PrimaryRecord<'_>,
+        hint: usize,
     ) -> Result<Self, EalError> {
         if specs.len() > MAX_MEMSEG_LISTS {
-            return Err(EalError::Limit(format!("{} memseg lists exceed the maximum of {MAX_MEMSEG_LISTS}", specs.len())));
+            return Err(EalError::Limit(format!(
+                "{} memseg lists exceed the maximum of {MAX_MEMSEG_LISTS}",
+                specs.len()
+            )));
         }
         if record.huge_dirs.len() > MAX_PAGE_SIZES {
-            return Err(EalError::Limit(format!("more than {MAX_PAGE_SIZES} page sizes")));
+            return Err(EalError::Limit(format!(
+                "more than {MAX_PAGE_SIZES} page sizes"
+            )));
         }
         let (len, offsets) = layout(specs);
+        // Like the lists, the configuration goes where secondaries will find the range free.
+        let page = mapping::system_page_size();
+        let hint = hint.div_ceil(2 << 20) * (2 << 20);
+        let addr = mapping::reserve(len, page, Some(hint))
+            .or_else(|_| mapping::reserve(len, page, None))
+            .map_err(|e| EalError::sys("reserve configuration", e))?;
         let (addr, file, path) = match file {
             Some((file, path)) => {
                 // A stale file of a crashed primary may be longer; start from zeroes.
-                file.set_len(0).and_then(|()| file.set_len(len as u64)).map_err(|e| EalError::sys("size shared configuration", e))?;
-                let addr = mapping::map_file(file.fd(), 0, len, true).map_err(|e| EalError::sys("map shared configuration", e))?;
+                file.set_len(0)
+                    .and_then(|()| file.set_len(len as u64))
+                    .map_err(|e| EalError::sys("size shared configuration", e))?;
+                // SAFETY: [addr, addr+len) was reserved just above by this process.
+                unsafe { mapping::map_file_fixed(file.fd(), 0, addr, len, true) }
+                    .map_err(|e| EalError::sys("map shared configuration", e))?;
                 (addr, Some(file), Some(path))
             }
             None => {
-                let addr = mapping::reserve(len, mapping::system_page_size(), None)
-                    .map_err(|e| EalError::sys("reserve configuration", e))?;
                 // SAFETY: [addr, addr+len) is the reservation made just above, unused.
                 unsafe { mapping::map_anonymous_fixed(addr, len, None, true) }
                     .map_err(|e| EalError::sys("map configuration", e))?;
                 (addr, None, None)
             }
         };
-        let this = Self { addr, len, file, path, owner: true };
+        let mut this = Self {
+            addr,
+            len,
+            file,
+            path,
+            owner: true,
+        };
         let header = this.header_mut_for_init();
         header.magic = CONFIG_MAGIC;
         header.layout_version = LAYOUT_VERSION;
@@ -225,9 +252,16 @@ impl ConfigMapping {
     /// Maps an existing configuration as a secondary, at the primary's address.
     pub(crate) fn attach(runtime_dir: &Path) -> Result<Self, EalError> {
         let path = runtime_dir.join("config");
-        let file = BackingFile::open_existing(&path)
-            .map_err(|e| EalError::Secondary(format!("no shared configuration at {}: {e}", path.display())))?;
-        if file.try_lock_shared().map_err(|e| EalError::sys("probe shared configuration lock", e))? {
+        let file = BackingFile::open_existing(&path).map_err(|e| {
+            EalError::Secondary(format!(
+                "no shared configuration at {}: {e}",
+                path.display()
+            ))
+        })?;
+        if file
+            .try_lock_shared()
+            .map_err(|e| EalError::sys("probe shared configuration lock", e))?
+        {
             let _ = file.unlock();
             return Err(EalError::Secondary(format!(
                 "no primary process is running for {} (its configuration is not locked)",
@@ -237,15 +271,21 @@ impl ConfigMapping {
         // Read the fixed prefix of the header with pread first: which address to map at, and
         // whether the primary's mode can be shared at all.
         let mut head = [0u8; 40];
-        file.read_at(&mut head, 0).map_err(|e| EalError::sys("read shared configuration", e))?;
+        file.read_at(&mut head, 0)
+            .map_err(|e| EalError::sys("read shared configuration", e))?;
         let word = |i: usize| u64::from_ne_bytes(head[i..i + 8].try_into().expect("8 bytes"));
         let half = |i: usize| u32::from_ne_bytes(head[i..i + 4].try_into().expect("4 bytes"));
         if word(0) != CONFIG_MAGIC || half(8) != LAYOUT_VERSION {
-            return Err(EalError::Secondary(format!("{} is not a dpmem configuration of layout {LAYOUT_VERSION}", path.display())));
+            return Err(EalError::Secondary(format!(
+                "{} is not a dpmem configuration of layout {LAYOUT_VERSION}",
+                path.display()
+            )));
         }
         let flags = half(std::mem::offset_of!(ConfigHeader, mode_flags));
         if flags & mode_flags::NO_HUGE != 0 {
-            return Err(EalError::Secondary("the primary runs with --no-huge: its anonymous memory cannot be shared".into()));
+            return Err(EalError::Secondary(
+                "the primary runs with --no-huge: its anonymous memory cannot be shared".into(),
+            ));
         }
         if flags & mode_flags::FILES_UNLINKED != 0 {
             return Err(EalError::Secondary(
@@ -254,16 +294,27 @@ impl ConfigMapping {
         }
         let (addr, len) = (word(16) as usize, word(24) as usize);
         mapping::reserve(len, mapping::system_page_size(), Some(addr)).map_err(|e| {
-            EalError::Secondary(format!("cannot map the configuration at the primary's address {addr:#x}: {e}"))
+            EalError::Secondary(format!(
+                "cannot map the configuration at the primary's address {addr:#x}: {e}"
+            ))
         })?;
         // SAFETY: [addr, addr+len) was reserved just above by this process.
-        unsafe { mapping::map_file_fixed(file.fd(), 0, addr, len, true) }.map_err(|e| EalError::sys("map shared configuration", e))?;
-        let this = Self { addr, len, file: Some(file), path: Some(path), owner: false };
+        unsafe { mapping::map_file_fixed(file.fd(), 0, addr, len, true) }
+            .map_err(|e| EalError::sys("map shared configuration", e))?;
+        let this = Self {
+            addr,
+            len,
+            file: Some(file),
+            path: Some(path),
+            owner: false,
+        };
         // Wait for the primary to finish initialising (it may have just started).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while this.header().init_complete.load(Ordering::Acquire) == 0 {
             if std::time::Instant::now() > deadline {
-                return Err(EalError::Secondary("the primary has not finished initialising after 10 s".into()));
+                return Err(EalError::Secondary(
+                    "the primary has not finished initialising after 10 s".into(),
+                ));
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
@@ -277,7 +328,7 @@ impl ConfigMapping {
         unsafe { &*(self.addr as *const ConfigHeader) }
     }
 
-    fn header_mut_for_init(&self) -> &mut ConfigHeader {
+    fn header_mut_for_init(&mut self) -> &mut ConfigHeader {
         // SAFETY: called only by the primary before the configuration is published (no other
         // reference exists: secondaries wait for `init_complete`, and this process has handed
         // out none yet).
@@ -295,7 +346,9 @@ impl ConfigMapping {
                     segs: (self.addr + lh.segs_offset as usize) as *mut Memseg,
                     // SAFETY: the offset was laid out by the primary for this list's array,
                     // initialised before publication, inside the mapping.
-                    occupancy: unsafe { FbArray::attach((self.addr + lh.fbarray_offset as usize) as *mut u8) },
+                    occupancy: unsafe {
+                        FbArray::attach((self.addr + lh.fbarray_offset as usize) as *mut u8)
+                    },
                 }
             })
             .collect()

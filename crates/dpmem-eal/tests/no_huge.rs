@@ -11,7 +11,14 @@ use dpmem_eal::{Eal, EalError, ErrorKind, IovaMode, MemoryMode, PageRequest, Pro
 #[test]
 fn no_huge_maps_64_mib_of_small_pages_with_iova_equal_va() {
     let prefix = unique_prefix("nohuge");
-    let eal = Eal::init(args(&["--no-huge", "--file-prefix", &prefix, "--", "app-arg"])).unwrap();
+    let eal = Eal::init(args(&[
+        "--no-huge",
+        "--file-prefix",
+        &prefix,
+        "--",
+        "app-arg",
+    ]))
+    .unwrap();
     assert_eq!(eal.app_args(), ["app-arg"]);
     let mem = eal.memory();
     assert_eq!(mem.mode(), MemoryMode::NoHuge);
@@ -29,13 +36,16 @@ fn no_huge_maps_64_mib_of_small_pages_with_iova_equal_va() {
     let segs = mem.segments(0);
     assert_eq!(segs.len(), list.n_segs as usize);
     let (first, last) = (segs[0], segs[segs.len() - 1]);
-    assert!(segs.iter().all(|s| s.iova == s.va && s.flags & flags::DO_NOT_FREE != 0));
-    // SAFETY: both addresses are inside mapped, pinned no-huge memory owned by `eal`.
-    unsafe {
-        *(first.va as *mut u8) = 0x5A;
-        *((last.va + last.len - 1) as *mut u8) = 0xA5;
-        assert_eq!(*(first.va as *const u8), 0x5A);
-    }
+    assert!(segs
+        .iter()
+        .all(|s| s.iova == s.va && s.flags & flags::DO_NOT_FREE != 0));
+    let (head, tail) = (first.va as *mut u8, (last.va + last.len - 1) as *mut u8);
+    // SAFETY: inside mapped, pinned no-huge memory owned by `eal`.
+    unsafe { head.write(0x5A) };
+    // SAFETY: the last byte of the last segment, mapped as above.
+    unsafe { tail.write(0xA5) };
+    // SAFETY: written just above.
+    assert_eq!(unsafe { head.read() }, 0x5A);
     let probe = (first.va + 12345) as usize;
     assert_eq!(mem.virt_to_iova(probe), Some(probe as u64));
     assert_eq!(mem.iova_to_virt(probe as u64), Some(probe));
@@ -79,10 +89,15 @@ fn no_huge_honours_m_and_cleans_its_runtime_directory() {
     assert_eq!(eal.memory().lists()[0].n_segs, 8 << 20 >> 12);
     let dir = eal.runtime_dir().unwrap().to_path_buf();
     assert!(dir.join("config").exists());
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&dir).unwrap().permissions());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&dir).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o700);
     drop(eal);
-    assert!(!dir.exists(), "runtime directory {} left behind", dir.display());
+    assert!(
+        !dir.exists(),
+        "runtime directory {} left behind",
+        dir.display()
+    );
 }
 
 #[test]
@@ -129,7 +144,13 @@ fn bad_options_fail_before_anything_is_created() {
 
 #[test]
 fn iova_pa_with_no_huge_is_refused() {
-    let err = Eal::init(args(&["--no-huge", "--iova-mode=pa", "--file-prefix", &unique_prefix("pa")])).unwrap_err();
+    let err = Eal::init(args(&[
+        "--no-huge",
+        "--iova-mode=pa",
+        "--file-prefix",
+        &unique_prefix("pa"),
+    ]))
+    .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotSup, "{err}");
 }
 
@@ -138,18 +159,47 @@ fn event_callbacks_and_validators_register_once_by_name() {
     let eal = Eal::init(args(&["--no-huge", "-m", "4", "--in-memory"]));
     // --in-memory with --no-huge is refused as DPDK does; use the runtime-dir form.
     assert!(eal.is_err());
-    let eal = Eal::init(args(&["--no-huge", "-m", "4", "--file-prefix", &unique_prefix("cb")])).unwrap();
+    let eal = Eal::init(args(&[
+        "--no-huge",
+        "-m",
+        "4",
+        "--file-prefix",
+        &unique_prefix("cb"),
+    ]))
+    .unwrap();
     let mem = eal.memory();
     mem.register_event_callback("a", |_, _, _| {}).unwrap();
-    assert_eq!(mem.register_event_callback("a", |_, _, _| {}).unwrap_err().kind(), ErrorKind::Exist);
+    assert_eq!(
+        mem.register_event_callback("a", |_, _, _| {})
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Exist
+    );
     mem.unregister_event_callback("a").unwrap();
-    assert_eq!(mem.unregister_event_callback("a").unwrap_err().kind(), ErrorKind::NoEnt);
-    mem.register_validator("v", 0, 1 << 20, |_, _, _| true).unwrap();
-    assert_eq!(mem.register_validator("v", 0, 1, |_, _, _| true).unwrap_err().kind(), ErrorKind::Exist);
+    assert_eq!(
+        mem.unregister_event_callback("a").unwrap_err().kind(),
+        ErrorKind::NoEnt
+    );
+    mem.register_validator("v", 0, 1 << 20, |_, _, _| true)
+        .unwrap();
+    assert_eq!(
+        mem.register_validator("v", 0, 1, |_, _, _| true)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Exist
+    );
     mem.register_validator("v", 1, 1, |_, _, _| true).unwrap();
-    assert_eq!(mem.register_validator("v", -1, 1, |_, _, _| true).unwrap_err().kind(), ErrorKind::Inval);
+    assert_eq!(
+        mem.register_validator("v", -1, 1, |_, _, _| true)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Inval
+    );
     mem.unregister_validator("v", 0).unwrap();
-    assert_eq!(mem.unregister_validator("v", 0).unwrap_err().kind(), ErrorKind::NoEnt);
+    assert_eq!(
+        mem.unregister_validator("v", 0).unwrap_err().kind(),
+        ErrorKind::NoEnt
+    );
 }
 
 /// Runs the no-huge checks as an unprivileged user: re-executes this test binary as `nobody`
@@ -160,15 +210,28 @@ fn no_huge_works_for_an_unprivileged_user() {
         use std::os::unix::process::CommandExt;
         let exe = std::env::current_exe().unwrap();
         let out = std::process::Command::new(exe)
-            .args(["--exact", "unprivileged_no_huge_body", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "unprivileged_no_huge_body",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env_remove("XDG_RUNTIME_DIR")
             .uid(65534)
             .gid(65534)
             .output()
             .unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(out.status.success(), "unprivileged run failed:\n{text}");
-        assert!(text.contains("1 passed"), "the unprivileged body did not run:\n{text}");
+        assert!(
+            text.contains("1 passed"),
+            "the unprivileged body did not run:\n{text}"
+        );
     } else {
         unprivileged_no_huge_body();
     }
@@ -177,15 +240,29 @@ fn no_huge_works_for_an_unprivileged_user() {
 #[test]
 #[ignore = "run by no_huge_works_for_an_unprivileged_user as user nobody"]
 fn unprivileged_no_huge_body() {
-    assert!(!dpmem_sys::process::is_root(), "this body must run without root");
+    assert!(
+        !dpmem_sys::process::is_root(),
+        "this body must run without root"
+    );
     let prefix = unique_prefix("nobody");
     let eal = Eal::init(args(&["--no-huge", "-m", "16", "--file-prefix", &prefix])).unwrap();
     assert_eq!(eal.iova_mode(), IovaMode::Va);
     let seg = eal.memory().segments(0)[100];
     // SAFETY: inside mapped no-huge memory owned by `eal`.
     unsafe { std::ptr::write_bytes(seg.va as *mut u8, 0x11, seg.len as usize) };
-    assert!(eal.runtime_dir().unwrap().starts_with("/tmp") || std::env::var_os("XDG_RUNTIME_DIR").is_some());
+    assert!(
+        eal.runtime_dir().unwrap().starts_with("/tmp")
+            || std::env::var_os("XDG_RUNTIME_DIR").is_some()
+    );
     // Physical addresses cannot be had without root: asking for them fails clearly.
-    let err = Eal::init(args(&["--iova-mode=pa", "--file-prefix", &unique_prefix("nobody_pa")])).unwrap_err();
-    assert!(err.to_string().contains("physical") || err.to_string().contains("hugepage"), "{err}");
+    let err = Eal::init(args(&[
+        "--iova-mode=pa",
+        "--file-prefix",
+        &unique_prefix("nobody_pa"),
+    ]))
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("physical") || err.to_string().contains("hugepage"),
+        "{err}"
+    );
 }

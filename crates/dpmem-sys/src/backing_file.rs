@@ -32,14 +32,20 @@ impl BackingFile {
             Mode::RUSR | Mode::WUSR,
         )
         .map_err(|e| SysError::with_path("open", path, e))?;
-        Ok(Self { fd, path: Some(path.to_path_buf()) })
+        Ok(Self {
+            fd,
+            path: Some(path.to_path_buf()),
+        })
     }
 
     /// Opens an existing file (a secondary attaching to the primary's pages).
     pub fn open_existing(path: &Path) -> SysResult<Self> {
         let fd = rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| SysError::with_path("open", path, e))?;
-        Ok(Self { fd, path: Some(path.to_path_buf()) })
+        Ok(Self {
+            fd,
+            path: Some(path.to_path_buf()),
+        })
     }
 
     /// Creates an anonymous hugetlb memfd of `page_size` pages (`--in-memory`). Fails with
@@ -48,8 +54,9 @@ impl BackingFile {
         let flags = MemfdFlags::CLOEXEC
             | MemfdFlags::HUGETLB
             | MemfdFlags::from_bits_retain(huge_size_bits(page_size));
-        let fd = rustix::fs::memfd_create(name, flags)
-            .map_err(|e| SysError::new("memfd_create", format!("{name} ({page_size} B pages)"), e))?;
+        let fd = rustix::fs::memfd_create(name, flags).map_err(|e| {
+            SysError::new("memfd_create", format!("{name} ({page_size} B pages)"), e)
+        })?;
         Ok(Self { fd, path: None })
     }
 
@@ -69,25 +76,44 @@ impl BackingFile {
     }
 
     fn target(&self) -> String {
-        self.path.as_ref().map_or_else(|| "memfd".to_string(), |p| p.display().to_string())
+        self.path
+            .as_ref()
+            .map_or_else(|| "memfd".to_string(), |p| p.display().to_string())
     }
 
     /// Sets the file size (hugetlbfs needs page-multiple sizes).
     pub fn set_len(&self, len: u64) -> SysResult<()> {
-        rustix::fs::ftruncate(&self.fd, len).map_err(|e| SysError::new("ftruncate", self.target(), e))
+        rustix::fs::ftruncate(&self.fd, len)
+            .map_err(|e| SysError::new("ftruncate", self.target(), e))
     }
 
     /// Allocates (and the kernel zeroes) the pages backing `[offset, offset+len)`.
     /// `ENOSPC` means the pool (or the node the thread's policy binds to) has no free pages.
     pub fn allocate(&self, offset: u64, len: u64) -> SysResult<()> {
-        rustix::fs::fallocate(&self.fd, FallocateFlags::empty(), offset, len)
-            .map_err(|e| SysError::new("fallocate", format!("{} {offset:#x}+{len:#x}", self.target()), e))
+        rustix::fs::fallocate(&self.fd, FallocateFlags::empty(), offset, len).map_err(|e| {
+            SysError::new(
+                "fallocate",
+                format!("{} {offset:#x}+{len:#x}", self.target()),
+                e,
+            )
+        })
     }
 
     /// Gives the pages backing `[offset, offset+len)` back to the kernel, keeping the file size.
     pub fn punch_hole(&self, offset: u64, len: u64) -> SysResult<()> {
-        rustix::fs::fallocate(&self.fd, FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE, offset, len)
-            .map_err(|e| SysError::new("punch hole", format!("{} {offset:#x}+{len:#x}", self.target()), e))
+        rustix::fs::fallocate(
+            &self.fd,
+            FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
+            offset,
+            len,
+        )
+        .map_err(|e| {
+            SysError::new(
+                "punch hole",
+                format!("{} {offset:#x}+{len:#x}", self.target()),
+                e,
+            )
+        })
     }
 
     /// Takes a shared lock: "this page is in use by a live process". A stale file from a crashed
@@ -123,7 +149,11 @@ impl BackingFile {
             let n = rustix::io::pread(&self.fd, &mut buf[done..], offset + done as u64)
                 .map_err(|e| SysError::new("pread", self.target(), e))?;
             if n == 0 {
-                return Err(SysError::new("pread (short file)", self.target(), Errno::INVAL));
+                return Err(SysError::new(
+                    "pread (short file)",
+                    self.target(),
+                    Errno::INVAL,
+                ));
             }
             done += n;
         }
@@ -131,19 +161,21 @@ impl BackingFile {
     }
 
     /// The file's current size.
-    pub fn len(&self) -> SysResult<u64> {
+    pub fn size(&self) -> SysResult<u64> {
         file_len(&self.fd)
     }
 
     /// Releases a lock taken with [`lock_shared`](Self::lock_shared) or
     /// [`try_lock_exclusive`](Self::try_lock_exclusive).
     pub fn unlock(&self) -> SysResult<()> {
-        rustix::fs::flock(&self.fd, FlockOperation::Unlock).map_err(|e| SysError::new("flock unlock", self.target(), e))
+        rustix::fs::flock(&self.fd, FlockOperation::Unlock)
+            .map_err(|e| SysError::new("flock unlock", self.target(), e))
     }
 
     /// A second descriptor for the same file, for callers that need their own (`fd` APIs).
     pub fn duplicate_fd(&self) -> SysResult<OwnedFd> {
-        rustix::io::fcntl_dupfd_cloexec(&self.fd, 0).map_err(|e| SysError::new("dup", self.target(), e))
+        rustix::io::fcntl_dupfd_cloexec(&self.fd, 0)
+            .map_err(|e| SysError::new("dup", self.target(), e))
     }
 
     /// Tries a shared lock; `Ok(false)` when another process holds an exclusive one.
@@ -158,7 +190,9 @@ impl BackingFile {
 
 /// Size of the file at `path` (0 when it has no pages yet).
 pub fn file_len(fd: impl AsFd) -> SysResult<u64> {
-    rustix::fs::fstat(fd).map(|st| st.st_size as u64).map_err(|e| SysError::new("fstat", String::new(), e))
+    rustix::fs::fstat(fd)
+        .map(|st| st.st_size as u64)
+        .map_err(|e| SysError::new("fstat", String::new(), e))
 }
 
 #[cfg(test)]

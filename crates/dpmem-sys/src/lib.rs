@@ -8,10 +8,10 @@
 //! The raw syscalls live in the modules that need them (`mapping`, `hugepage_file`, `pagemap`,
 //! `numa`); each `unsafe` block there says which invariant makes it sound.
 
+pub mod backing_file;
 pub mod cpu_topology;
 pub mod error;
 pub mod futex;
-pub mod backing_file;
 pub mod hugepage_info;
 pub mod hugepage_reserve;
 pub mod mapping;

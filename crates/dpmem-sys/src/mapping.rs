@@ -40,7 +40,11 @@ pub fn reserve(len: usize, align: usize, at: Option<usize>) -> SysResult<usize> 
     match at {
         Some(addr) => {
             if addr % align != 0 {
-                return Err(SysError::new("reserve address space at", describe(addr, len), Errno::INVAL));
+                return Err(SysError::new(
+                    "reserve address space at",
+                    describe(addr, len),
+                    Errno::INVAL,
+                ));
             }
             // SAFETY: FIXED_NOREPLACE never replaces an existing mapping, so no memory of this
             // process is affected; the new mapping is inaccessible.
@@ -57,7 +61,11 @@ pub fn reserve(len: usize, align: usize, at: Option<usize>) -> SysResult<usize> 
                 // Kernels before 4.17 treat FIXED_NOREPLACE as a hint: undo and report.
                 // SAFETY: `got` is the mapping created just above, of length `len`.
                 let _ = unsafe { rustix::mm::munmap(got, len) };
-                return Err(SysError::new("reserve address space at", describe(addr, len), Errno::EXIST));
+                return Err(SysError::new(
+                    "reserve address space at",
+                    describe(addr, len),
+                    Errno::EXIST,
+                ));
             }
             Ok(addr)
         }
@@ -65,7 +73,11 @@ pub fn reserve(len: usize, align: usize, at: Option<usize>) -> SysResult<usize> 
             // Over-reserve by the alignment and trim both ends, so that 1 GiB pages get a
             // 1 GiB-aligned window whatever the kernel picks.
             let padded = len.checked_add(align).ok_or_else(|| {
-                SysError::new("reserve address space", format!("{len:#x} bytes"), Errno::NOMEM)
+                SysError::new(
+                    "reserve address space",
+                    format!("{len:#x} bytes"),
+                    Errno::NOMEM,
+                )
             })?;
             // SAFETY: a new inaccessible anonymous mapping at a kernel-chosen address touches no
             // existing memory.
@@ -139,7 +151,14 @@ pub unsafe fn map_file_fixed(
     }
     // SAFETY: the range is inside the caller's own reservation, so MAP_FIXED replaces only it.
     let got = unsafe {
-        rustix::mm::mmap(addr as *mut c_void, len, ProtFlags::READ | ProtFlags::WRITE, flags, fd, offset)
+        rustix::mm::mmap(
+            addr as *mut c_void,
+            len,
+            ProtFlags::READ | ProtFlags::WRITE,
+            flags,
+            fd,
+            offset,
+        )
     }
     .map_err(|e| SysError::new("mmap file", describe(addr, len), e))?;
     debug_assert_eq!(got as usize, addr);
@@ -154,9 +173,22 @@ pub fn map_file(fd: impl AsFd, offset: u64, len: usize, populate: bool) -> SysRe
     }
     // SAFETY: a mapping at a kernel-chosen address cannot overlap existing memory.
     let got = unsafe {
-        rustix::mm::mmap(std::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, flags, fd, offset)
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            len,
+            ProtFlags::READ | ProtFlags::WRITE,
+            flags,
+            fd,
+            offset,
+        )
     }
-    .map_err(|e| SysError::new("mmap file", format!("{len:#x} bytes at offset {offset:#x}"), e))?;
+    .map_err(|e| {
+        SysError::new(
+            "mmap file",
+            format!("{len:#x} bytes at offset {offset:#x}"),
+            e,
+        )
+    })?;
     Ok(got as usize)
 }
 
@@ -179,9 +211,16 @@ pub unsafe fn map_anonymous_fixed(
         flags |= MapFlags::POPULATE;
     }
     // SAFETY: the range is inside the caller's own reservation, so MAP_FIXED replaces only it.
-    unsafe { rustix::mm::mmap_anonymous(addr as *mut c_void, len, ProtFlags::READ | ProtFlags::WRITE, flags) }
-        .map(|_| ())
-        .map_err(|e| SysError::new("mmap anonymous", describe(addr, len), e))
+    unsafe {
+        rustix::mm::mmap_anonymous(
+            addr as *mut c_void,
+            len,
+            ProtFlags::READ | ProtFlags::WRITE,
+            flags,
+        )
+    }
+    .map(|_| ())
+    .map_err(|e| SysError::new("mmap anonymous", describe(addr, len), e))
 }
 
 /// Raises the soft open-file limit to the hard limit: file-per-page mode keeps one descriptor
@@ -190,7 +229,10 @@ pub fn raise_open_file_limit() -> u64 {
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
     if let (Some(cur), Some(max)) = (limit.current, limit.maximum) {
         if cur < max {
-            let raised = rustix::process::Rlimit { current: Some(max), maximum: Some(max) };
+            let raised = rustix::process::Rlimit {
+                current: Some(max),
+                maximum: Some(max),
+            };
             if rustix::process::setrlimit(rustix::process::Resource::Nofile, raised).is_ok() {
                 return max;
             }

@@ -16,7 +16,11 @@ const MAX_NODES: usize = 1024;
 const MASK_WORDS: usize = MAX_NODES / 64;
 
 fn last_errno() -> Errno {
-    Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+    Errno::from_raw_os_error(
+        std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO),
+    )
 }
 
 /// Binds the calling thread's future page allocations to `node` until the guard drops.
@@ -30,25 +34,47 @@ pub struct ThreadNodeBinding {
 impl ThreadNodeBinding {
     pub fn bind(node: u32) -> SysResult<Self> {
         if node as usize >= MAX_NODES {
-            return Err(SysError::new("set_mempolicy", format!("node {node}"), Errno::INVAL));
+            return Err(SysError::new(
+                "set_mempolicy",
+                format!("node {node}"),
+                Errno::INVAL,
+            ));
         }
         let mut mask = [0u64; MASK_WORDS];
         mask[node as usize / 64] |= 1 << (node % 64);
         // SAFETY: `mask` is a valid node mask of MAX_NODES bits that lives across the call.
         let rc = unsafe {
-            libc::syscall(libc::SYS_set_mempolicy, MPOL_BIND as c_long, mask.as_ptr(), MAX_NODES as c_long)
+            libc::syscall(
+                libc::SYS_set_mempolicy,
+                MPOL_BIND as c_long,
+                mask.as_ptr(),
+                MAX_NODES as c_long,
+            )
         };
         if rc != 0 {
-            return Err(SysError::new("set_mempolicy bind", format!("node {node}"), last_errno()));
+            return Err(SysError::new(
+                "set_mempolicy bind",
+                format!("node {node}"),
+                last_errno(),
+            ));
         }
-        Ok(Self { _not_send: std::marker::PhantomData })
+        Ok(Self {
+            _not_send: std::marker::PhantomData,
+        })
     }
 }
 
 impl Drop for ThreadNodeBinding {
     fn drop(&mut self) {
         // SAFETY: MPOL_DEFAULT takes no node mask; a null mask with maxnode 0 is the documented form.
-        unsafe { libc::syscall(libc::SYS_set_mempolicy, MPOL_DEFAULT as c_long, std::ptr::null::<u64>(), 0 as c_long) };
+        unsafe {
+            libc::syscall(
+                libc::SYS_set_mempolicy,
+                MPOL_DEFAULT as c_long,
+                std::ptr::null::<u64>(),
+                0 as c_long,
+            )
+        };
     }
 }
 
@@ -68,7 +94,11 @@ pub fn node_of_address(addr: usize) -> SysResult<u32> {
         )
     };
     if rc != 0 || node < 0 {
-        return Err(SysError::new("get_mempolicy", format!("{addr:#x}"), last_errno()));
+        return Err(SysError::new(
+            "get_mempolicy",
+            format!("{addr:#x}"),
+            last_errno(),
+        ));
     }
     Ok(node as u32)
 }
@@ -102,7 +132,10 @@ mod tests {
         }
         let data = vec![1u8; 4096];
         let node = node_of_address(data.as_ptr() as usize).unwrap();
-        assert!(std::path::Path::new(&format!("/sys/devices/system/node/node{node}")).exists() || node == 0);
+        assert!(
+            std::path::Path::new(&format!("/sys/devices/system/node/node{node}")).exists()
+                || node == 0
+        );
     }
 
     #[test]

@@ -24,7 +24,10 @@ impl Pagemap {
     pub fn open() -> SysResult<Self> {
         let file = File::open("/proc/self/pagemap")
             .map_err(|e| SysError::from_io("open", "/proc/self/pagemap", &e))?;
-        Ok(Self { file, small_page: crate::mapping::system_page_size() as u64 })
+        Ok(Self {
+            file,
+            small_page: crate::mapping::system_page_size() as u64,
+        })
     }
 
     /// The physical address behind `va`, or `None` when the page is not present or the kernel

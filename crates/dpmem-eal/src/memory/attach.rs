@@ -16,12 +16,20 @@ impl Memory {
         let header = config.header();
         let flags = header.mode_flags;
         let settings = MemorySettings {
-            mode: if flags & mode_flags::LEGACY != 0 { MemoryMode::Legacy } else { MemoryMode::Dynamic },
+            mode: if flags & mode_flags::LEGACY != 0 {
+                MemoryMode::Legacy
+            } else {
+                MemoryMode::Dynamic
+            },
             in_memory: false,
             single_file_segments: flags & mode_flags::SINGLE_FILE_SEGMENTS != 0,
             huge_unlink: HugeUnlink::Existing,
             match_allocations: flags & mode_flags::MATCH_ALLOCATIONS != 0,
-            iova_mode: if header.iova_mode == 1 { IovaMode::Va } else { IovaMode::Pa },
+            iova_mode: if header.iova_mode == 1 {
+                IovaMode::Va
+            } else {
+                IovaMode::Pa
+            },
             file_prefix: decode_str(&header.file_prefix),
             huge_dirs: config.huge_dirs(),
             numa_policy: false,
@@ -39,7 +47,11 @@ impl Memory {
         let _lock = header.hotplug_lock.lock();
         for view in &views {
             let h = *view.header();
-            if let Err(e) = mapping::reserve(h.len as usize, h.page_size as usize, Some(h.base_va as usize)) {
+            if let Err(e) = mapping::reserve(
+                h.len as usize,
+                h.page_size as usize,
+                Some(h.base_va as usize),
+            ) {
                 undo(&reserved);
                 return Err(EalError::Secondary(format!(
                     "memseg list {} at {:#x}+{:#x} cannot be mapped at the primary's address: {e}",
@@ -53,13 +65,28 @@ impl Memory {
                     .iter()
                     .find(|(ps, _)| *ps == h.page_size)
                     .map(|(_, d)| d.clone())
-                    .ok_or_else(|| EalError::Secondary(format!("no hugepage directory recorded for {} byte pages", h.page_size)))?;
+                    .ok_or_else(|| {
+                        EalError::Secondary(format!(
+                            "no hugepage directory recorded for {} byte pages",
+                            h.page_size
+                        ))
+                    })?;
                 let mut backing = if settings.single_file_segments {
-                    let file = BackingFile::open_existing(&list_file_path(&dir, &settings.file_prefix, h.index))
-                        .map_err(|e| EalError::sys("open list file", e))?;
-                    ListBacking::SingleFile { file, initial_len: 0 }
+                    let file = BackingFile::open_existing(&list_file_path(
+                        &dir,
+                        &settings.file_prefix,
+                        h.index,
+                    ))
+                    .map_err(|e| EalError::sys("open list file", e))?;
+                    ListBacking::SingleFile {
+                        file,
+                        initial_len: 0,
+                    }
                 } else {
-                    ListBacking::FilePerPage { dir: dir.clone(), files: (0..h.n_segs).map(|_| None).collect() }
+                    ListBacking::FilePerPage {
+                        dir: dir.clone(),
+                        files: (0..h.n_segs).map(|_| None).collect(),
+                    }
                 };
                 for idx in view.occupancy.iter_used() {
                     let seg = view.segment(idx);
@@ -67,16 +94,34 @@ impl Memory {
                         ListBacking::SingleFile { file, .. } => {
                             // SAFETY: `seg.va` is inside the window this process reserved at the
                             // primary's address just above.
-                            unsafe { mapping::map_file_fixed(file.fd(), seg.file_offset, seg.va as usize, seg.len as usize, true) }
-                                .map_err(|e| EalError::sys("map primary page", e))?;
+                            unsafe {
+                                mapping::map_file_fixed(
+                                    file.fd(),
+                                    seg.file_offset,
+                                    seg.va as usize,
+                                    seg.len as usize,
+                                    true,
+                                )
+                            }
+                            .map_err(|e| EalError::sys("map primary page", e))?;
                         }
                         _ => {
                             let path = page_file_path(&dir, &settings.file_prefix, h.index, idx);
-                            let file = BackingFile::open_existing(&path).map_err(|e| EalError::sys("open primary page file", e))?;
-                            file.lock_shared().map_err(|e| EalError::sys("lock page file", e))?;
+                            let file = BackingFile::open_existing(&path)
+                                .map_err(|e| EalError::sys("open primary page file", e))?;
+                            file.lock_shared()
+                                .map_err(|e| EalError::sys("lock page file", e))?;
                             // SAFETY: as above, inside this process's own reservation.
-                            unsafe { mapping::map_file_fixed(file.fd(), seg.file_offset, seg.va as usize, seg.len as usize, true) }
-                                .map_err(|e| EalError::sys("map primary page", e))?;
+                            unsafe {
+                                mapping::map_file_fixed(
+                                    file.fd(),
+                                    seg.file_offset,
+                                    seg.va as usize,
+                                    seg.len as usize,
+                                    true,
+                                )
+                            }
+                            .map_err(|e| EalError::sys("map primary page", e))?;
                             backing.adopt(idx, Some(file));
                         }
                     }

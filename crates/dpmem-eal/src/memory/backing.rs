@@ -23,7 +23,10 @@ use crate::options::HugeUnlink;
 #[derive(Debug)]
 pub(crate) enum ListBacking {
     /// One hugetlbfs file per page: `<dir>/<prefix>map_<list>_<seg>`.
-    FilePerPage { dir: PathBuf, files: Vec<Option<BackingFile>> },
+    FilePerPage {
+        dir: PathBuf,
+        files: Vec<Option<BackingFile>>,
+    },
     /// One hugetlbfs file for the whole list (`--single-file-segments`), page `i` at offset
     /// `i * page_size`. `initial_len` is the size the file had when opened: with
     /// `--huge-unlink=never`, pages below it may hold an earlier run's data.
@@ -67,7 +70,9 @@ pub(crate) enum PopulateError {
     /// The pool, or the node, has no free page of this size.
     NoPages,
     /// The kernel put the page on another node than the list's.
-    WrongNode { got: i32 },
+    WrongNode {
+        got: i32,
+    },
     Other(EalError),
 }
 
@@ -89,21 +94,33 @@ fn no_pages_or(e: dpmem_sys::SysError, context: &str) -> PopulateError {
 
 impl ListBacking {
     /// Brings page `seg` in at `va`. The calling thread's node binding is already set.
-    pub(crate) fn populate(&self, ctx: &PopulateContext<'_>, seg: u32, va: u64) -> Result<PopulatedPage, PopulateError> {
+    pub(crate) fn populate(
+        &self,
+        ctx: &PopulateContext<'_>,
+        seg: u32,
+        va: u64,
+    ) -> Result<PopulatedPage, PopulateError> {
         let ps = ctx.page_size;
         let offset = u64::from(seg) * ps;
         let (file, file_offset, dirty) = match self {
             ListBacking::FilePerPage { dir, .. } => {
                 let path = page_file_path(dir, ctx.file_prefix, ctx.list_index, seg);
-                let mut file = BackingFile::open_or_create(&path).map_err(|e| PopulateError::Other(EalError::sys("create page file", e)))?;
+                let mut file = BackingFile::open_or_create(&path)
+                    .map_err(|e| PopulateError::Other(EalError::sys("create page file", e)))?;
                 // With --huge-unlink=never a file from an earlier run keeps its page and data.
-                let dirty = file.len().map_err(|e| PopulateError::Other(EalError::sys("stat page file", e)))? >= ps;
-                file.lock_shared().map_err(|e| PopulateError::Other(EalError::sys("lock page file", e)))?;
+                let dirty = file
+                    .size()
+                    .map_err(|e| PopulateError::Other(EalError::sys("stat page file", e)))?
+                    >= ps;
+                file.lock_shared()
+                    .map_err(|e| PopulateError::Other(EalError::sys("lock page file", e)))?;
                 let populated = (|| {
                     if !dirty {
-                        file.set_len(ps).map_err(|e| no_pages_or(e, "size page file"))?;
+                        file.set_len(ps)
+                            .map_err(|e| no_pages_or(e, "size page file"))?;
                     }
-                    file.allocate(0, ps).map_err(|e| no_pages_or(e, "allocate page"))?;
+                    file.allocate(0, ps)
+                        .map_err(|e| no_pages_or(e, "allocate page"))?;
                     // SAFETY: `va` is slot `seg` of this list's reservation, owned by dpmem and
                     // unused (the occupancy array says the slot is free).
                     unsafe { mapping::map_file_fixed(file.fd(), 0, va as usize, ps as usize, true) }
@@ -116,32 +133,53 @@ impl ListBacking {
                     return Err(e);
                 }
                 if ctx.huge_unlink == HugeUnlink::Always {
-                    file.unlink().map_err(|e| PopulateError::Other(EalError::sys("unlink page file", e)))?;
+                    file.unlink()
+                        .map_err(|e| PopulateError::Other(EalError::sys("unlink page file", e)))?;
                 }
                 (Some(file), 0, dirty)
             }
             ListBacking::SingleFile { file, initial_len } => {
-                file.allocate(offset, ps).map_err(|e| no_pages_or(e, "allocate page"))?;
+                file.allocate(offset, ps)
+                    .map_err(|e| no_pages_or(e, "allocate page"))?;
                 // SAFETY: `va` is a free slot of this list's own reservation.
-                unsafe { mapping::map_file_fixed(file.fd(), offset, va as usize, ps as usize, true) }
-                    .map_err(|e| no_pages_or(e, "map page"))?;
-                (None, offset, ctx.huge_unlink == HugeUnlink::Never && offset < *initial_len)
+                unsafe {
+                    mapping::map_file_fixed(file.fd(), offset, va as usize, ps as usize, true)
+                }
+                .map_err(|e| no_pages_or(e, "map page"))?;
+                (
+                    None,
+                    offset,
+                    ctx.huge_unlink == HugeUnlink::Never && offset < *initial_len,
+                )
             }
             ListBacking::Memfd { file } => {
-                file.allocate(offset, ps).map_err(|e| no_pages_or(e, "allocate page"))?;
+                file.allocate(offset, ps)
+                    .map_err(|e| no_pages_or(e, "allocate page"))?;
                 // SAFETY: `va` is a free slot of this list's own reservation.
-                unsafe { mapping::map_file_fixed(file.fd(), offset, va as usize, ps as usize, true) }
-                    .map_err(|e| no_pages_or(e, "map page"))?;
+                unsafe {
+                    mapping::map_file_fixed(file.fd(), offset, va as usize, ps as usize, true)
+                }
+                .map_err(|e| no_pages_or(e, "map page"))?;
                 (None, offset, false)
             }
             ListBacking::Anonymous { huge_page_size } => {
                 // SAFETY: `va` is a free slot of this list's own reservation.
-                unsafe { mapping::map_anonymous_fixed(va as usize, ps as usize, *huge_page_size, true) }
-                    .map_err(|e| no_pages_or(e, "map anonymous page"))?;
+                unsafe {
+                    mapping::map_anonymous_fixed(va as usize, ps as usize, *huge_page_size, true)
+                }
+                .map_err(|e| no_pages_or(e, "map anonymous page"))?;
                 (None, 0, false)
             }
         };
-        let mut page = PopulatedPage { seg, va, file, file_offset, dirty, iova: BAD_IOVA, node: ctx.socket_id };
+        let mut page = PopulatedPage {
+            seg,
+            va,
+            file,
+            file_offset,
+            dirty,
+            iova: BAD_IOVA,
+            node: ctx.socket_id,
+        };
         match self.finish(ctx, &mut page) {
             Ok(()) => Ok(page),
             Err(e) => {
@@ -151,9 +189,14 @@ impl ListBacking {
         }
     }
 
-    fn finish(&self, ctx: &PopulateContext<'_>, page: &mut PopulatedPage) -> Result<(), PopulateError> {
+    fn finish(
+        &self,
+        ctx: &PopulateContext<'_>,
+        page: &mut PopulatedPage,
+    ) -> Result<(), PopulateError> {
         if ctx.numa_policy {
-            let node = numa::node_of_address(page.va as usize).map_err(|e| PopulateError::Other(EalError::sys("locate page", e)))?;
+            let node = numa::node_of_address(page.va as usize)
+                .map_err(|e| PopulateError::Other(EalError::sys("locate page", e)))?;
             page.node = node as i32;
             if page.node != ctx.socket_id {
                 return Err(PopulateError::WrongNode { got: page.node });
@@ -176,12 +219,23 @@ impl ListBacking {
         // SAFETY: the page was mapped at its slot by this process and was never published, so
         // nothing refers to it.
         let _ = unsafe { mapping::unmap_to_reserved(page.va as usize, ctx.page_size as usize) };
-        self.give_back(ctx.page_size, page.file, page.file_offset, keep_file || page.dirty);
+        self.give_back(
+            ctx.page_size,
+            page.file,
+            page.file_offset,
+            keep_file || page.dirty,
+        );
     }
 
     /// Returns the memory of an unmapped page: unlinks its file (unless `keep`), or punches the
     /// page out of the list's file.
-    pub(crate) fn give_back(&self, page_size: u64, file: Option<BackingFile>, file_offset: u64, keep: bool) {
+    pub(crate) fn give_back(
+        &self,
+        page_size: u64,
+        file: Option<BackingFile>,
+        file_offset: u64,
+        keep: bool,
+    ) {
         match self {
             ListBacking::FilePerPage { .. } => {
                 if let Some(mut file) = file {
@@ -218,13 +272,21 @@ impl ListBacking {
     }
 
     /// A descriptor for the page at `seg` and its offset in that file.
-    pub(crate) fn segment_fd(&self, seg: u32, file_offset: u64) -> Option<Result<(OwnedFd, u64), EalError>> {
+    pub(crate) fn segment_fd(
+        &self,
+        seg: u32,
+        file_offset: u64,
+    ) -> Option<Result<(OwnedFd, u64), EalError>> {
         let file = match self {
             ListBacking::FilePerPage { files, .. } => files.get(seg as usize)?.as_ref()?,
             ListBacking::SingleFile { file, .. } | ListBacking::Memfd { file } => file,
             ListBacking::Anonymous { .. } => return None,
         };
-        Some(file.duplicate_fd().map(|fd| (fd, file_offset)).map_err(|e| EalError::sys("duplicate segment fd", e)))
+        Some(
+            file.duplicate_fd()
+                .map(|fd| (fd, file_offset))
+                .map_err(|e| EalError::sys("duplicate segment fd", e)),
+        )
     }
 }
 
@@ -236,24 +298,46 @@ pub(crate) fn populate_parallel(
     ctx: &PopulateContext<'_>,
     slots: &[(u32, u64)],
 ) -> Vec<Result<PopulatedPage, PopulateError>> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(slots.len().div_ceil(4)).max(1);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(slots.len().div_ceil(4))
+        .max(1);
     let run = |chunk: &[(u32, u64)]| -> Vec<Result<PopulatedPage, PopulateError>> {
         let _binding = if ctx.numa_policy && ctx.socket_id >= 0 {
             match numa::ThreadNodeBinding::bind(ctx.socket_id as u32) {
                 Ok(b) => Some(b),
-                Err(e) => return chunk.iter().map(|_| Err(PopulateError::Other(EalError::sys("bind to node", e.clone())))).collect(),
+                Err(e) => {
+                    return chunk
+                        .iter()
+                        .map(|_| {
+                            Err(PopulateError::Other(EalError::sys(
+                                "bind to node",
+                                e.clone(),
+                            )))
+                        })
+                        .collect()
+                }
             }
         } else {
             None
         };
-        chunk.iter().map(|&(seg, va)| backing.populate(ctx, seg, va)).collect()
+        chunk
+            .iter()
+            .map(|&(seg, va)| backing.populate(ctx, seg, va))
+            .collect()
     };
     if workers == 1 {
         return run(slots);
     }
     let chunk_len = slots.len().div_ceil(workers);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = slots.chunks(chunk_len).map(|chunk| scope.spawn(move || run(chunk))).collect();
-        handles.into_iter().flat_map(|h| h.join().expect("populate worker panicked")).collect()
+        let handles: Vec<_> = slots
+            .chunks(chunk_len)
+            .map(|chunk| scope.spawn(move || run(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("populate worker panicked"))
+            .collect()
     })
 }

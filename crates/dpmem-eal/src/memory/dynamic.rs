@@ -29,7 +29,13 @@ pub struct PageRequest {
 
 impl PageRequest {
     pub fn new(page_size: u64, socket: i32, count: usize) -> Self {
-        Self { page_size, socket, count, iova_contiguous: false, pinned: false }
+        Self {
+            page_size,
+            socket,
+            count,
+            iova_contiguous: false,
+            pinned: false,
+        }
     }
 }
 
@@ -53,7 +59,9 @@ impl Memory {
     /// is out of pages, a validator refuses, or contiguous IOVAs cannot be had.
     pub fn alloc_pages(&self, req: PageRequest) -> Result<PageRun, EalError> {
         if req.count == 0 {
-            return Err(EalError::InvalidArgument("page allocation of 0 pages".into()));
+            return Err(EalError::InvalidArgument(
+                "page allocation of 0 pages".into(),
+            ));
         }
         if self.settings.role == super::ProcessRole::Secondary {
             return Err(EalError::Unsupported(
@@ -67,7 +75,10 @@ impl Memory {
             )));
         }
         if !self.page_sizes().contains(&req.page_size) {
-            return Err(EalError::InvalidArgument(format!("no memseg list has {} byte pages", req.page_size)));
+            return Err(EalError::InvalidArgument(format!(
+                "no memseg list has {} byte pages",
+                req.page_size
+            )));
         }
         let sockets: Vec<i32> = if req.socket == SOCKET_ID_ANY {
             self.sockets()
@@ -94,7 +105,10 @@ impl Memory {
         let header = self.config.header();
         let _lock = header.hotplug_lock.lock();
         self.check_validators(socket, bytes)?;
-        let candidates = self.lists.iter().filter(|l| l.header().page_size == req.page_size && l.header().socket_id == socket);
+        let candidates = self
+            .lists
+            .iter()
+            .filter(|l| l.header().page_size == req.page_size && l.header().socket_id == socket);
         let mut had_list = false;
         for list in candidates {
             had_list = true;
@@ -115,9 +129,16 @@ impl Memory {
     }
 
     /// Maps `req.count` pages at slots `first..` of `list`. Hotplug lock held by the caller.
-    fn map_run(&self, list: &MemsegListView, first: u32, req: &PageRequest) -> Result<PageRun, EalError> {
+    fn map_run(
+        &self,
+        list: &MemsegListView,
+        first: u32,
+        req: &PageRequest,
+    ) -> Result<PageRun, EalError> {
         let h = *list.header();
-        let slots: Vec<(u32, u64)> = (first..first + req.count as u32).map(|i| (i, list.slot_va(i))).collect();
+        let slots: Vec<(u32, u64)> = (first..first + req.count as u32)
+            .map(|i| (i, list.slot_va(i)))
+            .collect();
         let mut backings = self.backings.lock().expect("backing table poisoned");
         let backing = &mut backings[h.index as usize];
         let ctx = PopulateContext {
@@ -141,7 +162,9 @@ impl Memory {
         }
         let contiguous_ok = !req.iova_contiguous
             || self.settings.iova_mode == IovaMode::Va
-            || pages.windows(2).all(|w| w[0].iova != BAD_IOVA && w[1].iova == w[0].iova + h.page_size);
+            || pages
+                .windows(2)
+                .all(|w| w[0].iova != BAD_IOVA && w[1].iova == w[0].iova + h.page_size);
         if failure.is_some() || !contiguous_ok {
             for page in pages {
                 backing.discard(&ctx, page, false);
@@ -152,7 +175,10 @@ impl Memory {
                     pages: req.count,
                     page_size: req.page_size,
                     socket: h.socket_id,
-                    reason: format!("the kernel placed a page on node {got}, not on node {}", h.socket_id),
+                    reason: format!(
+                        "the kernel placed a page on node {got}, not on node {}",
+                        h.socket_id
+                    ),
                 },
                 Some(PopulateError::Other(e)) => e,
                 None => EalError::OutOfMemory {
@@ -196,7 +222,9 @@ impl Memory {
                 },
             );
             backing.adopt(page.seg, page.file);
-            list.occupancy.set_used(page.seg).expect("slot found free under the hotplug lock");
+            list.occupancy
+                .set_used(page.seg)
+                .expect("slot found free under the hotplug lock");
         }
         drop(backings);
         self.account(h.socket_id, run.len, true);
@@ -209,7 +237,7 @@ impl Memory {
         let available = dpmem_sys::hugepage_info::discover(&dpmem_sys::root::SysRoot::host())
             .map(|info| info.free_on_node(req.page_size, socket.max(0) as u32))
             .unwrap_or(0);
-        let mb = |pages: u64| pages * req.page_size >> 20;
+        let mb = |pages: u64| (pages * req.page_size) >> 20;
         let requested = req.count as u64;
         EalError::NodeShortfall {
             socket,
@@ -231,11 +259,15 @@ impl Memory {
             ));
         }
         let _lock = self.config.header().hotplug_lock.lock();
-        let (list, first) = self
-            .locate(va)
-            .ok_or_else(|| EalError::InvalidArgument(format!("{va:#x} is not inside any memseg list")))?;
+        let (list, first) = self.locate(va).ok_or_else(|| {
+            EalError::InvalidArgument(format!("{va:#x} is not inside any memseg list"))
+        })?;
         let h = *list.header();
-        if va % h.page_size != 0 || len == 0 || len % h.page_size != 0 || va + len > h.base_va + h.len {
+        if va % h.page_size != 0
+            || len == 0
+            || len % h.page_size != 0
+            || va + len > h.base_va + h.len
+        {
             return Err(EalError::InvalidArgument(format!(
                 "{va:#x}+{len:#x} is not a whole number of {} byte pages inside list {}",
                 h.page_size, h.index
@@ -245,11 +277,17 @@ impl Memory {
         let mut segs = Vec::with_capacity(count as usize);
         for idx in first..first + count {
             if !list.occupancy.is_used(idx).unwrap_or(false) {
-                return Err(EalError::InvalidArgument(format!("page at {:#x} is not mapped", list.slot_va(idx))));
+                return Err(EalError::InvalidArgument(format!(
+                    "page at {:#x} is not mapped",
+                    list.slot_va(idx)
+                )));
             }
             let seg = list.segment(idx);
             if seg.is_pinned() {
-                return Err(EalError::Busy(format!("page at {:#x} is pinned (preallocated, legacy or no-huge memory)", seg.va)));
+                return Err(EalError::Busy(format!(
+                    "page at {:#x} is pinned (preallocated, legacy or no-huge memory)",
+                    seg.va
+                )));
             }
             segs.push((idx, seg));
         }
@@ -276,7 +314,9 @@ impl Memory {
             let file = backing.take_file(idx);
             backing.give_back(h.page_size, file, seg.file_offset, keep);
             list.set_segment(idx, Memseg::default());
-            list.occupancy.set_free(idx).expect("slot checked used under the hotplug lock");
+            list.occupancy
+                .set_free(idx)
+                .expect("slot checked used under the hotplug lock");
             *per_socket.entry(seg.socket_id).or_default() += seg.len;
         }
         drop(backings);

@@ -103,14 +103,23 @@ pub struct Memory {
 
 impl std::fmt::Debug for Memory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Memory").field("settings", &self.settings).field("lists", &self.lists.len()).finish()
+        f.debug_struct("Memory")
+            .field("settings", &self.settings)
+            .field("lists", &self.lists.len())
+            .finish()
     }
 }
 
 impl Memory {
-    pub(crate) fn new(config: ConfigMapping, backings: Vec<ListBacking>, settings: MemorySettings) -> Self {
+    pub(crate) fn new(
+        config: ConfigMapping,
+        backings: Vec<ListBacking>,
+        settings: MemorySettings,
+    ) -> Self {
         let lists = config.list_views();
-        let pagemap = (settings.iova_mode == IovaMode::Pa).then(|| Pagemap::open().ok()).flatten();
+        let pagemap = (settings.iova_mode == IovaMode::Pa)
+            .then(|| Pagemap::open().ok())
+            .flatten();
         Self {
             lists,
             backings: Mutex::new(backings),
@@ -179,12 +188,17 @@ impl Memory {
         usize::try_from(socket)
             .ok()
             .filter(|&s| s < MAX_SOCKETS)
-            .map_or(0, |s| self.config.header().socket_bytes[s].load(Ordering::Relaxed))
+            .map_or(0, |s| {
+                self.config.header().socket_bytes[s].load(Ordering::Relaxed)
+            })
     }
 
     /// Visits every mapped segment in list then address order. The walk stops at the first
     /// `Break`, whose value is returned (use `Result` values for errors).
-    pub fn walk_segments<B>(&self, mut f: impl FnMut(&MemsegListInfo, &Memseg) -> ControlFlow<B>) -> Option<B> {
+    pub fn walk_segments<B>(
+        &self,
+        mut f: impl FnMut(&MemsegListInfo, &Memseg) -> ControlFlow<B>,
+    ) -> Option<B> {
         let _lock = self.config.header().hotplug_lock.lock_reentrant();
         for list in &self.lists {
             let info = list.info();
@@ -199,7 +213,10 @@ impl Memory {
 
     /// Visits every run of segments that is contiguous in both VA and IOVA, as
     /// `(list, first segment, run length in bytes)`.
-    pub fn walk_contig<B>(&self, mut f: impl FnMut(&MemsegListInfo, &Memseg, u64) -> ControlFlow<B>) -> Option<B> {
+    pub fn walk_contig<B>(
+        &self,
+        mut f: impl FnMut(&MemsegListInfo, &Memseg, u64) -> ControlFlow<B>,
+    ) -> Option<B> {
         let _lock = self.config.header().hotplug_lock.lock_reentrant();
         for list in &self.lists {
             let info = list.info();
@@ -238,7 +255,9 @@ impl Memory {
     }
 
     fn locate(&self, va: u64) -> Option<(&MemsegListView, u32)> {
-        self.lists.iter().find_map(|l| l.slot_of(va).map(|slot| (l, slot)))
+        self.lists
+            .iter()
+            .find_map(|l| l.slot_of(va).map(|slot| (l, slot)))
     }
 
     /// The list whose window contains `va` (mapped or not).
@@ -251,7 +270,10 @@ impl Memory {
     pub fn virt_to_memseg(&self, va: usize) -> Option<Memseg> {
         let _lock = self.config.header().hotplug_lock.lock_reentrant();
         let (list, slot) = self.locate(va as u64)?;
-        list.occupancy.is_used(slot).ok()?.then(|| list.segment(slot))
+        list.occupancy
+            .is_used(slot)
+            .ok()?
+            .then(|| list.segment(slot))
     }
 
     /// The IOVA of `va`, if it is mapped dpmem memory with a known IOVA.
@@ -292,7 +314,10 @@ impl Memory {
     ) -> Result<(), EalError> {
         let mut events = self.events.write().expect("event table poisoned");
         if events.iter().any(|(n, _)| n == name) {
-            return Err(EalError::AlreadyExists { what: "memory event callback", name: name.into() });
+            return Err(EalError::AlreadyExists {
+                what: "memory event callback",
+                name: name.into(),
+            });
         }
         events.push((name.to_string(), Arc::new(callback)));
         Ok(())
@@ -303,7 +328,10 @@ impl Memory {
         let before = events.len();
         events.retain(|(n, _)| n != name);
         if events.len() == before {
-            return Err(EalError::NotFound { what: "memory event callback", name: name.into() });
+            return Err(EalError::NotFound {
+                what: "memory event callback",
+                name: name.into(),
+            });
         }
         Ok(())
     }
@@ -318,13 +346,26 @@ impl Memory {
         callback: impl Fn(i32, u64, u64) -> bool + Send + Sync + 'static,
     ) -> Result<(), EalError> {
         if socket < 0 || socket as usize >= MAX_SOCKETS {
-            return Err(EalError::InvalidArgument(format!("validator {name:?}: socket {socket} out of range")));
+            return Err(EalError::InvalidArgument(format!(
+                "validator {name:?}: socket {socket} out of range"
+            )));
         }
         let mut validators = self.validators.write().expect("validator table poisoned");
-        if validators.iter().any(|v| v.name == name && v.socket == socket) {
-            return Err(EalError::AlreadyExists { what: "allocation validator", name: format!("{name} (socket {socket})") });
+        if validators
+            .iter()
+            .any(|v| v.name == name && v.socket == socket)
+        {
+            return Err(EalError::AlreadyExists {
+                what: "allocation validator",
+                name: format!("{name} (socket {socket})"),
+            });
         }
-        validators.push(Validator { name: name.to_string(), socket, limit, callback: Arc::new(callback) });
+        validators.push(Validator {
+            name: name.to_string(),
+            socket,
+            limit,
+            callback: Arc::new(callback),
+        });
         Ok(())
     }
 
@@ -333,13 +374,22 @@ impl Memory {
         let before = validators.len();
         validators.retain(|v| !(v.name == name && v.socket == socket));
         if validators.len() == before {
-            return Err(EalError::NotFound { what: "allocation validator", name: format!("{name} (socket {socket})") });
+            return Err(EalError::NotFound {
+                what: "allocation validator",
+                name: format!("{name} (socket {socket})"),
+            });
         }
         Ok(())
     }
 
     fn fire(&self, event: MemEvent, va: u64, len: u64) {
-        let callbacks: Vec<_> = self.events.read().expect("event table poisoned").iter().map(|(_, c)| c.clone()).collect();
+        let callbacks: Vec<_> = self
+            .events
+            .read()
+            .expect("event table poisoned")
+            .iter()
+            .map(|(_, c)| c.clone())
+            .collect();
         for callback in callbacks {
             callback(event, va as usize, len as usize);
         }
@@ -349,16 +399,27 @@ impl Memory {
         let current = self.socket_bytes(socket);
         let new_total = current + adding;
         let validators = self.validators.read().expect("validator table poisoned");
-        for v in validators.iter().filter(|v| v.socket == socket && new_total > v.limit) {
+        for v in validators
+            .iter()
+            .filter(|v| v.socket == socket && new_total > v.limit)
+        {
             if !(v.callback)(socket, v.limit, new_total) {
-                return Err(EalError::Vetoed { validator: v.name.clone(), socket, bytes: adding, limit: v.limit });
+                return Err(EalError::Vetoed {
+                    validator: v.name.clone(),
+                    socket,
+                    bytes: adding,
+                    limit: v.limit,
+                });
             }
         }
         Ok(())
     }
 
     fn account(&self, socket: i32, bytes: u64, add: bool) {
-        if let Some(counter) = usize::try_from(socket).ok().and_then(|s| self.config.header().socket_bytes.get(s)) {
+        if let Some(counter) = usize::try_from(socket)
+            .ok()
+            .and_then(|s| self.config.header().socket_bytes.get(s))
+        {
             if add {
                 counter.fetch_add(bytes, Ordering::Relaxed);
             } else {
@@ -404,8 +465,17 @@ impl Drop for Memory {
         if primary && self.settings.single_file_segments && !keep_files {
             for list in &self.lists {
                 let h = list.header();
-                if let Some((_, dir)) = self.settings.huge_dirs.iter().find(|(ps, _)| *ps == h.page_size) {
-                    let _ = std::fs::remove_file(backing::list_file_path(dir, &self.settings.file_prefix, h.index));
+                if let Some((_, dir)) = self
+                    .settings
+                    .huge_dirs
+                    .iter()
+                    .find(|(ps, _)| *ps == h.page_size)
+                {
+                    let _ = std::fs::remove_file(backing::list_file_path(
+                        dir,
+                        &self.settings.file_prefix,
+                        h.index,
+                    ));
                 }
             }
         }

@@ -45,26 +45,41 @@ const SMALL_PAGE: u64 = 4096;
 impl Memory {
     pub(crate) fn create_primary(setup: PrimarySetup) -> Result<Memory, EalError> {
         let settings = setup.settings.clone();
-        if settings.mode != MemoryMode::NoHuge && !settings.in_memory && settings.huge_unlink != HugeUnlink::Never {
+        if settings.mode != MemoryMode::NoHuge
+            && !settings.in_memory
+            && settings.huge_unlink != HugeUnlink::Never
+        {
             for (_, dir) in &settings.huge_dirs {
                 remove_stale_files(dir, &settings.file_prefix)?;
             }
         }
         let plan: Vec<PlannedList> = if settings.mode == MemoryMode::NoHuge {
             let n_segs = setup.no_huge_bytes.div_ceil(SMALL_PAGE);
-            let n_segs = u32::try_from(n_segs).map_err(|_| EalError::Limit("--no-huge memory too large".into()))?;
-            vec![PlannedList { page_size: SMALL_PAGE, socket_id: 0, n_segs }]
+            let n_segs = u32::try_from(n_segs)
+                .map_err(|_| EalError::Limit("--no-huge memory too large".into()))?;
+            vec![PlannedList {
+                page_size: SMALL_PAGE,
+                socket_id: 0,
+                n_segs,
+            }]
         } else {
             plan_lists(&setup.limits, &setup.page_sizes, &setup.sockets)
         };
         if plan.is_empty() {
-            return Err(EalError::NoHugepages { reason: "no page size and socket to create memseg lists for".into() });
+            return Err(EalError::NoHugepages {
+                reason: "no page size and socket to create memseg lists for".into(),
+            });
         }
         let specs = reserve_windows(&plan, setup.base_virtaddr)?;
         let release_windows = |specs: &[ListSpec]| {
             for s in specs {
                 // SAFETY: windows reserved above by this function, nothing mapped yet.
-                let _ = unsafe { mapping::release(s.base_va as usize, (u64::from(s.n_segs) * s.page_size) as usize) };
+                let _ = unsafe {
+                    mapping::release(
+                        s.base_va as usize,
+                        (u64::from(s.n_segs) * s.page_size) as usize,
+                    )
+                };
             }
         };
         let mut flags_word = 0;
@@ -92,13 +107,19 @@ impl Memory {
             file_prefix: &settings.file_prefix,
             huge_dirs: &settings.huge_dirs,
         };
-        let config = match ConfigMapping::create(setup.config_file, &specs, &record) {
-            Ok(c) => c,
-            Err(e) => {
-                release_windows(&specs);
-                return Err(e);
-            }
-        };
+        let config_hint = specs
+            .iter()
+            .map(|s| s.base_va + u64::from(s.n_segs) * s.page_size)
+            .max()
+            .unwrap_or(DEFAULT_BASE_HINT);
+        let config =
+            match ConfigMapping::create(setup.config_file, &specs, &record, config_hint as usize) {
+                Ok(c) => c,
+                Err(e) => {
+                    release_windows(&specs);
+                    return Err(e);
+                }
+            };
         let backings = match make_backings(&settings, &specs) {
             Ok(b) => b,
             Err(e) => {
@@ -156,7 +177,10 @@ impl Memory {
     /// Pages per (socket, page size) to map at start: the requested bytes per socket filled
     /// with the biggest pages first, as far as each node has free pages; `None` means every
     /// free page (legacy without `-m`).
-    fn startup_plan(&self, amounts: Option<&[(i32, u64)]>) -> Result<Vec<(i32, u64, usize)>, EalError> {
+    fn startup_plan(
+        &self,
+        amounts: Option<&[(i32, u64)]>,
+    ) -> Result<Vec<(i32, u64, usize)>, EalError> {
         let info = dpmem_sys::hugepage_info::discover(&dpmem_sys::root::SysRoot::host())
             .map_err(|e| EalError::sys("read hugepage counts", e))?;
         let mut sizes = self.page_sizes();
@@ -173,14 +197,18 @@ impl Memory {
                     }
                 }
                 if plan.is_empty() {
-                    return Err(EalError::NoHugepages { reason: "legacy mode found no free hugepage on any node".into() });
+                    return Err(EalError::NoHugepages {
+                        reason: "legacy mode found no free hugepage on any node".into(),
+                    });
                 }
             }
             Some(amounts) => {
                 let smallest = *sizes.last().expect("lists exist");
                 for &(socket, bytes) in amounts.iter().filter(|(_, b)| *b > 0) {
                     if !self.sockets().contains(&socket) {
-                        return Err(EalError::InvalidArgument(format!("socket {socket} has no memseg lists (no such NUMA node)")));
+                        return Err(EalError::InvalidArgument(format!(
+                            "socket {socket} has no memseg lists (no such NUMA node)"
+                        )));
                     }
                     let mut remaining = bytes.div_ceil(smallest) * smallest;
                     let mut available_total = 0;
@@ -215,7 +243,11 @@ impl Memory {
                     .lists
                     .iter()
                     .filter(|l| l.header().page_size == ps && l.header().socket_id == socket)
-                    .filter_map(|l| l.occupancy.find_biggest_free(0).map(|(_, len)| len as usize))
+                    .filter_map(|l| {
+                        l.occupancy
+                            .find_biggest_free(0)
+                            .map(|(_, len)| len as usize)
+                    })
                     .max()
                     .unwrap_or(0);
                 if room == 0 {
@@ -264,32 +296,60 @@ impl Memory {
             .iter()
             .find(|(ps, _)| *ps == page_size)
             .map(|(_, d)| d.as_path())
-            .ok_or_else(|| EalError::NoHugepages { reason: format!("no hugetlbfs mount for {page_size} byte pages") })
+            .ok_or_else(|| EalError::NoHugepages {
+                reason: format!("no hugetlbfs mount for {page_size} byte pages"),
+            })
     }
 
     /// Allocates `n` pages on `socket` in temporary files, in parallel, and returns each file
     /// with its physical address (or [`BAD_IOVA`] when unknown).
-    fn legacy_bring_in(&self, dir: &Path, socket: i32, ps: u64, n: usize) -> Result<Vec<(BackingFile, u64)>, EalError> {
-        let workers = std::thread::available_parallelism().map_or(1, |w| w.get()).min(n.div_ceil(4)).max(1);
+    fn legacy_bring_in(
+        &self,
+        dir: &Path,
+        socket: i32,
+        ps: u64,
+        n: usize,
+    ) -> Result<Vec<(BackingFile, u64)>, EalError> {
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |w| w.get())
+            .min(n.div_ceil(4))
+            .max(1);
         let indices: Vec<usize> = (0..n).collect();
         let prefix = &self.settings.file_prefix;
         let numa_policy = self.settings.numa_policy;
         let want_pa = self.settings.iova_mode == IovaMode::Pa;
         let bring = |chunk: &[usize]| -> Vec<Result<(BackingFile, u64), EalError>> {
             let pagemap = if want_pa { Pagemap::open().ok() } else { None };
-            let _binding = if numa_policy { numa::ThreadNodeBinding::bind(socket as u32).ok() } else { None };
+            let _binding = if numa_policy {
+                numa::ThreadNodeBinding::bind(socket as u32).ok()
+            } else {
+                None
+            };
             chunk
                 .iter()
                 .map(|&i| {
                     let path = dir.join(format!("{prefix}map_tmp_{socket}_{ps}_{i}"));
-                    let mut file = BackingFile::open_or_create(&path).map_err(|e| EalError::sys("create page file", e))?;
+                    let mut file = BackingFile::open_or_create(&path)
+                        .map_err(|e| EalError::sys("create page file", e))?;
                     let result = (|| {
-                        file.lock_shared().map_err(|e| EalError::sys("lock page file", e))?;
-                        file.set_len(ps).map_err(|e| EalError::sys("size page file", e))?;
-                        file.allocate(0, ps).map_err(|e| EalError::sys(format!("allocate a page on socket {socket}"), e))?;
-                        let va = mapping::map_file(file.fd(), 0, ps as usize, true).map_err(|e| EalError::sys("map page", e))?;
-                        let node = if numa_policy { numa::node_of_address(va).ok().map(|n| n as i32) } else { None };
-                        let pa = pagemap.as_ref().and_then(|m| m.physical_address(va).ok().flatten()).unwrap_or(BAD_IOVA);
+                        file.lock_shared()
+                            .map_err(|e| EalError::sys("lock page file", e))?;
+                        file.set_len(ps)
+                            .map_err(|e| EalError::sys("size page file", e))?;
+                        file.allocate(0, ps).map_err(|e| {
+                            EalError::sys(format!("allocate a page on socket {socket}"), e)
+                        })?;
+                        let va = mapping::map_file(file.fd(), 0, ps as usize, true)
+                            .map_err(|e| EalError::sys("map page", e))?;
+                        let node = if numa_policy {
+                            numa::node_of_address(va).ok().map(|n| n as i32)
+                        } else {
+                            None
+                        };
+                        let pa = pagemap
+                            .as_ref()
+                            .and_then(|m| m.physical_address(va).ok().flatten())
+                            .unwrap_or(BAD_IOVA);
                         // SAFETY: the temporary mapping was created just above and is not used again.
                         let _ = unsafe { mapping::release(va, ps as usize) };
                         if let Some(node) = node.filter(|&node| node != socket) {
@@ -317,8 +377,14 @@ impl Memory {
         } else {
             let chunk_len = n.div_ceil(workers);
             std::thread::scope(|scope| {
-                let handles: Vec<_> = indices.chunks(chunk_len).map(|c| scope.spawn(move || bring(c))).collect();
-                handles.into_iter().flat_map(|h| h.join().expect("legacy worker panicked")).collect()
+                let handles: Vec<_> = indices
+                    .chunks(chunk_len)
+                    .map(|c| scope.spawn(move || bring(c)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().expect("legacy worker panicked"))
+                    .collect()
             })
         };
         let mut pages = Vec::with_capacity(n);
@@ -338,17 +404,28 @@ impl Memory {
         Ok(pages)
     }
 
-    fn legacy_place(&self, dir: &Path, socket: i32, ps: u64, pages: Vec<(BackingFile, u64)>) -> Result<(), EalError> {
+    fn legacy_place(
+        &self,
+        dir: &Path,
+        socket: i32,
+        ps: u64,
+        pages: Vec<(BackingFile, u64)>,
+    ) -> Result<(), EalError> {
         let _lock = self.config.header().hotplug_lock.lock();
         let mut backings = self.backings.lock().expect("backing table poisoned");
-        let lists: Vec<_> = self.lists.iter().filter(|l| l.header().page_size == ps && l.header().socket_id == socket).collect();
+        let lists: Vec<_> = self
+            .lists
+            .iter()
+            .filter(|l| l.header().page_size == ps && l.header().socket_id == socket)
+            .collect();
         let (mut list_pos, mut slot) = (0usize, 0u32);
         let mut prev_pa: Option<u64> = None;
         let mut pages = pages.into_iter();
         let mut leftovers = Vec::new();
         for (file, pa) in pages.by_ref() {
             let breaks = self.settings.iova_mode == IovaMode::Pa
-                && prev_pa.is_some_and(|prev| pa == BAD_IOVA || prev == BAD_IOVA || pa != prev + ps);
+                && prev_pa
+                    .is_some_and(|prev| pa == BAD_IOVA || prev == BAD_IOVA || pa != prev + ps);
             if breaks && slot > 0 {
                 slot += 1;
             }
@@ -364,16 +441,23 @@ impl Memory {
             let va = list.slot_va(slot);
             let final_path = page_file_path(dir, &self.settings.file_prefix, h.index, slot);
             if let Some(tmp) = file.path() {
-                std::fs::rename(tmp, &final_path)
-                    .map_err(|e| EalError::sys("rename page file", dpmem_sys::SysError::from_io("rename", &final_path, &e)))?;
+                std::fs::rename(tmp, &final_path).map_err(|e| {
+                    EalError::sys(
+                        "rename page file",
+                        dpmem_sys::SysError::from_io("rename", &final_path, &e),
+                    )
+                })?;
             }
-            let mut file = BackingFile::open_existing(&final_path).map_err(|e| EalError::sys("reopen page file", e))?;
-            file.lock_shared().map_err(|e| EalError::sys("lock page file", e))?;
+            let mut file = BackingFile::open_existing(&final_path)
+                .map_err(|e| EalError::sys("reopen page file", e))?;
+            file.lock_shared()
+                .map_err(|e| EalError::sys("lock page file", e))?;
             // SAFETY: `va` is a free slot of this list's own reservation.
             unsafe { mapping::map_file_fixed(file.fd(), 0, va as usize, ps as usize, true) }
                 .map_err(|e| EalError::sys("map page", e))?;
             if self.settings.huge_unlink == HugeUnlink::Always {
-                file.unlink().map_err(|e| EalError::sys("unlink page file", e))?;
+                file.unlink()
+                    .map_err(|e| EalError::sys("unlink page file", e))?;
             }
             let iova = match self.settings.iova_mode {
                 IovaMode::Pa => pa,
@@ -393,7 +477,9 @@ impl Memory {
                     reserved: 0,
                 },
             );
-            list.occupancy.set_used(slot).expect("legacy slots are placed once");
+            list.occupancy
+                .set_used(slot)
+                .expect("legacy slots are placed once");
             backings[h.index as usize].adopt(slot, Some(file));
             self.account(socket, ps, true);
             prev_pa = Some(pa);
@@ -412,50 +498,106 @@ impl Memory {
     }
 }
 
-/// Reserves every planned list's window, one after another from `base` when given (each
-/// aligned to its page size), else wherever the kernel puts them.
+/// Where windows go when `--base-virtaddr` is not given: low in the address space, far from
+/// where the kernel puts libraries, thread stacks and its own mmap choices, so that a
+/// secondary (whose layout differs by ASLR) finds the same addresses free. DPDK uses the same
+/// 4 GiB default on 64-bit machines.
+pub(crate) const DEFAULT_BASE_HINT: u64 = 0x1_0000_0000;
+/// How far to slide the hint when the range is taken (another EAL instance of this process).
+const HINT_SLIDE: u64 = 1 << 40;
+const HINT_TRIES: u64 = 32;
+
+/// Reserves every planned list's window, one after another. With `--base-virtaddr` the
+/// windows must land exactly there (failing loudly otherwise); without it they start at
+/// [`DEFAULT_BASE_HINT`], sliding past ranges already taken, and finally anywhere.
 fn reserve_windows(plan: &[PlannedList], base: Option<u64>) -> Result<Vec<ListSpec>, EalError> {
+    let exact = base.is_some();
     let mut specs: Vec<ListSpec> = Vec::with_capacity(plan.len());
-    let mut next = base;
+    let mut next = base.unwrap_or(DEFAULT_BASE_HINT);
+    let undo = |specs: &[ListSpec]| {
+        for s in specs {
+            // SAFETY: reserved above by this function; nothing mapped yet.
+            let _ = unsafe {
+                mapping::release(
+                    s.base_va as usize,
+                    (u64::from(s.n_segs) * s.page_size) as usize,
+                )
+            };
+        }
+    };
     for p in plan {
         let len = u64::from(p.n_segs) * p.page_size;
-        let at = next.map(|addr| addr.div_ceil(p.page_size) * p.page_size);
-        let reserved = mapping::reserve(len as usize, p.page_size as usize, at.map(|a| a as usize));
-        match reserved {
+        let mut result = Err(None);
+        let mut at = next.div_ceil(p.page_size) * p.page_size;
+        for _ in 0..if exact { 1 } else { HINT_TRIES } {
+            match mapping::reserve(len as usize, p.page_size as usize, Some(at as usize)) {
+                Ok(addr) => {
+                    result = Ok(addr as u64);
+                    break;
+                }
+                Err(e) if exact => {
+                    result = Err(Some(e));
+                    break;
+                }
+                Err(_) => at += HINT_SLIDE,
+            }
+        }
+        if result.is_err() && !exact {
+            result = mapping::reserve(len as usize, p.page_size as usize, None)
+                .map(|a| a as u64)
+                .map_err(Some);
+        }
+        match result {
             Ok(base_va) => {
-                specs.push(ListSpec { page_size: p.page_size, socket_id: p.socket_id, n_segs: p.n_segs, base_va: base_va as u64 });
-                next = at.map(|a| a + len);
+                specs.push(ListSpec {
+                    page_size: p.page_size,
+                    socket_id: p.socket_id,
+                    n_segs: p.n_segs,
+                    base_va,
+                });
+                next = base_va + len;
             }
             Err(e) => {
-                for s in &specs {
-                    // SAFETY: reserved above by this function; nothing mapped yet.
-                    let _ = unsafe { mapping::release(s.base_va as usize, (u64::from(s.n_segs) * s.page_size) as usize) };
-                }
-                let what = match at {
-                    Some(a) => format!("reserve {len:#x} bytes of address space at {a:#x} (--base-virtaddr)"),
-                    None => format!("reserve {len:#x} bytes of address space"),
+                undo(&specs);
+                let what = if exact {
+                    format!("reserve {len:#x} bytes of address space at {at:#x} (--base-virtaddr)")
+                } else {
+                    format!("reserve {len:#x} bytes of address space")
                 };
-                return Err(EalError::sys(what, e));
+                return Err(match e {
+                    Some(e) => EalError::sys(what, e),
+                    None => EalError::Limit(what),
+                });
             }
         }
     }
     Ok(specs)
 }
 
-fn make_backings(settings: &MemorySettings, specs: &[ListSpec]) -> Result<Vec<ListBacking>, EalError> {
+fn make_backings(
+    settings: &MemorySettings,
+    specs: &[ListSpec],
+) -> Result<Vec<ListBacking>, EalError> {
     let mut backings = Vec::with_capacity(specs.len());
     for (index, spec) in specs.iter().enumerate() {
         let backing = if settings.mode == MemoryMode::NoHuge {
-            ListBacking::Anonymous { huge_page_size: None }
+            ListBacking::Anonymous {
+                huge_page_size: None,
+            }
         } else if settings.in_memory {
             let name = format!("{}_{index}", settings.file_prefix);
             match BackingFile::memfd(&name, spec.page_size) {
                 Ok(file) => {
-                    file.set_len(u64::from(spec.n_segs) * spec.page_size).map_err(|e| EalError::sys("size memfd", e))?;
+                    file.set_len(u64::from(spec.n_segs) * spec.page_size)
+                        .map_err(|e| EalError::sys("size memfd", e))?;
                     ListBacking::Memfd { file }
                 }
                 // Kernels before 4.14 (or sandboxes) without hugetlb memfds: anonymous hugepages.
-                Err(e) if matches!(e.errno, Errno::INVAL | Errno::NOSYS) => ListBacking::Anonymous { huge_page_size: Some(spec.page_size) },
+                Err(e) if matches!(e.errno, Errno::INVAL | Errno::NOSYS) => {
+                    ListBacking::Anonymous {
+                        huge_page_size: Some(spec.page_size),
+                    }
+                }
                 Err(e) => return Err(EalError::sys("create hugetlb memfd", e)),
             }
         } else {
@@ -464,19 +606,29 @@ fn make_backings(settings: &MemorySettings, specs: &[ListSpec]) -> Result<Vec<Li
                 .iter()
                 .find(|(ps, _)| *ps == spec.page_size)
                 .map(|(_, d)| d.clone())
-                .ok_or_else(|| EalError::NoHugepages { reason: format!("no hugetlbfs mount for {} byte pages", spec.page_size) })?;
+                .ok_or_else(|| EalError::NoHugepages {
+                    reason: format!("no hugetlbfs mount for {} byte pages", spec.page_size),
+                })?;
             if settings.single_file_segments {
                 let path = list_file_path(&dir, &settings.file_prefix, index as u32);
-                let file = BackingFile::open_or_create(&path).map_err(|e| EalError::sys("create list file", e))?;
-                file.lock_shared().map_err(|e| EalError::sys("lock list file", e))?;
-                let initial_len = file.len().map_err(|e| EalError::sys("stat list file", e))?;
+                let file = BackingFile::open_or_create(&path)
+                    .map_err(|e| EalError::sys("create list file", e))?;
+                file.lock_shared()
+                    .map_err(|e| EalError::sys("lock list file", e))?;
+                let initial_len = file
+                    .size()
+                    .map_err(|e| EalError::sys("stat list file", e))?;
                 let len = u64::from(spec.n_segs) * spec.page_size;
                 if initial_len < len {
-                    file.set_len(len).map_err(|e| EalError::sys("size list file", e))?;
+                    file.set_len(len)
+                        .map_err(|e| EalError::sys("size list file", e))?;
                 }
                 ListBacking::SingleFile { file, initial_len }
             } else {
-                ListBacking::FilePerPage { dir, files: (0..spec.n_segs).map(|_| None).collect() }
+                ListBacking::FilePerPage {
+                    dir,
+                    files: (0..spec.n_segs).map(|_| None).collect(),
+                }
             }
         };
         backings.push(backing);
@@ -503,8 +655,13 @@ fn remove_stale_files(dir: &Path, prefix: &str) -> Result<(), EalError> {
             continue;
         }
         let path = entry.path();
-        let Ok(file) = BackingFile::open_existing(&path) else { continue };
-        if file.try_lock_exclusive().map_err(|e| EalError::sys("lock stale page file", e))? {
+        let Ok(file) = BackingFile::open_existing(&path) else {
+            continue;
+        };
+        if file
+            .try_lock_exclusive()
+            .map_err(|e| EalError::sys("lock stale page file", e))?
+        {
             let _ = std::fs::remove_file(&path);
         } else {
             return Err(EalError::Busy(format!(

@@ -30,12 +30,19 @@ fn current_tid() -> u32 {
 
 impl SharedMutex {
     pub const fn new() -> Self {
-        Self { state: AtomicU32::new(UNLOCKED), owner_tid: AtomicU32::new(0) }
+        Self {
+            state: AtomicU32::new(UNLOCKED),
+            owner_tid: AtomicU32::new(0),
+        }
     }
 
     /// Takes the lock, sleeping in the kernel while another thread or process holds it.
     pub fn lock(&self) -> SharedMutexGuard<'_> {
-        if self.state.compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        if self
+            .state
+            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
             self.lock_contended();
         }
         self.owner_tid.store(current_tid(), Ordering::Relaxed);

@@ -10,7 +10,11 @@ pub const PAGE_2M: u64 = 2 << 20;
 pub fn unique_prefix(tag: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!("t{}_{}_{tag}_", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "t{}_{}_{tag}_",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Hugepage tests change the machine-wide free count, and several assert on it; they run one
@@ -31,7 +35,10 @@ pub fn free_2m() -> u64 {
 /// The hugetlbfs mount for 2 MiB pages.
 pub fn mount_2m() -> Option<PathBuf> {
     let mounts = dpmem_sys::mounts::hugetlbfs_mounts(&dpmem_sys::root::SysRoot::host()).ok()?;
-    mounts.into_iter().find(|m| m.page_size == PAGE_2M).map(|m| m.mount_point)
+    mounts
+        .into_iter()
+        .find(|m| m.page_size == PAGE_2M)
+        .map(|m| m.mount_point)
 }
 
 /// Whether the machine can run a hugepage test needing `pages` free 2 MiB pages and a mount.
@@ -43,7 +50,10 @@ pub fn hugepages_available(test: &str, pages: u64) -> bool {
     } else if mount_2m().is_none() {
         Some("no hugetlbfs mount for 2 MiB pages".to_string())
     } else if free_2m() < pages {
-        Some(format!("only {} free 2 MiB hugepages, {pages} needed", free_2m()))
+        Some(format!(
+            "only {} free 2 MiB hugepages, {pages} needed",
+            free_2m()
+        ))
     } else {
         None
     };
@@ -82,5 +92,8 @@ pub fn remove_files_with_prefix(dir: &Path, prefix: &str) {
 }
 
 pub fn args(extra: &[&str]) -> Vec<String> {
-    std::iter::once("dpmem-test").chain(extra.iter().copied()).map(String::from).collect()
+    std::iter::once("dpmem-test")
+        .chain(extra.iter().copied())
+        .map(String::from)
+        .collect()
 }

@@ -1,0 +1,618 @@
+//! Every mapping backend on real 2 MiB hugepages. Skips with a printed reason where hugepages
+//! are not available, and fails instead when `DPMEM_REQUIRE_HUGEPAGES=1` (as in CI).
+
+mod common;
+
+use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use dpmem_eal::memseg::flags;
+use dpmem_eal::{Eal, EalError, ErrorKind, IovaMode, MemEvent, MemoryMode, PageRequest, BAD_IOVA};
+
+fn fill(va: u64, len: u64, byte: u8) {
+    // SAFETY: callers pass ranges of mapped dpmem memory they own for the test's duration.
+    unsafe { std::ptr::write_bytes(va as *mut u8, byte, len as usize) }
+}
+
+fn read(va: u64) -> u8 {
+    // SAFETY: as in `fill`.
+    unsafe { std::ptr::read_volatile(va as *const u8) }
+}
+
+#[test]
+fn dynamic_memory_grows_and_gives_pages_back() {
+    let _serial = hugepage_lock();
+    if !hugepages_available("dynamic_memory_grows_and_gives_pages_back", 16) {
+        return;
+    }
+    let dir = mount_2m().unwrap();
+    let prefix = unique_prefix("dyn");
+    let free_before = free_2m();
+    let eal = Eal::init(args(&["--file-prefix", &prefix])).unwrap();
+    let mem = eal.memory();
+    assert_eq!(mem.mode(), MemoryMode::Dynamic);
+    assert_eq!(
+        free_2m(),
+        free_before,
+        "dynamic mode without -m maps nothing at start"
+    );
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    mem.register_event_callback("record", move |ev, va, len| {
+        sink.lock().unwrap().push((ev, va, len))
+    })
+    .unwrap();
+
+    let run = mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 8)).unwrap();
+    assert_eq!(run.len, 8 * PAGE_2M);
+    assert_eq!(free_2m(), free_before - 8);
+    assert_eq!(
+        files_with_prefix(&dir, &prefix).len(),
+        8,
+        "one file per page while in use"
+    );
+    fill(run.va, run.len, 0x3C);
+    assert_eq!(read(run.va + run.len - 1), 0x3C);
+    for i in 0..8 {
+        let seg = mem.virt_to_memseg((run.va + i * PAGE_2M) as usize).unwrap();
+        assert_eq!(seg.page_size, PAGE_2M);
+        assert_eq!(seg.socket_id, 0);
+        assert_eq!(seg.flags & flags::DO_NOT_FREE, 0);
+        if dpmem_sys::numa::policy_supported() {
+            assert_eq!(
+                dpmem_sys::numa::node_of_address(seg.va as usize).unwrap(),
+                seg.socket_id as u32
+            );
+        }
+        // The IOVA of an address is its page's IOVA plus the offset: a 2 MiB page is
+        // contiguous in IOVA space, which pagemap confirms 4 KiB by 4 KiB in PA mode.
+        let mid = seg.va + PAGE_2M / 2 + 4096 * 3 + 17;
+        assert_ne!(seg.iova, BAD_IOVA);
+        assert_eq!(
+            mem.virt_to_iova(mid as usize),
+            Some(seg.iova + (mid - seg.va))
+        );
+        if mem.iova_mode() == IovaMode::Pa {
+            let pagemap = dpmem_sys::pagemap::Pagemap::open().unwrap();
+            for off in (0..PAGE_2M).step_by(4096 * 64) {
+                assert_eq!(
+                    pagemap.physical_address((seg.va + off) as usize).unwrap(),
+                    Some(seg.iova + off)
+                );
+            }
+            assert_eq!(mem.iova_to_virt(seg.iova + 5), Some(seg.va as usize + 5));
+        } else {
+            assert_eq!(seg.iova, seg.va);
+        }
+    }
+    assert_eq!(mem.socket_bytes(0), 8 * PAGE_2M);
+
+    mem.free_pages(run.va as usize, run.len as usize).unwrap();
+    assert_eq!(free_2m(), free_before, "freed pages go back to the system");
+    assert!(files_with_prefix(&dir, &prefix).is_empty());
+    assert_eq!(mem.virt_to_memseg(run.va as usize), None);
+    assert_eq!(mem.socket_bytes(0), 0);
+    assert_eq!(
+        *events.lock().unwrap(),
+        vec![
+            (MemEvent::Alloc, run.va as usize, run.len as usize),
+            (MemEvent::Free, run.va as usize, run.len as usize)
+        ]
+    );
+
+    // Bad frees change nothing.
+    let again = mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 2)).unwrap();
+    assert_eq!(
+        mem.free_pages(again.va as usize + 4096, PAGE_2M as usize)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Inval
+    );
+    assert_eq!(
+        mem.free_pages(again.va as usize, 3 * PAGE_2M as usize)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Inval
+    );
+    assert_eq!(
+        mem.free_pages(0x1000, 4096).unwrap_err().kind(),
+        ErrorKind::Inval
+    );
+    assert_eq!(mem.lists()[again.list_index as usize].n_used, 2);
+    assert_eq!(
+        mem.alloc_pages(PageRequest::new(4096, 0, 1))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Inval
+    );
+    assert_eq!(
+        mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 0))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Inval
+    );
+    drop(eal);
+    assert_eq!(free_2m(), free_before, "cleanup returns every page");
+    assert!(
+        files_with_prefix(&dir, &prefix).is_empty(),
+        "default mode leaves no file after exit"
+    );
+}
+
+#[test]
+fn preallocated_memory_is_pinned_and_released_at_exit() {
+    let _serial = hugepage_lock();
+    if !hugepages_available("preallocated_memory_is_pinned_and_released_at_exit", 32) {
+        return;
+    }
+    let dir = mount_2m().unwrap();
+    let prefix = unique_prefix("prealloc");
+    let free_before = free_2m();
+    let eal = Eal::init(args(&["-m", "64", "--file-prefix", &prefix])).unwrap();
+    let mem = eal.memory();
+    assert_eq!(free_2m(), free_before - 32);
+    let segs: Vec<_> = mem
+        .lists()
+        .iter()
+        .flat_map(|l| mem.segments(l.index))
+        .collect();
+    assert_eq!(segs.len(), 32);
+    assert!(segs.iter().all(|s| s.is_pinned()));
+    let err = mem
+        .free_pages(segs[0].va as usize, PAGE_2M as usize)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Busy, "{err}");
+    assert_eq!(free_2m(), free_before - 32);
+    // Growth still works on top of the pinned memory.
+    let run = mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 4)).unwrap();
+    mem.free_pages(run.va as usize, run.len as usize).unwrap();
+    drop(eal);
+    assert_eq!(free_2m(), free_before);
+    assert!(files_with_prefix(&dir, &prefix).is_empty());
+}
+
+#[test]
+fn legacy_memory_is_sorted_into_iova_contiguous_runs_and_files_stay() {
+    let _serial = hugepage_lock();
+    if !hugepages_available(
+        "legacy_memory_is_sorted_into_iova_contiguous_runs_and_files_stay",
+        32,
+    ) {
+        return;
+    }
+    let dir = mount_2m().unwrap();
+    let prefix = unique_prefix("legacy");
+    let free_before = free_2m();
+    let eal = Eal::init(args(&[
+        "--legacy-mem",
+        "-m",
+        "64",
+        "--file-prefix",
+        &prefix,
+    ]))
+    .unwrap();
+    let mem = eal.memory();
+    assert_eq!(mem.mode(), MemoryMode::Legacy);
+    assert_eq!(free_2m(), free_before - 32);
+    let mut total = 0;
+    let mut runs = 0;
+    mem.walk_contig(|_, first, len| {
+        runs += 1;
+        total += len;
+        // Inside a run, IOVA follows VA page by page.
+        let mut va = first.va;
+        while va < first.va + len {
+            let seg = mem.virt_to_memseg(va as usize).unwrap();
+            assert_eq!(seg.iova - first.iova, va - first.va);
+            assert!(seg.is_pinned());
+            va += PAGE_2M;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    assert_eq!(total, 64 << 20);
+    if mem.iova_mode() == IovaMode::Pa {
+        // Slots are in physical order: IOVAs ascend with VA across the whole list.
+        let segs = mem.segments(0);
+        assert!(segs.windows(2).all(|w| w[0].iova < w[1].iova));
+        // Every break in physical contiguity is a break in the list too (an empty slot).
+        let breaks = segs
+            .windows(2)
+            .filter(|w| w[1].iova != w[0].iova + PAGE_2M)
+            .count();
+        assert_eq!(runs, breaks + 1);
+        assert!(segs
+            .windows(2)
+            .all(|w| (w[1].iova == w[0].iova + PAGE_2M) == (w[1].va == w[0].va + PAGE_2M)));
+    }
+    let err = mem
+        .alloc_pages(PageRequest::new(PAGE_2M, 0, 1))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotSup);
+    drop(eal);
+    assert_eq!(
+        files_with_prefix(&dir, &prefix).len(),
+        32,
+        "legacy mode leaves its page files"
+    );
+    // The next primary with the default --huge-unlink=existing removes them as stale.
+    let next = Eal::init(args(&["--file-prefix", &prefix])).unwrap();
+    assert!(files_with_prefix(&dir, &prefix).is_empty());
+    drop(next);
+    assert_eq!(free_2m(), free_before);
+}
+
+#[test]
+fn single_file_segments_use_one_file_per_list() {
+    let _serial = hugepage_lock();
+    if !hugepages_available("single_file_segments_use_one_file_per_list", 8) {
+        return;
+    }
+    let dir = mount_2m().unwrap();
+    let prefix = unique_prefix("single");
+    let free_before = free_2m();
+    let eal = Eal::init(args(&[
+        "--single-file-segments",
+        "-m",
+        "8",
+        "--file-prefix",
+        &prefix,
+    ]))
+    .unwrap();
+    let mem = eal.memory();
+    let files = files_with_prefix(&dir, &prefix);
+    let expected: Vec<String> = mem
+        .lists()
+        .iter()
+        .map(|l| format!("{prefix}map_{}", l.index))
+        .collect();
+    assert_eq!(files, expected, "exactly one file per list, none per page");
+    let segs = mem.segments(0);
+    assert_eq!(segs.len(), 4);
+    let ino = |fd: &std::os::fd::OwnedFd| {
+        std::fs::metadata(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(fd)
+        ))
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .unwrap()
+    };
+    let (fd0, off0) = mem.segment_fd(segs[0].va as usize).unwrap().unwrap();
+    let (fd3, off3) = mem.segment_fd(segs[3].va as usize).unwrap().unwrap();
+    assert_eq!(ino(&fd0), ino(&fd3));
+    assert_eq!(off3 - off0, 3 * PAGE_2M);
+    let run = mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 2)).unwrap();
+    assert_eq!(free_2m(), free_before - 6);
+    mem.free_pages(run.va as usize, run.len as usize).unwrap();
+    assert_eq!(
+        free_2m(),
+        free_before - 4,
+        "a freed page is punched out of the list file"
+    );
+    drop((fd0, fd3));
+    drop(eal);
+    assert!(files_with_prefix(&dir, &prefix).is_empty());
+    assert_eq!(free_2m(), free_before);
+}
+
+#[test]
+fn in_memory_uses_memfds_and_no_files() {
+    let _serial = hugepage_lock();
+    if !hugepages_available("in_memory_uses_memfds_and_no_files", 8) {
+        return;
+    }
+    let dir = mount_2m().unwrap();
+    let prefix = unique_prefix("inmem");
+    let free_before = free_2m();
+    let eal = Eal::init(args(&["--in-memory", "-m", "8", "--file-prefix", &prefix])).unwrap();
+    let mem = eal.memory();
+    assert!(eal.runtime_dir().is_none());
+    assert!(mem.config_path().is_none());
+    assert!(
+        !dpmem_eal::runtime_dir::location(&prefix).exists(),
+        "in-memory creates no runtime directory"
+    );
+    assert!(files_with_prefix(&dir, &prefix).is_empty());
+    assert_eq!(free_2m(), free_before - 4);
+    let seg = mem.segments(0)[1];
+    let (fd, offset) = mem.segment_fd(seg.va as usize).unwrap().unwrap();
+    assert_eq!(offset, seg.file_offset);
+    let link = std::fs::read_link(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    ))
+    .unwrap();
+    assert!(
+        link.to_string_lossy().contains("memfd:"),
+        "{}",
+        link.display()
+    );
+    fill(seg.va, seg.len, 0x77);
+    // The fd really is the page's backing: read the byte through it.
+    let mut byte = [0u8; 1];
+    std::os::unix::fs::FileExt::read_exact_at(&std::fs::File::from(fd), &mut byte, offset + 100)
+        .unwrap();
+    assert_eq!(byte[0], 0x77);
+    drop(eal);
+    assert_eq!(free_2m(), free_before);
+}
+
+#[test]
+fn huge_unlink_never_keeps_files_and_a_restart_sees_old_bytes_as_dirty() {
+    let _serial = hugepage_lock();
+    if !hugepages_available(
+        "huge_unlink_never_keeps_files_and_a_restart_sees_old_bytes_as_dirty",
+        4,
+    ) {
+        return;
+    }
+    let dir = mount_2m().unwrap();
+    let prefix = unique_prefix("never");
+    let free_before = free_2m();
+    let first = Eal::init(args(&["--huge-unlink=never", "--file-prefix", &prefix])).unwrap();
+    let run = first
+        .memory()
+        .alloc_pages(PageRequest::new(PAGE_2M, 0, 1))
+        .unwrap();
+    assert!(!first
+        .memory()
+        .virt_to_memseg(run.va as usize)
+        .unwrap()
+        .is_dirty());
+    fill(run.va, run.len, 0xD1);
+    drop(first);
+    assert_eq!(
+        files_with_prefix(&dir, &prefix),
+        vec![format!("{prefix}map_0_0")]
+    );
+    assert_eq!(free_2m(), free_before - 1, "the kept file holds its page");
+
+    let second = Eal::init(args(&["--huge-unlink=never", "--file-prefix", &prefix])).unwrap();
+    let run = second
+        .memory()
+        .alloc_pages(PageRequest::new(PAGE_2M, 0, 1))
+        .unwrap();
+    let seg = second.memory().virt_to_memseg(run.va as usize).unwrap();
+    assert!(seg.is_dirty(), "a page from a kept file is marked dirty");
+    assert_eq!(read(run.va), 0xD1);
+    assert_eq!(read(run.va + run.len - 1), 0xD1);
+    assert_eq!(free_2m(), free_before - 1);
+    drop(second);
+    // A default primary cleans the kept files up as stale.
+    drop(Eal::init(args(&["--file-prefix", &prefix])).unwrap());
+    assert!(files_with_prefix(&dir, &prefix).is_empty());
+    assert_eq!(free_2m(), free_before);
+}
+
+#[test]
+fn huge_unlink_always_leaves_no_name_while_memory_works() {
+    let _serial = hugepage_lock();
+    if !hugepages_available("huge_unlink_always_leaves_no_name_while_memory_works", 4) {
+        return;
+    }
+    let dir = mount_2m().unwrap();
+    let prefix = unique_prefix("always");
+    let free_before = free_2m();
+    let eal = Eal::init(args(&[
+        "--huge-unlink=always",
+        "-m",
+        "4",
+        "--file-prefix",
+        &prefix,
+    ]))
+    .unwrap();
+    assert!(files_with_prefix(&dir, &prefix).is_empty());
+    let seg = eal.memory().segments(0)[0];
+    fill(seg.va, seg.len, 9);
+    assert_eq!(read(seg.va + 7), 9);
+    assert_eq!(free_2m(), free_before - 2);
+    let err = Eal::init(args(&["--proc-type=secondary", "--file-prefix", &prefix])).unwrap_err();
+    assert!(err.to_string().contains("always"), "{err}");
+    drop(eal);
+    assert_eq!(free_2m(), free_before);
+}
+
+#[test]
+fn match_allocations_frees_only_whole_allocations() {
+    let _serial = hugepage_lock();
+    if !hugepages_available("match_allocations_frees_only_whole_allocations", 8) {
+        return;
+    }
+    let prefix = unique_prefix("match");
+    let eal = Eal::init(args(&["--match-allocations", "--file-prefix", &prefix])).unwrap();
+    let mem = eal.memory();
+    let a = mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 4)).unwrap();
+    let b = mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 2)).unwrap();
+    assert_eq!(b.va, a.va + a.len, "allocations are adjacent");
+    let err = mem
+        .free_pages(a.va as usize, 2 * PAGE_2M as usize)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Inval, "{err}");
+    let err = mem
+        .free_pages(a.va as usize, (a.len + b.len) as usize)
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Inval,
+        "spanning two allocations: {err}"
+    );
+    assert_eq!(mem.lists()[0].n_used, 6, "refused frees change nothing");
+    mem.free_pages(b.va as usize, b.len as usize).unwrap();
+    mem.free_pages(a.va as usize, a.len as usize).unwrap();
+    assert_eq!(mem.lists()[0].n_used, 0);
+}
+
+#[test]
+fn socket_limit_and_validators_veto_growth() {
+    let _serial = hugepage_lock();
+    if !hugepages_available("socket_limit_and_validators_veto_growth", 8) {
+        return;
+    }
+    let prefix = unique_prefix("limit");
+    let eal = Eal::init(args(&["--socket-limit", "8", "--file-prefix", &prefix])).unwrap();
+    let mem = eal.memory();
+    let ok = mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 4)).unwrap();
+    let err = mem
+        .alloc_pages(PageRequest::new(PAGE_2M, 0, 1))
+        .unwrap_err();
+    assert!(matches!(err, EalError::Vetoed { socket: 0, .. }), "{err}");
+    assert_eq!(err.kind(), ErrorKind::NoMem);
+    assert_eq!(mem.lists()[0].n_used, 4);
+    mem.free_pages(ok.va as usize, ok.len as usize).unwrap();
+    // A custom validator sees the figures and can allow growth past its limit.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    mem.register_validator("audit", 0, 2 * PAGE_2M, move |socket, limit, total| {
+        sink.lock().unwrap().push((socket, limit, total));
+        total <= 3 * PAGE_2M
+    })
+    .unwrap();
+    let three = mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 3)).unwrap();
+    assert!(mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 1)).is_err());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![(0, 2 * PAGE_2M, 3 * PAGE_2M), (0, 2 * PAGE_2M, 4 * PAGE_2M)]
+    );
+    mem.free_pages(three.va as usize, three.len as usize)
+        .unwrap();
+}
+
+#[test]
+fn a_node_without_enough_pages_fails_naming_node_and_shortfall() {
+    let _serial = hugepage_lock();
+    if !hugepages_available(
+        "a_node_without_enough_pages_fails_naming_node_and_shortfall",
+        1,
+    ) {
+        return;
+    }
+    let dir = mount_2m().unwrap();
+    let prefix = unique_prefix("short");
+    let free_before = free_2m();
+    let want_mb = (free_before + 50) * 2;
+    let err = Eal::init(args(&[
+        "--socket-mem",
+        &want_mb.to_string(),
+        "--file-prefix",
+        &prefix,
+    ]))
+    .unwrap_err();
+    match &err {
+        EalError::NodeShortfall {
+            socket,
+            requested_mb,
+            shortfall_mb,
+            ..
+        } => {
+            assert_eq!(*socket, 0);
+            assert_eq!(*requested_mb, want_mb);
+            assert_eq!(*shortfall_mb, 100);
+        }
+        other => panic!("expected a node shortfall, got {other}"),
+    }
+    assert!(err.to_string().contains("socket 0"), "{err}");
+    assert_eq!(
+        free_2m(),
+        free_before,
+        "a failed start leaves no page mapped"
+    );
+    assert!(files_with_prefix(&dir, &prefix).is_empty());
+    // Growth that the node cannot supply fails the same way, changing nothing.
+    let eal = Eal::init(args(&["--file-prefix", &prefix])).unwrap();
+    let err = eal
+        .memory()
+        .alloc_pages(PageRequest::new(PAGE_2M, 0, (free_before + 5) as usize))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoMem, "{err}");
+    assert_eq!(free_2m(), free_before);
+    assert_eq!(eal.memory().lists()[0].n_used, 0);
+}
+
+#[test]
+fn stale_files_are_removed_but_live_ones_refuse_the_prefix() {
+    let _serial = hugepage_lock();
+    if !hugepages_available("stale_files_are_removed_but_live_ones_refuse_the_prefix", 2) {
+        return;
+    }
+    let dir = mount_2m().unwrap();
+    let prefix = unique_prefix("stale");
+    let stale = dir.join(format!("{prefix}map_0_5"));
+    std::fs::write(&stale, b"").unwrap();
+    drop(Eal::init(args(&["--file-prefix", &prefix])).unwrap());
+    assert!(!stale.exists(), "an unlocked leftover is removed");
+
+    let live =
+        dpmem_sys::backing_file::BackingFile::open_or_create(&dir.join(format!("{prefix}map_1_0")))
+            .unwrap();
+    live.lock_shared().unwrap();
+    // flock locks belong to the open file description, so a lock held through another
+    // description, even in this process, looks exactly like another live run.
+    let err = Eal::init(args(&["--file-prefix", &prefix])).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Busy, "{err}");
+    drop(live);
+    remove_files_with_prefix(&dir, &prefix);
+}
+
+#[test]
+fn iova_mode_pa_and_va_are_honoured() {
+    let _serial = hugepage_lock();
+    if !hugepages_available("iova_mode_pa_and_va_are_honoured", 4) {
+        return;
+    }
+    let va = Eal::init(args(&[
+        "--iova-mode=va",
+        "-m",
+        "2",
+        "--file-prefix",
+        &unique_prefix("va"),
+    ]))
+    .unwrap();
+    let seg = va.memory().segments(0)[0];
+    assert_eq!((va.iova_mode(), seg.iova), (IovaMode::Va, seg.va));
+    drop(va);
+    let pa = Eal::init(args(&[
+        "--iova-mode=pa",
+        "-m",
+        "2",
+        "--file-prefix",
+        &unique_prefix("pa"),
+    ]));
+    if dpmem_sys::pagemap::physical_addresses_available() {
+        let pa = pa.unwrap();
+        let seg = pa.memory().segments(0)[0];
+        assert_eq!(pa.iova_mode(), IovaMode::Pa);
+        assert_ne!(seg.iova, seg.va);
+        assert_eq!(
+            seg.iova % PAGE_2M,
+            0,
+            "a 2 MiB hugepage is 2 MiB aligned physically"
+        );
+    } else {
+        assert_eq!(pa.unwrap_err().kind(), ErrorKind::NotSup);
+    }
+}
+
+#[test]
+fn base_virtaddr_places_the_lists_there_or_fails_loudly() {
+    let _serial = hugepage_lock();
+    if !hugepages_available("base_virtaddr_places_the_lists_there_or_fails_loudly", 1) {
+        return;
+    }
+    let base = 0x2000_0000_0000u64;
+    let eal = Eal::init(args(&[
+        "--base-virtaddr",
+        &format!("{base:#x}"),
+        "--file-prefix",
+        &unique_prefix("base"),
+    ]))
+    .unwrap();
+    assert_eq!(eal.memory().lists()[0].base_va, base);
+    let err = Eal::init(args(&[
+        "--base-virtaddr",
+        &format!("{base:#x}"),
+        "--file-prefix",
+        &unique_prefix("base2"),
+    ]))
+    .unwrap_err();
+    assert!(err.to_string().contains("base-virtaddr"), "{err}");
+}
