@@ -140,33 +140,31 @@ impl Eal {
             (role.0, Some((dir, role.1)))
         };
 
+        let runtime_path = runtime.as_ref().map(|(dir, _)| dir.clone());
         let memory = match role {
             ProcessRole::Secondary => {
-                let (dir, _) = runtime
-                    .as_ref()
-                    .expect("secondaries have a runtime directory");
-                Memory::attach_secondary(ConfigMapping::attach(dir)?)?
+                let (dir, _) = runtime.as_ref().expect("secondaries have a runtime directory");
+                ConfigMapping::attach(dir).and_then(Memory::attach_secondary)
             }
             ProcessRole::Primary => {
-                let config_file = runtime
-                    .as_ref()
-                    .and_then(|(dir, file)| file.as_ref().map(|_| dir.join("config")));
-                let config_file = match (runtime, config_file) {
-                    (Some((_, Some(file))), Some(path)) => Some((file, path)),
-                    _ => None,
-                };
-                let setup = primary_setup(
-                    &options,
-                    &settings,
-                    &hugepages,
-                    &mounts,
-                    &topology,
-                    &lcores,
-                    config_file,
-                )?;
-                let memory = Memory::create_primary(setup)?;
-                memory.publish();
-                memory
+                let config_file = runtime.and_then(|(dir, file)| file.map(|f| (f, dir.join("config"))));
+                primary_setup(&options, &settings, &hugepages, &mounts, &topology, &lcores, config_file)
+                    .and_then(Memory::create_primary)
+                    .inspect(Memory::publish)
+            }
+        };
+        let memory = match memory {
+            Ok(m) => m,
+            Err(e) => {
+                // A failed start leaves nothing behind: the primary's lock file goes (the
+                // mapping that owned it is already dropped) and so does an empty directory.
+                if let Some(dir) = runtime_path {
+                    if role == ProcessRole::Primary {
+                        let _ = std::fs::remove_file(dir.join("config"));
+                    }
+                    runtime_dir::remove_if_empty(&dir);
+                }
+                return Err(e);
             }
         };
         let runtime_dir = (!options.in_memory)

@@ -207,9 +207,17 @@ fn event_callbacks_and_validators_register_once_by_name() {
 #[test]
 fn no_huge_works_for_an_unprivileged_user() {
     if dpmem_sys::process::is_root() {
+        use std::os::unix::fs::PermissionsExt;
         use std::os::unix::process::CommandExt;
-        let exe = std::env::current_exe().unwrap();
-        let out = std::process::Command::new(exe)
+        // The checkout may sit where `nobody` cannot reach (under /root): run a copy of this
+        // test binary from a world-readable directory instead.
+        let dir = tempfile::Builder::new().prefix("dpmem-nobody").tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let exe = dir.path().join("no_huge_test");
+        std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = std::process::Command::new(&exe)
+            .current_dir(dir.path())
             .args([
                 "--exact",
                 "unprivileged_no_huge_body",
