@@ -143,14 +143,25 @@ impl Eal {
         let runtime_path = runtime.as_ref().map(|(dir, _)| dir.clone());
         let memory = match role {
             ProcessRole::Secondary => {
-                let (dir, _) = runtime.as_ref().expect("secondaries have a runtime directory");
+                let (dir, _) = runtime
+                    .as_ref()
+                    .expect("secondaries have a runtime directory");
                 ConfigMapping::attach(dir).and_then(Memory::attach_secondary)
             }
             ProcessRole::Primary => {
-                let config_file = runtime.and_then(|(dir, file)| file.map(|f| (f, dir.join("config"))));
-                primary_setup(&options, &settings, &hugepages, &mounts, &topology, &lcores, config_file)
-                    .and_then(Memory::create_primary)
-                    .inspect(Memory::publish)
+                let config_file =
+                    runtime.and_then(|(dir, file)| file.map(|f| (f, dir.join("config"))));
+                primary_setup(
+                    &options,
+                    &settings,
+                    &hugepages,
+                    &mounts,
+                    &topology,
+                    &lcores,
+                    config_file,
+                )
+                .and_then(Memory::create_primary)
+                .inspect(Memory::publish)
             }
         };
         let memory = match memory {

@@ -211,7 +211,10 @@ fn no_huge_works_for_an_unprivileged_user() {
         use std::os::unix::process::CommandExt;
         // The checkout may sit where `nobody` cannot reach (under /root): run a copy of this
         // test binary from a world-readable directory instead.
-        let dir = tempfile::Builder::new().prefix("dpmem-nobody").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("dpmem-nobody")
+            .tempdir()
+            .unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let exe = dir.path().join("no_huge_test");
         std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();

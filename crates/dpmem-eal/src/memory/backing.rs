@@ -303,24 +303,11 @@ pub(crate) fn populate_parallel(
         .min(slots.len().div_ceil(4))
         .max(1);
     let run = |chunk: &[(u32, u64)]| -> Vec<Result<PopulatedPage, PopulateError>> {
-        let _binding = if ctx.numa_policy && ctx.socket_id >= 0 {
-            match numa::ThreadNodeBinding::bind(ctx.socket_id as u32) {
-                Ok(b) => Some(b),
-                Err(e) => {
-                    return chunk
-                        .iter()
-                        .map(|_| {
-                            Err(PopulateError::Other(EalError::sys(
-                                "bind to node",
-                                e.clone(),
-                            )))
-                        })
-                        .collect()
-                }
-            }
-        } else {
-            None
-        };
+        // A sandbox may forbid set_mempolicy even where get_mempolicy works; the page's node
+        // is verified after mapping either way, so an unbound thread is still safe.
+        let _binding = (ctx.numa_policy && ctx.socket_id >= 0)
+            .then(|| numa::ThreadNodeBinding::bind(ctx.socket_id as u32).ok())
+            .flatten();
         chunk
             .iter()
             .map(|&(seg, va)| backing.populate(ctx, seg, va))
