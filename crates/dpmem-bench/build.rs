@@ -13,8 +13,6 @@ const SHIM: &str = "csrc/dpdk_shim.c";
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(dpdk_shim)");
-    // Set by the lead once `dpmem::eal::Eal` exists; never set here.
-    println!("cargo::rustc-check-cfg=cfg(dpmem_eal_ready)");
     println!("cargo::rerun-if-changed={SHIM}");
     println!("cargo::rerun-if-changed=build.rs");
 

@@ -17,7 +17,7 @@
 //! drift in the machine's state (page fragmentation, other load) hits all columns alike.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::child::{self, ChildKind, InitCleanup};
 use crate::hugepage_host::{self, PAGE_2M};
@@ -49,42 +49,46 @@ const CONFIGS: [InitConfig; 3] = [
     },
 ];
 
-/// Options only DPDK gets: one lcore, no device scan, no telemetry thread, quiet logs
-/// (errors still come through, and end up in the row if init fails).
-const DPDK_ONLY_ARGS: &[&str] = &["-l", "0", "--no-pci", "--no-telemetry", "--log-level=error"];
+/// Options both sides get on top of the row's: one lcore, so that DPDK starts no worker
+/// threads (work that is not memory) and dpmem sees the same lcore map.
+const SHARED_ARGS: &[&str] = &["-l", "0"];
 
-const DPMEM_EAL_MISSING: &str = "dpmem EAL not yet built";
-
-/// Why the dpmem side cannot run in this build, if it cannot.
-fn dpmem_eal_missing_reason() -> Option<&'static str> {
-    if cfg!(dpmem_eal_ready) {
-        None
-    } else {
-        Some(DPMEM_EAL_MISSING)
-    }
-}
+/// Options only DPDK has: no device scan, no telemetry thread, quiet logs (errors still
+/// come through, and end up in the row if init fails). [`dpmem_args`] removes them.
+const DPDK_ONLY_ARGS: &[&str] = &["--no-pci", "--no-telemetry", "--log-level=error"];
 
 /// dpmem's EAL init followed by its cleanup (dropping the `Eal`), timed. Child side.
 ///
 /// `args[0]` is the program name. This is the one place that calls `dpmem::eal::Eal`.
 pub(crate) fn dpmem_eal_init_and_cleanup(args: &[String]) -> Result<InitCleanup, String> {
-    #[cfg(dpmem_eal_ready)]
-    {
-        use std::time::Instant;
+    let t0 = Instant::now();
+    let eal = dpmem::eal::Eal::init(args).map_err(|e| format!("Eal::init failed: {e}"))?;
+    let init = t0.elapsed();
+    let t0 = Instant::now();
+    drop(eal);
+    let cleanup = t0.elapsed();
+    Ok(InitCleanup { init, cleanup })
+}
 
-        let t0 = Instant::now();
-        let eal = dpmem::eal::Eal::init(args).map_err(|e| format!("Eal::init failed: {e}"))?;
-        let init = t0.elapsed();
-        let t0 = Instant::now();
-        drop(eal);
-        let cleanup = t0.elapsed();
-        Ok(InitCleanup { init, cleanup })
+/// DPDK's arguments minus the options only DPDK has (dpmem's parser rejects unknown
+/// options, as DPDK's does): `--no-pci`, `--no-telemetry`, `--log-level[=]X`, `-n X`.
+fn dpmem_args(dpdk_args: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(dpdk_args.len());
+    let mut it = dpdk_args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--no-pci" | "--no-telemetry" => {}
+            // These take their value as the next word.
+            "--log-level" | "-n" => {
+                it.next();
+            }
+            a if a.starts_with("--log-level=") => {}
+            // `-n4`: getopt's attached short-option value.
+            a if a.starts_with("-n") && a.len() > 2 && !a.starts_with("--") => {}
+            _ => out.push(arg.clone()),
+        }
     }
-    #[cfg(not(dpmem_eal_ready))]
-    {
-        let _ = args;
-        Err(DPMEM_EAL_MISSING.to_owned())
-    }
+    out
 }
 
 /// Repetitions of one cell, or the first failure (the others would say the same).
@@ -141,8 +145,12 @@ fn remove_leftovers(mount: Option<&Path>, prefix: &str) {
     if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR") {
         bases.push(PathBuf::from(xdg));
     }
-    for base in bases {
-        let dir = base.join("dpdk").join(prefix);
+    let dirs = bases
+        .into_iter()
+        .map(|base| base.join("dpdk").join(prefix))
+        // dpmem's own runtime directory (a crashed child leaves it behind).
+        .chain([dpmem::eal::runtime_dir::location(prefix)]);
+    for dir in dirs {
         if dir.is_dir() {
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -156,7 +164,6 @@ pub fn run_init(opts: &BenchOptions) -> Report {
     // found; the pid keeps two concurrent benches apart.
     let prefix = format!("dpmem-bench-{}", std::process::id());
     let dpdk_missing = dpdk_shim::missing_reason();
-    let dpmem_missing = dpmem_eal_missing_reason();
 
     let mut rows = Vec::new();
     let mut mount_for_notes = None;
@@ -164,7 +171,11 @@ pub fn run_init(opts: &BenchOptions) -> Report {
         let hugepages = hugepages_for_1g();
         let mount = hugepage_host::hugetlbfs_2m_mount().ok();
         mount_for_notes = mount_for_notes.or(mount.clone());
-        let mut common: Vec<String> = config.eal_args.iter().map(|s| s.to_string()).collect();
+        let mut common: Vec<String> = SHARED_ARGS
+            .iter()
+            .chain(config.eal_args)
+            .map(|s| s.to_string())
+            .collect();
         let note = match &hugepages {
             Ok(_) => None,
             Err(why) => {
@@ -182,17 +193,16 @@ pub fn run_init(opts: &BenchOptions) -> Report {
         common.extend(["--file-prefix".to_owned(), prefix.clone()]);
         let mut dpdk_args: Vec<String> = DPDK_ONLY_ARGS.iter().map(|s| s.to_string()).collect();
         dpdk_args.extend(common.iter().cloned());
+        let dpmem_args = dpmem_args(&dpdk_args);
 
         let (mut dpmem_init, mut dpmem_cleanup) = (Samples::default(), Samples::default());
         let (mut dpdk_init, mut dpdk_cleanup) = (Samples::default(), Samples::default());
         let (mut kernel_1t, mut kernel_2t) = (Samples::default(), Samples::default());
         for _ in 0..reps {
-            if dpmem_missing.is_none() {
-                let r = child::run(ChildKind::DpmemInit, &common);
-                remove_leftovers(mount.as_deref(), &prefix);
-                dpmem_init.push(r.clone().map(|t| t.init));
-                dpmem_cleanup.push(r.map(|t| t.cleanup));
-            }
+            let r = child::run(ChildKind::DpmemInit, &dpmem_args);
+            remove_leftovers(mount.as_deref(), &prefix);
+            dpmem_init.push(r.clone().map(|t| t.init));
+            dpmem_cleanup.push(r.map(|t| t.cleanup));
             if dpdk_missing.is_none() {
                 let r = child::run(ChildKind::DpdkInit, &dpdk_args);
                 remove_leftovers(mount.as_deref(), &prefix);
@@ -212,10 +222,10 @@ pub fn run_init(opts: &BenchOptions) -> Report {
         };
         rows.push(Row {
             name: config.name.to_owned(),
-            dpmem: side(dpmem_missing, dpmem_init),
+            dpmem: dpmem_init.into_measurement(reps),
             dpdk: side(dpdk_missing, dpdk_init),
             extra: vec![
-                side(dpmem_missing, dpmem_cleanup),
+                dpmem_cleanup.into_measurement(reps),
                 side(dpdk_missing, dpdk_cleanup),
                 kernel_1t.into_measurement(reps),
                 kernel_2t.into_measurement(reps),
@@ -246,7 +256,8 @@ pub fn run_init(opts: &BenchOptions) -> Report {
             "each rep runs every EAL in a fresh child process (rte_eal_init runs once per process)"
                 .to_owned(),
             format!(
-                "both sides: the row's options + --file-prefix {prefix}; DPDK also: {}",
+                "both sides: {} + the row's options + --file-prefix {prefix}; DPDK also: {}",
+                SHARED_ARGS.join(" "),
                 DPDK_ONLY_ARGS.join(" ")
             ),
             "cleanup: rte_eal_cleanup() / drop(Eal), timed after init".to_owned(),
@@ -259,5 +270,30 @@ pub fn run_init(opts: &BenchOptions) -> Report {
                  one file per thread; unmap/unlink not timed"
             ),
         ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn dpmem_gets_dpdk_args_without_dpdk_only_options() {
+        assert_eq!(
+            dpmem_args(&words(
+                "--no-pci --no-telemetry --log-level=error -l 0 -m 1024 --file-prefix p"
+            )),
+            words("-l 0 -m 1024 --file-prefix p")
+        );
+        assert_eq!(
+            dpmem_args(&words(
+                "-n 4 --log-level lib.eal:debug -n4 --in-memory -m 8"
+            )),
+            words("--in-memory -m 8")
+        );
     }
 }

@@ -1,0 +1,89 @@
+//! `dpmem hugepages`: the hugepage pools and hugetlbfs mounts, as `dpdk-hugepages.py`
+//! shows and changes them.
+
+mod reserve;
+mod show;
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use dpmem::sys::error::{Errno, SysError};
+use dpmem::sys::root::SysRoot;
+
+use crate::byte_size::ByteSize;
+
+#[derive(Debug, Args)]
+pub struct HugepagesArgs {
+    /// Read and write sysfs/procfs under DIR instead of `/` (tests present fake machines
+    /// this way); nothing is mounted then.
+    #[arg(long, global = true, hide = true, value_name = "DIR")]
+    sys_root: Option<PathBuf>,
+    #[command(subcommand)]
+    command: HugepagesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum HugepagesCommand {
+    /// Pages per size and NUMA node: total, free, reserved, surplus; and the mount points.
+    Show {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Size a hugepage pool to hold SIZE bytes (rounded up to whole pages).
+    Reserve {
+        /// Bytes, with a K, M or G suffix: 512M, 2G.
+        #[arg(value_name = "SIZE")]
+        size: ByteSize,
+        /// Page size of the pool (default: the kernel's default hugepage size).
+        #[arg(long, value_name = "2M|1G")]
+        page_size: Option<ByteSize>,
+        /// Reserve on this NUMA node only (default: let the kernel spread the pages).
+        #[arg(long, value_name = "N")]
+        node: Option<u32>,
+        /// Also mount hugetlbfs for this page size, unless one is mounted already
+        /// (default DIR: /dev/hugepages, /dev/hugepages1G for 1G pages).
+        #[arg(long, value_name = "DIR", num_args = 0..=1)]
+        mount: Option<Option<PathBuf>>,
+    },
+    /// Empty every hugepage pool; pages still mapped by a process stay until it unmaps them.
+    Clear,
+}
+
+pub fn run(args: HugepagesArgs) -> Result<(), String> {
+    let root = args.sys_root.map_or_else(SysRoot::host, SysRoot::at);
+    match args.command {
+        HugepagesCommand::Show { json } => show::run(&root, json),
+        HugepagesCommand::Reserve {
+            size,
+            page_size,
+            node,
+            mount,
+        } => reserve::reserve(&root, size, page_size, node, mount),
+        HugepagesCommand::Clear => reserve::clear(&root),
+    }
+}
+
+/// Turns a failed privileged step (`doing`: "writing", "mounting hugetlbfs on") into the
+/// message a person acts on: a permission error means "run as root", anything else is shown
+/// as the kernel said it.
+fn privileged_error(err: SysError, doing: &str) -> String {
+    if err.errno == Errno::ACCESS || err.errno == Errno::PERM {
+        format!(
+            "needs root: {doing} {} failed: {}",
+            err.target,
+            errno_text(err.errno)
+        )
+    } else {
+        err.to_string()
+    }
+}
+
+/// The C library's wording for an errno, without std's " (os error N)" tail.
+fn errno_text(errno: Errno) -> String {
+    let text = std::io::Error::from_raw_os_error(errno.raw_os_error()).to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}

@@ -1,0 +1,46 @@
+//! `dpmem info`: initialise the EAL and print the memory layout it built.
+
+mod default_eal_args;
+mod layout_text;
+
+use clap::Args;
+use dpmem::eal::Eal;
+use dpmem::sys::root::SysRoot;
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Print the layout as JSON.
+    #[arg(long)]
+    json: bool,
+    /// List every segment instead of collapsing contiguous runs.
+    #[arg(long)]
+    segments: bool,
+    /// EAL options, after `--`. Without them a 16 MiB configuration that runs on any Linux
+    /// machine is used: hugepages when they are usable, else `--no-huge`.
+    #[arg(last = true, value_name = "EAL-ARGS")]
+    eal_args: Vec<String>,
+}
+
+pub fn run(args: InfoArgs) -> Result<(), String> {
+    let eal_args = if args.eal_args.is_empty() {
+        let chosen = default_eal_args::choose(&SysRoot::host(), std::process::id());
+        if let Some(reason) = &chosen.fallback_reason {
+            // stderr, so that `--json` output stays parseable.
+            eprintln!("dpmem info: using --no-huge: {reason}");
+        }
+        chosen.args
+    } else {
+        args.eal_args
+    };
+    let argv = std::iter::once("dpmem".to_owned()).chain(eal_args.iter().cloned());
+    let eal = Eal::init(argv).map_err(|e| format!("EAL init failed: {e}"))?;
+    let layout = eal.layout();
+    if args.json {
+        let text = serde_json::to_string_pretty(&layout).map_err(|e| e.to_string())?;
+        println!("{text}");
+    } else {
+        println!("EAL options: {}", eal_args.join(" "));
+        print!("{}", layout_text::render(&layout, args.segments));
+    }
+    Ok(())
+}
