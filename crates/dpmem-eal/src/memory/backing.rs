@@ -52,6 +52,16 @@ pub(crate) struct PopulateContext<'a> {
     pub numa_policy: bool,
 }
 
+/// A page allocated in its backing file but not yet mapped.
+#[derive(Debug)]
+pub(crate) struct AllocatedPage {
+    pub seg: u32,
+    pub va: u64,
+    pub file: Option<BackingFile>,
+    pub file_offset: u64,
+    pub dirty: bool,
+}
+
 /// A page that is now mapped at its slot.
 #[derive(Debug)]
 pub(crate) struct PopulatedPage {
@@ -94,99 +104,140 @@ fn no_pages_or(e: dpmem_sys::SysError, context: &str) -> PopulateError {
 
 impl ListBacking {
     /// Brings page `seg` in at `va`. The calling thread's node binding is already set.
-    pub(crate) fn populate(
+    /// Allocates the page for slot `seg` in its file, without mapping it. Runs on worker
+    /// threads: `fallocate` does not take the process's `mmap_lock`, so workers clear pages in
+    /// parallel; mapping is left to [`map`](Self::map), which does.
+    pub(crate) fn allocate(
         &self,
         ctx: &PopulateContext<'_>,
         seg: u32,
         va: u64,
-    ) -> Result<PopulatedPage, PopulateError> {
+    ) -> Result<AllocatedPage, PopulateError> {
         let ps = ctx.page_size;
         let offset = u64::from(seg) * ps;
-        let (file, file_offset, dirty) = match self {
+        let other = |what: &'static str| move |e| PopulateError::Other(EalError::sys(what, e));
+        match self {
             ListBacking::FilePerPage { dir, .. } => {
                 let path = page_file_path(dir, ctx.file_prefix, ctx.list_index, seg);
-                let mut file = BackingFile::open_or_create(&path)
-                    .map_err(|e| PopulateError::Other(EalError::sys("create page file", e)))?;
+                let mut file =
+                    BackingFile::open_or_create(&path).map_err(other("create page file"))?;
                 // With --huge-unlink=never a file from an earlier run keeps its page and data.
-                let dirty = file
-                    .size()
-                    .map_err(|e| PopulateError::Other(EalError::sys("stat page file", e)))?
-                    >= ps;
-                file.lock_shared()
-                    .map_err(|e| PopulateError::Other(EalError::sys("lock page file", e)))?;
-                let populated = (|| {
-                    if !dirty {
-                        file.set_len(ps)
-                            .map_err(|e| no_pages_or(e, "size page file"))?;
-                    }
-                    file.allocate(0, ps)
-                        .map_err(|e| no_pages_or(e, "allocate page"))?;
-                    // SAFETY: `va` is slot `seg` of this list's reservation, owned by dpmem and
-                    // unused (the occupancy array says the slot is free).
-                    unsafe { mapping::map_file_fixed(file.fd(), 0, va as usize, ps as usize, true) }
-                        .map_err(|e| no_pages_or(e, "map page"))
-                })();
-                if let Err(e) = populated {
+                let dirty = file.size().map_err(other("stat page file"))? >= ps;
+                let allocated = file
+                    .lock_shared()
+                    .map_err(other("lock page file"))
+                    .and_then(|()| {
+                        if dirty {
+                            Ok(())
+                        } else {
+                            file.set_len(ps)
+                                .map_err(|e| no_pages_or(e, "size page file"))
+                        }
+                    })
+                    .and_then(|()| {
+                        file.allocate(0, ps)
+                            .map_err(|e| no_pages_or(e, "allocate page"))
+                    });
+                if let Err(e) = allocated {
                     if !dirty {
                         let _ = file.unlink();
                     }
                     return Err(e);
                 }
-                if ctx.huge_unlink == HugeUnlink::Always {
-                    file.unlink()
-                        .map_err(|e| PopulateError::Other(EalError::sys("unlink page file", e)))?;
-                }
-                (Some(file), 0, dirty)
+                Ok(AllocatedPage {
+                    seg,
+                    va,
+                    file: Some(file),
+                    file_offset: 0,
+                    dirty,
+                })
             }
             ListBacking::SingleFile { file, initial_len } => {
                 file.allocate(offset, ps)
                     .map_err(|e| no_pages_or(e, "allocate page"))?;
-                // SAFETY: `va` is a free slot of this list's own reservation.
-                unsafe {
-                    mapping::map_file_fixed(file.fd(), offset, va as usize, ps as usize, true)
-                }
-                .map_err(|e| no_pages_or(e, "map page"))?;
-                (
-                    None,
-                    offset,
-                    ctx.huge_unlink == HugeUnlink::Never && offset < *initial_len,
-                )
+                let dirty = ctx.huge_unlink == HugeUnlink::Never && offset < *initial_len;
+                Ok(AllocatedPage {
+                    seg,
+                    va,
+                    file: None,
+                    file_offset: offset,
+                    dirty,
+                })
             }
             ListBacking::Memfd { file } => {
                 file.allocate(offset, ps)
                     .map_err(|e| no_pages_or(e, "allocate page"))?;
-                // SAFETY: `va` is a free slot of this list's own reservation.
-                unsafe {
-                    mapping::map_file_fixed(file.fd(), offset, va as usize, ps as usize, true)
-                }
-                .map_err(|e| no_pages_or(e, "map page"))?;
-                (None, offset, false)
+                Ok(AllocatedPage {
+                    seg,
+                    va,
+                    file: None,
+                    file_offset: offset,
+                    dirty: false,
+                })
+            }
+            // Anonymous hugepages are allocated by the mapping itself.
+            ListBacking::Anonymous { .. } => Ok(AllocatedPage {
+                seg,
+                va,
+                file: None,
+                file_offset: 0,
+                dirty: false,
+            }),
+        }
+    }
+
+    /// Maps an allocated page at its slot, then learns its node and IOVA. On failure the page
+    /// is unmapped and given back.
+    pub(crate) fn map(
+        &self,
+        ctx: &PopulateContext<'_>,
+        page: AllocatedPage,
+    ) -> Result<PopulatedPage, PopulateError> {
+        let ps = ctx.page_size as usize;
+        let va = page.va as usize;
+        let mapped = match self {
+            // SAFETY (all arms): `va` is slot `seg` of this list's reservation, owned by dpmem
+            // and unused (the occupancy array says the slot is free; the hotplug lock is held).
+            ListBacking::FilePerPage { .. } => match &page.file {
+                // SAFETY: see above.
+                Some(file) => unsafe { mapping::map_file_fixed(file.fd(), 0, va, ps, true) },
+                None => unreachable!("file-per-page pages carry their file"),
+            },
+            ListBacking::SingleFile { file, .. } | ListBacking::Memfd { file } => {
+                // SAFETY: see above.
+                unsafe { mapping::map_file_fixed(file.fd(), page.file_offset, va, ps, true) }
             }
             ListBacking::Anonymous { huge_page_size } => {
-                // SAFETY: `va` is a free slot of this list's own reservation.
-                unsafe {
-                    mapping::map_anonymous_fixed(va as usize, ps as usize, *huge_page_size, true)
-                }
-                .map_err(|e| no_pages_or(e, "map anonymous page"))?;
-                (None, 0, false)
+                // SAFETY: see above.
+                unsafe { mapping::map_anonymous_fixed(va, ps, *huge_page_size, true) }
             }
         };
+        if let Err(e) = mapped {
+            self.give_back(ctx.page_size, page.file, page.file_offset, page.dirty);
+            return Err(no_pages_or(e, "map page"));
+        }
         let mut page = PopulatedPage {
-            seg,
-            va,
-            file,
-            file_offset,
-            dirty,
+            seg: page.seg,
+            va: page.va,
+            file: page.file,
+            file_offset: page.file_offset,
+            dirty: page.dirty,
             iova: BAD_IOVA,
             node: ctx.socket_id,
         };
-        match self.finish(ctx, &mut page) {
-            Ok(()) => Ok(page),
-            Err(e) => {
-                self.discard(ctx, page, false);
-                Err(e)
+        if let Err(e) = self.finish(ctx, &mut page) {
+            self.discard(ctx, page, false);
+            return Err(e);
+        }
+        if ctx.huge_unlink == HugeUnlink::Always {
+            if let Some(file) = page.file.as_mut() {
+                if let Err(e) = file.unlink() {
+                    self.discard(ctx, page, false);
+                    return Err(PopulateError::Other(EalError::sys("unlink page file", e)));
+                }
             }
         }
+        Ok(page)
     }
 
     fn finish(
@@ -290,41 +341,80 @@ impl ListBacking {
     }
 }
 
-/// Brings in many pages of one list, spread over worker threads: the kernel zeroes each
-/// hugepage as it allocates it, and that clearing is the bulk of start-up time, so it is done
-/// on as many CPUs as are available. Each worker binds its own memory policy to the list's node.
+/// Brings in many pages of one list. The kernel zeroes each hugepage as it allocates it, and
+/// that clearing is the bulk of start-up time, so allocation is spread over as many CPUs as
+/// are available, each worker bound to the list's node; mapping follows in one pass, because
+/// `mmap` serialises on the process's address-space lock anyway. All or nothing: on failure
+/// every page of the call is given back and the first error is returned.
 pub(crate) fn populate_parallel(
     backing: &ListBacking,
     ctx: &PopulateContext<'_>,
     slots: &[(u32, u64)],
-) -> Vec<Result<PopulatedPage, PopulateError>> {
+) -> Result<Vec<PopulatedPage>, PopulateError> {
+    let bind = || {
+        // A sandbox may forbid set_mempolicy even where get_mempolicy works; the page's node
+        // is verified after mapping either way, so an unbound thread is still safe.
+        (ctx.numa_policy && ctx.socket_id >= 0)
+            .then(|| numa::ThreadNodeBinding::bind(ctx.socket_id as u32).ok())
+            .flatten()
+    };
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(slots.len().div_ceil(4))
         .max(1);
-    let run = |chunk: &[(u32, u64)]| -> Vec<Result<PopulatedPage, PopulateError>> {
-        // A sandbox may forbid set_mempolicy even where get_mempolicy works; the page's node
-        // is verified after mapping either way, so an unbound thread is still safe.
-        let _binding = (ctx.numa_policy && ctx.socket_id >= 0)
-            .then(|| numa::ThreadNodeBinding::bind(ctx.socket_id as u32).ok())
-            .flatten();
+    let allocate_chunk = |chunk: &[(u32, u64)]| -> Vec<Result<AllocatedPage, PopulateError>> {
+        let _binding = bind();
         chunk
             .iter()
-            .map(|&(seg, va)| backing.populate(ctx, seg, va))
+            .map(|&(seg, va)| backing.allocate(ctx, seg, va))
             .collect()
     };
-    if workers == 1 {
-        return run(slots);
+    let allocated: Vec<_> = if workers == 1 {
+        allocate_chunk(slots)
+    } else {
+        let chunk_len = slots.len().div_ceil(workers);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = slots
+                .chunks(chunk_len)
+                .map(|chunk| scope.spawn(move || allocate_chunk(chunk)))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("page allocation worker panicked"))
+                .collect()
+        })
+    };
+    let mut pages = Vec::with_capacity(allocated.len());
+    let mut failure = None;
+    for result in allocated {
+        match result {
+            Ok(page) => pages.push(page),
+            Err(e) => failure = failure.or(Some(e)),
+        }
     }
-    let chunk_len = slots.len().div_ceil(workers);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = slots
-            .chunks(chunk_len)
-            .map(|chunk| scope.spawn(move || run(chunk)))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("populate worker panicked"))
-            .collect()
-    })
+    if let Some(e) = failure {
+        for page in pages {
+            backing.give_back(ctx.page_size, page.file, page.file_offset, page.dirty);
+        }
+        return Err(e);
+    }
+    // Anonymous hugepages are allocated while mapping, so this thread binds too.
+    let _binding = bind();
+    let mut mapped = Vec::with_capacity(pages.len());
+    let mut pages = pages.into_iter();
+    for page in pages.by_ref() {
+        match backing.map(ctx, page) {
+            Ok(p) => mapped.push(p),
+            Err(e) => {
+                for p in mapped {
+                    backing.discard(ctx, p, false);
+                }
+                for rest in pages {
+                    backing.give_back(ctx.page_size, rest.file, rest.file_offset, rest.dirty);
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(mapped)
 }

@@ -151,45 +151,60 @@ impl Memory {
             pagemap: self.pagemap.as_ref(),
             numa_policy: self.settings.numa_policy,
         };
-        let results = populate_parallel(backing, &ctx, &slots);
-        let mut pages = Vec::with_capacity(results.len());
-        let mut failure = None;
-        for r in results {
-            match r {
-                Ok(p) => pages.push(p),
-                Err(e) => failure = failure.or(Some(e)),
+        let failure = match populate_parallel(backing, &ctx, &slots) {
+            Ok(pages) => {
+                let contiguous = !req.iova_contiguous
+                    || self.settings.iova_mode == IovaMode::Va
+                    || pages
+                        .windows(2)
+                        .all(|w| w[0].iova != BAD_IOVA && w[1].iova == w[0].iova + h.page_size);
+                if contiguous {
+                    let run = self.commit_run(list, first, req, pages, backing);
+                    // Callbacks may look segments up (which takes the backing table): release it.
+                    drop(backings);
+                    self.account(h.socket_id, run.len, true);
+                    self.fire(MemEvent::Alloc, run.va, run.len);
+                    return Ok(run);
+                }
+                for page in pages {
+                    backing.discard(&ctx, page, false);
+                }
+                None
             }
-        }
-        let contiguous_ok = !req.iova_contiguous
-            || self.settings.iova_mode == IovaMode::Va
-            || pages
-                .windows(2)
-                .all(|w| w[0].iova != BAD_IOVA && w[1].iova == w[0].iova + h.page_size);
-        if failure.is_some() || !contiguous_ok {
-            for page in pages {
-                backing.discard(&ctx, page, false);
-            }
-            return Err(match failure {
-                Some(PopulateError::NoPages) => self.shortfall(req, h.socket_id),
-                Some(PopulateError::WrongNode { got }) => EalError::OutOfMemory {
-                    pages: req.count,
-                    page_size: req.page_size,
-                    socket: h.socket_id,
-                    reason: format!(
-                        "the kernel placed a page on node {got}, not on node {}",
-                        h.socket_id
-                    ),
-                },
-                Some(PopulateError::Other(e)) => e,
-                None => EalError::OutOfMemory {
-                    pages: req.count,
-                    page_size: req.page_size,
-                    socket: h.socket_id,
-                    reason: "the pages obtained are not IOVA-contiguous".into(),
-                },
-            });
-        }
-        let mut run = PageRun {
+            Err(e) => Some(e),
+        };
+        Err(match failure {
+            Some(PopulateError::NoPages) => self.shortfall(req, h.socket_id),
+            Some(PopulateError::WrongNode { got }) => EalError::OutOfMemory {
+                pages: req.count,
+                page_size: req.page_size,
+                socket: h.socket_id,
+                reason: format!(
+                    "the kernel placed a page on node {got}, not on node {}",
+                    h.socket_id
+                ),
+            },
+            Some(PopulateError::Other(e)) => e,
+            None => EalError::OutOfMemory {
+                pages: req.count,
+                page_size: req.page_size,
+                socket: h.socket_id,
+                reason: "the pages obtained are not IOVA-contiguous".into(),
+            },
+        })
+    }
+
+    /// Records freshly mapped pages as segments and announces them. Hotplug lock held.
+    fn commit_run(
+        &self,
+        list: &MemsegListView,
+        first: u32,
+        req: &PageRequest,
+        pages: Vec<super::backing::PopulatedPage>,
+        backing: &mut super::backing::ListBacking,
+    ) -> PageRun {
+        let h = *list.header();
+        let run = PageRun {
             va: list.slot_va(first),
             len: req.count as u64 * h.page_size,
             page_size: h.page_size,
@@ -226,11 +241,7 @@ impl Memory {
                 .set_used(page.seg)
                 .expect("slot found free under the hotplug lock");
         }
-        drop(backings);
-        self.account(h.socket_id, run.len, true);
-        run.socket_id = h.socket_id;
-        self.fire(MemEvent::Alloc, run.va, run.len);
-        Ok(run)
+        run
     }
 
     fn shortfall(&self, req: &PageRequest, socket: i32) -> EalError {

@@ -445,22 +445,22 @@ impl Drop for Memory {
             || self.settings.mode == MemoryMode::Legacy;
         for list in &self.lists {
             let h = *list.header();
+            // One munmap for the whole window drops every page mapping in it (16384 of them
+            // with --no-huge) far faster than unmapping page by page.
+            // SAFETY: the EAL is being torn down; dropping `Eal` ends every borrow of its
+            // memory, and the window was reserved by this process for this list.
+            let _ = unsafe { mapping::release(h.base_va as usize, h.len as usize) };
             let backing = &mut backings[h.index as usize];
             let used: Vec<u32> = list.occupancy.iter_used().collect();
             for idx in used {
-                let seg = list.segment(idx);
-                // SAFETY: the EAL is being torn down; dropping `Eal` ends every borrow of its memory.
-                let _ = unsafe { mapping::unmap_to_reserved(seg.va as usize, seg.len as usize) };
                 let file = backing.take_file(idx);
                 if primary {
+                    let seg = list.segment(idx);
                     backing.give_back(h.page_size, file, seg.file_offset, keep_files);
                     let _ = list.occupancy.set_free(idx);
                     self.account(seg.socket_id, seg.len, false);
                 }
             }
-            // SAFETY: the window was reserved by this process for this list and nothing is
-            // mapped in it any more.
-            let _ = unsafe { mapping::release(h.base_va as usize, h.len as usize) };
         }
         if primary && self.settings.single_file_segments && !keep_files {
             for list in &self.lists {

@@ -317,9 +317,7 @@ impl Memory {
         let indices: Vec<usize> = (0..n).collect();
         let prefix = &self.settings.file_prefix;
         let numa_policy = self.settings.numa_policy;
-        let want_pa = self.settings.iova_mode == IovaMode::Pa;
         let bring = |chunk: &[usize]| -> Vec<Result<(BackingFile, u64), EalError>> {
-            let pagemap = if want_pa { Pagemap::open().ok() } else { None };
             let _binding = if numa_policy {
                 numa::ThreadNodeBinding::bind(socket as u32).ok()
             } else {
@@ -331,39 +329,15 @@ impl Memory {
                     let path = dir.join(format!("{prefix}map_tmp_{socket}_{ps}_{i}"));
                     let mut file = BackingFile::open_or_create(&path)
                         .map_err(|e| EalError::sys("create page file", e))?;
-                    let result = (|| {
-                        file.lock_shared()
-                            .map_err(|e| EalError::sys("lock page file", e))?;
-                        file.set_len(ps)
-                            .map_err(|e| EalError::sys("size page file", e))?;
-                        file.allocate(0, ps).map_err(|e| {
+                    let result = file
+                        .lock_shared()
+                        .and_then(|()| file.set_len(ps))
+                        .and_then(|()| file.allocate(0, ps))
+                        .map_err(|e| {
                             EalError::sys(format!("allocate a page on socket {socket}"), e)
-                        })?;
-                        let va = mapping::map_file(file.fd(), 0, ps as usize, true)
-                            .map_err(|e| EalError::sys("map page", e))?;
-                        let node = if numa_policy {
-                            numa::node_of_address(va).ok().map(|n| n as i32)
-                        } else {
-                            None
-                        };
-                        let pa = pagemap
-                            .as_ref()
-                            .and_then(|m| m.physical_address(va).ok().flatten())
-                            .unwrap_or(BAD_IOVA);
-                        // SAFETY: the temporary mapping was created just above and is not used again.
-                        let _ = unsafe { mapping::release(va, ps as usize) };
-                        if let Some(node) = node.filter(|&node| node != socket) {
-                            return Err(EalError::OutOfMemory {
-                                pages: 1,
-                                page_size: ps,
-                                socket,
-                                reason: format!("the kernel placed a page on node {node}"),
-                            });
-                        }
-                        Ok(pa)
-                    })();
+                        });
                     match result {
-                        Ok(pa) => Ok((file, pa)),
+                        Ok(()) => Ok((file, BAD_IOVA)),
                         Err(e) => {
                             let _ = file.unlink();
                             Err(e)
@@ -395,13 +369,54 @@ impl Memory {
                 Err(e) => failure = failure.or(Some(e)),
             }
         }
-        if let Some(e) = failure {
+        if let Some(e) =
+            failure.or_else(|| self.legacy_learn_addresses(socket, ps, &mut pages).err())
+        {
             for (mut file, _) in pages {
                 let _ = file.unlink();
             }
             return Err(e);
         }
         Ok(pages)
+    }
+
+    /// Maps each allocated page briefly to learn its node and physical address. Done on one
+    /// thread: `mmap` serialises on the address-space lock, unlike the allocation before it.
+    fn legacy_learn_addresses(
+        &self,
+        socket: i32,
+        ps: u64,
+        pages: &mut [(BackingFile, u64)],
+    ) -> Result<(), EalError> {
+        let pagemap = if self.settings.iova_mode == IovaMode::Pa {
+            Pagemap::open().ok()
+        } else {
+            None
+        };
+        for (file, pa) in pages.iter_mut() {
+            let va = mapping::map_file(file.fd(), 0, ps as usize, true)
+                .map_err(|e| EalError::sys("map page", e))?;
+            let node = if self.settings.numa_policy {
+                numa::node_of_address(va).ok().map(|n| n as i32)
+            } else {
+                None
+            };
+            *pa = pagemap
+                .as_ref()
+                .and_then(|m| m.physical_address(va).ok().flatten())
+                .unwrap_or(BAD_IOVA);
+            // SAFETY: the temporary mapping was created just above and is not used again.
+            let _ = unsafe { mapping::release(va, ps as usize) };
+            if let Some(node) = node.filter(|&node| node != socket) {
+                return Err(EalError::OutOfMemory {
+                    pages: 1,
+                    page_size: ps,
+                    socket,
+                    reason: format!("the kernel placed a page on node {node}"),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn legacy_place(
