@@ -103,6 +103,49 @@ pub fn node_of_address(addr: usize) -> SysResult<u32> {
     Ok(node as u32)
 }
 
+/// The nodes holding the pages at `addrs` (each mapped and present), in one `move_pages` call
+/// with no target nodes, which only reports. A page the kernel cannot locate gives `Err`.
+pub fn nodes_of_addresses(addrs: &[usize]) -> SysResult<Vec<u32>> {
+    let pages: Vec<*const std::ffi::c_void> = addrs
+        .iter()
+        .map(|&a| a as *const std::ffi::c_void)
+        .collect();
+    let mut status = vec![0i32; addrs.len()];
+    // SAFETY: `pages` and `status` hold `addrs.len()` entries and outlive the call; a null
+    // node array asks the kernel to report, not move; pid 0 is this process.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_pages,
+            0 as c_long,
+            addrs.len() as c_long,
+            pages.as_ptr(),
+            std::ptr::null::<i32>(),
+            status.as_mut_ptr(),
+            0 as c_long,
+        )
+    };
+    if rc < 0 {
+        return Err(SysError::new(
+            "move_pages",
+            format!("{} pages", addrs.len()),
+            last_errno(),
+        ));
+    }
+    status
+        .iter()
+        .zip(addrs)
+        .map(|(&node, &addr)| {
+            u32::try_from(node).map_err(|_| {
+                SysError::new(
+                    "locate page",
+                    format!("{addr:#x}"),
+                    Errno::from_raw_os_error(-node),
+                )
+            })
+        })
+        .collect()
+}
+
 /// Whether this kernel (and sandbox) lets us set memory policies at all.
 pub fn policy_supported() -> bool {
     let mut mode: i32 = 0;
@@ -147,6 +190,9 @@ mod tests {
         let guard = ThreadNodeBinding::bind(0).unwrap();
         let data = vec![3u8; 1 << 16];
         assert_eq!(node_of_address(data.as_ptr() as usize).unwrap(), 0);
+        let other = vec![4u8; 1 << 16];
+        let nodes = nodes_of_addresses(&[data.as_ptr() as usize, other.as_ptr() as usize]).unwrap();
+        assert_eq!(nodes, vec![0, 0]);
         drop(guard);
         assert!(ThreadNodeBinding::bind(MAX_NODES as u32).is_err());
     }

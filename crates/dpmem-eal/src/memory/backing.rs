@@ -186,8 +186,8 @@ impl ListBacking {
         }
     }
 
-    /// Maps an allocated page at its slot, then learns its node and IOVA. On failure the page
-    /// is unmapped and given back.
+    /// Maps an allocated page at its slot (its node and IOVA are learnt afterwards, for all
+    /// pages at once, by [`finish_batch`]). On failure the page is given back.
     pub(crate) fn map(
         &self,
         ctx: &PopulateContext<'_>,
@@ -216,7 +216,7 @@ impl ListBacking {
             self.give_back(ctx.page_size, page.file, page.file_offset, page.dirty);
             return Err(no_pages_or(e, "map page"));
         }
-        let mut page = PopulatedPage {
+        Ok(PopulatedPage {
             seg: page.seg,
             va: page.va,
             file: page.file,
@@ -224,47 +224,10 @@ impl ListBacking {
             dirty: page.dirty,
             iova: BAD_IOVA,
             node: ctx.socket_id,
-        };
-        if let Err(e) = self.finish(ctx, &mut page) {
-            self.discard(ctx, page, false);
-            return Err(e);
-        }
-        if ctx.huge_unlink == HugeUnlink::Always {
-            if let Some(file) = page.file.as_mut() {
-                if let Err(e) = file.unlink() {
-                    self.discard(ctx, page, false);
-                    return Err(PopulateError::Other(EalError::sys("unlink page file", e)));
-                }
-            }
-        }
-        Ok(page)
+        })
     }
 
-    fn finish(
-        &self,
-        ctx: &PopulateContext<'_>,
-        page: &mut PopulatedPage,
-    ) -> Result<(), PopulateError> {
-        if ctx.numa_policy {
-            let node = numa::node_of_address(page.va as usize)
-                .map_err(|e| PopulateError::Other(EalError::sys("locate page", e)))?;
-            page.node = node as i32;
-            if page.node != ctx.socket_id {
-                return Err(PopulateError::WrongNode { got: page.node });
-            }
-        }
-        page.iova = match ctx.iova_mode {
-            IovaMode::Va => page.va,
-            IovaMode::Pa => match ctx.pagemap.map(|m| m.physical_address(page.va as usize)) {
-                Some(Ok(Some(pa))) => pa,
-                Some(Err(e)) => return Err(PopulateError::Other(EalError::sys("read pagemap", e))),
-                _ => BAD_IOVA,
-            },
-        };
-        Ok(())
-    }
-
-    /// Unmaps a page brought in by [`populate`](Self::populate) that will not be kept, and
+    /// Unmaps a page brought in by [`populate_parallel`] that will not be kept, and
     /// gives its memory back. `keep_file` leaves a per-page file on disk (legacy, `never`).
     pub(crate) fn discard(&self, ctx: &PopulateContext<'_>, page: PopulatedPage, keep_file: bool) {
         // SAFETY: the page was mapped at its slot by this process and was never published, so
@@ -341,11 +304,49 @@ impl ListBacking {
     }
 }
 
+/// Learns where the kernel put freshly mapped pages (one `move_pages` call for all of them),
+/// checks that each is on the list's node, reads their IOVAs, and unlinks their files when
+/// `--huge-unlink=always` says so.
+fn finish_batch(
+    ctx: &PopulateContext<'_>,
+    pages: &mut [PopulatedPage],
+) -> Result<(), PopulateError> {
+    if ctx.numa_policy && !pages.is_empty() {
+        let addrs: Vec<usize> = pages.iter().map(|p| p.va as usize).collect();
+        let nodes = numa::nodes_of_addresses(&addrs)
+            .map_err(|e| PopulateError::Other(EalError::sys("locate pages", e)))?;
+        for (page, node) in pages.iter_mut().zip(nodes) {
+            page.node = node as i32;
+            if page.node != ctx.socket_id {
+                return Err(PopulateError::WrongNode { got: page.node });
+            }
+        }
+    }
+    for page in pages.iter_mut() {
+        page.iova = match ctx.iova_mode {
+            IovaMode::Va => page.va,
+            IovaMode::Pa => match ctx.pagemap.map(|m| m.physical_address(page.va as usize)) {
+                Some(Ok(Some(pa))) => pa,
+                Some(Err(e)) => return Err(PopulateError::Other(EalError::sys("read pagemap", e))),
+                _ => BAD_IOVA,
+            },
+        };
+        if ctx.huge_unlink == HugeUnlink::Always {
+            if let Some(file) = page.file.as_mut() {
+                file.unlink()
+                    .map_err(|e| PopulateError::Other(EalError::sys("unlink page file", e)))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Brings in many pages of one list. The kernel zeroes each hugepage as it allocates it, and
-/// that clearing is the bulk of start-up time, so allocation is spread over as many CPUs as
-/// are available, each worker bound to the list's node; mapping follows in one pass, because
-/// `mmap` serialises on the process's address-space lock anyway. All or nothing: on failure
-/// every page of the call is given back and the first error is returned.
+/// that clearing is the bulk of start-up time, so allocation (`fallocate`, which does not take
+/// the process's address-space lock) is spread over worker threads bound to the list's node,
+/// while the calling thread maps each page as soon as it is allocated: one mapper means no
+/// contention on that lock. All or nothing: on failure every page of the call is given back
+/// and the first error is returned.
 pub(crate) fn populate_parallel(
     backing: &ListBacking,
     ctx: &PopulateContext<'_>,
@@ -362,59 +363,53 @@ pub(crate) fn populate_parallel(
         .map_or(1, |n| n.get())
         .min(slots.len().div_ceil(4))
         .max(1);
-    let allocate_chunk = |chunk: &[(u32, u64)]| -> Vec<Result<AllocatedPage, PopulateError>> {
-        let _binding = bind();
-        chunk
-            .iter()
-            .map(|&(seg, va)| backing.allocate(ctx, seg, va))
-            .collect()
-    };
-    let allocated: Vec<_> = if workers == 1 {
-        allocate_chunk(slots)
-    } else {
-        let chunk_len = slots.len().div_ceil(workers);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = slots
-                .chunks(chunk_len)
-                .map(|chunk| scope.spawn(move || allocate_chunk(chunk)))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("page allocation worker panicked"))
-                .collect()
-        })
-    };
-    let mut pages = Vec::with_capacity(allocated.len());
+    let chunk_len = slots.len().div_ceil(workers).max(1);
+    let mut mapped = Vec::with_capacity(slots.len());
+    let mut unmapped = Vec::new();
     let mut failure = None;
-    for result in allocated {
-        match result {
-            Ok(page) => pages.push(page),
-            Err(e) => failure = failure.or(Some(e)),
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        for chunk in slots.chunks(chunk_len) {
+            let sender = sender.clone();
+            scope.spawn(move || {
+                let _binding = bind();
+                for &(seg, va) in chunk {
+                    if sender.send(backing.allocate(ctx, seg, va)).is_err() {
+                        break;
+                    }
+                }
+            });
         }
+        drop(sender);
+        // Anonymous hugepages are allocated while mapping, so the mapper binds too.
+        let _binding = bind();
+        for result in receiver {
+            match result {
+                Ok(page) if failure.is_none() => match backing.map(ctx, page) {
+                    Ok(p) => mapped.push(p),
+                    Err(e) => failure = Some(e),
+                },
+                Ok(page) => unmapped.push(page),
+                Err(e) => {
+                    if failure.is_none() {
+                        failure = Some(e);
+                    }
+                }
+            }
+        }
+    });
+    if failure.is_none() {
+        failure = finish_batch(ctx, &mut mapped).err();
     }
     if let Some(e) = failure {
-        for page in pages {
+        for p in mapped {
+            backing.discard(ctx, p, false);
+        }
+        for page in unmapped {
             backing.give_back(ctx.page_size, page.file, page.file_offset, page.dirty);
         }
         return Err(e);
     }
-    // Anonymous hugepages are allocated while mapping, so this thread binds too.
-    let _binding = bind();
-    let mut mapped = Vec::with_capacity(pages.len());
-    let mut pages = pages.into_iter();
-    for page in pages.by_ref() {
-        match backing.map(ctx, page) {
-            Ok(p) => mapped.push(p),
-            Err(e) => {
-                for p in mapped {
-                    backing.discard(ctx, p, false);
-                }
-                for rest in pages {
-                    backing.give_back(ctx.page_size, rest.file, rest.file_offset, rest.dirty);
-                }
-                return Err(e);
-            }
-        }
-    }
+    mapped.sort_by_key(|p| p.seg);
     Ok(mapped)
 }
