@@ -343,10 +343,11 @@ fn finish_batch(
 
 /// Brings in many pages of one list. The kernel zeroes each hugepage as it allocates it, and
 /// that clearing is the bulk of start-up time, so allocation (`fallocate`, which does not take
-/// the process's address-space lock) is spread over worker threads bound to the list's node,
-/// while the calling thread maps each page as soon as it is allocated: one mapper means no
-/// contention on that lock. All or nothing: on failure every page of the call is given back
-/// and the first error is returned.
+/// the process's address-space lock) is spread over one thread per CPU, each bound to the
+/// list's node. Mapping follows on the calling thread alone: `mmap` takes that lock for
+/// writing, so mapping in parallel with allocation only made threads wait on each other (and
+/// a third thread on two CPUs steals time from the zeroing). All or nothing: on failure every
+/// page of the call is given back and the first error is returned.
 pub(crate) fn populate_parallel(
     backing: &ListBacking,
     ctx: &PopulateContext<'_>,
@@ -363,41 +364,46 @@ pub(crate) fn populate_parallel(
         .map_or(1, |n| n.get())
         .min(slots.len().div_ceil(4))
         .max(1);
+    let allocate_chunk = |chunk: &[(u32, u64)]| -> Vec<Result<AllocatedPage, PopulateError>> {
+        let _binding = bind();
+        chunk
+            .iter()
+            .map(|&(seg, va)| backing.allocate(ctx, seg, va))
+            .collect()
+    };
+    // The calling thread takes the first chunk itself: one thread fewer to start.
     let chunk_len = slots.len().div_ceil(workers).max(1);
+    let allocated: Vec<_> = std::thread::scope(|scope| {
+        let mut chunks = slots.chunks(chunk_len);
+        let own = chunks.next().unwrap_or(&[]);
+        let handles: Vec<_> = chunks
+            .map(|chunk| scope.spawn(move || allocate_chunk(chunk)))
+            .collect();
+        let mut all = allocate_chunk(own);
+        for handle in handles {
+            all.extend(handle.join().expect("page allocation worker panicked"));
+        }
+        all
+    });
     let mut mapped = Vec::with_capacity(slots.len());
     let mut unmapped = Vec::new();
     let mut failure = None;
-    std::thread::scope(|scope| {
-        let (sender, receiver) = std::sync::mpsc::channel();
-        for chunk in slots.chunks(chunk_len) {
-            let sender = sender.clone();
-            scope.spawn(move || {
-                let _binding = bind();
-                for &(seg, va) in chunk {
-                    if sender.send(backing.allocate(ctx, seg, va)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(sender);
-        // Anonymous hugepages are allocated while mapping, so the mapper binds too.
-        let _binding = bind();
-        for result in receiver {
-            match result {
-                Ok(page) if failure.is_none() => match backing.map(ctx, page) {
-                    Ok(p) => mapped.push(p),
-                    Err(e) => failure = Some(e),
-                },
-                Ok(page) => unmapped.push(page),
-                Err(e) => {
-                    if failure.is_none() {
-                        failure = Some(e);
-                    }
+    // Anonymous hugepages are allocated while mapping, so the mapper binds too.
+    let _binding = bind();
+    for result in allocated {
+        match result {
+            Ok(page) if failure.is_none() => match backing.map(ctx, page) {
+                Ok(p) => mapped.push(p),
+                Err(e) => failure = Some(e),
+            },
+            Ok(page) => unmapped.push(page),
+            Err(e) => {
+                if failure.is_none() {
+                    failure = Some(e);
                 }
             }
         }
-    });
+    }
     if failure.is_none() {
         failure = finish_batch(ctx, &mut mapped).err();
     }
