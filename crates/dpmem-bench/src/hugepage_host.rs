@@ -7,70 +7,26 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use dpmem::sys::root::SysRoot;
+use dpmem::sys::{hugepage_info, mounts};
+
 /// Size of the pages every `init` configuration uses.
 pub const PAGE_2M: u64 = 2 << 20;
 
-const FREE_2M: &str = "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages";
-
 /// The first hugetlbfs mount whose page size is 2 MiB.
 pub fn hugetlbfs_2m_mount() -> Result<PathBuf, String> {
-    let mounts =
-        fs::read_to_string("/proc/mounts").map_err(|e| format!("reading /proc/mounts: {e}"))?;
-    let default_is_2m = default_hugepage_kib() == Some(2048);
-    for line in mounts.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [_, dir, fstype, options, ..] = fields[..] else {
-            continue;
-        };
-        if fstype != "hugetlbfs" {
-            continue;
-        }
-        // A mount without pagesize= uses the default hugepage size.
-        let pagesize = options.split(',').find_map(|o| o.strip_prefix("pagesize="));
-        let is_2m = match pagesize {
-            Some(p) => p == "2M" || p == "2048k" || p == "2048K",
-            None => default_is_2m,
-        };
-        if is_2m {
-            return Ok(PathBuf::from(unescape_mount_path(dir)));
-        }
-    }
-    Err("no hugetlbfs mount with 2 MiB pages in /proc/mounts".to_owned())
+    let mounts = mounts::hugetlbfs_mounts(&SysRoot::host()).map_err(|e| e.to_string())?;
+    mounts
+        .into_iter()
+        .find(|m| m.page_size == PAGE_2M)
+        .map(|m| m.mount_point)
+        .ok_or_else(|| "no hugetlbfs mount with 2 MiB pages in /proc/mounts".to_owned())
 }
 
 /// Free 2 MiB hugepages right now (system-wide, all NUMA nodes).
 pub fn free_2m_hugepages() -> Result<u64, String> {
-    let text = fs::read_to_string(FREE_2M).map_err(|e| format!("reading {FREE_2M}: {e}"))?;
-    text.trim()
-        .parse()
-        .map_err(|e| format!("parsing {FREE_2M} ({:?}): {e}", text.trim()))
-}
-
-/// `Hugepagesize:` from /proc/meminfo, in KiB.
-fn default_hugepage_kib() -> Option<u64> {
-    let meminfo = fs::read_to_string("/proc/meminfo").ok()?;
-    let line = meminfo.lines().find(|l| l.starts_with("Hugepagesize:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// /proc/mounts escapes space, tab, newline and backslash as octal (`\040`).
-fn unescape_mount_path(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
-            let digits = std::str::from_utf8(&bytes[i + 1..i + 4]).unwrap_or("");
-            if let Ok(v) = u8::from_str_radix(digits, 8) {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    let info = hugepage_info::discover(&SysRoot::host()).map_err(|e| e.to_string())?;
+    Ok(info.size(PAGE_2M).map_or(0, |s| s.free))
 }
 
 /// Remove files under `dir` whose names start with `prefix`.
@@ -86,20 +42,5 @@ pub fn remove_files_with_prefix(dir: &Path, prefix: &str) {
         if entry.file_name().to_string_lossy().starts_with(prefix) {
             let _ = fs::remove_file(entry.path());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mount_paths_are_unescaped() {
-        assert_eq!(unescape_mount_path("/dev/hugepages"), "/dev/hugepages");
-        assert_eq!(
-            unescape_mount_path("/mnt/huge\\040pages"),
-            "/mnt/huge pages"
-        );
-        assert_eq!(unescape_mount_path("/x\\"), "/x\\");
     }
 }

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 use dpmem_eal::{Eal, PageRequest, ProcessRole};
 
@@ -16,34 +14,17 @@ const SPAN: usize = PAGE_2M as usize;
 const REPLY_AT: usize = SPAN - 4096 + 1;
 
 fn run_secondary(proc_type: &str, prefix: &str, va: u64, lists: &str) -> String {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "secondary_body",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ENV_PREFIX, prefix)
-        .env(ENV_VA, va.to_string())
-        .env(ENV_LISTS, lists)
-        .env("DPMEM_TEST_PROC_TYPE", proc_type)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "secondary ({proc_type}) failed:\n{text}"
-    );
-    assert!(
-        text.contains("1 passed"),
-        "secondary body did not run:\n{text}"
-    );
-    text
+    run_ignored_test_in_child(
+        &std::env::current_exe().unwrap(),
+        "secondary_body",
+        |child| {
+            child
+                .env(ENV_PREFIX, prefix)
+                .env(ENV_VA, va.to_string())
+                .env(ENV_LISTS, lists)
+                .env("DPMEM_TEST_PROC_TYPE", proc_type);
+        },
+    )
 }
 
 fn describe_lists(eal: &Eal) -> String {

@@ -4,7 +4,7 @@ mod common;
 
 use std::ops::ControlFlow;
 
-use common::{args, unique_prefix};
+use common::{args, run_ignored_test_in_child, unique_prefix};
 use dpmem_eal::memseg::flags;
 use dpmem_eal::{Eal, EalError, ErrorKind, IovaMode, MemoryMode, PageRequest, ProcessRole};
 
@@ -219,30 +219,13 @@ fn no_huge_works_for_an_unprivileged_user() {
         let exe = dir.path().join("no_huge_test");
         std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
         std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let out = std::process::Command::new(&exe)
-            .current_dir(dir.path())
-            .args([
-                "--exact",
-                "unprivileged_no_huge_body",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env_remove("XDG_RUNTIME_DIR")
-            .uid(65534)
-            .gid(65534)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "unprivileged run failed:\n{text}");
-        assert!(
-            text.contains("1 passed"),
-            "the unprivileged body did not run:\n{text}"
-        );
+        run_ignored_test_in_child(&exe, "unprivileged_no_huge_body", |child| {
+            child
+                .current_dir(dir.path())
+                .env_remove("XDG_RUNTIME_DIR")
+                .uid(65534)
+                .gid(65534);
+        });
     } else {
         unprivileged_no_huge_body();
     }

@@ -90,41 +90,34 @@ impl Memory {
                 };
                 for idx in view.occupancy.iter_used() {
                     let seg = view.segment(idx);
-                    match &backing {
-                        ListBacking::SingleFile { file, .. } => {
-                            // SAFETY: `seg.va` is inside the window this process reserved at the
-                            // primary's address just above.
-                            unsafe {
-                                mapping::map_file_fixed(
-                                    file.fd(),
-                                    seg.file_offset,
-                                    seg.va as usize,
-                                    seg.len as usize,
-                                    true,
-                                )
-                            }
-                            .map_err(|e| EalError::sys("map primary page", e))?;
-                        }
+                    let page_file = match &backing {
+                        ListBacking::SingleFile { .. } => None,
                         _ => {
                             let path = page_file_path(&dir, &settings.file_prefix, h.index, idx);
                             let file = BackingFile::open_existing(&path)
                                 .map_err(|e| EalError::sys("open primary page file", e))?;
                             file.lock_shared()
                                 .map_err(|e| EalError::sys("lock page file", e))?;
-                            // SAFETY: as above, inside this process's own reservation.
-                            unsafe {
-                                mapping::map_file_fixed(
-                                    file.fd(),
-                                    seg.file_offset,
-                                    seg.va as usize,
-                                    seg.len as usize,
-                                    true,
-                                )
-                            }
-                            .map_err(|e| EalError::sys("map primary page", e))?;
-                            backing.adopt(idx, Some(file));
+                            Some(file)
                         }
+                    };
+                    let fd = match (&backing, &page_file) {
+                        (ListBacking::SingleFile { file, .. }, _) | (_, Some(file)) => file.fd(),
+                        _ => unreachable!("a file-per-page segment has its file"),
+                    };
+                    // SAFETY: `seg.va` is inside the window this process reserved at the
+                    // primary's address just above, and nothing of this process uses it yet.
+                    unsafe {
+                        mapping::map_file_fixed(
+                            fd,
+                            seg.file_offset,
+                            seg.va as usize,
+                            seg.len as usize,
+                            true,
+                        )
                     }
+                    .map_err(|e| EalError::sys("map primary page", e))?;
+                    backing.adopt(idx, page_file);
                 }
                 Ok(backing)
             })();

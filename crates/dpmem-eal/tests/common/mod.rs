@@ -97,3 +97,34 @@ pub fn args(extra: &[&str]) -> Vec<String> {
         .map(String::from)
         .collect()
 }
+
+/// Runs the `#[ignore]`d test `name` of the test binary `exe` in a child process (a real
+/// second process: secondaries, other users), after `configure` has set its environment.
+/// Asserts that it ran and passed, and returns what it printed.
+pub fn run_ignored_test_in_child(
+    exe: &Path,
+    name: &str,
+    configure: impl FnOnce(&mut std::process::Command),
+) -> String {
+    let mut command = std::process::Command::new(exe);
+    command.args([
+        "--exact",
+        name,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    configure(&mut command);
+    let out = command.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "child test {name} failed:\n{text}");
+    assert!(
+        text.contains("1 passed"),
+        "child test {name} did not run:\n{text}"
+    );
+    text
+}
