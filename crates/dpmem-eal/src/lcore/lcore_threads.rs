@@ -463,6 +463,12 @@ fn huge_stack(
             socket,
             reason: format!("stack of worker lcore {lcore}: {reason}"),
         },
+        e @ EalError::NodeShortfall { .. } => EalError::OutOfMemory {
+            pages: count,
+            page_size,
+            socket,
+            reason: format!("stack of worker lcore {lcore}: {e}"),
+        },
         other => other,
     })?;
     Ok((run.va as usize, run.len as usize))
