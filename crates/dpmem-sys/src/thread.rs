@@ -139,7 +139,7 @@ impl NativeThread {
         work: Box<dyn FnOnce() + Send + 'static>,
     ) -> SysResult<NativeThread> {
         let target = || format!("stack {:#x}+{len:#x}", stack as usize);
-        if len < libc::PTHREAD_STACK_MIN || (stack as usize) % 16 != 0 {
+        if len < libc::PTHREAD_STACK_MIN || !(stack as usize).is_multiple_of(16) {
             return Err(SysError::new(
                 "pthread_attr_setstack",
                 target(),

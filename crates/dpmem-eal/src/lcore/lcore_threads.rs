@@ -18,6 +18,10 @@ use crate::error::EalError;
 use crate::memory::{Memory, MemoryMode, PageRequest, ProcessRole};
 use crate::options::{LcoreMap, MAX_LCORE};
 
+/// What waiting on an lcore gives: the untyped result of its work (downcast it to the
+/// closure's return type), `None` when the lcore was idle, or why there is none.
+pub type WaitResult = Result<Option<Box<dyn Any + Send>>, LcoreError>;
+
 /// What [`LcoreThreads::start`] needs from the EAL's initialisation.
 #[derive(Debug)]
 pub struct LcoreSetup<'a> {
@@ -338,7 +342,7 @@ impl LcoreThreads {
 
     /// Waits for `lcore`'s current work and collects its result (`rte_eal_wait_lcore`):
     /// `Ok(None)` when the lcore was idle, [`LcoreError::Panicked`] when the work panicked.
-    pub fn wait_lcore(&self, lcore: u32) -> Result<Option<Box<dyn Any + Send>>, LcoreError> {
+    pub fn wait_lcore(&self, lcore: u32) -> WaitResult {
         let slot = self.worker_slot(lcore)?;
         if self.current_lcore_id() == lcore {
             return Err(LcoreError::WaitOnSelf { lcore });
@@ -403,7 +407,7 @@ impl LcoreThreads {
 
     /// Waits for every worker and collects the results (`rte_eal_mp_wait_lcore`), ascending
     /// by lcore id; idle workers give `Ok(None)`.
-    pub fn mp_wait_lcore(&self) -> Vec<(u32, Result<Option<Box<dyn Any + Send>>, LcoreError>)> {
+    pub fn mp_wait_lcore(&self) -> Vec<(u32, WaitResult)> {
         self.worker_ids()
             .collect::<Vec<_>>()
             .into_iter()
