@@ -30,23 +30,30 @@ fn eal_threads_never_outlive_their_eal() {
     }
     assert_eq!(thread_count(), before);
 
+    // Joined explicitly: the end of a scope only waits for the closures to return, not for
+    // the threads to be gone from /proc/self/task.
     std::thread::scope(|scope| {
-        for _ in 0..4 {
-            scope.spawn(|| {
-                for _ in 0..5 {
-                    let eal = init(&["--no-huge", "-m", "4"]).unwrap();
-                    let t = eal.lcore_threads();
-                    for lcore in t.worker_ids().collect::<Vec<_>>() {
-                        assert_eq!(
-                            t.remote_launch(lcore, move || lcore)
-                                .unwrap()
-                                .wait()
-                                .unwrap(),
-                            lcore
-                        );
+        let side_by_side: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    for _ in 0..5 {
+                        let eal = init(&["--no-huge", "-m", "4"]).unwrap();
+                        let t = eal.lcore_threads();
+                        for lcore in t.worker_ids().collect::<Vec<_>>() {
+                            assert_eq!(
+                                t.remote_launch(lcore, move || lcore)
+                                    .unwrap()
+                                    .wait()
+                                    .unwrap(),
+                                lcore
+                            );
+                        }
                     }
-                }
-            });
+                })
+            })
+            .collect();
+        for thread in side_by_side {
+            thread.join().unwrap();
         }
     });
     assert_eq!(thread_count(), before);
