@@ -158,6 +158,39 @@ fn info_json_describes_no_huge_memory() {
         }
     }
     assert_eq!(segments, 2048, "8 MiB of 4 KiB pages");
+    let lcores = layout["lcores"].as_array().expect("lcores");
+    assert_eq!(lcores[0]["role"], "main");
+    for lcore in lcores {
+        assert!(lcore["lcore_id"].is_u64());
+        assert!(!lcore["cpus"].as_array().expect("cpus").is_empty());
+        assert!(lcore["socket_id"].is_i64());
+    }
+}
+
+#[test]
+fn info_prints_the_lcore_table() {
+    let prefix = unique_prefix("lcores");
+    let out = dpmem(&[
+        "info",
+        "--",
+        "--no-huge",
+        "-m",
+        "4",
+        "-l",
+        "0",
+        "--file-prefix",
+        &prefix,
+    ]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    let table: Vec<Vec<&str>> = text
+        .lines()
+        .skip_while(|l| *l != "lcores:")
+        .skip(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(table.len(), 1, "{text}");
+    assert_eq!(&table[0][..3], ["0", "main", "0"], "{text}");
 }
 
 #[test]

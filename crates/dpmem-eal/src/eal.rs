@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::error::EalError;
 use crate::iova::{self, IovaMode};
+use crate::lcore::{LcoreSetup, LcoreThreads};
 use crate::limits::MemsegLimits;
 use crate::memory::PrimarySetup;
 use crate::memory::{Memory, MemoryMode, MemorySettings, ProcessRole};
@@ -49,6 +50,8 @@ impl Default for EalSettings {
 /// An initialised EAL. Several may coexist in one process when their file prefixes differ.
 #[derive(Debug)]
 pub struct Eal {
+    /// Worker threads and lcore ids; stopped in `Drop` before `memory` goes (huge stacks).
+    lcore_threads: LcoreThreads,
     memory: Memory,
     options: EalOptions,
     app_args: Vec<String>,
@@ -97,6 +100,16 @@ impl Eal {
             cpus =
                 (0..std::thread::available_parallelism().map_or(1, |n| n.get() as u32)).collect();
         }
+        // On the real machine only the CPUs of the caller's affinity are usable (a fake
+        // root's CPUs are imaginary, so its topology is taken as is).
+        let original_affinity = if root.is_host() {
+            let allowed = crate::lcore::thread_local::original_affinity()
+                .map_err(|e| EalError::sys("read thread affinity", e))?;
+            cpus.retain(|c| allowed.contains(c));
+            allowed
+        } else {
+            cpus.clone()
+        };
         let host = HostFacts {
             cpus: cpus.clone(),
             hugetlbfs_mounts: mounts.iter().map(|m| m.mount_point.clone()).collect(),
@@ -180,7 +193,26 @@ impl Eal {
         };
         let runtime_dir = (!options.in_memory)
             .then(|| RuntimeDirGuard(runtime_dir::location(&options.file_prefix)));
+        // Last, because huge worker stacks come from the memory just brought up.
+        let setup = LcoreSetup {
+            lcores: &lcores,
+            main_lcore,
+            topology: &topology,
+            pinning: root.is_host(),
+            huge_worker_stack_kb: options.huge_worker_stack_kb,
+            original_affinity,
+        };
+        let lcore_threads = match LcoreThreads::start(setup, &memory) {
+            Ok(threads) => threads,
+            Err(e) => {
+                // Memory (and with it the configuration file) goes before the directory.
+                drop(memory);
+                drop(runtime_dir);
+                return Err(e);
+            }
+        };
         Ok(Eal {
+            lcore_threads,
             memory,
             options,
             app_args: Vec::new(),
@@ -210,6 +242,11 @@ impl Eal {
 
     pub fn main_lcore(&self) -> u32 {
         self.main_lcore
+    }
+
+    /// Lcore roles, worker threads, launch and thread registration.
+    pub fn lcore_threads(&self) -> &LcoreThreads {
+        &self.lcore_threads
     }
 
     pub fn process_role(&self) -> ProcessRole {
@@ -264,6 +301,13 @@ impl Eal {
                 .map(|(socket_id, bytes)| SocketTotal { socket_id, bytes })
                 .collect(),
         }
+    }
+}
+
+impl Drop for Eal {
+    fn drop(&mut self) {
+        // Workers may run on hugepage stacks: they end before the memory is unmapped.
+        self.lcore_threads.shutdown();
     }
 }
 

@@ -18,6 +18,7 @@ pub mod eal;
 pub mod error;
 pub mod fbarray;
 pub mod iova;
+pub mod lcore;
 pub mod limits;
 pub mod memory;
 pub mod memseg;

@@ -61,6 +61,22 @@ impl CpuTopology {
     pub fn socket_count(&self) -> usize {
         self.socket_ids().len()
     }
+
+    /// The `index`-th socket id in ascending order (DPDK's `rte_socket_id_by_idx`): socket ids
+    /// need not be dense (a machine may have nodes 0 and 2), so code that loops over sockets
+    /// goes by index.
+    pub fn socket_id_by_index(&self, index: usize) -> Option<u32> {
+        self.socket_ids().get(index).copied()
+    }
+
+    /// The node every CPU of `cpus` belongs to, or `None` when they span several nodes (or
+    /// the set is empty). A CPU the topology does not know counts as node 0, as for
+    /// [`CpuInfo::node`] when the kernel publishes none.
+    pub fn node_of_cpus(&self, cpus: &BTreeSet<u32>) -> Option<u32> {
+        let mut nodes = cpus.iter().map(|&cpu| self.cpu(cpu).map_or(0, |c| c.node));
+        let first = nodes.next()?;
+        nodes.all(|n| n == first).then_some(first)
+    }
 }
 
 /// Reads the CPU topology of the machine at `root`.

@@ -20,5 +20,6 @@ pub mod numa;
 pub mod pagemap;
 pub mod process;
 pub mod root;
+pub mod thread;
 
 pub use error::{SysError, SysResult};

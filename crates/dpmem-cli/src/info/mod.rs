@@ -1,11 +1,22 @@
-//! `dpmem info`: initialise the EAL and print the memory layout it built.
+//! `dpmem info`: initialise the EAL and print the memory layout and the lcore table it built.
 
 mod default_eal_args;
 mod layout_text;
+mod lcore_text;
 
 use clap::Args;
-use dpmem::eal::Eal;
+use dpmem::eal::lcore::LcoreInfo;
+use dpmem::eal::{Eal, MemoryLayout};
 use dpmem::sys::root::SysRoot;
+use serde::Serialize;
+
+/// What `--json` prints: the memory layout's fields, then the lcore table.
+#[derive(Debug, Serialize)]
+struct InfoReport<'a> {
+    #[serde(flatten)]
+    layout: &'a MemoryLayout,
+    lcores: &'a [LcoreInfo],
+}
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
@@ -35,12 +46,18 @@ pub fn run(args: InfoArgs) -> Result<(), String> {
     let argv = std::iter::once("dpmem".to_owned()).chain(eal_args.iter().cloned());
     let eal = Eal::init(argv).map_err(|e| format!("EAL init failed: {e}"))?;
     let layout = eal.layout();
+    let lcores = eal.lcore_threads().table();
     if args.json {
-        let text = serde_json::to_string_pretty(&layout).map_err(|e| e.to_string())?;
+        let report = InfoReport {
+            layout: &layout,
+            lcores: &lcores,
+        };
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         println!("{text}");
     } else {
         println!("EAL options: {}", eal_args.join(" "));
         print!("{}", layout_text::render(&layout, args.segments));
+        print!("{}", lcore_text::render(&lcores));
     }
     Ok(())
 }

@@ -1,0 +1,626 @@
+//! Lcores and threads: the lcore table (on a fake machine with the CPUs of DPDK's documented
+//! `--lcores` example), real pinning on CPUs 0 and 1, launch and wait, thread registration,
+//! thread affinity, control threads, huge worker stacks, several EALs in one thread, TSC.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::mpsc;
+
+use common::{args, unique_prefix};
+use dpmem_eal::lcore::{self, tsc, LcoreError, LcoreRole, MainLcore, LCORE_ID_ANY};
+use dpmem_eal::options::EalOptions;
+use dpmem_eal::{Eal, EalError, EalSettings, ErrorKind, SOCKET_ID_ANY};
+use dpmem_sys::root::SysRoot;
+
+fn set(ids: &[u32]) -> BTreeSet<u32> {
+    ids.iter().copied().collect()
+}
+
+fn write(root: &Path, path: &str, text: &str) {
+    let full = root.join(path.trim_start_matches('/'));
+    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+    std::fs::write(full, text).unwrap();
+}
+
+/// A fake machine with CPUs 0-8 on two nodes: even CPUs on node 0, odd CPUs on node 1.
+fn nine_cpu_machine(root: &Path) {
+    write(root, "/sys/devices/system/cpu/present", "0-8\n");
+    for cpu in 0..9 {
+        let node = cpu % 2;
+        let dir = format!("/sys/devices/system/cpu/cpu{cpu}");
+        write(
+            root,
+            &format!("{dir}/topology/core_id"),
+            &format!("{}\n", cpu / 2),
+        );
+        write(
+            root,
+            &format!("{dir}/topology/physical_package_id"),
+            &format!("{node}\n"),
+        );
+        write(root, &format!("{dir}/node{node}/.keep"), "");
+    }
+    write(
+        root,
+        "/proc/meminfo",
+        "MemTotal: 1000 kB\nHugepagesize: 2048 kB\n",
+    );
+    write(root, "/proc/mounts", "proc /proc proc rw 0 0\n");
+}
+
+fn init_fake(root: &Path, extra: &[&str]) -> Result<Eal, EalError> {
+    let prefix = unique_prefix("lcore_fake");
+    let mut all = vec!["--no-huge", "-m", "4", "--file-prefix", &prefix];
+    all.extend_from_slice(extra);
+    let (options, _) = EalOptions::parse(args(&all))?;
+    Eal::init_with(
+        options,
+        EalSettings {
+            sys_root: SysRoot::at(root),
+            ..EalSettings::default()
+        },
+    )
+}
+
+fn init_host(extra: &[&str]) -> Result<Eal, EalError> {
+    let prefix = unique_prefix("lcore_host");
+    let mut all = vec!["--no-huge", "-m", "4", "--file-prefix", &prefix];
+    all.extend_from_slice(extra);
+    Eal::init(args(&all))
+}
+
+/// CPUs 0 and 1, when this process may use both; tests that pin for real need them.
+fn two_cpus(test: &str) -> bool {
+    let allowed = dpmem_sys::thread::current_affinity().unwrap();
+    let ok = allowed.contains(&0) && allowed.contains(&1);
+    if !ok {
+        eprintln!("skipped {test}: CPUs 0 and 1 are not both usable (affinity {allowed:?})");
+    }
+    ok
+}
+
+#[test]
+fn documented_lcores_example_gives_nine_lcores_with_their_cpu_sets_and_sockets() {
+    let tmp = tempfile::tempdir().unwrap();
+    nine_cpu_machine(tmp.path());
+    let eal = init_fake(tmp.path(), &["--lcores", "1,2@(5-7),(3-5)@(0,2),(0,6),7-8"]).unwrap();
+    let threads = eal.lcore_threads();
+    let expected: Vec<(u32, BTreeSet<u32>, i32)> = vec![
+        (0, set(&[0, 6]), 0),
+        (1, set(&[1]), 1),
+        (2, set(&[5, 6, 7]), SOCKET_ID_ANY),
+        (3, set(&[0, 2]), 0),
+        (4, set(&[0, 2]), 0),
+        (5, set(&[0, 2]), 0),
+        (6, set(&[0, 6]), 0),
+        (7, set(&[7]), 1),
+        (8, set(&[8]), 0),
+    ];
+    let table = threads.table();
+    assert_eq!(table.len(), 9);
+    for (info, (lcore, cpus, socket)) in table.iter().zip(&expected) {
+        assert_eq!(info.lcore_id, *lcore);
+        assert_eq!(&info.cpus, cpus, "lcore {lcore}");
+        assert_eq!(info.socket_id, *socket, "lcore {lcore}");
+        assert_eq!(info.cpu_id, *cpus.iter().next().unwrap());
+        let role = if *lcore == 0 {
+            LcoreRole::Main
+        } else {
+            LcoreRole::Worker
+        };
+        assert_eq!(info.role, role);
+        assert_eq!(threads.role(*lcore), role);
+        assert_eq!(threads.lcore_socket(*lcore), Some(*socket));
+    }
+    assert_eq!(threads.lcore_count(), 9);
+    assert_eq!(threads.main_lcore(), 0);
+    assert_eq!(threads.role(9), LcoreRole::Off);
+    assert_eq!(threads.lcore_socket(9), None);
+    assert_eq!(
+        threads.worker_ids().collect::<Vec<_>>(),
+        (1..9).collect::<Vec<_>>()
+    );
+    // Each worker thread runs and knows its lcore and socket (not pinned: the CPUs are fake).
+    for (lcore, _, socket) in &expected[1..] {
+        let seen = threads
+            .remote_launch(*lcore, || {
+                (
+                    lcore::lcore_id(),
+                    lcore::socket_id(),
+                    lcore::thread_affinity(),
+                )
+            })
+            .unwrap()
+            .wait()
+            .unwrap();
+        assert_eq!(seen.0, *lcore);
+        assert_eq!(seen.1, *socket);
+        assert_eq!(seen.2, expected[*lcore as usize].1);
+    }
+}
+
+#[test]
+fn next_lcore_skips_main_and_wraps() {
+    let tmp = tempfile::tempdir().unwrap();
+    nine_cpu_machine(tmp.path());
+    let eal = init_fake(tmp.path(), &["-l", "1,3,6", "--main-lcore", "3"]).unwrap();
+    let t = eal.lcore_threads();
+    assert_eq!(t.next_lcore(None, false, false), Some(1));
+    assert_eq!(t.next_lcore(Some(1), false, false), Some(3));
+    assert_eq!(t.next_lcore(Some(1), true, false), Some(6));
+    assert_eq!(t.next_lcore(Some(6), false, false), None);
+    assert_eq!(t.next_lcore(Some(6), false, true), Some(1));
+    assert_eq!(t.next_lcore(Some(6), true, true), Some(1));
+    assert_eq!(t.next_lcore(Some(1), true, true), Some(6));
+    let mut walked = Vec::new();
+    let mut at = None;
+    while let Some(l) = t.next_lcore(at, true, false) {
+        walked.push(l);
+        at = Some(l);
+    }
+    assert_eq!(walked, vec![1, 6]);
+    // Only the main lcore and skip_main: nothing, even when wrapping (DPDK loops forever).
+    let only_main = init_fake(tmp.path(), &["-l", "2"]).unwrap();
+    assert_eq!(only_main.lcore_threads().next_lcore(None, true, true), None);
+    assert_eq!(
+        only_main.lcore_threads().next_lcore(None, false, true),
+        Some(2)
+    );
+}
+
+#[test]
+fn socket_ids_go_by_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    nine_cpu_machine(tmp.path());
+    let topology = dpmem_sys::cpu_topology::discover(&SysRoot::at(tmp.path())).unwrap();
+    assert_eq!(topology.socket_count(), 2);
+    assert_eq!(topology.socket_id_by_index(0), Some(0));
+    assert_eq!(topology.socket_id_by_index(1), Some(1));
+    assert_eq!(topology.socket_id_by_index(2), None);
+    assert_eq!(topology.cpu(5).unwrap().node, 1);
+}
+
+#[test]
+fn bad_lcore_input_is_refused_before_any_thread_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    nine_cpu_machine(tmp.path());
+    // DPDK's rejected forms are refused by the parser (options tests cover each); here the
+    // EAL refuses sets naming CPUs the machine lacks, and a main lcore outside the set.
+    for bad in [
+        &["--lcores", "0@9"][..],
+        &["--lcores", "0,1@(2,12)"],
+        &["-l", "0-9"],
+        &["-l", "0-2", "--main-lcore", "5"],
+    ] {
+        let err = init_fake(tmp.path(), bad).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Inval, "{bad:?}: {err}");
+    }
+    for bad in ["1,2@(5-7),(0-2)", "0-", "(1,2", "1@", "@1", "1,,2"] {
+        assert!(
+            EalOptions::parse(args(&["--lcores", bad])).is_err(),
+            "--lcores {bad} accepted"
+        );
+    }
+}
+
+#[test]
+fn cpus_outside_the_callers_affinity_are_refused() {
+    if !two_cpus("cpus_outside_the_callers_affinity_are_refused") {
+        return;
+    }
+    std::thread::spawn(|| {
+        lcore::set_thread_affinity(&set(&[0])).unwrap();
+        let err = init_host(&["-l", "0-1"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Inval, "{err}");
+        assert!(err.to_string().contains("cpu 1"), "{err}");
+        // The default lcore set is the caller's CPUs: just lcore 0, no worker.
+        let eal = init_host(&[]).unwrap();
+        assert_eq!(eal.lcore_threads().lcore_ids().collect::<Vec<_>>(), vec![0]);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn workers_are_pinned_to_their_cpu_sets() {
+    if !two_cpus("workers_are_pinned_to_their_cpu_sets") {
+        return;
+    }
+    std::thread::spawn(|| {
+        let eal = init_host(&["-l", "0-1"]).unwrap();
+        let t = eal.lcore_threads();
+        let (affinity, cpu, lcore_id, socket) = t
+            .remote_launch(1, || {
+                (
+                    dpmem_sys::thread::current_affinity().unwrap(),
+                    dpmem_sys::thread::current_cpu(),
+                    lcore::lcore_id(),
+                    lcore::socket_id(),
+                )
+            })
+            .unwrap()
+            .wait()
+            .unwrap();
+        assert_eq!(affinity, set(&[1]));
+        assert_eq!(cpu, 1);
+        assert_eq!(lcore_id, 1);
+        assert_eq!(socket, t.lcore_socket(1).unwrap());
+        // The calling thread became the main lcore, pinned to CPU 0.
+        assert_eq!(lcore::lcore_id(), 0);
+        assert_eq!(t.current_lcore_id(), 0);
+        assert_eq!(dpmem_sys::thread::current_affinity().unwrap(), set(&[0]));
+        assert_eq!(dpmem_sys::thread::current_cpu(), 0);
+        assert_eq!(lcore::thread_affinity(), set(&[0]));
+        drop(eal);
+        // Dropped on this thread: the original affinity comes back.
+        assert_eq!(lcore::lcore_id(), LCORE_ID_ANY);
+        assert!(dpmem_sys::thread::current_affinity()
+            .unwrap()
+            .is_superset(&set(&[0, 1])));
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn launch_wait_results_busy_and_panics() {
+    let tmp = tempfile::tempdir().unwrap();
+    nine_cpu_machine(tmp.path());
+    let eal = init_fake(tmp.path(), &["-l", "0-3"]).unwrap();
+    let t = eal.lcore_threads();
+    assert_eq!(t.remote_launch(2, || 6 * 7).unwrap().wait().unwrap(), 42);
+
+    // Busy while running, and while the result waits to be collected.
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let running = t
+        .remote_launch(1, move || {
+            release_rx.recv().unwrap();
+            String::from("done")
+        })
+        .unwrap();
+    let err = t.remote_launch(1, || ()).unwrap_err();
+    assert!(matches!(err, LcoreError::Busy { lcore: 1, .. }), "{err}");
+    assert_eq!(err.kind(), ErrorKind::Busy);
+    // All-worker launches refuse as a whole, leaving the idle workers idle.
+    let err = t.mp_remote_launch(|l| l, MainLcore::Skip).unwrap_err();
+    assert!(matches!(err, LcoreError::Busy { lcore: 1, .. }), "{err}");
+    assert!(t.wait_lcore(2).unwrap().is_none(), "lcore 2 was launched");
+    release_tx.send(()).unwrap();
+    assert_eq!(running.wait().unwrap(), "done");
+    assert!(t.wait_lcore(1).unwrap().is_none(), "collected already");
+
+    // wait_lcore collects a result the launcher did not wait for.
+    drop(t.remote_launch(3, || 7u64).unwrap());
+    assert!(matches!(
+        t.remote_launch(3, || 0u64),
+        Err(LcoreError::Busy { .. })
+    ));
+    let value = t.wait_lcore(3).unwrap().unwrap();
+    assert_eq!(*value.downcast::<u64>().unwrap(), 7);
+
+    // Panics come back through wait, and the worker keeps serving.
+    let err = t
+        .remote_launch(2, || -> u32 { panic!("worker exploded") })
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    match err {
+        LcoreError::Panicked { lcore, message } => {
+            assert_eq!(lcore, 2);
+            assert_eq!(message, "worker exploded");
+        }
+        other => panic!("{other}"),
+    }
+    drop(t.remote_launch(2, || panic!("again")).unwrap());
+    assert!(matches!(
+        t.wait_lcore(2),
+        Err(LcoreError::Panicked { lcore: 2, .. })
+    ));
+    assert_eq!(t.remote_launch(2, || 1).unwrap().wait().unwrap(), 1);
+
+    // Bad targets.
+    assert!(matches!(
+        t.remote_launch(0, || ()),
+        Err(LcoreError::MainLcore { lcore: 0 })
+    ));
+    assert!(matches!(
+        t.remote_launch(4, || ()),
+        Err(LcoreError::UnknownLcore { lcore: 4 })
+    ));
+    assert!(matches!(
+        t.remote_launch(500, || ()),
+        Err(LcoreError::UnknownLcore { .. })
+    ));
+    assert!(matches!(t.wait_lcore(0), Err(LcoreError::MainLcore { .. })));
+
+    // All workers, with and without the main lcore.
+    let results = t
+        .mp_remote_launch(|l| l * 10, MainLcore::Call)
+        .unwrap()
+        .wait();
+    let values: Vec<(u32, u32)> = results.into_iter().map(|(l, r)| (l, r.unwrap())).collect();
+    assert_eq!(values, vec![(0, 0), (1, 10), (2, 20), (3, 30)]);
+    drop(t.mp_remote_launch(|l| l + 1, MainLcore::Skip).unwrap());
+    let waited = t.mp_wait_lcore();
+    assert_eq!(waited.len(), 3);
+    for (lcore, result) in waited {
+        assert_eq!(
+            *result.unwrap().unwrap().downcast::<u32>().unwrap(),
+            lcore + 1
+        );
+    }
+}
+
+#[test]
+fn non_eal_threads_register_and_unregister() {
+    let tmp = tempfile::tempdir().unwrap();
+    nine_cpu_machine(tmp.path());
+    let eal = init_fake(tmp.path(), &["-l", "0,2"]).unwrap();
+    let t = eal.lcore_threads();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                assert_eq!(lcore::lcore_id(), LCORE_ID_ANY);
+                assert_eq!(t.current_lcore_id(), LCORE_ID_ANY);
+                assert!(matches!(
+                    t.unregister_thread(),
+                    Err(LcoreError::NotRegistered)
+                ));
+                for _ in 0..100 {
+                    let id = t.register_thread().unwrap();
+                    assert_eq!(id, 1, "the lowest id no lcore uses");
+                    assert_eq!(lcore::lcore_id(), 1);
+                    assert_eq!(t.current_lcore_id(), 1);
+                    assert_eq!(t.role(1), LcoreRole::NonEal);
+                    assert!(matches!(
+                        t.register_thread(),
+                        Err(LcoreError::AlreadyRegistered { lcore: 1 })
+                    ));
+                    assert!(t
+                        .table()
+                        .iter()
+                        .any(|i| i.lcore_id == 1 && i.role == LcoreRole::NonEal));
+                    assert_eq!(t.unregister_thread().unwrap(), 1);
+                    assert_eq!(lcore::lcore_id(), LCORE_ID_ANY);
+                    assert_eq!(t.role(1), LcoreRole::Off);
+                }
+                // Registered threads are not lcores launch can target, nor counted.
+                t.register_thread().unwrap();
+                assert_eq!(t.lcore_count(), 2);
+            })
+            .join()
+            .unwrap();
+    });
+    // The thread ended registered: its id came back.
+    assert_eq!(t.role(1), LcoreRole::Off);
+}
+
+#[test]
+fn registering_fails_when_every_lcore_id_is_taken() {
+    let tmp = tempfile::tempdir().unwrap();
+    nine_cpu_machine(tmp.path());
+    let eal = init_fake(tmp.path(), &["-l", "0-1"]).unwrap();
+    let t = eal.lcore_threads();
+    let free = dpmem_eal::options::MAX_LCORE as usize - 2;
+    let barrier = std::sync::Barrier::new(free + 1);
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let done_rx = std::sync::Mutex::new(done_rx);
+    std::thread::scope(|scope| {
+        for _ in 0..free {
+            scope.spawn(|| {
+                let id = t.register_thread().unwrap();
+                assert!(id >= 2);
+                barrier.wait();
+                // Stay registered until the main test has seen the table full.
+                let _ = done_rx.lock().unwrap().recv();
+            });
+        }
+        barrier.wait();
+        let err = scope
+            .spawn(|| t.register_thread().unwrap_err())
+            .join()
+            .unwrap();
+        assert!(matches!(err, LcoreError::NoFreeLcore { max: 128 }), "{err}");
+        assert_eq!(err.kind(), ErrorKind::NoMem);
+        drop(done_tx);
+    });
+    // Every thread ended without unregistering; all ids are free again.
+    let id = std::thread::spawn({
+        let registry_user = move || eal.lcore_threads().register_thread().unwrap();
+        registry_user
+    })
+    .join()
+    .unwrap();
+    assert_eq!(id, 2);
+}
+
+#[test]
+fn thread_affinity_updates_cpu_set_and_socket() {
+    if !two_cpus("thread_affinity_updates_cpu_set_and_socket") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    nine_cpu_machine(tmp.path());
+    // A worker of the fake machine: CPUs 0 and 1 are on different nodes there.
+    let eal = init_fake(tmp.path(), &["-l", "0-1"]).unwrap();
+    let sockets = eal
+        .lcore_threads()
+        .remote_launch(1, || {
+            let mut seen = Vec::new();
+            for cpus in [set(&[0]), set(&[1]), set(&[0, 1])] {
+                lcore::set_thread_affinity(&cpus).unwrap();
+                assert_eq!(lcore::thread_affinity(), cpus);
+                assert_eq!(dpmem_sys::thread::current_affinity().unwrap(), cpus);
+                seen.push(lcore::socket_id());
+            }
+            assert!(matches!(
+                lcore::set_thread_affinity(&BTreeSet::new()),
+                Err(LcoreError::EmptyCpuSet)
+            ));
+            seen
+        })
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert_eq!(sockets, vec![0, 1, SOCKET_ID_ANY]);
+    // A plain thread uses the host's topology.
+    std::thread::spawn(|| {
+        assert_eq!(lcore::socket_id(), SOCKET_ID_ANY, "never restricted");
+        lcore::set_thread_affinity(&set(&[1])).unwrap();
+        assert_eq!(dpmem_sys::thread::current_cpu(), 1);
+        let host = dpmem_sys::cpu_topology::discover(&SysRoot::host()).unwrap();
+        assert_eq!(lcore::socket_id(), host.cpu(1).unwrap().node as i32);
+        assert_eq!(lcore::lcore_id(), LCORE_ID_ANY);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn control_threads_avoid_data_plane_cpus() {
+    if !two_cpus("control_threads_avoid_data_plane_cpus") {
+        return;
+    }
+    std::thread::spawn(|| {
+        let original = dpmem_sys::thread::current_affinity().unwrap();
+        // Lcore 1 only: control threads get the rest of the original CPUs.
+        let eal = init_host(&["-l", "1"]).unwrap();
+        let expected: BTreeSet<u32> = original.iter().copied().filter(|&c| c != 1).collect();
+        assert_eq!(eal.lcore_threads().control_cpus(), expected);
+        let seen = eal
+            .lcore_threads()
+            .create_control_thread("dpmem-ctrl", || {
+                (
+                    dpmem_sys::thread::current_affinity().unwrap(),
+                    lcore::lcore_id(),
+                )
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(seen, (expected, LCORE_ID_ANY));
+        drop(eal);
+        if original != set(&[0, 1]) {
+            return;
+        }
+        // Lcores cover every CPU: control threads share the main lcore's.
+        let eal = init_host(&["-l", "0-1", "--main-lcore", "1"]).unwrap();
+        assert_eq!(eal.lcore_threads().control_cpus(), set(&[1]));
+        let seen = eal
+            .lcore_threads()
+            .create_control_thread("dpmem-ctrl", || {
+                dpmem_sys::thread::current_affinity().unwrap()
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(seen, set(&[1]));
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn several_eals_on_one_thread_each_know_its_lcore() {
+    if !two_cpus("several_eals_on_one_thread_each_know_its_lcore") {
+        return;
+    }
+    std::thread::spawn(|| {
+        let original = dpmem_sys::thread::current_affinity().unwrap();
+        let a = init_host(&["-l", "0-1"]).unwrap();
+        // The second EAL sees the CPUs the thread had before the first pinned it.
+        let b = init_host(&["-l", "0-1", "--main-lcore", "1"]).unwrap();
+        assert_eq!(lcore::lcore_id(), 1, "the newest EAL answers");
+        assert_eq!(a.lcore_threads().current_lcore_id(), 0);
+        assert_eq!(b.lcore_threads().current_lcore_id(), 1);
+        assert_eq!(dpmem_sys::thread::current_affinity().unwrap(), set(&[1]));
+        // Workers answer for their own EAL.
+        let in_a = a
+            .lcore_threads()
+            .remote_launch(1, lcore::lcore_id)
+            .unwrap()
+            .wait()
+            .unwrap();
+        let in_b = b
+            .lcore_threads()
+            .remote_launch(0, lcore::lcore_id)
+            .unwrap()
+            .wait()
+            .unwrap();
+        assert_eq!((in_a, in_b), (1, 0));
+        drop(b);
+        assert_eq!(lcore::lcore_id(), 0);
+        assert_eq!(dpmem_sys::thread::current_affinity().unwrap(), set(&[0]));
+        // Dropped on another thread: this thread's binding dies with it all the same.
+        std::thread::spawn(move || drop(a)).join().unwrap();
+        assert_eq!(lcore::lcore_id(), LCORE_ID_ANY);
+        let _ = original;
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn huge_worker_stack_lives_in_a_memseg_on_the_workers_socket() {
+    // Refused without hugepages (an option rule).
+    let err = init_host(&["--huge-worker-stack"]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Inval, "{err}");
+    if !two_cpus("huge_worker_stack_lives_in_a_memseg") {
+        return;
+    }
+    if !common::hugepages_available("huge_worker_stack_lives_in_a_memseg", 16) {
+        return;
+    }
+    let _serial = common::hugepage_lock();
+    std::thread::spawn(|| {
+        for (flag, pages) in [
+            ("--huge-worker-stack=100".to_string(), 1),
+            (
+                "--huge-worker-stack".to_string(),
+                dpmem_sys::thread::default_stack_size().div_ceil(2 << 20),
+            ),
+        ] {
+            let prefix = unique_prefix("huge_stack");
+            let eal = Eal::init(args(&["-l", "0-1", "--file-prefix", &prefix, &flag])).unwrap();
+            let t = eal.lcore_threads();
+            let local_addr = t
+                .remote_launch(1, || {
+                    let local = 0u64;
+                    std::hint::black_box(&local) as *const u64 as usize
+                })
+                .unwrap()
+                .wait()
+                .unwrap();
+            let seg = eal
+                .memory()
+                .virt_to_memseg(local_addr)
+                .expect("the worker's stack is hugepage memory");
+            assert_eq!(seg.socket_id, t.lcore_socket(1).unwrap());
+            let stack = t.worker_stack(1).unwrap();
+            let list = eal.memory().virt_to_list(stack).unwrap();
+            let base_seg = eal.memory().virt_to_memseg(stack).unwrap();
+            assert_eq!(base_seg.va as usize, stack);
+            assert!(local_addr >= stack && local_addr < stack + pages * list.page_size as usize);
+            drop(eal);
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn tsc_advances_and_has_one_frequency() {
+    let a = tsc::rdtsc_precise();
+    let mut b = tsc::rdtsc();
+    while b == a {
+        tsc::pause();
+        b = tsc::rdtsc();
+    }
+    assert!(tsc::rdtsc_precise() >= a);
+    let f = tsc::tsc_frequency();
+    assert!(f.hz > 0);
+    assert_eq!(tsc::tsc_hz(), f.hz, "found once");
+    assert!(tsc::calibrate(std::time::Duration::from_micros(200), 1) > 0);
+}
