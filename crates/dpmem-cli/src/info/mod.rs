@@ -35,12 +35,29 @@ pub fn run(args: InfoArgs) -> Result<(), String> {
     let argv = std::iter::once("dpmem".to_owned()).chain(eal_args.iter().cloned());
     let eal = Eal::init(argv).map_err(|e| format!("EAL init failed: {e}"))?;
     let layout = eal.layout();
+    let heaps = eal.heaps().all_stats();
+    let memzones = eal.memzones().list();
     if args.json {
-        let text = serde_json::to_string_pretty(&layout).map_err(|e| e.to_string())?;
+        let info = InfoJson {
+            layout: &layout,
+            heaps: &heaps,
+            memzones: &memzones,
+        };
+        let text = serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?;
         println!("{text}");
     } else {
         println!("EAL options: {}", eal_args.join(" "));
         print!("{}", layout_text::render(&layout, args.segments));
+        print!("{}", layout_text::render_heaps(&heaps, &memzones));
     }
     Ok(())
+}
+
+/// What `dpmem info --json` prints: the memory layout's fields, then heaps and memzones.
+#[derive(serde::Serialize)]
+struct InfoJson<'a> {
+    #[serde(flatten)]
+    layout: &'a dpmem::eal::MemoryLayout,
+    heaps: &'a [dpmem::eal::HeapStats],
+    memzones: &'a [dpmem::eal::Memzone],
 }
