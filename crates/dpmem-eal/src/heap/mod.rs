@@ -154,15 +154,21 @@ impl<'a> Heaps<'a> {
             .and_then(|s| self.memory.shared().heaps.get(s))
     }
 
+    /// The heap of `socket`, if it has one: heaps are set up at start-up for exactly the
+    /// sockets that have memseg lists, which never change, so no heap lock is needed to know.
     fn heap_in_use(&self, socket: i32) -> Option<&'a SharedHeap> {
-        self.shared_heap(socket).filter(|h| h.lock().in_use != 0)
+        self.memory
+            .sockets()
+            .contains(&socket)
+            .then(|| self.shared_heap(socket))
+            .flatten()
     }
 
     /// Sockets that have a heap, ascending.
     pub fn sockets(&self) -> Vec<i32> {
-        (0..MAX_HEAPS as i32)
-            .filter(|&s| self.heap_in_use(s).is_some())
-            .collect()
+        let mut sockets = self.memory.sockets();
+        sockets.retain(|&s| self.shared_heap(s).is_some());
+        sockets
     }
 
     /// The socket "any socket" tries first. Until lcore threads carry their socket, that is the
