@@ -165,6 +165,12 @@ fn info_json_describes_no_huge_memory() {
         assert!(!lcore["cpus"].as_array().expect("cpus").is_empty());
         assert!(lcore["socket_id"].is_i64());
     }
+    let heaps = layout["heaps"].as_array().expect("heaps");
+    assert_eq!(heaps.len(), 1);
+    assert_eq!(heaps[0]["socket_id"], 0);
+    assert_eq!(heaps[0]["total_bytes"], 8 << 20);
+    assert_eq!(heaps[0]["free_count"], 1);
+    assert_eq!(layout["memzones"].as_array().expect("memzones").len(), 0);
 }
 
 #[test]
@@ -202,6 +208,8 @@ fn info_without_arguments_prints_a_memseg_list() {
     assert!(text.contains("IOVA mode:"), "{text}");
     assert!(text.contains("seg 0"), "{text}");
     assert!(text.contains("totals:"), "{text}");
+    assert!(text.contains("heaps:\n  socket_"), "{text}");
+    assert!(text.contains("memzones: 0"), "{text}");
 }
 
 #[test]

@@ -36,6 +36,8 @@ pub struct EalSettings {
     pub limits: MemsegLimits,
     /// Where sysfs and procfs are read from (tests present fake machines).
     pub sys_root: SysRoot,
+    /// Slots of the memzone table (DPDK's `RTE_MAX_MEMZONE`).
+    pub max_memzones: u32,
 }
 
 impl Default for EalSettings {
@@ -43,6 +45,7 @@ impl Default for EalSettings {
         Self {
             limits: MemsegLimits::default(),
             sys_root: SysRoot::host(),
+            max_memzones: crate::memzone::DEFAULT_MAX_MEMZONES,
         }
     }
 }
@@ -234,6 +237,16 @@ impl Eal {
 
     pub fn memory(&self) -> &Memory {
         &self.memory
+    }
+
+    /// The malloc heaps (DPDK's `rte_malloc` family).
+    pub fn heaps(&self) -> crate::heap::Heaps<'_> {
+        crate::heap::Heaps::new(&self.memory)
+    }
+
+    /// The memzones (DPDK's `rte_memzone` family).
+    pub fn memzones(&self) -> crate::memzone::Memzones<'_> {
+        crate::memzone::Memzones::new(&self.memory)
     }
 
     pub fn lcores(&self) -> &LcoreMap {
@@ -453,6 +466,7 @@ fn primary_setup(
         startup_bytes,
         no_huge_bytes: options.memory_mb.unwrap_or(NO_HUGE_DEFAULT_MB) * mb,
         socket_limits,
+        max_memzones: settings.max_memzones,
     })
 }
 

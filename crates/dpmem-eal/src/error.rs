@@ -17,6 +17,10 @@ pub enum ErrorKind {
     Perm,
     NotSup,
     Io,
+    /// A name longer than its table allows (`ENAMETOOLONG`).
+    NameTooLong,
+    /// Shared state found inconsistent (`EFAULT`).
+    Fault,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +84,32 @@ pub enum EalError {
 
     #[error("configuration limit: {0}")]
     Limit(String),
+
+    #[error("{what} name {name:?} is longer than {max} bytes")]
+    NameTooLong {
+        what: &'static str,
+        name: String,
+        max: usize,
+    },
+
+    #[error("no heap memory for {size} bytes aligned to {align} on socket {socket} (-1: any)")]
+    HeapExhausted {
+        size: usize,
+        align: usize,
+        socket: i32,
+    },
+
+    #[error("{addr:#x} is not a heap block: {reason}")]
+    BadPointer { addr: usize, reason: &'static str },
+
+    #[error("{addr:#x} was already freed (double free)")]
+    DoubleFree { addr: usize },
+
+    #[error("heap of socket {socket} is inconsistent: {reason}")]
+    HeapCorrupt { socket: i32, reason: String },
+
+    #[error("memzone table is full ({capacity} memzones)")]
+    MemzoneTableFull { capacity: u32 },
 }
 
 impl EalError {
@@ -115,7 +145,11 @@ impl EalError {
             EalError::AlreadyExists { .. } => ErrorKind::Exist,
             EalError::NotFound { .. } | EalError::Secondary(_) => ErrorKind::NoEnt,
             EalError::Busy(_) => ErrorKind::Busy,
-            EalError::Limit(_) => ErrorKind::NoSpc,
+            EalError::Limit(_) | EalError::MemzoneTableFull { .. } => ErrorKind::NoSpc,
+            EalError::NameTooLong { .. } => ErrorKind::NameTooLong,
+            EalError::HeapExhausted { .. } => ErrorKind::NoMem,
+            EalError::BadPointer { .. } | EalError::DoubleFree { .. } => ErrorKind::Inval,
+            EalError::HeapCorrupt { .. } => ErrorKind::Fault,
         }
     }
 }

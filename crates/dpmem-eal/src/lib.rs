@@ -17,12 +17,14 @@
 pub mod eal;
 pub mod error;
 pub mod fbarray;
+pub mod heap;
 pub mod iova;
 pub mod lcore;
 pub mod limits;
 pub mod memory;
 pub mod memseg;
 pub mod memseg_list;
+pub mod memzone;
 pub mod options;
 pub mod runtime_dir;
 pub mod shared_config;
@@ -30,7 +32,9 @@ pub mod sync;
 
 pub use eal::{Eal, EalSettings, MemoryLayout};
 pub use error::{EalError, ErrorKind};
+pub use heap::{HeapBox, HeapStats, Heaps};
 pub use iova::IovaMode;
 pub use memory::{MemEvent, Memory, MemoryMode, PageRequest, PageRun, ProcessRole};
 pub use memseg::{Memseg, BAD_IOVA, SOCKET_ID_ANY};
+pub use memzone::{Memzone, Memzones};
 pub use options::{EalOptions, HugeUnlink};

@@ -15,13 +15,15 @@ use dpmem_sys::mapping;
 
 use crate::error::EalError;
 use crate::fbarray::FbArray;
+use crate::heap::malloc_heap::{SharedHeap, MAX_HEAPS};
 use crate::memseg::Memseg;
 use crate::memseg_list::{MemsegListHeader, MemsegListView};
-use crate::sync::SharedMutex;
+use crate::memzone::{MemzoneTable, SLOT_SIZE};
+use crate::sync::{SharedLocked, SharedMutex};
 
 pub const CONFIG_MAGIC: u64 = u64::from_le_bytes(*b"dpmemcfg");
 /// Bumped whenever the layout changes, so a secondary built from other sources refuses to attach.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// Lists the header can describe (DPDK's `RTE_MAX_MEMSEG_LISTS`).
 pub const MAX_MEMSEG_LISTS: usize = 128;
 /// Sockets whose allocated totals are tracked for validators.
@@ -72,6 +74,10 @@ pub struct ConfigHeader {
     /// Bytes of hugepage memory mapped per socket, for allocation validators.
     pub socket_bytes: [AtomicU64; MAX_SOCKETS],
     pub lists: [MemsegListHeader; MAX_MEMSEG_LISTS],
+    /// The malloc heaps, one per socket id (unused ones all zero).
+    pub heaps: [SharedHeap; MAX_HEAPS],
+    /// The memzone table's header; its slots lie at `slots_offset` in the mapping.
+    pub memzones: SharedLocked<MemzoneTable>,
 }
 
 fn align_up(v: usize) -> usize {
@@ -105,8 +111,9 @@ pub(crate) struct ListSpec {
     pub base_va: u64,
 }
 
-/// Bytes the configuration needs for these lists, and each list's (fbarray, segs) offsets.
-fn layout(specs: &[ListSpec]) -> (usize, Vec<(usize, usize)>) {
+/// Bytes the configuration needs for these lists and memzones, each list's (fbarray, segs)
+/// offsets and the memzone slots' offset.
+fn layout(specs: &[ListSpec], max_memzones: u32) -> (usize, Vec<(usize, usize)>, usize) {
     let mut offset = align_up(std::mem::size_of::<ConfigHeader>());
     let mut offsets = Vec::with_capacity(specs.len());
     for spec in specs {
@@ -116,8 +123,10 @@ fn layout(specs: &[ListSpec]) -> (usize, Vec<(usize, usize)>) {
         offset = align_up(offset + spec.n_segs as usize * std::mem::size_of::<Memseg>());
         offsets.push((fb, segs));
     }
+    let memzones = offset;
+    offset = align_up(offset + max_memzones as usize * SLOT_SIZE);
     let page = mapping::system_page_size();
-    (offset.div_ceil(page) * page, offsets)
+    (offset.div_ceil(page) * page, offsets, memzones)
 }
 
 /// The mapped configuration. Owns the mapping (and the file with its lock).
@@ -143,6 +152,8 @@ pub(crate) struct PrimaryRecord<'a> {
     pub mode_flags: u32,
     pub file_prefix: &'a str,
     pub huge_dirs: &'a [(u64, PathBuf)],
+    /// Slots of the memzone table.
+    pub max_memzones: u32,
 }
 
 impl ConfigMapping {
@@ -170,6 +181,7 @@ impl ConfigMapping {
         record: &PrimaryRecord<'_>,
         hint: usize,
     ) -> Result<Self, EalError> {
+        let max_memzones = record.max_memzones;
         if specs.len() > MAX_MEMSEG_LISTS {
             return Err(EalError::Limit(format!(
                 "{} memseg lists exceed the maximum of {MAX_MEMSEG_LISTS}",
@@ -181,7 +193,7 @@ impl ConfigMapping {
                 "more than {MAX_PAGE_SIZES} page sizes"
             )));
         }
-        let (len, offsets) = layout(specs);
+        let (len, offsets, memzones_offset) = layout(specs, max_memzones);
         // Like the lists, the configuration goes where secondaries will find the range free.
         let page = mapping::system_page_size();
         let hint = hint.div_ceil(2 << 20) * (2 << 20);
@@ -223,6 +235,13 @@ impl ConfigMapping {
         header.mode_flags = record.mode_flags;
         header.primary_pid = dpmem_sys::process::pid();
         header.hotplug_lock.force_reset();
+        header.memzones.force_unlock();
+        {
+            let mut table = header.memzones.lock();
+            table.count = 0;
+            table.capacity = max_memzones;
+            table.slots_offset = memzones_offset as u64;
+        }
         header.file_prefix = encode_str(record.file_prefix)?;
         for (slot, (page_size, dir)) in record.huge_dirs.iter().enumerate() {
             header.huge_dirs[slot] = HugeDirEntry {
@@ -365,6 +384,11 @@ impl ConfigMapping {
             .filter(|d| d.page_size != 0)
             .map(|d| (d.page_size, PathBuf::from(decode_str(&d.path))))
             .collect()
+    }
+
+    /// Where the configuration is mapped (the same address in every process).
+    pub(crate) fn addr(&self) -> usize {
+        self.addr
     }
 
     pub(crate) fn path(&self) -> Option<&Path> {

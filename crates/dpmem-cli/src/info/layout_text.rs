@@ -153,6 +153,35 @@ fn flag_words(bits: u32) -> String {
     }
 }
 
+/// The heaps' statistics and the memzone table, as text.
+pub fn render_heaps(heaps: &[dpmem::eal::HeapStats], memzones: &[dpmem::eal::Memzone]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "heaps:");
+    for h in heaps {
+        let _ = writeln!(
+            out,
+            "  {} (socket {}): total {} free {} allocated {} greatest free {} free elements {} busy elements {}",
+            h.name,
+            h.socket_id,
+            h.total_bytes,
+            h.free_bytes,
+            h.alloc_bytes,
+            h.greatest_free_bytes,
+            h.free_count,
+            h.alloc_count
+        );
+    }
+    let _ = writeln!(out, "memzones: {}", memzones.len());
+    for mz in memzones {
+        let _ = writeln!(
+            out,
+            "  {}: va {:#x} iova {:#x} len {} page {} socket {}",
+            mz.name, mz.va, mz.iova, mz.len, mz.page_size, mz.socket_id
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,5 @@
-//! `dpmem info`: initialise the EAL and print the memory layout and the lcore table it built.
+//! `dpmem info`: initialise the EAL and print the memory layout, heaps, memzones and the lcore
+//! table it built.
 
 mod default_eal_args;
 mod layout_text;
@@ -10,12 +11,14 @@ use dpmem::eal::{Eal, MemoryLayout};
 use dpmem::sys::root::SysRoot;
 use serde::Serialize;
 
-/// What `--json` prints: the memory layout's fields, then the lcore table.
+/// What `--json` prints: the memory layout's fields, then the lcore table, heaps and memzones.
 #[derive(Debug, Serialize)]
 struct InfoReport<'a> {
     #[serde(flatten)]
     layout: &'a MemoryLayout,
     lcores: &'a [LcoreInfo],
+    heaps: &'a [dpmem::eal::HeapStats],
+    memzones: &'a [dpmem::eal::Memzone],
 }
 
 #[derive(Debug, Args)]
@@ -47,16 +50,21 @@ pub fn run(args: InfoArgs) -> Result<(), String> {
     let eal = Eal::init(argv).map_err(|e| format!("EAL init failed: {e}"))?;
     let layout = eal.layout();
     let lcores = eal.lcore_threads().table();
+    let heaps = eal.heaps().all_stats();
+    let memzones = eal.memzones().list();
     if args.json {
         let report = InfoReport {
             layout: &layout,
             lcores: &lcores,
+            heaps: &heaps,
+            memzones: &memzones,
         };
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         println!("{text}");
     } else {
         println!("EAL options: {}", eal_args.join(" "));
         print!("{}", layout_text::render(&layout, args.segments));
+        print!("{}", layout_text::render_heaps(&heaps, &memzones));
         print!("{}", lcore_text::render(&lcores));
     }
     Ok(())

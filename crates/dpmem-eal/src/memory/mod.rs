@@ -431,6 +431,84 @@ impl Memory {
     pub(crate) fn publish(&self) {
         self.config.publish();
     }
+
+    /// The shared configuration's header (heaps and the memzone table live there).
+    pub(crate) fn shared(&self) -> &crate::shared_config::ConfigHeader {
+        self.config.header()
+    }
+
+    pub(crate) fn config_mapping(&self) -> &ConfigMapping {
+        &self.config
+    }
+
+    /// Page size of list `index` (list headers never change after initialisation).
+    pub(crate) fn list_page_size(&self, index: u32) -> u64 {
+        self.lists
+            .get(index as usize)
+            .map_or(0, |l| l.header().page_size)
+    }
+
+    /// Whether this process may map and unmap pages at run time (dynamic mode, primary).
+    pub(crate) fn can_change_pages(&self) -> bool {
+        self.settings.mode == MemoryMode::Dynamic && self.settings.role == ProcessRole::Primary
+    }
+
+    /// The mapped segment holding `va` and its list's index and socket.
+    pub(crate) fn page_at(&self, va: usize) -> Option<(u32, i32, Memseg)> {
+        let _lock = self.config.header().hotplug_lock.lock_reentrant();
+        let (list, slot) = self.locate(va as u64)?;
+        if !list.occupancy.is_used(slot).ok()? {
+            return None;
+        }
+        let h = list.header();
+        Some((h.index, h.socket_id, list.segment(slot)))
+    }
+
+    /// Whether the mapped page at `va` could be given back (not pinned).
+    pub(crate) fn page_is_releasable(&self, va: usize) -> bool {
+        self.page_at(va).is_some_and(|(_, _, seg)| !seg.is_pinned())
+    }
+
+    /// Whether any page of `[va, va+len)` may hold old data.
+    pub(crate) fn any_page_dirty(&self, va: usize, len: usize) -> bool {
+        let mut page = va;
+        while page < va + len {
+            match self.page_at(page) {
+                Some((_, _, seg)) if seg.is_dirty() => return true,
+                Some((_, _, seg)) => page = (seg.va + seg.len) as usize,
+                None => return true,
+            }
+        }
+        false
+    }
+
+    /// The highest address in `(va, va+len)` where the IOVAs of `[va, va+len)` stop following
+    /// each other, or `va` itself when a page's IOVA is unknown; `None` when the range is
+    /// IOVA-contiguous.
+    pub(crate) fn iova_break_in(&self, va: usize, len: usize) -> Option<usize> {
+        if self.settings.iova_mode == IovaMode::Va || len == 0 {
+            return None;
+        }
+        let mut breaks = None;
+        let mut expected: Option<u64> = None;
+        let mut page = va;
+        while page < va + len {
+            let Some((_, _, seg)) = self.page_at(page) else {
+                return Some(va);
+            };
+            if seg.iova == BAD_IOVA {
+                return Some(va);
+            }
+            if let Some(want) = expected {
+                if seg.iova != want {
+                    breaks = Some(seg.va as usize);
+                }
+            }
+            expected = Some(seg.iova + seg.len);
+            page = (seg.va + seg.len) as usize;
+        }
+        breaks
+    }
 }
 
 impl Drop for Memory {

@@ -38,6 +38,8 @@ pub(crate) struct PrimarySetup {
     /// `--socket-limit`: (socket, bytes) for the default validator, installed before any
     /// memory is mapped so that preallocation honours it too.
     pub socket_limits: Vec<(i32, u64)>,
+    /// Slots of the memzone table.
+    pub max_memzones: u32,
 }
 
 const SMALL_PAGE: u64 = 4096;
@@ -106,6 +108,7 @@ impl Memory {
             mode_flags: flags_word,
             file_prefix: &settings.file_prefix,
             huge_dirs: &settings.huge_dirs,
+            max_memzones: setup.max_memzones,
         };
         let config_hint = specs
             .iter()
@@ -141,6 +144,7 @@ impl Memory {
                 }
             }
         }
+        crate::heap::init_primary(&memory)?;
         Ok(memory)
     }
 

@@ -1,0 +1,132 @@
+//! A heap element: the header that sits one cache line before the memory it describes, inside
+//! the hugepage memory itself (DPDK's `struct malloc_elem`).
+//!
+//! Elements tile the memory a heap owns. Every element is linked to its neighbours in address
+//! order (`prev`/`next`); two elements are *adjacent* only when one ends exactly where the next
+//! begins inside the same memseg list, so memory that is not virtually contiguous is never
+//! merged. Free elements are also linked into one of the heap's segregated free lists.
+
+/// Bytes of an element header; user data starts this far after it (one cache line).
+pub const HEADER_LEN: usize = 64;
+/// Every size and alignment the heap hands out is a multiple of this.
+pub const CACHE_LINE: usize = 64;
+/// Smallest data area worth a free element of its own.
+pub const MIN_DATA_LEN: usize = CACHE_LINE;
+/// A leftover is split off as a free element only when larger than this (DPDK's
+/// `MALLOC_ELEM_OVERHEAD + MIN_DATA_SIZE`); smaller ones stay with the busy element.
+pub const MIN_SPLIT_LEN: usize = HEADER_LEN + MIN_DATA_LEN;
+
+/// Mixed with the header's own address, so a copied header or user bytes that happen to look
+/// like a header do not pass for one.
+const ELEM_MAGIC: u64 = 0x6470_6d65_6d5f_656c;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ElemState {
+    Free = 1,
+    Busy = 2,
+    /// A dummy header between an aligned block's real header and its data; `pad` leads back.
+    Pad = 3,
+}
+
+pub mod elem_flags {
+    /// The element's bytes may be non-zero (zeroing allocations must clear them).
+    pub const DIRTY: u8 = 1 << 0;
+    /// Some pages under the element were mapped on demand and may go back to the system.
+    pub const RELEASABLE: u8 = 1 << 1;
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ElemHeader {
+    /// `ELEM_MAGIC ^ address of this header` while the header is live; erased when merged away.
+    pub magic: u64,
+    /// Address of the heap (its header in the shared configuration) owning this element.
+    pub heap: u64,
+    /// Previous and next element of the heap in address order (0: none).
+    pub prev: u64,
+    pub next: u64,
+    /// Links of the free list the element is on (free elements only).
+    pub free_prev: u64,
+    pub free_next: u64,
+    /// Bytes from this header to the end of the element (header, padding, data, slack).
+    pub size: u64,
+    /// Busy element: bytes between this header and the pad header before the data.
+    /// Pad header: the same distance, back to the real header.
+    pub pad: u32,
+    /// The memseg list holding the element.
+    pub list_index: u16,
+    pub state: u8,
+    /// [`elem_flags`] bits.
+    pub flags: u8,
+}
+
+const _: () = assert!(std::mem::size_of::<ElemHeader>() == HEADER_LEN);
+
+impl ElemHeader {
+    pub fn state(&self) -> Option<ElemState> {
+        match self.state {
+            1 => Some(ElemState::Free),
+            2 => Some(ElemState::Busy),
+            3 => Some(ElemState::Pad),
+            _ => None,
+        }
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.flags & elem_flags::DIRTY != 0
+    }
+
+    pub fn is_free(&self) -> bool {
+        self.state == ElemState::Free as u8
+    }
+}
+
+/// The address of an element header in heap memory. Reading or writing through it is valid
+/// while the owning heap's lock is held and the address is a header of that heap (callers
+/// establish this: from the heap's own links, or after `Elem::probe` checks on foreign input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Elem(pub usize);
+
+impl Elem {
+    pub fn from_addr(addr: u64) -> Option<Elem> {
+        (addr != 0).then_some(Elem(addr as usize))
+    }
+
+    pub fn addr(self) -> u64 {
+        self.0 as u64
+    }
+
+    pub fn data(self) -> usize {
+        self.0 + HEADER_LEN
+    }
+
+    pub fn expected_magic(self) -> u64 {
+        ELEM_MAGIC ^ self.addr()
+    }
+
+    pub fn load(self) -> ElemHeader {
+        // SAFETY: see the type's invariant: a header of a heap whose lock the caller holds, in
+        // mapped memory, 64-byte aligned.
+        unsafe { (self.0 as *const ElemHeader).read() }
+    }
+
+    pub fn store(self, header: ElemHeader) {
+        // SAFETY: as in `load`; the heap lock makes this the only writer.
+        unsafe { (self.0 as *mut ElemHeader).write(header) }
+    }
+
+    /// Applies `f` to the header in place.
+    pub fn update(self, f: impl FnOnce(&mut ElemHeader)) {
+        let mut h = self.load();
+        f(&mut h);
+        self.store(h);
+    }
+
+    /// Fills `[start, start+len)` with zeroes: erased headers and cleared data.
+    pub fn zero_range(start: usize, len: usize) {
+        // SAFETY: callers pass ranges inside elements of a heap whose lock they hold, which lie
+        // in mapped memory nobody else is using (free memory or a block being freed).
+        unsafe { std::ptr::write_bytes(start as *mut u8, 0, len) }
+    }
+}

@@ -1,0 +1,557 @@
+//! One malloc heap: the elements carved out of the memory of one socket, their address-ordered
+//! links and their free lists (DPDK's `malloc_heap.c` and `malloc_elem.c`).
+//!
+//! Every operation here runs with the heap's lock held; [`HeapOps`] is what a locked heap can
+//! do. The state lives in the shared configuration and the elements in hugepage memory, so a
+//! secondary process works on the same heap through its own mapping at the same addresses.
+
+use super::elem::{elem_flags, Elem, ElemHeader, ElemState, CACHE_LINE, HEADER_LEN, MIN_SPLIT_LEN};
+use super::free_index::{class_at_least, class_of, FreeIndex};
+use crate::memory::{Memory, PageRequest};
+use crate::sync::SharedLocked;
+
+/// Heaps the configuration holds: one per socket id below this (DPDK's `RTE_MAX_HEAPS`).
+pub const MAX_HEAPS: usize = 32;
+pub const HEAP_NAME_LEN: usize = 32;
+
+/// The shared state of one heap. All-zero bytes are an unused, empty heap.
+#[repr(C)]
+#[derive(Debug)]
+pub struct HeapState {
+    pub name: [u8; HEAP_NAME_LEN],
+    pub socket_id: i32,
+    /// Non-zero once the primary set the heap up.
+    pub in_use: u32,
+    /// First and last element in address order (0 when the heap has no memory).
+    pub first: u64,
+    pub last: u64,
+    /// Bytes of memory the heap owns (headers included).
+    pub total_bytes: u64,
+    /// Busy elements.
+    pub alloc_count: u64,
+    /// Allocations asked for "any socket" that this heap served after the caller's own socket
+    /// could not.
+    pub fallback_alloc_count: u64,
+    pub free: FreeIndex,
+}
+
+/// A heap as it sits in the shared configuration: its lock and its state.
+pub type SharedHeap = SharedLocked<HeapState>;
+
+/// What an allocation needs, already normalised (sizes and alignments multiples of a cache
+/// line, alignment a power of two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AllocRequest {
+    pub size: usize,
+    pub align: usize,
+    /// 0, or a power of two the block must not cross.
+    pub bound: usize,
+    /// The data must be IOVA-contiguous.
+    pub contig: bool,
+    /// Page sizes allowed (memzone page-size flags); 0 = any.
+    pub page_flags: u32,
+}
+
+/// A locked heap and the memory it draws pages from.
+pub(crate) struct HeapOps<'a> {
+    pub st: &'a mut HeapState,
+    /// Address of the heap's [`SharedHeap`]: what element headers record as their heap.
+    pub addr: u64,
+    pub memory: &'a Memory,
+}
+
+/// Elements of the request's own size class looked at before a bigger class is used.
+const EXACT_CLASS_PROBES: usize = 4;
+
+fn align_floor(v: usize, align: usize) -> usize {
+    v & !(align - 1)
+}
+
+impl HeapOps<'_> {
+    fn adjacent(a: Elem, ah: &ElemHeader, b: Elem) -> bool {
+        let bh = b.load();
+        a.0 + ah.size as usize == b.0 && ah.list_index == bh.list_index
+    }
+
+    /// Cuts `elem` at `at`: the part from `at` becomes a new element with the same flags, state
+    /// free; `elem` keeps its state. Neither is put on a free list.
+    fn split(&mut self, elem: Elem, at: usize) -> Elem {
+        let h = elem.load();
+        let tail = Elem(at);
+        tail.store(ElemHeader {
+            magic: tail.expected_magic(),
+            heap: self.addr,
+            prev: elem.addr(),
+            next: h.next,
+            free_prev: 0,
+            free_next: 0,
+            size: (elem.0 + h.size as usize - at) as u64,
+            pad: 0,
+            list_index: h.list_index,
+            state: ElemState::Free as u8,
+            flags: h.flags,
+        });
+        match Elem::from_addr(h.next) {
+            Some(next) => next.update(|n| n.prev = tail.addr()),
+            None => self.st.last = tail.addr(),
+        }
+        elem.update(|e| {
+            e.next = tail.addr();
+            e.size = (at - elem.0) as u64;
+        });
+        tail
+    }
+
+    /// Absorbs `b` (adjacent, off any free list) into `a`; erases `b`'s header so stale bytes
+    /// never pass for a header and clean memory stays zero.
+    fn join(&mut self, a: Elem, b: Elem) {
+        let bh = b.load();
+        match Elem::from_addr(bh.next) {
+            Some(next) => next.update(|n| n.prev = a.addr()),
+            None => self.st.last = a.addr(),
+        }
+        a.update(|h| {
+            h.size += bh.size;
+            h.next = bh.next;
+            h.flags |= bh.flags;
+        });
+        Elem::zero_range(b.0, HEADER_LEN);
+    }
+
+    /// Merges a free element (on no free list) with free neighbours; returns the result, also
+    /// on no free list. Afterwards no two adjacent elements are free.
+    fn join_free_neighbours(&mut self, mut elem: Elem) -> Elem {
+        let h = elem.load();
+        if let Some(next) = Elem::from_addr(h.next) {
+            let nh = next.load();
+            if nh.is_free() && Self::adjacent(elem, &h, next) {
+                self.st.free.remove(next, &nh);
+                self.join(elem, next);
+            }
+        }
+        let h = elem.load();
+        if let Some(prev) = Elem::from_addr(h.prev) {
+            let ph = prev.load();
+            if ph.is_free() && Self::adjacent(prev, &ph, elem) {
+                self.st.free.remove(prev, &ph);
+                self.join(prev, elem);
+                elem = prev;
+            }
+        }
+        elem
+    }
+
+    /// Takes `elem` out of the address-ordered links.
+    fn unlink(&mut self, elem: Elem) {
+        let h = elem.load();
+        match Elem::from_addr(h.prev) {
+            Some(prev) => prev.update(|p| p.next = h.next),
+            None => self.st.first = h.next,
+        }
+        match Elem::from_addr(h.next) {
+            Some(next) => next.update(|n| n.prev = h.prev),
+            None => self.st.last = h.prev,
+        }
+    }
+
+    /// Hands `[va, va+len)` to the heap as one free element, merged with free neighbours.
+    pub fn add_memory(&mut self, va: usize, len: usize, list_index: u32, flags: u8) -> Elem {
+        let elem = Elem(va);
+        // Memory usually arrives above what the heap has, so look for the neighbour from the end.
+        let mut prev = Elem::from_addr(self.st.last);
+        while let Some(p) = prev {
+            if p.0 < va {
+                break;
+            }
+            prev = Elem::from_addr(p.load().prev);
+        }
+        let next = match prev {
+            Some(p) => p.load().next,
+            None => self.st.first,
+        };
+        elem.store(ElemHeader {
+            magic: elem.expected_magic(),
+            heap: self.addr,
+            prev: prev.map_or(0, Elem::addr),
+            next,
+            free_prev: 0,
+            free_next: 0,
+            size: len as u64,
+            pad: 0,
+            list_index: list_index as u16,
+            state: ElemState::Free as u8,
+            flags,
+        });
+        match prev {
+            Some(p) => p.update(|h| h.next = elem.addr()),
+            None => self.st.first = elem.addr(),
+        }
+        match Elem::from_addr(next) {
+            Some(n) => n.update(|h| h.prev = elem.addr()),
+            None => self.st.last = elem.addr(),
+        }
+        self.st.total_bytes += len as u64;
+        let joined = self.join_free_neighbours(elem);
+        self.st.free.insert(joined);
+        joined
+    }
+
+    fn page_size_allowed(&self, list_index: u16, page_flags: u32) -> bool {
+        page_flags == 0
+            || super::page_size_flag(self.memory.list_page_size(u32::from(list_index))) & page_flags
+                != 0
+    }
+
+    /// Where in free element `elem` a block for `req` would start (its header), or `None` if it
+    /// does not fit. The block goes at the *end* of the element: the front stays one free
+    /// element, so a run of allocations leaves no holes between them (DPDK's `elem_start_pt`).
+    pub fn start_point(&self, elem: Elem, h: &ElemHeader, req: &AllocRequest) -> Option<usize> {
+        if !self.page_size_allowed(h.list_index, req.page_flags) {
+            return None;
+        }
+        let start = elem.0;
+        let mut end_pt = start + h.size as usize;
+        let bmask = !(req.bound.wrapping_sub(1));
+        loop {
+            let mut data = align_floor(end_pt.checked_sub(req.size)?, req.align);
+            if req.bound != 0 && data & bmask != (data + req.size - 1) & bmask {
+                // Move the block down so it ends at the boundary it would have crossed.
+                end_pt = align_floor(end_pt, req.bound);
+                data = align_floor(end_pt.checked_sub(req.size)?, req.align);
+                if data & bmask != (data + req.size - 1) & bmask {
+                    return None;
+                }
+            }
+            let header = data.checked_sub(HEADER_LEN)?;
+            if header < start {
+                return None;
+            }
+            if !req.contig {
+                return Some(header);
+            }
+            match self.memory.iova_break_in(data, req.size) {
+                None => return Some(header),
+                // Retry below the last discontinuity.
+                Some(break_at) => end_pt = break_at,
+            }
+        }
+    }
+
+    /// A free element that can hold `req`, and where the block would start in it.
+    fn find_suitable(&self, req: &AllocRequest) -> Option<(Elem, usize)> {
+        let need = (req.size + HEADER_LEN + req.align - CACHE_LINE) as u64;
+        let unconstrained = req.bound == 0 && !req.contig && req.page_flags == 0;
+        if unconstrained {
+            // A few elements of the request's own class may fit exactly; DPDK would take one
+            // of them before any bigger element, which keeps big blocks whole.
+            let mut cur = self.st.free.head(class_of(need));
+            for _ in 0..EXACT_CLASS_PROBES {
+                let Some(elem) = cur else { break };
+                let h = elem.load();
+                if let Some(at) = self.start_point(elem, &h, req) {
+                    return Some((elem, at));
+                }
+                cur = Elem::from_addr(h.free_next);
+            }
+            // Every element of this class or above fits: two bit scans, no walking.
+            if let Some(class) =
+                class_at_least(need).and_then(|c| self.st.free.first_nonempty_from(c))
+            {
+                let elem = self.st.free.head(class).expect("non-empty list");
+                let h = elem.load();
+                if let Some(at) = self.start_point(elem, &h, req) {
+                    return Some((elem, at));
+                }
+            }
+        }
+        // Elements smaller than the worst case may still fit (alignment may cost nothing),
+        // and constrained requests need each candidate checked: walk the lists in size order.
+        let mut class = self
+            .st
+            .free
+            .first_nonempty_from(class_of((req.size + HEADER_LEN) as u64));
+        while let Some(c) = class {
+            let mut cur = self.st.free.head(c);
+            while let Some(elem) = cur {
+                let h = elem.load();
+                if let Some(at) = self.start_point(elem, &h, req) {
+                    return Some((elem, at));
+                }
+                cur = Elem::from_addr(h.free_next);
+            }
+            class = self.st.free.next_nonempty_after(c);
+        }
+        None
+    }
+
+    /// Makes a busy block for `req` at `block` inside free element `elem` (DPDK's
+    /// `malloc_elem_alloc`); returns the data address.
+    fn alloc_at(&mut self, elem: Elem, block: usize, req: &AllocRequest) -> usize {
+        let h = elem.load();
+        self.st.free.remove(elem, &h);
+        let front = block - elem.0;
+        let data_end = block + HEADER_LEN + req.size;
+        let trailer = elem.0 + h.size as usize - data_end;
+        if trailer > MIN_SPLIT_LEN {
+            let tail = self.split(elem, data_end);
+            self.st.free.insert(tail);
+        }
+        self.st.alloc_count += 1;
+        if front < MIN_SPLIT_LEN {
+            // Too little in front for a free element: it becomes padding of this block, and a
+            // pad header just before the data leads back to the real header.
+            let size = elem.load().size;
+            elem.update(|e| {
+                e.state = ElemState::Busy as u8;
+                e.pad = front as u32;
+            });
+            if front > 0 {
+                let pad = Elem(block);
+                pad.store(ElemHeader {
+                    magic: pad.expected_magic(),
+                    heap: self.addr,
+                    size: size - front as u64,
+                    pad: front as u32,
+                    list_index: h.list_index,
+                    state: ElemState::Pad as u8,
+                    flags: h.flags,
+                    ..ElemHeader::default()
+                });
+            }
+            return block + HEADER_LEN;
+        }
+        let busy = self.split(elem, block);
+        self.st.free.insert(elem);
+        busy.update(|b| b.state = ElemState::Busy as u8);
+        block + HEADER_LEN
+    }
+
+    /// Allocates from memory the heap has, growing it when allowed and needed. Returns the data
+    /// address and the real element.
+    pub fn alloc(&mut self, req: &AllocRequest, may_grow: bool) -> Option<(usize, Elem)> {
+        if let Some((elem, block)) = self.find_suitable(req) {
+            let data = self.alloc_at(elem, block, req);
+            return Some((data, elem_of_new_block(elem, block)));
+        }
+        if may_grow && self.grow(req) {
+            if let Some((elem, block)) = self.find_suitable(req) {
+                let data = self.alloc_at(elem, block, req);
+                return Some((data, elem_of_new_block(elem, block)));
+            }
+        }
+        None
+    }
+
+    /// Maps enough pages for `req` on this heap's socket and adds them (DPDK's
+    /// `alloc_more_mem_on_socket`): allowed page sizes, biggest first.
+    fn grow(&mut self, req: &AllocRequest) -> bool {
+        if !self.memory.can_change_pages() {
+            return false;
+        }
+        let mut sizes = self.memory.page_sizes();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        for page_size in sizes {
+            if req.page_flags != 0 && super::page_size_flag(page_size) & req.page_flags == 0 {
+                continue;
+            }
+            let bytes = (req.align + req.size + HEADER_LEN) as u64;
+            let mut page_req = PageRequest::new(
+                page_size,
+                self.st.socket_id,
+                bytes.div_ceil(page_size) as usize,
+            );
+            page_req.iova_contiguous = req.contig;
+            let Ok(run) = self.memory.alloc_pages(page_req) else {
+                continue;
+            };
+            let dirty = self
+                .memory
+                .any_page_dirty(run.va as usize, run.len as usize);
+            let flags = elem_flags::RELEASABLE | if dirty { elem_flags::DIRTY } else { 0 };
+            let elem = self.add_memory(run.va as usize, run.len as usize, run.list_index, flags);
+            let h = elem.load();
+            if self.start_point(elem, &h, req).is_some() {
+                return true;
+            }
+            // The new pages did not help (an IOVA break in the merged element): give them back.
+            self.release_pages(elem);
+        }
+        false
+    }
+
+    /// Frees busy element `elem` (DPDK's `malloc_elem_free` + `malloc_heap_free`).
+    pub fn free(&mut self, elem: Elem) {
+        let h = elem.load();
+        if h.pad > 0 {
+            // The pad header sits in the block's own data: unmark it so it can never be taken
+            // for a live header again.
+            Elem::zero_range(elem.0 + h.pad as usize, HEADER_LEN);
+        }
+        let end = elem.0 + h.size as usize;
+        elem.update(|e| {
+            e.state = ElemState::Free as u8;
+            e.pad = 0;
+            // Treated as clean while joining: if every neighbour is clean too, clearing this
+            // block keeps the whole merged element clean (cheaper than clearing it later).
+            e.flags &= !elem_flags::DIRTY;
+        });
+        self.st.alloc_count -= 1;
+        let joined = self.join_free_neighbours(elem);
+        if joined.load().is_dirty() {
+            // Nothing to clear: the merged element must be cleared on a zeroing allocation anyway.
+        } else {
+            Elem::zero_range(elem.data(), end - elem.data());
+        }
+        self.st.free.insert(joined);
+        self.release_pages(joined);
+    }
+
+    /// Gives whole pages inside free element `elem` (on its free list) back to the system,
+    /// except pinned ones; what is left of the element stays free.
+    fn release_pages(&mut self, elem: Elem) {
+        let h = elem.load();
+        if h.flags & elem_flags::RELEASABLE == 0 || !self.memory.can_change_pages() {
+            return;
+        }
+        let page_size = self.memory.list_page_size(u32::from(h.list_index)) as usize;
+        let (start, end) = (elem.0, elem.0 + h.size as usize);
+        if end - start < page_size {
+            return;
+        }
+        let first_page = start.next_multiple_of(page_size);
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        let mut page = first_page;
+        while page + page_size <= end {
+            if self.memory.page_is_releasable(page) {
+                match runs.last_mut() {
+                    Some(run) if run.1 == page => run.1 += page_size,
+                    _ => runs.push((page, page + page_size)),
+                }
+            }
+            page += page_size;
+        }
+        let mut cur = Some(elem);
+        for (mut run_start, mut run_end) in runs {
+            let Some(c) = cur else { break };
+            let ch = c.load();
+            let c_end = c.0 + ch.size as usize;
+            // What stays on either side must be nothing or a whole free element.
+            let before = run_start - c.0;
+            if before > 0 && before < MIN_SPLIT_LEN {
+                run_start += page_size;
+            }
+            let after = c_end - run_end;
+            if after > 0 && after < MIN_SPLIT_LEN {
+                run_end -= page_size;
+            }
+            if run_start >= run_end {
+                continue;
+            }
+            self.st.free.remove(c, &ch);
+            let run_elem = if run_start > c.0 {
+                let r = self.split(c, run_start);
+                self.st.free.insert(c);
+                r
+            } else {
+                c
+            };
+            cur = if run_end < c_end {
+                let tail = self.split(run_elem, run_end);
+                self.st.free.insert(tail);
+                Some(tail)
+            } else {
+                None
+            };
+            self.unlink(run_elem);
+            self.st.total_bytes -= (run_end - run_start) as u64;
+            if self
+                .memory
+                .free_pages(run_start, run_end - run_start)
+                .is_err()
+            {
+                // Still mapped (`--match-allocations` refuses partial runs): keep it as free
+                // memory of the heap, merged back with what was split off, and stop here.
+                self.add_memory(
+                    run_start,
+                    run_end - run_start,
+                    u32::from(ch.list_index),
+                    ch.flags,
+                );
+                break;
+            }
+        }
+    }
+
+    /// Grows or shrinks busy element `elem` in place so its data holds `size` bytes (multiple
+    /// of a cache line). Fails, changing nothing, when the next element cannot give the room.
+    pub fn resize(&mut self, elem: Elem, size: usize) -> bool {
+        let h = elem.load();
+        let needed = HEADER_LEN + h.pad as usize + size;
+        if (h.size as usize) < needed {
+            let Some(next) = Elem::from_addr(h.next) else {
+                return false;
+            };
+            let nh = next.load();
+            if !nh.is_free()
+                || !Self::adjacent(elem, &h, next)
+                || ((h.size + nh.size) as usize) < needed
+            {
+                return false;
+            }
+            self.st.free.remove(next, &nh);
+            self.join(elem, next);
+        }
+        let h = elem.load();
+        let spare = h.size as usize - needed;
+        if spare > MIN_SPLIT_LEN {
+            let tail = self.split(elem, elem.0 + needed);
+            // The tail held this block's data (or free memory of unknown state): dirty.
+            tail.update(|t| t.flags |= elem_flags::DIRTY);
+            let tail = self.join_free_neighbours(tail);
+            self.st.free.insert(tail);
+            self.release_pages(tail);
+        }
+        if h.pad > 0 {
+            let size = elem.load().size - u64::from(h.pad);
+            Elem(elem.0 + h.pad as usize).update(|p| p.size = size);
+        }
+        true
+    }
+
+    /// The biggest block of data `free` element could give with `align`, and where it starts.
+    pub fn biggest_block_in(&self, elem: Elem, h: &ElemHeader, align: usize) -> usize {
+        let data = (elem.0 + HEADER_LEN).next_multiple_of(align);
+        let end = elem.0 + h.size as usize;
+        end.saturating_sub(data) & !(CACHE_LINE - 1)
+    }
+
+    /// The free element offering the biggest block for `align` and `page_flags`.
+    pub fn biggest_free(&self, align: usize, page_flags: u32, contig: bool) -> usize {
+        let mut best = 0;
+        self.st.free.for_each(|_, elem, h| {
+            if !self.page_size_allowed(h.list_index, page_flags) {
+                return;
+            }
+            let mut len = self.biggest_block_in(elem, h, align);
+            if contig && len > 0 {
+                let data = (elem.0 + HEADER_LEN).next_multiple_of(align);
+                if let Some(brk) = self.memory.iova_break_in(data, len) {
+                    // Only the part above the last break is contiguous to the end.
+                    len = (data + len).saturating_sub(brk.max(data));
+                }
+            }
+            best = best.max(len);
+        });
+        best
+    }
+}
+
+/// The real header of the block placed at `block` in free element `elem`: the element itself
+/// when the front became padding, otherwise the new element split off at `block`.
+fn elem_of_new_block(elem: Elem, block: usize) -> Elem {
+    if block - elem.0 < MIN_SPLIT_LEN {
+        elem
+    } else {
+        Elem(block)
+    }
+}

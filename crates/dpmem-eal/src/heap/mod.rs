@@ -1,0 +1,744 @@
+//! Malloc heaps: one per socket, carved from the memseg lists' memory (DPDK's `rte_malloc`).
+//!
+//! A heap's state (free lists, bitmaps, counters, lock) lives in the shared configuration and
+//! its element headers in the hugepage memory they describe, so every process sees one heap.
+//! [`Heaps`] is this process's handle: the byte/pointer API DPDK users know (`malloc`,
+//! `zmalloc`, `calloc`, `realloc`, `free` and their `_socket` forms), typed boxes
+//! ([`HeapBox`]), statistics, pointer validation, a whole-heap consistency check and a dump.
+//!
+//! Rules kept from DPDK 22.11: sizes round up to a cache line and alignments to at least one;
+//! a zero size or an alignment that is not a power of two is refused; "any socket" tries the
+//! caller's socket first, then the others; zeroing allocations clear only memory that may hold
+//! old data; heaps grow by mapping pages (memory events and validators apply) and give whole
+//! free pages back, except pinned ones.
+
+pub mod elem;
+pub mod free_index;
+mod heap_box;
+pub mod malloc_heap;
+
+use std::fmt::Write as _;
+use std::ptr::NonNull;
+
+use serde::Serialize;
+
+use crate::error::EalError;
+use crate::memory::Memory;
+use crate::memseg::SOCKET_ID_ANY;
+use crate::shared_config::{decode_str, encode_str};
+use elem::{elem_flags, Elem, ElemState, CACHE_LINE, HEADER_LEN};
+use free_index::class_of;
+pub use heap_box::HeapBox;
+pub use malloc_heap::MAX_HEAPS;
+use malloc_heap::{AllocRequest, HeapOps, HeapState, SharedHeap};
+
+/// The memzone page-size flag of `page_size` (0 for sizes DPDK has no flag for).
+pub(crate) fn page_size_flag(page_size: u64) -> u32 {
+    use crate::memzone::flags;
+    match page_size {
+        0x4_0000 => flags::PAGE_256KB,
+        0x20_0000 => flags::PAGE_2MB,
+        0x100_0000 => flags::PAGE_16MB,
+        0x1000_0000 => flags::PAGE_256MB,
+        0x2000_0000 => flags::PAGE_512MB,
+        0x4000_0000 => flags::PAGE_1GB,
+        0x1_0000_0000 => flags::PAGE_4GB,
+        0x4_0000_0000 => flags::PAGE_16GB,
+        _ => 0,
+    }
+}
+
+/// Statistics of one heap (DPDK's `rte_malloc_socket_stats`, plus the any-socket fallbacks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeapStats {
+    pub name: String,
+    pub socket_id: i32,
+    /// Memory the heap owns, element headers included.
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+    pub alloc_bytes: u64,
+    /// Size of the biggest free element (header included, as DPDK counts it).
+    pub greatest_free_bytes: u64,
+    pub free_count: u64,
+    pub alloc_count: u64,
+    /// Any-socket allocations this heap served because the caller's socket could not.
+    pub fallback_alloc_count: u64,
+}
+
+/// The heaps of one EAL instance, as this process reaches them.
+#[derive(Debug, Clone, Copy)]
+pub struct Heaps<'a> {
+    memory: &'a Memory,
+}
+
+/// Sets up a heap per socket that has memseg lists and hands it the memory mapped at start-up
+/// (preallocated, legacy or `--no-huge`), one element per virtually contiguous run of pages.
+/// The primary calls this before publishing the configuration.
+pub(crate) fn init_primary(memory: &Memory) -> Result<(), EalError> {
+    let heaps = Heaps { memory };
+    for socket in memory.sockets() {
+        let shared = heaps.shared_heap(socket).ok_or_else(|| {
+            EalError::Limit(format!(
+                "socket {socket} has no heap slot (at most {MAX_HEAPS})"
+            ))
+        })?;
+        shared.force_unlock();
+        let mut st = shared.lock();
+        st.name = encode_str(&format!("socket_{socket}"))?;
+        st.socket_id = socket;
+        st.in_use = 1;
+    }
+    for list in memory.lists() {
+        for seg_run in contiguous_runs(memory, list.index) {
+            let (va, len, dirty, releasable) = seg_run;
+            let shared = heaps
+                .shared_heap(list.socket_id)
+                .expect("heap created for every socket with lists");
+            let mut st = shared.lock();
+            let mut ops = HeapOps {
+                st: &mut st,
+                addr: heap_addr(shared),
+                memory,
+            };
+            let mut flags = 0;
+            if dirty {
+                flags |= elem_flags::DIRTY;
+            }
+            if releasable {
+                flags |= elem_flags::RELEASABLE;
+            }
+            ops.add_memory(va, len, list.index, flags);
+        }
+    }
+    Ok(())
+}
+
+/// Runs of virtually contiguous mapped pages of list `index`: (va, len, any dirty, any not
+/// pinned).
+fn contiguous_runs(memory: &Memory, index: u32) -> Vec<(usize, usize, bool, bool)> {
+    let mut runs: Vec<(usize, usize, bool, bool)> = Vec::new();
+    for seg in memory.segments(index) {
+        match runs.last_mut() {
+            Some(run) if run.0 + run.1 == seg.va as usize => {
+                run.1 += seg.len as usize;
+                run.2 |= seg.is_dirty();
+                run.3 |= !seg.is_pinned();
+            }
+            _ => runs.push((
+                seg.va as usize,
+                seg.len as usize,
+                seg.is_dirty(),
+                !seg.is_pinned(),
+            )),
+        }
+    }
+    runs
+}
+
+fn heap_addr(shared: &SharedHeap) -> u64 {
+    shared as *const SharedHeap as u64
+}
+
+fn bad_arg(msg: String) -> EalError {
+    EalError::InvalidArgument(msg)
+}
+
+impl<'a> Heaps<'a> {
+    pub(crate) fn new(memory: &'a Memory) -> Self {
+        Self { memory }
+    }
+
+    fn shared_heap(&self, socket: i32) -> Option<&'a SharedHeap> {
+        usize::try_from(socket)
+            .ok()
+            .and_then(|s| self.memory.shared().heaps.get(s))
+    }
+
+    /// The heap of `socket`, if it has one: heaps are set up at start-up for exactly the
+    /// sockets that have memseg lists, which never change, so no heap lock is needed to know.
+    fn heap_in_use(&self, socket: i32) -> Option<&'a SharedHeap> {
+        self.memory
+            .sockets()
+            .contains(&socket)
+            .then(|| self.shared_heap(socket))
+            .flatten()
+    }
+
+    /// Sockets that have a heap, ascending.
+    pub fn sockets(&self) -> Vec<i32> {
+        let mut sockets = self.memory.sockets();
+        sockets.retain(|&s| self.shared_heap(s).is_some());
+        sockets
+    }
+
+    /// The socket "any socket" tries first: the calling thread's, when it has a heap.
+    pub fn preferred_socket(&self) -> i32 {
+        let sockets = self.sockets();
+        // The calling thread's socket (its lcore's, or the one its affinity pins it to), as
+        // DPDK's `malloc_get_numa_socket`; threads that span sockets start at the lowest one.
+        let own = crate::lcore::socket_id();
+        if sockets.contains(&own) {
+            own
+        } else if sockets.contains(&0) {
+            0
+        } else {
+            sockets.first().copied().unwrap_or(0)
+        }
+    }
+
+    /// Normalises a request as DPDK does, refusing what it refuses.
+    fn request(&self, size: usize, align: usize) -> Result<AllocRequest, EalError> {
+        if size == 0 {
+            return Err(bad_arg("allocation of 0 bytes".into()));
+        }
+        if align != 0 && !align.is_power_of_two() {
+            return Err(bad_arg(format!("alignment {align} is not a power of two")));
+        }
+        let size = size
+            .checked_next_multiple_of(CACHE_LINE)
+            .filter(|s| *s <= isize::MAX as usize / 2)
+            .ok_or_else(|| bad_arg(format!("allocation of {size} bytes is too large")))?;
+        Ok(AllocRequest {
+            size,
+            align: align.max(CACHE_LINE),
+            bound: 0,
+            contig: false,
+            page_flags: 0,
+        })
+    }
+
+    /// Sockets to try, in order, for `socket` (which may be [`SOCKET_ID_ANY`]).
+    fn socket_order(&self, socket: i32) -> Result<Vec<i32>, EalError> {
+        if socket == SOCKET_ID_ANY {
+            let first = self.preferred_socket();
+            let mut order = vec![first];
+            order.extend(self.sockets().into_iter().filter(|&s| s != first));
+            return Ok(order);
+        }
+        if self.heap_in_use(socket).is_none() {
+            return Err(bad_arg(format!("socket {socket} has no heap")));
+        }
+        Ok(vec![socket])
+    }
+
+    /// Allocates `req` on `socket`'s heap: existing memory first, then new pages. With
+    /// `hint_only` the page-size flags are a preference. Returns the data address and whether
+    /// the block may hold old data.
+    fn alloc_on(
+        &self,
+        socket: i32,
+        req: &AllocRequest,
+        hint_only: bool,
+        fallback: bool,
+    ) -> Option<(usize, bool)> {
+        let shared = self.shared_heap(socket)?;
+        let mut st = shared.lock();
+        if st.in_use == 0 {
+            return None;
+        }
+        let mut ops = HeapOps {
+            st: &mut st,
+            addr: heap_addr(shared),
+            memory: self.memory,
+        };
+        let got = ops.alloc(req, true).or_else(|| {
+            (hint_only && req.page_flags != 0).then(|| {
+                let any_page = AllocRequest {
+                    page_flags: 0,
+                    ..*req
+                };
+                ops.alloc(&any_page, true)
+            })?
+        });
+        let (data, elem) = got?;
+        let dirty = elem.load().is_dirty();
+        if fallback {
+            st.fallback_alloc_count += 1;
+        }
+        Some((data, dirty))
+    }
+
+    /// The allocation path shared by the heap API and memzones.
+    pub(crate) fn alloc_request(
+        &self,
+        req: &AllocRequest,
+        socket: i32,
+        hint_only: bool,
+    ) -> Result<(usize, bool), EalError> {
+        let order = self.socket_order(socket)?;
+        for (n, &s) in order.iter().enumerate() {
+            if let Some(got) = self.alloc_on(s, req, hint_only, n > 0) {
+                return Ok(got);
+            }
+        }
+        Err(EalError::HeapExhausted {
+            size: req.size,
+            align: req.align,
+            socket,
+        })
+    }
+
+    /// Allocates the biggest block any allowed free element holds (for memzones of length 0):
+    /// existing memory only, as DPDK does. Returns the data address and its length.
+    pub(crate) fn alloc_biggest(
+        &self,
+        socket: i32,
+        align: usize,
+        page_flags: u32,
+        contig: bool,
+    ) -> Result<(usize, usize), EalError> {
+        let order = self.socket_order(socket)?;
+        for &s in &order {
+            let Some(shared) = self.shared_heap(s) else {
+                continue;
+            };
+            let mut st = shared.lock();
+            let mut ops = HeapOps {
+                st: &mut st,
+                addr: heap_addr(shared),
+                memory: self.memory,
+            };
+            let len = ops.biggest_free(align, page_flags, contig);
+            if len == 0 {
+                continue;
+            }
+            let req = AllocRequest {
+                size: len,
+                align,
+                bound: 0,
+                contig,
+                page_flags,
+            };
+            if let Some((data, _)) = ops.alloc(&req, false) {
+                return Ok((data, len));
+            }
+        }
+        Err(EalError::HeapExhausted {
+            size: 0,
+            align,
+            socket,
+        })
+    }
+
+    /// Finds the live block whose data starts at `ptr` and runs `f` on it with its heap
+    /// locked. Foreign pointers, pointers into the middle of a block and freed blocks are
+    /// refused by what their headers say, before anything changes.
+    fn with_block<R>(
+        &self,
+        ptr: usize,
+        f: impl FnOnce(&mut HeapOps<'_>, Elem) -> R,
+    ) -> Result<R, EalError> {
+        let bad = |reason: &'static str| EalError::BadPointer { addr: ptr, reason };
+        if !ptr.is_multiple_of(CACHE_LINE) || ptr < HEADER_LEN {
+            return Err(bad(
+                "not cache-line aligned, so no block of a dpmem heap starts there",
+            ));
+        }
+        let header = Elem(ptr - HEADER_LEN);
+        let (_, socket, _) = self
+            .memory
+            .page_at(header.0)
+            .ok_or_else(|| bad("not in memory mapped by this EAL"))?;
+        let shared = self
+            .shared_heap(socket)
+            .ok_or_else(|| bad("no heap for its socket"))?;
+        let addr = heap_addr(shared);
+        let mut st = shared.lock();
+        // Pages of this socket are unmapped only by this heap under this lock, so the header
+        // checked mapped above stays mapped while it is read.
+        let h = header.load();
+        if h.magic != header.expected_magic() || h.heap != addr {
+            return Err(bad(
+                "no live block starts here (never handed out, or freed and merged since)",
+            ));
+        }
+        let real = match h.state() {
+            Some(ElemState::Busy) if h.pad == 0 => header,
+            Some(ElemState::Busy) => {
+                return Err(bad("inside a padded block, not at its start"));
+            }
+            Some(ElemState::Free) => return Err(EalError::DoubleFree { addr: ptr }),
+            Some(ElemState::Pad) => {
+                let real = Elem(header.0.wrapping_sub(h.pad as usize));
+                if h.pad == 0 || self.memory.page_at(real.0).is_none() {
+                    return Err(bad("a pad header leads outside the heap"));
+                }
+                let rh = real.load();
+                if rh.magic != real.expected_magic() || rh.heap != addr || rh.pad != h.pad {
+                    return Err(bad("a pad header leads to no block"));
+                }
+                match rh.state() {
+                    Some(ElemState::Busy) => real,
+                    Some(ElemState::Free) => return Err(EalError::DoubleFree { addr: ptr }),
+                    _ => return Err(bad("a pad header leads to no block")),
+                }
+            }
+            None => return Err(bad("no live block starts here")),
+        };
+        let mut ops = HeapOps {
+            st: &mut st,
+            addr,
+            memory: self.memory,
+        };
+        Ok(f(&mut ops, real))
+    }
+
+    /// Allocates `size` bytes aligned to `align` (0: a cache line) on the preferred socket,
+    /// falling back to the others (DPDK's `rte_malloc`).
+    pub fn malloc(&self, size: usize, align: usize) -> Result<NonNull<u8>, EalError> {
+        self.malloc_socket(size, align, SOCKET_ID_ANY)
+    }
+
+    /// Allocates on `socket`, or any socket for [`SOCKET_ID_ANY`] (DPDK's `rte_malloc_socket`).
+    pub fn malloc_socket(
+        &self,
+        size: usize,
+        align: usize,
+        socket: i32,
+    ) -> Result<NonNull<u8>, EalError> {
+        let req = self.request(size, align)?;
+        let (data, _) = self.alloc_request(&req, socket, false)?;
+        Ok(NonNull::new(data as *mut u8).expect("heap memory is never at address 0"))
+    }
+
+    /// Like [`Heaps::malloc`], with the memory cleared.
+    pub fn zmalloc(&self, size: usize, align: usize) -> Result<NonNull<u8>, EalError> {
+        self.zmalloc_socket(size, align, SOCKET_ID_ANY)
+    }
+
+    /// Like [`Heaps::malloc_socket`], with the memory cleared. Memory that is known to be zero
+    /// (fresh pages, or freed next to clean memory and cleared then) is not written again.
+    pub fn zmalloc_socket(
+        &self,
+        size: usize,
+        align: usize,
+        socket: i32,
+    ) -> Result<NonNull<u8>, EalError> {
+        let req = self.request(size, align)?;
+        let (data, dirty) = self.alloc_request(&req, socket, false)?;
+        if dirty {
+            Elem::zero_range(data, size);
+        }
+        Ok(NonNull::new(data as *mut u8).expect("heap memory is never at address 0"))
+    }
+
+    /// Cleared memory for `count` objects of `size` bytes.
+    pub fn calloc(&self, count: usize, size: usize, align: usize) -> Result<NonNull<u8>, EalError> {
+        self.calloc_socket(count, size, align, SOCKET_ID_ANY)
+    }
+
+    pub fn calloc_socket(
+        &self,
+        count: usize,
+        size: usize,
+        align: usize,
+        socket: i32,
+    ) -> Result<NonNull<u8>, EalError> {
+        let total = count
+            .checked_mul(size)
+            .ok_or_else(|| bad_arg(format!("{count} x {size} bytes overflows")))?;
+        self.zmalloc_socket(total, align, socket)
+    }
+
+    /// Frees a block (DPDK's `rte_free`). A pointer the heap did not hand out, or one already
+    /// freed, is refused with the heap untouched.
+    ///
+    /// # Safety
+    /// Nothing may use the block after it is freed (no live references into it).
+    pub unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), EalError> {
+        self.with_block(ptr.as_ptr() as usize, |ops, elem| ops.free(elem))
+    }
+
+    /// Resizes a block to `size` bytes aligned to `align` (DPDK's `rte_realloc`): in place when
+    /// the block or its free neighbour has room and the alignment holds, otherwise by moving
+    /// the data to a new block. On failure the old block is untouched and still owned by the
+    /// caller. `None` allocates.
+    ///
+    /// # Safety
+    /// `ptr`, if any, must not be used after a successful call (it may have moved).
+    pub unsafe fn realloc(
+        &self,
+        ptr: Option<NonNull<u8>>,
+        size: usize,
+        align: usize,
+    ) -> Result<NonNull<u8>, EalError> {
+        // SAFETY: the caller's promise is forwarded unchanged.
+        unsafe { self.realloc_socket(ptr, size, align, SOCKET_ID_ANY) }
+    }
+
+    /// [`Heaps::realloc`] on `socket`: a block on another socket moves there.
+    ///
+    /// # Safety
+    /// As for [`Heaps::realloc`].
+    pub unsafe fn realloc_socket(
+        &self,
+        ptr: Option<NonNull<u8>>,
+        size: usize,
+        align: usize,
+        socket: i32,
+    ) -> Result<NonNull<u8>, EalError> {
+        let Some(ptr) = ptr else {
+            return self.malloc_socket(size, align, socket);
+        };
+        let req = self.request(size, align)?;
+        let old = ptr.as_ptr() as usize;
+        let in_place = self.with_block(old, |ops, elem| {
+            let same_socket = socket == SOCKET_ID_ANY || socket == ops.st.socket_id;
+            if same_socket && old.is_multiple_of(req.align) && ops.resize(elem, req.size) {
+                return Ok(());
+            }
+            let h = elem.load();
+            Err(h.size as usize - h.pad as usize - HEADER_LEN)
+        })?;
+        let Err(old_len) = in_place else {
+            return Ok(ptr);
+        };
+        let new = self.malloc_socket(size, align, socket)?;
+        // SAFETY: both blocks are live (the old one is the caller's, the new one just made) and
+        // distinct, and the copy stays inside both.
+        unsafe { std::ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), old_len.min(size)) };
+        self.with_block(old, |ops, elem| ops.free(elem))?;
+        Ok(new)
+    }
+
+    /// The usable size of a live block (DPDK's `rte_malloc_validate`): an error for pointers the
+    /// heap did not hand out or already freed.
+    pub fn validate(&self, ptr: *const u8) -> Result<usize, EalError> {
+        self.with_block(ptr as usize, |_, elem| {
+            let h = elem.load();
+            h.size as usize - h.pad as usize - HEADER_LEN
+        })
+    }
+
+    /// The socket of a live block's heap.
+    pub fn socket_of(&self, ptr: *const u8) -> Result<i32, EalError> {
+        self.with_block(ptr as usize, |ops, _| ops.st.socket_id)
+    }
+
+    /// Statistics of `socket`'s heap.
+    pub fn stats(&self, socket: i32) -> Result<HeapStats, EalError> {
+        let shared = self
+            .heap_in_use(socket)
+            .ok_or_else(|| bad_arg(format!("socket {socket} has no heap")))?;
+        let st = shared.lock();
+        let mut stats = HeapStats {
+            name: decode_str(&st.name),
+            socket_id: st.socket_id,
+            total_bytes: st.total_bytes,
+            free_bytes: 0,
+            alloc_bytes: 0,
+            greatest_free_bytes: 0,
+            free_count: 0,
+            alloc_count: st.alloc_count,
+            fallback_alloc_count: st.fallback_alloc_count,
+        };
+        st.free.for_each(|_, _, h| {
+            stats.free_count += 1;
+            stats.free_bytes += h.size;
+            stats.greatest_free_bytes = stats.greatest_free_bytes.max(h.size);
+        });
+        stats.alloc_bytes = stats.total_bytes - stats.free_bytes;
+        Ok(stats)
+    }
+
+    /// Statistics of every heap.
+    pub fn all_stats(&self) -> Vec<HeapStats> {
+        self.sockets()
+            .into_iter()
+            .filter_map(|s| self.stats(s).ok())
+            .collect()
+    }
+
+    /// Checks every heap's invariants: links agree both ways and follow address order, headers
+    /// carry their marks, sizes add up, no two adjacent elements are free, every free element is
+    /// on the list its size selects and the bitmaps agree with the lists.
+    pub fn check(&self) -> Result<(), EalError> {
+        for socket in self.sockets() {
+            let shared = self.shared_heap(socket).expect("listed socket");
+            let st = shared.lock();
+            check_heap(&st, heap_addr(shared))
+                .map_err(|reason| EalError::HeapCorrupt { socket, reason })?;
+        }
+        Ok(())
+    }
+
+    /// Every heap and its elements, as text.
+    pub fn dump(&self) -> String {
+        let mut out = String::new();
+        for socket in self.sockets() {
+            let Ok(stats) = self.stats(socket) else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "heap {} (socket {}): total {} free {} allocated {} greatest free {} free elements {} busy elements {} fallbacks {}",
+                stats.name,
+                stats.socket_id,
+                stats.total_bytes,
+                stats.free_bytes,
+                stats.alloc_bytes,
+                stats.greatest_free_bytes,
+                stats.free_count,
+                stats.alloc_count,
+                stats.fallback_alloc_count
+            );
+            let shared = self.shared_heap(socket).expect("listed socket");
+            let st = shared.lock();
+            let mut cur = Elem::from_addr(st.first);
+            while let Some(e) = cur {
+                let h = e.load();
+                let state = match h.state() {
+                    Some(ElemState::Free) => "free",
+                    Some(ElemState::Busy) => "busy",
+                    Some(ElemState::Pad) => "pad",
+                    None => "?",
+                };
+                let _ = writeln!(
+                    out,
+                    "  {:#x} {:>12} {state:<4} pad {:<6} list {}{}{}",
+                    e.0,
+                    h.size,
+                    h.pad,
+                    h.list_index,
+                    if h.is_dirty() { " dirty" } else { "" },
+                    if h.flags & elem_flags::RELEASABLE != 0 {
+                        " releasable"
+                    } else {
+                        ""
+                    },
+                );
+                cur = Elem::from_addr(h.next);
+            }
+        }
+        out
+    }
+
+    /// Puts `value` in heap memory on the preferred socket.
+    pub fn boxed<T>(&self, value: T) -> Result<HeapBox<'a, T>, EalError> {
+        self.boxed_socket(value, SOCKET_ID_ANY)
+    }
+
+    /// Puts `value` in heap memory on `socket`.
+    pub fn boxed_socket<T>(&self, value: T, socket: i32) -> Result<HeapBox<'a, T>, EalError> {
+        let ptr = self.malloc_socket(
+            std::mem::size_of::<T>().max(1),
+            std::mem::align_of::<T>(),
+            socket,
+        )?;
+        let ptr = ptr.cast::<T>();
+        // SAFETY: a fresh block of at least size_of::<T>() bytes aligned for T, owned by us.
+        unsafe { ptr.as_ptr().write(value) };
+        Ok(HeapBox::from_raw_parts(ptr, *self))
+    }
+}
+
+fn check_heap(st: &HeapState, addr: u64) -> Result<(), String> {
+    let mut cur = Elem::from_addr(st.first);
+    let mut prev: Option<(Elem, elem::ElemHeader)> = None;
+    let (mut total, mut busy, mut free) = (0u64, 0u64, 0u64);
+    while let Some(e) = cur {
+        let h = e.load();
+        if h.magic != e.expected_magic() || h.heap != addr {
+            return Err(format!(
+                "element {:#x}: header not marked as this heap's",
+                e.0
+            ));
+        }
+        if h.prev != prev.map_or(0, |(p, _)| p.addr()) {
+            return Err(format!(
+                "element {:#x}: prev link {:#x} is wrong",
+                e.0, h.prev
+            ));
+        }
+        if h.size < HEADER_LEN as u64 || h.size % CACHE_LINE as u64 != 0 {
+            return Err(format!("element {:#x}: bad size {}", e.0, h.size));
+        }
+        if let Some((p, ph)) = prev {
+            if p.0 + ph.size as usize > e.0 {
+                return Err(format!("element {:#x} overlaps the one before", e.0));
+            }
+            let adjacent = p.0 + ph.size as usize == e.0 && ph.list_index == h.list_index;
+            if adjacent && ph.is_free() && h.is_free() {
+                return Err(format!(
+                    "adjacent free elements at {:#x} and {:#x}",
+                    p.0, e.0
+                ));
+            }
+        }
+        match h.state() {
+            Some(ElemState::Free) => {
+                free += 1;
+                if h.pad != 0 {
+                    return Err(format!("free element {:#x} has padding", e.0));
+                }
+            }
+            Some(ElemState::Busy) => {
+                busy += 1;
+                if h.pad > 0 {
+                    let pad = Elem(e.0 + h.pad as usize);
+                    let ph = pad.load();
+                    if ph.magic != pad.expected_magic()
+                        || ph.state() != Some(ElemState::Pad)
+                        || ph.pad != h.pad
+                        || ph.size != h.size - u64::from(h.pad)
+                    {
+                        return Err(format!("busy element {:#x}: bad pad header", e.0));
+                    }
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "element {:#x}: state {} in the element links",
+                    e.0, h.state
+                ))
+            }
+        }
+        total += h.size;
+        prev = Some((e, h));
+        cur = Elem::from_addr(h.next);
+    }
+    if st.last != prev.map_or(0, |(p, _)| p.addr()) {
+        return Err("last element pointer is wrong".into());
+    }
+    if total != st.total_bytes {
+        return Err(format!(
+            "elements add up to {total} bytes, heap says {}",
+            st.total_bytes
+        ));
+    }
+    if busy != st.alloc_count {
+        return Err(format!(
+            "{busy} busy elements, heap counts {}",
+            st.alloc_count
+        ));
+    }
+    let mut listed = 0u64;
+    let mut bad = None;
+    st.free.for_each(|class, e, h| {
+        listed += 1;
+        if bad.is_none()
+            && (!h.is_free() || class_of(h.size) != class || h.magic != e.expected_magic())
+        {
+            bad = Some(format!("free list entry {:#x} is wrong for its list", e.0));
+        }
+        if bad.is_none() {
+            if let Some(next) = Elem::from_addr(h.free_next) {
+                if next.load().free_prev != e.addr() {
+                    bad = Some(format!("free list links at {:#x} disagree", e.0));
+                }
+            }
+        }
+    });
+    if let Some(bad) = bad {
+        return Err(bad);
+    }
+    if listed != free {
+        return Err(format!(
+            "{free} free elements but {listed} on the free lists"
+        ));
+    }
+    if !st.free.bitmaps_consistent() {
+        return Err("free-list bitmaps disagree with the lists".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,380 @@
+//! Memzones: named, contiguous blocks of hugepage memory that every process finds by name
+//! (DPDK's `rte_memzone`).
+//!
+//! A memzone is a heap block recorded in a fixed table in the shared configuration, so a
+//! secondary process looks it up by name and reads the same bytes at the same address. The
+//! table's size is set at start-up (DPDK's `RTE_MAX_MEMZONE`, 2560 by default); freed slots are
+//! reused.
+
+use std::fmt::Write as _;
+use std::ops::ControlFlow;
+
+use serde::Serialize;
+
+use crate::error::EalError;
+use crate::heap::elem::CACHE_LINE;
+use crate::heap::malloc_heap::AllocRequest;
+use crate::heap::{Heaps, MAX_HEAPS};
+use crate::memory::{Memory, MemoryMode};
+use crate::memseg::{BAD_IOVA, SOCKET_ID_ANY};
+use crate::shared_config::{decode_str, encode_str};
+
+/// Bytes of a memzone name, terminating zero included (DPDK's `RTE_MEMZONE_NAMESIZE`).
+pub const MEMZONE_NAME_LEN: usize = 32;
+/// Memzones the table holds unless configured otherwise (DPDK's `RTE_MAX_MEMZONE`).
+pub const DEFAULT_MAX_MEMZONES: u32 = 2560;
+
+/// Reservation flags, with DPDK's values.
+pub mod flags {
+    pub const PAGE_2MB: u32 = 0x0000_0001;
+    pub const PAGE_1GB: u32 = 0x0000_0002;
+    /// The page-size flags are a preference: fall back to any page size.
+    pub const SIZE_HINT_ONLY: u32 = 0x0000_0004;
+    pub const PAGE_16MB: u32 = 0x0000_0100;
+    pub const PAGE_16GB: u32 = 0x0000_0200;
+    pub const PAGE_256KB: u32 = 0x0001_0000;
+    pub const PAGE_256MB: u32 = 0x0002_0000;
+    pub const PAGE_512MB: u32 = 0x0004_0000;
+    pub const PAGE_4GB: u32 = 0x0008_0000;
+    /// The memzone must be contiguous in IOVA space too.
+    pub const IOVA_CONTIG: u32 = 0x0010_0000;
+
+    pub const PAGE_SIZE_MASK: u32 = PAGE_2MB
+        | PAGE_1GB
+        | PAGE_16MB
+        | PAGE_16GB
+        | PAGE_256KB
+        | PAGE_256MB
+        | PAGE_512MB
+        | PAGE_4GB;
+    pub const ALL: u32 = PAGE_SIZE_MASK | SIZE_HINT_ONLY | IOVA_CONTIG;
+}
+
+/// One slot of the shared table.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MemzoneSlot {
+    pub name: [u8; MEMZONE_NAME_LEN],
+    pub va: u64,
+    pub iova: u64,
+    pub len: u64,
+    pub page_size: u64,
+    pub socket_id: i32,
+    pub flags: u32,
+    pub in_use: u32,
+    pub reserved: u32,
+}
+
+/// The table's header in the shared configuration; the slots follow elsewhere in the mapping.
+#[repr(C)]
+#[derive(Debug)]
+pub struct MemzoneTable {
+    pub count: u32,
+    pub capacity: u32,
+    /// Offset of `[MemzoneSlot; capacity]` in the configuration mapping.
+    pub slots_offset: u64,
+}
+
+pub(crate) const SLOT_SIZE: usize = std::mem::size_of::<MemzoneSlot>();
+
+/// A memzone as a process sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Memzone {
+    pub name: String,
+    /// Start of the memory (the same in every process).
+    pub va: u64,
+    /// Device address of the start ([`BAD_IOVA`] if unknown).
+    pub iova: u64,
+    pub len: u64,
+    /// Page size of the memory under the memzone.
+    pub page_size: u64,
+    pub socket_id: i32,
+    /// The flags it was reserved with.
+    pub flags: u32,
+}
+
+impl Memzone {
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.va as *mut u8
+    }
+
+    fn from_slot(slot: &MemzoneSlot) -> Self {
+        Self {
+            name: decode_str(&slot.name),
+            va: slot.va,
+            iova: slot.iova,
+            len: slot.len,
+            page_size: slot.page_size,
+            socket_id: slot.socket_id,
+            flags: slot.flags,
+        }
+    }
+}
+
+/// The memzones of one EAL instance.
+#[derive(Debug, Clone, Copy)]
+pub struct Memzones<'a> {
+    memory: &'a Memory,
+}
+
+fn invalid(msg: String) -> EalError {
+    EalError::InvalidArgument(msg)
+}
+
+impl<'a> Memzones<'a> {
+    pub(crate) fn new(memory: &'a Memory) -> Self {
+        Self { memory }
+    }
+
+    fn slot_ptr(&self, table: &MemzoneTable, idx: u32) -> *mut MemzoneSlot {
+        assert!(idx < table.capacity);
+        (self.memory.config_mapping().addr()
+            + table.slots_offset as usize
+            + idx as usize * SLOT_SIZE) as *mut MemzoneSlot
+    }
+
+    fn read_slot(&self, table: &MemzoneTable, idx: u32) -> MemzoneSlot {
+        // SAFETY: idx < capacity, so the slot lies in the array the primary laid out inside the
+        // mapping; the caller holds the table lock, which serialises writers.
+        unsafe { self.slot_ptr(table, idx).read() }
+    }
+
+    fn write_slot(&self, table: &MemzoneTable, idx: u32, slot: MemzoneSlot) {
+        // SAFETY: as in `read_slot`; the table lock makes this the only writer.
+        unsafe { self.slot_ptr(table, idx).write(slot) }
+    }
+
+    /// Reserves `len` bytes (0: the biggest free block) on `socket` with cache-line alignment.
+    pub fn reserve(
+        &self,
+        name: &str,
+        len: usize,
+        socket: i32,
+        flags: u32,
+    ) -> Result<Memzone, EalError> {
+        self.reserve_bounded(name, len, socket, flags, CACHE_LINE, 0)
+    }
+
+    /// Reserves with `align` (a power of two; raised to a cache line).
+    pub fn reserve_aligned(
+        &self,
+        name: &str,
+        len: usize,
+        socket: i32,
+        flags: u32,
+        align: usize,
+    ) -> Result<Memzone, EalError> {
+        self.reserve_bounded(name, len, socket, flags, align, 0)
+    }
+
+    /// Reserves a memzone that does not cross a multiple of `bound` (0: no bound). With
+    /// `len == 0` it takes the biggest free block, or `bound` bytes when bounded.
+    pub fn reserve_bounded(
+        &self,
+        name: &str,
+        len: usize,
+        socket: i32,
+        flags: u32,
+        align: usize,
+        bound: usize,
+    ) -> Result<Memzone, EalError> {
+        let shared = &self.memory.shared().memzones;
+        let mut table = shared.lock();
+        // DPDK's order of checks: room, name, duplicate, then the arguments.
+        if table.count >= table.capacity {
+            return Err(EalError::MemzoneTableFull {
+                capacity: table.capacity,
+            });
+        }
+        if name.len() >= MEMZONE_NAME_LEN {
+            return Err(EalError::NameTooLong {
+                what: "memzone",
+                name: name.into(),
+                max: MEMZONE_NAME_LEN - 1,
+            });
+        }
+        if name.is_empty() || name.as_bytes().contains(&0) {
+            return Err(invalid(format!(
+                "memzone name {name:?} is empty or holds a NUL"
+            )));
+        }
+        let mut free_slot = None;
+        for idx in 0..table.capacity {
+            let slot = self.read_slot(&table, idx);
+            if slot.in_use == 0 {
+                free_slot.get_or_insert(idx);
+            } else if decode_str(&slot.name) == name {
+                return Err(EalError::AlreadyExists {
+                    what: "memzone",
+                    name: name.into(),
+                });
+            }
+        }
+        if socket != SOCKET_ID_ANY && (socket < 0 || socket as usize >= MAX_HEAPS) {
+            return Err(invalid(format!("memzone {name:?}: bad socket {socket}")));
+        }
+        if align != 0 && !align.is_power_of_two() {
+            return Err(invalid(format!(
+                "memzone {name:?}: alignment {align} is not a power of two"
+            )));
+        }
+        if flags & !flags::ALL != 0 {
+            return Err(invalid(format!(
+                "memzone {name:?}: unknown flags {:#x}",
+                flags & !flags::ALL
+            )));
+        }
+        let align = align.max(CACHE_LINE);
+        let len = len
+            .checked_next_multiple_of(CACHE_LINE)
+            .filter(|l| *l <= isize::MAX as usize / 2)
+            .ok_or_else(|| invalid(format!("memzone {name:?}: length {len} too large")))?;
+        let requested = len.max(CACHE_LINE);
+        if bound != 0 && (requested > bound || !bound.is_power_of_two()) {
+            return Err(invalid(format!(
+                "memzone {name:?}: bound {bound} is not a power of two at least the length {requested}"
+            )));
+        }
+        let heaps = Heaps::new(self.memory);
+        // Without hugepages every socket is the same memory (DPDK lets such requests go anywhere).
+        let socket = if self.memory.mode() == MemoryMode::NoHuge {
+            SOCKET_ID_ANY
+        } else {
+            socket
+        };
+        let contig = flags & flags::IOVA_CONTIG != 0;
+        let page_flags = flags & flags::PAGE_SIZE_MASK;
+        let hint_only = flags & flags::SIZE_HINT_ONLY != 0;
+        let (va, len) = if len == 0 && bound == 0 {
+            let got = heaps.alloc_biggest(socket, align, page_flags, contig);
+            let got = match got {
+                Err(_) if hint_only && page_flags != 0 => {
+                    heaps.alloc_biggest(socket, align, 0, contig)
+                }
+                other => other,
+            };
+            got?
+        } else {
+            let size = if len == 0 { bound } else { requested };
+            let req = AllocRequest {
+                size,
+                align,
+                bound,
+                contig,
+                page_flags,
+            };
+            (heaps.alloc_request(&req, socket, hint_only)?.0, size)
+        };
+        let (_, socket_id, seg) = self
+            .memory
+            .page_at(va)
+            .expect("a block just allocated is mapped");
+        let iova = if seg.iova == BAD_IOVA {
+            BAD_IOVA
+        } else {
+            seg.iova + (va as u64 - seg.va)
+        };
+        let slot = MemzoneSlot {
+            name: encode_str(name)?,
+            va: va as u64,
+            iova,
+            len: len as u64,
+            page_size: seg.page_size,
+            socket_id,
+            flags,
+            in_use: 1,
+            reserved: 0,
+        };
+        let idx = free_slot.expect("count < capacity leaves a free slot");
+        self.write_slot(&table, idx, slot);
+        table.count += 1;
+        Ok(Memzone::from_slot(&slot))
+    }
+
+    /// The memzone called `name`.
+    pub fn lookup(&self, name: &str) -> Option<Memzone> {
+        let table = self.memory.shared().memzones.lock();
+        (0..table.capacity)
+            .map(|idx| self.read_slot(&table, idx))
+            .find(|s| s.in_use != 0 && decode_str(&s.name) == name)
+            .map(|s| Memzone::from_slot(&s))
+    }
+
+    /// Frees a memzone: its memory goes back to the heap and its slot can be reused.
+    pub fn free(&self, mz: &Memzone) -> Result<(), EalError> {
+        let mut table = self.memory.shared().memzones.lock();
+        let idx = (0..table.capacity)
+            .find(|&idx| {
+                let s = self.read_slot(&table, idx);
+                s.in_use != 0 && s.va == mz.va && decode_str(&s.name) == mz.name
+            })
+            .ok_or_else(|| EalError::NotFound {
+                what: "memzone",
+                name: mz.name.clone(),
+            })?;
+        let heaps = Heaps::new(self.memory);
+        let ptr = std::ptr::NonNull::new(mz.va as *mut u8).expect("memzones are never at 0");
+        // SAFETY: the memzone is being freed at its owner's request; its block is no longer
+        // used through this table.
+        unsafe { heaps.free(ptr) }?;
+        self.write_slot(
+            &table,
+            idx,
+            MemzoneSlot {
+                name: [0; MEMZONE_NAME_LEN],
+                va: 0,
+                iova: 0,
+                len: 0,
+                page_size: 0,
+                socket_id: 0,
+                flags: 0,
+                in_use: 0,
+                reserved: 0,
+            },
+        );
+        table.count -= 1;
+        Ok(())
+    }
+
+    /// Every memzone, in slot order.
+    pub fn list(&self) -> Vec<Memzone> {
+        let table = self.memory.shared().memzones.lock();
+        (0..table.capacity)
+            .map(|idx| self.read_slot(&table, idx))
+            .filter(|s| s.in_use != 0)
+            .map(|s| Memzone::from_slot(&s))
+            .collect()
+    }
+
+    /// Visits every memzone (a snapshot: the callback may reserve or free).
+    pub fn walk<B>(&self, mut f: impl FnMut(&Memzone) -> ControlFlow<B>) -> Option<B> {
+        for mz in self.list() {
+            if let ControlFlow::Break(b) = f(&mz) {
+                return Some(b);
+            }
+        }
+        None
+    }
+
+    pub fn count(&self) -> u32 {
+        self.memory.shared().memzones.lock().count
+    }
+
+    /// How many memzones the table holds at most.
+    pub fn capacity(&self) -> u32 {
+        self.memory.shared().memzones.lock().capacity
+    }
+
+    /// Every memzone, as text.
+    pub fn dump(&self) -> String {
+        let mut out = String::new();
+        for mz in self.list() {
+            let _ = writeln!(
+                out,
+                "memzone {:<31} va {:#x} iova {:#x} len {:#x} page {:#x} socket {} flags {:#x}",
+                mz.name, mz.va, mz.iova, mz.len, mz.page_size, mz.socket_id, mz.flags
+            );
+        }
+        out
+    }
+}

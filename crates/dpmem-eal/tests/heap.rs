@@ -1,0 +1,536 @@
+//! Malloc heaps, conformance with DPDK 22.11's documented behaviour, on `--no-huge` memory
+//! (any user) and on real hugepages where the machine has them.
+
+mod common;
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use dpmem_eal::{Eal, ErrorKind, HeapStats, MemEvent, SOCKET_ID_ANY};
+
+fn no_huge(mb: u32) -> Eal {
+    let prefix = unique_prefix("heap");
+    Eal::init(args(&[
+        "--no-huge",
+        "-m",
+        &mb.to_string(),
+        "--file-prefix",
+        &prefix,
+    ]))
+    .unwrap()
+}
+
+fn stats(eal: &Eal) -> HeapStats {
+    eal.heaps().stats(0).unwrap()
+}
+
+fn fill(ptr: NonNull<u8>, len: usize, byte: u8) {
+    // SAFETY: callers pass blocks they allocated, of at least `len` bytes.
+    unsafe { std::ptr::write_bytes(ptr.as_ptr(), byte, len) }
+}
+
+fn bytes(ptr: NonNull<u8>, len: usize) -> &'static [u8] {
+    // SAFETY: callers pass live blocks of at least `len` bytes and stop using the slice before
+    // freeing them.
+    unsafe { std::slice::from_raw_parts(ptr.as_ptr(), len) }
+}
+
+fn free(eal: &Eal, ptr: NonNull<u8>) {
+    // SAFETY: tests free only blocks they own and no longer read.
+    unsafe { eal.heaps().free(ptr) }.unwrap();
+}
+
+#[test]
+fn a_fresh_heap_is_one_free_block_holding_all_memory() {
+    let eal = no_huge(16);
+    let s = stats(&eal);
+    assert_eq!(s.socket_id, 0);
+    assert_eq!(s.name, "socket_0");
+    assert_eq!(s.total_bytes, 16 << 20);
+    assert_eq!(s.free_bytes, s.total_bytes);
+    assert_eq!(s.greatest_free_bytes, s.total_bytes);
+    assert_eq!((s.free_count, s.alloc_count, s.alloc_bytes), (1, 0, 0));
+    assert_eq!(eal.heaps().sockets(), vec![0]);
+    eal.heaps().check().unwrap();
+}
+
+#[test]
+fn alignments_from_1_to_4096_are_honoured_without_overlap() {
+    let eal = no_huge(16);
+    let heaps = eal.heaps();
+    let before = stats(&eal);
+    let mut blocks = Vec::new();
+    for shift in 0..=12 {
+        let align = 1usize << shift;
+        for size in [1usize, 63, 64, 65, 1000, 4096, 10_000] {
+            let p = heaps.malloc(size, align).unwrap();
+            assert_eq!(
+                p.as_ptr() as usize % align.max(64),
+                0,
+                "align {align} size {size}"
+            );
+            let usable = heaps.validate(p.as_ptr()).unwrap();
+            assert!(usable >= size, "usable {usable} < {size}");
+            fill(p, size, (blocks.len() % 251) as u8);
+            blocks.push((p, size));
+        }
+    }
+    let mut ranges: Vec<(usize, usize)> = blocks
+        .iter()
+        .map(|(p, s)| (p.as_ptr() as usize, p.as_ptr() as usize + s))
+        .collect();
+    ranges.sort();
+    assert!(
+        ranges.windows(2).all(|w| w[0].1 <= w[1].0),
+        "blocks overlap"
+    );
+    for (n, (p, size)) in blocks.iter().enumerate() {
+        assert!(
+            bytes(*p, *size).iter().all(|&b| b == (n % 251) as u8),
+            "block {n} overwritten"
+        );
+    }
+    heaps.check().unwrap();
+    assert_eq!(stats(&eal).alloc_count, blocks.len() as u64);
+    for (p, _) in blocks {
+        free(&eal, p);
+    }
+    heaps.check().unwrap();
+    let after = stats(&eal);
+    assert_eq!(after.free_count, 1);
+    assert_eq!(after.greatest_free_bytes, before.greatest_free_bytes);
+}
+
+#[test]
+fn bad_arguments_are_refused_and_change_nothing() {
+    let eal = no_huge(16);
+    let heaps = eal.heaps();
+    let before = stats(&eal);
+    assert_eq!(heaps.malloc(0, 0).unwrap_err().kind(), ErrorKind::Inval);
+    assert_eq!(heaps.malloc(64, 3).unwrap_err().kind(), ErrorKind::Inval);
+    assert_eq!(heaps.malloc(64, 100).unwrap_err().kind(), ErrorKind::Inval);
+    assert_eq!(
+        heaps.malloc_socket(64, 0, 7).unwrap_err().kind(),
+        ErrorKind::Inval
+    );
+    assert_eq!(
+        heaps.malloc_socket(64, 0, -5).unwrap_err().kind(),
+        ErrorKind::Inval
+    );
+    assert_eq!(
+        heaps.calloc(usize::MAX, 2, 0).unwrap_err().kind(),
+        ErrorKind::Inval
+    );
+    assert_eq!(
+        heaps.malloc(usize::MAX - 10, 0).unwrap_err().kind(),
+        ErrorKind::Inval
+    );
+    // More than the heap has: out of memory (no-huge memory cannot grow).
+    let err = heaps.malloc(32 << 20, 0).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoMem, "{err}");
+    assert_eq!(stats(&eal), before);
+    heaps.check().unwrap();
+}
+
+#[test]
+fn one_allocation_moves_the_stats_by_exactly_its_block() {
+    let eal = no_huge(16);
+    let heaps = eal.heaps();
+    let before = stats(&eal);
+    let p = heaps.malloc(1000, 0).unwrap();
+    let after = stats(&eal);
+    // 1000 rounds up to 1024, plus one cache line of header; taken from the end of the one
+    // free element, so no padding and no leftover.
+    assert_eq!(after.alloc_count, before.alloc_count + 1);
+    assert_eq!(after.alloc_bytes, before.alloc_bytes + 1088);
+    assert_eq!(after.free_bytes, before.free_bytes - 1088);
+    assert_eq!(after.free_count, before.free_count);
+    assert_eq!(after.total_bytes, before.total_bytes);
+    assert_eq!(heaps.validate(p.as_ptr()).unwrap(), 1024);
+    // Allocations come from the end of the free element.
+    assert_eq!(p.as_ptr() as u64 + 1024, {
+        let list = &eal.memory().lists()[0];
+        list.base_va + list.len
+    });
+    free(&eal, p);
+    assert_eq!(stats(&eal), before);
+}
+
+#[test]
+fn frees_in_every_order_merge_back_into_one_block() {
+    let eal = no_huge(16);
+    let heaps = eal.heaps();
+    let initial = stats(&eal);
+    let sizes = [64usize, 200, 4096, 70_000, 128];
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    let mut permutations = 0;
+    loop {
+        let blocks: Vec<NonNull<u8>> = sizes.iter().map(|&s| heaps.malloc(s, 0).unwrap()).collect();
+        for &i in &order {
+            free(&eal, blocks[i]);
+            heaps.check().unwrap();
+        }
+        let s = stats(&eal);
+        assert_eq!(s.free_count, 1, "order {order:?}");
+        assert_eq!(
+            s.greatest_free_bytes, initial.greatest_free_bytes,
+            "order {order:?}"
+        );
+        permutations += 1;
+        if !next_permutation(&mut order) {
+            break;
+        }
+    }
+    assert_eq!(permutations, 120);
+}
+
+fn next_permutation(v: &mut [usize]) -> bool {
+    let Some(i) = (1..v.len()).rev().find(|&i| v[i - 1] < v[i]) else {
+        return false;
+    };
+    let j = (i..v.len()).rev().find(|&j| v[j] > v[i - 1]).unwrap();
+    v.swap(i - 1, j);
+    v[i..].reverse();
+    true
+}
+
+#[test]
+fn realloc_grows_in_place_once_the_neighbour_is_free_and_moves_otherwise() {
+    let eal = no_huge(16);
+    let heaps = eal.heaps();
+    // Blocks come from the end of the free element, so `low` sits just below `high`.
+    let high = heaps.malloc(1000, 0).unwrap();
+    let low = heaps.malloc(1000, 0).unwrap();
+    assert_eq!(low.as_ptr() as usize + 1024 + 64, high.as_ptr() as usize);
+    fill(low, 1000, 0x22);
+    // The neighbour above is busy: growing moves the data (below, from the free element).
+    // SAFETY: `low` is ours and not used after the call.
+    let moved = unsafe { heaps.realloc(Some(low), 3000, 0) }.unwrap();
+    assert_ne!(moved, low);
+    assert_eq!(moved.as_ptr() as usize + 3008 + 64, low.as_ptr() as usize);
+    assert!(bytes(moved, 1000).iter().all(|&b| b == 0x22));
+    assert_eq!(
+        heaps.validate(low.as_ptr()).unwrap_err().kind(),
+        ErrorKind::Inval
+    );
+    // Moving freed `low`, the neighbour right above `moved`: now it grows in place.
+    // SAFETY: `moved` is ours.
+    let grown = unsafe { heaps.realloc(Some(moved), 4000, 0) }.unwrap();
+    assert_eq!(grown, moved, "grown in place into the freed neighbour");
+    assert!(heaps.validate(grown.as_ptr()).unwrap() >= 4000);
+    assert!(bytes(grown, 1000).iter().all(|&b| b == 0x22));
+    heaps.check().unwrap();
+    // Shrinking stays in place and gives the rest back.
+    let before = stats(&eal);
+    // SAFETY: `grown` is ours.
+    let shrunk = unsafe { heaps.realloc(Some(grown), 64, 0) }.unwrap();
+    assert_eq!(shrunk, grown);
+    assert_eq!(heaps.validate(shrunk.as_ptr()).unwrap(), 64);
+    assert!(stats(&eal).free_bytes > before.free_bytes);
+    assert_eq!(bytes(shrunk, 64)[63], 0x22);
+    // A stricter alignment than the block has moves it.
+    // SAFETY: `shrunk` is ours.
+    let aligned = unsafe { heaps.realloc(Some(shrunk), 64, 1 << 20) }.unwrap();
+    assert_eq!(aligned.as_ptr() as usize % (1 << 20), 0);
+    assert_eq!(bytes(aligned, 64)[0], 0x22);
+    heaps.check().unwrap();
+    for p in [high, aligned] {
+        free(&eal, p);
+    }
+    assert_eq!(stats(&eal).free_count, 1);
+}
+
+#[test]
+fn a_failed_realloc_keeps_the_old_block() {
+    let eal = no_huge(16);
+    let heaps = eal.heaps();
+    let p = heaps.malloc(5000, 0).unwrap();
+    fill(p, 5000, 0x5C);
+    for (size, align, kind) in [
+        (64 << 20, 0, ErrorKind::NoMem),
+        (0, 0, ErrorKind::Inval),
+        (100, 48, ErrorKind::Inval),
+    ] {
+        // SAFETY: `p` is ours; on failure it stays ours.
+        let err = unsafe { heaps.realloc(Some(p), size, align) }.unwrap_err();
+        assert_eq!(err.kind(), kind, "{err}");
+        assert_eq!(heaps.validate(p.as_ptr()).unwrap(), 5056);
+        assert!(bytes(p, 5000).iter().all(|&b| b == 0x5C));
+    }
+    heaps.check().unwrap();
+    free(&eal, p);
+}
+
+#[test]
+fn zmalloc_and_calloc_return_zeroes_even_over_dirty_memory() {
+    let eal = no_huge(16);
+    let heaps = eal.heaps();
+    for round in 0..3 {
+        // Surround the block with busy neighbours so its memory stays dirty once freed.
+        let guard_hi = heaps.malloc(64, 0).unwrap();
+        let p = heaps.malloc(8192, 0).unwrap();
+        let guard_lo = heaps.malloc(64, 0).unwrap();
+        fill(p, 8192, 0xFF);
+        free(&eal, p);
+        let z = if round == 0 {
+            heaps.zmalloc(8192, 0).unwrap()
+        } else {
+            heaps.calloc(8, 1024, 0).unwrap()
+        };
+        assert_eq!(z, p, "the freed block is reused");
+        assert!(bytes(z, 8192).iter().all(|&b| b == 0), "round {round}");
+        for q in [z, guard_hi, guard_lo] {
+            free(&eal, q);
+        }
+    }
+    // Memory freed next to clean memory is cleared at once, so the heap stays clean.
+    let p = heaps.malloc(4096, 0).unwrap();
+    fill(p, 4096, 0xEE);
+    free(&eal, p);
+    let q = heaps.malloc(4096, 0).unwrap();
+    assert_eq!(q, p);
+    assert!(bytes(q, 4096).iter().all(|&b| b == 0));
+    free(&eal, q);
+    heaps.check().unwrap();
+}
+
+#[test]
+fn double_frees_and_foreign_pointers_are_errors_and_the_heap_stays_intact() {
+    let eal = no_huge(16);
+    let heaps = eal.heaps();
+    let hi = heaps.malloc(256, 0).unwrap();
+    let mid = heaps.malloc(256, 0).unwrap();
+    let lo = heaps.malloc(256, 0).unwrap();
+    let padded = heaps.malloc(100, 4096).unwrap();
+    free(&eal, mid);
+    let before = stats(&eal);
+    // `mid` sits between busy blocks, so its header still says free: a double free.
+    // SAFETY: a deliberate double free; the heap must refuse it.
+    let err = unsafe { heaps.free(mid) }.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Inval);
+    assert!(err.to_string().contains("double free"), "{err}");
+    let on_stack = 0u64;
+    let foreign = [
+        NonNull::from(&on_stack).cast::<u8>(),
+        NonNull::new((hi.as_ptr() as usize + 64) as *mut u8).unwrap(),
+        NonNull::new((hi.as_ptr() as usize + 8) as *mut u8).unwrap(),
+        NonNull::new((padded.as_ptr() as usize - 64) as *mut u8).unwrap(),
+        NonNull::new(0x1000 as *mut u8).unwrap(),
+    ];
+    for p in foreign {
+        // SAFETY: deliberately bad pointers; the heap must refuse them untouched.
+        let err = unsafe { heaps.free(p) }.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Inval, "{p:?}: {err}");
+        assert!(heaps.validate(p.as_ptr()).is_err());
+    }
+    assert_eq!(stats(&eal), before);
+    heaps.check().unwrap();
+    for p in [hi, lo, padded] {
+        free(&eal, p);
+    }
+    // Freed and merged: the header is gone, and the pointer is still refused.
+    // SAFETY: a deliberate double free.
+    let again = unsafe { heaps.free(hi) };
+    assert_eq!(again.unwrap_err().kind(), ErrorKind::Inval);
+    // SAFETY: as above, for a block that had a pad header.
+    let again = unsafe { heaps.free(padded) };
+    assert_eq!(again.unwrap_err().kind(), ErrorKind::Inval);
+    heaps.check().unwrap();
+    assert_eq!(stats(&eal).free_count, 1);
+}
+
+#[test]
+fn threads_churning_never_share_a_byte() {
+    let eal = no_huge(32);
+    let heaps = eal.heaps();
+    let initial = stats(&eal);
+    let failures = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for t in 0..4u8 {
+            let failures = &failures;
+            scope.spawn(move || {
+                let mut seed = 0x9E37_79B9u32.wrapping_mul(u32::from(t) + 1);
+                let mut next = move || {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    seed as usize
+                };
+                let mut live: Vec<(NonNull<u8>, usize, u8)> = Vec::new();
+                for i in 0..3000 {
+                    if live.len() < 40 && next() % 3 != 0 {
+                        let size = 1 + next() % 20_000;
+                        let align = 1 << (next() % 13);
+                        let p = heaps.malloc(size, align).unwrap();
+                        let tag = t.wrapping_mul(64).wrapping_add(i as u8);
+                        fill(p, size, tag);
+                        live.push((p, size, tag));
+                    } else if !live.is_empty() {
+                        let (p, size, tag) = live.swap_remove(next() % live.len());
+                        if !bytes(p, size).iter().all(|&b| b == tag) {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                        }
+                        // SAFETY: this thread's own block.
+                        unsafe { heaps.free(p) }.unwrap();
+                    }
+                }
+                for (p, size, tag) in live {
+                    if !bytes(p, size).iter().all(|&b| b == tag) {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // SAFETY: this thread's own block.
+                    unsafe { heaps.free(p) }.unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "a block was overwritten by another"
+    );
+    heaps.check().unwrap();
+    let end = stats(&eal);
+    assert_eq!(end.free_count, 1);
+    assert_eq!(end.greatest_free_bytes, initial.greatest_free_bytes);
+}
+
+#[test]
+fn heap_boxes_drop_their_value_and_free_their_block() {
+    let eal = no_huge(16);
+    let heaps = eal.heaps();
+    let drops = Arc::new(AtomicUsize::new(0));
+    struct Counted(Arc<AtomicUsize>, [u64; 100]);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    {
+        let mut b = heaps.boxed(Counted(drops.clone(), [7; 100])).unwrap();
+        b.1[99] = 8;
+        assert_eq!(b.1[0] + b.1[99], 15);
+        assert_eq!(heaps.validate(b.as_ptr().cast()).unwrap(), 832);
+        assert_eq!(stats(&eal).alloc_count, 1);
+        let unit = heaps.boxed_socket((), 0).unwrap();
+        assert_eq!(stats(&eal).alloc_count, 2);
+        drop(unit);
+    }
+    assert_eq!(drops.load(Ordering::Relaxed), 1);
+    assert_eq!(stats(&eal).alloc_count, 0);
+    assert_eq!(stats(&eal).free_count, 1);
+}
+
+#[test]
+fn the_dump_lists_every_element() {
+    let eal = no_huge(16);
+    let heaps = eal.heaps();
+    let p = heaps.malloc(100, 4096).unwrap();
+    let dump = heaps.dump();
+    assert!(dump.contains("heap socket_0 (socket 0)"), "{dump}");
+    assert!(dump.contains("busy"), "{dump}");
+    assert!(dump.contains("free"), "{dump}");
+    free(&eal, p);
+}
+
+#[test]
+fn socket_any_serves_from_the_preferred_socket_without_counting_a_fallback() {
+    let eal = no_huge(16);
+    let heaps = eal.heaps();
+    assert_eq!(heaps.preferred_socket(), 0);
+    let p = heaps.malloc_socket(64, 0, SOCKET_ID_ANY).unwrap();
+    assert_eq!(heaps.socket_of(p.as_ptr()).unwrap(), 0);
+    assert_eq!(stats(&eal).fallback_alloc_count, 0);
+    free(&eal, p);
+}
+
+#[test]
+fn on_hugepages_the_heap_grows_on_demand_and_gives_whole_pages_back() {
+    let _serial = hugepage_lock();
+    if !hugepages_available(
+        "on_hugepages_the_heap_grows_on_demand_and_gives_whole_pages_back",
+        8,
+    ) {
+        return;
+    }
+    let prefix = unique_prefix("heapgrow");
+    let free_before = free_2m();
+    let eal = Eal::init(args(&["--file-prefix", &prefix])).unwrap();
+    let heaps = eal.heaps();
+    assert_eq!(
+        stats(&eal).total_bytes,
+        0,
+        "dynamic mode without -m starts empty"
+    );
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    eal.memory()
+        .register_event_callback("heap-test", move |ev, va, len| {
+            sink.lock().unwrap().push((ev, va, len))
+        })
+        .unwrap();
+    let p = heaps.malloc(3 << 20, 0).unwrap();
+    assert_eq!(
+        free_2m(),
+        free_before - 2,
+        "two 2 MiB pages mapped for 3 MiB"
+    );
+    assert_eq!(stats(&eal).total_bytes, 4 << 20);
+    assert_eq!(events.lock().unwrap().len(), 1);
+    assert_eq!(events.lock().unwrap()[0].0, MemEvent::Alloc);
+    fill(p, 3 << 20, 0x77);
+    let small = heaps.zmalloc(100, 0).unwrap();
+    assert!(bytes(small, 100).iter().all(|&b| b == 0));
+    heaps.check().unwrap();
+    free(&eal, p);
+    free(&eal, small);
+    heaps.check().unwrap();
+    assert_eq!(free_2m(), free_before, "whole free pages went back");
+    assert_eq!(stats(&eal).total_bytes, 0);
+    assert_eq!(events.lock().unwrap().last().unwrap().0, MemEvent::Free);
+
+    // A validator that refuses growth makes the allocation fail with ENOMEM, heap unchanged.
+    eal.memory()
+        .register_validator("no-growth", 0, 0, |_, _, _| false)
+        .unwrap();
+    let err = heaps.malloc(1 << 20, 0).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoMem, "{err}");
+    heaps.check().unwrap();
+    drop(eal);
+    assert_eq!(free_2m(), free_before);
+}
+
+#[test]
+fn on_hugepages_preallocated_memory_stays_pinned_in_the_heap() {
+    let _serial = hugepage_lock();
+    if !hugepages_available(
+        "on_hugepages_preallocated_memory_stays_pinned_in_the_heap",
+        8,
+    ) {
+        return;
+    }
+    let prefix = unique_prefix("heappin");
+    let free_before = free_2m();
+    let eal = Eal::init(args(&["-m", "4", "--file-prefix", &prefix])).unwrap();
+    let heaps = eal.heaps();
+    assert_eq!(stats(&eal).total_bytes, 4 << 20);
+    assert_eq!(free_2m(), free_before - 2);
+    // Fits in the preallocated pages: no growth.
+    let p = heaps.malloc(3 << 20, 0).unwrap();
+    assert_eq!(free_2m(), free_before - 2);
+    // Does not fit: the heap grows by more pages, and gives only those back.
+    let q = heaps.malloc(3 << 20, 0).unwrap();
+    assert_eq!(free_2m(), free_before - 4);
+    free(&eal, q);
+    assert_eq!(
+        free_2m(),
+        free_before - 2,
+        "grown pages released, pinned ones kept"
+    );
+    free(&eal, p);
+    assert_eq!(stats(&eal).total_bytes, 4 << 20);
+    assert_eq!(stats(&eal).free_count, 1);
+    heaps.check().unwrap();
+}

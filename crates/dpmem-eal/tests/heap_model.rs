@@ -1,0 +1,159 @@
+//! The heap against a model: random malloc / zmalloc / realloc / free sequences, with the
+//! heap's consistency check after every step, every live block's bytes verified, and the heap
+//! back to one free block at the end.
+
+mod common;
+
+use std::ptr::NonNull;
+use std::sync::OnceLock;
+
+use common::{args, unique_prefix};
+use dpmem_eal::{Eal, ErrorKind};
+use proptest::prelude::*;
+
+fn eal() -> &'static Eal {
+    static EAL: OnceLock<Eal> = OnceLock::new();
+    EAL.get_or_init(|| {
+        let prefix = unique_prefix("model");
+        Eal::init(args(&["--no-huge", "-m", "8", "--file-prefix", &prefix])).unwrap()
+    })
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Malloc { size: usize, align_shift: u32 },
+    Zmalloc { size: usize },
+    Realloc { pick: usize, size: usize },
+    Free { pick: usize },
+    DoubleFree { pick: usize },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (1usize..70_000, 0u32..14).prop_map(|(size, align_shift)| Op::Malloc { size, align_shift }),
+        1 => (1usize..20_000).prop_map(|size| Op::Zmalloc { size }),
+        2 => (any::<usize>(), 1usize..90_000).prop_map(|(pick, size)| Op::Realloc { pick, size }),
+        3 => any::<usize>().prop_map(|pick| Op::Free { pick }),
+        1 => any::<usize>().prop_map(|pick| Op::DoubleFree { pick }),
+    ]
+}
+
+/// A live block as the model knows it: where, how long, and the byte it is filled with.
+struct Block {
+    ptr: NonNull<u8>,
+    len: usize,
+    byte: u8,
+}
+
+fn fill(b: &Block) {
+    // SAFETY: the model's blocks are live heap blocks of at least `len` bytes.
+    unsafe { std::ptr::write_bytes(b.ptr.as_ptr(), b.byte, b.len) }
+}
+
+fn intact(b: &Block) -> bool {
+    // SAFETY: as in `fill`.
+    unsafe { std::slice::from_raw_parts(b.ptr.as_ptr(), b.len) }
+        .iter()
+        .all(|&x| x == b.byte)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn heap_matches_the_model(ops in proptest::collection::vec(op(), 1..80)) {
+        // Cases run one after another on one EAL: each leaves the heap as it found it.
+        let heaps = eal().heaps();
+        let initial = heaps.stats(0).unwrap();
+        let mut live: Vec<Block> = Vec::new();
+        let mut freed: Vec<NonNull<u8>> = Vec::new();
+        let mut next_byte = 1u8;
+        for op in ops {
+            next_byte = next_byte.wrapping_add(1).max(1);
+            match op {
+                Op::Malloc { size, align_shift } => {
+                    let align = 1usize << align_shift;
+                    match heaps.malloc(size, align) {
+                        Ok(ptr) => {
+                            prop_assert_eq!(ptr.as_ptr() as usize % align.max(64), 0);
+                            prop_assert!(heaps.validate(ptr.as_ptr()).unwrap() >= size);
+                            let b = Block { ptr, len: size, byte: next_byte };
+                            fill(&b);
+                            live.push(b);
+                        }
+                        Err(e) => prop_assert_eq!(e.kind(), ErrorKind::NoMem),
+                    }
+                }
+                Op::Zmalloc { size } => match heaps.zmalloc(size, 0) {
+                    Ok(ptr) => {
+                        let b = Block { ptr, len: size, byte: 0 };
+                        prop_assert!(intact(&b), "zmalloc returned non-zero bytes");
+                        let b = Block { byte: next_byte, ..b };
+                        fill(&b);
+                        live.push(b);
+                    }
+                    Err(e) => prop_assert_eq!(e.kind(), ErrorKind::NoMem),
+                },
+                Op::Realloc { pick, size } if !live.is_empty() => {
+                    let i = pick % live.len();
+                    let old = &live[i];
+                    // SAFETY: the model owns the block; it is replaced on success.
+                    match unsafe { heaps.realloc(Some(old.ptr), size, 0) } {
+                        Ok(ptr) => {
+                            let kept = Block { ptr, len: old.len.min(size), byte: old.byte };
+                            prop_assert!(intact(&kept), "realloc lost data");
+                            if ptr != old.ptr {
+                                freed.push(old.ptr);
+                            }
+                            let b = Block { ptr, len: size, byte: next_byte };
+                            fill(&b);
+                            live[i] = b;
+                        }
+                        Err(e) => {
+                            prop_assert_eq!(e.kind(), ErrorKind::NoMem);
+                            prop_assert!(intact(old), "failed realloc touched the block");
+                        }
+                    }
+                }
+                Op::Free { pick } if !live.is_empty() => {
+                    let b = live.swap_remove(pick % live.len());
+                    prop_assert!(intact(&b));
+                    // SAFETY: the model's own block, dropped from the model.
+                    unsafe { heaps.free(b.ptr) }.unwrap();
+                    freed.push(b.ptr);
+                }
+                Op::DoubleFree { pick } if !freed.is_empty() => {
+                    let p = freed[pick % freed.len()];
+                    // A freed address may have been handed out again; only free it if not.
+                    if !live.iter().any(|b| b.ptr == p) {
+                        let before = heaps.stats(0).unwrap();
+                        // SAFETY: a deliberate double free, which the heap must refuse.
+                        let err = unsafe { heaps.free(p) }.unwrap_err();
+                        prop_assert_eq!(err.kind(), ErrorKind::Inval);
+                        prop_assert_eq!(heaps.stats(0).unwrap(), before);
+                    }
+                }
+                _ => {}
+            }
+            heaps.check().unwrap();
+            let mut ranges: Vec<(usize, usize)> = live
+                .iter()
+                .map(|b| (b.ptr.as_ptr() as usize, b.ptr.as_ptr() as usize + b.len))
+                .collect();
+            ranges.sort();
+            prop_assert!(ranges.windows(2).all(|w| w[0].1 <= w[1].0), "live blocks overlap");
+            let stats = heaps.stats(0).unwrap();
+            prop_assert_eq!(stats.alloc_count, live.len() as u64);
+            prop_assert_eq!(stats.alloc_bytes + stats.free_bytes, stats.total_bytes);
+        }
+        for b in live.drain(..) {
+            prop_assert!(intact(&b));
+            // SAFETY: the model's own block.
+            unsafe { heaps.free(b.ptr) }.unwrap();
+        }
+        heaps.check().unwrap();
+        let end = heaps.stats(0).unwrap();
+        prop_assert_eq!(end.free_count, 1);
+        prop_assert_eq!(end.greatest_free_bytes, initial.greatest_free_bytes);
+    }
+}
