@@ -158,7 +158,7 @@ impl HeadTail {
                     room,
                 };
             }
-            match self.head.compare_exchange_weak(
+            match self.head.compare_exchange(
                 u64::from(head),
                 u64::from(new_head),
                 Ordering::Release,
@@ -229,7 +229,7 @@ impl HeadTail {
             let new_word = pack(low(word), head.wrapping_add(take));
             if self
                 .tail
-                .compare_exchange_weak(word, new_word, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange(word, new_word, Ordering::Release, Ordering::Relaxed)
                 .is_ok()
             {
                 return Claim {
@@ -281,7 +281,7 @@ impl HeadTail {
             let new_head = pack(low(head).wrapping_add(take), high(head).wrapping_add(1));
             if self
                 .head
-                .compare_exchange_weak(head, new_head, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange(head, new_head, Ordering::Release, Ordering::Relaxed)
                 .is_ok()
             {
                 return Claim {
@@ -306,7 +306,7 @@ impl HeadTail {
             } else {
                 low(tail)
             };
-            match self.tail.compare_exchange_weak(
+            match self.tail.compare_exchange(
                 tail,
                 pack(pos, finished),
                 Ordering::Release,
