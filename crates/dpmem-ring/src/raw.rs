@@ -18,6 +18,11 @@ use crate::memory::{HeapRegion, RingMemory};
 use crate::slots;
 use crate::sync::Ordering;
 
+const ST: u32 = SyncType::St as u32;
+const MT: u32 = SyncType::Mt as u32;
+const RTS: u32 = SyncType::MtRts as u32;
+const HTS: u32 = SyncType::MtHts as u32;
+
 /// Largest slot count: positions are `u32` and differences must stay below 2^31
 /// (`RTE_RING_SZ_MASK`).
 pub const RING_SIZE_MAX: u32 = 0x7fff_ffff;
@@ -424,6 +429,9 @@ impl<M: RingMemory> RawRing<M> {
 
     /// Claim, copy in, publish: the enqueue of every mode.
     ///
+    /// One dispatch on the mode, into a copy of the whole operation specialised for it, so
+    /// that the fast path has one predictable branch rather than one per step.
+    ///
     /// # Safety
     /// `src` holds `n * scale` units of `S`, aligned for `S`; `S` units tile an element
     /// (`scale * size_of::<S>() == esize`); when `sync` is ST, no other thread enqueues
@@ -437,20 +445,46 @@ impl<M: RingMemory> RawRing<M> {
         n: u32,
         behavior: Behavior,
     ) -> Claim {
+        // SAFETY (all arms): the caller's contract, passed on with the mode it chose.
+        match sync {
+            SyncType::St => unsafe { self.enqueue_in::<S, ST>(src, scale, n, behavior) },
+            SyncType::Mt => unsafe { self.enqueue_in::<S, MT>(src, scale, n, behavior) },
+            SyncType::MtRts => unsafe { self.enqueue_in::<S, RTS>(src, scale, n, behavior) },
+            SyncType::MtHts => unsafe { self.enqueue_in::<S, HTS>(src, scale, n, behavior) },
+        }
+    }
+
+    /// [`RawRing::enqueue_units`] for one mode (`MODE` is a [`SyncType`] as `u32`).
+    ///
+    /// # Safety
+    /// As [`RawRing::enqueue_units`].
+    #[inline(always)]
+    unsafe fn enqueue_in<S: Copy, const MODE: u32>(
+        &self,
+        src: *const S,
+        scale: usize,
+        n: u32,
+        behavior: Behavior,
+    ) -> Claim {
         let (prod, cons) = (self.prod(), self.cons());
-        let capacity = self.meta().capacity;
-        let claim = match sync {
-            SyncType::St => prod.move_head::<true>(cons, capacity, n, behavior),
-            SyncType::Mt => prod.move_head::<false>(cons, capacity, n, behavior),
-            SyncType::MtRts => prod.rts_move_head(cons, capacity, n, behavior),
-            SyncType::MtHts => prod.hts_move_head(cons, capacity, n, behavior),
+        let meta = self.meta();
+        let claim = match MODE {
+            ST => prod.move_head::<true>(cons, meta.capacity, n, behavior),
+            MT => prod.move_head::<false>(cons, meta.capacity, n, behavior),
+            RTS => prod.rts_move_head(cons, meta.capacity, n, behavior),
+            _ => prod.hts_move_head(cons, meta.capacity, n, behavior),
         };
         if claim.n == 0 {
             return claim;
         }
-        let meta = self.meta();
-        // SAFETY: the head move gave this thread slots claim.start.. + claim.n, which no
-        // consumer reads before the tail moves; src holds n >= claim.n elements.
+        // A bulk claim that succeeded holds exactly n: saying so lets a constant n (a
+        // single element) reach the copy as a constant.
+        let moved = match behavior {
+            Behavior::Fixed => n,
+            Behavior::Variable => claim.n,
+        };
+        // SAFETY: the head move gave this thread slots claim.start.. + moved, which no
+        // consumer reads before the tail moves; src holds n >= moved elements.
         unsafe {
             slots::write(
                 self.slots::<S>(),
@@ -459,19 +493,19 @@ impl<M: RingMemory> RawRing<M> {
                 scale,
                 claim.start,
                 src,
-                claim.n,
+                moved,
             )
         };
-        match sync {
-            SyncType::St => prod.update_tail::<true>(claim.start, claim.n),
-            SyncType::Mt => prod.update_tail::<false>(claim.start, claim.n),
-            SyncType::MtRts => prod.rts_update_tail(),
-            SyncType::MtHts => prod.hts_update_tail(claim.start, claim.n),
+        match MODE {
+            ST => prod.update_tail::<true>(claim.start, moved),
+            MT => prod.update_tail::<false>(claim.start, moved),
+            RTS => prod.rts_update_tail(),
+            _ => prod.hts_update_tail(claim.start, moved),
         }
         claim
     }
 
-    /// Claim, copy out, release: the dequeue of every mode.
+    /// Claim, copy out, release: the dequeue of every mode (one dispatch, as enqueue).
     ///
     /// # Safety
     /// As [`RawRing::enqueue_units`], with `dst` room for `n * scale` units.
@@ -484,19 +518,44 @@ impl<M: RingMemory> RawRing<M> {
         n: u32,
         behavior: Behavior,
     ) -> Claim {
+        // SAFETY (all arms): the caller's contract, passed on with the mode it chose.
+        match sync {
+            SyncType::St => unsafe { self.dequeue_in::<S, ST>(dst, scale, n, behavior) },
+            SyncType::Mt => unsafe { self.dequeue_in::<S, MT>(dst, scale, n, behavior) },
+            SyncType::MtRts => unsafe { self.dequeue_in::<S, RTS>(dst, scale, n, behavior) },
+            SyncType::MtHts => unsafe { self.dequeue_in::<S, HTS>(dst, scale, n, behavior) },
+        }
+    }
+
+    /// [`RawRing::dequeue_units`] for one mode.
+    ///
+    /// # Safety
+    /// As [`RawRing::dequeue_units`].
+    #[inline(always)]
+    unsafe fn dequeue_in<S: Copy, const MODE: u32>(
+        &self,
+        dst: *mut S,
+        scale: usize,
+        n: u32,
+        behavior: Behavior,
+    ) -> Claim {
         let (prod, cons) = (self.prod(), self.cons());
         // Consumers' room is what producers published: capacity 0 plus their tail.
-        let claim = match sync {
-            SyncType::St => cons.move_head::<true>(prod, 0, n, behavior),
-            SyncType::Mt => cons.move_head::<false>(prod, 0, n, behavior),
-            SyncType::MtRts => cons.rts_move_head(prod, 0, n, behavior),
-            SyncType::MtHts => cons.hts_move_head(prod, 0, n, behavior),
+        let claim = match MODE {
+            ST => cons.move_head::<true>(prod, 0, n, behavior),
+            MT => cons.move_head::<false>(prod, 0, n, behavior),
+            RTS => cons.rts_move_head(prod, 0, n, behavior),
+            _ => cons.hts_move_head(prod, 0, n, behavior),
         };
         if claim.n == 0 {
             return claim;
         }
+        let moved = match behavior {
+            Behavior::Fixed => n,
+            Behavior::Variable => claim.n,
+        };
         let meta = self.meta();
-        // SAFETY: the head move gave this thread slots claim.start.. + claim.n, filled and
+        // SAFETY: the head move gave this thread slots claim.start.. + moved, filled and
         // published by producers, not reused before our tail moves; dst has room.
         unsafe {
             slots::read(
@@ -506,14 +565,14 @@ impl<M: RingMemory> RawRing<M> {
                 scale,
                 claim.start,
                 dst,
-                claim.n,
+                moved,
             )
         };
-        match sync {
-            SyncType::St => cons.update_tail::<true>(claim.start, claim.n),
-            SyncType::Mt => cons.update_tail::<false>(claim.start, claim.n),
-            SyncType::MtRts => cons.rts_update_tail(),
-            SyncType::MtHts => cons.hts_update_tail(claim.start, claim.n),
+        match MODE {
+            ST => cons.update_tail::<true>(claim.start, moved),
+            MT => cons.update_tail::<false>(claim.start, moved),
+            RTS => cons.rts_update_tail(),
+            _ => cons.hts_update_tail(claim.start, moved),
         }
         claim
     }

@@ -9,9 +9,11 @@ use core::ptr;
 
 /// Copy `count` units from `src` to `dst`.
 ///
-/// Byte units go to `memcpy`, which handles any alignment. Wider units are copied by an
-/// unrolled loop: runs here are short (a burst of 8 or 32 pointers), where a call into
-/// `memcpy` costs more than the copy itself.
+/// Byte units (the raw API, whose buffers have any alignment) go to `memcpy`. Wider units
+/// are copied as a sum of fixed-size blocks — 32, then 16, 8, 4, 2, 1 units as the count's
+/// bits say — each of which the compiler emits as a few vector moves. A plain loop would
+/// be turned back into a call to `memcpy`, which for a burst of 8 pointers costs more than
+/// the copy itself.
 ///
 /// # Safety
 /// `src` is valid for reading and `dst` for writing `count` units of `S`, both aligned
@@ -23,25 +25,53 @@ pub(crate) unsafe fn copy_run<S: Copy>(src: *const S, dst: *mut S, count: usize)
         unsafe { ptr::copy_nonoverlapping(src, dst, count) };
         return;
     }
-    let mut i = 0;
-    while i + 4 <= count {
-        // SAFETY: i + 4 <= count: the four units are inside the source range.
-        let from = unsafe { src.add(i) }.cast::<[S; 4]>();
-        // SAFETY: as above, for the destination range.
-        let to = unsafe { dst.add(i) }.cast::<[S; 4]>();
-        // SAFETY: both are valid and aligned for four units (S's alignment), disjoint.
-        unsafe { ptr::copy_nonoverlapping(from, to, 1) };
-        i += 4;
+    let mut done = 0;
+    while count - done >= 32 {
+        // SAFETY: 32 units from `done` are inside both ranges (count - done >= 32).
+        unsafe { copy_block::<S, 32>(src, dst, done) };
+        done += 32;
     }
-    while i < count {
-        // SAFETY: i < count: inside the source range.
-        let from = unsafe { src.add(i) };
-        // SAFETY: i < count: inside the destination range.
-        let to = unsafe { dst.add(i) };
-        // SAFETY: both valid and aligned for one unit, disjoint.
-        unsafe { ptr::copy_nonoverlapping(from, to, 1) };
-        i += 1;
+    let rest = count - done;
+    // Each step copies a block whose size is one bit of `rest`, so the blocks add up to
+    // `rest` and stay inside the ranges.
+    if rest & 16 != 0 {
+        // SAFETY: see above: 16 <= what is left.
+        unsafe { copy_block::<S, 16>(src, dst, done) };
+        done += 16;
     }
+    if rest & 8 != 0 {
+        // SAFETY: as above.
+        unsafe { copy_block::<S, 8>(src, dst, done) };
+        done += 8;
+    }
+    if rest & 4 != 0 {
+        // SAFETY: as above.
+        unsafe { copy_block::<S, 4>(src, dst, done) };
+        done += 4;
+    }
+    if rest & 2 != 0 {
+        // SAFETY: as above.
+        unsafe { copy_block::<S, 2>(src, dst, done) };
+        done += 2;
+    }
+    if rest & 1 != 0 {
+        // SAFETY: as above.
+        unsafe { copy_block::<S, 1>(src, dst, done) };
+    }
+}
+
+/// Copy units `at..at + N` from `src` to `dst`, a fixed size the compiler unrolls.
+///
+/// # Safety
+/// Both ranges hold `at + N` units (the caller's [`copy_run`] contract).
+#[inline(always)]
+unsafe fn copy_block<S: Copy, const N: usize>(src: *const S, dst: *mut S, at: usize) {
+    // SAFETY: at + N units are inside the source range.
+    let from = unsafe { src.add(at) }.cast::<[S; N]>();
+    // SAFETY: at + N units are inside the destination range.
+    let to = unsafe { dst.add(at) }.cast::<[S; N]>();
+    // SAFETY: both valid and aligned for N units of S ([S; N] has S's alignment), disjoint.
+    unsafe { ptr::copy_nonoverlapping(from, to, 1) };
 }
 
 /// Where a run of `n` elements starting at `position` lies in the slot array: the slot
