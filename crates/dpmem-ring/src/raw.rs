@@ -445,12 +445,23 @@ impl<M: RingMemory> RawRing<M> {
         n: u32,
         behavior: Behavior,
     ) -> Claim {
-        // SAFETY (all arms): the caller's contract, passed on with the mode it chose.
         match sync {
-            SyncType::St => unsafe { self.enqueue_in::<S, ST>(src, scale, n, behavior) },
-            SyncType::Mt => unsafe { self.enqueue_in::<S, MT>(src, scale, n, behavior) },
-            SyncType::MtRts => unsafe { self.enqueue_in::<S, RTS>(src, scale, n, behavior) },
-            SyncType::MtHts => unsafe { self.enqueue_in::<S, HTS>(src, scale, n, behavior) },
+            SyncType::St => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.enqueue_in::<S, ST>(src, scale, n, behavior) }
+            }
+            SyncType::Mt => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.enqueue_in::<S, MT>(src, scale, n, behavior) }
+            }
+            SyncType::MtRts => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.enqueue_in::<S, RTS>(src, scale, n, behavior) }
+            }
+            SyncType::MtHts => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.enqueue_in::<S, HTS>(src, scale, n, behavior) }
+            }
         }
     }
 
@@ -518,12 +529,23 @@ impl<M: RingMemory> RawRing<M> {
         n: u32,
         behavior: Behavior,
     ) -> Claim {
-        // SAFETY (all arms): the caller's contract, passed on with the mode it chose.
         match sync {
-            SyncType::St => unsafe { self.dequeue_in::<S, ST>(dst, scale, n, behavior) },
-            SyncType::Mt => unsafe { self.dequeue_in::<S, MT>(dst, scale, n, behavior) },
-            SyncType::MtRts => unsafe { self.dequeue_in::<S, RTS>(dst, scale, n, behavior) },
-            SyncType::MtHts => unsafe { self.dequeue_in::<S, HTS>(dst, scale, n, behavior) },
+            SyncType::St => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.dequeue_in::<S, ST>(dst, scale, n, behavior) }
+            }
+            SyncType::Mt => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.dequeue_in::<S, MT>(dst, scale, n, behavior) }
+            }
+            SyncType::MtRts => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.dequeue_in::<S, RTS>(dst, scale, n, behavior) }
+            }
+            SyncType::MtHts => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.dequeue_in::<S, HTS>(dst, scale, n, behavior) }
+            }
         }
     }
 
