@@ -620,3 +620,42 @@ pub fn run_ring(opts: &BenchOptions) -> Report {
         ],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_cover_the_autotest_grid_once_each() {
+        let specs = rows();
+        // 2 element sizes x 2 sync modes x (single + burst 8/32 + bulk 8/32 + 2c bulk 8/32).
+        assert_eq!(specs.len(), 28);
+        let mut names: Vec<String> = specs.iter().map(RowSpec::name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 28);
+        assert!(names.contains(&"16B MP/MC 2c bulk 32".to_owned()));
+        assert!(specs.iter().all(|r| r.elements() == ELEMS_PER_RUN as f64));
+    }
+
+    #[test]
+    fn every_queue_moves_what_it_was_given() {
+        // The adapters must really move elements, or the timings would flatter them.
+        let ring =
+            Ring::<usize>::new("adapter", 64, RingFlags::SP_ENQ | RingFlags::SC_DEQ).unwrap();
+        let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        let aq = crossbeam_queue::ArrayQueue::<usize>::new(64);
+        let (mut rp, mut rc) = rtrb::RingBuffer::<usize>::new(64);
+        let items: Vec<usize> = (1..=8).collect();
+        let mut out = [0usize; 8];
+        assert!(Put::bulk(&mut p, &items) && Take::bulk(&mut c, &mut out));
+        assert_eq!(out.to_vec(), items);
+        assert!(Put::bulk(&mut ArrayQueueSide(&aq), &items));
+        assert_eq!(Take::burst(&mut ArrayQueueSide(&aq), &mut out), 8);
+        assert_eq!(out.to_vec(), items);
+        assert_eq!(Put::burst(&mut rp, &items), 8);
+        out = [0; 8];
+        assert!(Take::bulk(&mut rc, &mut out));
+        assert_eq!(out.to_vec(), items);
+    }
+}
