@@ -16,6 +16,7 @@
  */
 
 #include <errno.h>
+#include <string.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -75,5 +76,258 @@ dpmem_bench_dpdk_eal_init(int argc, char **argv, uint64_t *init_ns, uint64_t *cl
 	*cleanup_ns = monotonic_ns() - start;
 	if (ret < 0)
 		return rte_errno != 0 ? rte_errno : -ret;
+	return 0;
+}
+
+/* ---- rings (ring_perf_autotest's loops) -------------------------------------------- */
+
+#include <rte_cycles.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_pause.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+/*
+ * The ring workloads run in a child process that calls dpmem_bench_dpdk_ring_eal_init
+ * once, then the one-core and two-core loops below for every row and repetition.
+ * Element kinds: 8 (pointers, the legacy void * API) and 16 (the _elem API with a
+ * constant esize of 16, as ring_perf_autotest does). Ops: 0 single, 1 burst, 2 bulk.
+ */
+
+#define RING_BENCH_SIZE 4096
+#define RING_BENCH_MAX_BATCH 32
+
+typedef void *ptr_elem; /* one name, so that "type a[], b[]" declares two arrays of pointers */
+
+struct elem16 {
+	uint64_t lo, hi;
+};
+
+static struct rte_ring *ring_st; /* SP/SC flags */
+static struct rte_ring *ring_mt; /* MP/MC (default) */
+static struct rte_ring *ring16_st;
+static struct rte_ring *ring16_mt;
+
+int
+dpmem_bench_dpdk_ring_eal_init(int argc, char **argv)
+{
+	if (rte_eal_init(argc, argv) < 0)
+		return rte_errno != 0 ? rte_errno : EINVAL;
+	ring_st = rte_ring_create("bench_st", RING_BENCH_SIZE, SOCKET_ID_ANY,
+				  RING_F_SP_ENQ | RING_F_SC_DEQ);
+	ring_mt = rte_ring_create("bench_mt", RING_BENCH_SIZE, SOCKET_ID_ANY, 0);
+	ring16_st = rte_ring_create_elem("bench16_st", 16, RING_BENCH_SIZE, SOCKET_ID_ANY,
+					 RING_F_SP_ENQ | RING_F_SC_DEQ);
+	ring16_mt = rte_ring_create_elem("bench16_mt", 16, RING_BENCH_SIZE, SOCKET_ID_ANY, 0);
+	if (ring_st == NULL || ring_mt == NULL || ring16_st == NULL || ring16_mt == NULL)
+		return rte_errno != 0 ? rte_errno : ENOMEM;
+	return 0;
+}
+
+/* Per-call SP/MP and SC/MC functions, as the autotest uses them. */
+#define PTR_OPS(mode, prod, cons)                                                          \
+	static inline unsigned ptr_enq_single_##mode(struct rte_ring *r, void **o, unsigned n) \
+	{                                                                                  \
+		(void)n;                                                                   \
+		return rte_ring_##prod##_enqueue(r, o[0]) == 0;                            \
+	}                                                                                  \
+	static inline unsigned ptr_deq_single_##mode(struct rte_ring *r, void **o, unsigned n) \
+	{                                                                                  \
+		(void)n;                                                                   \
+		return rte_ring_##cons##_dequeue(r, o) == 0;                               \
+	}                                                                                  \
+	static inline unsigned ptr_enq_burst_##mode(struct rte_ring *r, void **o, unsigned n)  \
+	{                                                                                  \
+		return rte_ring_##prod##_enqueue_burst(r, o, n, NULL);                     \
+	}                                                                                  \
+	static inline unsigned ptr_deq_burst_##mode(struct rte_ring *r, void **o, unsigned n)  \
+	{                                                                                  \
+		return rte_ring_##cons##_dequeue_burst(r, o, n, NULL);                     \
+	}                                                                                  \
+	static inline unsigned ptr_enq_bulk_##mode(struct rte_ring *r, void **o, unsigned n)   \
+	{                                                                                  \
+		return rte_ring_##prod##_enqueue_bulk(r, o, n, NULL);                      \
+	}                                                                                  \
+	static inline unsigned ptr_deq_bulk_##mode(struct rte_ring *r, void **o, unsigned n)   \
+	{                                                                                  \
+		return rte_ring_##cons##_dequeue_bulk(r, o, n, NULL);                      \
+	}
+PTR_OPS(st, sp, sc)
+PTR_OPS(mt, mp, mc)
+
+#define E16_OPS(mode, prod, cons)                                                          \
+	static inline unsigned e16_enq_single_##mode(struct rte_ring *r, struct elem16 *o,     \
+						     unsigned n)                               \
+	{                                                                                  \
+		(void)n;                                                                   \
+		return rte_ring_##prod##_enqueue_elem(r, o, 16) == 0;                      \
+	}                                                                                  \
+	static inline unsigned e16_deq_single_##mode(struct rte_ring *r, struct elem16 *o,     \
+						     unsigned n)                               \
+	{                                                                                  \
+		(void)n;                                                                   \
+		return rte_ring_##cons##_dequeue_elem(r, o, 16) == 0;                      \
+	}                                                                                  \
+	static inline unsigned e16_enq_burst_##mode(struct rte_ring *r, struct elem16 *o,      \
+						    unsigned n)                                \
+	{                                                                                  \
+		return rte_ring_##prod##_enqueue_burst_elem(r, o, 16, n, NULL);            \
+	}                                                                                  \
+	static inline unsigned e16_deq_burst_##mode(struct rte_ring *r, struct elem16 *o,      \
+						    unsigned n)                                \
+	{                                                                                  \
+		return rte_ring_##cons##_dequeue_burst_elem(r, o, 16, n, NULL);            \
+	}                                                                                  \
+	static inline unsigned e16_enq_bulk_##mode(struct rte_ring *r, struct elem16 *o,       \
+						   unsigned n)                                 \
+	{                                                                                  \
+		return rte_ring_##prod##_enqueue_bulk_elem(r, o, 16, n, NULL);             \
+	}                                                                                  \
+	static inline unsigned e16_deq_bulk_##mode(struct rte_ring *r, struct elem16 *o,       \
+						   unsigned n)                                 \
+	{                                                                                  \
+		return rte_ring_##cons##_dequeue_bulk_elem(r, o, 16, n, NULL);             \
+	}
+E16_OPS(st, sp, sc)
+E16_OPS(mt, mp, mc)
+
+/* One core: enqueue then dequeue `n`, `iters` times; TSC cycles for the whole loop. */
+#define ONE_CORE_LOOP(kind, type, op, mode)                                                \
+	static uint64_t one_core_##kind##_##op##_##mode(struct rte_ring *r, unsigned n,     \
+							uint64_t iters)                    \
+	{                                                                                  \
+		type src[RING_BENCH_MAX_BATCH], dst[RING_BENCH_MAX_BATCH];                  \
+		uint64_t start, i;                                                         \
+		memset(src, 0, sizeof(src));                                               \
+		start = rte_rdtsc();                                                       \
+		for (i = 0; i < iters; i++) {                                              \
+			kind##_enq_##op##_##mode(r, src, n);                               \
+			kind##_deq_##op##_##mode(r, dst, n);                               \
+		}                                                                          \
+		start = rte_rdtsc() - start;                                               \
+		__asm__ volatile("" : : "r"(dst) : "memory");                              \
+		return start;                                                              \
+	}
+#define ONE_CORE_ALL(kind, type)                                                           \
+	ONE_CORE_LOOP(kind, type, single, st)                                              \
+	ONE_CORE_LOOP(kind, type, single, mt)                                              \
+	ONE_CORE_LOOP(kind, type, burst, st)                                               \
+	ONE_CORE_LOOP(kind, type, burst, mt)                                               \
+	ONE_CORE_LOOP(kind, type, bulk, st)                                                \
+	ONE_CORE_LOOP(kind, type, bulk, mt)
+ONE_CORE_ALL(ptr, ptr_elem)
+ONE_CORE_ALL(e16, struct elem16)
+
+int
+dpmem_bench_dpdk_ring_one_core(unsigned esize, int single_thread, int op, unsigned n,
+			       uint64_t iters, uint64_t *cycles)
+{
+	if (n == 0 || n > RING_BENCH_MAX_BATCH || (esize != 8 && esize != 16) || op < 0 || op > 2)
+		return EINVAL;
+	if (esize == 8) {
+		struct rte_ring *r = single_thread ? ring_st : ring_mt;
+		if (op == 0)
+			*cycles = single_thread ? one_core_ptr_single_st(r, 1, iters)
+						: one_core_ptr_single_mt(r, 1, iters);
+		else if (op == 1)
+			*cycles = single_thread ? one_core_ptr_burst_st(r, n, iters)
+						: one_core_ptr_burst_mt(r, n, iters);
+		else
+			*cycles = single_thread ? one_core_ptr_bulk_st(r, n, iters)
+						: one_core_ptr_bulk_mt(r, n, iters);
+	} else {
+		struct rte_ring *r = single_thread ? ring16_st : ring16_mt;
+		if (op == 0)
+			*cycles = single_thread ? one_core_e16_single_st(r, 1, iters)
+						: one_core_e16_single_mt(r, 1, iters);
+		else if (op == 1)
+			*cycles = single_thread ? one_core_e16_burst_st(r, n, iters)
+						: one_core_e16_burst_mt(r, n, iters);
+		else
+			*cycles = single_thread ? one_core_e16_bulk_st(r, n, iters)
+						: one_core_e16_bulk_mt(r, n, iters);
+	}
+	return 0;
+}
+
+/* Two cores: the main lcore enqueues bulks, the worker lcore dequeues them. */
+struct two_core_job {
+	struct rte_ring *r;
+	unsigned n;
+	uint64_t iters;
+	int kind16;
+	int single_thread;
+	volatile int go;
+	uint64_t cycles;
+};
+
+#define TWO_CORE_SIDE(kind, type, dir, mode)                                               \
+	static uint64_t two_core_##kind##_##dir##_##mode(struct two_core_job *job)          \
+	{                                                                                  \
+		type buf[RING_BENCH_MAX_BATCH];                                            \
+		uint64_t start, i;                                                         \
+		memset(buf, 0, sizeof(buf));                                               \
+		while (!job->go)                                                           \
+			rte_pause();                                                       \
+		start = rte_rdtsc();                                                       \
+		for (i = 0; i < job->iters; i++)                                           \
+			while (kind##_##dir##_bulk_##mode(job->r, buf, job->n) == 0)       \
+				rte_pause();                                               \
+		start = rte_rdtsc() - start;                                               \
+		__asm__ volatile("" : : "r"(buf) : "memory");                              \
+		return start;                                                              \
+	}
+TWO_CORE_SIDE(ptr, ptr_elem, enq, st)
+TWO_CORE_SIDE(ptr, ptr_elem, enq, mt)
+TWO_CORE_SIDE(ptr, ptr_elem, deq, st)
+TWO_CORE_SIDE(ptr, ptr_elem, deq, mt)
+TWO_CORE_SIDE(e16, struct elem16, enq, st)
+TWO_CORE_SIDE(e16, struct elem16, enq, mt)
+TWO_CORE_SIDE(e16, struct elem16, deq, st)
+TWO_CORE_SIDE(e16, struct elem16, deq, mt)
+
+static int
+two_core_dequeuer(void *arg)
+{
+	struct two_core_job *job = arg;
+
+	if (job->kind16)
+		job->cycles = job->single_thread ? two_core_e16_deq_st(job) : two_core_e16_deq_mt(job);
+	else
+		job->cycles = job->single_thread ? two_core_ptr_deq_st(job) : two_core_ptr_deq_mt(job);
+	return 0;
+}
+
+int
+dpmem_bench_dpdk_ring_two_cores(unsigned esize, int single_thread, unsigned n, uint64_t iters,
+				uint64_t *enq_cycles, uint64_t *deq_cycles)
+{
+	struct two_core_job job;
+	unsigned worker;
+	int ret;
+
+	if (n == 0 || n > RING_BENCH_MAX_BATCH || (esize != 8 && esize != 16))
+		return EINVAL;
+	worker = rte_get_next_lcore(rte_get_main_lcore(), 1, 0);
+	if (worker >= RTE_MAX_LCORE)
+		return ENODEV;
+	memset(&job, 0, sizeof(job));
+	job.kind16 = esize == 16;
+	job.single_thread = single_thread;
+	job.r = job.kind16 ? (single_thread ? ring16_st : ring16_mt)
+			   : (single_thread ? ring_st : ring_mt);
+	job.n = n;
+	job.iters = iters;
+	ret = rte_eal_remote_launch(two_core_dequeuer, &job, worker);
+	if (ret != 0)
+		return -ret;
+	job.go = 1;
+	if (job.kind16)
+		*enq_cycles = single_thread ? two_core_e16_enq_st(&job) : two_core_e16_enq_mt(&job);
+	else
+		*enq_cycles = single_thread ? two_core_ptr_enq_st(&job) : two_core_ptr_enq_mt(&job);
+	rte_eal_wait_lcore(worker);
+	*deq_cycles = job.cycles;
 	return 0;
 }

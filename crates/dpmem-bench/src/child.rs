@@ -22,6 +22,8 @@ pub enum ChildKind {
     DpdkInit,
     /// `dpmem::eal::Eal::init` + drop.
     DpmemInit,
+    /// DPDK's ring loops (see [`crate::ring`]); prints one result line per measurement.
+    DpdkRing,
 }
 
 impl ChildKind {
@@ -29,13 +31,18 @@ impl ChildKind {
         match self {
             ChildKind::DpdkInit => "dpdk-init",
             ChildKind::DpmemInit => "dpmem-init",
+            ChildKind::DpdkRing => "dpdk-ring",
         }
     }
 
     fn from_name(name: &str) -> Option<Self> {
-        [ChildKind::DpdkInit, ChildKind::DpmemInit]
-            .into_iter()
-            .find(|k| k.name() == name)
+        [
+            ChildKind::DpdkInit,
+            ChildKind::DpmemInit,
+            ChildKind::DpdkRing,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
     }
 }
 
@@ -64,6 +71,9 @@ pub fn child_main(args: &[String]) -> Option<i32> {
         );
         return Some(2);
     };
+    if kind == ChildKind::DpdkRing {
+        return Some(crate::ring::dpdk_child(args));
+    }
     // The EAL sees its own argv: program name, then the options the parent chose.
     let eal_args: Vec<String> = std::iter::once(args[0].clone())
         .chain(args[3..].iter().cloned())
@@ -76,6 +86,7 @@ pub fn child_main(args: &[String]) -> Option<i32> {
             })
         }
         ChildKind::DpmemInit => crate::init::dpmem_eal_init_and_cleanup(&eal_args),
+        ChildKind::DpdkRing => unreachable!("handled above"),
     };
     Some(match result {
         Ok(t) => {
@@ -91,6 +102,33 @@ pub fn child_main(args: &[String]) -> Option<i32> {
             1
         }
     })
+}
+
+/// Run one child of `kind` with arguments `args` and return every line of its standard
+/// output that starts with `marker`, or why it failed.
+pub fn run_lines(kind: ChildKind, args: &[String], marker: &str) -> Result<Vec<String>, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("finding own executable: {e}"))?;
+    let out = Command::new(&exe)
+        .arg(CHILD_FLAG)
+        .arg(kind.name())
+        .args(args)
+        .output()
+        .map_err(|e| format!("running {}: {e}", exe.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() {
+        return Ok(stdout
+            .lines()
+            .filter(|l| l.starts_with(marker))
+            .map(str::to_owned)
+            .collect());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    Err(format!(
+        "{} child {}: {}",
+        kind.name(),
+        out.status,
+        failure_text(&stdout, &stderr)
+    ))
 }
 
 /// Run one child of `kind` with EAL options `eal_args` (program name excluded).

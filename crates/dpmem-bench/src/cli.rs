@@ -15,11 +15,19 @@ pub struct Workload {
 }
 
 /// Every workload family known so far, in the order `list` prints them.
-pub const WORKLOADS: &[Workload] = &[Workload {
-    name: "init",
-    about: "EAL init of 1 GiB of 2 MiB hugepages: legacy, dynamic, in-memory (ms)",
-    run: crate::init::run_init,
-}];
+pub const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "init",
+        about: "EAL init of 1 GiB of 2 MiB hugepages: legacy, dynamic, in-memory (ms)",
+        run: crate::init::run_init,
+    },
+    Workload {
+        name: "ring",
+        about:
+            "ring_perf_autotest: single/burst/bulk, SP/SC and MP/MC, 1 and 2 cores (cycles/elem)",
+        run: crate::ring::run_ring,
+    },
+];
 
 const USAGE: &str = "usage: dpmem bench <workload> [--json] [--reps N]\n       dpmem bench list";
 

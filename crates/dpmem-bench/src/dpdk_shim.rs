@@ -38,6 +38,23 @@ mod ffi {
         ) -> c_int;
         pub fn dpmem_bench_dpdk_strerror(code: c_int) -> *const c_char;
         pub fn dpmem_bench_dpdk_version() -> *const c_char;
+        pub fn dpmem_bench_dpdk_ring_eal_init(argc: c_int, argv: *mut *mut c_char) -> c_int;
+        pub fn dpmem_bench_dpdk_ring_one_core(
+            esize: u32,
+            single_thread: c_int,
+            op: c_int,
+            n: u32,
+            iters: u64,
+            cycles: *mut u64,
+        ) -> c_int;
+        pub fn dpmem_bench_dpdk_ring_two_cores(
+            esize: u32,
+            single_thread: c_int,
+            n: u32,
+            iters: u64,
+            enq_cycles: *mut u64,
+            deq_cycles: *mut u64,
+        ) -> c_int;
     }
 }
 
@@ -68,6 +85,113 @@ fn error_text(code: std::ffi::c_int) -> String {
     // SAFETY: non-null and NUL-terminated, valid until the next rte_strerror call (above).
     let text = unsafe { std::ffi::CStr::from_ptr(ptr) };
     format!("{} (rte_errno {code})", text.to_string_lossy())
+}
+
+/// Leak `args` as a C `argv` (DPDK keeps pointers into it for the life of the process).
+#[cfg(dpdk_shim)]
+fn leaked_argv(args: &[String]) -> Result<(std::ffi::c_int, *mut *mut std::ffi::c_char), String> {
+    use std::ffi::{c_char, CString};
+
+    let owned = args
+        .iter()
+        .map(|a| CString::new(a.as_str()).map_err(|_| format!("argument {a:?} contains NUL")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut argv: Vec<*mut c_char> = owned.into_iter().map(CString::into_raw).collect();
+    let argc = std::ffi::c_int::try_from(argv.len()).map_err(|_| "too many arguments")?;
+    argv.push(std::ptr::null_mut());
+    Ok((argc, argv.leak().as_mut_ptr()))
+}
+
+/// `rte_eal_init(args)` and the four rings the ring workload uses (pointer and 16-byte
+/// elements, SP/SC and MP/MC, 4096 slots). Once per process: ring children only.
+pub fn ring_eal_init(args: &[String]) -> Result<(), String> {
+    #[cfg(dpdk_shim)]
+    {
+        let (argc, argv) = leaked_argv(args)?;
+        // SAFETY: argv holds argc leaked NUL-terminated strings and a null terminator.
+        let rc = unsafe { ffi::dpmem_bench_dpdk_ring_eal_init(argc, argv) };
+        if rc != 0 {
+            return Err(format!(
+                "rte_eal_init/rte_ring_create failed: {}",
+                error_text(rc)
+            ));
+        }
+        Ok(())
+    }
+    #[cfg(not(dpdk_shim))]
+    {
+        let _ = args;
+        Err(env!("DPMEM_BENCH_DPDK_MISSING").to_owned())
+    }
+}
+
+/// One core: `iters` times enqueue then dequeue `n` elements (`op` 0 single, 1 burst,
+/// 2 bulk) of `esize` (8 or 16) bytes; TSC cycles for the loop. After [`ring_eal_init`].
+pub fn ring_one_core(
+    esize: u32,
+    single_thread: bool,
+    op: i32,
+    n: u32,
+    iters: u64,
+) -> Result<u64, String> {
+    #[cfg(dpdk_shim)]
+    {
+        let mut cycles = 0;
+        // SAFETY: plain values and a live out-pointer; the rings exist (ring_eal_init).
+        let rc = unsafe {
+            ffi::dpmem_bench_dpdk_ring_one_core(
+                esize,
+                single_thread.into(),
+                op,
+                n,
+                iters,
+                &mut cycles,
+            )
+        };
+        if rc != 0 {
+            return Err(format!("ring one-core loop failed: {}", error_text(rc)));
+        }
+        Ok(cycles)
+    }
+    #[cfg(not(dpdk_shim))]
+    {
+        let _ = (esize, single_thread, op, n, iters);
+        Err(env!("DPMEM_BENCH_DPDK_MISSING").to_owned())
+    }
+}
+
+/// Two cores: the main lcore enqueues `iters` bulks of `n`, the next lcore dequeues them;
+/// TSC cycles of (enqueuer, dequeuer). After [`ring_eal_init`] with two lcores.
+pub fn ring_two_cores(
+    esize: u32,
+    single_thread: bool,
+    n: u32,
+    iters: u64,
+) -> Result<(u64, u64), String> {
+    #[cfg(dpdk_shim)]
+    {
+        let (mut enq, mut deq) = (0, 0);
+        // SAFETY: plain values and live out-pointers; the rings exist (ring_eal_init).
+        let rc = unsafe {
+            ffi::dpmem_bench_dpdk_ring_two_cores(
+                esize,
+                single_thread.into(),
+                n,
+                iters,
+                &mut enq,
+                &mut deq,
+            )
+        };
+        if rc != 0 {
+            return Err(format!("ring two-core loop failed: {}", error_text(rc)));
+        }
+        Ok((enq, deq))
+    }
+    #[cfg(not(dpdk_shim))]
+    {
+        let _ = (esize, single_thread, n, iters);
+        Err(env!("DPMEM_BENCH_DPDK_MISSING").to_owned())
+    }
 }
 
 /// Run `rte_eal_init(args)` then `rte_eal_cleanup()` and time both.

@@ -136,7 +136,7 @@ fn hugepages_for_1g() -> Result<PathBuf, String> {
 
 /// Remove what an EAL run with `prefix` may leave behind: hugepage files (legacy mode keeps
 /// them, holding their pages) and the runtime directory with the shared config.
-fn remove_leftovers(mount: Option<&Path>, prefix: &str) {
+pub(crate) fn remove_leftovers(mount: Option<&Path>, prefix: &str) {
     if let Some(mount) = mount {
         hugepage_host::remove_files_with_prefix(mount, prefix);
     }

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! dpmem bench init [--json] [--reps N]
+//! dpmem bench ring [--json] [--reps N]
 //! dpmem bench list
 //! ```
 //!
@@ -15,6 +16,7 @@
 //! | family | what                                           | unit |
 //! | ------ | ---------------------------------------------- | ---- |
 //! | `init` | EAL init of 1 GiB: legacy, dynamic, in-memory  | ms   |
+//! | `ring` | ring_perf_autotest's rows, 1 and 2 cores       | TSC cycles per element |
 
 mod child;
 mod cli;
@@ -23,12 +25,14 @@ mod hugepage_host;
 mod init;
 mod kernel_baseline;
 pub mod report;
+mod ring;
 pub mod stats;
 
 pub use child::child_main;
 pub use cli::{main_with_args, WORKLOADS};
 pub use init::run_init;
 pub use report::{Measurement, Report, Row};
+pub use ring::run_ring;
 
 /// Settings shared by every workload.
 #[derive(Debug, Clone)]

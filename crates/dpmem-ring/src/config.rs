@@ -1,0 +1,176 @@
+//! Creation flags and the sync modes they select.
+
+use crate::error::RingError;
+
+/// Creation flags, with DPDK 22.11's `RING_F_*` values so that a flag word reads the same
+/// in both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct RingFlags(pub u32);
+
+impl RingFlags {
+    /// No flags: MP producers, MC consumers, power-of-two count.
+    pub const NONE: RingFlags = RingFlags(0);
+    /// Default producer is single-thread (`RING_F_SP_ENQ`).
+    pub const SP_ENQ: RingFlags = RingFlags(0x0001);
+    /// Default consumer is single-thread (`RING_F_SC_DEQ`).
+    pub const SC_DEQ: RingFlags = RingFlags(0x0002);
+    /// Capacity is exactly the count asked for (`RING_F_EXACT_SZ`); the slot array is the
+    /// next power of two above it.
+    pub const EXACT_SZ: RingFlags = RingFlags(0x0004);
+    /// Default producer is multi-thread, relaxed tail sync (`RING_F_MP_RTS_ENQ`).
+    pub const MP_RTS_ENQ: RingFlags = RingFlags(0x0008);
+    /// Default consumer is multi-thread, relaxed tail sync (`RING_F_MC_RTS_DEQ`).
+    pub const MC_RTS_DEQ: RingFlags = RingFlags(0x0010);
+    /// Default producer is multi-thread, head/tail sync (`RING_F_MP_HTS_ENQ`).
+    pub const MP_HTS_ENQ: RingFlags = RingFlags(0x0020);
+    /// Default consumer is multi-thread, head/tail sync (`RING_F_MC_HTS_DEQ`).
+    pub const MC_HTS_DEQ: RingFlags = RingFlags(0x0040);
+
+    const KNOWN: u32 = 0x7f;
+
+    /// Whether every bit of `other` is set here.
+    pub const fn contains(self, other: RingFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The producer and consumer modes these flags select, or why they conflict.
+    pub fn modes(self) -> Result<(ProducerMode, ConsumerMode), RingError> {
+        let bad = |reason| RingError::InvalidFlags {
+            flags: self.0,
+            reason,
+        };
+        if self.0 & !Self::KNOWN != 0 {
+            return Err(bad("unknown flag bits"));
+        }
+        let producer = match (
+            self.contains(Self::SP_ENQ),
+            self.contains(Self::MP_RTS_ENQ),
+            self.contains(Self::MP_HTS_ENQ),
+        ) {
+            (false, false, false) => ProducerMode::Mp,
+            (true, false, false) => ProducerMode::Sp,
+            (false, true, false) => ProducerMode::MpRts,
+            (false, false, true) => ProducerMode::MpHts,
+            _ => return Err(bad("more than one of SP_ENQ, MP_RTS_ENQ, MP_HTS_ENQ")),
+        };
+        let consumer = match (
+            self.contains(Self::SC_DEQ),
+            self.contains(Self::MC_RTS_DEQ),
+            self.contains(Self::MC_HTS_DEQ),
+        ) {
+            (false, false, false) => ConsumerMode::Mc,
+            (true, false, false) => ConsumerMode::Sc,
+            (false, true, false) => ConsumerMode::McRts,
+            (false, false, true) => ConsumerMode::McHts,
+            _ => return Err(bad("more than one of SC_DEQ, MC_RTS_DEQ, MC_HTS_DEQ")),
+        };
+        Ok((producer, consumer))
+    }
+}
+
+impl core::ops::BitOr for RingFlags {
+    type Output = RingFlags;
+    fn bitor(self, rhs: RingFlags) -> RingFlags {
+        RingFlags(self.0 | rhs.0)
+    }
+}
+
+/// How a side's head and tail are synchronised; stored in the header as a `u32`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum SyncType {
+    /// Classic multi-thread: CAS on the head, wait for earlier threads' tails in order.
+    Mt = 0,
+    /// One thread at a time: plain stores, no waiting.
+    St = 1,
+    /// Relaxed tail sync: the tail moves when the last of the overlapping threads is done.
+    MtRts = 2,
+    /// Head/tail sync: one operation in flight at a time, head and tail in one word.
+    MtHts = 3,
+}
+
+impl SyncType {
+    pub(crate) fn from_raw(raw: u32) -> SyncType {
+        match raw {
+            1 => SyncType::St,
+            2 => SyncType::MtRts,
+            3 => SyncType::MtHts,
+            _ => SyncType::Mt,
+        }
+    }
+}
+
+/// How producers synchronise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProducerMode {
+    /// One producer at a time.
+    Sp,
+    /// Any number of producers; each waits for the ones before it to publish.
+    Mp,
+    /// Any number of producers; relaxed tail sync (no in-order wait).
+    MpRts,
+    /// Any number of producers; one operation in flight at a time.
+    MpHts,
+}
+
+/// How consumers synchronise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumerMode {
+    /// One consumer at a time.
+    Sc,
+    /// Any number of consumers; each waits for the ones before it to release.
+    Mc,
+    /// Any number of consumers; relaxed tail sync.
+    McRts,
+    /// Any number of consumers; one operation in flight at a time.
+    McHts,
+}
+
+impl ProducerMode {
+    pub(crate) fn sync_type(self) -> SyncType {
+        match self {
+            ProducerMode::Sp => SyncType::St,
+            ProducerMode::Mp => SyncType::Mt,
+            ProducerMode::MpRts => SyncType::MtRts,
+            ProducerMode::MpHts => SyncType::MtHts,
+        }
+    }
+
+    pub(crate) fn from_sync(s: SyncType) -> Self {
+        match s {
+            SyncType::St => ProducerMode::Sp,
+            SyncType::Mt => ProducerMode::Mp,
+            SyncType::MtRts => ProducerMode::MpRts,
+            SyncType::MtHts => ProducerMode::MpHts,
+        }
+    }
+}
+
+impl ConsumerMode {
+    pub(crate) fn sync_type(self) -> SyncType {
+        match self {
+            ConsumerMode::Sc => SyncType::St,
+            ConsumerMode::Mc => SyncType::Mt,
+            ConsumerMode::McRts => SyncType::MtRts,
+            ConsumerMode::McHts => SyncType::MtHts,
+        }
+    }
+
+    pub(crate) fn from_sync(s: SyncType) -> Self {
+        match s {
+            SyncType::St => ConsumerMode::Sc,
+            SyncType::Mt => ConsumerMode::Mc,
+            SyncType::MtRts => ConsumerMode::McRts,
+            SyncType::MtHts => ConsumerMode::McHts,
+        }
+    }
+}
+
+/// All-or-nothing or as-many-as-possible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behavior {
+    /// Bulk: move exactly `n` elements or none (`RTE_RING_QUEUE_FIXED`).
+    Fixed,
+    /// Burst: move as many as fit or are there, up to `n` (`RTE_RING_QUEUE_VARIABLE`).
+    Variable,
+}

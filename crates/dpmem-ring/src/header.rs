@@ -1,0 +1,59 @@
+//! The ring header: what sits at the start of a ring's memory, followed by its slots.
+//!
+//! Everything here is `#[repr(C)]` and holds no pointer, so a ring in shared memory reads
+//! the same from every process that maps it, wherever it is mapped.
+
+use crate::headtail::HeadTail;
+
+/// Cache lines false sharing is measured in: 128 bytes, not 64, because Intel's spatial
+/// prefetcher pulls lines in adjacent pairs, so two hot fields 64 bytes apart still bounce
+/// together between cores. (DPDK gets the same effect with an empty line after each field.)
+pub const CACHE_PAD: usize = 128;
+
+/// Keeps `T` alone on its 128-byte block (see [`CACHE_PAD`]).
+#[derive(Debug)]
+#[repr(C, align(128))]
+pub(crate) struct CachePadded<T>(pub(crate) T);
+
+/// Longest ring name in bytes, as DPDK's (`RTE_RING_NAMESIZE` less the NUL): the memzone
+/// that will hold a named ring carries a 3-byte prefix within a 32-byte name.
+pub const RING_NAME_MAX: usize = 28;
+
+/// Written last by initialisation, checked by attach: "dpmemRNG" in ASCII.
+pub(crate) const RING_MAGIC: u64 = 0x474e_524d_656d_7064;
+
+/// What never changes after initialisation.
+#[derive(Debug)]
+#[repr(C)]
+pub(crate) struct RingMeta {
+    /// [`RING_MAGIC`] once the ring is ready.
+    pub(crate) magic: u64,
+    /// Bytes of the whole block (header and slots) the ring was built for.
+    pub(crate) memory_size: u64,
+    /// The name, NUL-padded; at most [`RING_NAME_MAX`] bytes are used.
+    pub(crate) name: [u8; 32],
+    /// The creation flags.
+    pub(crate) flags: u32,
+    /// Number of slots, a power of two.
+    pub(crate) size: u32,
+    /// `size - 1`: a position masked with it is a slot index.
+    pub(crate) mask: u32,
+    /// How many elements the ring holds at most (`size - 1`, or the exact count).
+    pub(crate) capacity: u32,
+    /// Bytes per element, a non-zero multiple of 4.
+    pub(crate) esize: u32,
+}
+
+/// The header. The slots start right after it, at [`SLOTS_OFFSET`].
+#[derive(Debug)]
+#[repr(C)]
+pub(crate) struct RingHeader {
+    pub(crate) meta: CachePadded<RingMeta>,
+    /// Producers' head and tail; written by producers, the tail read by consumers.
+    pub(crate) prod: CachePadded<HeadTail>,
+    /// Consumers' head and tail; written by consumers, the tail read by producers.
+    pub(crate) cons: CachePadded<HeadTail>,
+}
+
+/// Byte offset of slot 0 from the start of the ring's memory.
+pub(crate) const SLOTS_OFFSET: usize = core::mem::size_of::<RingHeader>();

@@ -1,0 +1,352 @@
+//! One side's head and tail, and how each sync mode moves them.
+//!
+//! A side (producers or consumers) claims slots by moving its **head**, works on them, and
+//! publishes them to the other side by moving its **tail**. Positions are free-running
+//! `u32`s; a position masked with the ring's `mask` is a slot index, and differences are
+//! taken modulo 2^32, which is why a ring holds at most 2^31 slots.
+//!
+//! The other side only ever reads this side's tail, and reads it the same way whatever the
+//! mode: the low 32 bits of [`HeadTail::tail`] are the tail position. What the high bits
+//! and the head word hold depends on the mode:
+//!
+//! | mode | `head` | `tail` (low 32 = position) |
+//! | ---- | ------ | -------------------------- |
+//! | ST, MT | position | position |
+//! | RTS | position, count of head moves << 32 | position, count of finished moves << 32 |
+//! | HTS | unused | position, head << 32 (one word, so head == tail is one load) |
+//!
+//! The orderings follow DPDK's C11 model: a side reads the other side's tail with
+//! `Acquire` (so the slots the other side wrote or emptied are seen) and publishes its own
+//! tail with `Release` (so the slots it wrote or read are done before the other side sees
+//! the move). Heads only order threads of the same side.
+
+use crate::config::{Behavior, SyncType};
+use crate::sync::{spin_wait, AtomicU32, AtomicU64, Ordering};
+
+/// The head and tail of one side.
+#[derive(Debug)]
+#[repr(C)]
+pub(crate) struct HeadTail {
+    /// Where the next claim starts (see the module table for RTS's count).
+    pub(crate) head: AtomicU64,
+    /// What the other side may use: every position before the low 32 bits is published.
+    pub(crate) tail: AtomicU64,
+    /// A [`SyncType`], fixed at initialisation.
+    pub(crate) sync: u32,
+    /// RTS only: how far the head may run ahead of the tail before new claims wait.
+    pub(crate) htd_max: AtomicU32,
+    /// Non-zero while a single-thread side has its one typed handle.
+    pub(crate) handle_taken: AtomicU32,
+}
+
+/// Slots claimed by a head move.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Claim {
+    /// Position of the first claimed slot.
+    pub(crate) start: u32,
+    /// How many were claimed (0 when nothing could be).
+    pub(crate) n: u32,
+    /// Free slots (producer) or filled slots (consumer) seen before the move.
+    pub(crate) room: u32,
+}
+
+#[inline(always)]
+fn low(word: u64) -> u32 {
+    word as u32
+}
+
+#[inline(always)]
+fn high(word: u64) -> u32 {
+    (word >> 32) as u32
+}
+
+#[inline(always)]
+fn pack(low: u32, high: u32) -> u64 {
+    (u64::from(high) << 32) | u64::from(low)
+}
+
+/// How many of `wanted` to take when `room` are available.
+#[inline(always)]
+fn fit(wanted: u32, room: u32, behavior: Behavior) -> u32 {
+    if wanted <= room {
+        wanted
+    } else {
+        match behavior {
+            Behavior::Fixed => 0,
+            Behavior::Variable => room,
+        }
+    }
+}
+
+/// Room for the claiming side: free slots for producers (`capacity` plus the consumers'
+/// tail, minus our head), filled slots for consumers (`capacity` is 0: the producers' tail
+/// minus our head). Modulo 2^32 both stay within `0..=capacity`.
+#[inline(always)]
+fn room(capacity: u32, other_tail: u32, head: u32) -> u32 {
+    capacity.wrapping_add(other_tail).wrapping_sub(head)
+}
+
+impl HeadTail {
+    pub(crate) fn new(sync: SyncType, htd_max: u32) -> HeadTail {
+        HeadTail {
+            head: AtomicU64::new(0),
+            tail: AtomicU64::new(0),
+            sync: sync as u32,
+            htd_max: AtomicU32::new(htd_max),
+            handle_taken: AtomicU32::new(0),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn sync_type(&self) -> SyncType {
+        SyncType::from_raw(self.sync)
+    }
+
+    /// The published tail position, as the other side sees it.
+    #[inline(always)]
+    pub(crate) fn tail_position(&self, order: Ordering) -> u32 {
+        low(self.tail.load(order))
+    }
+
+    /// The head position (any mode), for counts and dumps.
+    pub(crate) fn head_position(&self) -> u32 {
+        match self.sync_type() {
+            SyncType::MtHts => high(self.tail.load(Ordering::Relaxed)),
+            _ => low(self.head.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Put head and tail back to 0 (ring reset; no thread may be using the ring).
+    pub(crate) fn reset(&self) {
+        self.head.store(0, Ordering::Relaxed);
+        self.tail.store(0, Ordering::Relaxed);
+    }
+
+    // ---- ST and MT ----------------------------------------------------------------
+
+    /// Claim up to `n` slots, single-thread (`SINGLE`) or by CAS against other threads.
+    #[inline(always)]
+    pub(crate) fn move_head<const SINGLE: bool>(
+        &self,
+        other: &HeadTail,
+        capacity: u32,
+        n: u32,
+        behavior: Behavior,
+    ) -> Claim {
+        // Acquire: a head another thread moved came with the other side's tail it saw;
+        // reading that tail afterwards must not see an older one, or the room computed
+        // below could be larger than it is.
+        let mut head = low(self.head.load(Ordering::Acquire));
+        loop {
+            // Acquire pairs with the other side's Release of its tail: the slots it wrote
+            // (or emptied) are visible before we read (or overwrite) them.
+            let room = room(capacity, other.tail_position(Ordering::Acquire), head);
+            let take = fit(n, room, behavior);
+            if take == 0 {
+                return Claim {
+                    start: head,
+                    n: 0,
+                    room,
+                };
+            }
+            let new_head = head.wrapping_add(take);
+            if SINGLE {
+                self.head.store(u64::from(new_head), Ordering::Relaxed);
+                return Claim {
+                    start: head,
+                    n: take,
+                    room,
+                };
+            }
+            match self.head.compare_exchange(
+                u64::from(head),
+                u64::from(new_head),
+                Ordering::Release,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    return Claim {
+                        start: head,
+                        n: take,
+                        room,
+                    }
+                }
+                Err(now) => head = low(now),
+            }
+        }
+    }
+
+    /// Publish the slots `start..start + n` claimed by [`HeadTail::move_head`].
+    #[inline(always)]
+    pub(crate) fn update_tail<const SINGLE: bool>(&self, start: u32, n: u32) {
+        if !SINGLE {
+            // Claims publish in the order they were made: wait for the threads that
+            // claimed before us. (This is the wait that can livelock when one of them is
+            // preempted; see the crate docs.)
+            while self.tail_position(Ordering::Relaxed) != start {
+                spin_wait();
+            }
+        }
+        self.tail
+            .store(u64::from(start.wrapping_add(n)), Ordering::Release);
+    }
+
+    // ---- HTS --------------------------------------------------------------------------
+
+    /// Wait until no operation is in flight on this side, then return (head, tail word).
+    #[inline(always)]
+    fn hts_wait_idle(&self) -> u64 {
+        loop {
+            let word = self.tail.load(Ordering::Acquire);
+            if low(word) == high(word) {
+                return word;
+            }
+            spin_wait();
+        }
+    }
+
+    /// HTS claim: wait until the side is idle, then move the head in the shared word.
+    #[inline(always)]
+    pub(crate) fn hts_move_head(
+        &self,
+        other: &HeadTail,
+        capacity: u32,
+        n: u32,
+        behavior: Behavior,
+    ) -> Claim {
+        loop {
+            let word = self.hts_wait_idle();
+            let head = high(word);
+            let room = room(capacity, other.tail_position(Ordering::Acquire), head);
+            let take = fit(n, room, behavior);
+            if take == 0 {
+                return Claim {
+                    start: head,
+                    n: 0,
+                    room,
+                };
+            }
+            let new_word = pack(low(word), head.wrapping_add(take));
+            if self
+                .tail
+                .compare_exchange(word, new_word, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Claim {
+                    start: head,
+                    n: take,
+                    room,
+                };
+            }
+        }
+    }
+
+    /// HTS publish: head and tail both at `start + n`, the side idle again.
+    #[inline(always)]
+    pub(crate) fn hts_update_tail(&self, start: u32, n: u32) {
+        let pos = start.wrapping_add(n);
+        self.tail.store(pack(pos, pos), Ordering::Release);
+    }
+
+    // ---- RTS --------------------------------------------------------------------------
+
+    /// RTS claim: wait while the head is too far ahead of the tail, then CAS (position,
+    /// count) forward.
+    #[inline(always)]
+    pub(crate) fn rts_move_head(
+        &self,
+        other: &HeadTail,
+        capacity: u32,
+        n: u32,
+        behavior: Behavior,
+    ) -> Claim {
+        let htd_max = self.htd_max.load(Ordering::Relaxed);
+        loop {
+            // Bounding the distance keeps a preempted thread from stalling everyone for
+            // long: at most htd_max slots can be claimed past its unfinished ones.
+            let mut head = self.head.load(Ordering::Acquire);
+            while low(head).wrapping_sub(self.tail_position(Ordering::Relaxed)) > htd_max {
+                spin_wait();
+                head = self.head.load(Ordering::Acquire);
+            }
+            let room = room(capacity, other.tail_position(Ordering::Acquire), low(head));
+            let take = fit(n, room, behavior);
+            if take == 0 {
+                return Claim {
+                    start: low(head),
+                    n: 0,
+                    room,
+                };
+            }
+            let new_head = pack(low(head).wrapping_add(take), high(head).wrapping_add(1));
+            if self
+                .head
+                .compare_exchange(head, new_head, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Claim {
+                    start: low(head),
+                    n: take,
+                    room,
+                };
+            }
+        }
+    }
+
+    /// RTS publish: count this operation as finished; whoever finishes the last claim made
+    /// so far moves the tail position up to the head.
+    #[inline(always)]
+    pub(crate) fn rts_update_tail(&self) {
+        let mut tail = self.tail.load(Ordering::Acquire);
+        loop {
+            let head = self.head.load(Ordering::Relaxed);
+            let finished = high(tail).wrapping_add(1);
+            let pos = if finished == high(head) {
+                low(head)
+            } else {
+                low(tail)
+            };
+            match self.tail.compare_exchange(
+                tail,
+                pack(pos, finished),
+                Ordering::Release,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(now) => tail = now,
+            }
+        }
+    }
+
+    // ---- peek / zero-copy finish (ST and HTS) -------------------------------------
+
+    /// How many slots the in-flight peek/zero-copy operation holds (ST or HTS side).
+    pub(crate) fn in_flight(&self) -> (u32, u32) {
+        match self.sync_type() {
+            SyncType::MtHts => {
+                let word = self.tail.load(Ordering::Relaxed);
+                (low(word), high(word).wrapping_sub(low(word)))
+            }
+            _ => {
+                let tail = self.tail_position(Ordering::Relaxed);
+                (
+                    tail,
+                    low(self.head.load(Ordering::Relaxed)).wrapping_sub(tail),
+                )
+            }
+        }
+    }
+
+    /// End a peek/zero-copy operation that started at `tail`: publish `n` slots and give
+    /// back the rest of the claim (head and tail both at `tail + n`).
+    pub(crate) fn finish_in_flight(&self, tail: u32, n: u32) {
+        let pos = tail.wrapping_add(n);
+        match self.sync_type() {
+            SyncType::MtHts => self.tail.store(pack(pos, pos), Ordering::Release),
+            _ => {
+                self.head.store(u64::from(pos), Ordering::Relaxed);
+                self.tail.store(u64::from(pos), Ordering::Release);
+            }
+        }
+    }
+}

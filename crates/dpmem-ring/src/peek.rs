@@ -1,0 +1,250 @@
+//! Two-phase operations: peek (start/finish) and zero-copy, on SP/SC and HTS sides.
+//!
+//! *Start* claims slots by moving the head and leaves the tail where it is; *finish*
+//! publishes some or all of them (a shorter finish gives the rest back). Between the two,
+//! the thread may look at dequeued elements before deciding to take them (peek), or
+//! write or read the slots in place (zero-copy). This needs a side where one operation is
+//! in flight at a time: single-thread, or HTS, whose head and tail share one word so that
+//! other threads wait while an operation is open. MP/MC and RTS sides are refused with
+//! an error.
+
+use crate::config::{Behavior, SyncType};
+use crate::error::RingError;
+use crate::headtail::{Claim, HeadTail};
+use crate::memory::RingMemory;
+use crate::raw::RawRing;
+use crate::slots;
+
+/// The slots a zero-copy start handed out: one run, or two when it wraps.
+#[derive(Debug, Clone, Copy)]
+pub struct ZeroCopyRegions {
+    /// First slot of the run.
+    pub first: *mut u8,
+    /// Elements in the first run.
+    pub first_len: u32,
+    /// Slot 0 when the claim wraps (holding `n - first_len` elements), else null.
+    pub second: *mut u8,
+    /// Elements claimed in all.
+    pub n: u32,
+    /// Free slots (enqueue) or filled slots (dequeue) left after the claim.
+    pub remaining: u32,
+}
+
+impl<M: RingMemory> RawRing<M> {
+    fn two_phase_sync(side: &HeadTail) -> Option<SyncType> {
+        match side.sync_type() {
+            s @ (SyncType::St | SyncType::MtHts) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn check_two_phase(
+        &self,
+        producer: bool,
+        what: &'static str,
+    ) -> Result<SyncType, RingError> {
+        if producer {
+            Self::two_phase_sync(self.prod()).ok_or_else(|| RingError::ProducerModeUnsupported {
+                name: self.name().to_owned(),
+                what,
+                mode: self.producer_mode(),
+            })
+        } else {
+            Self::two_phase_sync(self.cons()).ok_or_else(|| RingError::ConsumerModeUnsupported {
+                name: self.name().to_owned(),
+                what,
+                mode: self.consumer_mode(),
+            })
+        }
+    }
+
+    /// Move the head of one side without publishing.
+    pub(crate) fn claim_open(
+        &self,
+        producer: bool,
+        sync: SyncType,
+        n: u32,
+        behavior: Behavior,
+    ) -> Claim {
+        let (side, other, capacity) = if producer {
+            (self.prod(), self.cons(), self.capacity())
+        } else {
+            (self.cons(), self.prod(), 0)
+        };
+        match sync {
+            SyncType::MtHts => side.hts_move_head(other, capacity, n, behavior),
+            _ => side.move_head::<true>(other, capacity, n, behavior),
+        }
+    }
+
+    /// Publish `n` of the open claim on one side and give back the rest.
+    ///
+    /// # Panics
+    /// When `n` is more than the open claim holds.
+    pub(crate) fn finish_open(&self, producer: bool, n: u32) {
+        let side = if producer { self.prod() } else { self.cons() };
+        let (tail, open) = side.in_flight();
+        assert!(
+            n <= open,
+            "ring {}: finishing {n} elements, only {open} were started",
+            self.name()
+        );
+        side.finish_in_flight(tail, n);
+    }
+
+    /// The open claim's regions, as element pointers.
+    pub(crate) fn regions_of(&self, claim: Claim) -> ZeroCopyRegions {
+        let (index, first_len) = slots::split(claim.start, claim.n, self.size(), self.size() - 1);
+        let base = self.slots::<u8>();
+        let esize = self.esize() as usize;
+        ZeroCopyRegions {
+            // SAFETY: index < size, so the slot is inside the array.
+            first: unsafe { base.add(index * esize) },
+            first_len,
+            second: if first_len < claim.n {
+                base
+            } else {
+                core::ptr::null_mut()
+            },
+            n: claim.n,
+            remaining: claim.room - claim.n,
+        }
+    }
+
+    /// Peek: claim up to `n` slots for enqueue (`rte_ring_enqueue_bulk_elem_start` and
+    /// burst). Returns how many were claimed and the free slots left.
+    ///
+    /// # Safety
+    /// On an SP side, no other thread enqueues until the matching finish; the thread that
+    /// starts finishes.
+    pub unsafe fn enqueue_start(
+        &self,
+        n: u32,
+        behavior: Behavior,
+    ) -> Result<(u32, u32), RingError> {
+        let sync = self.check_two_phase(true, "enqueue peek")?;
+        let claim = self.claim_open(true, sync, n, behavior);
+        Ok((claim.n, claim.room - claim.n))
+    }
+
+    /// Peek: write the first `n` elements of `objs` into the claimed slots and publish
+    /// them; the rest of the claim is given back.
+    ///
+    /// # Safety
+    /// Follows a successful [`RawRing::enqueue_start`] on this thread.
+    ///
+    /// # Panics
+    /// When `n` is more than was claimed or `objs` is shorter than `n` elements.
+    pub unsafe fn enqueue_finish(&self, objs: &[u8], n: u32) {
+        assert!(
+            objs.len() >= n as usize * self.esize() as usize,
+            "buffer too short"
+        );
+        let (start, open) = self.prod().in_flight();
+        assert!(
+            n <= open,
+            "ring {}: finishing {n} elements, only {open} were started",
+            self.name()
+        );
+        // SAFETY: the slots start..start + open are this thread's open claim; n <= open and
+        // objs holds n elements (checked).
+        unsafe {
+            slots::write(
+                self.slots::<u8>(),
+                self.size(),
+                self.size() - 1,
+                self.esize() as usize,
+                start,
+                objs.as_ptr(),
+                n,
+            )
+        };
+        self.finish_open(true, n);
+    }
+
+    /// Peek: copy up to `n` elements out without taking them (`..._dequeue_..._start`).
+    /// Returns how many were copied and how many are left after them.
+    ///
+    /// # Safety
+    /// On an SC side, no other thread dequeues until the matching finish.
+    ///
+    /// # Panics
+    /// When `objs` is shorter than `n` elements.
+    pub unsafe fn dequeue_start(
+        &self,
+        objs: &mut [u8],
+        n: u32,
+        behavior: Behavior,
+    ) -> Result<(u32, u32), RingError> {
+        assert!(
+            objs.len() >= n as usize * self.esize() as usize,
+            "buffer too short"
+        );
+        let sync = self.check_two_phase(false, "dequeue peek")?;
+        let claim = self.claim_open(false, sync, n, behavior);
+        // SAFETY: the claim's slots are published by producers and held by this thread.
+        unsafe {
+            slots::read(
+                self.slots::<u8>(),
+                self.size(),
+                self.size() - 1,
+                self.esize() as usize,
+                claim.start,
+                objs.as_mut_ptr(),
+                claim.n,
+            )
+        };
+        Ok((claim.n, claim.room - claim.n))
+    }
+
+    /// Peek: take `n` of the elements the start copied; the others stay in the ring.
+    ///
+    /// # Safety
+    /// Follows a successful [`RawRing::dequeue_start`] on this thread.
+    pub unsafe fn dequeue_finish(&self, n: u32) {
+        self.finish_open(false, n);
+    }
+
+    /// Zero-copy: claim up to `n` slots to fill in place.
+    ///
+    /// # Safety
+    /// As [`RawRing::enqueue_start`]; the caller writes the slots it later publishes.
+    pub unsafe fn enqueue_zc_start(
+        &self,
+        n: u32,
+        behavior: Behavior,
+    ) -> Result<ZeroCopyRegions, RingError> {
+        let sync = self.check_two_phase(true, "zero-copy enqueue")?;
+        Ok(self.regions_of(self.claim_open(true, sync, n, behavior)))
+    }
+
+    /// Zero-copy: publish the first `n` claimed slots.
+    ///
+    /// # Safety
+    /// Follows [`RawRing::enqueue_zc_start`] on this thread, and the first `n` slots of the
+    /// regions have been written.
+    pub unsafe fn enqueue_zc_finish(&self, n: u32) {
+        self.finish_open(true, n);
+    }
+
+    /// Zero-copy: claim up to `n` filled slots to read in place.
+    ///
+    /// # Safety
+    /// As [`RawRing::dequeue_start`].
+    pub unsafe fn dequeue_zc_start(
+        &self,
+        n: u32,
+        behavior: Behavior,
+    ) -> Result<ZeroCopyRegions, RingError> {
+        let sync = self.check_two_phase(false, "zero-copy dequeue")?;
+        Ok(self.regions_of(self.claim_open(false, sync, n, behavior)))
+    }
+
+    /// Zero-copy: release the first `n` claimed slots to producers.
+    ///
+    /// # Safety
+    /// Follows [`RawRing::dequeue_zc_start`] on this thread.
+    pub unsafe fn dequeue_zc_finish(&self, n: u32) {
+        self.finish_open(false, n);
+    }
+}

@@ -1,0 +1,707 @@
+//! The ring over raw elements: DPDK's `rte_ring_*_elem` API, in one block of memory.
+//!
+//! [`RawRing`] is a handle on a ring that lives in a [`RingMemory`] block. Its data
+//! operations are `unsafe`, with DPDK's contract: the caller promises that a
+//! single-thread side is used by one thread at a time and that buffers are as large as
+//! the counts say. [`crate::Ring`] is the safe, typed layer on top.
+
+use core::fmt;
+use core::ptr::{self, NonNull};
+
+use crate::config::{Behavior, ConsumerMode, ProducerMode, RingFlags, SyncType};
+use crate::error::RingError;
+use crate::header::{
+    CachePadded, RingHeader, RingMeta, CACHE_PAD, RING_MAGIC, RING_NAME_MAX, SLOTS_OFFSET,
+};
+use crate::headtail::{Claim, HeadTail};
+use crate::memory::{HeapRegion, RingMemory};
+use crate::slots;
+use crate::sync::Ordering;
+
+const ST: u32 = SyncType::St as u32;
+const MT: u32 = SyncType::Mt as u32;
+const RTS: u32 = SyncType::MtRts as u32;
+const HTS: u32 = SyncType::MtHts as u32;
+
+/// Largest slot count: positions are `u32` and differences must stay below 2^31
+/// (`RTE_RING_SZ_MASK`).
+pub const RING_SIZE_MAX: u32 = 0x7fff_ffff;
+
+/// Element size of a ring of pointers, DPDK's default (`rte_ring_create`).
+pub const POINTER_ESIZE: u32 = core::mem::size_of::<usize>() as u32;
+
+/// Validated geometry of a ring.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Geometry {
+    size: u32,
+    capacity: u32,
+    esize: u32,
+    producer: ProducerMode,
+    consumer: ConsumerMode,
+}
+
+fn geometry(count: u32, esize: u32, flags: RingFlags) -> Result<Geometry, RingError> {
+    if esize == 0 || !esize.is_multiple_of(4) {
+        return Err(RingError::InvalidElementSize { esize });
+    }
+    let (producer, consumer) = flags.modes()?;
+    let invalid = |reason| RingError::InvalidCount { count, reason };
+    if count == 0 {
+        return Err(invalid("a ring holds at least one element"));
+    }
+    let (size, capacity) = if flags.contains(RingFlags::EXACT_SZ) {
+        // One slot stays empty so that full and empty differ: the array is the next power
+        // of two above the count.
+        let size = count
+            .checked_add(1)
+            .and_then(u32::checked_next_power_of_two)
+            .filter(|s| *s <= RING_SIZE_MAX)
+            .ok_or(invalid(
+                "EXACT_SZ needs a power of two above it within 2^31 - 1",
+            ))?;
+        (size, count)
+    } else {
+        if !count.is_power_of_two() {
+            return Err(invalid("not a power of two (use EXACT_SZ for any count)"));
+        }
+        if count > RING_SIZE_MAX {
+            return Err(invalid("larger than 2^31 - 1"));
+        }
+        if count == 1 {
+            return Err(invalid("a power-of-two ring of 1 slot holds nothing"));
+        }
+        (count, count - 1)
+    };
+    Ok(Geometry {
+        size,
+        capacity,
+        esize,
+        producer,
+        consumer,
+    })
+}
+
+fn checked_name(name: &str) -> Result<[u8; 32], RingError> {
+    if name.len() > RING_NAME_MAX {
+        return Err(RingError::NameTooLong {
+            name: name.to_owned(),
+            len: name.len(),
+            max: RING_NAME_MAX,
+        });
+    }
+    if name.is_empty() || name.bytes().any(|b| b == 0) {
+        return Err(RingError::InvalidName {
+            name: name.to_owned(),
+        });
+    }
+    let mut stored = [0u8; 32];
+    stored[..name.len()].copy_from_slice(name.as_bytes());
+    Ok(stored)
+}
+
+/// Bytes of memory a ring of `count` elements of `esize` bytes needs: the header plus the
+/// slot array, rounded up to whole 128-byte blocks (DPDK's `rte_ring_get_memsize_elem`).
+pub fn memory_size(count: u32, esize: u32, flags: RingFlags) -> Result<usize, RingError> {
+    let g = geometry(count, esize, flags)?;
+    let slots = g.size as usize * g.esize as usize;
+    Ok((SLOTS_OFFSET + slots).div_ceil(CACHE_PAD) * CACHE_PAD)
+}
+
+/// Build a ring in the memory at `mem`, overwriting whatever is there.
+///
+/// Checks every argument before writing a byte, so bad input leaves the memory as it was.
+/// The header is written with its magic last.
+///
+/// # Safety
+/// `mem` is valid for writes of `len` bytes, and nothing else reads or writes them while
+/// this runs.
+pub unsafe fn init_in(
+    mem: *mut u8,
+    len: usize,
+    name: &str,
+    count: u32,
+    esize: u32,
+    flags: RingFlags,
+) -> Result<(), RingError> {
+    let needed = memory_size(count, esize, flags)?;
+    let g = geometry(count, esize, flags)?;
+    let name = checked_name(name)?;
+    let region_error = |reason: String| RingError::BadRegion {
+        addr: mem as usize,
+        len,
+        reason,
+    };
+    if mem.is_null() || !(mem as usize).is_multiple_of(CACHE_PAD) {
+        return Err(region_error(format!("not aligned to {CACHE_PAD} bytes")));
+    }
+    if len < needed {
+        return Err(region_error(format!("too small, {needed} bytes needed")));
+    }
+    // RTS's default distance: an eighth of the capacity (DPDK's default).
+    let htd_max = g.capacity / 8;
+    let header = RingHeader {
+        meta: CachePadded(RingMeta {
+            magic: 0,
+            memory_size: needed as u64,
+            name,
+            flags: flags.0,
+            size: g.size,
+            mask: g.size - 1,
+            capacity: g.capacity,
+            esize: g.esize,
+        }),
+        prod: CachePadded(HeadTail::new(g.producer.sync_type(), htd_max)),
+        cons: CachePadded(HeadTail::new(g.consumer.sync_type(), htd_max)),
+    };
+    let header_ptr = mem.cast::<RingHeader>();
+    // SAFETY: mem is 128-aligned (checked), valid for len >= needed > size_of header
+    // bytes, and exclusively ours (the caller's contract).
+    unsafe { ptr::write(header_ptr, header) };
+    // SAFETY: the header was just written at header_ptr; no other thread sees it yet, and
+    // the Release store orders every byte of it before the magic.
+    let magic = unsafe { ptr::addr_of_mut!((*header_ptr).meta.0.magic) };
+    // SAFETY: magic points into the header just written (above).
+    unsafe { ptr::write_volatile(magic, RING_MAGIC) };
+    core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+    Ok(())
+}
+
+/// A handle on a ring living in a block of memory `M`.
+pub struct RawRing<M: RingMemory = HeapRegion> {
+    /// The header at the start of `memory`, with provenance over the whole block (the
+    /// slots are reached through it).
+    header: NonNull<RingHeader>,
+    memory: M,
+    /// Whether this handle built the ring (and, under loom, must drop its atomics).
+    #[cfg_attr(not(loom), allow(dead_code))]
+    created: bool,
+}
+
+// SAFETY: the handle is a pointer into memory M owns; every access to the shared bytes
+// goes through atomics or through slots claimed by the head/tail protocol.
+unsafe impl<M: RingMemory + Send> Send for RawRing<M> {}
+// SAFETY: as above; &RawRing operations are the ring protocol itself.
+unsafe impl<M: RingMemory + Sync> Sync for RawRing<M> {}
+
+impl RawRing<HeapRegion> {
+    /// A ring of `count` elements of `esize` bytes in a fresh heap block.
+    pub fn new(name: &str, count: u32, esize: u32, flags: RingFlags) -> Result<Self, RingError> {
+        let bytes = memory_size(count, esize, flags)?;
+        checked_name(name)?;
+        let memory = HeapRegion::zeroed(bytes).ok_or_else(|| RingError::OutOfMemory {
+            name: name.to_owned(),
+            bytes,
+        })?;
+        RawRing::create_in(memory, name, count, esize, flags)
+    }
+}
+
+impl<M: RingMemory> RawRing<M> {
+    /// Build a ring in `memory` and return the handle that owns it.
+    pub fn create_in(
+        memory: M,
+        name: &str,
+        count: u32,
+        esize: u32,
+        flags: RingFlags,
+    ) -> Result<Self, RingError> {
+        let base = memory.base();
+        // SAFETY: RingMemory guarantees base is valid for len() bytes, and we own `memory`,
+        // so nothing else uses it while the ring is built.
+        unsafe { init_in(base.as_ptr(), memory.len(), name, count, esize, flags)? };
+        Ok(RawRing {
+            header: base.cast(),
+            memory,
+            created: true,
+        })
+    }
+
+    /// A handle on a ring another handle (maybe in another process) built in `memory`.
+    pub fn attach(memory: M) -> Result<Self, RingError> {
+        let base = memory.base();
+        let len = memory.len();
+        let bad = |reason: String| RingError::BadRegion {
+            addr: base.as_ptr() as usize,
+            len,
+            reason,
+        };
+        if !(base.as_ptr() as usize).is_multiple_of(CACHE_PAD) {
+            return Err(bad(format!("not aligned to {CACHE_PAD} bytes")));
+        }
+        if len < SLOTS_OFFSET {
+            return Err(bad("smaller than a ring header".to_owned()));
+        }
+        let header = base.cast::<RingHeader>();
+        // SAFETY: base is aligned and valid for a header's bytes (checked); the magic is
+        // written last by init_in, so a ring being built reads as "not a ring".
+        let magic = unsafe { ptr::read_volatile(header.as_ptr().cast::<u64>()) };
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Acquire);
+        if magic != RING_MAGIC {
+            return Err(RingError::NotARing { magic });
+        }
+        let ring = RawRing {
+            header,
+            memory,
+            created: false,
+        };
+        if (ring.meta().memory_size as usize) > len {
+            return Err(bad(format!(
+                "holds a ring of {} bytes",
+                ring.meta().memory_size
+            )));
+        }
+        Ok(ring)
+    }
+
+    /// The block the ring lives in.
+    pub fn memory(&self) -> &M {
+        &self.memory
+    }
+
+    #[inline(always)]
+    fn header(&self) -> &RingHeader {
+        // SAFETY: header points at an initialised RingHeader inside memory, which lives
+        // as long as self; its shared parts are atomics or never written after init.
+        unsafe { self.header.as_ref() }
+    }
+
+    #[inline(always)]
+    fn meta(&self) -> &RingMeta {
+        &self.header().meta.0
+    }
+
+    #[inline(always)]
+    pub(crate) fn prod(&self) -> &HeadTail {
+        &self.header().prod.0
+    }
+
+    #[inline(always)]
+    pub(crate) fn cons(&self) -> &HeadTail {
+        &self.header().cons.0
+    }
+
+    /// Slot 0, as units of `S`.
+    #[inline(always)]
+    pub(crate) fn slots<S>(&self) -> *mut S {
+        // SAFETY: SLOTS_OFFSET is within the block (init_in checked len >= memory_size).
+        unsafe { self.header.as_ptr().cast::<u8>().add(SLOTS_OFFSET).cast() }
+    }
+
+    /// The ring's name.
+    pub fn name(&self) -> &str {
+        let raw = &self.meta().name;
+        let len = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
+        core::str::from_utf8(&raw[..len]).unwrap_or("<not utf-8>")
+    }
+
+    /// The creation flags.
+    pub fn flags(&self) -> RingFlags {
+        RingFlags(self.meta().flags)
+    }
+
+    /// Slots in the array (a power of two).
+    pub fn size(&self) -> u32 {
+        self.meta().size
+    }
+
+    /// Most elements the ring holds.
+    pub fn capacity(&self) -> u32 {
+        self.meta().capacity
+    }
+
+    /// Bytes per element.
+    pub fn esize(&self) -> u32 {
+        self.meta().esize
+    }
+
+    /// Bytes of the block the ring occupies.
+    pub fn memory_size(&self) -> usize {
+        self.meta().memory_size as usize
+    }
+
+    /// The producers' mode.
+    pub fn producer_mode(&self) -> ProducerMode {
+        ProducerMode::from_sync(self.prod().sync_type())
+    }
+
+    /// The consumers' mode.
+    pub fn consumer_mode(&self) -> ConsumerMode {
+        ConsumerMode::from_sync(self.cons().sync_type())
+    }
+
+    /// Elements in the ring (a snapshot when other threads are at work).
+    pub fn count(&self) -> u32 {
+        let prod = self.prod().tail_position(Ordering::Relaxed);
+        let cons = self.cons().tail_position(Ordering::Relaxed);
+        prod.wrapping_sub(cons).min(self.capacity())
+    }
+
+    /// Free slots (a snapshot).
+    pub fn free_count(&self) -> u32 {
+        self.capacity() - self.count()
+    }
+
+    /// Whether the ring is full (a snapshot).
+    pub fn is_full(&self) -> bool {
+        self.free_count() == 0
+    }
+
+    /// Whether the ring is empty (a snapshot).
+    pub fn is_empty(&self) -> bool {
+        self.count() == 0
+    }
+
+    /// Empty the ring: heads and tails back to 0.
+    ///
+    /// # Safety
+    /// No other thread or process is using the ring.
+    pub unsafe fn reset(&self) {
+        self.prod().reset();
+        self.cons().reset();
+    }
+
+    fn rts_side(&self, producer: bool) -> Result<&HeadTail, RingError> {
+        let (side, which) = if producer {
+            (self.prod(), "producer")
+        } else {
+            (self.cons(), "consumer")
+        };
+        if side.sync_type() != SyncType::MtRts {
+            return Err(RingError::NotRts {
+                name: self.name().to_owned(),
+                side: which,
+            });
+        }
+        Ok(side)
+    }
+
+    /// The RTS producers' head-tail distance limit.
+    pub fn prod_htd_max(&self) -> Result<u32, RingError> {
+        Ok(self.rts_side(true)?.htd_max.load(Ordering::Relaxed))
+    }
+
+    /// Set the RTS producers' head-tail distance limit (0 serialises them fully).
+    pub fn set_prod_htd_max(&self, max: u32) -> Result<(), RingError> {
+        self.rts_side(true)?.htd_max.store(max, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The RTS consumers' head-tail distance limit.
+    pub fn cons_htd_max(&self) -> Result<u32, RingError> {
+        Ok(self.rts_side(false)?.htd_max.load(Ordering::Relaxed))
+    }
+
+    /// Set the RTS consumers' head-tail distance limit.
+    pub fn set_cons_htd_max(&self, max: u32) -> Result<(), RingError> {
+        self.rts_side(false)?.htd_max.store(max, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A multi-line description of the ring's state (DPDK's `rte_ring_dump`).
+    pub fn dump(&self) -> String {
+        let side = |ht: &HeadTail| {
+            format!(
+                "head={} tail={} sync={:?}",
+                ht.head_position(),
+                ht.tail_position(Ordering::Relaxed),
+                ht.sync_type()
+            )
+        };
+        format!(
+            "ring <{}>@{:p}\n  flags={:#x}\n  size={}\n  capacity={}\n  esize={}\n  \
+             producer {:?}: {}\n  consumer {:?}: {}\n  used={}\n  avail={}\n",
+            self.name(),
+            self.header,
+            self.meta().flags,
+            self.size(),
+            self.capacity(),
+            self.esize(),
+            self.producer_mode(),
+            side(self.prod()),
+            self.consumer_mode(),
+            side(self.cons()),
+            self.count(),
+            self.free_count()
+        )
+    }
+
+    // ---- the data path ------------------------------------------------------------
+
+    /// Claim, copy in, publish: the enqueue of every mode.
+    ///
+    /// One dispatch on the mode, into a copy of the whole operation specialised for it, so
+    /// that the fast path has one predictable branch rather than one per step.
+    ///
+    /// # Safety
+    /// `src` holds `n * scale` units of `S`, aligned for `S`; `S` units tile an element
+    /// (`scale * size_of::<S>() == esize`); when `sync` is ST, no other thread enqueues
+    /// concurrently; `sync` is ST or MT on an ST/MT side, or the side's own mode.
+    #[inline(always)]
+    pub(crate) unsafe fn enqueue_units<S: Copy>(
+        &self,
+        sync: SyncType,
+        src: *const S,
+        scale: usize,
+        n: u32,
+        behavior: Behavior,
+    ) -> Claim {
+        match sync {
+            SyncType::St => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.enqueue_in::<S, ST>(src, scale, n, behavior) }
+            }
+            SyncType::Mt => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.enqueue_in::<S, MT>(src, scale, n, behavior) }
+            }
+            SyncType::MtRts => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.enqueue_in::<S, RTS>(src, scale, n, behavior) }
+            }
+            SyncType::MtHts => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.enqueue_in::<S, HTS>(src, scale, n, behavior) }
+            }
+        }
+    }
+
+    /// [`RawRing::enqueue_units`] for one mode (`MODE` is a [`SyncType`] as `u32`).
+    ///
+    /// # Safety
+    /// As [`RawRing::enqueue_units`].
+    #[inline(always)]
+    unsafe fn enqueue_in<S: Copy, const MODE: u32>(
+        &self,
+        src: *const S,
+        scale: usize,
+        n: u32,
+        behavior: Behavior,
+    ) -> Claim {
+        let (prod, cons) = (self.prod(), self.cons());
+        let meta = self.meta();
+        let claim = match MODE {
+            ST => prod.move_head::<true>(cons, meta.capacity, n, behavior),
+            MT => prod.move_head::<false>(cons, meta.capacity, n, behavior),
+            RTS => prod.rts_move_head(cons, meta.capacity, n, behavior),
+            _ => prod.hts_move_head(cons, meta.capacity, n, behavior),
+        };
+        if claim.n == 0 {
+            return claim;
+        }
+        // A bulk claim that succeeded holds exactly n: saying so lets a constant n (a
+        // single element) reach the copy as a constant.
+        let moved = match behavior {
+            Behavior::Fixed => n,
+            Behavior::Variable => claim.n,
+        };
+        // SAFETY: the head move gave this thread slots claim.start.. + moved, which no
+        // consumer reads before the tail moves; src holds n >= moved elements.
+        unsafe {
+            slots::write(
+                self.slots::<S>(),
+                meta.size,
+                meta.mask,
+                scale,
+                claim.start,
+                src,
+                moved,
+            )
+        };
+        match MODE {
+            ST => prod.update_tail::<true>(claim.start, moved),
+            MT => prod.update_tail::<false>(claim.start, moved),
+            RTS => prod.rts_update_tail(),
+            _ => prod.hts_update_tail(claim.start, moved),
+        }
+        claim
+    }
+
+    /// Claim, copy out, release: the dequeue of every mode (one dispatch, as enqueue).
+    ///
+    /// # Safety
+    /// As [`RawRing::enqueue_units`], with `dst` room for `n * scale` units.
+    #[inline(always)]
+    pub(crate) unsafe fn dequeue_units<S: Copy>(
+        &self,
+        sync: SyncType,
+        dst: *mut S,
+        scale: usize,
+        n: u32,
+        behavior: Behavior,
+    ) -> Claim {
+        match sync {
+            SyncType::St => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.dequeue_in::<S, ST>(dst, scale, n, behavior) }
+            }
+            SyncType::Mt => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.dequeue_in::<S, MT>(dst, scale, n, behavior) }
+            }
+            SyncType::MtRts => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.dequeue_in::<S, RTS>(dst, scale, n, behavior) }
+            }
+            SyncType::MtHts => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.dequeue_in::<S, HTS>(dst, scale, n, behavior) }
+            }
+        }
+    }
+
+    /// [`RawRing::dequeue_units`] for one mode.
+    ///
+    /// # Safety
+    /// As [`RawRing::dequeue_units`].
+    #[inline(always)]
+    unsafe fn dequeue_in<S: Copy, const MODE: u32>(
+        &self,
+        dst: *mut S,
+        scale: usize,
+        n: u32,
+        behavior: Behavior,
+    ) -> Claim {
+        let (prod, cons) = (self.prod(), self.cons());
+        // Consumers' room is what producers published: capacity 0 plus their tail.
+        let claim = match MODE {
+            ST => cons.move_head::<true>(prod, 0, n, behavior),
+            MT => cons.move_head::<false>(prod, 0, n, behavior),
+            RTS => cons.rts_move_head(prod, 0, n, behavior),
+            _ => cons.hts_move_head(prod, 0, n, behavior),
+        };
+        if claim.n == 0 {
+            return claim;
+        }
+        let moved = match behavior {
+            Behavior::Fixed => n,
+            Behavior::Variable => claim.n,
+        };
+        let meta = self.meta();
+        // SAFETY: the head move gave this thread slots claim.start.. + moved, filled and
+        // published by producers, not reused before our tail moves; dst has room.
+        unsafe {
+            slots::read(
+                self.slots::<S>(),
+                meta.size,
+                meta.mask,
+                scale,
+                claim.start,
+                dst,
+                moved,
+            )
+        };
+        match MODE {
+            ST => cons.update_tail::<true>(claim.start, moved),
+            MT => cons.update_tail::<false>(claim.start, moved),
+            RTS => cons.rts_update_tail(),
+            _ => cons.hts_update_tail(claim.start, moved),
+        }
+        claim
+    }
+
+    /// The sync a per-call SP/MP (SC/MC) choice maps to on a side: the choice on an ST/MT
+    /// side, the side's own (thread-safe) mode on RTS and HTS sides, whose head words
+    /// classic MT must not touch.
+    #[inline(always)]
+    pub(crate) fn per_call_sync(side: &HeadTail, single: bool) -> SyncType {
+        match side.sync_type() {
+            s @ (SyncType::MtRts | SyncType::MtHts) => s,
+            _ if single => SyncType::St,
+            _ => SyncType::Mt,
+        }
+    }
+
+    fn check_len(&self, bytes: usize, n: u32) {
+        let needed = n as usize * self.esize() as usize;
+        assert!(
+            bytes >= needed,
+            "ring {}: buffer of {bytes} bytes for {n} elements of {} bytes",
+            self.name(),
+            self.esize()
+        );
+    }
+
+    /// Enqueue the first `n` elements of `objs` (bytes, `esize` each) in the producer
+    /// mode `mode` (`None`: the ring's own). Returns how many went in (`Fixed`: 0 or `n`)
+    /// and the free slots left.
+    ///
+    /// # Safety
+    /// When the mode in effect is SP, no other thread enqueues at the same time.
+    ///
+    /// # Panics
+    /// When `objs` is shorter than `n * esize` bytes.
+    pub unsafe fn enqueue_elems(
+        &self,
+        objs: &[u8],
+        n: u32,
+        behavior: Behavior,
+        mode: Option<ProducerMode>,
+    ) -> (u32, u32) {
+        self.check_len(objs.len(), n);
+        let sync = match mode {
+            None => self.prod().sync_type(),
+            Some(m) => Self::per_call_sync(self.prod(), m == ProducerMode::Sp),
+        };
+        // SAFETY: objs holds n * esize bytes (checked); bytes tile any element; the ST
+        // exclusivity is the caller's contract.
+        let claim = unsafe {
+            self.enqueue_units::<u8>(sync, objs.as_ptr(), self.esize() as usize, n, behavior)
+        };
+        (claim.n, claim.room - claim.n)
+    }
+
+    /// Dequeue up to `n` elements into `objs` in consumer mode `mode` (`None`: the ring's
+    /// own). Returns how many came out and how many are left.
+    ///
+    /// # Safety
+    /// When the mode in effect is SC, no other thread dequeues at the same time.
+    ///
+    /// # Panics
+    /// When `objs` is shorter than `n * esize` bytes.
+    pub unsafe fn dequeue_elems(
+        &self,
+        objs: &mut [u8],
+        n: u32,
+        behavior: Behavior,
+        mode: Option<ConsumerMode>,
+    ) -> (u32, u32) {
+        self.check_len(objs.len(), n);
+        let sync = match mode {
+            None => self.cons().sync_type(),
+            Some(m) => Self::per_call_sync(self.cons(), m == ConsumerMode::Sc),
+        };
+        // SAFETY: objs has room for n * esize bytes (checked); the SC exclusivity is the
+        // caller's contract.
+        let claim = unsafe {
+            self.dequeue_units::<u8>(sync, objs.as_mut_ptr(), self.esize() as usize, n, behavior)
+        };
+        (claim.n, claim.room - claim.n)
+    }
+}
+
+impl<M: RingMemory> Drop for RawRing<M> {
+    fn drop(&mut self) {
+        // loom's atomics are handles into the model's state and must be dropped; the real
+        // ones are plain words and the memory's owner frees the block.
+        #[cfg(loom)]
+        if self.created {
+            // SAFETY: this handle built the header and is the last user (loom tests keep
+            // one owning handle, shared through Arc).
+            unsafe { ptr::drop_in_place(self.header.as_ptr()) };
+        }
+    }
+}
+
+impl<M: RingMemory> fmt::Debug for RawRing<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawRing")
+            .field("name", &self.name())
+            .field("size", &self.size())
+            .field("capacity", &self.capacity())
+            .field("esize", &self.esize())
+            .field("producer", &self.producer_mode())
+            .field("consumer", &self.consumer_mode())
+            .field("count", &self.count())
+            .finish()
+    }
+}

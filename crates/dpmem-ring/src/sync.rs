@@ -1,0 +1,26 @@
+//! The one place the ring takes its atomics from.
+//!
+//! Every head, tail and counter of the ring is one of these types, so that the same
+//! algorithm runs on the hardware and, under `RUSTFLAGS="--cfg loom"`, inside loom's model
+//! checker, which explores the interleavings and weak-memory outcomes the orderings allow.
+//! Nothing else in the crate names `core::sync::atomic` or `loom` directly.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// One turn of a wait loop for another thread's progress.
+///
+/// On the hardware this is the CPU's spin-loop hint (`pause` on x86), which frees pipeline
+/// resources for a sibling hyper-thread and avoids the memory-order machine clear when the
+/// awaited line changes. Under loom a spinning thread must yield, or the model checker
+/// would explore the same loop forever.
+#[inline(always)]
+pub(crate) fn spin_wait() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+}

@@ -1,0 +1,633 @@
+//! `Ring<T>`: the safe, typed ring, and the producer/consumer handles that use it.
+//!
+//! Safety of the single-thread modes comes from the handles: a ring whose producer side
+//! is SP hands out one [`Producer`] at a time ([`RingError::Busy`] otherwise, checked in
+//! the shared header so it holds across processes), and every data operation takes the
+//! handle by `&mut`, so one thread enqueues at a time. MP sides hand out any number of
+//! producers. Consumers likewise.
+
+use core::marker::PhantomData;
+use core::mem::{size_of, MaybeUninit};
+use core::ops::Deref;
+
+use crate::config::{Behavior, RingFlags, SyncType};
+use crate::error::RingError;
+use crate::headtail::HeadTail;
+use crate::memory::{HeapRegion, RingMemory};
+use crate::raw::RawRing;
+use crate::sync::Ordering;
+
+/// A ring of `T` values in a block of memory `M`.
+///
+/// The ring copies values in and out; `T: Copy` because a value in a shared-memory ring
+/// may be read by another process, which must not run a destructor it does not own. Pass
+/// owned things as pointers or indices (as DPDK rings carry mbuf pointers).
+pub struct Ring<T: Copy, M: RingMemory = HeapRegion> {
+    raw: RawRing<M>,
+    _elem: PhantomData<T>,
+}
+
+/// The outcome of a bulk or burst call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moved {
+    /// Elements moved (bulk: 0 or all).
+    pub count: u32,
+    /// After the call: free slots (enqueue) or elements left (dequeue).
+    pub remaining: u32,
+}
+
+impl<T: Copy> Ring<T> {
+    /// A ring of `count` slots (`EXACT_SZ`: capacity `count`) in a heap block.
+    pub fn new(name: &str, count: u32, flags: RingFlags) -> Result<Self, RingError> {
+        let () = Self::ELEMENT_FITS;
+        Ok(Ring {
+            raw: RawRing::new(name, count, size_of::<T>() as u32, flags)?,
+            _elem: PhantomData,
+        })
+    }
+}
+
+impl<T: Copy, M: RingMemory> Ring<T, M> {
+    /// Refuses, at compile time, element types the ring cannot hold: sizes that are zero or
+    /// not a multiple of 4, and alignments above the slot array's 128 bytes.
+    const ELEMENT_FITS: () = assert!(
+        size_of::<T>() != 0
+            && size_of::<T>().is_multiple_of(4)
+            && core::mem::align_of::<T>() <= 128,
+        "ring elements must be a non-zero multiple of 4 bytes, aligned to at most 128"
+    );
+
+    /// Build a ring in `memory`.
+    pub fn create_in(
+        memory: M,
+        name: &str,
+        count: u32,
+        flags: RingFlags,
+    ) -> Result<Self, RingError> {
+        let () = Self::ELEMENT_FITS;
+        Ok(Ring {
+            raw: RawRing::create_in(memory, name, count, size_of::<T>() as u32, flags)?,
+            _elem: PhantomData,
+        })
+    }
+
+    /// A handle on a ring built in `memory` by someone else; its element size must be `T`'s.
+    ///
+    /// # Safety
+    /// The ring's elements are valid `T`s (it was built for `T`, or for a type with the
+    /// same layout).
+    pub unsafe fn attach(memory: M) -> Result<Self, RingError> {
+        let () = Self::ELEMENT_FITS;
+        let raw = RawRing::attach(memory)?;
+        if raw.esize() as usize != size_of::<T>() {
+            return Err(RingError::InvalidElementSize { esize: raw.esize() });
+        }
+        Ok(Ring {
+            raw,
+            _elem: PhantomData,
+        })
+    }
+
+    /// The raw handle (counts, modes, dump, the `unsafe` byte API).
+    pub fn raw(&self) -> &RawRing<M> {
+        &self.raw
+    }
+
+    /// Empty the ring. `&mut self`: nothing else can be using it.
+    pub fn reset(&mut self) {
+        // SAFETY: &mut self, so no handle of this process borrows the ring. Other
+        // processes attached to the same memory are the caller's concern, as in DPDK.
+        unsafe { self.raw.reset() }
+    }
+
+    /// A producer handle: the only one while the producer side is SP, one of many on MP,
+    /// RTS and HTS sides.
+    pub fn producer(&self) -> Result<Producer<'_, T, M>, RingError> {
+        let single = claim_side(&self.raw, self.raw.prod(), "producer")?;
+        Ok(Producer { ring: self, single })
+    }
+
+    /// A consumer handle (see [`Ring::producer`]).
+    pub fn consumer(&self) -> Result<Consumer<'_, T, M>, RingError> {
+        let single = claim_side(&self.raw, self.raw.cons(), "consumer")?;
+        Ok(Consumer { ring: self, single })
+    }
+
+    #[inline(always)]
+    fn enqueue_slice(&self, items: &[T], behavior: Behavior) -> Moved {
+        let n = u32::try_from(items.len()).unwrap_or(u32::MAX);
+        let sync = self.raw.prod().sync_type();
+        // SAFETY: items holds n values of T, whose size is the ring's esize (checked at
+        // creation); an ST side is used through its one Producer, borrowed mutably.
+        let claim = unsafe {
+            self.raw
+                .enqueue_units::<T>(sync, items.as_ptr(), 1, n, behavior)
+        };
+        Moved {
+            count: claim.n,
+            remaining: claim.room - claim.n,
+        }
+    }
+
+    #[inline(always)]
+    fn dequeue_slice(&self, out: &mut [T], behavior: Behavior) -> Moved {
+        let n = u32::try_from(out.len()).unwrap_or(u32::MAX);
+        let sync = self.raw.cons().sync_type();
+        // SAFETY: out has room for n values; the slots hold valid T (only T values are
+        // enqueued through this type); an SC side is used through its one Consumer.
+        let claim = unsafe {
+            self.raw
+                .dequeue_units::<T>(sync, out.as_mut_ptr(), 1, n, behavior)
+        };
+        Moved {
+            count: claim.n,
+            remaining: claim.room - claim.n,
+        }
+    }
+}
+
+/// Take the single-thread handle of a side, or note that the side needs none.
+fn claim_side<M: RingMemory>(
+    raw: &RawRing<M>,
+    side: &HeadTail,
+    which: &'static str,
+) -> Result<bool, RingError> {
+    if side.sync_type() != SyncType::St {
+        return Ok(false);
+    }
+    if side.handle_taken.swap(1, Ordering::Acquire) != 0 {
+        return Err(RingError::Busy {
+            name: raw.name().to_owned(),
+            side: which,
+        });
+    }
+    Ok(true)
+}
+
+impl<T: Copy, M: RingMemory> Deref for Ring<T, M> {
+    type Target = RawRing<M>;
+    fn deref(&self) -> &RawRing<M> {
+        &self.raw
+    }
+}
+
+impl<T: Copy, M: RingMemory> core::fmt::Debug for Ring<T, M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.raw.fmt(f)
+    }
+}
+
+/// The right to enqueue into a [`Ring`].
+pub struct Producer<'r, T: Copy, M: RingMemory = HeapRegion> {
+    ring: &'r Ring<T, M>,
+    single: bool,
+}
+
+impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
+    /// Enqueue one value, or hand it back when the ring is full.
+    #[inline]
+    pub fn enqueue(&mut self, value: T) -> Result<(), T> {
+        let moved = self
+            .ring
+            .enqueue_slice(core::slice::from_ref(&value), Behavior::Fixed);
+        if moved.count == 1 {
+            Ok(())
+        } else {
+            Err(value)
+        }
+    }
+
+    /// Enqueue all of `items` or none (`count` is 0 when they do not all fit).
+    #[inline]
+    pub fn enqueue_bulk(&mut self, items: &[T]) -> Moved {
+        self.ring.enqueue_slice(items, Behavior::Fixed)
+    }
+
+    /// Enqueue as many of `items` as fit, from the front.
+    #[inline]
+    pub fn enqueue_burst(&mut self, items: &[T]) -> Moved {
+        self.ring.enqueue_slice(items, Behavior::Variable)
+    }
+
+    /// Peek: claim `n` slots (bulk) or up to `n` (burst), to fill with
+    /// [`EnqueueReservation::finish`]. SP and HTS producers only.
+    pub fn enqueue_start(
+        &mut self,
+        n: u32,
+        behavior: Behavior,
+    ) -> Result<EnqueueReservation<'_, 'r, T, M>, RingError> {
+        let sync = self.ring.raw.check_two_phase(true, "enqueue peek")?;
+        let claim = self.ring.raw.claim_open(true, sync, n, behavior);
+        Ok(EnqueueReservation {
+            producer: self,
+            start: claim.start,
+            n: claim.n,
+            remaining: claim.room - claim.n,
+            done: false,
+        })
+    }
+
+    /// Zero-copy: claim `n` slots (bulk) or up to `n` (burst) to write in place. SP and
+    /// HTS producers only.
+    pub fn enqueue_zc_start(
+        &mut self,
+        n: u32,
+        behavior: Behavior,
+    ) -> Result<ZeroCopyEnqueue<'_, 'r, T, M>, RingError> {
+        let sync = self.ring.raw.check_two_phase(true, "zero-copy enqueue")?;
+        let claim = self.ring.raw.claim_open(true, sync, n, behavior);
+        let regions = self.ring.raw.regions_of(claim);
+        Ok(ZeroCopyEnqueue {
+            producer: self,
+            regions,
+            done: false,
+        })
+    }
+}
+
+impl<T: Copy, M: RingMemory> Drop for Producer<'_, T, M> {
+    fn drop(&mut self) {
+        if self.single {
+            self.ring
+                .raw
+                .prod()
+                .handle_taken
+                .store(0, Ordering::Release);
+        }
+    }
+}
+
+impl<T: Copy, M: RingMemory> core::fmt::Debug for Producer<'_, T, M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Producer")
+            .field("ring", &self.ring.name())
+            .field("single", &self.single)
+            .finish()
+    }
+}
+
+/// The right to dequeue from a [`Ring`].
+pub struct Consumer<'r, T: Copy, M: RingMemory = HeapRegion> {
+    ring: &'r Ring<T, M>,
+    single: bool,
+}
+
+impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
+    /// Dequeue one value, or `None` when the ring is empty.
+    #[inline]
+    pub fn dequeue(&mut self) -> Option<T> {
+        let mut slot = MaybeUninit::<T>::uninit();
+        let n = {
+            // SAFETY: a one-element slice over uninitialised memory is only written by the
+            // copy (T: Copy, no drop), and read below only when the copy happened.
+            let out = unsafe { core::slice::from_raw_parts_mut(slot.as_mut_ptr(), 1) };
+            self.ring.dequeue_slice(out, Behavior::Fixed).count
+        };
+        // SAFETY: count 1 means the slot was written with a value from the ring.
+        (n == 1).then(|| unsafe { slot.assume_init() })
+    }
+
+    /// Fill all of `out` or take nothing.
+    #[inline]
+    pub fn dequeue_bulk(&mut self, out: &mut [T]) -> Moved {
+        self.ring.dequeue_slice(out, Behavior::Fixed)
+    }
+
+    /// Take as many as are there, up to `out.len()`, into the front of `out`.
+    #[inline]
+    pub fn dequeue_burst(&mut self, out: &mut [T]) -> Moved {
+        self.ring.dequeue_slice(out, Behavior::Variable)
+    }
+
+    /// Peek: copy `out.len()` elements (bulk) or up to that many (burst) into `out`
+    /// without taking them; [`DequeuePeek::finish`] takes some. SC and HTS consumers only.
+    pub fn dequeue_start(
+        &mut self,
+        out: &mut [T],
+        behavior: Behavior,
+    ) -> Result<DequeuePeek<'_, 'r, T, M>, RingError> {
+        let sync = self.ring.raw.check_two_phase(false, "dequeue peek")?;
+        let n = u32::try_from(out.len()).unwrap_or(u32::MAX);
+        let claim = self.ring.raw.claim_open(false, sync, n, behavior);
+        let raw = &self.ring.raw;
+        // SAFETY: the claimed slots hold published T values and are this thread's until
+        // finish; out has room for claim.n <= n values.
+        unsafe {
+            crate::slots::read(
+                raw.slots::<T>(),
+                raw.size(),
+                raw.size() - 1,
+                1,
+                claim.start,
+                out.as_mut_ptr(),
+                claim.n,
+            )
+        };
+        Ok(DequeuePeek {
+            consumer: self,
+            n: claim.n,
+            remaining: claim.room - claim.n,
+            done: false,
+        })
+    }
+
+    /// Zero-copy: claim `n` filled slots (bulk) or up to `n` (burst) to read in place. SC
+    /// and HTS consumers only.
+    pub fn dequeue_zc_start(
+        &mut self,
+        n: u32,
+        behavior: Behavior,
+    ) -> Result<ZeroCopyDequeue<'_, 'r, T, M>, RingError> {
+        let sync = self.ring.raw.check_two_phase(false, "zero-copy dequeue")?;
+        let claim = self.ring.raw.claim_open(false, sync, n, behavior);
+        let regions = self.ring.raw.regions_of(claim);
+        Ok(ZeroCopyDequeue {
+            consumer: self,
+            regions,
+            done: false,
+        })
+    }
+}
+
+impl<T: Copy, M: RingMemory> Drop for Consumer<'_, T, M> {
+    fn drop(&mut self) {
+        if self.single {
+            self.ring
+                .raw
+                .cons()
+                .handle_taken
+                .store(0, Ordering::Release);
+        }
+    }
+}
+
+impl<T: Copy, M: RingMemory> core::fmt::Debug for Consumer<'_, T, M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("ring", &self.ring.name())
+            .field("single", &self.single)
+            .finish()
+    }
+}
+
+/// Slots claimed by [`Producer::enqueue_start`]. Dropping it without
+/// [`finish`](EnqueueReservation::finish) gives them all back.
+#[derive(Debug)]
+pub struct EnqueueReservation<'p, 'r, T: Copy, M: RingMemory> {
+    producer: &'p mut Producer<'r, T, M>,
+    start: u32,
+    n: u32,
+    remaining: u32,
+    done: bool,
+}
+
+impl<T: Copy, M: RingMemory> EnqueueReservation<'_, '_, T, M> {
+    /// Slots claimed.
+    pub fn len(&self) -> u32 {
+        self.n
+    }
+
+    /// Whether nothing was claimed.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Free slots left after the claim.
+    pub fn remaining(&self) -> u32 {
+        self.remaining
+    }
+
+    /// Write `items` (at most [`len`](Self::len) of them) and publish them; the rest of the
+    /// claim is given back.
+    ///
+    /// # Panics
+    /// When `items` is longer than the claim.
+    pub fn finish(mut self, items: &[T]) {
+        assert!(
+            items.len() <= self.n as usize,
+            "finishing {} of {} claimed slots",
+            items.len(),
+            self.n
+        );
+        let raw = &self.producer.ring.raw;
+        // SAFETY: the claimed slots start..start + n are this producer's; items fits.
+        unsafe {
+            crate::slots::write(
+                raw.slots::<T>(),
+                raw.size(),
+                raw.size() - 1,
+                1,
+                self.start,
+                items.as_ptr(),
+                items.len() as u32,
+            )
+        };
+        raw.finish_open(true, items.len() as u32);
+        self.done = true;
+    }
+}
+
+impl<T: Copy, M: RingMemory> Drop for EnqueueReservation<'_, '_, T, M> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.producer.ring.raw.finish_open(true, 0);
+        }
+    }
+}
+
+/// Elements copied by [`Consumer::dequeue_start`] and still in the ring. Dropping it
+/// without [`finish`](DequeuePeek::finish) leaves them all there.
+#[derive(Debug)]
+pub struct DequeuePeek<'c, 'r, T: Copy, M: RingMemory> {
+    consumer: &'c mut Consumer<'r, T, M>,
+    n: u32,
+    remaining: u32,
+    done: bool,
+}
+
+impl<T: Copy, M: RingMemory> DequeuePeek<'_, '_, T, M> {
+    /// Elements copied out.
+    pub fn len(&self) -> u32 {
+        self.n
+    }
+
+    /// Whether nothing was copied.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Elements in the ring after the copied ones.
+    pub fn remaining(&self) -> u32 {
+        self.remaining
+    }
+
+    /// Take the first `n` copied elements out of the ring; the others stay.
+    ///
+    /// # Panics
+    /// When `n` is more than were copied.
+    pub fn finish(mut self, n: u32) {
+        assert!(n <= self.n, "finishing {n} of {} peeked elements", self.n);
+        self.consumer.ring.raw.finish_open(false, n);
+        self.done = true;
+    }
+}
+
+impl<T: Copy, M: RingMemory> Drop for DequeuePeek<'_, '_, T, M> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.consumer.ring.raw.finish_open(false, 0);
+        }
+    }
+}
+
+/// Slots claimed by [`Producer::enqueue_zc_start`], to write in place.
+#[derive(Debug)]
+pub struct ZeroCopyEnqueue<'p, 'r, T: Copy, M: RingMemory> {
+    producer: &'p mut Producer<'r, T, M>,
+    regions: crate::peek::ZeroCopyRegions,
+    done: bool,
+}
+
+impl<T: Copy, M: RingMemory> ZeroCopyEnqueue<'_, '_, T, M> {
+    /// Slots claimed.
+    pub fn len(&self) -> u32 {
+        self.regions.n
+    }
+
+    /// Whether nothing was claimed.
+    pub fn is_empty(&self) -> bool {
+        self.regions.n == 0
+    }
+
+    /// Free slots left after the claim.
+    pub fn remaining(&self) -> u32 {
+        self.regions.remaining
+    }
+
+    /// The claimed slots: the run up to the end of the array and, if the claim wraps, the
+    /// run from slot 0.
+    pub fn regions(&mut self) -> (&mut [MaybeUninit<T>], &mut [MaybeUninit<T>]) {
+        let r = self.regions;
+        let second_len = (r.n - r.first_len) as usize;
+        // SAFETY: the first run is r.first_len claimed slots of T inside the array, ours
+        // until finish; &mut self keeps the slices unique.
+        let first = unsafe {
+            core::slice::from_raw_parts_mut(r.first.cast::<MaybeUninit<T>>(), r.first_len as usize)
+        };
+        let second: &mut [MaybeUninit<T>] = if second_len == 0 {
+            &mut []
+        } else {
+            // SAFETY: the wrapped run starts at slot 0 and holds second_len claimed slots,
+            // disjoint from the first run.
+            unsafe {
+                core::slice::from_raw_parts_mut(r.second.cast::<MaybeUninit<T>>(), second_len)
+            }
+        };
+        (first, second)
+    }
+
+    /// Copy `items` into the claimed slots and publish them (the rest are given back).
+    ///
+    /// # Panics
+    /// When `items` is longer than the claim.
+    pub fn fill(mut self, items: &[T]) {
+        assert!(
+            items.len() <= self.regions.n as usize,
+            "{} items for {} slots",
+            items.len(),
+            self.regions.n
+        );
+        let (first, second) = self.regions();
+        for (slot, item) in first.iter_mut().chain(second.iter_mut()).zip(items) {
+            slot.write(*item);
+        }
+        // SAFETY: the first items.len() slots were just written.
+        unsafe { self.finish(items.len() as u32) };
+    }
+
+    /// Publish the first `n` claimed slots; the rest are given back.
+    ///
+    /// # Safety
+    /// The first `n` slots of [`regions`](Self::regions) (first run, then second) hold
+    /// values written through them.
+    ///
+    /// # Panics
+    /// When `n` is more than the claim.
+    pub unsafe fn finish(mut self, n: u32) {
+        self.producer.ring.raw.finish_open(true, n);
+        self.done = true;
+    }
+}
+
+impl<T: Copy, M: RingMemory> Drop for ZeroCopyEnqueue<'_, '_, T, M> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.producer.ring.raw.finish_open(true, 0);
+        }
+    }
+}
+
+/// Filled slots claimed by [`Consumer::dequeue_zc_start`], to read in place.
+#[derive(Debug)]
+pub struct ZeroCopyDequeue<'c, 'r, T: Copy, M: RingMemory> {
+    consumer: &'c mut Consumer<'r, T, M>,
+    regions: crate::peek::ZeroCopyRegions,
+    done: bool,
+}
+
+impl<T: Copy, M: RingMemory> ZeroCopyDequeue<'_, '_, T, M> {
+    /// Elements claimed.
+    pub fn len(&self) -> u32 {
+        self.regions.n
+    }
+
+    /// Whether nothing was claimed.
+    pub fn is_empty(&self) -> bool {
+        self.regions.n == 0
+    }
+
+    /// Elements left in the ring after the claim.
+    pub fn remaining(&self) -> u32 {
+        self.regions.remaining
+    }
+
+    /// The claimed elements: up to the end of the array, then from slot 0 if it wraps.
+    pub fn regions(&self) -> (&[T], &[T]) {
+        let r = self.regions;
+        let second_len = (r.n - r.first_len) as usize;
+        // SAFETY: the first run is r.first_len published T values, held by this consumer
+        // (no producer reuses them before finish).
+        let first = unsafe {
+            core::slice::from_raw_parts(r.first.cast::<T>().cast_const(), r.first_len as usize)
+        };
+        let second: &[T] = if second_len == 0 {
+            &[]
+        } else {
+            // SAFETY: the wrapped run from slot 0, second_len published values, also held.
+            unsafe { core::slice::from_raw_parts(r.second.cast::<T>().cast_const(), second_len) }
+        };
+        (first, second)
+    }
+
+    /// Release the first `n` claimed elements to producers; the others stay in the ring.
+    ///
+    /// # Panics
+    /// When `n` is more than the claim.
+    pub fn finish(mut self, n: u32) {
+        assert!(
+            n <= self.regions.n,
+            "finishing {n} of {} claimed elements",
+            self.regions.n
+        );
+        self.consumer.ring.raw.finish_open(false, n);
+        self.done = true;
+    }
+}
+
+impl<T: Copy, M: RingMemory> Drop for ZeroCopyDequeue<'_, '_, T, M> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.consumer.ring.raw.finish_open(false, 0);
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! Conformance with DPDK 22.11's documented ring behaviour, mode by mode.
+
+use dpmem_ring::{
+    memory_size, Behavior, ConsumerMode, HeapRegion, ProducerMode, RawRing, Ring, RingError,
+    RingFlags, RING_NAME_MAX,
+};
+
+/// Every producer/consumer pairing of modes.
+fn all_flags() -> Vec<RingFlags> {
+    let prod = [
+        RingFlags::NONE,
+        RingFlags::SP_ENQ,
+        RingFlags::MP_RTS_ENQ,
+        RingFlags::MP_HTS_ENQ,
+    ];
+    let cons = [
+        RingFlags::NONE,
+        RingFlags::SC_DEQ,
+        RingFlags::MC_RTS_DEQ,
+        RingFlags::MC_HTS_DEQ,
+    ];
+    prod.iter()
+        .flat_map(|p| cons.iter().map(move |c| *p | *c))
+        .collect()
+}
+
+#[test]
+fn fill_to_capacity_then_full_then_fifo_in_every_mode() {
+    for flags in all_flags() {
+        let ring = Ring::<u64>::new("fill", 16, flags).unwrap();
+        assert_eq!((ring.size(), ring.capacity()), (16, 15));
+        let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        for i in 0..15 {
+            assert_eq!(p.enqueue(i), Ok(()), "{flags:?}");
+        }
+        assert!(ring.is_full());
+        assert_eq!(p.enqueue(99), Err(99));
+        assert_eq!(ring.count(), 15);
+        for i in 0..15 {
+            assert_eq!(c.dequeue(), Some(i));
+        }
+        assert_eq!(c.dequeue(), None);
+        assert!(ring.is_empty());
+    }
+}
+
+#[test]
+fn bulk_is_all_or_nothing_and_burst_partial_at_the_edge() {
+    for flags in all_flags() {
+        let ring = Ring::<u32>::new("edge", 8, flags).unwrap();
+        let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        assert_eq!(p.enqueue_bulk(&[1, 2, 3, 4, 5]).count, 5);
+        let m = p.enqueue_bulk(&[6, 7, 8]);
+        assert_eq!((m.count, m.remaining), (0, 2), "{flags:?}");
+        let m = p.enqueue_burst(&[6, 7, 8]);
+        assert_eq!((m.count, m.remaining), (2, 0));
+        let mut out = [0u32; 8];
+        let m = c.dequeue_bulk(&mut out);
+        assert_eq!((m.count, m.remaining), (0, 7));
+        let m = c.dequeue_burst(&mut out);
+        assert_eq!((m.count, m.remaining), (7, 0));
+        assert_eq!(&out[..7], &[1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(c.dequeue_burst(&mut out).count, 0);
+    }
+}
+
+#[test]
+fn wraps_around_in_every_mode() {
+    for flags in all_flags() {
+        let ring = Ring::<[u64; 2]>::new("wrap", 8, flags).unwrap();
+        let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        let mut next = 0u64;
+        let mut expect = 0u64;
+        // Steps of 3 and 5 go around an 8-slot array many times at shifting offsets.
+        for round in 0..100 {
+            let k = if round % 2 == 0 { 3 } else { 5 };
+            let items: Vec<[u64; 2]> = (0..k).map(|i| [next + i, !(next + i)]).collect();
+            assert_eq!(p.enqueue_bulk(&items).count, k as u32, "{flags:?}");
+            next += k;
+            let mut out = vec![[0u64; 2]; k as usize];
+            assert_eq!(c.dequeue_bulk(&mut out).count, k as u32);
+            for v in out {
+                assert_eq!(v, [expect, !expect]);
+                expect += 1;
+            }
+        }
+    }
+}
+
+#[test]
+fn exact_size_capacity() {
+    let ring = Ring::<u64>::new("exact", 1000, RingFlags::EXACT_SZ).unwrap();
+    assert_eq!((ring.size(), ring.capacity()), (1024, 1000));
+    let mut p = ring.producer().unwrap();
+    let items: Vec<u64> = (0..1000).collect();
+    assert_eq!(p.enqueue_burst(&items).count, 1000);
+    assert_eq!(p.enqueue(1), Err(1));
+    // A power of two with EXACT_SZ still gets exactly that capacity.
+    let ring = Ring::<u64>::new("exact2", 16, RingFlags::EXACT_SZ).unwrap();
+    assert_eq!((ring.size(), ring.capacity()), (32, 16));
+}
+
+#[test]
+fn counts_reset_and_dump() {
+    let mut ring = Ring::<u64>::new("counts", 32, RingFlags::SP_ENQ | RingFlags::SC_DEQ).unwrap();
+    {
+        let mut p = ring.producer().unwrap();
+        assert_eq!(p.enqueue_bulk(&[1; 10]).remaining, 21);
+    }
+    assert_eq!((ring.count(), ring.free_count()), (10, 21));
+    let dump = ring.dump();
+    assert!(
+        dump.contains("ring <counts>") && dump.contains("used=10"),
+        "{dump}"
+    );
+    ring.reset();
+    assert!(ring.is_empty());
+    assert_eq!(ring.free_count(), 31);
+}
+
+#[test]
+fn peek_across_the_wrap_for_st_and_hts() {
+    for flags in [
+        RingFlags::SP_ENQ | RingFlags::SC_DEQ,
+        RingFlags::MP_HTS_ENQ | RingFlags::MC_HTS_DEQ,
+    ] {
+        let ring = Ring::<u64>::new("peek", 8, flags).unwrap();
+        let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        // Move the positions to 6 so that 4 elements wrap.
+        p.enqueue_bulk(&[0; 6]);
+        c.dequeue_bulk(&mut [0; 6]);
+        let r = p.enqueue_start(4, Behavior::Fixed).unwrap();
+        assert_eq!((r.len(), r.remaining()), (4, 3));
+        r.finish(&[10, 11, 12]); // one of the four given back
+        assert_eq!(ring.count(), 3);
+        // Dropping a reservation gives it all back.
+        drop(p.enqueue_start(2, Behavior::Fixed).unwrap());
+        assert_eq!(ring.count(), 3);
+        let mut out = [0u64; 3];
+        let peek = c.dequeue_start(&mut out, Behavior::Fixed).unwrap();
+        assert_eq!(peek.len(), 3);
+        peek.finish(1); // take one, leave two
+        assert_eq!(out, [10, 11, 12]);
+        assert_eq!(ring.count(), 2);
+        let mut out = [0u64; 2];
+        c.dequeue_start(&mut out, Behavior::Variable)
+            .unwrap()
+            .finish(2);
+        assert_eq!(out, [11, 12]);
+        assert!(ring.is_empty());
+    }
+}
+
+#[test]
+fn zero_copy_regions_across_the_wrap() {
+    for flags in [
+        RingFlags::SP_ENQ | RingFlags::SC_DEQ,
+        RingFlags::MP_HTS_ENQ | RingFlags::MC_HTS_DEQ,
+    ] {
+        let ring = Ring::<u32>::new("zc", 8, flags).unwrap();
+        let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        p.enqueue_bulk(&[0; 5]);
+        c.dequeue_bulk(&mut [0; 5]);
+        let mut zc = p.enqueue_zc_start(6, Behavior::Fixed).unwrap();
+        {
+            let (a, b) = zc.regions();
+            assert_eq!(
+                (a.len(), b.len()),
+                (3, 3),
+                "positions 5..11 wrap after slot 7"
+            );
+        }
+        zc.fill(&[1, 2, 3, 4, 5, 6]);
+        let zc = c.dequeue_zc_start(6, Behavior::Fixed).unwrap();
+        let (a, b) = zc.regions();
+        assert_eq!((a, b), (&[1, 2, 3][..], &[4, 5, 6][..]));
+        zc.finish(4);
+        assert_eq!(ring.count(), 2);
+        assert_eq!(c.dequeue(), Some(5));
+    }
+}
+
+#[test]
+fn peek_and_zero_copy_refused_on_mp_mc_and_rts() {
+    for flags in [
+        RingFlags::NONE,
+        RingFlags::MP_RTS_ENQ | RingFlags::MC_RTS_DEQ,
+    ] {
+        let ring = Ring::<u64>::new("nopeek", 8, flags).unwrap();
+        let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        assert!(matches!(
+            p.enqueue_start(1, Behavior::Fixed),
+            Err(RingError::ProducerModeUnsupported { .. })
+        ));
+        assert!(p.enqueue_zc_start(1, Behavior::Fixed).is_err());
+        assert!(matches!(
+            c.dequeue_start(&mut [0], Behavior::Fixed),
+            Err(RingError::ConsumerModeUnsupported { .. })
+        ));
+        assert!(c.dequeue_zc_start(1, Behavior::Fixed).is_err());
+    }
+}
+
+#[test]
+fn single_thread_sides_have_one_handle() {
+    let ring = Ring::<u64>::new("st", 8, RingFlags::SP_ENQ | RingFlags::SC_DEQ).unwrap();
+    let p = ring.producer().unwrap();
+    assert!(matches!(
+        ring.producer(),
+        Err(RingError::Busy {
+            side: "producer",
+            ..
+        })
+    ));
+    drop(p);
+    let _p = ring.producer().unwrap();
+    let _c = ring.consumer().unwrap();
+    assert!(ring.consumer().is_err());
+    // Multi-thread sides hand out any number.
+    let mp = Ring::<u64>::new("mt", 8, RingFlags::NONE).unwrap();
+    let _a = mp.producer().unwrap();
+    let _b = mp.producer().unwrap();
+}
+
+#[test]
+fn rts_head_tail_distance() {
+    let ring = Ring::<u64>::new("rts", 64, RingFlags::MP_RTS_ENQ | RingFlags::MC_RTS_DEQ).unwrap();
+    assert_eq!(ring.prod_htd_max(), Ok(63 / 8));
+    ring.set_prod_htd_max(3).unwrap();
+    ring.set_cons_htd_max(0).unwrap();
+    assert_eq!((ring.prod_htd_max(), ring.cons_htd_max()), (Ok(3), Ok(0)));
+    let mut p = ring.producer().unwrap();
+    let mut c = ring.consumer().unwrap();
+    assert_eq!(p.enqueue_bulk(&[7; 10]).count, 10);
+    assert_eq!(c.dequeue_bulk(&mut [0; 10]).count, 10);
+    let plain = Ring::<u64>::new("mpmc", 64, RingFlags::NONE).unwrap();
+    assert!(matches!(
+        plain.set_prod_htd_max(1),
+        Err(RingError::NotRts { .. })
+    ));
+}
+
+#[test]
+fn bad_input_is_refused_with_the_reason() {
+    let err = |count, esize, flags| RawRing::new("bad", count, esize, flags).unwrap_err();
+    assert!(matches!(
+        err(0, 8, RingFlags::NONE),
+        RingError::InvalidCount { .. }
+    ));
+    assert!(matches!(
+        err(100, 8, RingFlags::NONE),
+        RingError::InvalidCount { .. }
+    ));
+    assert!(matches!(
+        err(1 << 31, 8, RingFlags::NONE),
+        RingError::InvalidCount { .. }
+    ));
+    assert!(matches!(
+        err(0x7fff_ffff, 8, RingFlags::EXACT_SZ),
+        RingError::InvalidCount { .. }
+    ));
+    assert!(matches!(
+        err(8, 6, RingFlags::NONE),
+        RingError::InvalidElementSize { esize: 6 }
+    ));
+    assert!(matches!(
+        err(8, 0, RingFlags::NONE),
+        RingError::InvalidElementSize { esize: 0 }
+    ));
+    assert!(matches!(
+        err(8, 8, RingFlags::SP_ENQ | RingFlags::MP_HTS_ENQ),
+        RingError::InvalidFlags { .. }
+    ));
+    assert!(matches!(
+        err(8, 8, RingFlags::MC_RTS_DEQ | RingFlags::MC_HTS_DEQ),
+        RingError::InvalidFlags { .. }
+    ));
+    assert!(matches!(
+        err(8, 8, RingFlags(0x100)),
+        RingError::InvalidFlags { .. }
+    ));
+    let long = "x".repeat(RING_NAME_MAX + 1);
+    let e = RawRing::new(&long, 8, 8, RingFlags::NONE).unwrap_err();
+    assert!(matches!(
+        e,
+        RingError::NameTooLong {
+            len: 29,
+            max: 28,
+            ..
+        }
+    ));
+    assert!(e.to_string().contains("ENAMETOOLONG"));
+    assert!(RawRing::new(&"y".repeat(RING_NAME_MAX), 8, 8, RingFlags::NONE).is_ok());
+    assert!(matches!(
+        RawRing::new("", 8, 8, RingFlags::NONE).unwrap_err(),
+        RingError::InvalidName { .. }
+    ));
+    // Memory too small for the ring: nothing is written.
+    let small = HeapRegion::zeroed(256).unwrap();
+    assert!(matches!(
+        RawRing::create_in(small, "small", 1024, 8, RingFlags::NONE).unwrap_err(),
+        RingError::BadRegion { .. }
+    ));
+}
+
+#[test]
+fn raw_byte_api_with_odd_element_size_and_per_call_modes() {
+    let ring = RawRing::new("raw12", 8, 12, RingFlags::NONE).unwrap();
+    assert_eq!(ring.producer_mode(), ProducerMode::Mp);
+    assert_eq!(ring.consumer_mode(), ConsumerMode::Mc);
+    let src: Vec<u8> = (0..12 * 5).map(|b| b as u8).collect();
+    // SAFETY: this thread is the only user of the ring.
+    let (n, free) = unsafe { ring.enqueue_elems(&src, 5, Behavior::Fixed, Some(ProducerMode::Sp)) };
+    assert_eq!((n, free), (5, 2));
+    let mut dst = vec![0u8; 12 * 5];
+    // SAFETY: as above.
+    let (n, left) = unsafe { ring.dequeue_elems(&mut dst, 5, Behavior::Variable, None) };
+    assert_eq!((n, left), (5, 0));
+    assert_eq!(src, dst);
+}
+
+#[test]
+fn attach_sees_the_same_ring_through_another_handle() {
+    /// A borrowed view of another ring's block, as a second process's mapping would be.
+    struct View(core::ptr::NonNull<u8>, usize);
+    // SAFETY: the view is used only while the owning ring (and its block) lives.
+    unsafe impl dpmem_ring::RingMemory for View {
+        fn base(&self) -> core::ptr::NonNull<u8> {
+            self.0
+        }
+        fn len(&self) -> usize {
+            self.1
+        }
+    }
+    let owner = Ring::<u64>::new("shared", 16, RingFlags::SP_ENQ | RingFlags::SC_DEQ).unwrap();
+    owner.producer().unwrap().enqueue_bulk(&[5, 6, 7]);
+    let view = View(
+        dpmem_ring::RingMemory::base(owner.memory()),
+        owner.memory_size(),
+    );
+    // SAFETY: the block was built for u64 elements.
+    let other = unsafe { Ring::<u64, View>::attach(view) }.unwrap();
+    assert_eq!(other.name(), "shared");
+    assert_eq!(other.consumer().unwrap().dequeue(), Some(5));
+    assert_eq!(owner.count(), 2);
+    assert_eq!(
+        memory_size(16, 8, RingFlags::NONE).unwrap(),
+        owner.memory_size()
+    );
+    let junk = HeapRegion::zeroed(4096).unwrap();
+    assert!(matches!(
+        RawRing::attach(junk).unwrap_err(),
+        RingError::NotARing { magic: 0 }
+    ));
+}
