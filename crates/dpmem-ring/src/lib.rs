@@ -45,6 +45,7 @@ mod error;
 mod header;
 mod headtail;
 mod memory;
+pub mod named;
 mod peek;
 mod raw;
 mod slots;

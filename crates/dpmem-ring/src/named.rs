@@ -1,0 +1,143 @@
+//! Rings that live in a memzone and are found by name, from this process or a secondary one
+//! (DPDK's `rte_ring_create` / `rte_ring_lookup` / `rte_ring_free`).
+//!
+//! The memzone is called `RG_<ring name>`, as in DPDK: that prefix plus the ring's 28-byte name
+//! limit is exactly the memzone's 31-byte limit. The ring header and slots are the memzone's
+//! bytes, which every process maps at the same address, so a handle made by [`lookup`] in a
+//! secondary works on the same ring.
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use dpmem_eal::memzone::Memzone;
+use dpmem_eal::{Eal, EalError, ErrorKind};
+
+use crate::header::CACHE_PAD;
+use crate::{memory_size, Ring, RingError, RingFlags, RingMemory, RING_NAME_MAX};
+
+/// Prefix of the memzone that holds a named ring.
+pub const MEMZONE_PREFIX: &str = "RG_";
+
+/// The memzone under a named ring. It borrows the EAL: the memory is the EAL's and goes away
+/// with it.
+#[derive(Debug)]
+pub struct MemzoneMemory<'eal> {
+    zone: Memzone,
+    _eal: PhantomData<&'eal Eal>,
+}
+
+impl MemzoneMemory<'_> {
+    /// The memzone itself (its IOVA, socket, page size).
+    pub fn memzone(&self) -> &Memzone {
+        &self.zone
+    }
+}
+
+// SAFETY: a memzone's bytes stay mapped at `va` for `len` bytes as long as the EAL lives
+// (which the `'eal` borrow guarantees) and until the memzone is freed, which only
+// [`free`] does, consuming the handle.
+unsafe impl RingMemory for MemzoneMemory<'_> {
+    fn base(&self) -> NonNull<u8> {
+        NonNull::new(self.zone.va as *mut u8).expect("memzones are never at address 0")
+    }
+
+    fn len(&self) -> usize {
+        self.zone.len as usize
+    }
+}
+
+/// Why a named-ring operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NamedRingError {
+    #[error(transparent)]
+    Ring(#[from] RingError),
+    /// The memzone could not be reserved, found or freed (name taken: `EEXIST`; no memory:
+    /// `ENOMEM`; table full: `ENOSPC`).
+    #[error("ring {name:?}: {source}")]
+    Memzone { name: String, source: EalError },
+    #[error("no ring called {0:?} (ENOENT)")]
+    NotFound(String),
+}
+
+impl NamedRingError {
+    /// The errno-like kind, when the memzone layer decided it.
+    pub fn memzone_kind(&self) -> Option<ErrorKind> {
+        match self {
+            NamedRingError::Memzone { source, .. } => Some(source.kind()),
+            _ => None,
+        }
+    }
+}
+
+fn memzone_name(name: &str) -> Result<String, RingError> {
+    if name.len() > RING_NAME_MAX {
+        return Err(RingError::NameTooLong {
+            name: name.to_owned(),
+            len: name.len(),
+            max: RING_NAME_MAX,
+        });
+    }
+    Ok(format!("{MEMZONE_PREFIX}{name}"))
+}
+
+/// Creates a ring of `count` `T`s called `name` in a new memzone on `socket`.
+pub fn create<'eal, T: Copy>(
+    eal: &'eal Eal,
+    name: &str,
+    count: u32,
+    socket: i32,
+    flags: RingFlags,
+) -> Result<Ring<T, MemzoneMemory<'eal>>, NamedRingError> {
+    let zone_name = memzone_name(name)?;
+    let bytes = memory_size(count, core::mem::size_of::<T>() as u32, flags)?;
+    let zone = eal
+        .memzones()
+        .reserve_aligned(&zone_name, bytes, socket, 0, CACHE_PAD)
+        .map_err(|source| NamedRingError::Memzone {
+            name: name.to_owned(),
+            source,
+        })?;
+    let memory = MemzoneMemory {
+        zone: zone.clone(),
+        _eal: PhantomData,
+    };
+    Ring::create_in(memory, name, count, flags).map_err(|e| {
+        // Nothing else can know the memzone yet: give it back.
+        let _ = eal.memzones().free(&zone);
+        NamedRingError::from(e)
+    })
+}
+
+/// A handle on the ring called `name`, created by this process or by the primary.
+///
+/// # Safety
+/// The ring holds valid `T`s: it was created for `T` (or a type of the same layout). Its
+/// element size is checked; its type cannot be.
+pub unsafe fn lookup<'eal, T: Copy>(
+    eal: &'eal Eal,
+    name: &str,
+) -> Result<Ring<T, MemzoneMemory<'eal>>, NamedRingError> {
+    let zone_name = memzone_name(name)?;
+    let zone = eal
+        .memzones()
+        .lookup(&zone_name)
+        .ok_or_else(|| NamedRingError::NotFound(name.to_owned()))?;
+    // SAFETY: the caller vouches that the ring's elements are `T`s.
+    Ok(unsafe {
+        Ring::attach(MemzoneMemory {
+            zone,
+            _eal: PhantomData,
+        })
+    }?)
+}
+
+/// Frees a named ring's memzone. Handles on it in other processes must be gone (as with DPDK's
+/// `rte_ring_free`); this process's handle is consumed.
+pub fn free<T: Copy>(eal: &Eal, ring: Ring<T, MemzoneMemory<'_>>) -> Result<(), NamedRingError> {
+    let zone = ring.raw().memory().memzone().clone();
+    let name = zone.name.clone();
+    drop(ring);
+    eal.memzones()
+        .free(&zone)
+        .map_err(|source| NamedRingError::Memzone { name, source })
+}
