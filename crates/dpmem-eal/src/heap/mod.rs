@@ -12,8 +12,10 @@
 //! old data; heaps grow by mapping pages (memory events and validators apply) and give whole
 //! free pages back, except pinned ones.
 
+mod allocator;
 pub mod elem;
 pub mod free_index;
+mod global_alloc;
 mod heap_box;
 pub mod malloc_heap;
 
@@ -26,8 +28,10 @@ use crate::error::EalError;
 use crate::memory::Memory;
 use crate::memseg::SOCKET_ID_ANY;
 use crate::shared_config::{decode_str, encode_str};
+pub use allocator::HeapAllocator;
 use elem::{elem_flags, Elem, ElemState, CACHE_LINE, HEADER_LEN};
 use free_index::class_of;
+pub use global_alloc::DpmemGlobalAlloc;
 pub use heap_box::HeapBox;
 pub use malloc_heap::MAX_HEAPS;
 use malloc_heap::{AllocRequest, HeapOps, HeapState, SharedHeap};
@@ -611,6 +615,13 @@ impl<'a> Heaps<'a> {
             }
         }
         out
+    }
+
+    /// An `allocator-api2` allocator over `socket`'s heap ([`SOCKET_ID_ANY`]: the caller's
+    /// socket first, then the others), for `allocator_api2::vec::Vec<T, _>` and `Box<T, _>`.
+    pub fn allocator(&self, socket: i32) -> Result<HeapAllocator<'a>, EalError> {
+        self.socket_order(socket)?;
+        Ok(HeapAllocator::new(*self, socket))
     }
 
     /// Puts `value` in heap memory on the preferred socket.
