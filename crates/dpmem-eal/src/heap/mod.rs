@@ -379,6 +379,14 @@ impl<'a> Heaps<'a> {
             }
             None => return Err(bad("no live block starts here")),
         };
+        // A write past the end is reported, never merged into a neighbour (feature `debug`).
+        let rh = real.load();
+        if !real.seal_intact(rh.size) {
+            return Err(EalError::BlockOverrun {
+                addr: ptr,
+                size: rh.usable_len(),
+            });
+        }
         let mut ops = HeapOps {
             st: &mut st,
             addr,
@@ -491,8 +499,7 @@ impl<'a> Heaps<'a> {
             if same_socket && old.is_multiple_of(req.align) && ops.resize(elem, req.size) {
                 return Ok(());
             }
-            let h = elem.load();
-            Err(h.size as usize - h.pad as usize - HEADER_LEN)
+            Err(elem.load().usable_len())
         })?;
         let Err(old_len) = in_place else {
             return Ok(ptr);
@@ -508,10 +515,7 @@ impl<'a> Heaps<'a> {
     /// The usable size of a live block (DPDK's `rte_malloc_validate`): an error for pointers the
     /// heap did not hand out or already freed.
     pub fn validate(&self, ptr: *const u8) -> Result<usize, EalError> {
-        self.with_block(ptr as usize, |_, elem| {
-            let h = elem.load();
-            h.size as usize - h.pad as usize - HEADER_LEN
-        })
+        self.with_block(ptr as usize, |_, elem| elem.load().usable_len())
     }
 
     /// The socket of a live block's heap.
@@ -695,6 +699,13 @@ fn check_heap(st: &HeapState, addr: u64) -> Result<(), String> {
                     {
                         return Err(format!("busy element {:#x}: bad pad header", e.0));
                     }
+                }
+                if !e.seal_intact(h.size) {
+                    return Err(format!(
+                        "busy element {:#x} ({} usable bytes) was written past its end",
+                        e.0,
+                        h.usable_len()
+                    ));
                 }
             }
             _ => {
