@@ -15,11 +15,18 @@ pub struct Workload {
 }
 
 /// Every workload family known so far, in the order `list` prints them.
-pub const WORKLOADS: &[Workload] = &[Workload {
-    name: "init",
-    about: "EAL init of 1 GiB of 2 MiB hugepages: legacy, dynamic, in-memory (ms)",
-    run: crate::init::run_init,
-}];
+pub const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "init",
+        about: "EAL init of 1 GiB of 2 MiB hugepages: legacy, dynamic, in-memory (ms)",
+        run: crate::init::run_init,
+    },
+    Workload {
+        name: "malloc",
+        about: "malloc/zmalloc+free 64 B..16 MiB, memzone reserve+free, churn (ns per op)",
+        run: crate::malloc::run_malloc,
+    },
+];
 
 const USAGE: &str = "usage: dpmem bench <workload> [--json] [--reps N]\n       dpmem bench list";
 

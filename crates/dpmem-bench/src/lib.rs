@@ -15,6 +15,7 @@
 //! | family | what                                           | unit |
 //! | ------ | ---------------------------------------------- | ---- |
 //! | `init` | EAL init of 1 GiB: legacy, dynamic, in-memory  | ms   |
+//! | `malloc` | malloc/zmalloc+free 64 B..16 MiB, memzones, churn | ns per op |
 
 mod child;
 mod cli;
@@ -22,12 +23,14 @@ mod dpdk_shim;
 mod hugepage_host;
 mod init;
 mod kernel_baseline;
+mod malloc;
 pub mod report;
 pub mod stats;
 
 pub use child::child_main;
 pub use cli::{main_with_args, WORKLOADS};
 pub use init::run_init;
+pub use malloc::run_malloc;
 pub use report::{Measurement, Report, Row};
 
 /// Settings shared by every workload.
