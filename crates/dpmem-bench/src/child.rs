@@ -64,6 +64,9 @@ pub fn child_main(args: &[String]) -> Option<i32> {
     if args.get(1).map(String::as_str) != Some(CHILD_FLAG) {
         return None;
     }
+    if args.get(2).map(String::as_str) == Some(crate::malloc::DPDK_CHILD) {
+        return Some(crate::malloc::dpdk_child(args));
+    }
     let Some(kind) = args.get(2).and_then(|k| ChildKind::from_name(k)) else {
         eprintln!(
             "{CHILD_FLAG}: unknown child kind {:?} (known: dpdk-init, dpmem-init)",

@@ -27,6 +27,11 @@ pub const WORKLOADS: &[Workload] = &[
             "ring_perf_autotest: single/burst/bulk, SP/SC and MP/MC, 1 and 2 cores (cycles/elem)",
         run: crate::ring::run_ring,
     },
+    Workload {
+        name: "malloc",
+        about: "malloc/zmalloc+free 64 B..16 MiB, memzone reserve+free, churn (ns per op)",
+        run: crate::malloc::run_malloc,
+    },
 ];
 
 const USAGE: &str = "usage: dpmem bench <workload> [--json] [--reps N]\n       dpmem bench list";

@@ -17,6 +17,7 @@
 //! | ------ | ---------------------------------------------- | ---- |
 //! | `init` | EAL init of 1 GiB: legacy, dynamic, in-memory  | ms   |
 //! | `ring` | ring_perf_autotest's rows, 1 and 2 cores       | TSC cycles per element |
+//! | `malloc` | malloc/zmalloc+free 64 B..16 MiB, memzones, churn | ns per op |
 
 mod child;
 mod cli;
@@ -24,6 +25,7 @@ mod dpdk_shim;
 mod hugepage_host;
 mod init;
 mod kernel_baseline;
+mod malloc;
 pub mod report;
 mod ring;
 pub mod stats;
@@ -31,6 +33,7 @@ pub mod stats;
 pub use child::child_main;
 pub use cli::{main_with_args, WORKLOADS};
 pub use init::run_init;
+pub use malloc::run_malloc;
 pub use report::{Measurement, Report, Row};
 pub use ring::run_ring;
 

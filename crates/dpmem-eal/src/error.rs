@@ -102,6 +102,9 @@ pub enum EalError {
     #[error("{addr:#x} is not a heap block: {reason}")]
     BadPointer { addr: usize, reason: &'static str },
 
+    #[error("block {addr:#x} of {size} bytes was written past its end (trailer cookie changed); the block is left as it is")]
+    BlockOverrun { addr: usize, size: usize },
+
     #[error("{addr:#x} was already freed (double free)")]
     DoubleFree { addr: usize },
 
@@ -149,7 +152,7 @@ impl EalError {
             EalError::NameTooLong { .. } => ErrorKind::NameTooLong,
             EalError::HeapExhausted { .. } => ErrorKind::NoMem,
             EalError::BadPointer { .. } | EalError::DoubleFree { .. } => ErrorKind::Inval,
-            EalError::HeapCorrupt { .. } => ErrorKind::Fault,
+            EalError::HeapCorrupt { .. } | EalError::BlockOverrun { .. } => ErrorKind::Fault,
         }
     }
 }

@@ -32,7 +32,7 @@ pub mod sync;
 
 pub use eal::{Eal, EalSettings, MemoryLayout};
 pub use error::{EalError, ErrorKind};
-pub use heap::{HeapBox, HeapStats, Heaps};
+pub use heap::{DpmemGlobalAlloc, HeapAllocator, HeapBox, HeapStats, Heaps};
 pub use iova::IovaMode;
 pub use memory::{MemEvent, Memory, MemoryMode, PageRequest, PageRun, ProcessRole};
 pub use memseg::{Memseg, BAD_IOVA, SOCKET_ID_ANY};

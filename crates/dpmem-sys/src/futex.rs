@@ -16,7 +16,23 @@ pub fn wake(word: &AtomicU32, count: u32) {
     let _ = futex::wake(word, futex::Flags::empty(), count);
 }
 
-/// The calling thread's kernel thread id.
+thread_local! {
+    /// This thread's id once asked for (0: not yet). Locks ask on every acquisition, and a
+    /// `gettid` system call each time cost more than the heap operation they guard.
+    static THREAD_ID: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// The calling thread's kernel thread id (cached per thread; a child made by `fork` without
+/// `exec` from a thread that already asked would see its parent thread's id, so dpmem
+/// processes are started with `exec`).
 pub fn thread_id() -> u32 {
-    rustix::thread::gettid().as_raw_nonzero().get() as u32
+    let ask = || rustix::thread::gettid().as_raw_nonzero().get() as u32;
+    THREAD_ID
+        .try_with(|cached| {
+            if cached.get() == 0 {
+                cached.set(ask());
+            }
+            cached.get()
+        })
+        .unwrap_or_else(|_| ask())
 }

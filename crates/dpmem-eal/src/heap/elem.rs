@@ -16,6 +16,17 @@ pub const MIN_DATA_LEN: usize = CACHE_LINE;
 /// `MALLOC_ELEM_OVERHEAD + MIN_DATA_SIZE`); smaller ones stay with the busy element.
 pub const MIN_SPLIT_LEN: usize = HEADER_LEN + MIN_DATA_LEN;
 
+/// Bytes at the end of every busy element holding a cookie that a write past the block's end
+/// would change (feature `debug`; DPDK's `RTE_MALLOC_DEBUG` trailer). One cache line, so every
+/// size and alignment stays a multiple of one.
+#[cfg(feature = "debug")]
+pub const TRAILER_LEN: usize = CACHE_LINE;
+#[cfg(not(feature = "debug"))]
+pub const TRAILER_LEN: usize = 0;
+
+/// What the trailer holds, mixed with the element's address like the header's magic.
+const TRAILER_COOKIE: u64 = 0x6470_6d65_6d5f_7472;
+
 /// Mixed with the header's own address, so a copied header or user bytes that happen to look
 /// like a header do not pass for one.
 const ELEM_MAGIC: u64 = 0x6470_6d65_6d5f_656c;
@@ -80,6 +91,12 @@ impl ElemHeader {
     pub fn is_free(&self) -> bool {
         self.state == ElemState::Free as u8
     }
+
+    /// Bytes the owner of a busy element may use: the element minus header, padding and
+    /// trailer.
+    pub fn usable_len(&self) -> usize {
+        self.size as usize - self.pad as usize - HEADER_LEN - TRAILER_LEN
+    }
 }
 
 /// The address of an element header in heap memory. Reading or writing through it is valid
@@ -121,6 +138,32 @@ impl Elem {
         let mut h = self.load();
         f(&mut h);
         self.store(h);
+    }
+
+    /// Where the trailer of this element (of `size` bytes) lies.
+    fn trailer(self, size: u64) -> *mut u64 {
+        (self.0 + size as usize - TRAILER_LEN) as *mut u64
+    }
+
+    /// Writes the trailer cookie at the end of busy element `self` of `size` bytes (a no-op
+    /// without feature `debug`).
+    pub fn seal(self, size: u64) {
+        if TRAILER_LEN == 0 {
+            return;
+        }
+        // SAFETY: the last TRAILER_LEN bytes of a busy element belong to the heap (the owner's
+        // usable bytes end before them); the caller holds the heap lock; 8-byte aligned.
+        unsafe { self.trailer(size).write(TRAILER_COOKIE ^ self.addr()) }
+    }
+
+    /// Whether the trailer cookie of busy element `self` of `size` bytes is intact (always,
+    /// without feature `debug`).
+    pub fn seal_intact(self, size: u64) -> bool {
+        if TRAILER_LEN == 0 {
+            return true;
+        }
+        // SAFETY: as in `seal`: mapped heap memory at the end of the element, lock held.
+        unsafe { self.trailer(size).read() == TRAILER_COOKIE ^ self.addr() }
     }
 
     /// Fills `[start, start+len)` with zeroes: erased headers and cleared data.

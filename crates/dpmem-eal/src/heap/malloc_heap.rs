@@ -5,7 +5,9 @@
 //! do. The state lives in the shared configuration and the elements in hugepage memory, so a
 //! secondary process works on the same heap through its own mapping at the same addresses.
 
-use super::elem::{elem_flags, Elem, ElemHeader, ElemState, CACHE_LINE, HEADER_LEN, MIN_SPLIT_LEN};
+use super::elem::{
+    elem_flags, Elem, ElemHeader, ElemState, CACHE_LINE, HEADER_LEN, MIN_SPLIT_LEN, TRAILER_LEN,
+};
 use super::free_index::{class_at_least, class_of, FreeIndex};
 use crate::memory::{Memory, PageRequest};
 use crate::sync::SharedLocked;
@@ -212,13 +214,18 @@ impl HeapOps<'_> {
         let start = elem.0;
         let mut end_pt = start + h.size as usize;
         let bmask = !(req.bound.wrapping_sub(1));
+        // A busy element ends with its trailer (feature `debug`), after the data.
+        let span = req.size + TRAILER_LEN;
         loop {
-            let mut data = align_floor(end_pt.checked_sub(req.size)?, req.align);
+            let mut data = align_floor(end_pt.checked_sub(span)?, req.align);
             if req.bound != 0 && data & bmask != (data + req.size - 1) & bmask {
-                // Move the block down so it ends at the boundary it would have crossed.
+                // Move the block down so its data ends at the boundary it would have crossed
+                // (the bound is about the data; a trailer may lie past it).
                 end_pt = align_floor(end_pt, req.bound);
                 data = align_floor(end_pt.checked_sub(req.size)?, req.align);
-                if data & bmask != (data + req.size - 1) & bmask {
+                if data & bmask != (data + req.size - 1) & bmask
+                    || data + span > start + h.size as usize
+                {
                     return None;
                 }
             }
@@ -239,7 +246,7 @@ impl HeapOps<'_> {
 
     /// A free element that can hold `req`, and where the block would start in it.
     fn find_suitable(&self, req: &AllocRequest) -> Option<(Elem, usize)> {
-        let need = (req.size + HEADER_LEN + req.align - CACHE_LINE) as u64;
+        let need = (req.size + HEADER_LEN + TRAILER_LEN + req.align - CACHE_LINE) as u64;
         let unconstrained = req.bound == 0 && !req.contig && req.page_flags == 0;
         if unconstrained {
             // A few elements of the request's own class may fit exactly; DPDK would take one
@@ -269,7 +276,7 @@ impl HeapOps<'_> {
         let mut class = self
             .st
             .free
-            .first_nonempty_from(class_of((req.size + HEADER_LEN) as u64));
+            .first_nonempty_from(class_of((req.size + HEADER_LEN + TRAILER_LEN) as u64));
         while let Some(c) = class {
             let mut cur = self.st.free.head(c);
             while let Some(elem) = cur {
@@ -290,9 +297,9 @@ impl HeapOps<'_> {
         let h = elem.load();
         self.st.free.remove(elem, &h);
         let front = block - elem.0;
-        let data_end = block + HEADER_LEN + req.size;
-        let trailer = elem.0 + h.size as usize - data_end;
-        if trailer > MIN_SPLIT_LEN {
+        let data_end = block + HEADER_LEN + req.size + TRAILER_LEN;
+        let leftover = elem.0 + h.size as usize - data_end;
+        if leftover > MIN_SPLIT_LEN {
             let tail = self.split(elem, data_end);
             self.st.free.insert(tail);
         }
@@ -318,11 +325,13 @@ impl HeapOps<'_> {
                     ..ElemHeader::default()
                 });
             }
+            elem.seal(size);
             return block + HEADER_LEN;
         }
         let busy = self.split(elem, block);
         self.st.free.insert(elem);
         busy.update(|b| b.state = ElemState::Busy as u8);
+        busy.seal(busy.load().size);
         block + HEADER_LEN
     }
 
@@ -486,7 +495,7 @@ impl HeapOps<'_> {
     /// of a cache line). Fails, changing nothing, when the next element cannot give the room.
     pub fn resize(&mut self, elem: Elem, size: usize) -> bool {
         let h = elem.load();
-        let needed = HEADER_LEN + h.pad as usize + size;
+        let needed = HEADER_LEN + h.pad as usize + size + TRAILER_LEN;
         if (h.size as usize) < needed {
             let Some(next) = Elem::from_addr(h.next) else {
                 return false;
@@ -511,17 +520,19 @@ impl HeapOps<'_> {
             self.st.free.insert(tail);
             self.release_pages(tail);
         }
+        let new_size = elem.load().size;
         if h.pad > 0 {
-            let size = elem.load().size - u64::from(h.pad);
+            let size = new_size - u64::from(h.pad);
             Elem(elem.0 + h.pad as usize).update(|p| p.size = size);
         }
+        elem.seal(new_size);
         true
     }
 
     /// The biggest block of data `free` element could give with `align`, and where it starts.
     pub fn biggest_block_in(&self, elem: Elem, h: &ElemHeader, align: usize) -> usize {
         let data = (elem.0 + HEADER_LEN).next_multiple_of(align);
-        let end = elem.0 + h.size as usize;
+        let end = elem.0 + h.size as usize - TRAILER_LEN;
         end.saturating_sub(data) & !(CACHE_LINE - 1)
     }
 

@@ -12,8 +12,10 @@
 //! old data; heaps grow by mapping pages (memory events and validators apply) and give whole
 //! free pages back, except pinned ones.
 
+mod allocator;
 pub mod elem;
 pub mod free_index;
+mod global_alloc;
 mod heap_box;
 pub mod malloc_heap;
 
@@ -26,8 +28,10 @@ use crate::error::EalError;
 use crate::memory::Memory;
 use crate::memseg::SOCKET_ID_ANY;
 use crate::shared_config::{decode_str, encode_str};
+pub use allocator::HeapAllocator;
 use elem::{elem_flags, Elem, ElemState, CACHE_LINE, HEADER_LEN};
 use free_index::class_of;
+pub use global_alloc::DpmemGlobalAlloc;
 pub use heap_box::HeapBox;
 pub use malloc_heap::MAX_HEAPS;
 use malloc_heap::{AllocRequest, HeapOps, HeapState, SharedHeap};
@@ -375,6 +379,14 @@ impl<'a> Heaps<'a> {
             }
             None => return Err(bad("no live block starts here")),
         };
+        // A write past the end is reported, never merged into a neighbour (feature `debug`).
+        let rh = real.load();
+        if !real.seal_intact(rh.size) {
+            return Err(EalError::BlockOverrun {
+                addr: ptr,
+                size: rh.usable_len(),
+            });
+        }
         let mut ops = HeapOps {
             st: &mut st,
             addr,
@@ -487,8 +499,7 @@ impl<'a> Heaps<'a> {
             if same_socket && old.is_multiple_of(req.align) && ops.resize(elem, req.size) {
                 return Ok(());
             }
-            let h = elem.load();
-            Err(h.size as usize - h.pad as usize - HEADER_LEN)
+            Err(elem.load().usable_len())
         })?;
         let Err(old_len) = in_place else {
             return Ok(ptr);
@@ -504,10 +515,7 @@ impl<'a> Heaps<'a> {
     /// The usable size of a live block (DPDK's `rte_malloc_validate`): an error for pointers the
     /// heap did not hand out or already freed.
     pub fn validate(&self, ptr: *const u8) -> Result<usize, EalError> {
-        self.with_block(ptr as usize, |_, elem| {
-            let h = elem.load();
-            h.size as usize - h.pad as usize - HEADER_LEN
-        })
+        self.with_block(ptr as usize, |_, elem| elem.load().usable_len())
     }
 
     /// The socket of a live block's heap.
@@ -613,6 +621,13 @@ impl<'a> Heaps<'a> {
         out
     }
 
+    /// An `allocator-api2` allocator over `socket`'s heap ([`SOCKET_ID_ANY`]: the caller's
+    /// socket first, then the others), for `allocator_api2::vec::Vec<T, _>` and `Box<T, _>`.
+    pub fn allocator(&self, socket: i32) -> Result<HeapAllocator<'a>, EalError> {
+        self.socket_order(socket)?;
+        Ok(HeapAllocator::new(*self, socket))
+    }
+
     /// Puts `value` in heap memory on the preferred socket.
     pub fn boxed<T>(&self, value: T) -> Result<HeapBox<'a, T>, EalError> {
         self.boxed_socket(value, SOCKET_ID_ANY)
@@ -684,6 +699,13 @@ fn check_heap(st: &HeapState, addr: u64) -> Result<(), String> {
                     {
                         return Err(format!("busy element {:#x}: bad pad header", e.0));
                     }
+                }
+                if !e.seal_intact(h.size) {
+                    return Err(format!(
+                        "busy element {:#x} ({} usable bytes) was written past its end",
+                        e.0,
+                        h.usable_len()
+                    ));
                 }
             }
             _ => {

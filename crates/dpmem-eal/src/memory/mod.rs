@@ -260,6 +260,13 @@ impl Memory {
             .find_map(|l| l.slot_of(va).map(|slot| (l, slot)))
     }
 
+    /// Whether `va` lies in one of this EAL's memseg-list windows (mapped or not). List windows
+    /// are fixed when the lists are created, so this needs no lock (the global allocator asks it
+    /// on every free).
+    pub(crate) fn owns_va(&self, va: usize) -> bool {
+        self.locate(va as u64).is_some()
+    }
+
     /// The list whose window contains `va` (mapped or not).
     pub fn virt_to_list(&self, va: usize) -> Option<MemsegListInfo> {
         let _lock = self.config.header().hotplug_lock.lock_reentrant();
@@ -312,6 +319,9 @@ impl Memory {
         name: &str,
         callback: impl Fn(MemEvent, usize, usize) + Send + Sync + 'static,
     ) -> Result<(), EalError> {
+        // Counted as a dpmem lock: a heap growing on another thread reads this table while
+        // holding its heap lock, so allocations made here must not wait for a heap.
+        let _depth = crate::sync::LockDepthScope::enter();
         let mut events = self.events.write().expect("event table poisoned");
         if events.iter().any(|(n, _)| n == name) {
             return Err(EalError::AlreadyExists {
@@ -324,6 +334,9 @@ impl Memory {
     }
 
     pub fn unregister_event_callback(&self, name: &str) -> Result<(), EalError> {
+        // Counted as a dpmem lock: a heap growing on another thread reads this table while
+        // holding its heap lock, so allocations made here must not wait for a heap.
+        let _depth = crate::sync::LockDepthScope::enter();
         let mut events = self.events.write().expect("event table poisoned");
         let before = events.len();
         events.retain(|(n, _)| n != name);
@@ -350,6 +363,9 @@ impl Memory {
                 "validator {name:?}: socket {socket} out of range"
             )));
         }
+        // Counted as a dpmem lock: a heap growing on another thread reads this table while
+        // holding its heap lock, so allocations made here must not wait for a heap.
+        let _depth = crate::sync::LockDepthScope::enter();
         let mut validators = self.validators.write().expect("validator table poisoned");
         if validators
             .iter()
@@ -370,6 +386,9 @@ impl Memory {
     }
 
     pub fn unregister_validator(&self, name: &str, socket: i32) -> Result<(), EalError> {
+        // Counted as a dpmem lock: a heap growing on another thread reads this table while
+        // holding its heap lock, so allocations made here must not wait for a heap.
+        let _depth = crate::sync::LockDepthScope::enter();
         let mut validators = self.validators.write().expect("validator table poisoned");
         let before = validators.len();
         validators.retain(|v| !(v.name == name && v.socket == socket));

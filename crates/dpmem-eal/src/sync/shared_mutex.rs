@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use dpmem_sys::futex;
 
+use super::LockDepthScope;
+
 const UNLOCKED: u32 = 0;
 const LOCKED: u32 = 1;
 const CONTENDED: u32 = 2;
@@ -46,7 +48,10 @@ impl SharedMutex {
             self.lock_contended();
         }
         self.owner_tid.store(current_tid(), Ordering::Relaxed);
-        SharedMutexGuard { mutex: Some(self) }
+        SharedMutexGuard {
+            mutex: Some(self),
+            _depth: Some(LockDepthScope::enter()),
+        }
     }
 
     #[cold]
@@ -61,7 +66,10 @@ impl SharedMutex {
     /// For code that may run inside a memory-event callback.
     pub fn lock_reentrant(&self) -> SharedMutexGuard<'_> {
         if self.owner_tid.load(Ordering::Relaxed) == current_tid() {
-            return SharedMutexGuard { mutex: None };
+            return SharedMutexGuard {
+                mutex: None,
+                _depth: None,
+            };
         }
         self.lock()
     }
@@ -90,6 +98,8 @@ impl SharedMutex {
 #[derive(Debug)]
 pub struct SharedMutexGuard<'a> {
     mutex: Option<&'a SharedMutex>,
+    /// Declared after `mutex`, so the thread counts the lock as held until it is released.
+    _depth: Option<LockDepthScope>,
 }
 
 impl Drop for SharedMutexGuard<'_> {

@@ -1,0 +1,519 @@
+//! The `malloc` workload: heap and memzone operations, dpmem against DPDK 22.11's
+//! `rte_malloc`/`rte_free`/`rte_memzone_reserve` and the system allocator (the loops of
+//! DPDK's `malloc_perf_autotest`).
+//!
+//! | row                    | what one operation is                                       |
+//! | ---------------------- | ----------------------------------------------------------- |
+//! | `malloc+free <size>`   | one of N allocations of `size` bytes, then one of N frees   |
+//! | `zmalloc+free <size>`  | the same with zeroed allocations                            |
+//! | `memzone 64 KiB`       | one of N memzone reserves, then one of N frees               |
+//! | `churn`                | one random allocation (64 B..64 KiB) or free over 512 slots |
+//!
+//! Both sides start from a fresh EAL with the same options, 512 MiB reserved at start (`-m`:
+//! pinned, never given back), so the loops time the allocators rather than the kernel mapping
+//! and clearing pages (every batch fits). DPDK runs in a child process (one `rte_eal_init` per
+//! process), dpmem in this one with a fresh EAL per repetition.
+//! The churn row also reports the greatest free block of socket 0 after the churn, before its
+//! blocks are freed: the fragmentation each heap is left with.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::process::Command;
+use std::ptr::NonNull;
+use std::time::Instant;
+
+use dpmem::eal::{Eal, SOCKET_ID_ANY};
+
+use crate::report::{Measurement, Report, Row};
+use crate::stats::median;
+use crate::{dpdk_shim, BenchOptions};
+
+/// The child kind that runs DPDK's side (see [`crate::child`]).
+pub(crate) const DPDK_CHILD: &str = "dpdk-malloc";
+const RESULT_MARKER: &str = "DPMEM_BENCH_MALLOC";
+
+const SIZES: [u64; 5] = [64, 1 << 10, 64 << 10, 1 << 20, 16 << 20];
+/// Bytes one size's batch may hold at once: N = min(1000, this / size).
+const BATCH_BYTES: u64 = 256 << 20;
+const MEMZONE_LEN: u64 = 64 << 10;
+const MEMZONE_COUNT: u32 = 1000;
+const CHURN_SLOTS: u32 = 512;
+const CHURN_OPS: u32 = 20_000;
+/// Seed of the churn's xorshift sequence, the same on both sides.
+const CHURN_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// EAL options both sides get (DPDK also gets the DPDK-only ones of [`DPDK_ONLY_ARGS`]).
+const SHARED_ARGS: &[&str] = &["-l", "0", "--in-memory", "-m", "512"];
+const DPDK_ONLY_ARGS: &[&str] = &["--no-pci", "--no-telemetry", "--log-level=error"];
+
+fn count_for(size: u64) -> u64 {
+    (BATCH_BYTES / size).min(1000)
+}
+
+/// One repetition's figures, in ns per operation.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Figures {
+    malloc_ns: Vec<f64>,
+    zmalloc_ns: Vec<f64>,
+    memzone_ns: f64,
+    churn_ns: f64,
+    greatest_free_after_churn: u64,
+}
+
+impl Figures {
+    fn to_line(&self) -> String {
+        let list = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        format!(
+            "{RESULT_MARKER} malloc={} zmalloc={} memzone={} churn={} greatest={}",
+            list(&self.malloc_ns),
+            list(&self.zmalloc_ns),
+            self.memzone_ns,
+            self.churn_ns,
+            self.greatest_free_after_churn
+        )
+    }
+
+    fn from_line(line: &str) -> Result<Figures, String> {
+        let bad = || format!("malformed child result line {line:?}");
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|f| f.strip_prefix(key))
+                .ok_or_else(bad)
+        };
+        let list = |key: &str| -> Result<Vec<f64>, String> {
+            field(key)?
+                .split(',')
+                .map(|x| x.parse().map_err(|_| bad()))
+                .collect()
+        };
+        Ok(Figures {
+            malloc_ns: list("malloc=")?,
+            zmalloc_ns: list("zmalloc=")?,
+            memzone_ns: field("memzone=")?.parse().map_err(|_| bad())?,
+            churn_ns: field("churn=")?.parse().map_err(|_| bad())?,
+            greatest_free_after_churn: field("greatest=")?.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+fn churn_next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// ns per operation of `ops` operations that took `start.elapsed()`.
+fn per_op(start: Instant, ops: u64) -> f64 {
+    start.elapsed().as_nanos() as f64 / ops.max(1) as f64
+}
+
+/// dpmem's side: the same loops as the C shim, on a fresh EAL.
+fn run_dpmem(args: &[String]) -> Result<Figures, String> {
+    let eal = Eal::init(args).map_err(|e| format!("Eal::init failed: {e}"))?;
+    let heaps = eal.heaps();
+    let mut figures = Figures::default();
+    let mut blocks: Vec<NonNull<u8>> = Vec::with_capacity(1000);
+    for size in SIZES {
+        let count = count_for(size);
+        for zeroed in [false, true] {
+            let start = Instant::now();
+            for _ in 0..count {
+                let block = if zeroed {
+                    heaps.zmalloc(size as usize, 0)
+                } else {
+                    heaps.malloc(size as usize, 0)
+                };
+                blocks.push(block.map_err(|e| format!("malloc of {size} bytes: {e}"))?);
+            }
+            for block in blocks.drain(..) {
+                // SAFETY: each block was allocated just above and is freed once, unused.
+                unsafe { heaps.free(block) }.map_err(|e| e.to_string())?;
+            }
+            let ns = per_op(start, count);
+            if zeroed {
+                figures.zmalloc_ns.push(ns);
+            } else {
+                figures.malloc_ns.push(ns);
+            }
+        }
+    }
+
+    let memzones = eal.memzones();
+    let names: Vec<String> = (0..MEMZONE_COUNT)
+        .map(|n| format!("bench_mz_{n}"))
+        .collect();
+    let start = Instant::now();
+    let zones = names
+        .iter()
+        .map(|name| memzones.reserve(name, MEMZONE_LEN as usize, SOCKET_ID_ANY, 0))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("memzone reserve: {e}"))?;
+    for zone in &zones {
+        memzones.free(zone).map_err(|e| e.to_string())?;
+    }
+    figures.memzone_ns = per_op(start, u64::from(MEMZONE_COUNT));
+
+    let mut slots: Vec<Option<NonNull<u8>>> = vec![None; CHURN_SLOTS as usize];
+    let mut rng = CHURN_SEED;
+    let start = Instant::now();
+    for _ in 0..CHURN_OPS {
+        let r = churn_next(&mut rng);
+        let slot = &mut slots[(r % u64::from(CHURN_SLOTS)) as usize];
+        match slot.take() {
+            // SAFETY: the slot's block is live, owned here, and freed once.
+            Some(block) => unsafe { heaps.free(block) }.map_err(|e| e.to_string())?,
+            None => {
+                let size = 64usize << ((r >> 32) % 11);
+                *slot = Some(heaps.malloc(size, 0).map_err(|e| e.to_string())?);
+            }
+        }
+    }
+    figures.churn_ns = per_op(start, u64::from(CHURN_OPS));
+    figures.greatest_free_after_churn = heaps
+        .stats(0)
+        .map_err(|e| e.to_string())?
+        .greatest_free_bytes;
+    for block in slots.into_iter().flatten() {
+        // SAFETY: live blocks of the churn, freed once.
+        unsafe { heaps.free(block) }.map_err(|e| e.to_string())?;
+    }
+    Ok(figures)
+}
+
+/// The system allocator on the malloc and zmalloc loops: ns per alloc+free pair per size.
+fn run_system() -> (Vec<f64>, Vec<f64>) {
+    let mut malloc_ns = Vec::new();
+    let mut zmalloc_ns = Vec::new();
+    let mut blocks: Vec<*mut u8> = Vec::with_capacity(1000);
+    for size in SIZES {
+        let count = count_for(size);
+        let layout = Layout::from_size_align(size as usize, 64).expect("valid layout");
+        for zeroed in [false, true] {
+            let start = Instant::now();
+            for _ in 0..count {
+                let block = if zeroed {
+                    // SAFETY: a non-zero-sized layout.
+                    unsafe { System.alloc_zeroed(layout) }
+                } else {
+                    // SAFETY: a non-zero-sized layout.
+                    unsafe { System.alloc(layout) }
+                };
+                blocks.push(block);
+            }
+            for block in blocks.drain(..) {
+                if !block.is_null() {
+                    // SAFETY: allocated just above with `layout`, freed once.
+                    unsafe { System.dealloc(block, layout) };
+                }
+            }
+            let ns = per_op(start, count);
+            if zeroed {
+                zmalloc_ns.push(ns);
+            } else {
+                malloc_ns.push(ns);
+            }
+        }
+    }
+    (malloc_ns, zmalloc_ns)
+}
+
+#[cfg(dpdk_shim)]
+mod ffi {
+    use std::ffi::{c_char, c_int, c_uint};
+
+    extern "C" {
+        pub fn dpmem_bench_dpdk_malloc(
+            argc: c_int,
+            argv: *mut *mut c_char,
+            sizes: *const u64,
+            counts: *const u64,
+            n_sizes: c_uint,
+            mz_len: u64,
+            mz_count: c_uint,
+            churn_slots: c_uint,
+            churn_ops: c_uint,
+            malloc_ns: *mut u64,
+            zmalloc_ns: *mut u64,
+            memzone_ns: *mut u64,
+            churn_ns: *mut u64,
+            greatest_free_after_churn: *mut u64,
+        ) -> c_int;
+    }
+}
+
+/// DPDK's side, in a benchmark child: `args[0]` is the program name.
+fn dpdk_figures(args: &[String]) -> Result<Figures, String> {
+    #[cfg(dpdk_shim)]
+    {
+        use std::ffi::{c_char, CString};
+
+        let owned = args
+            .iter()
+            .map(|a| CString::new(a.as_str()).map_err(|_| format!("argument {a:?} contains NUL")))
+            .collect::<Result<Vec<_>, _>>()?;
+        // DPDK keeps pointers into argv for the life of the process: leaked on purpose, the
+        // child exits right after.
+        let mut argv: Vec<*mut c_char> = owned.into_iter().map(CString::into_raw).collect();
+        let argc = std::ffi::c_int::try_from(argv.len()).map_err(|_| "too many arguments")?;
+        argv.push(std::ptr::null_mut());
+        let counts: Vec<u64> = SIZES.iter().map(|&s| count_for(s)).collect();
+        let mut malloc_ns = vec![0u64; SIZES.len()];
+        let mut zmalloc_ns = vec![0u64; SIZES.len()];
+        let (mut memzone_ns, mut churn_ns, mut greatest) = (0u64, 0u64, 0u64);
+        // SAFETY: argv holds argc leaked NUL-terminated strings and a null; the size and count
+        // arrays hold SIZES.len() entries, as do both output arrays; the other out-pointers
+        // point at live u64s.
+        let rc = unsafe {
+            ffi::dpmem_bench_dpdk_malloc(
+                argc,
+                argv.as_mut_ptr(),
+                SIZES.as_ptr(),
+                counts.as_ptr(),
+                SIZES.len() as std::ffi::c_uint,
+                MEMZONE_LEN,
+                MEMZONE_COUNT,
+                CHURN_SLOTS,
+                CHURN_OPS,
+                malloc_ns.as_mut_ptr(),
+                zmalloc_ns.as_mut_ptr(),
+                &mut memzone_ns,
+                &mut churn_ns,
+                &mut greatest,
+            )
+        };
+        std::mem::forget(argv);
+        if rc != 0 {
+            return Err(format!("DPDK malloc loops failed: errno {rc}"));
+        }
+        Ok(Figures {
+            malloc_ns: malloc_ns.into_iter().map(|v| v as f64).collect(),
+            zmalloc_ns: zmalloc_ns.into_iter().map(|v| v as f64).collect(),
+            memzone_ns: memzone_ns as f64,
+            churn_ns: churn_ns as f64,
+            greatest_free_after_churn: greatest,
+        })
+    }
+    #[cfg(not(dpdk_shim))]
+    {
+        let _ = args;
+        Err(dpdk_shim::missing_reason()
+            .unwrap_or("DPDK shim not built")
+            .to_owned())
+    }
+}
+
+/// Entry of the DPDK child: `args` as the child got them (program, child flag, kind, EAL
+/// options). Prints one result line; returns the exit code.
+pub(crate) fn dpdk_child(args: &[String]) -> i32 {
+    let eal_args: Vec<String> = args
+        .iter()
+        .take(1)
+        .chain(args.iter().skip(3))
+        .cloned()
+        .collect();
+    match dpdk_figures(&eal_args) {
+        Ok(figures) => {
+            println!("{}", figures.to_line());
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
+fn run_dpdk_child(eal_args: &[String]) -> Result<Figures, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("finding own executable: {e}"))?;
+    let out = Command::new(&exe)
+        .arg(crate::child::CHILD_FLAG)
+        .arg(DPDK_CHILD)
+        .args(eal_args)
+        .output()
+        .map_err(|e| format!("running {}: {e}", exe.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() {
+        if let Some(line) = stdout.lines().find(|l| l.starts_with(RESULT_MARKER)) {
+            return Figures::from_line(line);
+        }
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("EAL: "))
+        .chain(stderr.lines())
+        .collect();
+    Err(format!(
+        "DPDK child {}: {}",
+        out.status,
+        said[said.len().saturating_sub(3)..].join(" | ")
+    ))
+}
+
+fn size_name(size: u64) -> String {
+    match size {
+        s if s >= 1 << 20 => format!("{} MiB", s >> 20),
+        s if s >= 1 << 10 => format!("{} KiB", s >> 10),
+        s => format!("{s} B"),
+    }
+}
+
+/// Medians over the repetitions of one figure, or the first failure.
+fn median_of(runs: &[Result<Figures, String>], pick: impl Fn(&Figures) -> f64) -> Measurement {
+    let mut values = Vec::new();
+    for run in runs {
+        match run {
+            Ok(f) => values.push(pick(f)),
+            Err(e) => return Measurement::Missing(e.clone()),
+        }
+    }
+    median(&values).map_or_else(
+        || Measurement::Missing("no repetitions".to_owned()),
+        Measurement::Value,
+    )
+}
+
+/// Runs the workload `options.reps` times on each side and builds the table.
+pub fn run_malloc(options: &BenchOptions) -> Report {
+    let prefix = format!("dpmem_bench_malloc_{}", std::process::id());
+    let mut common: Vec<String> = SHARED_ARGS.iter().map(|s| s.to_string()).collect();
+    common.extend(["--file-prefix".to_owned(), prefix.clone()]);
+    let mut dpdk_args: Vec<String> = DPDK_ONLY_ARGS.iter().map(|s| s.to_string()).collect();
+    dpdk_args.extend(common.iter().cloned());
+    let dpmem_args: Vec<String> = std::iter::once("dpmem-bench".to_owned())
+        .chain(common.iter().cloned())
+        .collect();
+    let dpdk_missing = dpdk_shim::missing_reason();
+
+    let (mut dpmem_runs, mut dpdk_runs, mut system_runs) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..options.reps {
+        dpmem_runs.push(run_dpmem(&dpmem_args));
+        if let Some(why) = dpdk_missing {
+            dpdk_runs.push(Err(why.to_owned()));
+        } else {
+            dpdk_runs.push(run_dpdk_child(&dpdk_args));
+        }
+        system_runs.push(run_system());
+    }
+
+    let mut rows = Vec::new();
+    for (i, &size) in SIZES.iter().enumerate() {
+        for zeroed in [false, true] {
+            let pick = move |f: &Figures| {
+                if zeroed {
+                    f.zmalloc_ns[i]
+                } else {
+                    f.malloc_ns[i]
+                }
+            };
+            let system: Vec<f64> = system_runs
+                .iter()
+                .map(|(m, z)| if zeroed { z[i] } else { m[i] })
+                .collect();
+            rows.push(Row {
+                name: format!(
+                    "{}+free {} x{}",
+                    if zeroed { "zmalloc" } else { "malloc" },
+                    size_name(size),
+                    count_for(size)
+                ),
+                dpmem: median_of(&dpmem_runs, pick),
+                dpdk: median_of(&dpdk_runs, pick),
+                extra: vec![median(&system).map_or_else(
+                    || Measurement::Missing("no repetitions".to_owned()),
+                    Measurement::Value,
+                )],
+                note: None,
+            });
+        }
+    }
+    let not_measured = || Measurement::Missing("no system-allocator counterpart".to_owned());
+    rows.push(Row {
+        name: format!(
+            "memzone reserve+free {} x{MEMZONE_COUNT}",
+            size_name(MEMZONE_LEN)
+        ),
+        dpmem: median_of(&dpmem_runs, |f| f.memzone_ns),
+        dpdk: median_of(&dpdk_runs, |f| f.memzone_ns),
+        extra: vec![not_measured()],
+        note: None,
+    });
+    let greatest = |runs: &[Result<Figures, String>]| match median_of(runs, |f| {
+        f.greatest_free_after_churn as f64
+    }) {
+        Measurement::Value(v) => format!("{:.1} MiB", v / f64::from(1 << 20)),
+        Measurement::Missing(_) => "—".to_owned(),
+    };
+    rows.push(Row {
+        name: format!("churn {CHURN_OPS} ops over {CHURN_SLOTS} slots"),
+        dpmem: median_of(&dpmem_runs, |f| f.churn_ns),
+        dpdk: median_of(&dpdk_runs, |f| f.churn_ns),
+        extra: vec![not_measured()],
+        note: Some(format!(
+            "greatest free block after the churn: dpmem {}, DPDK {}",
+            greatest(&dpmem_runs),
+            greatest(&dpdk_runs)
+        )),
+    });
+
+    Report {
+        family: "malloc".to_owned(),
+        title: "heap and memzone operations (malloc_perf_autotest loops)".to_owned(),
+        unit: "ns per op".to_owned(),
+        reps: options.reps,
+        dpdk_build: dpdk_shim::version().unwrap_or_else(|why| format!("no DPDK ({why})")),
+        extra_columns: vec!["system allocator".to_owned()],
+        rows,
+        notes: vec![
+            "one op = one allocation and its free (one memzone reserve and its free; one churn \
+             step), timed as batches: N allocations, then N frees"
+                .to_owned(),
+            format!(
+                "both sides: {} --file-prefix {prefix} (512 MiB mapped at start and pinned, \
+                 so no batch maps pages); DPDK also: {}; DPDK in a child process, dpmem in-process \
+                 with a fresh EAL per repetition",
+                SHARED_ARGS.join(" "),
+                DPDK_ONLY_ARGS.join(" ")
+            ),
+            "system allocator: std::alloc::System (glibc malloc) on the same loops, 64-byte \
+             aligned"
+                .to_owned(),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_line_round_trips() {
+        let f = Figures {
+            malloc_ns: vec![1.5, 2.0],
+            zmalloc_ns: vec![3.0, 4.25],
+            memzone_ns: 7.0,
+            churn_ns: 9.5,
+            greatest_free_after_churn: 1 << 20,
+        };
+        assert_eq!(Figures::from_line(&f.to_line()), Ok(f));
+        assert!(Figures::from_line("DPMEM_BENCH_MALLOC malloc=1").is_err());
+    }
+
+    #[test]
+    fn dpmem_side_runs_on_no_huge_memory() {
+        let args: Vec<String> = ["bench", "--no-huge", "-m", "512", "--file-prefix"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([format!("malloc_test_{}", std::process::id())])
+            .collect();
+        let f = run_dpmem(&args).unwrap();
+        assert_eq!(f.malloc_ns.len(), SIZES.len());
+        assert_eq!(f.zmalloc_ns.len(), SIZES.len());
+        assert!(f.greatest_free_after_churn > 0);
+    }
+}
