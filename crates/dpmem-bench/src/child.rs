@@ -136,26 +136,14 @@ pub fn run_lines(kind: ChildKind, args: &[String], marker: &str) -> Result<Vec<S
 
 /// Run one child of `kind` with EAL options `eal_args` (program name excluded).
 pub fn run(kind: ChildKind, eal_args: &[String]) -> Result<InitCleanup, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("finding own executable: {e}"))?;
-    let out = Command::new(&exe)
-        .arg(CHILD_FLAG)
-        .arg(kind.name())
-        .args(eal_args)
-        .output()
-        .map_err(|e| format!("running {}: {e}", exe.display()))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if out.status.success() {
-        if let Some(line) = stdout.lines().find(|l| l.starts_with(RESULT_MARKER)) {
-            return parse_result(line);
-        }
+    let lines = run_lines(kind, eal_args, RESULT_MARKER)?;
+    match lines.first() {
+        Some(line) => parse_result(line),
+        None => Err(format!(
+            "{} child printed no {RESULT_MARKER} line",
+            kind.name()
+        )),
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    Err(format!(
-        "{} child {}: {}",
-        kind.name(),
-        out.status,
-        failure_text(&stdout, &stderr)
-    ))
 }
 
 /// The last things a failed child said, on one line.

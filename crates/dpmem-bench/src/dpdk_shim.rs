@@ -87,9 +87,12 @@ fn error_text(code: std::ffi::c_int) -> String {
     format!("{} (rte_errno {code})", text.to_string_lossy())
 }
 
-/// Leak `args` as a C `argv` (DPDK keeps pointers into it for the life of the process).
+/// Leak `args` as a C `argv`: DPDK's getopt permutes argv and keeps pointers into it for the
+/// life of the process, and benchmark children exit right after using it.
 #[cfg(dpdk_shim)]
-fn leaked_argv(args: &[String]) -> Result<(std::ffi::c_int, *mut *mut std::ffi::c_char), String> {
+pub(crate) fn leaked_argv(
+    args: &[String],
+) -> Result<(std::ffi::c_int, *mut *mut std::ffi::c_char), String> {
     use std::ffi::{c_char, CString};
 
     let owned = args
@@ -201,17 +204,7 @@ pub fn ring_two_cores(
 pub fn eal_init_and_cleanup(args: &[String]) -> Result<EalTimes, String> {
     #[cfg(dpdk_shim)]
     {
-        use std::ffi::{c_char, CString};
-
-        let owned = args
-            .iter()
-            .map(|a| CString::new(a.as_str()).map_err(|_| format!("argument {a:?} contains NUL")))
-            .collect::<Result<Vec<_>, _>>()?;
-        // DPDK's getopt permutes argv and keeps pointers into it for the life of the
-        // process, so the strings are leaked on purpose: the child exits right after.
-        let mut argv: Vec<*mut c_char> = owned.into_iter().map(CString::into_raw).collect();
-        let argc = std::ffi::c_int::try_from(argv.len()).map_err(|_| "too many arguments")?;
-        argv.push(std::ptr::null_mut());
+        let (argc, argv) = leaked_argv(args)?;
         let mut times = EalTimes {
             init_ns: 0,
             cleanup_ns: 0,
@@ -219,14 +212,8 @@ pub fn eal_init_and_cleanup(args: &[String]) -> Result<EalTimes, String> {
         // SAFETY: argv holds argc valid NUL-terminated strings plus a terminating null, all
         // leaked so they outlive DPDK's use; the out-pointers point at live u64s.
         let rc = unsafe {
-            ffi::dpmem_bench_dpdk_eal_init(
-                argc,
-                argv.as_mut_ptr(),
-                &mut times.init_ns,
-                &mut times.cleanup_ns,
-            )
+            ffi::dpmem_bench_dpdk_eal_init(argc, argv, &mut times.init_ns, &mut times.cleanup_ns)
         };
-        std::mem::forget(argv);
         if rc != 0 {
             return Err(format!("rte_eal_init/cleanup failed: {}", error_text(rc)));
         }

@@ -250,17 +250,7 @@ mod ffi {
 fn dpdk_figures(args: &[String]) -> Result<Figures, String> {
     #[cfg(dpdk_shim)]
     {
-        use std::ffi::{c_char, CString};
-
-        let owned = args
-            .iter()
-            .map(|a| CString::new(a.as_str()).map_err(|_| format!("argument {a:?} contains NUL")))
-            .collect::<Result<Vec<_>, _>>()?;
-        // DPDK keeps pointers into argv for the life of the process: leaked on purpose, the
-        // child exits right after.
-        let mut argv: Vec<*mut c_char> = owned.into_iter().map(CString::into_raw).collect();
-        let argc = std::ffi::c_int::try_from(argv.len()).map_err(|_| "too many arguments")?;
-        argv.push(std::ptr::null_mut());
+        let (argc, argv) = crate::dpdk_shim::leaked_argv(args)?;
         let counts: Vec<u64> = SIZES.iter().map(|&s| count_for(s)).collect();
         let mut malloc_ns = vec![0u64; SIZES.len()];
         let mut zmalloc_ns = vec![0u64; SIZES.len()];
@@ -271,7 +261,7 @@ fn dpdk_figures(args: &[String]) -> Result<Figures, String> {
         let rc = unsafe {
             ffi::dpmem_bench_dpdk_malloc(
                 argc,
-                argv.as_mut_ptr(),
+                argv,
                 SIZES.as_ptr(),
                 counts.as_ptr(),
                 SIZES.len() as std::ffi::c_uint,
@@ -286,7 +276,6 @@ fn dpdk_figures(args: &[String]) -> Result<Figures, String> {
                 &mut greatest,
             )
         };
-        std::mem::forget(argv);
         if rc != 0 {
             return Err(format!("DPDK malloc loops failed: errno {rc}"));
         }

@@ -11,15 +11,7 @@ use common::*;
 use dpmem_eal::{Eal, ErrorKind, HeapStats, MemEvent, SOCKET_ID_ANY};
 
 fn no_huge(mb: u32) -> Eal {
-    let prefix = unique_prefix("heap");
-    Eal::init(args(&[
-        "--no-huge",
-        "-m",
-        &mb.to_string(),
-        "--file-prefix",
-        &prefix,
-    ]))
-    .unwrap()
+    no_huge_eal("heap", mb)
 }
 
 /// Bytes every busy element ends with under feature `debug` (its overrun cookie).

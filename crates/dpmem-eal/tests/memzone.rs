@@ -9,15 +9,7 @@ use dpmem_eal::memzone::{flags, DEFAULT_MAX_MEMZONES};
 use dpmem_eal::{Eal, EalOptions, EalSettings, ErrorKind, SOCKET_ID_ANY};
 
 fn no_huge(mb: u32) -> Eal {
-    let prefix = unique_prefix("mz");
-    Eal::init(args(&[
-        "--no-huge",
-        "-m",
-        &mb.to_string(),
-        "--file-prefix",
-        &prefix,
-    ]))
-    .unwrap()
+    no_huge_eal("mz", mb)
 }
 
 #[test]

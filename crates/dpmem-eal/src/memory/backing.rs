@@ -196,19 +196,20 @@ impl ListBacking {
         let ps = ctx.page_size as usize;
         let va = page.va as usize;
         let mapped = match self {
-            // SAFETY (all arms): `va` is slot `seg` of this list's reservation, owned by dpmem
-            // and unused (the occupancy array says the slot is free; the hotplug lock is held).
+            // Every arm maps over slot `seg` of this list's own reservation, which the occupancy
+            // array says is free while the caller holds the hotplug lock: MAP_FIXED replaces
+            // only dpmem's inaccessible placeholder there.
             ListBacking::FilePerPage { .. } => match &page.file {
-                // SAFETY: see above.
+                // SAFETY: `va..va+ps` is a free slot of this list's reservation (see above).
                 Some(file) => unsafe { mapping::map_file_fixed(file.fd(), 0, va, ps, true) },
                 None => unreachable!("file-per-page pages carry their file"),
             },
             ListBacking::SingleFile { file, .. } | ListBacking::Memfd { file } => {
-                // SAFETY: see above.
+                // SAFETY: `va..va+ps` is a free slot of this list's reservation (see above).
                 unsafe { mapping::map_file_fixed(file.fd(), page.file_offset, va, ps, true) }
             }
             ListBacking::Anonymous { huge_page_size } => {
-                // SAFETY: see above.
+                // SAFETY: `va..va+ps` is a free slot of this list's reservation (see above).
                 unsafe { mapping::map_anonymous_fixed(va, ps, *huge_page_size, true) }
             }
         };

@@ -128,3 +128,16 @@ pub fn run_ignored_test_in_child(
     );
     text
 }
+
+/// A `--no-huge` EAL of `mb` MiB under a fresh file prefix tagged `tag` (any user, any machine).
+pub fn no_huge_eal(tag: &str, mb: u32) -> dpmem_eal::Eal {
+    let prefix = unique_prefix(tag);
+    dpmem_eal::Eal::init(args(&[
+        "--no-huge",
+        "-m",
+        &mb.to_string(),
+        "--file-prefix",
+        &prefix,
+    ]))
+    .unwrap()
+}
