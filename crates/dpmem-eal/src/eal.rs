@@ -38,6 +38,10 @@ pub struct EalSettings {
     pub sys_root: SysRoot,
     /// Slots of the memzone table (DPDK's `RTE_MAX_MEMZONE`).
     pub max_memzones: u32,
+    /// Segments (pages) all external memory together may have: registered areas and the memory
+    /// of named heaps. Their metadata lives in the shared configuration (57 bytes a segment,
+    /// faulted in only when used).
+    pub external_segments: u64,
 }
 
 impl Default for EalSettings {
@@ -46,6 +50,7 @@ impl Default for EalSettings {
             limits: MemsegLimits::default(),
             sys_root: SysRoot::host(),
             max_memzones: crate::memzone::DEFAULT_MAX_MEMZONES,
+            external_segments: crate::memory::DEFAULT_EXTERNAL_SEGMENTS,
         }
     }
 }
@@ -295,7 +300,8 @@ impl Eal {
             })
             .collect();
         let mut per_socket: BTreeMap<i32, u64> = BTreeMap::new();
-        for list in &lists {
+        // Per-socket totals are dpmem's own memory; external memory is the user's.
+        for list in lists.iter().filter(|l| !l.info.external) {
             for seg in &list.segments {
                 *per_socket.entry(seg.socket_id).or_default() += seg.len;
             }
@@ -467,6 +473,7 @@ fn primary_setup(
         no_huge_bytes: options.memory_mb.unwrap_or(NO_HUGE_DEFAULT_MB) * mb,
         socket_limits,
         max_memzones: settings.max_memzones,
+        external_segments: settings.external_segments,
     })
 }
 

@@ -79,6 +79,10 @@ pub enum EalError {
     #[error("{0}")]
     Busy(String),
 
+    /// An operation DPDK refuses with `EPERM`, such as adding memory to a socket's own heap.
+    #[error("not permitted: {0}")]
+    NotPermitted(String),
+
     #[error("secondary process: {0}")]
     Secondary(String),
 
@@ -148,6 +152,7 @@ impl EalError {
             EalError::AlreadyExists { .. } => ErrorKind::Exist,
             EalError::NotFound { .. } | EalError::Secondary(_) => ErrorKind::NoEnt,
             EalError::Busy(_) => ErrorKind::Busy,
+            EalError::NotPermitted(_) => ErrorKind::Perm,
             EalError::Limit(_) | EalError::MemzoneTableFull { .. } => ErrorKind::NoSpc,
             EalError::NameTooLong { .. } => ErrorKind::NameTooLong,
             EalError::HeapExhausted { .. } => ErrorKind::NoMem,

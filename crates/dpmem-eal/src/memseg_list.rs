@@ -1,5 +1,12 @@
 //! A memseg list: one window of virtual address space for one memory type (page size × socket),
 //! cut into page-sized slots, with an occupancy array saying which slots hold a mapped page.
+//!
+//! Lists come in two kinds. *Internal* lists are planned and reserved by the primary at start-up
+//! and never change shape. *External* lists describe memory the user mapped (DPDK's external
+//! memory): they are created and destroyed at run time in the spare slots of the configuration's
+//! list table, by any process, under the hotplug lock.
+
+use std::cell::UnsafeCell;
 
 use serde::Serialize;
 
@@ -8,9 +15,16 @@ use crate::memseg::Memseg;
 
 /// List flags.
 pub mod list_flags {
-    /// Memory registered by the user (external memory), not allocated by dpmem.
+    /// Memory registered by the user (external memory), not allocated by dpmem. On a slot of the
+    /// external range this flag is also what says the slot is in use.
     pub const EXTERNAL: u32 = 1 << 0;
+    /// External memory that belongs to a named malloc heap (its socket is the heap's); without
+    /// it, external memory was only registered for address lookups.
+    pub const HEAP: u32 = 1 << 1;
 }
+
+/// Processes that can have one external list attached at the same time.
+pub const MAX_ATTACHED_PROCESSES: usize = 16;
 
 /// The shared description of one list. Lives in the shared configuration.
 #[repr(C)]
@@ -29,6 +43,53 @@ pub struct MemsegListHeader {
     pub segs_offset: u64,
     pub flags: u32,
     pub index: u32,
+    /// External lists: ids of the processes using the memory (the one that registered it and
+    /// those that attached), 0 for a free entry. Removal waits until no other live process is
+    /// in this set.
+    pub attached_pids: [u32; MAX_ATTACHED_PROCESSES],
+}
+
+impl MemsegListHeader {
+    pub fn is_external(&self) -> bool {
+        self.flags & list_flags::EXTERNAL != 0
+    }
+
+    pub fn is_heap(&self) -> bool {
+        self.flags & list_flags::HEAP != 0
+    }
+}
+
+/// One entry of the configuration's list table. Internal entries are written once, before the
+/// configuration is published; external entries change at run time, always under the hotplug
+/// lock, which is why the header sits in an `UnsafeCell`.
+#[repr(transparent)]
+#[derive(Debug, Default)]
+pub struct ListSlot(UnsafeCell<MemsegListHeader>);
+
+// SAFETY: the header is plain data; writers hold the hotplug lock (external slots) or run before
+// the configuration is shared (internal slots), and readers of external slots hold the lock too.
+unsafe impl Sync for ListSlot {}
+
+impl ListSlot {
+    pub(crate) fn as_ptr(&self) -> *mut MemsegListHeader {
+        self.0.get()
+    }
+
+    /// A copy of the header. Callers hold the hotplug lock, or the slot is internal (never
+    /// written after publication).
+    pub(crate) fn read(&self) -> MemsegListHeader {
+        // SAFETY: per the caller contract no writer runs concurrently; the slot is aligned and
+        // lies in the configuration mapping for as long as `self` is borrowed.
+        unsafe { self.as_ptr().read() }
+    }
+
+    /// Replaces the header. Callers hold the hotplug lock (or own the configuration exclusively
+    /// during the primary's initialisation) and hold no reference into the header.
+    pub(crate) fn write(&self, header: MemsegListHeader) {
+        // SAFETY: the hotplug lock (or exclusive initialisation) makes this the only access to
+        // the slot right now; the slot is aligned and mapped.
+        unsafe { self.as_ptr().write(header) }
+    }
 }
 
 /// A copy of a list's description, for callers outside the lock.
@@ -41,7 +102,10 @@ pub struct MemsegListInfo {
     pub socket_id: i32,
     pub n_segs: u32,
     pub n_used: u32,
+    /// User memory (external memory), not mapped by dpmem.
     pub external: bool,
+    /// External memory owned by a named heap (`socket_id` is the heap's).
+    pub heap: bool,
 }
 
 /// This process's view of one list: pointers into the shared configuration mapping.
@@ -60,8 +124,9 @@ unsafe impl Sync for MemsegListView {}
 
 impl MemsegListView {
     pub(crate) fn header(&self) -> &MemsegListHeader {
-        // SAFETY: the header lies inside the configuration mapping that outlives this view and
-        // is written only before any view exists.
+        // SAFETY: the header lies inside the configuration mapping that outlives this view. An
+        // internal list's header is written only before any view exists; an external list's
+        // views are made and used under the hotplug lock, which every writer of it holds.
         unsafe { &*self.header }
     }
 
@@ -102,7 +167,8 @@ impl MemsegListView {
             socket_id: h.socket_id,
             n_segs: h.n_segs,
             n_used: self.occupancy.count_used(),
-            external: h.flags & list_flags::EXTERNAL != 0,
+            external: h.is_external(),
+            heap: h.is_heap(),
         }
     }
 }

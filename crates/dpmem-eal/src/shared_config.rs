@@ -1,11 +1,15 @@
 //! The shared configuration: the memseg lists' metadata in one mapping that every process of a
 //! file prefix maps at the same address.
 //!
-//! Layout: a fixed [`ConfigHeader`] (which holds the list headers), then for each list its
-//! occupancy array and its segment array, each 64-byte aligned. The primary writes it into
-//! `<runtime dir>/config` (anonymous memory with `--in-memory`) and holds an exclusive `flock`
-//! on that file for as long as it lives: that lock is how a secondary, or `--proc-type=auto`,
-//! knows a primary is running.
+//! Layout: a fixed [`ConfigHeader`] (which holds the list headers), then for each internal list
+//! its occupancy array and its segment array, each 64-byte aligned, then the memzone slots, then
+//! the *external arena*: page-aligned room for the occupancy and segment arrays of external
+//! lists, which come and go at run time (see [`crate::memory`]'s external memory). The arena is
+//! mapped without pre-faulting, so its pages cost nothing until external memory is registered.
+//!
+//! The primary writes the configuration into `<runtime dir>/config` (anonymous memory with
+//! `--in-memory`) and holds an exclusive `flock` on that file for as long as it lives: that lock
+//! is how a secondary, or `--proc-type=auto`, knows a primary is running.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -15,15 +19,16 @@ use dpmem_sys::mapping;
 
 use crate::error::EalError;
 use crate::fbarray::FbArray;
+use crate::heap::directory::SharedHeapDirectory;
 use crate::heap::malloc_heap::{SharedHeap, MAX_HEAPS};
 use crate::memseg::Memseg;
-use crate::memseg_list::{MemsegListHeader, MemsegListView};
+use crate::memseg_list::{ListSlot, MemsegListHeader, MemsegListView, MAX_ATTACHED_PROCESSES};
 use crate::memzone::{MemzoneTable, SLOT_SIZE};
 use crate::sync::{SharedLocked, SharedMutex};
 
 pub const CONFIG_MAGIC: u64 = u64::from_le_bytes(*b"dpmemcfg");
 /// Bumped whenever the layout changes, so a secondary built from other sources refuses to attach.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 /// Lists the header can describe (DPDK's `RTE_MAX_MEMSEG_LISTS`).
 pub const MAX_MEMSEG_LISTS: usize = 128;
 /// Sockets whose allocated totals are tracked for validators.
@@ -73,11 +78,37 @@ pub struct ConfigHeader {
     pub huge_dirs: [HugeDirEntry; MAX_PAGE_SIZES],
     /// Bytes of hugepage memory mapped per socket, for allocation validators.
     pub socket_bytes: [AtomicU64; MAX_SOCKETS],
-    pub lists: [MemsegListHeader; MAX_MEMSEG_LISTS],
-    /// The malloc heaps, one per socket id (unused ones all zero).
+    /// The list table: internal lists in `0..n_lists`, external lists in spare slots above.
+    pub lists: [ListSlot; MAX_MEMSEG_LISTS],
+    /// The malloc heaps: socket heaps in the slot of their socket id, external heaps in any
+    /// other (unused ones all zero).
     pub heaps: [SharedHeap; MAX_HEAPS],
     /// The memzone table's header; its slots lie at `slots_offset` in the mapping.
     pub memzones: SharedLocked<MemzoneTable>,
+    /// Which heap slots are in use, by which name and socket id.
+    pub heap_directory: SharedHeapDirectory,
+    /// Where the external arena lies in the mapping (page aligned) and how long it is.
+    pub external_arena_offset: u64,
+    pub external_arena_len: u64,
+    /// Segments all external lists together may hold (the arena is sized for them).
+    pub external_segments_max: u64,
+}
+
+/// Arena bytes that hold the metadata of external lists with `segments` segments in all, however
+/// they are cut into lists: each list costs its segments, one occupancy bit per segment, an
+/// occupancy header and at most two alignment gaps.
+fn external_arena_bytes(segments: u64) -> usize {
+    let per_list = (8 + 8 + 2 * ALIGN) as u64;
+    let per_seg = std::mem::size_of::<Memseg>() as u64 + 1;
+    (segments * per_seg + MAX_MEMSEG_LISTS as u64 * per_list) as usize
+}
+
+/// Bytes one external list of `n_segs` segments takes in the arena: its occupancy array, then its
+/// segment array, each 64-byte aligned.
+pub(crate) fn external_list_bytes(n_segs: u32) -> (u64, u64) {
+    let fb = align_up(FbArray::bytes_needed(n_segs)) as u64;
+    let segs = align_up(n_segs as usize * std::mem::size_of::<Memseg>()) as u64;
+    (fb, segs)
 }
 
 fn align_up(v: usize) -> usize {
@@ -111,9 +142,19 @@ pub(crate) struct ListSpec {
     pub base_va: u64,
 }
 
-/// Bytes the configuration needs for these lists and memzones, each list's (fbarray, segs)
-/// offsets and the memzone slots' offset.
-fn layout(specs: &[ListSpec], max_memzones: u32) -> (usize, Vec<(usize, usize)>, usize) {
+/// Where the parts of the configuration lie.
+struct Layout {
+    /// Total bytes (whole pages).
+    len: usize,
+    /// Each internal list's (fbarray, segs) offsets.
+    lists: Vec<(usize, usize)>,
+    memzones: usize,
+    /// The external arena: offset (page aligned) and length.
+    arena: (usize, usize),
+}
+
+/// Lays out the configuration for these lists, memzones and external segments.
+fn layout(specs: &[ListSpec], max_memzones: u32, external_segments: u64) -> Layout {
     let mut offset = align_up(std::mem::size_of::<ConfigHeader>());
     let mut offsets = Vec::with_capacity(specs.len());
     for spec in specs {
@@ -126,7 +167,48 @@ fn layout(specs: &[ListSpec], max_memzones: u32) -> (usize, Vec<(usize, usize)>,
     let memzones = offset;
     offset = align_up(offset + max_memzones as usize * SLOT_SIZE);
     let page = mapping::system_page_size();
-    (offset.div_ceil(page) * page, offsets, memzones)
+    let arena_offset = offset.div_ceil(page) * page;
+    let arena_len = external_arena_bytes(external_segments).div_ceil(page) * page;
+    Layout {
+        len: arena_offset + arena_len,
+        lists: offsets,
+        memzones,
+        arena: (arena_offset, arena_len),
+    }
+}
+
+/// Maps `file` (or anonymous memory) over the reservation `[addr, addr+len)`: everything before
+/// the external arena pre-faulted, the arena on demand.
+///
+/// # Safety
+/// `[addr, addr+len)` must be a reservation of the caller that holds nothing in use.
+unsafe fn map_config(
+    file: Option<&BackingFile>,
+    addr: usize,
+    len: usize,
+    arena_offset: usize,
+) -> Result<(), EalError> {
+    let parts = [
+        (0, arena_offset, true),
+        (arena_offset, len - arena_offset, false),
+    ];
+    for (offset, part_len, populate) in parts {
+        if part_len == 0 {
+            continue;
+        }
+        let result = match file {
+            // SAFETY: the part lies inside the caller's reservation, which holds nothing in use.
+            Some(file) => unsafe {
+                mapping::map_file_fixed(file.fd(), offset as u64, addr + offset, part_len, populate)
+            },
+            // SAFETY: as above.
+            None => unsafe {
+                mapping::map_anonymous_fixed(addr + offset, part_len, None, populate)
+            },
+        };
+        result.map_err(|e| EalError::sys("map shared configuration", e))?;
+    }
+    Ok(())
 }
 
 /// The mapped configuration. Owns the mapping (and the file with its lock).
@@ -154,6 +236,8 @@ pub(crate) struct PrimaryRecord<'a> {
     pub huge_dirs: &'a [(u64, PathBuf)],
     /// Slots of the memzone table.
     pub max_memzones: u32,
+    /// Segments all external lists together may hold.
+    pub external_segments: u64,
 }
 
 impl ConfigMapping {
@@ -193,7 +277,12 @@ impl ConfigMapping {
                 "more than {MAX_PAGE_SIZES} page sizes"
             )));
         }
-        let (len, offsets, memzones_offset) = layout(specs, max_memzones);
+        let Layout {
+            len,
+            lists: offsets,
+            memzones: memzones_offset,
+            arena,
+        } = layout(specs, max_memzones, record.external_segments);
         // Like the lists, the configuration goes where secondaries will find the range free.
         let page = mapping::system_page_size();
         let hint = hint.div_ceil(2 << 20) * (2 << 20);
@@ -207,14 +296,12 @@ impl ConfigMapping {
                     .and_then(|()| file.set_len(len as u64))
                     .map_err(|e| EalError::sys("size shared configuration", e))?;
                 // SAFETY: [addr, addr+len) was reserved just above by this process.
-                unsafe { mapping::map_file_fixed(file.fd(), 0, addr, len, true) }
-                    .map_err(|e| EalError::sys("map shared configuration", e))?;
+                unsafe { map_config(Some(&file), addr, len, arena.0) }?;
                 (addr, Some(file), Some(path))
             }
             None => {
                 // SAFETY: [addr, addr+len) is the reservation made just above, unused.
-                unsafe { mapping::map_anonymous_fixed(addr, len, None, true) }
-                    .map_err(|e| EalError::sys("map configuration", e))?;
+                unsafe { map_config(None, addr, len, arena.0) }?;
                 (addr, None, None)
             }
         };
@@ -236,6 +323,11 @@ impl ConfigMapping {
         header.primary_pid = dpmem_sys::process::pid();
         header.hotplug_lock.force_reset();
         header.memzones.force_unlock();
+        header.heap_directory.force_unlock();
+        header.heap_directory.lock().reset();
+        header.external_arena_offset = arena.0 as u64;
+        header.external_arena_len = arena.1 as u64;
+        header.external_segments_max = record.external_segments;
         {
             let mut table = header.memzones.lock();
             table.count = 0;
@@ -250,7 +342,7 @@ impl ConfigMapping {
             };
         }
         for (index, (spec, (fb, segs))) in specs.iter().zip(&offsets).enumerate() {
-            header.lists[index] = MemsegListHeader {
+            header.lists[index].write(MemsegListHeader {
                 base_va: spec.base_va,
                 len: u64::from(spec.n_segs) * spec.page_size,
                 page_size: spec.page_size,
@@ -260,7 +352,8 @@ impl ConfigMapping {
                 segs_offset: *segs as u64,
                 flags: 0,
                 index: index as u32,
-            };
+                attached_pids: [0; MAX_ATTACHED_PROCESSES],
+            });
             // SAFETY: the fbarray region [fb, fb + bytes_needed) lies inside the mapping, is
             // 64-byte aligned, and lives as long as the mapping.
             unsafe { FbArray::init((addr + fb) as *mut u8, spec.n_segs) };
@@ -312,14 +405,30 @@ impl ConfigMapping {
             ));
         }
         let (addr, len) = (word(16) as usize, word(24) as usize);
+        let mut arena = [0u8; 8];
+        file.read_at(
+            &mut arena,
+            std::mem::offset_of!(ConfigHeader, external_arena_offset) as u64,
+        )
+        .map_err(|e| EalError::sys("read shared configuration", e))?;
+        let arena_offset = u64::from_ne_bytes(arena) as usize;
+        if arena_offset == 0 || arena_offset > len {
+            return Err(EalError::Secondary(format!(
+                "{} has no valid external arena offset ({arena_offset:#x})",
+                path.display()
+            )));
+        }
         mapping::reserve(len, mapping::system_page_size(), Some(addr)).map_err(|e| {
             EalError::Secondary(format!(
                 "cannot map the configuration at the primary's address {addr:#x}: {e}"
             ))
         })?;
         // SAFETY: [addr, addr+len) was reserved just above by this process.
-        unsafe { mapping::map_file_fixed(file.fd(), 0, addr, len, true) }
-            .map_err(|e| EalError::sys("map shared configuration", e))?;
+        if let Err(e) = unsafe { map_config(Some(&file), addr, len, arena_offset) } {
+            // SAFETY: the reservation made just above; nothing of it is in use.
+            let _ = unsafe { mapping::release(addr, len) };
+            return Err(e);
+        }
         let this = Self {
             addr,
             len,
@@ -354,23 +463,27 @@ impl ConfigMapping {
         unsafe { &mut *(self.addr as *mut ConfigHeader) }
     }
 
-    /// Views of every list.
+    /// Views of every internal list.
     pub(crate) fn list_views(&self) -> Vec<MemsegListView> {
-        let header = self.header();
-        (0..header.n_lists as usize)
-            .map(|i| {
-                let lh = &header.lists[i];
-                MemsegListView {
-                    header: lh as *const MemsegListHeader,
-                    segs: (self.addr + lh.segs_offset as usize) as *mut Memseg,
-                    // SAFETY: the offset was laid out by the primary for this list's array,
-                    // initialised before publication, inside the mapping.
-                    occupancy: unsafe {
-                        FbArray::attach((self.addr + lh.fbarray_offset as usize) as *mut u8)
-                    },
-                }
-            })
-            .collect()
+        let n = self.header().n_lists as usize;
+        (0..n).map(|i| self.view_of_slot(i)).collect()
+    }
+
+    /// A view of list slot `slot`, whose header describes a list in use: an internal list, or
+    /// an external one while the caller holds the hotplug lock (and uses the view only under it).
+    pub(crate) fn view_of_slot(&self, slot: usize) -> MemsegListView {
+        let cell = &self.header().lists[slot];
+        let lh = cell.read();
+        MemsegListView {
+            header: cell.as_ptr(),
+            segs: (self.addr + lh.segs_offset as usize) as *mut Memseg,
+            // SAFETY: the offset was laid out for this list's array and the array initialised
+            // before the list was published (internal: before the configuration was; external:
+            // before its header was written, under the hotplug lock the caller holds).
+            occupancy: unsafe {
+                FbArray::attach((self.addr + lh.fbarray_offset as usize) as *mut u8)
+            },
+        }
     }
 
     pub(crate) fn publish(&self) {

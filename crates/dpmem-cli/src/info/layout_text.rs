@@ -158,10 +158,19 @@ pub fn render_heaps(heaps: &[dpmem::eal::HeapStats], memzones: &[dpmem::eal::Mem
     let mut out = String::new();
     let _ = writeln!(out, "heaps:");
     for h in heaps {
+        if !h.attached {
+            let _ = writeln!(
+                out,
+                "  {} (external, socket {}): total {} busy elements {} (memory not attached in this process: free space unknown)",
+                h.name, h.socket_id, h.total_bytes, h.alloc_count
+            );
+            continue;
+        }
         let _ = writeln!(
             out,
-            "  {} (socket {}): total {} free {} allocated {} greatest free {} free elements {} busy elements {}",
+            "  {} ({}socket {}): total {} free {} allocated {} greatest free {} free elements {} busy elements {}",
             h.name,
+            if h.external { "external, " } else { "" },
             h.socket_id,
             h.total_bytes,
             h.free_bytes,
@@ -207,6 +216,7 @@ mod tests {
             n_segs: 16,
             n_used,
             external: false,
+            heap: false,
         }
     }
 
@@ -240,6 +250,51 @@ mod tests {
         assert!(out.contains("seg 0..1"), "{out}");
         assert!(out.contains("in 2 contiguous pieces"), "{out}");
         assert!(out.contains("seg 3 "), "{out}");
+    }
+
+    fn heap(name: &str, socket_id: i32, external: bool) -> dpmem::eal::HeapStats {
+        dpmem::eal::HeapStats {
+            name: name.into(),
+            socket_id,
+            total_bytes: 4 << 20,
+            free_bytes: 3 << 20,
+            alloc_bytes: 1 << 20,
+            greatest_free_bytes: 3 << 20,
+            free_count: 1,
+            alloc_count: 2,
+            fallback_alloc_count: 0,
+            external,
+            attached: true,
+        }
+    }
+
+    #[test]
+    fn external_heaps_are_listed_with_the_socket_heaps() {
+        let unattached = dpmem::eal::HeapStats {
+            attached: false,
+            ..heap("theirs", 257, true)
+        };
+        let heaps = [
+            heap("socket_0", 0, false),
+            heap("frames", 256, true),
+            unattached,
+        ];
+        let out = render_heaps(&heaps, &[]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "heaps:");
+        assert!(
+            lines[1].starts_with("  socket_0 (socket 0): total 4194304"),
+            "{out}"
+        );
+        assert!(
+            lines[2].starts_with("  frames (external, socket 256): total 4194304 free 3145728"),
+            "{out}"
+        );
+        assert!(lines[2].ends_with("busy elements 2"), "{out}");
+        assert_eq!(
+            lines[3],
+            "  theirs (external, socket 257): total 4194304 busy elements 2 (memory not attached in this process: free space unknown)"
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Malloc heaps: one per socket, carved from the memseg lists' memory (DPDK's `rte_malloc`).
+//! Malloc heaps: one per socket, carved from the memseg lists' memory (DPDK's `rte_malloc`),
+//! and named heaps of memory the user brings (external heaps, see [`Heaps::heap_create`]).
 //!
 //! A heap's state (free lists, bitmaps, counters, lock) lives in the shared configuration and
 //! its element headers in the hugepage memory they describe, so every process sees one heap.
@@ -10,10 +11,14 @@
 //! a zero size or an alignment that is not a power of two is refused; "any socket" tries the
 //! caller's socket first, then the others; zeroing allocations clear only memory that may hold
 //! old data; heaps grow by mapping pages (memory events and validators apply) and give whole
-//! free pages back, except pinned ones.
+//! free pages back, except pinned ones. External heaps have socket ids from
+//! [`EXTERNAL_SOCKET_BASE`] up; they never grow and "any socket" never falls back to them: they
+//! serve only allocations that name their socket.
 
 mod allocator;
+pub mod directory;
 pub mod elem;
+mod external;
 pub mod free_index;
 mod global_alloc;
 mod heap_box;
@@ -29,6 +34,8 @@ use crate::memory::Memory;
 use crate::memseg::SOCKET_ID_ANY;
 use crate::shared_config::{decode_str, encode_str};
 pub use allocator::HeapAllocator;
+pub use directory::EXTERNAL_SOCKET_BASE;
+use directory::{HeapEntry, HeapKind};
 use elem::{elem_flags, Elem, ElemState, CACHE_LINE, HEADER_LEN};
 use free_index::class_of;
 pub use global_alloc::DpmemGlobalAlloc;
@@ -67,6 +74,13 @@ pub struct HeapStats {
     pub alloc_count: u64,
     /// Any-socket allocations this heap served because the caller's socket could not.
     pub fallback_alloc_count: u64,
+    /// A named heap of user memory (socket id from [`EXTERNAL_SOCKET_BASE`] up).
+    pub external: bool,
+    /// Whether this process can read the heap's elements: always for socket heaps; for an
+    /// external heap, once this process attached all of its memory. When `false` only
+    /// `total_bytes`, `alloc_count` and `fallback_alloc_count` are known, and the free-space
+    /// fields and `alloc_bytes` are 0.
+    pub attached: bool,
 }
 
 /// The heaps of one EAL instance, as this process reaches them.
@@ -80,6 +94,7 @@ pub struct Heaps<'a> {
 /// The primary calls this before publishing the configuration.
 pub(crate) fn init_primary(memory: &Memory) -> Result<(), EalError> {
     let heaps = Heaps { memory };
+    let mut directory = memory.shared().heap_directory.lock();
     for socket in memory.sockets() {
         let shared = heaps.shared_heap(socket).ok_or_else(|| {
             EalError::Limit(format!(
@@ -91,8 +106,14 @@ pub(crate) fn init_primary(memory: &Memory) -> Result<(), EalError> {
         st.name = encode_str(&format!("socket_{socket}"))?;
         st.socket_id = socket;
         st.in_use = 1;
+        directory.entries[socket as usize] = HeapEntry {
+            name: st.name,
+            socket_id: socket,
+            kind: HeapKind::Socket as u32,
+        };
     }
-    for list in memory.lists() {
+    drop(directory);
+    for list in memory.lists().into_iter().filter(|l| !l.external) {
         for seg_run in contiguous_runs(memory, list.index) {
             let (va, len, dirty, releasable) = seg_run;
             let shared = heaps
@@ -152,10 +173,33 @@ impl<'a> Heaps<'a> {
         Self { memory }
     }
 
+    /// The slot of socket heap `socket` (socket heaps sit in the slot of their socket id).
     fn shared_heap(&self, socket: i32) -> Option<&'a SharedHeap> {
         usize::try_from(socket)
             .ok()
             .and_then(|s| self.memory.shared().heaps.get(s))
+    }
+
+    /// The heap of socket id `socket`, socket heap or external heap. Whoever locks it checks
+    /// that it still is that socket's heap (an external heap may be destroyed meanwhile).
+    fn heap_of(&self, socket: i32) -> Option<&'a SharedHeap> {
+        if socket >= EXTERNAL_SOCKET_BASE {
+            let slot = self
+                .memory
+                .shared()
+                .heap_directory
+                .lock()
+                .find_socket(socket)?;
+            return self.memory.shared().heaps.get(slot);
+        }
+        self.heap_in_use(socket)
+    }
+
+    /// Every socket id that has a heap: the sockets', then the external heaps', ascending.
+    pub fn heap_sockets(&self) -> Vec<i32> {
+        let mut sockets = self.sockets();
+        sockets.extend(self.external_sockets());
+        sockets
     }
 
     /// The heap of `socket`, if it has one: heaps are set up at start-up for exactly the
@@ -168,7 +212,7 @@ impl<'a> Heaps<'a> {
             .flatten()
     }
 
-    /// Sockets that have a heap, ascending.
+    /// Sockets that have a socket heap, ascending (external heaps: [`Heaps::external_sockets`]).
     pub fn sockets(&self) -> Vec<i32> {
         let mut sockets = self.memory.sockets();
         sockets.retain(|&s| self.shared_heap(s).is_some());
@@ -219,10 +263,27 @@ impl<'a> Heaps<'a> {
             order.extend(self.sockets().into_iter().filter(|&s| s != first));
             return Ok(order);
         }
-        if self.heap_in_use(socket).is_none() {
+        if self.heap_of(socket).is_none() {
             return Err(bad_arg(format!("socket {socket} has no heap")));
         }
         Ok(vec![socket])
+    }
+
+    /// Refuses allocation from external heap `st` in a process that has not attached all of its
+    /// memory: the heap would hand out, and write headers into, memory this process may not
+    /// have mapped. Heap lock held, so the heap's memory cannot change meanwhile.
+    fn check_attached(&self, st: &HeapState) -> Result<(), EalError> {
+        if st.socket_id < EXTERNAL_SOCKET_BASE {
+            return Ok(());
+        }
+        let _lock = self.memory.shared().hotplug_lock.lock_reentrant();
+        match self.memory.unattached_heap_memory(st.socket_id) {
+            None => Ok(()),
+            Some((va, len)) => Err(EalError::NotPermitted(format!(
+                "memory {va:#x}+{len:#x} of heap {:?} is not attached in this process (map it at the same address, then heap_memory_attach)",
+                decode_str(&st.name)
+            ))),
+        }
     }
 
     /// Allocates `req` on `socket`'s heap: existing memory first, then new pages. With
@@ -234,32 +295,39 @@ impl<'a> Heaps<'a> {
         req: &AllocRequest,
         hint_only: bool,
         fallback: bool,
-    ) -> Option<(usize, bool)> {
-        let shared = self.shared_heap(socket)?;
+    ) -> Result<Option<(usize, bool)>, EalError> {
+        let Some(shared) = self.heap_of(socket) else {
+            return Ok(None);
+        };
         let mut st = shared.lock();
-        if st.in_use == 0 {
-            return None;
+        if st.in_use == 0 || st.socket_id != socket {
+            return Ok(None);
         }
+        self.check_attached(&st)?;
+        // External heaps have only the memory the user added.
+        let may_grow = socket < EXTERNAL_SOCKET_BASE;
         let mut ops = HeapOps {
             st: &mut st,
             addr: heap_addr(shared),
             memory: self.memory,
         };
-        let got = ops.alloc(req, true).or_else(|| {
+        let got = ops.alloc(req, may_grow).or_else(|| {
             (hint_only && req.page_flags != 0).then(|| {
                 let any_page = AllocRequest {
                     page_flags: 0,
                     ..*req
                 };
-                ops.alloc(&any_page, true)
+                ops.alloc(&any_page, may_grow)
             })?
         });
-        let (data, elem) = got?;
+        let Some((data, elem)) = got else {
+            return Ok(None);
+        };
         let dirty = elem.load().is_dirty();
         if fallback {
             st.fallback_alloc_count += 1;
         }
-        Some((data, dirty))
+        Ok(Some((data, dirty)))
     }
 
     /// The allocation path shared by the heap API and memzones.
@@ -271,7 +339,7 @@ impl<'a> Heaps<'a> {
     ) -> Result<(usize, bool), EalError> {
         let order = self.socket_order(socket)?;
         for (n, &s) in order.iter().enumerate() {
-            if let Some(got) = self.alloc_on(s, req, hint_only, n > 0) {
+            if let Some(got) = self.alloc_on(s, req, hint_only, n > 0)? {
                 return Ok(got);
             }
         }
@@ -293,10 +361,14 @@ impl<'a> Heaps<'a> {
     ) -> Result<(usize, usize), EalError> {
         let order = self.socket_order(socket)?;
         for &s in &order {
-            let Some(shared) = self.shared_heap(s) else {
+            let Some(shared) = self.heap_of(s) else {
                 continue;
             };
             let mut st = shared.lock();
+            if st.in_use == 0 || st.socket_id != s {
+                continue;
+            }
+            self.check_attached(&st)?;
             let mut ops = HeapOps {
                 st: &mut st,
                 addr: heap_addr(shared),
@@ -343,8 +415,13 @@ impl<'a> Heaps<'a> {
             .memory
             .page_at(header.0)
             .ok_or_else(|| bad("not in memory mapped by this EAL"))?;
+        if !self.memory.attached_here(header.0) {
+            return Err(bad(
+                "in external memory this process has not attached (it may not be mapped here)",
+            ));
+        }
         let shared = self
-            .shared_heap(socket)
+            .heap_of(socket)
             .ok_or_else(|| bad("no heap for its socket"))?;
         let addr = heap_addr(shared);
         let mut st = shared.lock();
@@ -523,12 +600,14 @@ impl<'a> Heaps<'a> {
         self.with_block(ptr as usize, |ops, _| ops.st.socket_id)
     }
 
-    /// Statistics of `socket`'s heap.
+    /// Statistics of `socket`'s heap (a socket heap or an external heap).
     pub fn stats(&self, socket: i32) -> Result<HeapStats, EalError> {
-        let shared = self
-            .heap_in_use(socket)
-            .ok_or_else(|| bad_arg(format!("socket {socket} has no heap")))?;
+        let no_heap = || bad_arg(format!("socket {socket} has no heap"));
+        let shared = self.heap_of(socket).ok_or_else(no_heap)?;
         let st = shared.lock();
+        if st.in_use == 0 || st.socket_id != socket {
+            return Err(no_heap());
+        }
         let mut stats = HeapStats {
             name: decode_str(&st.name),
             socket_id: st.socket_id,
@@ -539,7 +618,14 @@ impl<'a> Heaps<'a> {
             free_count: 0,
             alloc_count: st.alloc_count,
             fallback_alloc_count: st.fallback_alloc_count,
+            external: socket >= EXTERNAL_SOCKET_BASE,
+            attached: true,
         };
+        if self.check_attached(&st).is_err() {
+            // The free elements' headers lie in memory that may not be mapped here.
+            stats.attached = false;
+            return Ok(stats);
+        }
         st.free.for_each(|_, _, h| {
             stats.free_count += 1;
             stats.free_bytes += h.size;
@@ -549,9 +635,9 @@ impl<'a> Heaps<'a> {
         Ok(stats)
     }
 
-    /// Statistics of every heap.
+    /// Statistics of every heap, socket heaps first, then external heaps.
     pub fn all_stats(&self) -> Vec<HeapStats> {
-        self.sockets()
+        self.heap_sockets()
             .into_iter()
             .filter_map(|s| self.stats(s).ok())
             .collect()
@@ -561,9 +647,15 @@ impl<'a> Heaps<'a> {
     /// carry their marks, sizes add up, no two adjacent elements are free, every free element is
     /// on the list its size selects and the bitmaps agree with the lists.
     pub fn check(&self) -> Result<(), EalError> {
-        for socket in self.sockets() {
-            let shared = self.shared_heap(socket).expect("listed socket");
+        for socket in self.heap_sockets() {
+            let Some(shared) = self.heap_of(socket) else {
+                continue;
+            };
             let st = shared.lock();
+            // An external heap whose memory this process has not attached cannot be walked here.
+            if st.in_use == 0 || st.socket_id != socket || self.check_attached(&st).is_err() {
+                continue;
+            }
             check_heap(&st, heap_addr(shared))
                 .map_err(|reason| EalError::HeapCorrupt { socket, reason })?;
         }
@@ -573,7 +665,7 @@ impl<'a> Heaps<'a> {
     /// Every heap and its elements, as text.
     pub fn dump(&self) -> String {
         let mut out = String::new();
-        for socket in self.sockets() {
+        for socket in self.heap_sockets() {
             let Ok(stats) = self.stats(socket) else {
                 continue;
             };
@@ -590,8 +682,17 @@ impl<'a> Heaps<'a> {
                 stats.alloc_count,
                 stats.fallback_alloc_count
             );
-            let shared = self.shared_heap(socket).expect("listed socket");
+            let Some(shared) = self.heap_of(socket) else {
+                continue;
+            };
             let st = shared.lock();
+            if st.in_use == 0 || st.socket_id != socket {
+                continue;
+            }
+            if self.check_attached(&st).is_err() {
+                let _ = writeln!(out, "  (memory not attached in this process)");
+                continue;
+            }
             let mut cur = Elem::from_addr(st.first);
             while let Some(e) = cur {
                 let h = e.load();

@@ -274,6 +274,11 @@ impl Memory {
             EalError::InvalidArgument(format!("{va:#x} is not inside any memseg list"))
         })?;
         let h = *list.header();
+        if h.is_external() {
+            return Err(EalError::InvalidArgument(format!(
+                "{va:#x} is external memory: it is the user's to unmap, not dpmem's"
+            )));
+        }
         if va % h.page_size != 0
             || len == 0
             || len % h.page_size != 0

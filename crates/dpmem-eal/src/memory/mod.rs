@@ -4,10 +4,15 @@
 //! Shared state (list headers, segments, occupancy) lives in the [`ConfigMapping`]; what only
 //! this process has (file descriptors, callbacks, validators) lives here. Every change to the
 //! lists happens under the configuration's hotplug lock, which serialises all processes.
+//!
+//! Besides the internal lists planned at start-up, lookups and walks cover *external* lists:
+//! memory the user mapped and registered ([`Memory::extmem_register`]) or added to a named heap
+//! (see `external.rs`).
 
 mod attach;
 pub(crate) mod backing;
 mod dynamic;
+mod external;
 mod startup;
 
 use std::ops::ControlFlow;
@@ -29,6 +34,8 @@ use crate::shared_config::{ConfigMapping, MAX_SOCKETS};
 use backing::ListBacking;
 
 pub use dynamic::{PageRequest, PageRun};
+pub use external::DEFAULT_EXTERNAL_SEGMENTS;
+pub(crate) use external::{check_range, ExternalArea};
 pub(crate) use startup::PrimarySetup;
 
 /// How memory is obtained, as chosen by the options.
@@ -147,7 +154,7 @@ impl Memory {
         self.settings.in_memory
     }
 
-    /// The page sizes that have memseg lists, ascending.
+    /// The page sizes that have internal memseg lists (those dpmem maps pages into), ascending.
     pub fn page_sizes(&self) -> Vec<u64> {
         let mut sizes: Vec<u64> = self.lists.iter().map(|l| l.header().page_size).collect();
         sizes.sort_unstable();
@@ -155,7 +162,8 @@ impl Memory {
         sizes
     }
 
-    /// The sockets that have memseg lists, ascending.
+    /// The sockets that have internal memseg lists, ascending (external memory has socket ids
+    /// of its own, see [`crate::heap::Heaps::heap_create`], and is not counted here).
     pub fn sockets(&self) -> Vec<i32> {
         let mut sockets: Vec<i32> = self.lists.iter().map(|l| l.header().socket_id).collect();
         sockets.sort_unstable();
@@ -168,17 +176,21 @@ impl Memory {
         self.config.path()
     }
 
-    /// Every list's description.
+    /// Every list's description, internal lists first, then external ones, by index.
     pub fn lists(&self) -> Vec<MemsegListInfo> {
         let _lock = self.config.header().hotplug_lock.lock_reentrant();
-        self.lists.iter().map(MemsegListView::info).collect()
+        let mut out = Vec::new();
+        self.for_each_list(|l| {
+            out.push(l.info());
+            ControlFlow::<()>::Continue(())
+        });
+        out
     }
 
     /// The mapped segments of list `index`, in address order.
     pub fn segments(&self, index: u32) -> Vec<Memseg> {
         let _lock = self.config.header().hotplug_lock.lock_reentrant();
-        self.lists
-            .get(index as usize)
+        self.list_by_index(index)
             .map(|l| l.occupancy.iter_used().map(|i| l.segment(i)).collect())
             .unwrap_or_default()
     }
@@ -195,30 +207,31 @@ impl Memory {
 
     /// Visits every mapped segment in list then address order. The walk stops at the first
     /// `Break`, whose value is returned (use `Result` values for errors).
+    ///
+    /// As DPDK's walks do, this also visits external memory (lists whose `external` is set);
+    /// callers that only want dpmem's own memory skip those lists.
     pub fn walk_segments<B>(
         &self,
         mut f: impl FnMut(&MemsegListInfo, &Memseg) -> ControlFlow<B>,
     ) -> Option<B> {
         let _lock = self.config.header().hotplug_lock.lock_reentrant();
-        for list in &self.lists {
+        self.for_each_list(|list| {
             let info = list.info();
             for idx in list.occupancy.iter_used() {
-                if let ControlFlow::Break(b) = f(&info, &list.segment(idx)) {
-                    return Some(b);
-                }
+                f(&info, &list.segment(idx))?;
             }
-        }
-        None
+            ControlFlow::Continue(())
+        })
     }
 
     /// Visits every run of segments that is contiguous in both VA and IOVA, as
-    /// `(list, first segment, run length in bytes)`.
+    /// `(list, first segment, run length in bytes)`. External memory is visited too.
     pub fn walk_contig<B>(
         &self,
         mut f: impl FnMut(&MemsegListInfo, &Memseg, u64) -> ControlFlow<B>,
     ) -> Option<B> {
         let _lock = self.config.header().hotplug_lock.lock_reentrant();
-        for list in &self.lists {
+        self.for_each_list(|list| {
             let info = list.info();
             for (start, n) in list.occupancy.runs_used() {
                 let mut first = list.segment(start);
@@ -227,44 +240,29 @@ impl Memory {
                     let seg = list.segment(idx);
                     let iova_follows = first.iova != BAD_IOVA && seg.iova == first.iova + len;
                     if !iova_follows {
-                        if let ControlFlow::Break(b) = f(&info, &first, len) {
-                            return Some(b);
-                        }
+                        f(&info, &first, len)?;
                         first = seg;
                         len = 0;
                     }
                     len += seg.len;
                 }
-                if let ControlFlow::Break(b) = f(&info, &first, len) {
-                    return Some(b);
-                }
+                f(&info, &first, len)?;
             }
-        }
-        None
+            ControlFlow::Continue(())
+        })
     }
 
-    /// Visits every list.
+    /// Visits every list, external ones included.
     pub fn walk_lists<B>(&self, mut f: impl FnMut(&MemsegListInfo) -> ControlFlow<B>) -> Option<B> {
         let _lock = self.config.header().hotplug_lock.lock_reentrant();
-        for list in &self.lists {
-            if let ControlFlow::Break(b) = f(&list.info()) {
-                return Some(b);
-            }
-        }
-        None
+        self.for_each_list(|list| f(&list.info()))
     }
 
-    fn locate(&self, va: u64) -> Option<(&MemsegListView, u32)> {
-        self.lists
-            .iter()
-            .find_map(|l| l.slot_of(va).map(|slot| (l, slot)))
-    }
-
-    /// Whether `va` lies in one of this EAL's memseg-list windows (mapped or not). List windows
-    /// are fixed when the lists are created, so this needs no lock (the global allocator asks it
-    /// on every free).
+    /// Whether `va` lies in one of the windows of this EAL's internal lists (mapped or not).
+    /// Those windows are fixed at start-up, so this needs no lock (the global allocator asks it
+    /// on every free); external memory is the user's and never answers yes.
     pub(crate) fn owns_va(&self, va: usize) -> bool {
-        self.locate(va as u64).is_some()
+        self.locate_internal(va as u64).is_some()
     }
 
     /// The list whose window contains `va` (mapped or not).
@@ -307,6 +305,11 @@ impl Memory {
         let (list, slot) = self.locate(va as u64)?;
         if !list.occupancy.is_used(slot).ok()? {
             return None;
+        }
+        if list.header().is_external() {
+            return Some(Err(EalError::Unsupported(format!(
+                "{va:#x} is external memory: its file, if any, is the user's, not dpmem's"
+            ))));
         }
         let seg = list.segment(slot);
         let backings = self.backings.lock().expect("backing table poisoned");
@@ -401,7 +404,7 @@ impl Memory {
         Ok(())
     }
 
-    fn fire(&self, event: MemEvent, va: u64, len: u64) {
+    pub(crate) fn fire(&self, event: MemEvent, va: u64, len: u64) {
         let callbacks: Vec<_> = self
             .events
             .read()
@@ -460,10 +463,14 @@ impl Memory {
         &self.config
     }
 
-    /// Page size of list `index` (list headers never change after initialisation).
+    /// Page size of list `index`. Internal list headers never change after initialisation; an
+    /// external list is read under the hotplug lock.
     pub(crate) fn list_page_size(&self, index: u32) -> u64 {
-        self.lists
-            .get(index as usize)
+        if let Some(l) = self.lists.get(index as usize) {
+            return l.header().page_size;
+        }
+        let _lock = self.config.header().hotplug_lock.lock_reentrant();
+        self.list_by_index(index)
             .map_or(0, |l| l.header().page_size)
     }
 
@@ -505,7 +512,12 @@ impl Memory {
     /// each other, or `va` itself when a page's IOVA is unknown; `None` when the range is
     /// IOVA-contiguous.
     pub(crate) fn iova_break_in(&self, va: usize, len: usize) -> Option<usize> {
-        if self.settings.iova_mode == IovaMode::Va || len == 0 {
+        if len == 0 {
+            return None;
+        }
+        // In VA mode dpmem's own memory is IOVA-contiguous wherever it is VA-contiguous; the IOVAs
+        // of external memory are whatever the user gave (or unknown), so they are checked.
+        if self.settings.iova_mode == IovaMode::Va && self.locate_internal(va as u64).is_some() {
             return None;
         }
         let mut breaks = None;
@@ -533,6 +545,9 @@ impl Memory {
 impl Drop for Memory {
     fn drop(&mut self) {
         let _lock = self.config.header().hotplug_lock.lock();
+        // External memory is the user's: nothing of it is unmapped, but this process stops
+        // counting as one of its users.
+        self.detach_all_external();
         let mut backings = self.backings.lock().unwrap_or_else(|p| p.into_inner());
         let primary = self.settings.role == ProcessRole::Primary;
         // Page files stay on disk when the mode says so: `never` keeps them for reuse, and

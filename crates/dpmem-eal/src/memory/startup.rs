@@ -40,6 +40,8 @@ pub(crate) struct PrimarySetup {
     pub socket_limits: Vec<(i32, u64)>,
     /// Slots of the memzone table.
     pub max_memzones: u32,
+    /// Segments all external lists together may hold.
+    pub external_segments: u64,
 }
 
 const SMALL_PAGE: u64 = 4096;
@@ -109,6 +111,7 @@ impl Memory {
             file_prefix: &settings.file_prefix,
             huge_dirs: &settings.huge_dirs,
             max_memzones: setup.max_memzones,
+            external_segments: setup.external_segments,
         };
         let config_hint = specs
             .iter()
