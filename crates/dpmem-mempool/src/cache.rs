@@ -267,3 +267,61 @@ mod tests {
         assert_eq!(b.objs.borrow().len(), 2000);
     }
 }
+
+/// The cache protocol under loom: two threads, each with its own cache, get, put and flush
+/// through one shared MP/MC ring; every interleaving ends with every object back in the
+/// ring exactly once. Run with
+/// `RUSTFLAGS="--cfg loom" cargo test -p dpmem-mempool --release --lib loom`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use std::collections::BTreeSet;
+
+    use dpmem_ring::{Ring, RingFlags};
+    use loom::sync::Arc;
+
+    use super::*;
+
+    struct RingBackend(Ring<usize>);
+
+    impl Backend for RingBackend {
+        fn enqueue_bulk(&self, objs: &[usize]) -> bool {
+            let mut p = self.0.producer().unwrap();
+            p.enqueue_bulk(objs).count as usize == objs.len()
+        }
+        fn dequeue_bulk(&self, out: &mut [usize]) -> bool {
+            let mut c = self.0.consumer().unwrap();
+            c.dequeue_bulk(out).count as usize == out.len()
+        }
+    }
+
+    fn worker(backend: &RingBackend) {
+        let mut cache = Box::new(CacheState::new(1));
+        let mut got = [0usize; 1];
+        // SAFETY: the cache is this thread's alone.
+        if unsafe { get(&mut *cache, backend, &mut got) } {
+            // SAFETY: as above.
+            unsafe { put(&mut *cache, backend, &got) };
+        }
+        // SAFETY: as above.
+        unsafe { flush(&mut *cache, backend) };
+    }
+
+    #[test]
+    fn loom_two_caches_lose_and_duplicate_nothing() {
+        loom::model(|| {
+            let ring = Ring::<usize>::new("loom", 4, RingFlags::NONE).unwrap();
+            let backend = Arc::new(RingBackend(ring));
+            assert!(backend.enqueue_bulk(&[1, 2, 3]));
+            let other = backend.clone();
+            let t = loom::thread::spawn(move || worker(&other));
+            worker(&backend);
+            t.join().unwrap();
+            let mut all = [0usize; 3];
+            assert!(backend.dequeue_bulk(&mut all));
+            assert_eq!(
+                all.iter().copied().collect::<BTreeSet<_>>(),
+                BTreeSet::from([1, 2, 3])
+            );
+        });
+    }
+}
