@@ -35,7 +35,7 @@ fn churn(pool: &Mempool<'_>, tag: u64, rounds: usize) {
     let mut rng = tag * 0x9e37_79b9 + 1;
     let mut held: Vec<*mut u8> = Vec::new();
     for _ in 0..rounds {
-        if held.len() < 200 && next(&mut rng) % 2 == 0 {
+        if held.len() < 200 && next(&mut rng).is_multiple_of(2) {
             let n = 1 + (next(&mut rng) % 40) as usize;
             let mut objs = vec![core::ptr::null_mut(); n];
             if pool.get_bulk(&mut objs).is_ok() {

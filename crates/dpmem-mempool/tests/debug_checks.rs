@@ -60,8 +60,9 @@ fn misuse_is_reported_and_the_pool_stays_intact() {
 
     let obj = a.get().unwrap();
     // Write one byte past the 100-byte element (rounded to 104): into the trailer cookie.
+    let trailer = obj.as_ptr().wrapping_add(104);
     // SAFETY: the slot extends past the element, so the write stays in the pool's memory.
-    unsafe { obj.as_ptr().add(104).write(0x55) };
+    unsafe { trailer.write(0x55) };
     // SAFETY: the object came from a (its trailer is what is wrong).
     let msg = expect_refusal("overrun", || unsafe { a.put(obj) });
     assert!(msg.contains("past its end"), "{msg}");
@@ -69,7 +70,7 @@ fn misuse_is_reported_and_the_pool_stays_intact() {
     assert!(e.to_string().contains("past its end"), "{e}");
     // Repair, give back: the pool is whole again.
     // SAFETY: as above.
-    unsafe { obj.as_ptr().add(104).write(0xda) };
+    unsafe { trailer.write(0xda) };
     a.audit().unwrap();
     // SAFETY: the object came from a.
     unsafe { a.put(obj) };
