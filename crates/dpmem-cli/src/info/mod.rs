@@ -4,6 +4,7 @@
 mod default_eal_args;
 mod layout_text;
 mod lcore_text;
+mod mempool_text;
 
 use clap::Args;
 use dpmem::eal::lcore::LcoreInfo;
@@ -11,7 +12,8 @@ use dpmem::eal::{Eal, MemoryLayout};
 use dpmem::sys::root::SysRoot;
 use serde::Serialize;
 
-/// What `--json` prints: the memory layout's fields, then the lcore table, heaps and memzones.
+/// What `--json` prints: the memory layout's fields, then the lcore table, heaps, memzones and
+/// mempools.
 #[derive(Debug, Serialize)]
 struct InfoReport<'a> {
     #[serde(flatten)]
@@ -19,6 +21,7 @@ struct InfoReport<'a> {
     lcores: &'a [LcoreInfo],
     heaps: &'a [dpmem::eal::HeapStats],
     memzones: &'a [dpmem::eal::Memzone],
+    mempools: &'a [mempool_text::MempoolInfo],
 }
 
 #[derive(Debug, Args)]
@@ -52,12 +55,14 @@ pub fn run(args: InfoArgs) -> Result<(), String> {
     let lcores = eal.lcore_threads().table();
     let heaps = eal.heaps().all_stats();
     let memzones = eal.memzones().list();
+    let mempools = mempool_text::collect(&eal);
     if args.json {
         let report = InfoReport {
             layout: &layout,
             lcores: &lcores,
             heaps: &heaps,
             memzones: &memzones,
+            mempools: &mempools,
         };
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         println!("{text}");
@@ -65,6 +70,7 @@ pub fn run(args: InfoArgs) -> Result<(), String> {
         println!("EAL options: {}", eal_args.join(" "));
         print!("{}", layout_text::render(&layout, args.segments));
         print!("{}", layout_text::render_heaps(&heaps, &memzones));
+        print!("{}", mempool_text::render(&mempools));
         print!("{}", lcore_text::render(&lcores));
     }
     Ok(())

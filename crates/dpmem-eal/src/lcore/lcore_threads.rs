@@ -294,6 +294,7 @@ impl LcoreThreads {
     }
 
     /// The calling thread's lcore id in this EAL, or [`LCORE_ID_ANY`](super::LCORE_ID_ANY).
+    #[inline]
     pub fn current_lcore_id(&self) -> u32 {
         thread_local::lcore_id_in(&self.registry)
     }

@@ -4,7 +4,7 @@
 //!
 //! See the [module documentation](super) for how bindings behave when several EALs coexist.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
 
@@ -71,6 +71,7 @@ impl Drop for ThreadState {
     /// A registered thread that ends without unregistering gives its lcore ids back, so
     /// short-lived threads cannot exhaust them.
     fn drop(&mut self) {
+        forget_last_lookup();
         for b in &self.bindings {
             if b.kind == BindingKind::NonEal {
                 b.registry.release(b.lcore_id);
@@ -90,7 +91,23 @@ thread_local! {
     };
 }
 
+thread_local! {
+    /// The answer of the last [`lcore_id_in`]: `(EAL instance, lcore id)`. Fast paths (the
+    /// mempool's per-lcore cache) ask it on every call, so it must cost a thread-local read,
+    /// not a walk over the bindings. Only this thread changes its bindings, and every change
+    /// goes through [`with_state`] or [`leave_main`], which forget the answer.
+    static LAST_LOOKUP: Cell<(u64, u32)> = const { Cell::new((NO_INSTANCE, LCORE_ID_ANY)) };
+}
+
+/// No EAL instance has this number (instances count up from 0).
+const NO_INSTANCE: u64 = u64::MAX;
+
+fn forget_last_lookup() {
+    let _ = LAST_LOOKUP.try_with(|c| c.set((NO_INSTANCE, LCORE_ID_ANY)));
+}
+
 fn with_state<T>(f: impl FnOnce(&mut ThreadState) -> T) -> T {
+    forget_last_lookup();
     STATE.with(|s| f(&mut s.borrow_mut()))
 }
 
@@ -114,14 +131,23 @@ pub fn lcore_id() -> u32 {
 }
 
 /// The calling thread's lcore id in the EAL owning `registry`, or [`LCORE_ID_ANY`].
+#[inline]
 pub(crate) fn lcore_id_in(registry: &LcoreRegistry) -> u32 {
-    STATE
+    if let Ok((instance, lcore)) = LAST_LOOKUP.try_with(Cell::get) {
+        // A dead EAL's bindings are dead too, whatever the last answer was.
+        if instance == registry.instance && registry.is_alive() {
+            return lcore;
+        }
+    }
+    let lcore = STATE
         .try_with(|s| {
             s.borrow()
                 .live_in(registry.instance)
                 .map_or(LCORE_ID_ANY, |b| b.lcore_id)
         })
-        .unwrap_or(LCORE_ID_ANY)
+        .unwrap_or(LCORE_ID_ANY);
+    let _ = LAST_LOOKUP.try_with(|c| c.set((registry.instance, lcore)));
+    lcore
 }
 
 /// The socket of the calling thread's CPU set, or [`SOCKET_ID_ANY`] when it spans nodes or
@@ -216,6 +242,7 @@ pub(crate) fn enter_main(registry: &Arc<LcoreRegistry>) -> Result<(), LcoreError
 /// Undoes [`enter_main`] when called on the thread that entered; elsewhere does nothing (the
 /// binding is dead already, since the EAL is).
 pub(crate) fn leave_main(registry: &LcoreRegistry) {
+    forget_last_lookup();
     let _ =
         STATE.try_with(|s| {
             let mut s = s.borrow_mut();

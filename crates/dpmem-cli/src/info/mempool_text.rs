@@ -1,0 +1,98 @@
+//! The mempools part of `dpmem info`: every pool the EAL's memzones hold (a primary's pools
+//! show when `dpmem info` attaches as a secondary).
+
+use std::fmt::Write;
+
+use dpmem::eal::Eal;
+use dpmem::mempool::Mempool;
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct MempoolInfo {
+    pub name: String,
+    pub size: u32,
+    pub elt_size: u32,
+    pub cache_size: u32,
+    pub avail: u32,
+    pub in_use: u32,
+    pub handler: String,
+    pub socket_id: i32,
+    pub populated: u32,
+    pub non_io: bool,
+}
+
+pub fn collect(eal: &Eal) -> Vec<MempoolInfo> {
+    let mut pools = Vec::new();
+    Mempool::walk(eal, |p| {
+        pools.push(MempoolInfo {
+            name: p.name().to_owned(),
+            size: p.size(),
+            elt_size: p.elt_size(),
+            cache_size: p.cache_size(),
+            avail: p.avail_count(),
+            in_use: p.in_use_count(),
+            handler: p.handler_name(),
+            socket_id: p.socket_id(),
+            populated: p.populated_size(),
+            non_io: p.is_non_io(),
+        })
+    });
+    pools
+}
+
+pub fn render(pools: &[MempoolInfo]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "mempools: {}", pools.len());
+    for p in pools {
+        let _ = writeln!(
+            out,
+            "  {}: size {} elt {} cache {} avail {} in use {} handler {} socket {}{}",
+            p.name,
+            p.size,
+            p.elt_size,
+            p.cache_size,
+            p.avail,
+            p.in_use,
+            p.handler,
+            p.socket_id,
+            if p.non_io { " non-io" } else { "" }
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_a_pool_with_its_counts() {
+        let prefix = format!("cli_mp{}_", std::process::id());
+        let eal = Eal::init(["t", "--no-huge", "-m", "32", "--file-prefix", &prefix]).unwrap();
+        let pool = Mempool::create(
+            &eal,
+            "cli_pool",
+            100,
+            64,
+            8,
+            0,
+            dpmem::eal::SOCKET_ID_ANY,
+            dpmem::mempool::MempoolFlags::empty(),
+        )
+        .unwrap();
+        let obj = pool.get().unwrap();
+        let pools = collect(&eal);
+        assert_eq!(pools.len(), 1);
+        assert_eq!(pools[0].name, "cli_pool");
+        assert_eq!(pools[0].in_use, 1);
+        assert_eq!(pools[0].handler, "ring_mp_mc");
+        let text = render(&pools);
+        assert!(
+            text.contains("cli_pool: size 100 elt 64 cache 8 avail 99 in use 1"),
+            "{text}"
+        );
+        // SAFETY: the object came from this pool.
+        unsafe { pool.put(obj) };
+        pool.free().unwrap();
+    }
+}

@@ -1,0 +1,327 @@
+//! Object caches: a small stack of free objects per lcore (or owned by the caller) in front
+//! of the pool's handler, so that most gets and puts touch no shared cache line.
+//!
+//! The algorithm is DPDK 22.11's (`rte_mempool_do_generic_get/put`), which these rules
+//! restate:
+//! - **put** `n`: more than the flush threshold (1.5 × size) goes straight to the handler;
+//!   if the cache cannot take `n` more without passing the threshold, its current contents
+//!   go to the handler first; then the `n` objects go on top.
+//! - **get** `n`: served from the top of the cache (most recently put first, the ones still
+//!   warm in the CPU cache); a shortfall of more than [`CACHE_MAX_SIZE`] comes from the
+//!   handler directly; a smaller one refills the cache with `size + shortfall` objects in one
+//!   handler call and takes the shortfall from its top; if the handler cannot give that many,
+//!   the shortfall alone is asked for; if even that fails the objects already taken from the
+//!   cache go back (they were not overwritten) and the get fails as a whole.
+//!
+//! A cache is used by one thread at a time: per-lcore caches by the thread holding that lcore
+//! id, user caches through `&mut`. Only `len` is read by others (for `avail_count`), so it
+//! alone is atomic.
+
+use crate::sync::{AtomicU32, Ordering};
+
+/// Largest cache size (`RTE_MEMPOOL_CACHE_MAX_SIZE`).
+pub const CACHE_MAX_SIZE: u32 = 512;
+
+/// Objects a cache can hold: a refill brings `size + shortfall`, at most twice the maximum.
+pub(crate) const CACHE_SLOTS: usize = 2 * CACHE_MAX_SIZE as usize;
+
+/// The flush threshold of a cache of `size` (1.5 × size).
+pub const fn flush_threshold(size: u32) -> u32 {
+    size * 3 / 2
+}
+
+/// What a cache sits in front of: the pool's handler, all or nothing both ways.
+pub(crate) trait Backend {
+    /// Store all of `objs`, or none (`false`).
+    fn enqueue_bulk(&self, objs: &[usize]) -> bool;
+    /// Fill all of `out`, or take nothing and leave `out` as it was (`false`).
+    fn dequeue_bulk(&self, out: &mut [usize]) -> bool;
+}
+
+/// A cache's state. `#[repr(C)]` and pointer-free: per-lcore caches live in the pool's
+/// memzone, shared by every process.
+#[repr(C, align(64))]
+pub(crate) struct CacheState {
+    /// Objects kept after a refill.
+    pub size: u32,
+    /// A put that would pass this many flushes first.
+    pub flush_threshold: u32,
+    /// Objects held, `objs[..len]`, newest last.
+    pub len: AtomicU32,
+    _reserved: u32,
+    /// For user caches: the pool header it is bound to (0: none yet).
+    pub bound_pool: u64,
+    pub objs: [usize; CACHE_SLOTS],
+}
+
+impl CacheState {
+    pub fn new(size: u32) -> CacheState {
+        CacheState {
+            size,
+            flush_threshold: flush_threshold(size),
+            len: AtomicU32::new(0),
+            _reserved: 0,
+            bound_pool: 0,
+            objs: [0; CACHE_SLOTS],
+        }
+    }
+
+    pub fn len(&self) -> u32 {
+        self.len.load(Ordering::Relaxed)
+    }
+}
+
+/// Puts `objs` through `cache` into `backend`.
+///
+/// # Safety
+/// `cache` is valid and used by no other thread during the call.
+///
+/// # Panics
+/// When the backend refuses objects (more objects put than the pool has: a double put).
+#[inline(always)]
+pub(crate) unsafe fn put<B: Backend + ?Sized>(cache: *mut CacheState, backend: &B, objs: &[usize]) {
+    let n = objs.len();
+    // SAFETY: the caller gives this thread the cache alone.
+    let cache = unsafe { &mut *cache };
+    let threshold = cache.flush_threshold as usize;
+    if n > threshold {
+        enqueue_or_panic(backend, objs);
+        return;
+    }
+    let mut len = cache.len.load(Ordering::Relaxed) as usize;
+    if len + n > threshold {
+        enqueue_or_panic(backend, &cache.objs[..len]);
+        len = 0;
+    }
+    cache.objs[len..len + n].copy_from_slice(objs);
+    cache.len.store((len + n) as u32, Ordering::Relaxed);
+}
+
+/// Gets `out.len()` objects through `cache` from `backend`, all or none.
+///
+/// # Safety
+/// `cache` is valid and used by no other thread during the call.
+#[inline(always)]
+pub(crate) unsafe fn get<B: Backend + ?Sized>(
+    cache: *mut CacheState,
+    backend: &B,
+    out: &mut [usize],
+) -> bool {
+    let n = out.len();
+    // SAFETY: the caller gives this thread the cache alone.
+    let cache = unsafe { &mut *cache };
+    let len = cache.len.load(Ordering::Relaxed) as usize;
+    if n <= len {
+        take_top(&cache.objs[..len], out);
+        cache.len.store((len - n) as u32, Ordering::Relaxed);
+        return true;
+    }
+    // Everything the cache has, hottest first; the rest from the handler.
+    take_top(&cache.objs[..len], &mut out[..len]);
+    let shortfall = n - len;
+    let size = cache.size as usize;
+    if shortfall <= CACHE_MAX_SIZE as usize
+        && backend.dequeue_bulk(&mut cache.objs[..size + shortfall])
+    {
+        take_top(&cache.objs[..size + shortfall], &mut out[len..]);
+        cache.len.store(size as u32, Ordering::Relaxed);
+        return true;
+    }
+    if backend.dequeue_bulk(&mut out[len..]) {
+        cache.len.store(0, Ordering::Relaxed);
+        return true;
+    }
+    // The objects copied out of the cache are still in objs[..len]: the failed handler calls
+    // wrote nothing. Leaving len as it was gives them back.
+    false
+}
+
+/// Copies the top `out.len()` entries of the stack `held` into `out`, topmost first.
+#[inline(always)]
+fn take_top(held: &[usize], out: &mut [usize]) {
+    let top = held.len();
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = held[top - 1 - i];
+    }
+}
+
+/// Empties `cache` into `backend`.
+///
+/// # Safety
+/// As [`put`].
+pub(crate) unsafe fn flush<B: Backend + ?Sized>(cache: *mut CacheState, backend: &B) {
+    // SAFETY: the caller gives this thread the cache alone.
+    let cache = unsafe { &mut *cache };
+    let len = cache.len.load(Ordering::Relaxed) as usize;
+    enqueue_or_panic(backend, &cache.objs[..len]);
+    cache.len.store(0, Ordering::Relaxed);
+}
+
+fn enqueue_or_panic<B: Backend + ?Sized>(backend: &B, objs: &[usize]) {
+    if !objs.is_empty() && !backend.enqueue_bulk(objs) {
+        panic!(
+            "mempool handler refused {} objects: more objects were put than the pool holds \
+             (an object put twice, or one from elsewhere)",
+            objs.len()
+        );
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    /// A handler that is a plain vector with a capacity.
+    struct VecBackend {
+        objs: RefCell<Vec<usize>>,
+        capacity: usize,
+        calls: RefCell<usize>,
+    }
+
+    impl Backend for VecBackend {
+        fn enqueue_bulk(&self, objs: &[usize]) -> bool {
+            *self.calls.borrow_mut() += 1;
+            let mut v = self.objs.borrow_mut();
+            if v.len() + objs.len() > self.capacity {
+                return false;
+            }
+            v.extend_from_slice(objs);
+            true
+        }
+        fn dequeue_bulk(&self, out: &mut [usize]) -> bool {
+            *self.calls.borrow_mut() += 1;
+            let mut v = self.objs.borrow_mut();
+            if v.len() < out.len() {
+                return false;
+            }
+            let at = v.len() - out.len();
+            out.copy_from_slice(&v[at..]);
+            v.truncate(at);
+            true
+        }
+    }
+
+    fn backend(n: usize) -> VecBackend {
+        VecBackend {
+            objs: RefCell::new((1..=n).collect()),
+            capacity: n,
+            calls: RefCell::new(0),
+        }
+    }
+
+    #[test]
+    fn refill_keeps_size_and_flush_happens_past_threshold() {
+        let b = backend(100);
+        let mut c = Box::new(CacheState::new(8));
+        let mut out = [0usize; 3];
+        // SAFETY: the cache is this thread's alone.
+        assert!(unsafe { get(&mut *c, &b, &mut out) });
+        assert_eq!(
+            c.len(),
+            8,
+            "refill brings size + shortfall, shortfall taken"
+        );
+        assert_eq!(b.objs.borrow().len(), 100 - 11);
+        // Put back 3: 11 <= 12, stays in cache.
+        // SAFETY: as above.
+        unsafe { put(&mut *c, &b, &out) };
+        assert_eq!(c.len(), 11);
+        // 11 + 2 > 12: the 11 are flushed, the 2 stay.
+        // SAFETY: as above.
+        unsafe { put(&mut *c, &b, &[500, 501]) };
+        assert_eq!(c.len(), 2);
+        assert_eq!(b.objs.borrow().len(), 100);
+    }
+
+    #[test]
+    fn failed_get_gives_cache_objects_back() {
+        let b = backend(4);
+        let mut c = Box::new(CacheState::new(8));
+        let mut one = [0usize; 1];
+        // The handler holds 4: a refill of 9 fails, the shortfall of 1 succeeds.
+        // SAFETY: the cache is this thread's alone.
+        assert!(unsafe { get(&mut *c, &b, &mut one) });
+        assert_eq!(c.len(), 0);
+        // SAFETY: as above.
+        unsafe { put(&mut *c, &b, &one) };
+        let mut five = [0usize; 5];
+        // SAFETY: as above.
+        assert!(!unsafe { get(&mut *c, &b, &mut five) });
+        assert_eq!(c.len(), 1, "the cached object is still there");
+        assert_eq!(b.objs.borrow().len(), 3, "the handler lost nothing");
+    }
+
+    #[test]
+    fn huge_requests_bypass_the_cache() {
+        let b = backend(2000);
+        let mut c = Box::new(CacheState::new(4));
+        let mut many = vec![0usize; 600];
+        // SAFETY: the cache is this thread's alone.
+        assert!(unsafe { get(&mut *c, &b, &mut many) });
+        assert_eq!(c.len(), 0);
+        // SAFETY: as above.
+        unsafe { put(&mut *c, &b, &many) };
+        assert_eq!(c.len(), 0, "more than the threshold goes to the handler");
+        assert_eq!(b.objs.borrow().len(), 2000);
+    }
+}
+
+/// The cache protocol under loom: two threads, each with its own cache, get, put and flush
+/// through one shared MP/MC ring; every interleaving ends with every object back in the
+/// ring exactly once. Run with
+/// `RUSTFLAGS="--cfg loom" cargo test -p dpmem-mempool --release --lib loom`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use std::collections::BTreeSet;
+
+    use dpmem_ring::{Ring, RingFlags};
+    use loom::sync::Arc;
+
+    use super::*;
+
+    struct RingBackend(Ring<usize>);
+
+    impl Backend for RingBackend {
+        fn enqueue_bulk(&self, objs: &[usize]) -> bool {
+            let mut p = self.0.producer().unwrap();
+            p.enqueue_bulk(objs).count as usize == objs.len()
+        }
+        fn dequeue_bulk(&self, out: &mut [usize]) -> bool {
+            let mut c = self.0.consumer().unwrap();
+            c.dequeue_bulk(out).count as usize == out.len()
+        }
+    }
+
+    fn worker(backend: &RingBackend) {
+        let mut cache = Box::new(CacheState::new(1));
+        let mut got = [0usize; 1];
+        // SAFETY: the cache is this thread's alone.
+        if unsafe { get(&mut *cache, backend, &mut got) } {
+            // SAFETY: as above.
+            unsafe { put(&mut *cache, backend, &got) };
+        }
+        // SAFETY: as above.
+        unsafe { flush(&mut *cache, backend) };
+    }
+
+    #[test]
+    fn loom_two_caches_lose_and_duplicate_nothing() {
+        loom::model(|| {
+            let ring = Ring::<usize>::new("loom", 4, RingFlags::NONE).unwrap();
+            let backend = Arc::new(RingBackend(ring));
+            assert!(backend.enqueue_bulk(&[1, 2, 3]));
+            let other = backend.clone();
+            let t = loom::thread::spawn(move || worker(&other));
+            worker(&backend);
+            t.join().unwrap();
+            let mut all = [0usize; 3];
+            assert!(backend.dequeue_bulk(&mut all));
+            assert_eq!(
+                all.iter().copied().collect::<BTreeSet<_>>(),
+                BTreeSet::from([1, 2, 3])
+            );
+        });
+    }
+}

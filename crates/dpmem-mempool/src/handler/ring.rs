@@ -1,0 +1,105 @@
+//! The ring handlers: the pool's free objects are the elements of a dpmem ring in a memzone
+//! named `RG_MP_<pool name>`, sized to hold every object.
+
+use dpmem_eal::Eal;
+use dpmem_ring::named::{self, MemzoneMemory};
+use dpmem_ring::{Ring, RingFlags};
+
+use super::PoolContext;
+use crate::sync::spin_wait;
+
+/// Prefix of a pool's ring name (DPDK's `RTE_MEMPOOL_MZ_PREFIX`).
+pub(crate) const RING_PREFIX: &str = "MP_";
+
+/// The producer/consumer modes of the ring handlers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RingKind {
+    MpMc,
+    SpSc,
+    MpSc,
+    SpMc,
+    Rts,
+    Hts,
+}
+
+impl RingKind {
+    fn flags(self) -> RingFlags {
+        match self {
+            RingKind::MpMc => RingFlags::NONE,
+            RingKind::SpSc => RingFlags(RingFlags::SP_ENQ.0 | RingFlags::SC_DEQ.0),
+            RingKind::MpSc => RingFlags::SC_DEQ,
+            RingKind::SpMc => RingFlags::SP_ENQ,
+            RingKind::Rts => RingFlags(RingFlags::MP_RTS_ENQ.0 | RingFlags::MC_RTS_DEQ.0),
+            RingKind::Hts => RingFlags(RingFlags::MP_HTS_ENQ.0 | RingFlags::MC_HTS_DEQ.0),
+        }
+    }
+}
+
+/// A process's handle on a pool's ring.
+#[derive(Debug)]
+pub(crate) struct RingStore<'eal> {
+    ring: Ring<usize, MemzoneMemory<'eal>>,
+}
+
+impl<'eal> RingStore<'eal> {
+    pub fn create(
+        eal: &'eal Eal,
+        pool: &PoolContext<'_>,
+        kind: RingKind,
+    ) -> Result<(u64, Self), String> {
+        // Room for every object: capacity of a power-of-two ring is its size less one.
+        let count = (pool.size + 1).next_power_of_two();
+        let ring = named::create::<usize>(
+            eal,
+            &format!("{RING_PREFIX}{}", pool.name),
+            count,
+            pool.socket_id,
+            kind.flags(),
+        )
+        .map_err(|e| e.to_string())?;
+        let data = ring.raw().memory().memzone().va;
+        Ok((data, RingStore { ring }))
+    }
+
+    pub fn attach(eal: &'eal Eal, pool: &PoolContext<'_>) -> Result<Self, String> {
+        // SAFETY: the ring was built by `create` for usize elements (object addresses).
+        let ring = unsafe { named::lookup::<usize>(eal, &format!("{RING_PREFIX}{}", pool.name)) }
+            .map_err(|e| e.to_string())?;
+        if ring.raw().memory().memzone().va != pool.pool_data {
+            return Err("the pool's ring is not the one its header names".to_owned());
+        }
+        Ok(RingStore { ring })
+    }
+
+    pub fn free(self, eal: &Eal) {
+        // The pool's memzones are going away together; a failure here leaves a memzone
+        // behind, which is reported by the memzone table rather than lost silently.
+        let _ = named::free(eal, self.ring);
+    }
+
+    /// On a single-producer ring the producer handle is exclusive: a second thread putting
+    /// at the same time waits for it instead of corrupting the ring.
+    #[inline(always)]
+    pub fn enqueue(&self, objs: &[usize]) -> bool {
+        loop {
+            if let Ok(mut producer) = self.ring.producer() {
+                return producer.enqueue_bulk(objs).count as usize == objs.len();
+            }
+            spin_wait();
+        }
+    }
+
+    #[inline(always)]
+    pub fn dequeue(&self, out: &mut [usize]) -> bool {
+        loop {
+            if let Ok(mut consumer) = self.ring.consumer() {
+                return consumer.dequeue_bulk(out).count as usize == out.len();
+            }
+            spin_wait();
+        }
+    }
+
+    pub fn count(&self) -> u32 {
+        self.ring.count()
+    }
+}

@@ -1,0 +1,126 @@
+//! Where an object's bytes go: the header before it, the element, the trailer after it
+//! (DPDK's `rte_mempool_calc_obj_size`), and how much memory a number of objects needs.
+
+use crate::flags::MempoolFlags;
+
+/// Cache line: objects start on one unless [`MempoolFlags::NO_CACHE_ALIGN`].
+pub const CACHE_LINE: usize = 64;
+
+/// Header word that says "this object is in its pool" (debug feature).
+pub(crate) const COOKIE_IN_POOL: u64 = 0xbadb_bbad_badb_bbad;
+/// Header word that says "this object is out, with a user" (debug feature).
+pub(crate) const COOKIE_OUT: u64 = 0xf2ee_efee_f2ee_efee;
+/// Trailer word after every element (debug feature); a changed value is a write past the end.
+pub(crate) const COOKIE_TRAILER: u64 = 0xadd2_e3da_add2_e3da;
+
+/// The header just before each object. It lives in shared memory; its pointers are
+/// addresses every process maps at the same place.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct ObjHeader {
+    /// Next object in the pool's list of all objects (0: last), for `obj_iter`.
+    pub next: u64,
+    /// Address of the owning pool's header.
+    pub pool: u64,
+    /// IOVA of the object (not of the header), or `BAD_IOVA`.
+    pub iova: u64,
+    /// [`COOKIE_IN_POOL`] or [`COOKIE_OUT`]; only checked with the debug feature, always
+    /// present so that the layout does not depend on a feature.
+    pub cookie: u64,
+}
+
+/// The sizes of one object slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjSize {
+    /// Bytes before the element (the [`ObjHeader`], padded to a cache line when aligned).
+    pub header_size: u32,
+    /// The element, rounded up to 8 bytes.
+    pub elt_size: u32,
+    /// Bytes after it: the debug trailer cookie and the padding to the next cache line.
+    pub trailer_size: u32,
+    /// The whole slot.
+    pub total_size: u32,
+}
+
+/// The slot sizes for elements of `elt_size` bytes.
+pub fn calc_obj_size(elt_size: u32, flags: MempoolFlags) -> ObjSize {
+    let aligned = !flags.contains(MempoolFlags::NO_CACHE_ALIGN);
+    let mut header = core::mem::size_of::<ObjHeader>();
+    if aligned {
+        header = header.next_multiple_of(CACHE_LINE);
+    }
+    let elt = (elt_size as usize).next_multiple_of(8);
+    let mut trailer = if cfg!(feature = "debug") { 8 } else { 0 };
+    if aligned {
+        let total = header + elt + trailer;
+        trailer += total.next_multiple_of(CACHE_LINE) - total;
+    }
+    ObjSize {
+        header_size: header as u32,
+        elt_size: elt as u32,
+        trailer_size: trailer as u32,
+        total_size: (header + elt + trailer) as u32,
+    }
+}
+
+/// Alignment of a slot's start.
+pub(crate) fn slot_align(flags: MempoolFlags) -> usize {
+    if flags.contains(MempoolFlags::NO_CACHE_ALIGN) {
+        8
+    } else {
+        CACHE_LINE
+    }
+}
+
+/// Whether a slot `[start, start + total)` crosses a multiple of `page` (0: no pages to
+/// respect). Slots larger than a page cannot avoid it and are let through.
+pub(crate) fn crosses_page(start: usize, total: usize, page: usize) -> bool {
+    page != 0 && total <= page && start / page != (start + total - 1) / page
+}
+
+/// Bytes of memory that hold `objs` slots of `total` bytes laid out from a `page`-aligned
+/// start with no slot crossing a page (`page` 0: back to back), plus room to align the start.
+pub(crate) fn mem_size(objs: usize, total: usize, page: usize, align: usize) -> usize {
+    if page == 0 || total > page {
+        return objs * total + align;
+    }
+    let per_page = page / total;
+    objs.div_ceil(per_page) * page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligned_slots_are_whole_cache_lines() {
+        for elt in [1, 8, 63, 64, 65, 2048, 2049] {
+            let s = calc_obj_size(elt, MempoolFlags::empty());
+            assert_eq!(s.header_size as usize % CACHE_LINE, 0);
+            assert_eq!(s.total_size as usize % CACHE_LINE, 0, "elt {elt}");
+            assert!(s.elt_size >= elt && s.elt_size.is_multiple_of(8));
+            assert_eq!(s.total_size, s.header_size + s.elt_size + s.trailer_size);
+        }
+    }
+
+    #[test]
+    fn unaligned_slots_are_packed() {
+        let s = calc_obj_size(20, MempoolFlags::NO_CACHE_ALIGN);
+        assert_eq!(s.header_size as usize, core::mem::size_of::<ObjHeader>());
+        assert_eq!(s.elt_size, 24);
+        assert_eq!(s.total_size, s.header_size + 24 + s.trailer_size);
+    }
+
+    #[test]
+    fn page_crossing() {
+        assert!(!crosses_page(0, 64, 4096));
+        assert!(crosses_page(4090, 64, 4096));
+        assert!(!crosses_page(4090, 64, 0));
+        assert!(
+            !crosses_page(4090, 8192, 4096),
+            "bigger than a page: allowed"
+        );
+        assert_eq!(mem_size(10, 1000, 4096, 64), 3 * 4096);
+        assert_eq!(mem_size(10, 1000, 0, 64), 10_064);
+    }
+}

@@ -1,0 +1,57 @@
+//! dpmem's mempools: DPDK 22.11's `rte_mempool` in Rust.
+//!
+//! A mempool is a fixed number of fixed-size objects carved out of hugepage memory once, then
+//! taken and returned at line rate. Everything it keeps lives in memzones — the header (with
+//! the private area and one cache per lcore id) in `MP_<name>`, the objects in `MP_<name>_<n>`,
+//! the free objects in the handler's store (`RG_MP_<name>` for the ring handlers) — so a
+//! secondary process finds the pool by name and uses it at the same addresses.
+//!
+//! - **Objects**: each has a header just before it (owning pool, IOVA, a cookie checked by
+//!   the `debug` feature) and, with `debug`, a trailer cookie after it; slots are whole cache
+//!   lines unless [`MempoolFlags::NO_CACHE_ALIGN`]. Objects never straddle a page unless
+//!   [`MempoolFlags::NO_IOVA_CONTIG`], so each one is IOVA-contiguous.
+//! - **Handlers** hold the objects that are in the pool ([`handler`]): rings in every mode
+//!   (the default follows [`MempoolFlags::SP_PUT`] / [`MempoolFlags::SC_GET`]), a spinlocked
+//!   and a lock-free stack, or one the user registers.
+//! - **Caches**: each lcore id has a cache of up to 512 objects in front of the handler;
+//!   EAL threads and registered threads use theirs automatically, other threads go to the
+//!   handler directly, and [`UserCache`] is a cache the caller owns ([`cache`] has the
+//!   algorithm).
+//! - **Typed**: [`TypedMempool`] hands out guards that put their value back when dropped.
+//!
+//! A per-lcore cache belongs to whichever thread holds that lcore id; as in DPDK, two
+//! processes must not run threads with the same lcore id on one pool.
+//!
+//! ```no_run
+//! use dpmem_mempool::{Mempool, MempoolFlags};
+//! let eal = dpmem_eal::Eal::init(["app", "--no-huge", "-m", "64"]).unwrap();
+//! let pool = Mempool::create(&eal, "frames", 4095, 2048, 256, 0, -1, MempoolFlags::empty()).unwrap();
+//! let mut objs = [core::ptr::null_mut(); 32];
+//! pool.get_bulk(&mut objs).unwrap();
+//! // SAFETY: the objects came from this pool and are given back once.
+//! unsafe { pool.put_bulk(&objs) };
+//! ```
+
+pub mod cache;
+mod error;
+mod events;
+mod flags;
+pub mod handler;
+mod header;
+mod layout;
+mod pool;
+mod sync;
+mod typed;
+
+pub use cache::{flush_threshold, CACHE_MAX_SIZE};
+pub use error::MempoolError;
+pub use events::{register_event_callback, unregister_event_callback, CallbackId, MempoolEvent};
+pub use flags::MempoolFlags;
+pub use handler::{
+    handler_names, register_handler, HandlerStore, MempoolHandler, PoolContext, StackKind,
+    DEFAULT_HANDLER,
+};
+pub use header::MEMPOOL_NAME_MAX;
+pub use layout::{calc_obj_size, ObjSize, CACHE_LINE};
+pub use pool::{ChunkFreeFn, MemChunk, Mempool, MempoolConfig, UserCache};
+pub use typed::{PoolObj, TypedMempool};

@@ -1,0 +1,610 @@
+//! Mempool behaviour as DPDK 22.11 documents it: full → take all → next get fails → empty →
+//! put all → full; obj_init survives; every handler with and without caches; the argument
+//! checks and their error kinds; populate rules; events.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use dpmem_eal::{Eal, ErrorKind, BAD_IOVA, SOCKET_ID_ANY};
+use dpmem_mempool::{
+    handler_names, register_event_callback, unregister_event_callback, Mempool, MempoolConfig,
+    MempoolError, MempoolEvent, MempoolFlags, TypedMempool, UserCache, CACHE_MAX_SIZE,
+    MEMPOOL_NAME_MAX,
+};
+
+fn eal(tag: &str) -> Eal {
+    let prefix = format!("mp{}_{tag}_", std::process::id());
+    Eal::init([
+        "mempool-test",
+        "--no-huge",
+        "-m",
+        "128",
+        "-l",
+        "0-1",
+        "--file-prefix",
+        &prefix,
+    ])
+    .unwrap()
+}
+
+fn config(name: &str, n: u32, cache: u32) -> MempoolConfig<'_> {
+    MempoolConfig {
+        name,
+        n,
+        elt_size: 128,
+        cache_size: cache,
+        private_data_size: 0,
+        socket_id: SOCKET_ID_ANY,
+        flags: MempoolFlags::empty(),
+    }
+}
+
+/// The DPDK lifecycle on one pool, through `get`/`put` of the calling thread.
+fn take_all_then_give_back(pool: &Mempool<'_>) {
+    let n = pool.size() as usize;
+    assert!(pool.is_full(), "{}", pool.dump());
+    assert_eq!(pool.avail_count(), n as u32);
+    assert_eq!(pool.in_use_count(), 0);
+    let mut objs = Vec::new();
+    for _ in 0..n {
+        objs.push(pool.get().unwrap().as_ptr());
+    }
+    let unique: HashSet<_> = objs.iter().collect();
+    assert_eq!(unique.len(), n, "every object handed out once");
+    let err = pool.get().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoEnt, "{err}");
+    assert!(pool.is_empty());
+    assert_eq!(pool.in_use_count(), n as u32);
+    for &obj in &objs {
+        // SAFETY: each object came from this pool once and goes back once.
+        assert!(unsafe { pool.owns(obj) });
+    }
+    // SAFETY: as above.
+    unsafe { pool.put_bulk(&objs) };
+    assert!(pool.is_full(), "{}", pool.dump());
+    pool.audit().unwrap();
+}
+
+#[test]
+fn every_handler_with_and_without_cache_follows_the_lifecycle() {
+    let eal = eal("handlers");
+    let handlers = [
+        "ring_mp_mc",
+        "ring_sp_sc",
+        "ring_mp_sc",
+        "ring_sp_mc",
+        "ring_mt_rts",
+        "ring_mt_hts",
+        "stack",
+        "lf_stack",
+    ];
+    for handler in handlers {
+        assert!(handler_names().iter().any(|h| h == handler));
+        for cache in [0, 32] {
+            let name = format!("h{cache}_{handler}");
+            let mut pool = Mempool::create_empty(&eal, &config(&name, 300, cache)).unwrap();
+            pool.set_handler(handler).unwrap();
+            assert_eq!(pool.populate_default().unwrap(), 300);
+            assert_eq!(pool.handler_name(), handler);
+            take_all_then_give_back(&pool);
+            // Bulk: all or nothing at the edge.
+            let mut many = vec![core::ptr::null_mut(); 301];
+            let err = pool.get_bulk(&mut many).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NoEnt);
+            assert!(pool.is_full(), "a failed bulk get takes nothing");
+            let mut all = vec![core::ptr::null_mut(); 300];
+            pool.get_bulk(&mut all).unwrap();
+            assert!(pool.is_empty());
+            // SAFETY: the objects came from this pool and go back once.
+            unsafe { pool.put_bulk(&all) };
+            assert!(pool.is_full());
+            pool.free().unwrap();
+        }
+    }
+    assert!(
+        eal.memzones().list().is_empty(),
+        "freeing pools frees every memzone: {:?}",
+        eal.memzones().list()
+    );
+}
+
+#[test]
+fn create_checks_its_arguments_and_changes_nothing_when_refusing() {
+    let eal = eal("args");
+    let before = eal.memzones().count();
+    let refuse = |c: MempoolConfig<'_>| {
+        Mempool::create(
+            &eal,
+            c.name,
+            c.n,
+            c.elt_size,
+            c.cache_size,
+            c.private_data_size,
+            c.socket_id,
+            c.flags,
+        )
+        .unwrap_err()
+    };
+    let long = "p".repeat(MEMPOOL_NAME_MAX + 1);
+    assert_eq!(refuse(config(&long, 100, 0)).kind(), ErrorKind::NameTooLong);
+    assert_eq!(refuse(config("", 100, 0)).kind(), ErrorKind::Inval);
+    assert_eq!(refuse(config("zero", 0, 0)).kind(), ErrorKind::Inval);
+    let e = refuse(config("bigcache", 10_000, CACHE_MAX_SIZE + 1));
+    assert_eq!(e.kind(), ErrorKind::Inval, "{e}");
+    // flush threshold 1.5 x 100 = 150 > 120 objects.
+    let e = refuse(config("cache_vs_n", 120, 100));
+    assert_eq!(e.kind(), ErrorKind::Inval, "{e}");
+    let mut bad_flags = config("flags", 100, 0);
+    bad_flags.flags = MempoolFlags(0x8000);
+    assert_eq!(refuse(bad_flags).kind(), ErrorKind::Inval);
+    let mut internal = config("internal", 100, 0);
+    internal.flags = MempoolFlags::POOL_CREATED;
+    assert_eq!(refuse(internal).kind(), ErrorKind::Inval);
+    assert_eq!(eal.memzones().count(), before, "nothing reserved");
+
+    // The longest name works; a second pool of that name is EEXIST, the first intact.
+    let name = "q".repeat(MEMPOOL_NAME_MAX);
+    let pool = Mempool::create(
+        &eal,
+        &name,
+        100,
+        64,
+        0,
+        0,
+        SOCKET_ID_ANY,
+        MempoolFlags::empty(),
+    )
+    .unwrap();
+    let e = Mempool::create(
+        &eal,
+        &name,
+        100,
+        64,
+        0,
+        0,
+        SOCKET_ID_ANY,
+        MempoolFlags::empty(),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Exist, "{e}");
+    assert!(matches!(e, MempoolError::AlreadyExists(_)));
+    take_all_then_give_back(&pool);
+    pool.free().unwrap();
+    assert_eq!(eal.memzones().count(), before);
+}
+
+#[test]
+fn obj_init_content_survives_and_pool_init_fills_private_data() {
+    let eal = eal("init");
+    let mut c = config("inits", 200, 16);
+    c.private_data_size = 24;
+    let pool = Mempool::create_with(
+        &eal,
+        &c,
+        |p| {
+            // SAFETY: the private area has room for 24 bytes and nothing else uses it.
+            unsafe { p.private_data().cast::<[u8; 24]>().write([7; 24]) };
+        },
+        |_, obj, i| {
+            // SAFETY: obj is a fresh object of 128 bytes.
+            unsafe { obj.cast::<u32>().write(i * 3 + 1) };
+        },
+    )
+    .unwrap();
+    // SAFETY: written by pool_init.
+    let private = unsafe { pool.private_data().cast::<[u8; 24]>().read() };
+    assert_eq!(private, [7; 24]);
+    assert_eq!(pool.private_data() as usize % 64, 0);
+    let mut seen = HashSet::new();
+    let mut objs = vec![core::ptr::null_mut(); 200];
+    pool.get_bulk(&mut objs).unwrap();
+    for &obj in &objs {
+        // SAFETY: every object was written by obj_init.
+        let v = unsafe { obj.cast::<u32>().read() };
+        assert_eq!(v % 3, 1);
+        assert!(seen.insert(v));
+    }
+    // SAFETY: the objects came from this pool.
+    unsafe { pool.put_bulk(&objs) };
+    assert_eq!(pool.obj_iter(|_, _, _| {}), 200);
+    pool.free().unwrap();
+}
+
+#[test]
+fn caches_count_in_avail_and_flush_past_the_threshold() {
+    let eal = eal("cache");
+    let pool = Mempool::create(
+        &eal,
+        "cached",
+        1000,
+        64,
+        100,
+        0,
+        SOCKET_ID_ANY,
+        MempoolFlags::empty(),
+    )
+    .unwrap();
+    // The main thread is lcore 0 of this EAL, so it has a cache.
+    let obj = pool.get().unwrap();
+    assert_eq!(
+        pool.lcore_cache_len(),
+        100,
+        "a miss refills to the cache size"
+    );
+    assert_eq!(pool.avail_count(), 999, "cached objects count as available");
+    // SAFETY: the object came from this pool.
+    unsafe { pool.put(obj) };
+    assert_eq!(pool.lcore_cache_len(), 101);
+    let mut objs = vec![core::ptr::null_mut(); 150];
+    pool.get_bulk(&mut objs).unwrap();
+    // 101 cached, 49 short: a refill of 100 + 49, of which 49 are taken.
+    assert_eq!(pool.lcore_cache_len(), 100);
+    // SAFETY: as above.
+    unsafe { pool.put_bulk(&objs[..50]) };
+    // 150 <= the threshold of 150: they stay; 100 more would pass it: the 150 are flushed
+    // first and the 100 stay.
+    assert_eq!(pool.lcore_cache_len(), 150);
+    // SAFETY: as above.
+    unsafe { pool.put_bulk(&objs[50..]) };
+    assert_eq!(pool.lcore_cache_len(), 100);
+    pool.flush_lcore_cache();
+    assert_eq!(pool.lcore_cache_len(), 0);
+    assert!(pool.is_full());
+
+    // A thread without an lcore id bypasses the cache.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let obj = pool.get().unwrap();
+            assert_eq!(pool.lcore_cache_len(), 0);
+            // SAFETY: the object came from this pool.
+            unsafe { pool.put(obj) };
+        });
+    });
+    assert!(pool.is_full());
+
+    // A user cache: its objects are not counted, flush gives them back; another pool's
+    // user of the same cache is refused.
+    let mut cache = UserCache::new(64).unwrap();
+    let mut objs = vec![core::ptr::null_mut(); 10];
+    pool.generic_get(&mut objs, Some(&mut cache)).unwrap();
+    assert_eq!(cache.len(), 64);
+    assert_eq!(pool.avail_count(), 1000 - 74);
+    // SAFETY: the objects came from this pool.
+    unsafe { pool.generic_put(&objs, Some(&mut cache)) }.unwrap();
+    let other = Mempool::create(
+        &eal,
+        "other",
+        100,
+        64,
+        0,
+        0,
+        SOCKET_ID_ANY,
+        MempoolFlags::empty(),
+    )
+    .unwrap();
+    let e = other.generic_get(&mut objs, Some(&mut cache)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Inval);
+    cache.flush(&pool).unwrap();
+    assert!(pool.is_full());
+    assert_eq!(UserCache::new(0).unwrap_err().kind(), ErrorKind::Inval);
+    assert_eq!(UserCache::new(513).unwrap_err().kind(), ErrorKind::Inval);
+    other.free().unwrap();
+    pool.free().unwrap();
+}
+
+#[test]
+fn handler_cannot_change_after_populate_and_populate_twice_is_refused() {
+    let eal = eal("twice");
+    let mut pool = Mempool::create_empty(&eal, &config("twice", 100, 0)).unwrap();
+    assert_eq!(pool.handler_name(), "ring_mp_mc");
+    let e = pool.set_handler("no_such_handler").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NoEnt);
+    assert!(pool.is_non_io(), "no objects yet, so no IOVA");
+    pool.populate_default().unwrap();
+    let e = pool.set_handler("stack").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Exist, "{e}");
+    assert_eq!(pool.handler_name(), "ring_mp_mc");
+    let e = pool.populate_default().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Exist, "{e}");
+    let e = pool.populate_anon().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Exist, "{e}");
+    assert!(!pool.is_non_io(), "no-huge memory has IOVA = VA");
+    take_all_then_give_back(&pool);
+    pool.free().unwrap();
+
+    // The SP_PUT/SC_GET flags pick the ring mode.
+    for (flags, handler) in [
+        (MempoolFlags::SP_PUT | MempoolFlags::SC_GET, "ring_sp_sc"),
+        (MempoolFlags::SP_PUT, "ring_sp_mc"),
+        (MempoolFlags::SC_GET, "ring_mp_sc"),
+    ] {
+        let mut c = config("modes", 100, 0);
+        c.flags = flags;
+        let pool = Mempool::create_empty(&eal, &c).unwrap();
+        assert_eq!(pool.handler_name(), handler);
+        pool.free().unwrap();
+    }
+}
+
+#[test]
+fn caller_memory_populates_and_is_freed_through_the_callback() {
+    let eal = eal("caller");
+    let mut pool = Mempool::create_empty(&eal, &config("callermem", 64, 0)).unwrap();
+    let slot = pool.obj_size().total_size as usize;
+    // Two 4 KiB pages of heap memory from the EAL, as a user would hand over; objects do
+    // not straddle pages, so each page holds 4096 / slot of them.
+    let per_page = 4096 / slot;
+    let region = eal.heaps().zmalloc(2 * 4096, 4096).unwrap();
+    let freed = Arc::new(AtomicUsize::new(0));
+    let f = freed.clone();
+    // Too small for one object: EINVAL, nothing recorded.
+    // SAFETY: the region is ours and stays alive until the callback frees it.
+    let e =
+        unsafe { pool.populate_iova(region.as_ptr(), 0x1000_0000, slot / 2, None) }.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Inval);
+    assert_eq!(pool.nb_mem_chunks(), 0);
+    // SAFETY: as above.
+    let added = unsafe {
+        pool.populate_iova(
+            region.as_ptr(),
+            0x1000_0000,
+            2 * 4096,
+            Some(Box::new(move |_, len| {
+                f.store(len, Ordering::SeqCst);
+            })),
+        )
+    }
+    .unwrap();
+    assert_eq!(added as usize, 2 * per_page);
+    assert!(!pool.is_non_io());
+    // IOVAs follow the caller's base.
+    let mut iovas = Vec::new();
+    pool.obj_iter(|_, obj, _| {
+        // SAFETY: obj is an object of this pool.
+        iovas.push((obj as usize, unsafe { Mempool::obj_iova(obj) }));
+    });
+    for (va, iova) in &iovas {
+        assert_eq!(iova - 0x1000_0000, (va - region.as_ptr() as usize) as u64);
+    }
+    // The rest from anonymous memory is refused (already has memory)... but populate_iova
+    // can add more: BAD_IOVA memory does not make the pool non-IO again.
+    let region2 = eal.heaps().zmalloc(40 * slot + 64, 64).unwrap();
+    // SAFETY: as above.
+    let added2 =
+        unsafe { pool.populate_iova(region2.as_ptr(), BAD_IOVA, 40 * slot, None) }.unwrap();
+    assert_eq!(
+        added2 as usize,
+        64 - 2 * per_page,
+        "only the rest of the 64 fit"
+    );
+    assert!(pool.is_full());
+    assert_eq!(pool.nb_mem_chunks(), 2);
+    let mut chunks = Vec::new();
+    pool.mem_iter(|_, c| chunks.push(*c));
+    assert_eq!(chunks.len(), 2);
+    assert_eq!(chunks[0].objects + chunks[1].objects, 64);
+    // Full: ENOSPC.
+    // SAFETY: as above.
+    let e = unsafe { pool.populate_iova(region2.as_ptr(), BAD_IOVA, slot, None) }.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NoSpc);
+    take_all_then_give_back(&pool);
+    pool.free().unwrap();
+    assert_eq!(freed.load(Ordering::SeqCst), 2 * 4096, "free callback ran");
+    // SAFETY: the pool is gone; the blocks are ours again.
+    unsafe { eal.heaps().free(region) }.unwrap();
+    // SAFETY: as above.
+    unsafe { eal.heaps().free(region2) }.unwrap();
+    eal.heaps().check().unwrap();
+}
+
+#[test]
+fn anonymous_memory_makes_a_non_io_pool() {
+    let eal = eal("anon");
+    let mut pool = Mempool::create_empty(&eal, &config("anon", 500, 32)).unwrap();
+    assert_eq!(pool.populate_anon().unwrap(), 500);
+    assert!(pool.is_non_io());
+    pool.obj_iter(|_, obj, _| {
+        // SAFETY: obj is an object of this pool.
+        assert_eq!(unsafe { Mempool::obj_iova(obj) }, BAD_IOVA);
+    });
+    take_all_then_give_back(&pool);
+    pool.free().unwrap();
+}
+
+#[test]
+fn single_region_populate_makes_one_chunk() {
+    let eal = eal("single");
+    let mut pool = Mempool::create_empty(&eal, &config("umem", 1000, 0)).unwrap();
+    assert_eq!(pool.populate_single_region().unwrap(), 1000);
+    assert_eq!(pool.nb_mem_chunks(), 1);
+    let mut chunk = None;
+    pool.mem_iter(|_, c| chunk = Some(*c));
+    let chunk = chunk.unwrap();
+    assert_eq!(chunk.objects, 1000);
+    pool.obj_iter(|_, obj, _| {
+        let a = obj as usize;
+        assert!(a > chunk.addr && a < chunk.addr + chunk.len);
+    });
+    pool.free().unwrap();
+}
+
+#[test]
+fn objects_never_straddle_a_page_unless_allowed() {
+    let eal = eal("pages");
+    // 1000-byte elements make 1088-byte slots: 3 per 4 KiB page, and straddling would be
+    // common if allowed.
+    for (flags, may_straddle) in [
+        (MempoolFlags::empty(), false),
+        (MempoolFlags::NO_IOVA_CONTIG, true),
+    ] {
+        let mut c = config("pages", 300, 0);
+        c.elt_size = 1000;
+        c.flags = flags;
+        let pool = Mempool::create_with(&eal, &c, |_| {}, |_, _, _| {}).unwrap();
+        let total = pool.obj_size().total_size as usize;
+        let header = pool.obj_size().header_size as usize;
+        let mut straddling = 0;
+        pool.obj_iter(|_, obj, _| {
+            let start = obj as usize - header;
+            if start / 4096 != (start + total - 1) / 4096 {
+                straddling += 1;
+            }
+        });
+        if may_straddle {
+            assert!(straddling > 0, "packed back to back, slots cross pages");
+        } else {
+            assert_eq!(straddling, 0);
+        }
+        pool.free().unwrap();
+    }
+}
+
+#[test]
+fn lookup_and_walk_find_pools_and_free_waits_for_other_handles() {
+    let eal = eal("lookup");
+    let pool = Mempool::create(
+        &eal,
+        "findme",
+        100,
+        64,
+        0,
+        0,
+        SOCKET_ID_ANY,
+        MempoolFlags::empty(),
+    )
+    .unwrap();
+    let found = Mempool::lookup(&eal, "findme").unwrap();
+    let obj = found.get().unwrap();
+    assert_eq!(pool.avail_count(), 99, "one pool, two handles");
+    // SAFETY: the object came from this pool.
+    assert_eq!(unsafe { Mempool::pool_name_of(obj.as_ptr()) }, "findme");
+    // SAFETY: as above.
+    unsafe { pool.put(obj) };
+    let e = Mempool::lookup(&eal, "nobody").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NoEnt);
+    let mut names = Vec::new();
+    Mempool::walk(&eal, |p| names.push(p.name().to_owned()));
+    assert_eq!(names, ["findme"]);
+    let e = pool.free().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Busy, "another handle is open");
+    drop(found);
+    let pool = Mempool::lookup(&eal, "findme").unwrap();
+    pool.free().unwrap();
+    assert!(Mempool::lookup(&eal, "findme").is_err());
+}
+
+#[test]
+fn events_fire_and_callbacks_may_change_the_registry_during_one() {
+    let eal = eal("events");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let later_id = Arc::new(Mutex::new(None));
+    let s = seen.clone();
+    let self_id = Arc::new(Mutex::new(None));
+    let me = self_id.clone();
+    let later = later_id.clone();
+    let s2 = seen.clone();
+    let id = register_event_callback(move |event, pool| {
+        if !pool.name().starts_with("ev_") {
+            return;
+        }
+        s.lock()
+            .unwrap()
+            .push(("once", event, pool.name().to_owned()));
+        // Unregister itself and register another, during the event.
+        unregister_event_callback(me.lock().unwrap().unwrap()).unwrap();
+        let s3 = s2.clone();
+        *later.lock().unwrap() = Some(register_event_callback(move |event, pool| {
+            if pool.name().starts_with("ev_") {
+                s3.lock()
+                    .unwrap()
+                    .push(("later", event, pool.name().to_owned()));
+            }
+        }));
+    });
+    *self_id.lock().unwrap() = Some(id);
+    let pool = Mempool::create(
+        &eal,
+        "ev_a",
+        50,
+        64,
+        0,
+        0,
+        SOCKET_ID_ANY,
+        MempoolFlags::empty(),
+    )
+    .unwrap();
+    pool.free().unwrap();
+    let pool = Mempool::create_empty(&eal, &config("ev_b", 50, 0)).unwrap();
+    pool.free().unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            ("once", MempoolEvent::Ready, "ev_a".to_owned()),
+            ("later", MempoolEvent::Destroy, "ev_a".to_owned()),
+            ("later", MempoolEvent::Destroy, "ev_b".to_owned()),
+        ],
+        "an unpopulated pool is never ready"
+    );
+    assert_eq!(
+        unregister_event_callback(id).unwrap_err().kind(),
+        ErrorKind::NoEnt
+    );
+    unregister_event_callback(later_id.lock().unwrap().unwrap()).unwrap();
+}
+
+#[test]
+fn typed_pool_hands_out_guards_that_return_on_drop() {
+    let eal = eal("typed");
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    struct Frame {
+        seq: u64,
+        bytes: [u8; 200],
+    }
+    let pool = TypedMempool::<Frame>::create(
+        &eal,
+        "frames",
+        64,
+        8,
+        SOCKET_ID_ANY,
+        MempoolFlags::empty(),
+        |i| Frame {
+            seq: u64::from(i),
+            bytes: [0; 200],
+        },
+    )
+    .unwrap();
+    {
+        let mut a = pool.get().unwrap();
+        a.bytes[0] = 0xab;
+        let seq = a.seq;
+        assert!(seq < 64);
+        assert_eq!(pool.raw().in_use_count(), 1);
+        drop(a);
+        assert_eq!(pool.raw().in_use_count(), 0);
+        // The most recently put object comes back first (cache is a stack), content kept.
+        let b = pool.get().unwrap();
+        assert_eq!(b.seq, seq);
+        assert_eq!(b.bytes[0], 0xab);
+    }
+    let batch = pool.get_array::<16>().unwrap();
+    assert_eq!(pool.raw().in_use_count(), 16);
+    pool.put_all(batch);
+    assert!(pool.raw().is_full());
+    #[derive(Clone, Copy, Debug)]
+    #[repr(align(128))]
+    struct TooAligned(#[allow(dead_code)] u8);
+    let e = TypedMempool::<TooAligned>::create(
+        &eal,
+        "aligned",
+        8,
+        0,
+        SOCKET_ID_ANY,
+        MempoolFlags::empty(),
+        |_| TooAligned(0),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Inval);
+    pool.free().unwrap();
+}
