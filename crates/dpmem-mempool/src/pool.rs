@@ -304,6 +304,8 @@ impl<'eal> Mempool<'eal> {
             store: None,
             name,
         };
+        // Counted now: an early return drops (and uncounts) the handle.
+        pool.count_handle(1);
         if MempoolFlags(h.flags()).contains(MempoolFlags::POOL_CREATED) {
             let attached = Store::attach(&pool.handler, eal, &pool.context());
             match attached {
@@ -311,7 +313,6 @@ impl<'eal> Mempool<'eal> {
                 Err(reason) => return Some(Err(pool.handler_error(reason))),
             }
         }
-        pool.count_handle(1);
         Some(Ok(pool))
     }
 

@@ -608,3 +608,114 @@ fn typed_pool_hands_out_guards_that_return_on_drop() {
     assert_eq!(e.kind(), ErrorKind::Inval);
     pool.free().unwrap();
 }
+
+/// A user handler: a FIFO behind a mutex, counting calls. Its store is process-local, which
+/// is enough for a pool used by one process.
+struct CountingFifo {
+    allocs: Arc<AtomicUsize>,
+    frees: Arc<AtomicUsize>,
+}
+
+struct FifoStore {
+    objs: Mutex<std::collections::VecDeque<usize>>,
+}
+
+impl dpmem_mempool::HandlerStore for FifoStore {
+    fn enqueue(&self, objs: &[usize]) -> bool {
+        self.objs.lock().unwrap().extend(objs);
+        true
+    }
+    fn dequeue(&self, out: &mut [usize]) -> bool {
+        let mut q = self.objs.lock().unwrap();
+        if q.len() < out.len() {
+            return false;
+        }
+        for slot in out.iter_mut() {
+            *slot = q.pop_front().unwrap();
+        }
+        true
+    }
+    fn count(&self) -> u32 {
+        self.objs.lock().unwrap().len() as u32
+    }
+}
+
+impl dpmem_mempool::MempoolHandler for CountingFifo {
+    fn name(&self) -> &str {
+        "test_fifo"
+    }
+    fn alloc(
+        &self,
+        pool: &dpmem_mempool::PoolContext<'_>,
+    ) -> Result<(u64, Box<dyn dpmem_mempool::HandlerStore>), String> {
+        assert!(pool.size > 0);
+        self.allocs.fetch_add(1, Ordering::SeqCst);
+        let store = FifoStore {
+            objs: Mutex::new(Default::default()),
+        };
+        Ok((0x1234, Box::new(store)))
+    }
+    fn attach(
+        &self,
+        _pool: &dpmem_mempool::PoolContext<'_>,
+    ) -> Result<Box<dyn dpmem_mempool::HandlerStore>, String> {
+        Err("a process-local FIFO cannot be attached".into())
+    }
+    fn free(
+        &self,
+        pool: &dpmem_mempool::PoolContext<'_>,
+        _store: Box<dyn dpmem_mempool::HandlerStore>,
+    ) {
+        assert_eq!(pool.pool_data, 0x1234, "the handler's word comes back");
+        self.frees.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_registered_user_handler_serves_a_pool() {
+    let eal = eal("userhandler");
+    let allocs = Arc::new(AtomicUsize::new(0));
+    let frees = Arc::new(AtomicUsize::new(0));
+    dpmem_mempool::register_handler(Arc::new(CountingFifo {
+        allocs: allocs.clone(),
+        frees: frees.clone(),
+    }))
+    .unwrap();
+    let again = dpmem_mempool::register_handler(Arc::new(CountingFifo {
+        allocs: allocs.clone(),
+        frees: frees.clone(),
+    }))
+    .unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Exist);
+    assert!(handler_names().iter().any(|n| n == "test_fifo"));
+
+    let mut pool = Mempool::create_empty(&eal, &config("fifo", 100, 0)).unwrap();
+    pool.set_handler("test_fifo").unwrap();
+    assert_eq!(
+        allocs.load(Ordering::SeqCst),
+        0,
+        "the store is built at populate"
+    );
+    pool.populate_default().unwrap();
+    assert_eq!(allocs.load(Ordering::SeqCst), 1);
+    // FIFO: the first object in is the first out.
+    let mut first = None;
+    pool.obj_iter(|_, obj, i| {
+        if i == 0 {
+            first = Some(obj);
+        }
+    });
+    assert_eq!(pool.get().unwrap().as_ptr(), first.unwrap());
+    let e = Mempool::lookup(&eal, "fifo").unwrap_err();
+    assert!(e.to_string().contains("cannot be attached"), "{e}");
+    take_all_after_one_out(&pool, first.unwrap());
+    pool.free().unwrap();
+    assert_eq!(frees.load(Ordering::SeqCst), 1);
+}
+
+fn take_all_after_one_out(pool: &Mempool<'_>, out: *mut u8) {
+    assert_eq!(pool.in_use_count(), 1);
+    // SAFETY: the object came from this pool.
+    unsafe { pool.put(core::ptr::NonNull::new(out).unwrap()) };
+    take_all_then_give_back(pool);
+}
