@@ -428,9 +428,7 @@ impl<'a> Heaps<'a> {
     ) -> Result<NonNull<u8>, EalError> {
         let req = self.request(size, align)?;
         let (data, dirty) = self.alloc_request(&req, socket, false)?;
-        if dirty {
-            Elem::zero_range(data, size);
-        }
+        Elem::clear_block(data, size, dirty);
         Ok(NonNull::new(data as *mut u8).expect("heap memory is never at address 0"))
     }
 
