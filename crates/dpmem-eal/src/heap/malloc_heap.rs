@@ -89,6 +89,15 @@ fn data_of(elem: Elem, h: &ElemHeader) -> usize {
     elem.0 + h.pad as usize + HEADER_LEN
 }
 
+/// A freed block whose bytes (padding, data, trailer) are at most this long is cleared at
+/// once when it merges into clean memory, keeping that memory clean for zeroing allocations (a
+/// bounded cost: well under a microsecond); a longer one marks the merged element dirty
+/// instead. DPDK clears every freed block, so its `rte_free` of a 1 MiB block writes 1 MiB; here
+/// freeing a long block costs what freeing a short one does, and a zeroing allocation clears
+/// what it hands out when the memory is dirty — each byte is written at most once per zmalloc
+/// and free either way, and a `malloc` + `free` of a long block never writes its data.
+const CLEAR_ON_FREE_MAX: usize = 16 << 10;
+
 /// Elements of the request's own size class looked at before a bigger class is used.
 const EXACT_CLASS_PROBES: usize = 4;
 
@@ -429,16 +438,19 @@ impl HeapOps<'_> {
         elem.update(|e| {
             e.state = ElemState::Free as u8;
             e.pad = 0;
-            // Treated as clean while joining: if every neighbour is clean too, clearing this
-            // block keeps the whole merged element clean (cheaper than clearing it later).
+            // Treated as clean while joining: if every neighbour is clean too, clearing a short
+            // block keeps the whole merged element clean (see `CLEAR_ON_FREE_MAX`).
             e.flags &= !elem_flags::DIRTY;
         });
         self.st.alloc_count -= 1;
         let joined = self.join_free_neighbours(elem);
+        let clear_len = end - elem.data();
         if joined.load().is_dirty() {
             // Nothing to clear: the merged element must be cleared on a zeroing allocation anyway.
+        } else if clear_len <= CLEAR_ON_FREE_MAX {
+            Elem::zero_range(elem.data(), clear_len);
         } else {
-            Elem::zero_range(elem.data(), end - elem.data());
+            joined.update(|j| j.flags |= elem_flags::DIRTY);
         }
         // After the clearing, which is then a write to the owner's (still accessible) bytes.
         annotate::freelike(data as *const u8, 0);

@@ -269,8 +269,20 @@ impl<'a> Heaps<'a> {
         socket: i32,
         hint_only: bool,
     ) -> Result<(usize, bool), EalError> {
+        // The calling thread's own socket first, without building the order (which allocates):
+        // when it has a heap, the order starts with it anyway.
+        let own = crate::lcore::socket_id();
+        let own_first = socket == SOCKET_ID_ANY && own >= 0;
+        if own_first {
+            if let Some(got) = self.alloc_on(own, req, hint_only, false) {
+                return Ok(got);
+            }
+        }
         let order = self.socket_order(socket)?;
         for (n, &s) in order.iter().enumerate() {
+            if own_first && s == own {
+                continue;
+            }
             if let Some(got) = self.alloc_on(s, req, hint_only, n > 0) {
                 return Ok(got);
             }
