@@ -384,7 +384,9 @@ impl HeapOps<'_> {
         let real = elem_of_new_block(elem, block);
         // Announced with the usable size the block reports (`validate`), which is the request
         // rounded to a cache line except where alignment left a little slack at the end.
-        annotate::malloclike(data as *const u8, real.load().usable_len(), 0, false);
+        if cfg!(feature = "memcheck") {
+            annotate::malloclike(data as *const u8, real.load().usable_len(), 0, false);
+        }
         Some((data, real))
     }
 
