@@ -21,6 +21,7 @@ pub mod heap;
 pub mod iova;
 pub mod lcore;
 pub mod limits;
+pub mod memcheck;
 pub mod memory;
 pub mod memseg;
 pub mod memseg_list;

@@ -4,7 +4,14 @@
 //! A memzone is a heap block recorded in a fixed table in the shared configuration, so a
 //! secondary process looks it up by name and reads the same bytes at the same address. The
 //! table's size is set at start-up (DPDK's `RTE_MAX_MEMZONE`, 2560 by default); freed slots are
-//! reused.
+//! reused, lowest first.
+//!
+//! Names are found through a hash index kept inside the slots themselves, so it lives in the
+//! same shared memory as the table and a secondary's lookup uses it as the primary's does:
+//! slot `b` heads the chain of memzones whose name hashes to bucket `b` (one bucket per slot),
+//! and every memzone's slot links to the next one of its chain. DPDK searches the table
+//! linearly, comparing names, for every reserve and lookup; here both cost one hash and a
+//! chain of about one slot, whatever the number of memzones.
 
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
@@ -50,10 +57,12 @@ pub mod flags {
     pub const ALL: u32 = PAGE_SIZE_MASK | SIZE_HINT_ONLY | IOVA_CONTIG;
 }
 
-/// One slot of the shared table.
+/// One slot of the shared table. All-zero bytes are an unused slot heading an empty chain.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MemzoneSlot {
+    /// The memzone's name, zero-padded; empty (first byte 0) while the slot is unused — names
+    /// are never empty.
     pub name: [u8; MEMZONE_NAME_LEN],
     pub va: u64,
     pub iova: u64,
@@ -61,8 +70,29 @@ pub(crate) struct MemzoneSlot {
     pub page_size: u64,
     pub socket_id: i32,
     pub flags: u32,
-    pub in_use: u32,
-    pub reserved: u32,
+    /// 1 + the slot of the first memzone whose name hashes to bucket *this slot's index*; 0:
+    /// none. Belongs to the bucket, not to the memzone in the slot: it survives the slot's reuse.
+    pub bucket_head: u32,
+    /// 1 + the slot of the next memzone in this memzone's chain; 0: the chain ends.
+    pub chain_next: u32,
+}
+
+impl MemzoneSlot {
+    const EMPTY: MemzoneSlot = MemzoneSlot {
+        name: [0; MEMZONE_NAME_LEN],
+        va: 0,
+        iova: 0,
+        len: 0,
+        page_size: 0,
+        socket_id: 0,
+        flags: 0,
+        bucket_head: 0,
+        chain_next: 0,
+    };
+
+    fn in_use(&self) -> bool {
+        self.name[0] != 0
+    }
 }
 
 /// The table's header in the shared configuration; the slots follow elsewhere in the mapping.
@@ -73,9 +103,23 @@ pub struct MemzoneTable {
     pub capacity: u32,
     /// Offset of `[MemzoneSlot; capacity]` in the configuration mapping.
     pub slots_offset: u64,
+    /// No slot below this index is free, so the search for the lowest free slot starts here
+    /// (0, the value of a fresh table, is always true).
+    pub free_hint: u32,
+    pub reserved: u32,
 }
 
 pub(crate) const SLOT_SIZE: usize = std::mem::size_of::<MemzoneSlot>();
+
+/// The bucket of `name` (its encoded, zero-padded bytes) in a table of `capacity` slots:
+/// FNV-1a over the name's bytes.
+fn bucket_of(name: &[u8; MEMZONE_NAME_LEN], capacity: u32) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for &b in name.iter().take_while(|&&b| b != 0) {
+        hash = (hash ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    hash % capacity
+}
 
 /// A memzone as a process sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -144,6 +188,95 @@ impl<'a> Memzones<'a> {
         unsafe { self.slot_ptr(table, idx).write(slot) }
     }
 
+    fn update_slot(&self, table: &MemzoneTable, idx: u32, f: impl FnOnce(&mut MemzoneSlot)) {
+        let mut slot = self.read_slot(table, idx);
+        f(&mut slot);
+        self.write_slot(table, idx, slot);
+    }
+
+    /// The slot holding the memzone called `name` (encoded), through its bucket's chain.
+    fn find(&self, table: &MemzoneTable, name: &[u8; MEMZONE_NAME_LEN]) -> Option<u32> {
+        if table.capacity == 0 {
+            return None;
+        }
+        let bucket = bucket_of(name, table.capacity);
+        let mut link = self.read_slot(table, bucket).bucket_head;
+        while let Some(idx) = link.checked_sub(1) {
+            let slot = self.read_slot(table, idx);
+            if slot.name == *name {
+                return Some(idx);
+            }
+            link = slot.chain_next;
+        }
+        None
+    }
+
+    /// The lowest free slot (the caller checked that the table is not full).
+    fn lowest_free(&self, table: &MemzoneTable) -> u32 {
+        (table.free_hint..table.capacity)
+            .find(|&idx| !self.read_slot(table, idx).in_use())
+            .expect("count < capacity leaves a free slot at or after the hint")
+    }
+
+    /// Records `slot` (in use) at the lowest free slot `idx` and puts it at the head of its bucket's chain.
+    fn insert(&self, table: &mut MemzoneTable, idx: u32, slot: MemzoneSlot) {
+        let bucket = bucket_of(&slot.name, table.capacity);
+        let head = self.read_slot(table, bucket).bucket_head;
+        // The slot's own bucket head is not the memzone's to change.
+        let own_head = self.read_slot(table, idx).bucket_head;
+        self.write_slot(
+            table,
+            idx,
+            MemzoneSlot {
+                bucket_head: own_head,
+                chain_next: head,
+                ..slot
+            },
+        );
+        self.update_slot(table, bucket, |b| b.bucket_head = idx + 1);
+        table.count += 1;
+        // `idx` was the lowest free slot: every slot up to it is in use now.
+        table.free_hint = idx + 1;
+    }
+
+    /// Takes the memzone in slot `idx` out of its chain and clears the slot, keeping the bucket
+    /// head it holds for its own bucket.
+    fn remove(&self, table: &mut MemzoneTable, idx: u32) {
+        let slot = self.read_slot(table, idx);
+        let bucket = bucket_of(&slot.name, table.capacity);
+        let head = self.read_slot(table, bucket).bucket_head;
+        if head == idx + 1 {
+            self.update_slot(table, bucket, |b| b.bucket_head = slot.chain_next);
+        } else {
+            let mut prev = head
+                .checked_sub(1)
+                .expect("a memzone in use is on its bucket's chain");
+            loop {
+                let p = self.read_slot(table, prev);
+                if p.chain_next == idx + 1 {
+                    self.update_slot(table, prev, |p| p.chain_next = slot.chain_next);
+                    break;
+                }
+                prev = p
+                    .chain_next
+                    .checked_sub(1)
+                    .expect("a memzone in use is on its bucket's chain");
+            }
+        }
+        // Read again: the slot may be its own bucket's head, updated just above.
+        let bucket_head = self.read_slot(table, idx).bucket_head;
+        self.write_slot(
+            table,
+            idx,
+            MemzoneSlot {
+                bucket_head,
+                ..MemzoneSlot::EMPTY
+            },
+        );
+        table.count -= 1;
+        table.free_hint = table.free_hint.min(idx);
+    }
+
     /// Reserves `len` bytes (0: the biggest free block) on `socket` with cache-line alignment.
     pub fn reserve(
         &self,
@@ -198,17 +331,12 @@ impl<'a> Memzones<'a> {
                 "memzone name {name:?} is empty or holds a NUL"
             )));
         }
-        let mut free_slot = None;
-        for idx in 0..table.capacity {
-            let slot = self.read_slot(&table, idx);
-            if slot.in_use == 0 {
-                free_slot.get_or_insert(idx);
-            } else if decode_str(&slot.name) == name {
-                return Err(EalError::AlreadyExists {
-                    what: "memzone",
-                    name: name.into(),
-                });
-            }
+        let encoded: [u8; MEMZONE_NAME_LEN] = encode_str(name)?;
+        if self.find(&table, &encoded).is_some() {
+            return Err(EalError::AlreadyExists {
+                what: "memzone",
+                name: name.into(),
+            });
         }
         if socket != SOCKET_ID_ANY && (socket < 0 || socket as usize >= MAX_HEAPS) {
             return Err(invalid(format!("memzone {name:?}: bad socket {socket}")));
@@ -275,64 +403,50 @@ impl<'a> Memzones<'a> {
             seg.iova + (va as u64 - seg.va)
         };
         let slot = MemzoneSlot {
-            name: encode_str(name)?,
+            name: encoded,
             va: va as u64,
             iova,
             len: len as u64,
             page_size: seg.page_size,
             socket_id,
             flags,
-            in_use: 1,
-            reserved: 0,
+            bucket_head: 0,
+            chain_next: 0,
         };
-        let idx = free_slot.expect("count < capacity leaves a free slot");
-        self.write_slot(&table, idx, slot);
-        table.count += 1;
+        let idx = self.lowest_free(&table);
+        self.insert(&mut table, idx, slot);
         Ok(Memzone::from_slot(&slot))
     }
 
     /// The memzone called `name`.
     pub fn lookup(&self, name: &str) -> Option<Memzone> {
+        let encoded: [u8; MEMZONE_NAME_LEN] = encode_str(name).ok()?;
+        if encoded[0] == 0 {
+            return None;
+        }
         let table = self.memory.shared().memzones.lock();
-        (0..table.capacity)
-            .map(|idx| self.read_slot(&table, idx))
-            .find(|s| s.in_use != 0 && decode_str(&s.name) == name)
-            .map(|s| Memzone::from_slot(&s))
+        let idx = self.find(&table, &encoded)?;
+        Some(Memzone::from_slot(&self.read_slot(&table, idx)))
     }
 
     /// Frees a memzone: its memory goes back to the heap and its slot can be reused.
     pub fn free(&self, mz: &Memzone) -> Result<(), EalError> {
+        let not_found = || EalError::NotFound {
+            what: "memzone",
+            name: mz.name.clone(),
+        };
+        let encoded: [u8; MEMZONE_NAME_LEN] = encode_str(&mz.name).map_err(|_| not_found())?;
         let mut table = self.memory.shared().memzones.lock();
-        let idx = (0..table.capacity)
-            .find(|&idx| {
-                let s = self.read_slot(&table, idx);
-                s.in_use != 0 && s.va == mz.va && decode_str(&s.name) == mz.name
-            })
-            .ok_or_else(|| EalError::NotFound {
-                what: "memzone",
-                name: mz.name.clone(),
-            })?;
+        let idx = self
+            .find(&table, &encoded)
+            .filter(|&idx| self.read_slot(&table, idx).va == mz.va)
+            .ok_or_else(not_found)?;
         let heaps = Heaps::new(self.memory);
         let ptr = std::ptr::NonNull::new(mz.va as *mut u8).expect("memzones are never at 0");
         // SAFETY: the memzone is being freed at its owner's request; its block is no longer
         // used through this table.
         unsafe { heaps.free(ptr) }?;
-        self.write_slot(
-            &table,
-            idx,
-            MemzoneSlot {
-                name: [0; MEMZONE_NAME_LEN],
-                va: 0,
-                iova: 0,
-                len: 0,
-                page_size: 0,
-                socket_id: 0,
-                flags: 0,
-                in_use: 0,
-                reserved: 0,
-            },
-        );
-        table.count -= 1;
+        self.remove(&mut table, idx);
         Ok(())
     }
 
@@ -341,7 +455,7 @@ impl<'a> Memzones<'a> {
         let table = self.memory.shared().memzones.lock();
         (0..table.capacity)
             .map(|idx| self.read_slot(&table, idx))
-            .filter(|s| s.in_use != 0)
+            .filter(MemzoneSlot::in_use)
             .map(|s| Memzone::from_slot(&s))
             .collect()
     }

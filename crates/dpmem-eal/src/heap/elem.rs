@@ -5,6 +5,14 @@
 //! order (`prev`/`next`); two elements are *adjacent* only when one ends exactly where the next
 //! begins inside the same memseg list, so memory that is not virtually contiguous is never
 //! merged. Free elements are also linked into one of the heap's segregated free lists.
+//!
+//! With feature `memcheck` the headers (and trailers) are no-access to valgrind's memcheck, so
+//! a program that writes before its block or past its end is reported; the heap reaches its
+//! own bookkeeping there with error reports paused for the duration of the access
+//! ([`crate::memcheck::ReportsPaused`]), which leaves every byte's state as it was. Marking each
+//! header accessible around each access would be as cheap, but wrong when a foreign pointer
+//! makes the heap read "a header" that is really part of a live block, whose state must not
+//! change.
 
 /// Bytes of an element header; user data starts this far after it (one cache line).
 pub const HEADER_LEN: usize = 64;
@@ -99,6 +107,15 @@ impl ElemHeader {
     }
 }
 
+/// Runs the heap's own access `f` to memory that memcheck may see as no-access (feature
+/// `memcheck`; a plain call without it).
+#[inline(always)]
+fn bookkeeping<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(feature = "memcheck")]
+    let _paused = crate::memcheck::ReportsPaused::new();
+    f()
+}
+
 /// The address of an element header in heap memory. Reading or writing through it is valid
 /// while the owning heap's lock is held and the address is a header of that heap (callers
 /// establish this: from the heap's own links, or after `Elem::probe` checks on foreign input).
@@ -125,12 +142,18 @@ impl Elem {
     pub fn load(self) -> ElemHeader {
         // SAFETY: see the type's invariant: a header of a heap whose lock the caller holds, in
         // mapped memory, 64-byte aligned.
-        unsafe { (self.0 as *const ElemHeader).read() }
+        let header = bookkeeping(|| unsafe { (self.0 as *const ElemHeader).read() });
+        // What was read may be a live block's unwritten bytes (a foreign pointer being checked):
+        // the copy is the heap's own, and deciding on it must not be reported as a use of
+        // uninitialised memory.
+        #[cfg(feature = "memcheck")]
+        crate::memcheck::make_defined((&raw const header).cast(), HEADER_LEN);
+        header
     }
 
     pub fn store(self, header: ElemHeader) {
         // SAFETY: as in `load`; the heap lock makes this the only writer.
-        unsafe { (self.0 as *mut ElemHeader).write(header) }
+        bookkeeping(|| unsafe { (self.0 as *mut ElemHeader).write(header) })
     }
 
     /// Applies `f` to the header in place.
@@ -153,7 +176,7 @@ impl Elem {
         }
         // SAFETY: the last TRAILER_LEN bytes of a busy element belong to the heap (the owner's
         // usable bytes end before them); the caller holds the heap lock; 8-byte aligned.
-        unsafe { self.trailer(size).write(TRAILER_COOKIE ^ self.addr()) }
+        bookkeeping(|| unsafe { self.trailer(size).write(TRAILER_COOKIE ^ self.addr()) })
     }
 
     /// Whether the trailer cookie of busy element `self` of `size` bytes is intact (always,
@@ -163,13 +186,25 @@ impl Elem {
             return true;
         }
         // SAFETY: as in `seal`: mapped heap memory at the end of the element, lock held.
-        unsafe { self.trailer(size).read() == TRAILER_COOKIE ^ self.addr() }
+        bookkeeping(|| unsafe { self.trailer(size).read() == TRAILER_COOKIE ^ self.addr() })
     }
 
     /// Fills `[start, start+len)` with zeroes: erased headers and cleared data.
     pub fn zero_range(start: usize, len: usize) {
         // SAFETY: callers pass ranges inside elements of a heap whose lock they hold, which lie
         // in mapped memory nobody else is using (free memory or a block being freed).
-        unsafe { std::ptr::write_bytes(start as *mut u8, 0, len) }
+        bookkeeping(|| unsafe { std::ptr::write_bytes(start as *mut u8, 0, len) })
+    }
+
+    /// Makes the first `len` bytes of a block just handed out at `data` read as zero: clears them
+    /// when the block may hold old data (`dirty`), else they are zero already and only memcheck
+    /// (feature `memcheck`) is told that they are defined.
+    pub fn clear_block(data: usize, len: usize, dirty: bool) {
+        if dirty {
+            Elem::zero_range(data, len);
+        } else {
+            #[cfg(feature = "memcheck")]
+            crate::memcheck::make_defined(data as *const u8, len);
+        }
     }
 }

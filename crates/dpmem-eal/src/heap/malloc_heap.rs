@@ -4,6 +4,13 @@
 //! Every operation here runs with the heap's lock held; [`HeapOps`] is what a locked heap can
 //! do. The state lives in the shared configuration and the elements in hugepage memory, so a
 //! secondary process works on the same heap through its own mapping at the same addresses.
+//!
+//! With feature `memcheck` the heap keeps valgrind's memcheck told what a program may touch:
+//! memory given to the heap is no-access, a block handed out is announced as a heap block of
+//! its usable size (undefined; zeroing allocations then make it defined), a block resized in
+//! place keeps its old bytes' state, and a freed block is no-access again. Headers, pad headers
+//! and trailers stay no-access throughout. These are the annotations of the process that makes
+//! the change; another process attached to the heap keeps its own view.
 
 use super::elem::{
     elem_flags, Elem, ElemHeader, ElemState, CACHE_LINE, HEADER_LEN, MIN_SPLIT_LEN, TRAILER_LEN,
@@ -61,6 +68,35 @@ pub(crate) struct HeapOps<'a> {
     pub addr: u64,
     pub memory: &'a Memory,
 }
+
+/// Memcheck's view of the heap (feature `memcheck`; nothing without it).
+mod annotate {
+    #[cfg(feature = "memcheck")]
+    pub use crate::memcheck::{freelike, make_noaccess, malloclike, resize_in_place};
+
+    #[cfg(not(feature = "memcheck"))]
+    pub fn make_noaccess(_: *const u8, _: usize) {}
+    #[cfg(not(feature = "memcheck"))]
+    pub fn malloclike(_: *const u8, _: usize, _: usize, _: bool) {}
+    #[cfg(not(feature = "memcheck"))]
+    pub fn freelike(_: *const u8, _: usize) {}
+    #[cfg(not(feature = "memcheck"))]
+    pub fn resize_in_place(_: *const u8, _: usize, _: usize, _: usize) {}
+}
+
+/// Where the owner's bytes of busy element `elem` (header `h`) start.
+fn data_of(elem: Elem, h: &ElemHeader) -> usize {
+    elem.0 + h.pad as usize + HEADER_LEN
+}
+
+/// A freed block whose bytes (padding, data, trailer) are at most this long is cleared at
+/// once when it merges into clean memory, keeping that memory clean for zeroing allocations (a
+/// bounded cost: well under a microsecond); a longer one marks the merged element dirty
+/// instead. DPDK clears every freed block, so its `rte_free` of a 1 MiB block writes 1 MiB; here
+/// freeing a long block costs what freeing a short one does, and a zeroing allocation clears
+/// what it hands out when the memory is dirty — each byte is written at most once per zmalloc
+/// and free either way, and a `malloc` + `free` of a long block never writes its data.
+const CLEAR_ON_FREE_MAX: usize = 16 << 10;
 
 /// Elements of the request's own size class looked at before a bigger class is used.
 const EXACT_CLASS_PROBES: usize = 4;
@@ -158,6 +194,7 @@ impl HeapOps<'_> {
 
     /// Hands `[va, va+len)` to the heap as one free element, merged with free neighbours.
     pub fn add_memory(&mut self, va: usize, len: usize, list_index: u32, flags: u8) -> Elem {
+        annotate::make_noaccess(va as *const u8, len);
         let elem = Elem(va);
         // Memory usually arrives above what the heap has, so look for the neighbour from the end.
         let mut prev = Elem::from_addr(self.st.last);
@@ -338,17 +375,19 @@ impl HeapOps<'_> {
     /// Allocates from memory the heap has, growing it when allowed and needed. Returns the data
     /// address and the real element.
     pub fn alloc(&mut self, req: &AllocRequest, may_grow: bool) -> Option<(usize, Elem)> {
-        if let Some((elem, block)) = self.find_suitable(req) {
-            let data = self.alloc_at(elem, block, req);
-            return Some((data, elem_of_new_block(elem, block)));
+        let (elem, block) = match self.find_suitable(req) {
+            Some(found) => found,
+            None if may_grow && self.grow(req) => self.find_suitable(req)?,
+            None => return None,
+        };
+        let data = self.alloc_at(elem, block, req);
+        let real = elem_of_new_block(elem, block);
+        // Announced with the usable size the block reports (`validate`), which is the request
+        // rounded to a cache line except where alignment left a little slack at the end.
+        if cfg!(feature = "memcheck") {
+            annotate::malloclike(data as *const u8, real.load().usable_len(), 0, false);
         }
-        if may_grow && self.grow(req) {
-            if let Some((elem, block)) = self.find_suitable(req) {
-                let data = self.alloc_at(elem, block, req);
-                return Some((data, elem_of_new_block(elem, block)));
-            }
-        }
-        None
+        Some((data, real))
     }
 
     /// Maps enough pages for `req` on this heap's socket and adds them (DPDK's
@@ -391,6 +430,7 @@ impl HeapOps<'_> {
     /// Frees busy element `elem` (DPDK's `malloc_elem_free` + `malloc_heap_free`).
     pub fn free(&mut self, elem: Elem) {
         let h = elem.load();
+        let data = data_of(elem, &h);
         if h.pad > 0 {
             // The pad header sits in the block's own data: unmark it so it can never be taken
             // for a live header again.
@@ -400,17 +440,22 @@ impl HeapOps<'_> {
         elem.update(|e| {
             e.state = ElemState::Free as u8;
             e.pad = 0;
-            // Treated as clean while joining: if every neighbour is clean too, clearing this
-            // block keeps the whole merged element clean (cheaper than clearing it later).
+            // Treated as clean while joining: if every neighbour is clean too, clearing a short
+            // block keeps the whole merged element clean (see `CLEAR_ON_FREE_MAX`).
             e.flags &= !elem_flags::DIRTY;
         });
         self.st.alloc_count -= 1;
         let joined = self.join_free_neighbours(elem);
+        let clear_len = end - elem.data();
         if joined.load().is_dirty() {
             // Nothing to clear: the merged element must be cleared on a zeroing allocation anyway.
+        } else if clear_len <= CLEAR_ON_FREE_MAX {
+            Elem::zero_range(elem.data(), clear_len);
         } else {
-            Elem::zero_range(elem.data(), end - elem.data());
+            joined.update(|j| j.flags |= elem_flags::DIRTY);
         }
+        // After the clearing, which is then a write to the owner's (still accessible) bytes.
+        annotate::freelike(data as *const u8, 0);
         self.st.free.insert(joined);
         self.release_pages(joined);
     }
@@ -495,6 +540,7 @@ impl HeapOps<'_> {
     /// of a cache line). Fails, changing nothing, when the next element cannot give the room.
     pub fn resize(&mut self, elem: Elem, size: usize) -> bool {
         let h = elem.load();
+        let old_usable = h.usable_len();
         let needed = HEADER_LEN + h.pad as usize + size + TRAILER_LEN;
         if (h.size as usize) < needed {
             let Some(next) = Elem::from_addr(h.next) else {
@@ -520,12 +566,20 @@ impl HeapOps<'_> {
             self.st.free.insert(tail);
             self.release_pages(tail);
         }
-        let new_size = elem.load().size;
+        let new = elem.load();
         if h.pad > 0 {
-            let size = new_size - u64::from(h.pad);
+            let size = new.size - u64::from(h.pad);
             Elem(elem.0 + h.pad as usize).update(|p| p.size = size);
         }
-        elem.seal(new_size);
+        elem.seal(new.size);
+        if new.usable_len() != old_usable {
+            annotate::resize_in_place(
+                data_of(elem, &h) as *const u8,
+                old_usable,
+                new.usable_len(),
+                0,
+            );
+        }
         true
     }
 

@@ -337,8 +337,20 @@ impl<'a> Heaps<'a> {
         socket: i32,
         hint_only: bool,
     ) -> Result<(usize, bool), EalError> {
+        // The calling thread's own socket first, without building the order (which allocates):
+        // when it has a heap, the order starts with it anyway.
+        let own = crate::lcore::socket_id();
+        let own_first = socket == SOCKET_ID_ANY && own >= 0;
+        if own_first {
+            if let Some(got) = self.alloc_on(own, req, hint_only, false)? {
+                return Ok(got);
+            }
+        }
         let order = self.socket_order(socket)?;
         for (n, &s) in order.iter().enumerate() {
+            if own_first && s == own {
+                continue;
+            }
             if let Some(got) = self.alloc_on(s, req, hint_only, n > 0)? {
                 return Ok(got);
             }
@@ -505,9 +517,7 @@ impl<'a> Heaps<'a> {
     ) -> Result<NonNull<u8>, EalError> {
         let req = self.request(size, align)?;
         let (data, dirty) = self.alloc_request(&req, socket, false)?;
-        if dirty {
-            Elem::zero_range(data, size);
-        }
+        Elem::clear_block(data, size, dirty);
         Ok(NonNull::new(data as *mut u8).expect("heap memory is never at address 0"))
     }
 
