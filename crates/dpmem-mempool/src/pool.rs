@@ -681,6 +681,9 @@ impl<'eal> Mempool<'eal> {
                 unsafe { (*(prev_tail as *mut ObjHeader)).next = hdr_addr as u64 };
             }
             prev_tail = hdr_addr as u64;
+            if cfg!(feature = "debug") {
+                dpmem_eal::memcheck::make_noaccess(obj_addr as *const u8, obj.elt_size as usize);
+            }
             batch[batched] = obj_addr;
             batched += 1;
             if batched == batch.len() {
@@ -1193,14 +1196,21 @@ impl<'eal> Mempool<'eal> {
     /// Calls `f(pool, object, index)` on every object, in or out of the pool
     /// (`rte_mempool_obj_iter`); returns how many.
     pub fn obj_iter(&self, mut f: impl FnMut(&Self, *mut u8, u32)) -> u32 {
+        let elt = self.hdr().rounded_elt_size as usize;
         let mut at = self.hdr().obj_head;
         let mut i = 0;
         while at != 0 {
-            f(
-                self,
-                (at as usize + core::mem::size_of::<ObjHeader>()) as *mut u8,
-                i,
-            );
+            let obj = (at as usize + core::mem::size_of::<ObjHeader>()) as *mut u8;
+            // SAFETY: the list links this pool's object headers.
+            let in_pool = unsafe { (*(at as *const ObjHeader)).cookie } == COOKIE_IN_POOL;
+            // An object in the pool is no-access to memcheck; the callback may use it.
+            if cfg!(feature = "debug") && in_pool {
+                dpmem_eal::memcheck::make_defined(obj, elt);
+            }
+            f(self, obj, i);
+            if cfg!(feature = "debug") && in_pool {
+                dpmem_eal::memcheck::make_noaccess(obj, elt);
+            }
             // SAFETY: the list links this pool's object headers.
             at = unsafe { (*(at as *const ObjHeader)).next };
             i += 1;
@@ -1355,9 +1365,12 @@ impl<'eal> Mempool<'eal> {
     }
 
     fn mark_in(&self, objs: &[*mut u8]) {
+        let elt = self.hdr().rounded_elt_size as usize;
         for &obj in objs {
             // SAFETY: checked by check_out: an object of this pool.
             unsafe { (*Self::obj_header(obj)).cookie = COOKIE_IN_POOL };
+            // Back in the pool, the object is nobody's to touch.
+            dpmem_eal::memcheck::make_noaccess(obj, elt);
         }
     }
 
@@ -1371,6 +1384,8 @@ impl<'eal> Mempool<'eal> {
                 self.name
             );
             h.cookie = COOKIE_OUT;
+            // Objects keep their contents across put and get: what is handed out is defined.
+            dpmem_eal::memcheck::make_defined(obj, self.hdr().rounded_elt_size as usize);
         }
     }
 
