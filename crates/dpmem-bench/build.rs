@@ -1,7 +1,8 @@
 //! Builds the DPDK side of the benchmarks.
 //!
 //! DPDK's fast paths are `static inline`, so Rust cannot call them: the workloads that time
-//! DPDK live in `csrc/dpdk_shim.c`, compiled here against Debian's libdpdk-dev. When the
+//! DPDK live in C (`csrc/dpdk_shim.c`, and `csrc/dpdk_mempool_shim.c` for the mempool
+//! loops), compiled here against Debian's libdpdk-dev. When the
 //! `dpdk` feature is off or pkg-config cannot find libdpdk, the crate still builds; it
 //! then gets the reason in `DPMEM_BENCH_DPDK_MISSING` so that every DPDK column can say
 //! why it is empty instead of silently showing nothing.
@@ -10,10 +11,12 @@ use std::env;
 use std::process::Command;
 
 const SHIM: &str = "csrc/dpdk_shim.c";
+const MEMPOOL_SHIM: &str = "csrc/dpdk_mempool_shim.c";
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(dpdk_shim)");
     println!("cargo::rerun-if-changed={SHIM}");
+    println!("cargo::rerun-if-changed={MEMPOOL_SHIM}");
     println!("cargo::rerun-if-changed=build.rs");
 
     match build_shim() {
@@ -44,6 +47,7 @@ fn build_shim() -> Result<(), String> {
     let mut build = cc::Build::new();
     build
         .file(SHIM)
+        .file(MEMPOOL_SHIM)
         .warnings(true)
         .extra_warnings(true)
         .opt_level(3);
@@ -52,7 +56,7 @@ fn build_shim() -> Result<(), String> {
     }
     build
         .try_compile("dpmem_bench_dpdk_shim")
-        .map_err(|e| format!("compiling {SHIM} failed: {e}"))?;
+        .map_err(|e| format!("compiling {SHIM} and {MEMPOOL_SHIM} failed: {e}"))?;
 
     // Now the libraries, after the shim. Shared libraries are enough: the shim only calls
     // exported functions, and whatever is static inline is compiled into the shim itself.

@@ -24,6 +24,10 @@ pub enum ChildKind {
     DpmemInit,
     /// DPDK's ring loops (see [`crate::ring`]); prints one result line per measurement.
     DpdkRing,
+    /// DPDK's mempool loops (see [`crate::mempool`]); one result line per row.
+    DpdkMempool,
+    /// dpmem's mempool loops, the same rows and lines.
+    DpmemMempool,
 }
 
 impl ChildKind {
@@ -32,6 +36,8 @@ impl ChildKind {
             ChildKind::DpdkInit => "dpdk-init",
             ChildKind::DpmemInit => "dpmem-init",
             ChildKind::DpdkRing => "dpdk-ring",
+            ChildKind::DpdkMempool => "dpdk-mempool",
+            ChildKind::DpmemMempool => "dpmem-mempool",
         }
     }
 
@@ -40,6 +46,8 @@ impl ChildKind {
             ChildKind::DpdkInit,
             ChildKind::DpmemInit,
             ChildKind::DpdkRing,
+            ChildKind::DpdkMempool,
+            ChildKind::DpmemMempool,
         ]
         .into_iter()
         .find(|k| k.name() == name)
@@ -77,6 +85,9 @@ pub fn child_main(args: &[String]) -> Option<i32> {
     if kind == ChildKind::DpdkRing {
         return Some(crate::ring::dpdk_child(args));
     }
+    if matches!(kind, ChildKind::DpdkMempool | ChildKind::DpmemMempool) {
+        return Some(crate::mempool::child(kind, args));
+    }
     // The EAL sees its own argv: program name, then the options the parent chose.
     let eal_args: Vec<String> = std::iter::once(args[0].clone())
         .chain(args[3..].iter().cloned())
@@ -89,7 +100,9 @@ pub fn child_main(args: &[String]) -> Option<i32> {
             })
         }
         ChildKind::DpmemInit => crate::init::dpmem_eal_init_and_cleanup(&eal_args),
-        ChildKind::DpdkRing => unreachable!("handled above"),
+        ChildKind::DpdkRing | ChildKind::DpdkMempool | ChildKind::DpmemMempool => {
+            unreachable!("handled above")
+        }
     };
     Some(match result {
         Ok(t) => {

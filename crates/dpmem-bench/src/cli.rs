@@ -32,6 +32,12 @@ pub const WORKLOADS: &[Workload] = &[
         about: "malloc/zmalloc+free 64 B..16 MiB, memzone reserve+free, churn (ns per op)",
         run: crate::malloc::run_malloc,
     },
+    Workload {
+        name: "mempool",
+        about: "mempool_perf_autotest: cache 0/512, bulk 1..32, keep 32..512, 1 and 2 cores \
+                (M objects/s, higher is better)",
+        run: crate::mempool::run_mempool,
+    },
 ];
 
 const USAGE: &str = "usage: dpmem bench <workload> [--json] [--reps N]\n       dpmem bench list";

@@ -225,3 +225,122 @@ pub fn eal_init_and_cleanup(args: &[String]) -> Result<EalTimes, String> {
         Err(env!("DPMEM_BENCH_DPDK_MISSING").to_owned())
     }
 }
+
+// ---- mempool (csrc/dpdk_mempool_shim.c) ------------------------------------------------
+
+#[cfg(dpdk_shim)]
+mod mempool_ffi {
+    use std::ffi::{c_char, c_int, c_uint};
+
+    extern "C" {
+        pub fn dpmem_bench_dpdk_mempool_init(
+            argc: c_int,
+            argv: *mut *mut c_char,
+            elt_size: c_uint,
+            size: *mut c_uint,
+        ) -> c_int;
+        pub fn dpmem_bench_dpdk_mempool_run(
+            cache_size: c_uint,
+            cores: c_uint,
+            bulk: c_uint,
+            keep: c_uint,
+            duration_ns: u64,
+            objects: *mut u64,
+            elapsed_ns: *mut u64,
+        ) -> c_int;
+    }
+}
+
+/// What one lcore did in a mempool row: objects taken and handed back, and in what time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LcoreCount {
+    /// Objects got and put back (each counts once).
+    pub objects: u64,
+    /// Nanoseconds the lcore's timed loop ran.
+    pub elapsed_ns: u64,
+}
+
+/// `rte_eal_init(args)`, then the mempool workload's two pools of `elt_size`-byte objects
+/// (no cache; a cache of 512); returns their object count. Once per process: mempool
+/// children only.
+pub fn mempool_eal_init(args: &[String], elt_size: u32) -> Result<u32, String> {
+    #[cfg(dpdk_shim)]
+    {
+        let (argc, argv) = leaked_argv(args)?;
+        let mut size = 0;
+        // SAFETY: argv holds argc leaked NUL-terminated strings and a null terminator;
+        // `size` is a live out-pointer.
+        let rc =
+            unsafe { mempool_ffi::dpmem_bench_dpdk_mempool_init(argc, argv, elt_size, &mut size) };
+        if rc != 0 {
+            return Err(format!(
+                "rte_eal_init/rte_mempool_create failed: {}",
+                error_text(rc)
+            ));
+        }
+        Ok(size)
+    }
+    #[cfg(not(dpdk_shim))]
+    {
+        let _ = (args, elt_size);
+        Err(env!("DPMEM_BENCH_DPDK_MISSING").to_owned())
+    }
+}
+
+/// One mempool row on DPDK: `cores` lcores (1 or 2) each take `keep` objects in gets of
+/// `bulk` and put them back in puts of `bulk`, over and over for `duration_ns`, on the pool
+/// with cache `cache_size` (0 or 512). After [`mempool_eal_init`].
+pub fn mempool_run(
+    cache_size: u32,
+    cores: u32,
+    bulk: u32,
+    keep: u32,
+    duration_ns: u64,
+) -> Result<Vec<LcoreCount>, String> {
+    #[cfg(dpdk_shim)]
+    {
+        /// Lcores a row can run on (the shim's `MEMPOOL_BENCH_MAX_CORES`).
+        const MEMPOOL_MAX_CORES: usize = 2;
+        let lcores = cores as usize;
+        if lcores == 0 || lcores > MEMPOOL_MAX_CORES {
+            return Err(format!("{cores} cores: the shim runs 1 or 2"));
+        }
+        let mut objects = [0u64; MEMPOOL_MAX_CORES];
+        let mut elapsed_ns = [0u64; MEMPOOL_MAX_CORES];
+        // SAFETY: plain values, and two out-arrays of MEMPOOL_MAX_CORES >= cores entries
+        // that live across the call; the pools exist (mempool_eal_init).
+        let rc = unsafe {
+            mempool_ffi::dpmem_bench_dpdk_mempool_run(
+                cache_size,
+                cores,
+                bulk,
+                keep,
+                duration_ns,
+                objects.as_mut_ptr(),
+                elapsed_ns.as_mut_ptr(),
+            )
+        };
+        if rc == rustix::io::Errno::NOENT.raw_os_error() {
+            return Err("DPDK: a get found pool and cache empty (-ENOENT)".to_owned());
+        }
+        if rc == rustix::io::Errno::BUSY.raw_os_error() {
+            return Err("DPDK: the pool was not full when the row started".to_owned());
+        }
+        if rc != 0 {
+            return Err(format!("DPDK mempool loop failed: {}", error_text(rc)));
+        }
+        Ok(objects[..lcores]
+            .iter()
+            .zip(&elapsed_ns[..lcores])
+            .map(|(&objects, &elapsed_ns)| LcoreCount {
+                objects,
+                elapsed_ns,
+            })
+            .collect())
+    }
+    #[cfg(not(dpdk_shim))]
+    {
+        let _ = (cache_size, cores, bulk, keep, duration_ns);
+        Err(env!("DPMEM_BENCH_DPDK_MISSING").to_owned())
+    }
+}

@@ -7,6 +7,7 @@
 //! ```text
 //! dpmem bench init [--json] [--reps N]
 //! dpmem bench ring [--json] [--reps N]
+//! dpmem bench mempool [--json] [--reps N]
 //! dpmem bench list
 //! ```
 //!
@@ -18,6 +19,7 @@
 //! | `init` | EAL init of 1 GiB: legacy, dynamic, in-memory  | ms   |
 //! | `ring` | ring_perf_autotest's rows, 1 and 2 cores       | TSC cycles per element |
 //! | `malloc` | malloc/zmalloc+free 64 B..16 MiB, memzones, churn | ns per op |
+//! | `mempool` | mempool_perf_autotest's rows: cache 0/512, bulk 1..32, keep 32..512, 1 and 2 cores | million objects per second (higher is better) |
 
 mod child;
 mod cli;
@@ -26,6 +28,7 @@ mod hugepage_host;
 mod init;
 mod kernel_baseline;
 mod malloc;
+mod mempool;
 pub mod report;
 mod ring;
 pub mod stats;
@@ -34,7 +37,8 @@ pub use child::child_main;
 pub use cli::{main_with_args, WORKLOADS};
 pub use init::run_init;
 pub use malloc::run_malloc;
-pub use report::{Measurement, Report, Row};
+pub use mempool::run_mempool;
+pub use report::{Better, Measurement, Report, Row};
 pub use ring::run_ring;
 
 /// Settings shared by every workload.

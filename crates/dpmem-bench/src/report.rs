@@ -1,13 +1,28 @@
 //! The result of one workload family, and how it is printed: an aligned table or JSON.
 //!
-//! Every family reports time (lower is better) for the same rows on dpmem and on DPDK
-//! 22.11, a per-row ratio dpmem/dpdk, and one closing line with the geometric mean of those
-//! ratios. A side that could not be measured carries the reason instead of a number, so a
-//! table never silently drops a row.
+//! Every family reports the same rows on dpmem and on DPDK 22.11, a per-row ratio
+//! dpmem/dpdk, and one closing line with the geometric mean of those ratios. Most families
+//! report a time (lower is better); a family whose unit is a rate (ends in `per second`,
+//! [`RATE_UNIT_SUFFIX`]) reports throughput, and its closing line says that higher is better.
+//! A side that could not be measured carries the reason instead of a number, so a table
+//! never silently drops a row.
 
 use serde::Serialize;
 
 use crate::stats::geometric_mean;
+
+/// How a unit that is a rate ends: `objects per second`, `million objects per second`.
+pub const RATE_UNIT_SUFFIX: &str = "per second";
+
+/// Which way a report's numbers are better, and so how to read its ratios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Better {
+    /// A time per operation: dpmem/dpdk below 1 means dpmem is faster.
+    Lower,
+    /// A rate: dpmem/dpdk above 1 means dpmem is faster.
+    Higher,
+}
 
 /// One cell: a median, or why there is none.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -60,7 +75,8 @@ pub struct Report {
     pub family: String,
     /// One line saying what the rows measure.
     pub title: String,
-    /// The unit of every number in the table (`ms`, `cycles/elem`, ...).
+    /// The unit of every number in the table (`ms`, `cycles/elem`, ...); one that ends in
+    /// [`RATE_UNIT_SUFFIX`] makes the report a rate report (see [`Report::better`]).
     pub unit: String,
     /// How many repetitions each median is taken over.
     pub reps: usize,
@@ -81,11 +97,23 @@ struct JsonReport<'a> {
     report: &'a Report,
     /// dpmem/dpdk per row, `null` where a side is missing.
     ratios: Vec<Option<f64>>,
+    /// Whether lower (a time) or higher (a rate) numbers and ratios are better.
+    better: Better,
     /// The geometric mean of `ratios` over rows with both sides.
     ratio_dpmem_over_dpdk: Option<f64>,
 }
 
 impl Report {
+    /// Lower for times, higher for rates: the direction follows from the unit, so a family
+    /// cannot print a rate and call it a time.
+    pub fn better(&self) -> Better {
+        if self.unit.trim_end().ends_with(RATE_UNIT_SUFFIX) {
+            Better::Higher
+        } else {
+            Better::Lower
+        }
+    }
+
     /// Geometric mean of dpmem/dpdk over the rows that have both sides.
     pub fn ratio_geomean(&self) -> Option<f64> {
         let ratios: Vec<f64> = self.rows.iter().filter_map(Row::ratio).collect();
@@ -94,11 +122,13 @@ impl Report {
 
     /// The closing line every table ends with.
     pub fn ratio_line(&self) -> String {
+        let what = match self.better() {
+            Better::Lower => "time, lower is better",
+            Better::Higher => "rate, higher is better",
+        };
         match self.ratio_geomean() {
-            Some(g) => format!("ratio dpmem/dpdk (time, lower is better): {g:.2}"),
-            None => {
-                "ratio dpmem/dpdk (time, lower is better): n/a (no row has both sides)".to_owned()
-            }
+            Some(g) => format!("ratio dpmem/dpdk ({what}): {g:.2}"),
+            None => format!("ratio dpmem/dpdk ({what}): n/a (no row has both sides)"),
         }
     }
 
@@ -107,6 +137,7 @@ impl Report {
         let json = JsonReport {
             report: self,
             ratios: self.rows.iter().map(Row::ratio).collect(),
+            better: self.better(),
             ratio_dpmem_over_dpdk: self.ratio_geomean(),
         };
         serde_json::to_value(json).expect("a report is plain data and always serializes")
@@ -311,5 +342,24 @@ mod tests {
         assert_eq!(j["ratio_dpmem_over_dpdk"], 2.0);
         assert_eq!(j["rows"][1]["dpdk"]["missing"], "why");
         assert_eq!(j["rows"][0]["dpmem"]["value"], 4.0);
+        assert_eq!(j["better"], "lower");
+    }
+
+    #[test]
+    fn a_rate_unit_makes_higher_better() {
+        let mut r = report(vec![
+            row("a", Measurement::Value(300.0), Measurement::Value(200.0)),
+            row("b", Measurement::Value(100.0), Measurement::Value(150.0)),
+        ]);
+        assert_eq!(r.better(), Better::Lower);
+        r.unit = "million objects per second".to_owned();
+        assert_eq!(r.better(), Better::Higher);
+        // The ratio stays dpmem/dpdk; only how to read it changes.
+        assert_eq!(r.rows[0].ratio(), Some(1.5));
+        assert_eq!(
+            r.render_text().lines().last().unwrap(),
+            "ratio dpmem/dpdk (rate, higher is better): 1.00"
+        );
+        assert_eq!(r.to_json()["better"], "higher");
     }
 }
