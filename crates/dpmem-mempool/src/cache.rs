@@ -83,18 +83,29 @@ pub(crate) unsafe fn put<B: Backend + ?Sized>(cache: *mut CacheState, backend: &
     let n = objs.len();
     // SAFETY: the caller gives this thread the cache alone.
     let cache = unsafe { &mut *cache };
-    let threshold = cache.flush_threshold as usize;
-    if n > threshold {
+    let len = cache.len.load(Ordering::Relaxed) as usize;
+    // The common case, inlined into the caller: the objects fit under the threshold.
+    if len + n <= cache.flush_threshold as usize {
+        copy_small(&mut cache.objs[len..len + n], objs);
+        cache.len.store((len + n) as u32, Ordering::Relaxed);
+        return;
+    }
+    put_flushing(cache, backend, objs);
+}
+
+/// The rest of [`put`]: past the threshold, flush the cache first (or bypass it).
+#[cold]
+#[inline(never)]
+fn put_flushing<B: Backend + ?Sized>(cache: &mut CacheState, backend: &B, objs: &[usize]) {
+    let n = objs.len();
+    if n > cache.flush_threshold as usize {
         enqueue_or_panic(backend, objs);
         return;
     }
-    let mut len = cache.len.load(Ordering::Relaxed) as usize;
-    if len + n > threshold {
-        enqueue_or_panic(backend, &cache.objs[..len]);
-        len = 0;
-    }
-    cache.objs[len..len + n].copy_from_slice(objs);
-    cache.len.store((len + n) as u32, Ordering::Relaxed);
+    let len = cache.len.load(Ordering::Relaxed) as usize;
+    enqueue_or_panic(backend, &cache.objs[..len]);
+    cache.objs[..n].copy_from_slice(objs);
+    cache.len.store(n as u32, Ordering::Relaxed);
 }
 
 /// Gets `out.len()` objects through `cache` from `backend`, all or none.
@@ -111,11 +122,25 @@ pub(crate) unsafe fn get<B: Backend + ?Sized>(
     // SAFETY: the caller gives this thread the cache alone.
     let cache = unsafe { &mut *cache };
     let len = cache.len.load(Ordering::Relaxed) as usize;
+    // The common case, inlined into the caller: the cache has enough.
     if n <= len {
         take_top(&cache.objs[..len], out);
         cache.len.store((len - n) as u32, Ordering::Relaxed);
         return true;
     }
+    get_refilling(cache, backend, out)
+}
+
+/// The rest of [`get`]: the cache is short, take what it has and refill it.
+#[cold]
+#[inline(never)]
+fn get_refilling<B: Backend + ?Sized>(
+    cache: &mut CacheState,
+    backend: &B,
+    out: &mut [usize],
+) -> bool {
+    let n = out.len();
+    let len = cache.len.load(Ordering::Relaxed) as usize;
     // Everything the cache has, hottest first; the rest from the handler.
     take_top(&cache.objs[..len], &mut out[..len]);
     let shortfall = n - len;
@@ -134,6 +159,15 @@ pub(crate) unsafe fn get<B: Backend + ?Sized>(
     // The objects copied out of the cache are still in objs[..len]: the failed handler calls
     // wrote nothing. Leaving len as it was gives them back.
     false
+}
+
+/// Copies a few words: a loop the compiler keeps inline, where `copy_from_slice` of a
+/// run-time length would call `memmove` for one or two pointers.
+#[inline(always)]
+fn copy_small(dst: &mut [usize], src: &[usize]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+    }
 }
 
 /// Copies the top `out.len()` entries of the stack `held` into `out`, topmost first.

@@ -1008,7 +1008,7 @@ impl<'eal> Mempool<'eal> {
     /// Takes `objs.len()` objects, all or none (`rte_mempool_get_bulk`), through the calling
     /// lcore's cache when it has one. `ENOENT` ([`MempoolError::Exhausted`]) when there are
     /// not that many.
-    #[inline]
+    #[inline(always)]
     pub fn get_bulk(&self, objs: &mut [*mut u8]) -> Result<(), MempoolError> {
         let cache = self.lcore_cache();
         // SAFETY: a per-lcore cache is used only by the thread holding that lcore id.
@@ -1030,7 +1030,7 @@ impl<'eal> Mempool<'eal> {
     /// nothing uses the objects afterwards. With the `debug` feature a violation that the
     /// object headers reveal (another pool's object, a double put, a write past the end)
     /// panics before the pool is touched.
-    #[inline]
+    #[inline(always)]
     pub unsafe fn put_bulk(&self, objs: &[*mut u8]) {
         let cache = self.lcore_cache();
         // SAFETY: the caller's contract; the cache is this thread's (lcore id).

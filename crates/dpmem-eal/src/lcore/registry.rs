@@ -52,6 +52,7 @@ impl LcoreRegistry {
         }
     }
 
+    #[inline]
     pub fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)
     }
