@@ -15,6 +15,14 @@ pub const CACHE_PAD: usize = 128;
 #[repr(C, align(128))]
 pub(crate) struct CachePadded<T>(pub(crate) T);
 
+impl<T> core::ops::Deref for CachePadded<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// Longest ring name in bytes, as DPDK's (`RTE_RING_NAMESIZE` less the NUL): the memzone
 /// that will hold a named ring carries a 3-byte prefix within a 32-byte name.
 pub const RING_NAME_MAX: usize = 28;
@@ -45,14 +53,17 @@ pub(crate) struct RingMeta {
 }
 
 /// The header. The slots start right after it, at [`SLOTS_OFFSET`].
+///
+/// Five 128-byte blocks: the metadata, then each side's head and tail on blocks of their
+/// own (see [`HeadTail`]), so that the slots start 640 bytes in.
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct RingHeader {
     pub(crate) meta: CachePadded<RingMeta>,
     /// Producers' head and tail; written by producers, the tail read by consumers.
-    pub(crate) prod: CachePadded<HeadTail>,
+    pub(crate) prod: HeadTail,
     /// Consumers' head and tail; written by consumers, the tail read by producers.
-    pub(crate) cons: CachePadded<HeadTail>,
+    pub(crate) cons: HeadTail,
 }
 
 /// Byte offset of slot 0 from the start of the ring's memory.

@@ -12,10 +12,12 @@ use core::ops::Deref;
 
 use crate::config::{Behavior, RingFlags, SyncType};
 use crate::error::RingError;
-use crate::headtail::HeadTail;
+use crate::headtail::{Claim, HeadTail};
+use crate::held::Held;
 use crate::memory::{HeapRegion, RingMemory};
 use crate::raw::RawRing;
 use crate::sync::Ordering;
+use crate::view::RingView;
 
 /// A ring of `T` values in a block of memory `M`.
 ///
@@ -104,45 +106,37 @@ impl<T: Copy, M: RingMemory> Ring<T, M> {
     /// RTS and HTS sides.
     pub fn producer(&self) -> Result<Producer<'_, T, M>, RingError> {
         let single = claim_side(&self.raw, self.raw.prod(), "producer")?;
-        Ok(Producer { ring: self, single })
+        Ok(Producer {
+            ring: self,
+            single,
+            view: self.raw.view(),
+            sync: self.raw.prod().sync_type(),
+        })
     }
 
     /// A consumer handle (see [`Ring::producer`]).
     pub fn consumer(&self) -> Result<Consumer<'_, T, M>, RingError> {
         let single = claim_side(&self.raw, self.raw.cons(), "consumer")?;
-        Ok(Consumer { ring: self, single })
+        Ok(Consumer {
+            ring: self,
+            single,
+            view: self.raw.view(),
+            sync: self.raw.cons().sync_type(),
+        })
     }
+}
 
-    #[inline(always)]
-    fn enqueue_slice(&self, items: &[T], behavior: Behavior) -> Moved {
-        let n = u32::try_from(items.len()).unwrap_or(u32::MAX);
-        let sync = self.raw.prod().sync_type();
-        // SAFETY: items holds n values of T, whose size is the ring's esize (checked at
-        // creation); an ST side is used through its one Producer, borrowed mutably.
-        let claim = unsafe {
-            self.raw
-                .enqueue_units::<T>(sync, items.as_ptr(), 1, n, behavior)
-        };
-        Moved {
-            count: claim.n,
-            remaining: claim.room - claim.n,
-        }
-    }
+/// Elements a call on a slice of `len` moves at most (a ring never holds more than 2^31).
+#[inline(always)]
+fn slice_count(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
 
-    #[inline(always)]
-    fn dequeue_slice(&self, out: &mut [T], behavior: Behavior) -> Moved {
-        let n = u32::try_from(out.len()).unwrap_or(u32::MAX);
-        let sync = self.raw.cons().sync_type();
-        // SAFETY: out has room for n values; the slots hold valid T (only T values are
-        // enqueued through this type); an SC side is used through its one Consumer.
-        let claim = unsafe {
-            self.raw
-                .dequeue_units::<T>(sync, out.as_mut_ptr(), 1, n, behavior)
-        };
-        Moved {
-            count: claim.n,
-            remaining: claim.room - claim.n,
-        }
+#[inline(always)]
+fn moved(claim: Claim) -> Moved {
+    Moved {
+        count: claim.n,
+        remaining: claim.room - claim.n,
     }
 }
 
@@ -155,7 +149,7 @@ fn claim_side<M: RingMemory>(
     if side.sync_type() != SyncType::St {
         return Ok(false);
     }
-    if side.handle_taken.swap(1, Ordering::Acquire) != 0 {
+    if side.head.handle_taken.swap(1, Ordering::Acquire) != 0 {
         return Err(RingError::Busy {
             name: raw.name().to_owned(),
             side: which,
@@ -178,19 +172,67 @@ impl<T: Copy, M: RingMemory> core::fmt::Debug for Ring<T, M> {
 }
 
 /// The right to enqueue into a [`Ring`].
+///
+/// The handle keeps what every enqueue needs of the ring's header — its mode, geometry
+/// and the addresses of both sides and of the slots — read once when it is made.
 pub struct Producer<'r, T: Copy, M: RingMemory = HeapRegion> {
     ring: &'r Ring<T, M>,
     single: bool,
+    view: RingView<'r>,
+    /// The producer side's mode, fixed at the ring's creation.
+    sync: SyncType,
 }
 
 impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
+    /// Claim up to `n` slots, let `fill` write them (first position, count), publish.
+    ///
+    /// A single-thread producer tests its own flag and runs the single-thread operation
+    /// directly. Were it to go through the match on the mode, the compiler would make that
+    /// match a jump table — a load and an indirect jump on every call, a visible share of
+    /// a single-thread enqueue, which is a dozen instructions.
+    ///
+    /// # Safety
+    /// `fill` writes nothing but the slots it is handed, and those with values of `T`.
+    #[inline(always)]
+    unsafe fn put(&mut self, n: u32, behavior: Behavior, fill: impl FnOnce(u32, u32)) -> Claim {
+        if self.single {
+            // SAFETY: an ST side has one Producer, this one, borrowed mutably here: no
+            // other thread enqueues; the fill is the caller's.
+            unsafe { self.view.enqueue_as(SyncType::St, n, behavior, fill) }
+        } else {
+            // SAFETY: sync is the side's own mode; the fill is the caller's.
+            unsafe { self.view.enqueue_as(self.sync, n, behavior, fill) }
+        }
+    }
+
+    /// Enqueue `items[..n]` (n at most `items.len()`) in one bulk or burst.
+    #[inline(always)]
+    fn put_slice(&mut self, items: &[T], behavior: Behavior) -> Moved {
+        let n = slice_count(items.len());
+        let view = self.view;
+        let fill = |start, moved| {
+            // SAFETY: `put` hands over claimed slots, at most n; items holds n values of
+            // T, whose size is the ring's esize (checked at creation).
+            unsafe { view.write_run(start, items.as_ptr().cast(), size_of::<T>(), moved) }
+        };
+        // SAFETY: `fill` writes only its slots, with values of T.
+        moved(unsafe { self.put(n, behavior, fill) })
+    }
+
     /// Enqueue one value, or hand it back when the ring is full.
     #[inline]
     pub fn enqueue(&mut self, value: T) -> Result<(), T> {
-        let moved = self
-            .ring
-            .enqueue_slice(core::slice::from_ref(&value), Behavior::Fixed);
-        if moved.count == 1 {
+        let view = self.view;
+        // SAFETY: value is a T.
+        let held = unsafe { Held::load(&value) };
+        let fill = move |start, _| {
+            let slot = view.slot(start, size_of::<T>()).cast::<T>();
+            // SAFETY: `put` hands over the one claimed slot, an element of T's size.
+            unsafe { held.store(slot) }
+        };
+        // SAFETY: `fill` writes only its slot, with a T.
+        let claim = unsafe { self.put(1, Behavior::Fixed, fill) };
+        if claim.n == 1 {
             Ok(())
         } else {
             Err(value)
@@ -200,13 +242,13 @@ impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
     /// Enqueue all of `items` or none (`count` is 0 when they do not all fit).
     #[inline]
     pub fn enqueue_bulk(&mut self, items: &[T]) -> Moved {
-        self.ring.enqueue_slice(items, Behavior::Fixed)
+        self.put_slice(items, Behavior::Fixed)
     }
 
     /// Enqueue as many of `items` as fit, from the front.
     #[inline]
     pub fn enqueue_burst(&mut self, items: &[T]) -> Moved {
-        self.ring.enqueue_slice(items, Behavior::Variable)
+        self.put_slice(items, Behavior::Variable)
     }
 
     /// Peek: claim `n` slots (bulk) or up to `n` (burst), to fill with
@@ -251,6 +293,7 @@ impl<T: Copy, M: RingMemory> Drop for Producer<'_, T, M> {
             self.ring
                 .raw
                 .prod()
+                .head
                 .handle_taken
                 .store(0, Ordering::Release);
         }
@@ -266,37 +309,76 @@ impl<T: Copy, M: RingMemory> core::fmt::Debug for Producer<'_, T, M> {
     }
 }
 
-/// The right to dequeue from a [`Ring`].
+/// The right to dequeue from a [`Ring`]. Like [`Producer`], it keeps what every dequeue
+/// needs of the header.
 pub struct Consumer<'r, T: Copy, M: RingMemory = HeapRegion> {
     ring: &'r Ring<T, M>,
     single: bool,
+    view: RingView<'r>,
+    /// The consumer side's mode, fixed at the ring's creation.
+    sync: SyncType,
 }
 
 impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
+    /// Claim up to `n` filled slots, let `empty` read them (first position, count),
+    /// release them. Single-thread consumers skip the match on the mode (see
+    /// [`Producer`]'s `put`).
+    ///
+    /// # Safety
+    /// `empty` reads nothing but the slots it is handed.
+    #[inline(always)]
+    unsafe fn take(&mut self, n: u32, behavior: Behavior, empty: impl FnOnce(u32, u32)) -> Claim {
+        if self.single {
+            // SAFETY: an SC side has one Consumer, this one, borrowed mutably here: no
+            // other thread dequeues; the reads are the caller's.
+            unsafe { self.view.dequeue_as(SyncType::St, n, behavior, empty) }
+        } else {
+            // SAFETY: sync is the side's own mode; the reads are the caller's.
+            unsafe { self.view.dequeue_as(self.sync, n, behavior, empty) }
+        }
+    }
+
+    /// Dequeue into the front of `out` in one bulk or burst.
+    #[inline(always)]
+    fn take_slice(&mut self, out: &mut [T], behavior: Behavior) -> Moved {
+        let n = slice_count(out.len());
+        let view = self.view;
+        let dst = out.as_mut_ptr();
+        let empty = |start, moved| {
+            // SAFETY: `take` hands over claimed, published slots, at most n; out has room
+            // for n values of T, the ring's element.
+            unsafe { view.read_run(start, dst.cast(), size_of::<T>(), moved) }
+        };
+        // SAFETY: `empty` reads only its slots.
+        moved(unsafe { self.take(n, behavior, empty) })
+    }
+
     /// Dequeue one value, or `None` when the ring is empty.
     #[inline]
     pub fn dequeue(&mut self) -> Option<T> {
-        let mut slot = MaybeUninit::<T>::uninit();
-        let n = {
-            // SAFETY: a one-element slice over uninitialised memory is only written by the
-            // copy (T: Copy, no drop), and read below only when the copy happened.
-            let out = unsafe { core::slice::from_raw_parts_mut(slot.as_mut_ptr(), 1) };
-            self.ring.dequeue_slice(out, Behavior::Fixed).count
+        let view = self.view;
+        let mut held = None;
+        let empty = |start, _| {
+            let slot = view.slot(start, size_of::<T>()).cast::<T>();
+            // SAFETY: `take` hands over one claimed, published slot, which holds a T (only
+            // T values go in through this type, or the attacher promised so).
+            held = Some(unsafe { Held::load(slot) });
         };
-        // SAFETY: count 1 means the slot was written with a value from the ring.
-        (n == 1).then(|| unsafe { slot.assume_init() })
+        // SAFETY: `empty` reads only its slot.
+        unsafe { self.take(1, Behavior::Fixed, empty) };
+        held.map(Held::into_value)
     }
 
     /// Fill all of `out` or take nothing.
     #[inline]
     pub fn dequeue_bulk(&mut self, out: &mut [T]) -> Moved {
-        self.ring.dequeue_slice(out, Behavior::Fixed)
+        self.take_slice(out, Behavior::Fixed)
     }
 
     /// Take as many as are there, up to `out.len()`, into the front of `out`.
     #[inline]
     pub fn dequeue_burst(&mut self, out: &mut [T]) -> Moved {
-        self.ring.dequeue_slice(out, Behavior::Variable)
+        self.take_slice(out, Behavior::Variable)
     }
 
     /// Peek: copy `out.len()` elements (bulk) or up to that many (burst) into `out`
@@ -314,12 +396,11 @@ impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
         // finish; out has room for claim.n <= n values.
         unsafe {
             crate::slots::read(
-                raw.slots::<T>(),
-                raw.size(),
+                raw.slots::<u8>(),
                 raw.size() - 1,
-                1,
+                size_of::<T>(),
                 claim.start,
-                out.as_mut_ptr(),
+                out.as_mut_ptr().cast(),
                 claim.n,
             )
         };
@@ -355,6 +436,7 @@ impl<T: Copy, M: RingMemory> Drop for Consumer<'_, T, M> {
             self.ring
                 .raw
                 .cons()
+                .head
                 .handle_taken
                 .store(0, Ordering::Release);
         }
@@ -413,12 +495,11 @@ impl<T: Copy, M: RingMemory> EnqueueReservation<'_, '_, T, M> {
         // SAFETY: the claimed slots start..start + n are this producer's; items fits.
         unsafe {
             crate::slots::write(
-                raw.slots::<T>(),
-                raw.size(),
+                raw.slots::<u8>(),
                 raw.size() - 1,
-                1,
+                size_of::<T>(),
                 self.start,
-                items.as_ptr(),
+                items.as_ptr().cast(),
                 items.len() as u32,
             )
         };

@@ -1,0 +1,303 @@
+//! The data path: claim, copy, publish, for every mode, over what it needs of the header.
+//!
+//! An enqueue or dequeue needs both sides' head and tail, the slot array, its mask and the
+//! capacity. Where they are never changes after initialisation, so [`RingView`] gathers
+//! them: a typed handle makes one when it is created and keeps it, so that a loop of calls
+//! holds them in registers instead of following handle, ring and header to them on every
+//! call; the raw API makes one per call.
+//!
+//! The copy is the caller's: the operations claim slots, hand them to a closure as (first
+//! position, count), and publish them, so a single typed element is written or read in
+//! place ([`crate::held`]) while bulk and burst calls copy runs ([`crate::slots`]).
+//!
+//! The mode is dispatched once per call ([`RingView::enqueue_as`]), into a copy of the
+//! whole operation specialised for that mode, so the fast path has one predictable branch
+//! rather than one per step.
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use crate::config::{Behavior, SyncType};
+use crate::header::{RingHeader, SLOTS_OFFSET};
+use crate::headtail::Claim;
+use crate::slots;
+
+/// [`SyncType`]s as `u32` const parameters.
+const ST: u32 = SyncType::St as u32;
+const MT: u32 = SyncType::Mt as u32;
+const RTS: u32 = SyncType::MtRts as u32;
+const HTS: u32 = SyncType::MtHts as u32;
+
+/// A ring's header, as the data path sees it.
+///
+/// Only the header's address: both sides and the slots lie at fixed offsets from it, and
+/// the mask and capacity are read from it on each call, as DPDK does — they sit on a line
+/// nothing ever writes, so every core keeps it, and loading them costs less than holding
+/// them in registers across a caller's loop would (a loop that enqueues and dequeues
+/// through two handles would need ten registers for two full copies).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RingView<'r> {
+    /// The header at the start of the ring's block, with provenance over the whole block
+    /// (the slots are reached through it).
+    header: NonNull<RingHeader>,
+    _ring: PhantomData<&'r RingHeader>,
+}
+
+// SAFETY: a view is a borrowed pointer to a ring's header, which holds only atomics and
+// fields never written after initialisation, and to the slots after it. Whoever holds a
+// view also borrows the ring (its lifetime 'r), whose operations are the ring protocol
+// itself, so sharing or sending the view gives no access that a `&RawRing` would not.
+unsafe impl Send for RingView<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for RingView<'_> {}
+
+impl<'r> RingView<'r> {
+    /// # Safety
+    /// `header` points at an initialised ring header at the start of a block that also
+    /// holds its slots, valid for the life `'r`, with provenance over that block.
+    pub(crate) unsafe fn new(header: NonNull<RingHeader>) -> Self {
+        RingView {
+            header,
+            _ring: PhantomData,
+        }
+    }
+
+    #[inline(always)]
+    fn header(&self) -> &'r RingHeader {
+        // SAFETY: an initialised header, valid for 'r (the contract of `new`); its shared
+        // parts are atomics or never written after initialisation.
+        unsafe { self.header.as_ref() }
+    }
+
+    #[inline(always)]
+    fn mask(&self) -> u32 {
+        self.header().meta.mask
+    }
+
+    /// Slot 0.
+    #[inline(always)]
+    fn slots(&self) -> *mut u8 {
+        self.header.as_ptr().cast::<u8>().wrapping_add(SLOTS_OFFSET)
+    }
+
+    /// Slot `position & mask`, for elements of `esize` bytes (the ring's element size,
+    /// or the address is meaningless; using it is the caller's `unsafe`).
+    #[inline(always)]
+    pub(crate) fn slot(&self, position: u32, esize: usize) -> *mut u8 {
+        let index = (position & self.mask()) as usize;
+        self.slots().wrapping_add(index * esize)
+    }
+
+    /// Copy `n` elements of `esize` bytes from `src` into the slots from `position`.
+    ///
+    /// # Safety
+    /// This thread holds the claim of those slots; `src` is valid for `n * esize` bytes;
+    /// `esize` is the ring's element size.
+    #[inline(always)]
+    pub(crate) unsafe fn write_run(&self, position: u32, src: *const u8, esize: usize, n: u32) {
+        // SAFETY: the caller's contract; n <= capacity < mask + 1 as any claim is.
+        unsafe { slots::write(self.slots(), self.mask(), esize, position, src, n) }
+    }
+
+    /// Copy `n` elements of `esize` bytes out of the slots from `position` into `dst`.
+    ///
+    /// # Safety
+    /// This thread holds the claim of those (published) slots; `dst` is valid for writing
+    /// `n * esize` bytes; `esize` is the ring's element size.
+    #[inline(always)]
+    pub(crate) unsafe fn read_run(&self, position: u32, dst: *mut u8, esize: usize, n: u32) {
+        // SAFETY: the caller's contract, as in write_run.
+        unsafe { slots::read(self.slots(), self.mask(), esize, position, dst, n) }
+    }
+
+    /// Enqueue `n` elements of `esize` bytes from `src` in mode `sync`.
+    ///
+    /// # Safety
+    /// `src` is valid for `n * esize` bytes; `esize` is the ring's element size; when
+    /// `sync` is ST, no other thread enqueues concurrently; `sync` is ST or MT on an ST/MT
+    /// side, or the side's own mode.
+    #[inline(always)]
+    pub(crate) unsafe fn enqueue_from(
+        &self,
+        sync: SyncType,
+        src: *const u8,
+        esize: usize,
+        n: u32,
+        behavior: Behavior,
+    ) -> Claim {
+        let fill = |start, moved| {
+            // SAFETY: the view hands `fill` slots this thread claimed, at most n, and src
+            // holds n elements of the ring's size (the caller's contract).
+            unsafe { self.write_run(start, src, esize, moved) }
+        };
+        // SAFETY: the caller's contract; `fill` writes only the slots it is handed.
+        unsafe { self.enqueue_as(sync, n, behavior, fill) }
+    }
+
+    /// Dequeue up to `n` elements of `esize` bytes into `dst` in mode `sync`.
+    ///
+    /// # Safety
+    /// As [`RingView::enqueue_from`], with `dst` valid for writing `n * esize` bytes and
+    /// SC for ST.
+    #[inline(always)]
+    pub(crate) unsafe fn dequeue_into(
+        &self,
+        sync: SyncType,
+        dst: *mut u8,
+        esize: usize,
+        n: u32,
+        behavior: Behavior,
+    ) -> Claim {
+        let empty = |start, moved| {
+            // SAFETY: the view hands `empty` published slots this thread claimed, at most
+            // n, and dst has room for n elements (the caller's contract).
+            unsafe { self.read_run(start, dst, esize, moved) }
+        };
+        // SAFETY: the caller's contract; `empty` reads only the slots it is handed.
+        unsafe { self.dequeue_as(sync, n, behavior, empty) }
+    }
+
+    /// Claim up to `n` slots in mode `sync`, hand them to `fill` as (first position,
+    /// count), then publish them to consumers.
+    ///
+    /// The one dispatch on the mode, into a copy of the whole operation for that mode.
+    ///
+    /// # Safety
+    /// When `sync` is ST, no other thread enqueues concurrently; `sync` is ST or MT on an
+    /// ST/MT side, or the side's own mode; `fill` writes nothing but the slots it is given.
+    #[inline(always)]
+    pub(crate) unsafe fn enqueue_as(
+        &self,
+        sync: SyncType,
+        n: u32,
+        behavior: Behavior,
+        fill: impl FnOnce(u32, u32),
+    ) -> Claim {
+        match sync {
+            SyncType::St => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.enqueue::<ST>(n, behavior, fill) }
+            }
+            SyncType::Mt => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.enqueue::<MT>(n, behavior, fill) }
+            }
+            SyncType::MtRts => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.enqueue::<RTS>(n, behavior, fill) }
+            }
+            SyncType::MtHts => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.enqueue::<HTS>(n, behavior, fill) }
+            }
+        }
+    }
+
+    /// Claim up to `n` filled slots in mode `sync`, hand them to `empty` as (first
+    /// position, count), then release them to producers.
+    ///
+    /// # Safety
+    /// As [`RingView::enqueue_as`], with SC for ST; `empty` only reads the slots it is
+    /// given.
+    #[inline(always)]
+    pub(crate) unsafe fn dequeue_as(
+        &self,
+        sync: SyncType,
+        n: u32,
+        behavior: Behavior,
+        empty: impl FnOnce(u32, u32),
+    ) -> Claim {
+        match sync {
+            SyncType::St => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.dequeue::<ST>(n, behavior, empty) }
+            }
+            SyncType::Mt => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.dequeue::<MT>(n, behavior, empty) }
+            }
+            SyncType::MtRts => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.dequeue::<RTS>(n, behavior, empty) }
+            }
+            SyncType::MtHts => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.dequeue::<HTS>(n, behavior, empty) }
+            }
+        }
+    }
+
+    /// [`RingView::enqueue_as`] for one mode (`MODE` is a [`SyncType`] as `u32`).
+    ///
+    /// # Safety
+    /// As [`RingView::enqueue_as`].
+    #[inline(always)]
+    unsafe fn enqueue<const MODE: u32>(
+        &self,
+        n: u32,
+        behavior: Behavior,
+        fill: impl FnOnce(u32, u32),
+    ) -> Claim {
+        let header = self.header();
+        let (prod, cons, capacity) = (&header.prod, &header.cons, header.meta.capacity);
+        let claim = match MODE {
+            ST => prod.move_head::<true>(cons, capacity, n, behavior),
+            MT => prod.move_head::<false>(cons, capacity, n, behavior),
+            RTS => prod.rts_move_head(cons, capacity, n, behavior),
+            _ => prod.hts_move_head(cons, capacity, n, behavior),
+        };
+        if claim.n == 0 {
+            return claim;
+        }
+        // A bulk claim that succeeded holds exactly n: saying so lets a constant n (a
+        // single element) reach the copy as a constant.
+        let moved = match behavior {
+            Behavior::Fixed => n,
+            Behavior::Variable => claim.n,
+        };
+        fill(claim.start, moved);
+        match MODE {
+            ST => prod.update_tail::<true>(claim.start, moved),
+            MT => prod.update_tail::<false>(claim.start, moved),
+            RTS => prod.rts_update_tail(),
+            _ => prod.hts_update_tail(claim.start, moved),
+        }
+        claim
+    }
+
+    /// [`RingView::dequeue_as`] for one mode.
+    ///
+    /// # Safety
+    /// As [`RingView::dequeue_as`].
+    #[inline(always)]
+    unsafe fn dequeue<const MODE: u32>(
+        &self,
+        n: u32,
+        behavior: Behavior,
+        empty: impl FnOnce(u32, u32),
+    ) -> Claim {
+        let (prod, cons) = (&self.header().prod, &self.header().cons);
+        // Consumers' room is what producers published: capacity 0 plus their tail.
+        let claim = match MODE {
+            ST => cons.move_head::<true>(prod, 0, n, behavior),
+            MT => cons.move_head::<false>(prod, 0, n, behavior),
+            RTS => cons.rts_move_head(prod, 0, n, behavior),
+            _ => cons.hts_move_head(prod, 0, n, behavior),
+        };
+        if claim.n == 0 {
+            return claim;
+        }
+        let moved = match behavior {
+            Behavior::Fixed => n,
+            Behavior::Variable => claim.n,
+        };
+        empty(claim.start, moved);
+        match MODE {
+            ST => cons.update_tail::<true>(claim.start, moved),
+            MT => cons.update_tail::<false>(claim.start, moved),
+            RTS => cons.rts_update_tail(),
+            _ => cons.hts_update_tail(claim.start, moved),
+        }
+        claim
+    }
+}
