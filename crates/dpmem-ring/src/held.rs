@@ -5,19 +5,29 @@
 //! stack, and around the ring's atomics — which the compiler must assume may change any
 //! memory — none of those hops can be folded away. A single-element call then spends more
 //! on stack round trips than on the ring itself (16-byte elements took half again the
-//! cycles of DPDK's, which copies them as one 128-bit unit). Loaded as one integer of its
-//! size, the element is a plain value that stays in registers from one end to the other.
+//! cycles of DPDK's, which copies them as one 128-bit unit). Loaded as one unit of its
+//! size, the element is a plain value that stays in a register from one end to the other.
 
 use core::marker::PhantomData;
 use core::mem::{size_of, MaybeUninit};
 
-/// An element of type `T` in transit: in one 4, 8 or 16-byte integer when `T` has one of
+use crate::view::{RingView, SlotCopy};
+
+/// The 16-byte unit: a vector register where there is one, so that the element moves
+/// with one load and one store (as an integer pair it would take two of each, and stores
+/// are what a single-element loop runs out of first).
+#[cfg(target_arch = "x86_64")]
+type Unit16 = core::arch::x86_64::__m128i;
+#[cfg(not(target_arch = "x86_64"))]
+type Unit16 = u128;
+
+/// An element of type `T` in transit: in one 4, 8 or 16-byte unit when `T` has one of
 /// those sizes, else as a `MaybeUninit<T>`. `MaybeUninit` carries padding bytes as they are.
 #[derive(Clone, Copy)]
 pub(crate) struct Held<T: Copy> {
     w4: MaybeUninit<u32>,
     w8: MaybeUninit<u64>,
-    w16: MaybeUninit<u128>,
+    w16: MaybeUninit<Unit16>,
     other: MaybeUninit<T>,
     _elem: PhantomData<T>,
 }
@@ -43,7 +53,7 @@ impl<T: Copy> Held<T> {
             // SAFETY: the T at src is 8 bytes.
             8 => held.w8 = unsafe { src.cast::<MaybeUninit<u64>>().read_unaligned() },
             // SAFETY: the T at src is 16 bytes.
-            16 => held.w16 = unsafe { src.cast::<MaybeUninit<u128>>().read_unaligned() },
+            16 => held.w16 = unsafe { src.cast::<MaybeUninit<Unit16>>().read_unaligned() },
             // SAFETY: a T at src.
             _ => held.other = unsafe { src.cast::<MaybeUninit<T>>().read_unaligned() },
         }
@@ -62,7 +72,7 @@ impl<T: Copy> Held<T> {
             // SAFETY: a T at dst is 8 bytes, held in w8.
             8 => unsafe { dst.cast::<MaybeUninit<u64>>().write_unaligned(self.w8) },
             // SAFETY: a T at dst is 16 bytes, held in w16.
-            16 => unsafe { dst.cast::<MaybeUninit<u128>>().write_unaligned(self.w16) },
+            16 => unsafe { dst.cast::<MaybeUninit<Unit16>>().write_unaligned(self.w16) },
             // SAFETY: a T at dst, held in other.
             _ => unsafe { dst.cast::<MaybeUninit<T>>().write_unaligned(self.other) },
         }
@@ -76,6 +86,31 @@ impl<T: Copy> Held<T> {
         unsafe { self.store(value.as_mut_ptr()) };
         // SAFETY: `load` read a valid T (its contract) and `store` wrote all of its bytes.
         unsafe { value.assume_init() }
+    }
+}
+
+/// An enqueue of one held element: written into the claimed slot.
+impl<T: Copy> SlotCopy for Held<T> {
+    #[inline(always)]
+    unsafe fn copy(self, view: &RingView<'_>, start: u32, _n: u32) {
+        let slot = view.slot(start, size_of::<T>()).cast::<T>();
+        // SAFETY: a claimed slot (the trait's contract) of a ring of T (the typed handle
+        // that holds the element only exists for one).
+        unsafe { self.store(slot) }
+    }
+}
+
+/// A dequeue of one element, held once it is read from the claimed slot.
+pub(crate) struct TakeOne<'a, T: Copy>(pub(crate) &'a mut Option<Held<T>>);
+
+impl<T: Copy> SlotCopy for TakeOne<'_, T> {
+    #[inline(always)]
+    unsafe fn copy(self, view: &RingView<'_>, start: u32, _n: u32) {
+        let slot = view.slot(start, size_of::<T>()).cast::<T>();
+        // SAFETY: a claimed, published slot (the trait's contract) of a ring of T, which
+        // holds a T (only T values go in through the typed handles, or the attacher
+        // promised so).
+        *self.0 = Some(unsafe { Held::load(slot) });
     }
 }
 

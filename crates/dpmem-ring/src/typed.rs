@@ -13,11 +13,11 @@ use core::ops::Deref;
 use crate::config::{Behavior, RingFlags, SyncType};
 use crate::error::RingError;
 use crate::headtail::{Claim, HeadTail};
-use crate::held::Held;
+use crate::held::{Held, TakeOne};
 use crate::memory::{HeapRegion, RingMemory};
 use crate::raw::RawRing;
 use crate::sync::Ordering;
-use crate::view::RingView;
+use crate::view::{CopyIn, CopyOut, RingView, SlotCopy};
 
 /// A ring of `T` values in a block of memory `M`.
 ///
@@ -194,7 +194,7 @@ impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
     /// # Safety
     /// `fill` writes nothing but the slots it is handed, and those with values of `T`.
     #[inline(always)]
-    unsafe fn put(&mut self, n: u32, behavior: Behavior, fill: impl FnOnce(u32, u32)) -> Claim {
+    unsafe fn put(&mut self, n: u32, behavior: Behavior, fill: impl SlotCopy) -> Claim {
         if self.single {
             // SAFETY: an ST side has one Producer, this one, borrowed mutably here: no
             // other thread enqueues; the fill is the caller's.
@@ -209,11 +209,9 @@ impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
     #[inline(always)]
     fn put_slice(&mut self, items: &[T], behavior: Behavior) -> Moved {
         let n = slice_count(items.len());
-        let view = self.view;
-        let fill = |start, moved| {
-            // SAFETY: `put` hands over claimed slots, at most n; items holds n values of
-            // T, whose size is the ring's esize (checked at creation).
-            unsafe { view.write_run(start, items.as_ptr().cast(), size_of::<T>(), moved) }
+        let fill = CopyIn {
+            src: items.as_ptr().cast(),
+            esize: size_of::<T>(),
         };
         // SAFETY: `fill` writes only its slots, with values of T.
         moved(unsafe { self.put(n, behavior, fill) })
@@ -222,16 +220,10 @@ impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
     /// Enqueue one value, or hand it back when the ring is full.
     #[inline]
     pub fn enqueue(&mut self, value: T) -> Result<(), T> {
-        let view = self.view;
         // SAFETY: value is a T.
         let held = unsafe { Held::load(&value) };
-        let fill = move |start, _| {
-            let slot = view.slot(start, size_of::<T>()).cast::<T>();
-            // SAFETY: `put` hands over the one claimed slot, an element of T's size.
-            unsafe { held.store(slot) }
-        };
-        // SAFETY: `fill` writes only its slot, with a T.
-        let claim = unsafe { self.put(1, Behavior::Fixed, fill) };
+        // SAFETY: `held` writes only its slot, with a T.
+        let claim = unsafe { self.put(1, Behavior::Fixed, held) };
         if claim.n == 1 {
             Ok(())
         } else {
@@ -327,7 +319,7 @@ impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
     /// # Safety
     /// `empty` reads nothing but the slots it is handed.
     #[inline(always)]
-    unsafe fn take(&mut self, n: u32, behavior: Behavior, empty: impl FnOnce(u32, u32)) -> Claim {
+    unsafe fn take(&mut self, n: u32, behavior: Behavior, empty: impl SlotCopy) -> Claim {
         if self.single {
             // SAFETY: an SC side has one Consumer, this one, borrowed mutably here: no
             // other thread dequeues; the reads are the caller's.
@@ -342,12 +334,9 @@ impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
     #[inline(always)]
     fn take_slice(&mut self, out: &mut [T], behavior: Behavior) -> Moved {
         let n = slice_count(out.len());
-        let view = self.view;
-        let dst = out.as_mut_ptr();
-        let empty = |start, moved| {
-            // SAFETY: `take` hands over claimed, published slots, at most n; out has room
-            // for n values of T, the ring's element.
-            unsafe { view.read_run(start, dst.cast(), size_of::<T>(), moved) }
+        let empty = CopyOut {
+            dst: out.as_mut_ptr().cast(),
+            esize: size_of::<T>(),
         };
         // SAFETY: `empty` reads only its slots.
         moved(unsafe { self.take(n, behavior, empty) })
@@ -356,16 +345,9 @@ impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
     /// Dequeue one value, or `None` when the ring is empty.
     #[inline]
     pub fn dequeue(&mut self) -> Option<T> {
-        let view = self.view;
         let mut held = None;
-        let empty = |start, _| {
-            let slot = view.slot(start, size_of::<T>()).cast::<T>();
-            // SAFETY: `take` hands over one claimed, published slot, which holds a T (only
-            // T values go in through this type, or the attacher promised so).
-            held = Some(unsafe { Held::load(slot) });
-        };
-        // SAFETY: `empty` reads only its slot.
-        unsafe { self.take(1, Behavior::Fixed, empty) };
+        // SAFETY: `TakeOne` reads only its slot.
+        unsafe { self.take(1, Behavior::Fixed, TakeOne(&mut held)) };
         held.map(Held::into_value)
     }
 

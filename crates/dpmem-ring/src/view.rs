@@ -6,9 +6,9 @@
 //! holds them in registers instead of following handle, ring and header to them on every
 //! call; the raw API makes one per call.
 //!
-//! The copy is the caller's: the operations claim slots, hand them to a closure as (first
-//! position, count), and publish them, so a single typed element is written or read in
-//! place ([`crate::held`]) while bulk and burst calls copy runs ([`crate::slots`]).
+//! The copy is the caller's: the operations claim slots, hand them to a [`SlotCopy`], and
+//! publish them, so a single typed element is written or read in place ([`crate::held`])
+//! while bulk and burst calls copy runs ([`crate::slots`]).
 //!
 //! The mode is dispatched once per call ([`RingView::enqueue_as`]), into a copy of the
 //! whole operation specialised for that mode, so the fast path has one predictable branch
@@ -27,6 +27,55 @@ const ST: u32 = SyncType::St as u32;
 const MT: u32 = SyncType::Mt as u32;
 const RTS: u32 = SyncType::MtRts as u32;
 const HTS: u32 = SyncType::MtHts as u32;
+
+/// What an operation does with the slots it claimed: copy into them (enqueue) or out of
+/// them (dequeue).
+///
+/// A trait whose implementations are all `#[inline(always)]`, not a closure: a closure
+/// called from the arms of the mode dispatch is one function that the compiler may keep
+/// out of line, which put a call in the middle of every bulk operation.
+pub(crate) trait SlotCopy {
+    /// Copy between the caller and the `n` slots from position `start`.
+    ///
+    /// # Safety
+    /// The calling thread holds the claim of those slots (published by the other side,
+    /// for a dequeue), and `n` is at most what the operation was asked to move.
+    unsafe fn copy(self, view: &RingView<'_>, start: u32, n: u32);
+}
+
+/// Copy a run of elements of `esize` bytes in from `src`, which holds as many as the
+/// operation was asked to move.
+#[derive(Clone, Copy)]
+pub(crate) struct CopyIn {
+    pub(crate) src: *const u8,
+    pub(crate) esize: usize,
+}
+
+impl SlotCopy for CopyIn {
+    #[inline(always)]
+    unsafe fn copy(self, view: &RingView<'_>, start: u32, n: u32) {
+        // SAFETY: claimed slots (the trait's contract); src holds n or more elements of
+        // esize bytes, the ring's element size (CopyIn's).
+        unsafe { view.write_run(start, self.src, self.esize, n) }
+    }
+}
+
+/// Copy a run of elements of `esize` bytes out to `dst`, which has room for as many as
+/// the operation was asked to move.
+#[derive(Clone, Copy)]
+pub(crate) struct CopyOut {
+    pub(crate) dst: *mut u8,
+    pub(crate) esize: usize,
+}
+
+impl SlotCopy for CopyOut {
+    #[inline(always)]
+    unsafe fn copy(self, view: &RingView<'_>, start: u32, n: u32) {
+        // SAFETY: claimed, published slots (the trait's contract); dst has room for n or
+        // more elements of the ring's size (CopyOut's).
+        unsafe { view.read_run(start, self.dst, self.esize, n) }
+    }
+}
 
 /// A ring's header, as the data path sees it.
 ///
@@ -125,12 +174,9 @@ impl<'r> RingView<'r> {
         n: u32,
         behavior: Behavior,
     ) -> Claim {
-        let fill = |start, moved| {
-            // SAFETY: the view hands `fill` slots this thread claimed, at most n, and src
-            // holds n elements of the ring's size (the caller's contract).
-            unsafe { self.write_run(start, src, esize, moved) }
-        };
-        // SAFETY: the caller's contract; `fill` writes only the slots it is handed.
+        let fill = CopyIn { src, esize };
+        // SAFETY: the caller's contract; `fill` writes only the slots it is handed, from a
+        // buffer of n elements of the ring's size.
         unsafe { self.enqueue_as(sync, n, behavior, fill) }
     }
 
@@ -148,17 +194,14 @@ impl<'r> RingView<'r> {
         n: u32,
         behavior: Behavior,
     ) -> Claim {
-        let empty = |start, moved| {
-            // SAFETY: the view hands `empty` published slots this thread claimed, at most
-            // n, and dst has room for n elements (the caller's contract).
-            unsafe { self.read_run(start, dst, esize, moved) }
-        };
-        // SAFETY: the caller's contract; `empty` reads only the slots it is handed.
+        let empty = CopyOut { dst, esize };
+        // SAFETY: the caller's contract; `empty` reads only the slots it is handed, into a
+        // buffer with room for n elements of the ring's size.
         unsafe { self.dequeue_as(sync, n, behavior, empty) }
     }
 
-    /// Claim up to `n` slots in mode `sync`, hand them to `fill` as (first position,
-    /// count), then publish them to consumers.
+    /// Claim up to `n` slots in mode `sync`, let `fill` write them, then publish them to
+    /// consumers.
     ///
     /// The one dispatch on the mode, into a copy of the whole operation for that mode.
     ///
@@ -171,7 +214,7 @@ impl<'r> RingView<'r> {
         sync: SyncType,
         n: u32,
         behavior: Behavior,
-        fill: impl FnOnce(u32, u32),
+        fill: impl SlotCopy,
     ) -> Claim {
         match sync {
             SyncType::St => {
@@ -193,8 +236,8 @@ impl<'r> RingView<'r> {
         }
     }
 
-    /// Claim up to `n` filled slots in mode `sync`, hand them to `empty` as (first
-    /// position, count), then release them to producers.
+    /// Claim up to `n` filled slots in mode `sync`, let `empty` read them, then release
+    /// them to producers.
     ///
     /// # Safety
     /// As [`RingView::enqueue_as`], with SC for ST; `empty` only reads the slots it is
@@ -205,7 +248,7 @@ impl<'r> RingView<'r> {
         sync: SyncType,
         n: u32,
         behavior: Behavior,
-        empty: impl FnOnce(u32, u32),
+        empty: impl SlotCopy,
     ) -> Claim {
         match sync {
             SyncType::St => {
@@ -236,7 +279,7 @@ impl<'r> RingView<'r> {
         &self,
         n: u32,
         behavior: Behavior,
-        fill: impl FnOnce(u32, u32),
+        fill: impl SlotCopy,
     ) -> Claim {
         let header = self.header();
         let (prod, cons, capacity) = (&header.prod, &header.cons, header.meta.capacity);
@@ -255,7 +298,8 @@ impl<'r> RingView<'r> {
             Behavior::Fixed => n,
             Behavior::Variable => claim.n,
         };
-        fill(claim.start, moved);
+        // SAFETY: this thread holds the claim of slots claim.start.. + moved, moved <= n.
+        unsafe { fill.copy(self, claim.start, moved) };
         match MODE {
             ST => prod.update_tail::<true>(claim.start, moved),
             MT => prod.update_tail::<false>(claim.start, moved),
@@ -274,7 +318,7 @@ impl<'r> RingView<'r> {
         &self,
         n: u32,
         behavior: Behavior,
-        empty: impl FnOnce(u32, u32),
+        empty: impl SlotCopy,
     ) -> Claim {
         let (prod, cons) = (&self.header().prod, &self.header().cons);
         // Consumers' room is what producers published: capacity 0 plus their tail.
@@ -291,7 +335,9 @@ impl<'r> RingView<'r> {
             Behavior::Fixed => n,
             Behavior::Variable => claim.n,
         };
-        empty(claim.start, moved);
+        // SAFETY: this thread holds the claim of the published slots claim.start.. +
+        // moved, moved <= n.
+        unsafe { empty.copy(self, claim.start, moved) };
         match MODE {
             ST => cons.update_tail::<true>(claim.start, moved),
             MT => cons.update_tail::<false>(claim.start, moved),
