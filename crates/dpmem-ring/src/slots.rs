@@ -7,11 +7,14 @@
 
 use core::ptr;
 
+use crate::sync::compiler_barrier;
+
 /// Copy `len` bytes, a multiple of 4 (as every element size is), from `src` to `dst`.
 ///
 /// Not `ptr::copy_nonoverlapping(src, dst, len)`: with a length the compiler cannot see,
 /// that is a call into the C library's `memcpy`, whose size dispatch costs more than moving
-/// a burst of 8 pointers. Instead 64-byte blocks in a loop, then a 32, 16, 8 and 4-byte
+/// a burst of 8 pointers (and a plain loop of blocks is recognised and turned into the
+/// same call, hence the barrier in it). Instead 64-byte blocks in a loop, then a 32, 16, 8 and 4-byte
 /// block as the low bits of the length say, each a fixed size the compiler emits as a
 /// few 16-byte (or smaller) moves. When the length is `n * size_of::<T>()` the compiler
 /// knows its low bits and drops the steps that cannot happen: 16-byte elements move as
@@ -27,6 +30,9 @@ pub(crate) unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
         // SAFETY: 64 bytes from `done` are inside both ranges (len - done >= 64).
         unsafe { copy_block::<64>(src, dst, done) };
         done += 64;
+        // Without it, the compiler turns this loop back into a `memcpy` call wherever it
+        // can tell the two ranges apart (a caller's local array and the slots).
+        compiler_barrier();
     }
     let rest = len - done;
     // Each step copies a block whose size is one bit of `rest` (below 64), so the blocks
