@@ -184,7 +184,7 @@ pub struct Producer<'r, T: Copy, M: RingMemory = HeapRegion> {
 }
 
 impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
-    /// Claim up to `n` slots, let `fill` write them (first position, count), publish.
+    /// Claim up to `n` slots, let `fill` copy values of `T` into them, publish them.
     ///
     /// A single-thread producer tests its own flag and runs the single-thread operation
     /// directly. Were it to go through the match on the mode, the compiler would make that
@@ -192,7 +192,7 @@ impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
     /// a single-thread enqueue, which is a dozen instructions.
     ///
     /// # Safety
-    /// `fill` writes nothing but the slots it is handed, and those with values of `T`.
+    /// `fill` copies up to `n` values of `T` from memory that holds them.
     #[inline(always)]
     unsafe fn put(&mut self, n: u32, behavior: Behavior, fill: impl SlotCopy) -> Claim {
         if self.single {
@@ -205,7 +205,7 @@ impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
         }
     }
 
-    /// Enqueue `items[..n]` (n at most `items.len()`) in one bulk or burst.
+    /// Enqueue `items` in one bulk or burst.
     #[inline(always)]
     fn put_slice(&mut self, items: &[T], behavior: Behavior) -> Moved {
         let n = slice_count(items.len());
@@ -213,7 +213,7 @@ impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
             src: items.as_ptr().cast(),
             esize: size_of::<T>(),
         };
-        // SAFETY: `fill` writes only its slots, with values of T.
+        // SAFETY: `fill` copies from items, which holds n values of T.
         moved(unsafe { self.put(n, behavior, fill) })
     }
 
@@ -222,7 +222,7 @@ impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
     pub fn enqueue(&mut self, value: T) -> Result<(), T> {
         // SAFETY: value is a T.
         let held = unsafe { Held::load(&value) };
-        // SAFETY: `held` writes only its slot, with a T.
+        // SAFETY: `held` is one value of T.
         let claim = unsafe { self.put(1, Behavior::Fixed, held) };
         if claim.n == 1 {
             Ok(())
@@ -312,12 +312,12 @@ pub struct Consumer<'r, T: Copy, M: RingMemory = HeapRegion> {
 }
 
 impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
-    /// Claim up to `n` filled slots, let `empty` read them (first position, count),
-    /// release them. Single-thread consumers skip the match on the mode (see
+    /// Claim up to `n` filled slots, let `empty` copy their values of `T` out, release
+    /// them. Single-thread consumers skip the match on the mode (see
     /// [`Producer`]'s `put`).
     ///
     /// # Safety
-    /// `empty` reads nothing but the slots it is handed.
+    /// `empty` copies up to `n` values of `T` into memory with room for them.
     #[inline(always)]
     unsafe fn take(&mut self, n: u32, behavior: Behavior, empty: impl SlotCopy) -> Claim {
         if self.single {
@@ -338,7 +338,7 @@ impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
             dst: out.as_mut_ptr().cast(),
             esize: size_of::<T>(),
         };
-        // SAFETY: `empty` reads only its slots.
+        // SAFETY: `empty` copies into out, which has room for n values of T.
         moved(unsafe { self.take(n, behavior, empty) })
     }
 
@@ -346,7 +346,7 @@ impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
     #[inline]
     pub fn dequeue(&mut self) -> Option<T> {
         let mut held = None;
-        // SAFETY: `TakeOne` reads only its slot.
+        // SAFETY: `TakeOne` copies one value of T into `held`.
         unsafe { self.take(1, Behavior::Fixed, TakeOne(&mut held)) };
         held.map(Held::into_value)
     }

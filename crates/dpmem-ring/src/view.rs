@@ -207,7 +207,8 @@ impl<'r> RingView<'r> {
     ///
     /// # Safety
     /// When `sync` is ST, no other thread enqueues concurrently; `sync` is ST or MT on an
-    /// ST/MT side, or the side's own mode; `fill` writes nothing but the slots it is given.
+    /// ST/MT side, or the side's own mode; `fill` can copy `n` elements of the ring's
+    /// element size in (its buffer holds them).
     #[inline(always)]
     pub(crate) unsafe fn enqueue_as(
         &self,
@@ -240,8 +241,8 @@ impl<'r> RingView<'r> {
     /// them to producers.
     ///
     /// # Safety
-    /// As [`RingView::enqueue_as`], with SC for ST; `empty` only reads the slots it is
-    /// given.
+    /// As [`RingView::enqueue_as`], with SC for ST; `empty` can copy `n` elements out (its
+    /// buffer has room for them).
     #[inline(always)]
     pub(crate) unsafe fn dequeue_as(
         &self,
