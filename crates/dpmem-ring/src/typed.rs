@@ -17,7 +17,7 @@ use crate::held::{Held, TakeOne};
 use crate::memory::{HeapRegion, RingMemory};
 use crate::raw::RawRing;
 use crate::sync::Ordering;
-use crate::view::{CopyIn, CopyOut, RingView, SlotCopy};
+use crate::view::{CopyIn, CopyOut, Dispatch, RingView, SlotCopy};
 
 /// A ring of `T` values in a block of memory `M`.
 ///
@@ -105,23 +105,21 @@ impl<T: Copy, M: RingMemory> Ring<T, M> {
     /// A producer handle: the only one while the producer side is SP, one of many on MP,
     /// RTS and HTS sides.
     pub fn producer(&self) -> Result<Producer<'_, T, M>, RingError> {
-        let single = claim_side(&self.raw, self.raw.prod(), "producer")?;
+        claim_side(&self.raw, self.raw.prod(), "producer")?;
         Ok(Producer {
             ring: self,
-            single,
             view: self.raw.view(),
-            sync: self.raw.prod().sync_type(),
+            mode: Dispatch::new(self.raw.prod().sync_type()),
         })
     }
 
     /// A consumer handle (see [`Ring::producer`]).
     pub fn consumer(&self) -> Result<Consumer<'_, T, M>, RingError> {
-        let single = claim_side(&self.raw, self.raw.cons(), "consumer")?;
+        claim_side(&self.raw, self.raw.cons(), "consumer")?;
         Ok(Consumer {
             ring: self,
-            single,
             view: self.raw.view(),
-            sync: self.raw.cons().sync_type(),
+            mode: Dispatch::new(self.raw.cons().sync_type()),
         })
     }
 }
@@ -140,14 +138,14 @@ fn moved(claim: Claim) -> Moved {
     }
 }
 
-/// Take the single-thread handle of a side, or note that the side needs none.
+/// Take the single-thread handle of a side (a side of another mode needs none).
 fn claim_side<M: RingMemory>(
     raw: &RawRing<M>,
     side: &HeadTail,
     which: &'static str,
-) -> Result<bool, RingError> {
+) -> Result<(), RingError> {
     if side.sync_type() != SyncType::St {
-        return Ok(false);
+        return Ok(());
     }
     if side.head.handle_taken.swap(1, Ordering::Acquire) != 0 {
         return Err(RingError::Busy {
@@ -155,7 +153,7 @@ fn claim_side<M: RingMemory>(
             side: which,
         });
     }
-    Ok(true)
+    Ok(())
 }
 
 impl<T: Copy, M: RingMemory> Deref for Ring<T, M> {
@@ -173,36 +171,24 @@ impl<T: Copy, M: RingMemory> core::fmt::Debug for Ring<T, M> {
 
 /// The right to enqueue into a [`Ring`].
 ///
-/// The handle keeps what every enqueue needs of the ring's header — its mode, geometry
-/// and the addresses of both sides and of the slots — read once when it is made.
+/// The handle keeps what every enqueue needs of the ring — the header's address and the
+/// side's mode, decoded — from when it is made.
 pub struct Producer<'r, T: Copy, M: RingMemory = HeapRegion> {
     ring: &'r Ring<T, M>,
-    single: bool,
     view: RingView<'r>,
-    /// The producer side's mode, fixed at the ring's creation.
-    sync: SyncType,
+    mode: Dispatch,
 }
 
 impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
     /// Claim up to `n` slots, let `fill` copy values of `T` into them, publish them.
     ///
-    /// A single-thread producer tests its own flag and runs the single-thread operation
-    /// directly. Were it to go through the match on the mode, the compiler would make that
-    /// match a jump table — a load and an indirect jump on every call, a visible share of
-    /// a single-thread enqueue, which is a dozen instructions.
-    ///
     /// # Safety
     /// `fill` copies up to `n` values of `T` from memory that holds them.
     #[inline(always)]
     unsafe fn put(&mut self, n: u32, behavior: Behavior, fill: impl SlotCopy) -> Claim {
-        if self.single {
-            // SAFETY: an ST side has one Producer, this one, borrowed mutably here: no
-            // other thread enqueues; the fill is the caller's.
-            unsafe { self.view.enqueue_as(SyncType::St, n, behavior, fill) }
-        } else {
-            // SAFETY: sync is the side's own mode; the fill is the caller's.
-            unsafe { self.view.enqueue_as(self.sync, n, behavior, fill) }
-        }
+        // SAFETY: mode is the side's own; an ST side has one Producer, this one, borrowed
+        // mutably here, so no other thread enqueues; the fill is the caller's.
+        unsafe { self.mode.enqueue(&self.view, n, behavior, fill) }
     }
 
     /// Enqueue `items` in one bulk or burst.
@@ -281,7 +267,7 @@ impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
 
 impl<T: Copy, M: RingMemory> Drop for Producer<'_, T, M> {
     fn drop(&mut self) {
-        if self.single {
+        if self.mode.is_single() {
             self.ring
                 .raw
                 .prod()
@@ -296,38 +282,30 @@ impl<T: Copy, M: RingMemory> core::fmt::Debug for Producer<'_, T, M> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Producer")
             .field("ring", &self.ring.name())
-            .field("single", &self.single)
+            .field("mode", &self.mode)
             .finish()
     }
 }
 
 /// The right to dequeue from a [`Ring`]. Like [`Producer`], it keeps what every dequeue
-/// needs of the header.
+/// needs of the ring.
 pub struct Consumer<'r, T: Copy, M: RingMemory = HeapRegion> {
     ring: &'r Ring<T, M>,
-    single: bool,
     view: RingView<'r>,
-    /// The consumer side's mode, fixed at the ring's creation.
-    sync: SyncType,
+    mode: Dispatch,
 }
 
 impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
     /// Claim up to `n` filled slots, let `empty` copy their values of `T` out, release
-    /// them. Single-thread consumers skip the match on the mode (see
-    /// [`Producer`]'s `put`).
+    /// them.
     ///
     /// # Safety
     /// `empty` copies up to `n` values of `T` into memory with room for them.
     #[inline(always)]
     unsafe fn take(&mut self, n: u32, behavior: Behavior, empty: impl SlotCopy) -> Claim {
-        if self.single {
-            // SAFETY: an SC side has one Consumer, this one, borrowed mutably here: no
-            // other thread dequeues; the reads are the caller's.
-            unsafe { self.view.dequeue_as(SyncType::St, n, behavior, empty) }
-        } else {
-            // SAFETY: sync is the side's own mode; the reads are the caller's.
-            unsafe { self.view.dequeue_as(self.sync, n, behavior, empty) }
-        }
+        // SAFETY: mode is the side's own; an SC side has one Consumer, this one, borrowed
+        // mutably here, so no other thread dequeues; the copy is the caller's.
+        unsafe { self.mode.dequeue(&self.view, n, behavior, empty) }
     }
 
     /// Dequeue into the front of `out` in one bulk or burst.
@@ -414,7 +392,7 @@ impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
 
 impl<T: Copy, M: RingMemory> Drop for Consumer<'_, T, M> {
     fn drop(&mut self) {
-        if self.single {
+        if self.mode.is_single() {
             self.ring
                 .raw
                 .cons()
@@ -429,7 +407,7 @@ impl<T: Copy, M: RingMemory> core::fmt::Debug for Consumer<'_, T, M> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Consumer")
             .field("ring", &self.ring.name())
-            .field("single", &self.single)
+            .field("mode", &self.mode)
             .finish()
     }
 }

@@ -77,6 +77,84 @@ impl SlotCopy for CopyOut {
     }
 }
 
+/// A side's mode, decoded once for a handle that runs many operations in it.
+///
+/// Single-thread and classic multi-thread each have a flag of their own, tested before
+/// the match that serves the relaxed modes. A match on all four modes is compiled into a
+/// jump table — a load and an indirect jump on every call, a visible share of an operation
+/// that is a dozen instructions long — and tests of one value against each mode in turn
+/// are merged back into that same table; tests of separate flags stay plain, predicted
+/// branches.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dispatch {
+    single: bool,
+    classic: bool,
+    sync: SyncType,
+}
+
+impl Dispatch {
+    pub(crate) fn new(sync: SyncType) -> Self {
+        Dispatch {
+            single: sync == SyncType::St,
+            classic: sync == SyncType::Mt,
+            sync,
+        }
+    }
+
+    /// Whether the side is single-thread.
+    pub(crate) fn is_single(self) -> bool {
+        self.single
+    }
+
+    /// [`RingView::enqueue_as`] in this mode.
+    ///
+    /// # Safety
+    /// As [`RingView::enqueue_as`] with this mode.
+    #[inline(always)]
+    pub(crate) unsafe fn enqueue(
+        self,
+        view: &RingView<'_>,
+        n: u32,
+        behavior: Behavior,
+        fill: impl SlotCopy,
+    ) -> Claim {
+        if self.single {
+            // SAFETY: the caller's contract, in this (single-thread) mode.
+            unsafe { view.enqueue::<ST>(n, behavior, fill) }
+        } else if self.classic {
+            // SAFETY: the caller's contract, in this (classic multi-thread) mode.
+            unsafe { view.enqueue::<MT>(n, behavior, fill) }
+        } else {
+            // SAFETY: the caller's contract, in this mode.
+            unsafe { view.enqueue_as(self.sync, n, behavior, fill) }
+        }
+    }
+
+    /// [`RingView::dequeue_as`] in this mode.
+    ///
+    /// # Safety
+    /// As [`RingView::dequeue_as`] with this mode.
+    #[inline(always)]
+    pub(crate) unsafe fn dequeue(
+        self,
+        view: &RingView<'_>,
+        n: u32,
+        behavior: Behavior,
+        empty: impl SlotCopy,
+    ) -> Claim {
+        if self.single {
+            // SAFETY: the caller's contract, in this (single-thread) mode.
+            unsafe { view.dequeue::<ST>(n, behavior, empty) }
+        } else if self.classic {
+            // SAFETY: the caller's contract, in this (classic multi-thread) mode.
+            unsafe { view.dequeue::<MT>(n, behavior, empty) }
+        } else {
+            // SAFETY: the caller's contract, in this mode.
+            unsafe { view.dequeue_as(self.sync, n, behavior, empty) }
+        }
+    }
+}
+
 /// A ring's header, as the data path sees it.
 ///
 /// Only the header's address: both sides and the slots lie at fixed offsets from it, and
