@@ -1,18 +1,18 @@
 //! The data path: claim, copy, publish, for every mode, over what it needs of the header.
 //!
 //! An enqueue or dequeue needs both sides' head and tail, the slot array, its mask and the
-//! capacity. Where they are never changes after initialisation, so [`RingView`] gathers
-//! them: a typed handle makes one when it is created and keeps it, so that a loop of calls
-//! holds them in registers instead of following handle, ring and header to them on every
-//! call; the raw API makes one per call.
+//! capacity, all at fixed places from the header, whose address never changes.
+//! [`RingView`] is that address: a typed handle makes one when it is created, so that a
+//! call starts from the header instead of following handle, ring and header to it; the
+//! raw API makes one per call.
 //!
 //! The copy is the caller's: the operations claim slots, hand them to a [`SlotCopy`], and
 //! publish them, so a single typed element is written or read in place ([`crate::held`])
 //! while bulk and burst calls copy runs ([`crate::slots`]).
 //!
-//! The mode is dispatched once per call ([`RingView::enqueue_as`]), into a copy of the
-//! whole operation specialised for that mode, so the fast path has one predictable branch
-//! rather than one per step.
+//! The mode is dispatched once per call ([`RingView::enqueue_as`], or a handle's
+//! [`Dispatch`]), into a copy of the whole operation specialised for that mode, so the
+//! fast path has one predictable branch rather than one per step.
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
