@@ -25,6 +25,10 @@ use crate::sync::compiler_barrier;
 /// overlap. No alignment is needed.
 #[inline(always)]
 pub(crate) unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
+    debug_assert!(
+        len.is_multiple_of(4),
+        "copy of {len} bytes, not whole elements"
+    );
     let mut done = 0;
     while len - done >= 64 {
         // SAFETY: 64 bytes from `done` are inside both ranges (len - done >= 64).
