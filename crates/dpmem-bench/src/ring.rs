@@ -357,13 +357,14 @@ fn two_cores<T: Copy + Default + Send, P: Put<T>, C: Take<T>>(
     n: u32,
     iters: u64,
 ) -> (u64, u64) {
-    let go = AtomicBool::new(false);
+    let (ready, go) = (AtomicBool::new(false), AtomicBool::new(false));
     let n = n as usize;
     std::thread::scope(|s| {
-        let go = &go;
+        let (ready, go) = (&ready, &go);
         let taker = s.spawn(move || {
             pin_to(1);
             let mut dst = [T::default(); 32];
+            ready.store(true, Ordering::Release);
             while !go.load(Ordering::Acquire) {
                 core::hint::spin_loop();
             }
@@ -380,6 +381,10 @@ fn two_cores<T: Copy + Default + Send, P: Put<T>, C: Take<T>>(
         let putter = s.spawn(move || {
             pin_to(0);
             let src = [T::default(); 32];
+            // Both loops start together (the C harness waits for its worker the same way).
+            while !ready.load(Ordering::Acquire) {
+                core::hint::spin_loop();
+            }
             go.store(true, Ordering::Release);
             let start = tsc();
             for _ in 0..iters {
