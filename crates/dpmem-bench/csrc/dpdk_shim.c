@@ -258,6 +258,7 @@ struct two_core_job {
 	uint64_t iters;
 	int kind16;
 	int single_thread;
+	volatile int ready; /* set by the worker once it runs, before it waits for go */
 	volatile int go;
 	uint64_t cycles;
 };
@@ -292,6 +293,7 @@ two_core_dequeuer(void *arg)
 {
 	struct two_core_job *job = arg;
 
+	job->ready = 1;
 	if (job->kind16)
 		job->cycles = job->single_thread ? two_core_e16_deq_st(job) : two_core_e16_deq_mt(job);
 	else
@@ -322,6 +324,11 @@ dpmem_bench_dpdk_ring_two_cores(unsigned esize, int single_thread, unsigned n, u
 	ret = rte_eal_remote_launch(two_core_dequeuer, &job, worker);
 	if (ret != 0)
 		return -ret;
+	/* Both loops start together: without this the enqueuer's clock would run while the
+	 * worker is still waking up from the launch. (The Rust harness waits for its dequeuer
+	 * thread the same way.) */
+	while (!job.ready)
+		rte_pause();
 	job.go = 1;
 	if (job.kind16)
 		*enq_cycles = single_thread ? two_core_e16_enq_st(&job) : two_core_e16_enq_mt(&job);

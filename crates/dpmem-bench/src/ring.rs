@@ -9,7 +9,10 @@
 //!
 //! each for pointer-sized and 16-byte elements, SP/SC and MP/MC, on a 4096-slot ring. The
 //! unit is TSC cycles per element (for two cores, the mean of the two threads' loops, as the
-//! autotest reports). DPDK's loops run in C (`csrc/dpdk_shim.c`) in a child process with
+//! autotest reports). Every loop has the shape of the C one: one-core loops run pinned to
+//! CPU 0 (DPDK's main lcore) after the same warm-up, the element a single dequeue returns is
+//! stored into the destination array as the C dequeue stores it, and the same `rdtsc` reads
+//! bracket the loop. DPDK's loops run in C (`csrc/dpdk_shim.c`) in a child process with
 //! its own EAL (`--no-huge`: the rings fit in L1, so page size does not matter), one child
 //! per repetition, interleaved with dpmem's and the peers' runs so that load from other
 //! processes hits every column alike.
@@ -318,9 +321,14 @@ fn one_core<T: Copy + Default, P: Put<T>, C: Take<T>>(
     let start = tsc();
     match op {
         Op::Single => {
+            // The element goes to dst[0], as the C loop's dequeue writes it there: a
+            // `black_box` per iteration instead would be a compiler barrier per element,
+            // which the C loop does not have.
             for _ in 0..iters {
                 p.single(src[0]);
-                black_box(c.single());
+                if let Some(v) = c.single() {
+                    dst[0] = v;
+                }
             }
         }
         Op::Burst => {
@@ -349,13 +357,14 @@ fn two_cores<T: Copy + Default + Send, P: Put<T>, C: Take<T>>(
     n: u32,
     iters: u64,
 ) -> (u64, u64) {
-    let go = AtomicBool::new(false);
+    let (ready, go) = (AtomicBool::new(false), AtomicBool::new(false));
     let n = n as usize;
     std::thread::scope(|s| {
-        let go = &go;
+        let (ready, go) = (&ready, &go);
         let taker = s.spawn(move || {
             pin_to(1);
             let mut dst = [T::default(); 32];
+            ready.store(true, Ordering::Release);
             while !go.load(Ordering::Acquire) {
                 core::hint::spin_loop();
             }
@@ -372,6 +381,10 @@ fn two_cores<T: Copy + Default + Send, P: Put<T>, C: Take<T>>(
         let putter = s.spawn(move || {
             pin_to(0);
             let src = [T::default(); 32];
+            // Both loops start together (the C harness waits for its worker the same way).
+            while !ready.load(Ordering::Acquire) {
+                core::hint::spin_loop();
+            }
             go.store(true, Ordering::Release);
             let start = tsc();
             for _ in 0..iters {
@@ -395,13 +408,32 @@ fn measure<T: Copy + Default + Send, P: Put<T>, C: Take<T>>(
     mut c: C,
 ) -> f64 {
     if row.two_cores {
+        // The C side's rings have served the one-core rows before the two-core ones, so
+        // their pages are mapped and their slots cached; one lap through every slot gives
+        // this fresh queue the same start (no first-touch page faults inside the loop).
+        one_core(
+            &mut p,
+            &mut c,
+            Op::Bulk,
+            row.n,
+            u64::from(RING_SIZE / row.n),
+        );
         let (a, b) = two_cores(p, c, row.n, row.iterations());
         (a + b) as f64 / 2.0 / row.elements()
     } else {
-        // A short warm-up so the first run does not pay for cold caches and branch
-        // predictors the others do not.
-        one_core(&mut p, &mut c, row.op, row.n, row.iterations() / 16);
-        one_core(&mut p, &mut c, row.op, row.n, row.iterations()) as f64 / row.elements()
+        // On CPU 0, where DPDK's main lcore runs the same loop: an unpinned thread may be
+        // moved between CPUs mid-measurement, which the pinned C loop never is.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                pin_to(0);
+                // A short warm-up so the first run does not pay for cold caches and branch
+                // predictors the others do not.
+                one_core(&mut p, &mut c, row.op, row.n, row.iterations() / 16);
+                one_core(&mut p, &mut c, row.op, row.n, row.iterations()) as f64 / row.elements()
+            })
+            .join()
+            .expect("one-core thread")
+        })
     }
 }
 

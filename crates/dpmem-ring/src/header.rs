@@ -15,12 +15,24 @@ pub const CACHE_PAD: usize = 128;
 #[repr(C, align(128))]
 pub(crate) struct CachePadded<T>(pub(crate) T);
 
+impl<T> core::ops::Deref for CachePadded<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// Longest ring name in bytes, as DPDK's (`RTE_RING_NAMESIZE` less the NUL): the memzone
 /// that will hold a named ring carries a 3-byte prefix within a 32-byte name.
 pub const RING_NAME_MAX: usize = 28;
 
-/// Written last by initialisation, checked by attach: "dpmemRNG" in ASCII.
-pub(crate) const RING_MAGIC: u64 = 0x474e_524d_656d_7064;
+/// Written last by initialisation, checked by attach: "dpmeMRN2" in ASCII, read as a
+/// little-endian word. The final digit is the header layout's version: the layout with
+/// each head and tail on a block of its own is the second (the first, "dpmeMRNG", kept a
+/// side's head and tail together), so a process built for the other layout refuses the
+/// ring instead of reading its words in the wrong places.
+pub(crate) const RING_MAGIC: u64 = 0x324e_524d_656d_7064;
 
 /// What never changes after initialisation.
 #[derive(Debug)]
@@ -45,14 +57,17 @@ pub(crate) struct RingMeta {
 }
 
 /// The header. The slots start right after it, at [`SLOTS_OFFSET`].
+///
+/// Five 128-byte blocks: the metadata, then each side's head and tail on blocks of their
+/// own (see [`HeadTail`]), so that the slots start 640 bytes in.
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct RingHeader {
     pub(crate) meta: CachePadded<RingMeta>,
     /// Producers' head and tail; written by producers, the tail read by consumers.
-    pub(crate) prod: CachePadded<HeadTail>,
+    pub(crate) prod: HeadTail,
     /// Consumers' head and tail; written by consumers, the tail read by producers.
-    pub(crate) cons: CachePadded<HeadTail>,
+    pub(crate) cons: HeadTail,
 }
 
 /// Byte offset of slot 0 from the start of the ring's memory.

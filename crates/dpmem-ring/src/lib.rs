@@ -44,6 +44,7 @@ mod config;
 mod error;
 mod header;
 mod headtail;
+mod held;
 mod memory;
 pub mod named;
 mod peek;
@@ -51,6 +52,7 @@ mod raw;
 mod slots;
 mod sync;
 mod typed;
+mod view;
 
 pub use config::{Behavior, ConsumerMode, ProducerMode, RingFlags};
 pub use error::RingError;

@@ -94,7 +94,7 @@ impl<M: RingMemory> RawRing<M> {
 
     /// The open claim's regions, as element pointers.
     pub(crate) fn regions_of(&self, claim: Claim) -> ZeroCopyRegions {
-        let (index, first_len) = slots::split(claim.start, claim.n, self.size(), self.size() - 1);
+        let (index, first_len) = slots::split(claim.start, claim.n, self.size() - 1);
         let base = self.slots::<u8>();
         let esize = self.esize() as usize;
         ZeroCopyRegions {
@@ -151,7 +151,6 @@ impl<M: RingMemory> RawRing<M> {
         unsafe {
             slots::write(
                 self.slots::<u8>(),
-                self.size(),
                 self.size() - 1,
                 self.esize() as usize,
                 start,
@@ -186,7 +185,6 @@ impl<M: RingMemory> RawRing<M> {
         unsafe {
             slots::read(
                 self.slots::<u8>(),
-                self.size(),
                 self.size() - 1,
                 self.esize() as usize,
                 claim.start,

@@ -13,15 +13,10 @@ use crate::error::RingError;
 use crate::header::{
     CachePadded, RingHeader, RingMeta, CACHE_PAD, RING_MAGIC, RING_NAME_MAX, SLOTS_OFFSET,
 };
-use crate::headtail::{Claim, HeadTail};
+use crate::headtail::HeadTail;
 use crate::memory::{HeapRegion, RingMemory};
-use crate::slots;
 use crate::sync::Ordering;
-
-const ST: u32 = SyncType::St as u32;
-const MT: u32 = SyncType::Mt as u32;
-const RTS: u32 = SyncType::MtRts as u32;
-const HTS: u32 = SyncType::MtHts as u32;
+use crate::view::RingView;
 
 /// Largest slot count: positions are `u32` and differences must stay below 2^31
 /// (`RTE_RING_SZ_MASK`).
@@ -150,8 +145,8 @@ pub unsafe fn init_in(
             capacity: g.capacity,
             esize: g.esize,
         }),
-        prod: CachePadded(HeadTail::new(g.producer.sync_type(), htd_max)),
-        cons: CachePadded(HeadTail::new(g.consumer.sync_type(), htd_max)),
+        prod: HeadTail::new(g.producer.sync_type(), htd_max),
+        cons: HeadTail::new(g.consumer.sync_type(), htd_max),
     };
     let header_ptr = mem.cast::<RingHeader>();
     // SAFETY: mem is 128-aligned (checked), valid for len >= needed > size_of header
@@ -272,12 +267,12 @@ impl<M: RingMemory> RawRing<M> {
 
     #[inline(always)]
     pub(crate) fn prod(&self) -> &HeadTail {
-        &self.header().prod.0
+        &self.header().prod
     }
 
     #[inline(always)]
     pub(crate) fn cons(&self) -> &HeadTail {
-        &self.header().cons.0
+        &self.header().cons
     }
 
     /// Slot 0, as units of `S`.
@@ -377,23 +372,29 @@ impl<M: RingMemory> RawRing<M> {
 
     /// The RTS producers' head-tail distance limit.
     pub fn prod_htd_max(&self) -> Result<u32, RingError> {
-        Ok(self.rts_side(true)?.htd_max.load(Ordering::Relaxed))
+        Ok(self.rts_side(true)?.head.htd_max.load(Ordering::Relaxed))
     }
 
     /// Set the RTS producers' head-tail distance limit (0 serialises them fully).
     pub fn set_prod_htd_max(&self, max: u32) -> Result<(), RingError> {
-        self.rts_side(true)?.htd_max.store(max, Ordering::Relaxed);
+        self.rts_side(true)?
+            .head
+            .htd_max
+            .store(max, Ordering::Relaxed);
         Ok(())
     }
 
     /// The RTS consumers' head-tail distance limit.
     pub fn cons_htd_max(&self) -> Result<u32, RingError> {
-        Ok(self.rts_side(false)?.htd_max.load(Ordering::Relaxed))
+        Ok(self.rts_side(false)?.head.htd_max.load(Ordering::Relaxed))
     }
 
     /// Set the RTS consumers' head-tail distance limit.
     pub fn set_cons_htd_max(&self, max: u32) -> Result<(), RingError> {
-        self.rts_side(false)?.htd_max.store(max, Ordering::Relaxed);
+        self.rts_side(false)?
+            .head
+            .htd_max
+            .store(max, Ordering::Relaxed);
         Ok(())
     }
 
@@ -427,176 +428,12 @@ impl<M: RingMemory> RawRing<M> {
 
     // ---- the data path ------------------------------------------------------------
 
-    /// Claim, copy in, publish: the enqueue of every mode.
-    ///
-    /// One dispatch on the mode, into a copy of the whole operation specialised for it, so
-    /// that the fast path has one predictable branch rather than one per step.
-    ///
-    /// # Safety
-    /// `src` holds `n * scale` units of `S`, aligned for `S`; `S` units tile an element
-    /// (`scale * size_of::<S>() == esize`); when `sync` is ST, no other thread enqueues
-    /// concurrently; `sync` is ST or MT on an ST/MT side, or the side's own mode.
+    /// What the data path needs of the header (see [`RingView`]).
     #[inline(always)]
-    pub(crate) unsafe fn enqueue_units<S: Copy>(
-        &self,
-        sync: SyncType,
-        src: *const S,
-        scale: usize,
-        n: u32,
-        behavior: Behavior,
-    ) -> Claim {
-        match sync {
-            SyncType::St => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
-                unsafe { self.enqueue_in::<S, ST>(src, scale, n, behavior) }
-            }
-            SyncType::Mt => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
-                unsafe { self.enqueue_in::<S, MT>(src, scale, n, behavior) }
-            }
-            SyncType::MtRts => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
-                unsafe { self.enqueue_in::<S, RTS>(src, scale, n, behavior) }
-            }
-            SyncType::MtHts => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
-                unsafe { self.enqueue_in::<S, HTS>(src, scale, n, behavior) }
-            }
-        }
-    }
-
-    /// [`RawRing::enqueue_units`] for one mode (`MODE` is a [`SyncType`] as `u32`).
-    ///
-    /// # Safety
-    /// As [`RawRing::enqueue_units`].
-    #[inline(always)]
-    unsafe fn enqueue_in<S: Copy, const MODE: u32>(
-        &self,
-        src: *const S,
-        scale: usize,
-        n: u32,
-        behavior: Behavior,
-    ) -> Claim {
-        let (prod, cons) = (self.prod(), self.cons());
-        let meta = self.meta();
-        let claim = match MODE {
-            ST => prod.move_head::<true>(cons, meta.capacity, n, behavior),
-            MT => prod.move_head::<false>(cons, meta.capacity, n, behavior),
-            RTS => prod.rts_move_head(cons, meta.capacity, n, behavior),
-            _ => prod.hts_move_head(cons, meta.capacity, n, behavior),
-        };
-        if claim.n == 0 {
-            return claim;
-        }
-        // A bulk claim that succeeded holds exactly n: saying so lets a constant n (a
-        // single element) reach the copy as a constant.
-        let moved = match behavior {
-            Behavior::Fixed => n,
-            Behavior::Variable => claim.n,
-        };
-        // SAFETY: the head move gave this thread slots claim.start.. + moved, which no
-        // consumer reads before the tail moves; src holds n >= moved elements.
-        unsafe {
-            slots::write(
-                self.slots::<S>(),
-                meta.size,
-                meta.mask,
-                scale,
-                claim.start,
-                src,
-                moved,
-            )
-        };
-        match MODE {
-            ST => prod.update_tail::<true>(claim.start, moved),
-            MT => prod.update_tail::<false>(claim.start, moved),
-            RTS => prod.rts_update_tail(),
-            _ => prod.hts_update_tail(claim.start, moved),
-        }
-        claim
-    }
-
-    /// Claim, copy out, release: the dequeue of every mode (one dispatch, as enqueue).
-    ///
-    /// # Safety
-    /// As [`RawRing::enqueue_units`], with `dst` room for `n * scale` units.
-    #[inline(always)]
-    pub(crate) unsafe fn dequeue_units<S: Copy>(
-        &self,
-        sync: SyncType,
-        dst: *mut S,
-        scale: usize,
-        n: u32,
-        behavior: Behavior,
-    ) -> Claim {
-        match sync {
-            SyncType::St => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
-                unsafe { self.dequeue_in::<S, ST>(dst, scale, n, behavior) }
-            }
-            SyncType::Mt => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
-                unsafe { self.dequeue_in::<S, MT>(dst, scale, n, behavior) }
-            }
-            SyncType::MtRts => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
-                unsafe { self.dequeue_in::<S, RTS>(dst, scale, n, behavior) }
-            }
-            SyncType::MtHts => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
-                unsafe { self.dequeue_in::<S, HTS>(dst, scale, n, behavior) }
-            }
-        }
-    }
-
-    /// [`RawRing::dequeue_units`] for one mode.
-    ///
-    /// # Safety
-    /// As [`RawRing::dequeue_units`].
-    #[inline(always)]
-    unsafe fn dequeue_in<S: Copy, const MODE: u32>(
-        &self,
-        dst: *mut S,
-        scale: usize,
-        n: u32,
-        behavior: Behavior,
-    ) -> Claim {
-        let (prod, cons) = (self.prod(), self.cons());
-        // Consumers' room is what producers published: capacity 0 plus their tail.
-        let claim = match MODE {
-            ST => cons.move_head::<true>(prod, 0, n, behavior),
-            MT => cons.move_head::<false>(prod, 0, n, behavior),
-            RTS => cons.rts_move_head(prod, 0, n, behavior),
-            _ => cons.hts_move_head(prod, 0, n, behavior),
-        };
-        if claim.n == 0 {
-            return claim;
-        }
-        let moved = match behavior {
-            Behavior::Fixed => n,
-            Behavior::Variable => claim.n,
-        };
-        let meta = self.meta();
-        // SAFETY: the head move gave this thread slots claim.start.. + moved, filled and
-        // published by producers, not reused before our tail moves; dst has room.
-        unsafe {
-            slots::read(
-                self.slots::<S>(),
-                meta.size,
-                meta.mask,
-                scale,
-                claim.start,
-                dst,
-                moved,
-            )
-        };
-        match MODE {
-            ST => cons.update_tail::<true>(claim.start, moved),
-            MT => cons.update_tail::<false>(claim.start, moved),
-            RTS => cons.rts_update_tail(),
-            _ => cons.hts_update_tail(claim.start, moved),
-        }
-        claim
+    pub(crate) fn view(&self) -> RingView<'_> {
+        // SAFETY: the header of this ring, at the start of its block (header pointer with
+        // provenance over the whole block), which lives as long as the borrow of self.
+        unsafe { RingView::new(self.header) }
     }
 
     /// The sync a per-call SP/MP (SC/MC) choice maps to on a side: the choice on an ST/MT
@@ -642,10 +479,11 @@ impl<M: RingMemory> RawRing<M> {
             None => self.prod().sync_type(),
             Some(m) => Self::per_call_sync(self.prod(), m == ProducerMode::Sp),
         };
-        // SAFETY: objs holds n * esize bytes (checked); bytes tile any element; the ST
-        // exclusivity is the caller's contract.
+        // SAFETY: objs holds n * esize bytes (checked); the ST exclusivity is the caller's
+        // contract.
         let claim = unsafe {
-            self.enqueue_units::<u8>(sync, objs.as_ptr(), self.esize() as usize, n, behavior)
+            self.view()
+                .enqueue_from(sync, objs.as_ptr(), self.esize() as usize, n, behavior)
         };
         (claim.n, claim.room - claim.n)
     }
@@ -673,7 +511,8 @@ impl<M: RingMemory> RawRing<M> {
         // SAFETY: objs has room for n * esize bytes (checked); the SC exclusivity is the
         // caller's contract.
         let claim = unsafe {
-            self.dequeue_units::<u8>(sync, objs.as_mut_ptr(), self.esize() as usize, n, behavior)
+            self.view()
+                .dequeue_into(sync, objs.as_mut_ptr(), self.esize() as usize, n, behavior)
         };
         (claim.n, claim.room - claim.n)
     }

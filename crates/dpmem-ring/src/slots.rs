@@ -2,139 +2,193 @@
 //!
 //! A run of `n` elements starting at position `p` occupies slots `p & mask ..` up to the
 //! end of the array and, if it wraps, continues at slot 0: at most two contiguous copies.
-//! Elements are copied in units `S` (the element type itself for the typed API, bytes for
-//! the raw byte API), `scale` units per element.
+//! Everything is copied as bytes, `esize` per element; the typed API passes
+//! `size_of::<T>()`, a constant, so each copy compiles for its element size.
 
 use core::ptr;
 
-/// Copy `count` units from `src` to `dst`.
+use crate::sync::compiler_barrier;
+
+/// Copy `len` bytes, a multiple of 4 (as every element size is), from `src` to `dst`.
 ///
-/// Byte units (the raw API, whose buffers have any alignment) go to `memcpy`. Wider units
-/// are copied as a sum of fixed-size blocks — 32, then 16, 8, 4, 2, 1 units as the count's
-/// bits say — each of which the compiler emits as a few vector moves. A plain loop would
-/// be turned back into a call to `memcpy`, which for a burst of 8 pointers costs more than
-/// the copy itself.
+/// Not `ptr::copy_nonoverlapping(src, dst, len)`: with a length the compiler cannot see,
+/// that is a call into the C library's `memcpy`, whose size dispatch costs more than moving
+/// a burst of 8 pointers (and a plain loop of blocks is recognised and turned into the
+/// same call, hence the barrier in it). Instead 64-byte blocks in a loop, then a 32, 16, 8 and 4-byte
+/// block as the low bits of the length say, each a fixed size the compiler emits as a
+/// few 16-byte (or smaller) moves. When the length is `n * size_of::<T>()` the compiler
+/// knows its low bits and drops the steps that cannot happen: 16-byte elements move as
+/// whole 16-byte units, pointers as pairs and singles.
 ///
 /// # Safety
-/// `src` is valid for reading and `dst` for writing `count` units of `S`, both aligned
-/// for `S`, and the two ranges do not overlap.
+/// `src` is valid for reading and `dst` for writing `len` bytes, and the ranges do not
+/// overlap. No alignment is needed.
 #[inline(always)]
-pub(crate) unsafe fn copy_run<S: Copy>(src: *const S, dst: *mut S, count: usize) {
-    if core::mem::size_of::<S>() == 1 {
-        // SAFETY: the caller's contract, for `count` bytes.
-        unsafe { ptr::copy_nonoverlapping(src, dst, count) };
-        return;
-    }
+pub(crate) unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
+    debug_assert!(
+        len.is_multiple_of(4),
+        "copy of {len} bytes, not whole elements"
+    );
     let mut done = 0;
-    while count - done >= 32 {
-        // SAFETY: 32 units from `done` are inside both ranges (count - done >= 32).
-        unsafe { copy_block::<S, 32>(src, dst, done) };
+    while len - done >= 64 {
+        // SAFETY: 64 bytes from `done` are inside both ranges (len - done >= 64).
+        unsafe { copy_block::<64>(src, dst, done) };
+        done += 64;
+        // Without it, the compiler turns this loop back into a `memcpy` call wherever it
+        // can tell the two ranges apart (a caller's local array and the slots).
+        compiler_barrier();
+    }
+    let rest = len - done;
+    // Each step copies a block whose size is one bit of `rest` (below 64), so the blocks
+    // add up to `rest` and stay inside the ranges. `rest` is a multiple of 4 (the
+    // caller's contract), so no smaller step is needed.
+    if rest & 32 != 0 {
+        // SAFETY: see above: 32 <= what is left.
+        unsafe { copy_block::<32>(src, dst, done) };
         done += 32;
     }
-    let rest = count - done;
-    // Each step copies a block whose size is one bit of `rest`, so the blocks add up to
-    // `rest` and stay inside the ranges.
     if rest & 16 != 0 {
-        // SAFETY: see above: 16 <= what is left.
-        unsafe { copy_block::<S, 16>(src, dst, done) };
+        // SAFETY: as above.
+        unsafe { copy_block::<16>(src, dst, done) };
         done += 16;
     }
     if rest & 8 != 0 {
         // SAFETY: as above.
-        unsafe { copy_block::<S, 8>(src, dst, done) };
+        unsafe { copy_block::<8>(src, dst, done) };
         done += 8;
     }
     if rest & 4 != 0 {
         // SAFETY: as above.
-        unsafe { copy_block::<S, 4>(src, dst, done) };
-        done += 4;
-    }
-    if rest & 2 != 0 {
-        // SAFETY: as above.
-        unsafe { copy_block::<S, 2>(src, dst, done) };
-        done += 2;
-    }
-    if rest & 1 != 0 {
-        // SAFETY: as above.
-        unsafe { copy_block::<S, 1>(src, dst, done) };
+        unsafe { copy_block::<4>(src, dst, done) };
     }
 }
 
-/// Copy units `at..at + N` from `src` to `dst`, a fixed size the compiler unrolls.
+/// Copy bytes `at..at + N` from `src` to `dst`: a fixed size, which the compiler emits
+/// inline.
 ///
 /// # Safety
-/// Both ranges hold `at + N` units (the caller's [`copy_run`] contract).
+/// Both ranges hold `at + N` bytes (the caller's [`copy_bytes`] contract).
 #[inline(always)]
-unsafe fn copy_block<S: Copy, const N: usize>(src: *const S, dst: *mut S, at: usize) {
-    // SAFETY: at + N units are inside the source range.
-    let from = unsafe { src.add(at) }.cast::<[S; N]>();
-    // SAFETY: at + N units are inside the destination range.
-    let to = unsafe { dst.add(at) }.cast::<[S; N]>();
-    // SAFETY: both valid and aligned for N units of S ([S; N] has S's alignment), disjoint.
+unsafe fn copy_block<const N: usize>(src: *const u8, dst: *mut u8, at: usize) {
+    // SAFETY: at + N bytes are inside the source range.
+    let from = unsafe { src.add(at) }.cast::<[u8; N]>();
+    // SAFETY: at + N bytes are inside the destination range.
+    let to = unsafe { dst.add(at) }.cast::<[u8; N]>();
+    // SAFETY: both valid for N bytes ([u8; N] needs no alignment) and disjoint. This is
+    // an untyped copy: padding bytes of the elements are carried over as they are.
     unsafe { ptr::copy_nonoverlapping(from, to, 1) };
 }
 
-/// Where a run of `n` elements starting at `position` lies in the slot array: the slot
-/// index of its start, and how many elements fit before the end of the array.
+/// Where a run of `n` elements starting at `position` lies in a slot array of `mask + 1`
+/// slots: the slot index of its start, and how many elements fit before the end.
 #[inline(always)]
-pub(crate) fn split(position: u32, n: u32, size: u32, mask: u32) -> (usize, u32) {
+pub(crate) fn split(position: u32, n: u32, mask: u32) -> (usize, u32) {
     let index = position & mask;
-    let first = if n <= size - index { n } else { size - index };
-    (index as usize, first)
+    let room = mask - index + 1;
+    (index as usize, n.min(room))
 }
 
-/// Copy `n` elements from `src` into the slots starting at `position`.
+/// Copy `n` elements of `esize` bytes from `src` into the slots starting at `position`.
 ///
 /// # Safety
-/// `slots` points at the ring's slot array of `size` elements of `scale` units; `src` is
-/// valid for `n * scale` units; `n <= size`; the calling thread has claimed the slots
-/// `position..position + n` (no other thread touches them until they are published).
+/// `slots` points at the ring's slot array of `mask + 1` elements of `esize` bytes; `src`
+/// is valid for `n * esize` bytes; `n <= mask + 1`; the calling thread has claimed the
+/// slots `position..position + n` (no other thread touches them until they are published).
 #[inline(always)]
-pub(crate) unsafe fn write<S: Copy>(
-    slots: *mut S,
-    size: u32,
+pub(crate) unsafe fn write(
+    slots: *mut u8,
     mask: u32,
-    scale: usize,
+    esize: usize,
     position: u32,
-    src: *const S,
+    src: *const u8,
     n: u32,
 ) {
-    let (index, first) = split(position, n, size, mask);
-    // SAFETY: index < size: a slot of the array.
-    let at = unsafe { slots.add(index * scale) };
-    // SAFETY: index + first <= size, inside the array; src holds n >= first elements.
-    unsafe { copy_run(src, at, first as usize * scale) };
-    if first < n {
+    let index = (position & mask) as usize;
+    let (n, size) = (n as usize, mask as usize + 1);
+    // SAFETY: index <= mask: a slot of the array.
+    let at = unsafe { slots.add(index * esize) };
+    if index + n <= size {
+        // The common case, and the only one for a single element (the compiler sees that
+        // index + 1 <= mask + 1 always holds).
+        // SAFETY: index + n <= size, inside the array; src holds n elements.
+        unsafe { copy_bytes(src, at, n * esize) };
+    } else {
+        let first = size - index;
+        // SAFETY: the run up to the end of the array; src holds n > first elements.
+        unsafe { copy_bytes(src, at, first * esize) };
         // SAFETY: first < n, inside the source run.
-        let rest = unsafe { src.add(first as usize * scale) };
+        let rest = unsafe { src.add(first * esize) };
         // SAFETY: the rest wraps to slot 0; n - first <= size - first fits before index.
-        unsafe { copy_run(rest, slots, (n - first) as usize * scale) };
+        unsafe { copy_bytes(rest, slots, (n - first) * esize) };
     }
 }
 
-/// Copy `n` elements out of the slots starting at `position` into `dst`.
+/// Copy `n` elements of `esize` bytes out of the slots starting at `position` into `dst`.
 ///
 /// # Safety
-/// As [`write`], with `dst` valid for writing `n * scale` units.
+/// As [`write`], with `dst` valid for writing `n * esize` bytes and the slots claimed for
+/// reading.
 #[inline(always)]
-pub(crate) unsafe fn read<S: Copy>(
-    slots: *const S,
-    size: u32,
+pub(crate) unsafe fn read(
+    slots: *const u8,
     mask: u32,
-    scale: usize,
+    esize: usize,
     position: u32,
-    dst: *mut S,
+    dst: *mut u8,
     n: u32,
 ) {
-    let (index, first) = split(position, n, size, mask);
-    // SAFETY: index < size: a slot of the array.
-    let at = unsafe { slots.add(index * scale) };
-    // SAFETY: index + first <= size, inside the array; dst has room for n >= first.
-    unsafe { copy_run(at, dst, first as usize * scale) };
-    if first < n {
+    let index = (position & mask) as usize;
+    let (n, size) = (n as usize, mask as usize + 1);
+    // SAFETY: index <= mask: a slot of the array.
+    let at = unsafe { slots.add(index * esize) };
+    if index + n <= size {
+        // SAFETY: index + n <= size, inside the array; dst has room for n elements.
+        unsafe { copy_bytes(at, dst, n * esize) };
+    } else {
+        let first = size - index;
+        // SAFETY: the run up to the end of the array; dst has room for n > first.
+        unsafe { copy_bytes(at, dst, first * esize) };
         // SAFETY: first < n, inside the destination run.
-        let rest = unsafe { dst.add(first as usize * scale) };
+        let rest = unsafe { dst.add(first * esize) };
         // SAFETY: the rest wraps to slot 0 and fits (see `write`).
-        unsafe { copy_run(slots, rest, (n - first) as usize * scale) };
+        unsafe { copy_bytes(slots, rest, (n - first) * esize) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_bytes_copies_exactly_the_length() {
+        let src: Vec<u8> = (0..300u32).map(|i| (i * 7 + 1) as u8).collect();
+        for len in (0..=288).step_by(4) {
+            // Unaligned on purpose on both sides, with guard bytes after the end.
+            let mut dst = vec![0xeeu8; 300];
+            let (from, to) = (src[1..].as_ptr(), dst[3..].as_mut_ptr());
+            // SAFETY: both hold len bytes and more from there; distinct allocations.
+            unsafe { copy_bytes(from, to, len) };
+            assert_eq!(&dst[3..3 + len], &src[1..1 + len], "len {len}");
+            assert!(dst[..3].iter().all(|b| *b == 0xee), "len {len}");
+            assert!(dst[3 + len..].iter().all(|b| *b == 0xee), "len {len}");
+        }
+    }
+
+    #[test]
+    fn runs_split_at_the_end_of_the_array() {
+        // 8 slots of 12 bytes; 5 elements from position 13 (slot 5): 3 at the end, 2 at 0.
+        let mut slots = [0u8; 96];
+        let src: Vec<u8> = (1..=60).collect();
+        // SAFETY: 8 slots of 12 bytes; src holds 5 elements; nothing else uses either.
+        unsafe { write(slots.as_mut_ptr(), 7, 12, 13, src.as_ptr(), 5) };
+        assert_eq!(&slots[60..96], &src[..36]);
+        assert_eq!(&slots[..24], &src[36..]);
+        assert!(slots[24..60].iter().all(|b| *b == 0));
+        let mut back = [0u8; 60];
+        // SAFETY: as above, reading the same run back.
+        unsafe { read(slots.as_ptr(), 7, 12, 13, back.as_mut_ptr(), 5) };
+        assert_eq!(&back[..], &src[..]);
+        assert_eq!(split(13, 5, 7), (5, 3));
+        assert_eq!(split(13, 2, 7), (5, 2));
     }
 }

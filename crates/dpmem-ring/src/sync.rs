@@ -24,3 +24,12 @@ pub(crate) fn spin_wait() {
     #[cfg(not(loom))]
     core::hint::spin_loop();
 }
+
+/// A barrier for the compiler only: it emits no instruction, but memory accesses are not
+/// moved across it at compile time. The slot copies put one in their block loop, which
+/// the compiler would otherwise recognise as a copy idiom and replace with a call to
+/// `memcpy` (see `slots::copy_bytes`). Not a synchronisation point, so the same under loom.
+#[inline(always)]
+pub(crate) fn compiler_barrier() {
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::Release);
+}

@@ -12,10 +12,12 @@ use core::ops::Deref;
 
 use crate::config::{Behavior, RingFlags, SyncType};
 use crate::error::RingError;
-use crate::headtail::HeadTail;
+use crate::headtail::{Claim, HeadTail};
+use crate::held::{Held, TakeOne};
 use crate::memory::{HeapRegion, RingMemory};
 use crate::raw::RawRing;
 use crate::sync::Ordering;
+use crate::view::{CopyIn, CopyOut, Dispatch, RingView, SlotCopy};
 
 /// A ring of `T` values in a block of memory `M`.
 ///
@@ -103,65 +105,55 @@ impl<T: Copy, M: RingMemory> Ring<T, M> {
     /// A producer handle: the only one while the producer side is SP, one of many on MP,
     /// RTS and HTS sides.
     pub fn producer(&self) -> Result<Producer<'_, T, M>, RingError> {
-        let single = claim_side(&self.raw, self.raw.prod(), "producer")?;
-        Ok(Producer { ring: self, single })
+        claim_side(&self.raw, self.raw.prod(), "producer")?;
+        Ok(Producer {
+            ring: self,
+            view: self.raw.view(),
+            mode: Dispatch::new(self.raw.prod().sync_type()),
+        })
     }
 
     /// A consumer handle (see [`Ring::producer`]).
     pub fn consumer(&self) -> Result<Consumer<'_, T, M>, RingError> {
-        let single = claim_side(&self.raw, self.raw.cons(), "consumer")?;
-        Ok(Consumer { ring: self, single })
-    }
-
-    #[inline(always)]
-    fn enqueue_slice(&self, items: &[T], behavior: Behavior) -> Moved {
-        let n = u32::try_from(items.len()).unwrap_or(u32::MAX);
-        let sync = self.raw.prod().sync_type();
-        // SAFETY: items holds n values of T, whose size is the ring's esize (checked at
-        // creation); an ST side is used through its one Producer, borrowed mutably.
-        let claim = unsafe {
-            self.raw
-                .enqueue_units::<T>(sync, items.as_ptr(), 1, n, behavior)
-        };
-        Moved {
-            count: claim.n,
-            remaining: claim.room - claim.n,
-        }
-    }
-
-    #[inline(always)]
-    fn dequeue_slice(&self, out: &mut [T], behavior: Behavior) -> Moved {
-        let n = u32::try_from(out.len()).unwrap_or(u32::MAX);
-        let sync = self.raw.cons().sync_type();
-        // SAFETY: out has room for n values; the slots hold valid T (only T values are
-        // enqueued through this type); an SC side is used through its one Consumer.
-        let claim = unsafe {
-            self.raw
-                .dequeue_units::<T>(sync, out.as_mut_ptr(), 1, n, behavior)
-        };
-        Moved {
-            count: claim.n,
-            remaining: claim.room - claim.n,
-        }
+        claim_side(&self.raw, self.raw.cons(), "consumer")?;
+        Ok(Consumer {
+            ring: self,
+            view: self.raw.view(),
+            mode: Dispatch::new(self.raw.cons().sync_type()),
+        })
     }
 }
 
-/// Take the single-thread handle of a side, or note that the side needs none.
+/// Elements a call on a slice of `len` moves at most (a ring never holds more than 2^31).
+#[inline(always)]
+fn slice_count(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+#[inline(always)]
+fn moved(claim: Claim) -> Moved {
+    Moved {
+        count: claim.n,
+        remaining: claim.room - claim.n,
+    }
+}
+
+/// Take the single-thread handle of a side (a side of another mode needs none).
 fn claim_side<M: RingMemory>(
     raw: &RawRing<M>,
     side: &HeadTail,
     which: &'static str,
-) -> Result<bool, RingError> {
+) -> Result<(), RingError> {
     if side.sync_type() != SyncType::St {
-        return Ok(false);
+        return Ok(());
     }
-    if side.handle_taken.swap(1, Ordering::Acquire) != 0 {
+    if side.head.handle_taken.swap(1, Ordering::Acquire) != 0 {
         return Err(RingError::Busy {
             name: raw.name().to_owned(),
             side: which,
         });
     }
-    Ok(true)
+    Ok(())
 }
 
 impl<T: Copy, M: RingMemory> Deref for Ring<T, M> {
@@ -178,19 +170,47 @@ impl<T: Copy, M: RingMemory> core::fmt::Debug for Ring<T, M> {
 }
 
 /// The right to enqueue into a [`Ring`].
+///
+/// The handle keeps what every enqueue needs of the ring — the header's address and the
+/// side's mode, decoded — from when it is made.
 pub struct Producer<'r, T: Copy, M: RingMemory = HeapRegion> {
     ring: &'r Ring<T, M>,
-    single: bool,
+    view: RingView<'r>,
+    mode: Dispatch,
 }
 
 impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
+    /// Claim up to `n` slots, let `fill` copy values of `T` into them, publish them.
+    ///
+    /// # Safety
+    /// `fill` copies up to `n` values of `T` from memory that holds them.
+    #[inline(always)]
+    unsafe fn put(&mut self, n: u32, behavior: Behavior, fill: impl SlotCopy) -> Claim {
+        // SAFETY: mode is the side's own; an ST side has one Producer, this one, borrowed
+        // mutably here, so no other thread enqueues; the fill is the caller's.
+        unsafe { self.mode.enqueue(&self.view, n, behavior, fill) }
+    }
+
+    /// Enqueue `items` in one bulk or burst.
+    #[inline(always)]
+    fn put_slice(&mut self, items: &[T], behavior: Behavior) -> Moved {
+        let n = slice_count(items.len());
+        let fill = CopyIn {
+            src: items.as_ptr().cast(),
+            esize: size_of::<T>(),
+        };
+        // SAFETY: `fill` copies from items, which holds n values of T.
+        moved(unsafe { self.put(n, behavior, fill) })
+    }
+
     /// Enqueue one value, or hand it back when the ring is full.
     #[inline]
     pub fn enqueue(&mut self, value: T) -> Result<(), T> {
-        let moved = self
-            .ring
-            .enqueue_slice(core::slice::from_ref(&value), Behavior::Fixed);
-        if moved.count == 1 {
+        // SAFETY: value is a T.
+        let held = unsafe { Held::load(&value) };
+        // SAFETY: `held` is one value of T.
+        let claim = unsafe { self.put(1, Behavior::Fixed, held) };
+        if claim.n == 1 {
             Ok(())
         } else {
             Err(value)
@@ -200,13 +220,13 @@ impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
     /// Enqueue all of `items` or none (`count` is 0 when they do not all fit).
     #[inline]
     pub fn enqueue_bulk(&mut self, items: &[T]) -> Moved {
-        self.ring.enqueue_slice(items, Behavior::Fixed)
+        self.put_slice(items, Behavior::Fixed)
     }
 
     /// Enqueue as many of `items` as fit, from the front.
     #[inline]
     pub fn enqueue_burst(&mut self, items: &[T]) -> Moved {
-        self.ring.enqueue_slice(items, Behavior::Variable)
+        self.put_slice(items, Behavior::Variable)
     }
 
     /// Peek: claim `n` slots (bulk) or up to `n` (burst), to fill with
@@ -247,10 +267,11 @@ impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
 
 impl<T: Copy, M: RingMemory> Drop for Producer<'_, T, M> {
     fn drop(&mut self) {
-        if self.single {
+        if self.mode.is_single() {
             self.ring
                 .raw
                 .prod()
+                .head
                 .handle_taken
                 .store(0, Ordering::Release);
         }
@@ -261,42 +282,63 @@ impl<T: Copy, M: RingMemory> core::fmt::Debug for Producer<'_, T, M> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Producer")
             .field("ring", &self.ring.name())
-            .field("single", &self.single)
+            .field("mode", &self.mode)
             .finish()
     }
 }
 
-/// The right to dequeue from a [`Ring`].
+/// The right to dequeue from a [`Ring`]. Like [`Producer`], it keeps what every dequeue
+/// needs of the ring.
 pub struct Consumer<'r, T: Copy, M: RingMemory = HeapRegion> {
     ring: &'r Ring<T, M>,
-    single: bool,
+    view: RingView<'r>,
+    mode: Dispatch,
 }
 
 impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
+    /// Claim up to `n` filled slots, let `empty` copy their values of `T` out, release
+    /// them.
+    ///
+    /// # Safety
+    /// `empty` copies up to `n` values of `T` into memory with room for them.
+    #[inline(always)]
+    unsafe fn take(&mut self, n: u32, behavior: Behavior, empty: impl SlotCopy) -> Claim {
+        // SAFETY: mode is the side's own; an SC side has one Consumer, this one, borrowed
+        // mutably here, so no other thread dequeues; the copy is the caller's.
+        unsafe { self.mode.dequeue(&self.view, n, behavior, empty) }
+    }
+
+    /// Dequeue into the front of `out` in one bulk or burst.
+    #[inline(always)]
+    fn take_slice(&mut self, out: &mut [T], behavior: Behavior) -> Moved {
+        let n = slice_count(out.len());
+        let empty = CopyOut {
+            dst: out.as_mut_ptr().cast(),
+            esize: size_of::<T>(),
+        };
+        // SAFETY: `empty` copies into out, which has room for n values of T.
+        moved(unsafe { self.take(n, behavior, empty) })
+    }
+
     /// Dequeue one value, or `None` when the ring is empty.
     #[inline]
     pub fn dequeue(&mut self) -> Option<T> {
-        let mut slot = MaybeUninit::<T>::uninit();
-        let n = {
-            // SAFETY: a one-element slice over uninitialised memory is only written by the
-            // copy (T: Copy, no drop), and read below only when the copy happened.
-            let out = unsafe { core::slice::from_raw_parts_mut(slot.as_mut_ptr(), 1) };
-            self.ring.dequeue_slice(out, Behavior::Fixed).count
-        };
-        // SAFETY: count 1 means the slot was written with a value from the ring.
-        (n == 1).then(|| unsafe { slot.assume_init() })
+        let mut held = None;
+        // SAFETY: `TakeOne` copies one value of T into `held`.
+        unsafe { self.take(1, Behavior::Fixed, TakeOne(&mut held)) };
+        held.map(Held::into_value)
     }
 
     /// Fill all of `out` or take nothing.
     #[inline]
     pub fn dequeue_bulk(&mut self, out: &mut [T]) -> Moved {
-        self.ring.dequeue_slice(out, Behavior::Fixed)
+        self.take_slice(out, Behavior::Fixed)
     }
 
     /// Take as many as are there, up to `out.len()`, into the front of `out`.
     #[inline]
     pub fn dequeue_burst(&mut self, out: &mut [T]) -> Moved {
-        self.ring.dequeue_slice(out, Behavior::Variable)
+        self.take_slice(out, Behavior::Variable)
     }
 
     /// Peek: copy `out.len()` elements (bulk) or up to that many (burst) into `out`
@@ -314,12 +356,11 @@ impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
         // finish; out has room for claim.n <= n values.
         unsafe {
             crate::slots::read(
-                raw.slots::<T>(),
-                raw.size(),
+                raw.slots::<u8>(),
                 raw.size() - 1,
-                1,
+                size_of::<T>(),
                 claim.start,
-                out.as_mut_ptr(),
+                out.as_mut_ptr().cast(),
                 claim.n,
             )
         };
@@ -351,10 +392,11 @@ impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
 
 impl<T: Copy, M: RingMemory> Drop for Consumer<'_, T, M> {
     fn drop(&mut self) {
-        if self.single {
+        if self.mode.is_single() {
             self.ring
                 .raw
                 .cons()
+                .head
                 .handle_taken
                 .store(0, Ordering::Release);
         }
@@ -365,7 +407,7 @@ impl<T: Copy, M: RingMemory> core::fmt::Debug for Consumer<'_, T, M> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Consumer")
             .field("ring", &self.ring.name())
-            .field("single", &self.single)
+            .field("mode", &self.mode)
             .finish()
     }
 }
@@ -413,12 +455,11 @@ impl<T: Copy, M: RingMemory> EnqueueReservation<'_, '_, T, M> {
         // SAFETY: the claimed slots start..start + n are this producer's; items fits.
         unsafe {
             crate::slots::write(
-                raw.slots::<T>(),
-                raw.size(),
+                raw.slots::<u8>(),
                 raw.size() - 1,
-                1,
+                size_of::<T>(),
                 self.start,
-                items.as_ptr(),
+                items.as_ptr().cast(),
                 items.len() as u32,
             )
         };

@@ -87,6 +87,57 @@ fn wraps_around_in_every_mode() {
     }
 }
 
+/// Singles, bulks and bursts of elements of type `T` (built from an index by `make`) go
+/// around a 16-slot ring at shifting offsets and come out whole and in order.
+fn round_trip_across_the_wrap<T: Copy + PartialEq + core::fmt::Debug>(make: impl Fn(u64) -> T) {
+    for flags in all_flags() {
+        let ring = Ring::<T>::new("sizes", 16, flags).unwrap();
+        let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        let (mut next, mut expect) = (0u64, 0u64);
+        for round in 0..60u64 {
+            // 1 goes through the single-element calls; 3, 7 and 12 through bulk and burst,
+            // so that runs start at every slot and wrap at every split.
+            let k = [1, 3, 7, 12][round as usize % 4];
+            let items: Vec<T> = (next..next + k).map(&make).collect();
+            let mut out: Vec<T> = (0..k).map(|_| make(u64::MAX)).collect();
+            match (k, round % 3) {
+                (1, _) => {
+                    assert_eq!(p.enqueue(items[0]), Ok(()), "{flags:?}");
+                    out[0] = c.dequeue().expect("one element in");
+                }
+                (_, 0) => {
+                    assert_eq!(p.enqueue_bulk(&items).count, k as u32, "{flags:?}");
+                    assert_eq!(c.dequeue_bulk(&mut out).count, k as u32, "{flags:?}");
+                }
+                _ => {
+                    assert_eq!(p.enqueue_burst(&items).count, k as u32, "{flags:?}");
+                    assert_eq!(c.dequeue_burst(&mut out).count, k as u32, "{flags:?}");
+                }
+            }
+            next += k;
+            for v in out {
+                assert_eq!(v, make(expect), "{flags:?}, round {round}");
+                expect += 1;
+            }
+        }
+        assert_eq!(c.dequeue(), None);
+    }
+}
+
+#[test]
+fn every_element_size_round_trips_across_the_wrap() {
+    // 4, 8 and 16 bytes take the single-element fast path; 12, 20, 24, 36 and 72 bytes
+    // the general copy, with its 64-byte blocks and 32/16/8/4-byte tails.
+    round_trip_across_the_wrap(|i| i as u32);
+    round_trip_across_the_wrap(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    round_trip_across_the_wrap(|i| [i, !i]);
+    round_trip_across_the_wrap(|i| [i as u32, (i >> 7) as u32, !(i as u32)]);
+    round_trip_across_the_wrap(|i| core::array::from_fn::<u32, 5, _>(|k| (i as u32) ^ k as u32));
+    round_trip_across_the_wrap(|i| [i, i.rotate_left(17), !i]);
+    round_trip_across_the_wrap(|i| core::array::from_fn::<u8, 36, _>(|k| (i as u8) ^ k as u8));
+    round_trip_across_the_wrap(|i| core::array::from_fn::<u64, 9, _>(|k| i ^ (k as u64) << 40));
+}
+
 #[test]
 fn exact_size_capacity() {
     let ring = Ring::<u64>::new("exact", 1000, RingFlags::EXACT_SZ).unwrap();

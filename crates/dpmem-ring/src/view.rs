@@ -1,0 +1,428 @@
+//! The data path: claim, copy, publish, for every mode, over what it needs of the header.
+//!
+//! An enqueue or dequeue needs both sides' head and tail, the slot array, its mask and the
+//! capacity, all at fixed places from the header, whose address never changes.
+//! [`RingView`] is that address: a typed handle makes one when it is created, so that a
+//! call starts from the header instead of following handle, ring and header to it; the
+//! raw API makes one per call.
+//!
+//! The copy is the caller's: the operations claim slots, hand them to a [`SlotCopy`], and
+//! publish them, so a single typed element is written or read in place ([`crate::held`])
+//! while bulk and burst calls copy runs ([`crate::slots`]).
+//!
+//! The mode is dispatched once per call ([`RingView::enqueue_as`], or a handle's
+//! [`Dispatch`]), into a copy of the whole operation specialised for that mode, so the
+//! fast path has one predictable branch rather than one per step.
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use crate::config::{Behavior, SyncType};
+use crate::header::{RingHeader, SLOTS_OFFSET};
+use crate::headtail::Claim;
+use crate::slots;
+
+/// [`SyncType`]s as `u32` const parameters.
+const ST: u32 = SyncType::St as u32;
+const MT: u32 = SyncType::Mt as u32;
+const RTS: u32 = SyncType::MtRts as u32;
+const HTS: u32 = SyncType::MtHts as u32;
+
+/// What an operation does with the slots it claimed: copy into them (enqueue) or out of
+/// them (dequeue).
+///
+/// A trait whose implementations are all `#[inline(always)]`, not a closure: a closure
+/// called from the arms of the mode dispatch is one function that the compiler may keep
+/// out of line, which put a call in the middle of every bulk operation.
+pub(crate) trait SlotCopy {
+    /// Copy between the caller and the `n` slots from position `start`.
+    ///
+    /// # Safety
+    /// The calling thread holds the claim of those slots (published by the other side,
+    /// for a dequeue), and `n` is at most what the operation was asked to move.
+    unsafe fn copy(self, view: &RingView<'_>, start: u32, n: u32);
+}
+
+/// Copy a run of elements of `esize` bytes in from `src`, which holds as many as the
+/// operation was asked to move.
+#[derive(Clone, Copy)]
+pub(crate) struct CopyIn {
+    pub(crate) src: *const u8,
+    pub(crate) esize: usize,
+}
+
+impl SlotCopy for CopyIn {
+    #[inline(always)]
+    unsafe fn copy(self, view: &RingView<'_>, start: u32, n: u32) {
+        // SAFETY: claimed slots (the trait's contract); src holds n or more elements of
+        // esize bytes, the ring's element size (CopyIn's).
+        unsafe { view.write_run(start, self.src, self.esize, n) }
+    }
+}
+
+/// Copy a run of elements of `esize` bytes out to `dst`, which has room for as many as
+/// the operation was asked to move.
+#[derive(Clone, Copy)]
+pub(crate) struct CopyOut {
+    pub(crate) dst: *mut u8,
+    pub(crate) esize: usize,
+}
+
+impl SlotCopy for CopyOut {
+    #[inline(always)]
+    unsafe fn copy(self, view: &RingView<'_>, start: u32, n: u32) {
+        // SAFETY: claimed, published slots (the trait's contract); dst has room for n or
+        // more elements of the ring's size (CopyOut's).
+        unsafe { view.read_run(start, self.dst, self.esize, n) }
+    }
+}
+
+/// A side's mode, decoded once for a handle that runs many operations in it.
+///
+/// Single-thread and classic multi-thread each have a flag of their own, tested before
+/// the match that serves the relaxed modes. A match on all four modes is compiled into a
+/// jump table — a load and an indirect jump on every call, a visible share of an operation
+/// that is a dozen instructions long — and tests of one value against each mode in turn
+/// are merged back into that same table; tests of separate flags stay plain, predicted
+/// branches.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dispatch {
+    single: bool,
+    classic: bool,
+    sync: SyncType,
+}
+
+impl Dispatch {
+    pub(crate) fn new(sync: SyncType) -> Self {
+        Dispatch {
+            single: sync == SyncType::St,
+            classic: sync == SyncType::Mt,
+            sync,
+        }
+    }
+
+    /// Whether the side is single-thread.
+    pub(crate) fn is_single(self) -> bool {
+        self.single
+    }
+
+    /// [`RingView::enqueue_as`] in this mode.
+    ///
+    /// # Safety
+    /// As [`RingView::enqueue_as`] with this mode.
+    #[inline(always)]
+    pub(crate) unsafe fn enqueue(
+        self,
+        view: &RingView<'_>,
+        n: u32,
+        behavior: Behavior,
+        fill: impl SlotCopy,
+    ) -> Claim {
+        if self.single {
+            // SAFETY: the caller's contract, in this (single-thread) mode.
+            unsafe { view.enqueue::<ST>(n, behavior, fill) }
+        } else if self.classic {
+            // SAFETY: the caller's contract, in this (classic multi-thread) mode.
+            unsafe { view.enqueue::<MT>(n, behavior, fill) }
+        } else {
+            // SAFETY: the caller's contract, in this mode.
+            unsafe { view.enqueue_as(self.sync, n, behavior, fill) }
+        }
+    }
+
+    /// [`RingView::dequeue_as`] in this mode.
+    ///
+    /// # Safety
+    /// As [`RingView::dequeue_as`] with this mode.
+    #[inline(always)]
+    pub(crate) unsafe fn dequeue(
+        self,
+        view: &RingView<'_>,
+        n: u32,
+        behavior: Behavior,
+        empty: impl SlotCopy,
+    ) -> Claim {
+        if self.single {
+            // SAFETY: the caller's contract, in this (single-thread) mode.
+            unsafe { view.dequeue::<ST>(n, behavior, empty) }
+        } else if self.classic {
+            // SAFETY: the caller's contract, in this (classic multi-thread) mode.
+            unsafe { view.dequeue::<MT>(n, behavior, empty) }
+        } else {
+            // SAFETY: the caller's contract, in this mode.
+            unsafe { view.dequeue_as(self.sync, n, behavior, empty) }
+        }
+    }
+}
+
+/// A ring's header, as the data path sees it.
+///
+/// Only the header's address: both sides and the slots lie at fixed offsets from it, and
+/// the mask and capacity are read from it on each call, as DPDK does — they sit on a line
+/// nothing ever writes, so every core keeps it, and loading them costs less than holding
+/// them in registers across a caller's loop would (a loop that enqueues and dequeues
+/// through two handles would need ten registers for two full copies).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RingView<'r> {
+    /// The header at the start of the ring's block, with provenance over the whole block
+    /// (the slots are reached through it).
+    header: NonNull<RingHeader>,
+    _ring: PhantomData<&'r RingHeader>,
+}
+
+// SAFETY: a view is a borrowed pointer to a ring's header, which holds only atomics and
+// fields never written after initialisation, and to the slots after it. Whoever holds a
+// view also borrows the ring (its lifetime 'r), whose operations are the ring protocol
+// itself, so sharing or sending the view gives no access that a `&RawRing` would not.
+unsafe impl Send for RingView<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for RingView<'_> {}
+
+impl<'r> RingView<'r> {
+    /// # Safety
+    /// `header` points at an initialised ring header at the start of a block that also
+    /// holds its slots, valid for the life `'r`, with provenance over that block.
+    pub(crate) unsafe fn new(header: NonNull<RingHeader>) -> Self {
+        RingView {
+            header,
+            _ring: PhantomData,
+        }
+    }
+
+    #[inline(always)]
+    fn header(&self) -> &'r RingHeader {
+        // SAFETY: an initialised header, valid for 'r (the contract of `new`); its shared
+        // parts are atomics or never written after initialisation.
+        unsafe { self.header.as_ref() }
+    }
+
+    #[inline(always)]
+    fn mask(&self) -> u32 {
+        self.header().meta.mask
+    }
+
+    /// Slot 0.
+    #[inline(always)]
+    fn slots(&self) -> *mut u8 {
+        self.header.as_ptr().cast::<u8>().wrapping_add(SLOTS_OFFSET)
+    }
+
+    /// Slot `position & mask`, for elements of `esize` bytes (the ring's element size,
+    /// or the address is meaningless; using it is the caller's `unsafe`).
+    #[inline(always)]
+    pub(crate) fn slot(&self, position: u32, esize: usize) -> *mut u8 {
+        let index = (position & self.mask()) as usize;
+        self.slots().wrapping_add(index * esize)
+    }
+
+    /// Copy `n` elements of `esize` bytes from `src` into the slots from `position`.
+    ///
+    /// # Safety
+    /// This thread holds the claim of those slots; `src` is valid for `n * esize` bytes;
+    /// `esize` is the ring's element size.
+    #[inline(always)]
+    pub(crate) unsafe fn write_run(&self, position: u32, src: *const u8, esize: usize, n: u32) {
+        // SAFETY: the caller's contract; n <= capacity < mask + 1 as any claim is.
+        unsafe { slots::write(self.slots(), self.mask(), esize, position, src, n) }
+    }
+
+    /// Copy `n` elements of `esize` bytes out of the slots from `position` into `dst`.
+    ///
+    /// # Safety
+    /// This thread holds the claim of those (published) slots; `dst` is valid for writing
+    /// `n * esize` bytes; `esize` is the ring's element size.
+    #[inline(always)]
+    pub(crate) unsafe fn read_run(&self, position: u32, dst: *mut u8, esize: usize, n: u32) {
+        // SAFETY: the caller's contract, as in write_run.
+        unsafe { slots::read(self.slots(), self.mask(), esize, position, dst, n) }
+    }
+
+    /// Enqueue `n` elements of `esize` bytes from `src` in mode `sync`.
+    ///
+    /// # Safety
+    /// `src` is valid for `n * esize` bytes; `esize` is the ring's element size; when
+    /// `sync` is ST, no other thread enqueues concurrently; `sync` is ST or MT on an ST/MT
+    /// side, or the side's own mode.
+    #[inline(always)]
+    pub(crate) unsafe fn enqueue_from(
+        &self,
+        sync: SyncType,
+        src: *const u8,
+        esize: usize,
+        n: u32,
+        behavior: Behavior,
+    ) -> Claim {
+        let fill = CopyIn { src, esize };
+        // SAFETY: the caller's contract; `fill` writes only the slots it is handed, from a
+        // buffer of n elements of the ring's size.
+        unsafe { self.enqueue_as(sync, n, behavior, fill) }
+    }
+
+    /// Dequeue up to `n` elements of `esize` bytes into `dst` in mode `sync`.
+    ///
+    /// # Safety
+    /// As [`RingView::enqueue_from`], with `dst` valid for writing `n * esize` bytes and
+    /// SC for ST.
+    #[inline(always)]
+    pub(crate) unsafe fn dequeue_into(
+        &self,
+        sync: SyncType,
+        dst: *mut u8,
+        esize: usize,
+        n: u32,
+        behavior: Behavior,
+    ) -> Claim {
+        let empty = CopyOut { dst, esize };
+        // SAFETY: the caller's contract; `empty` reads only the slots it is handed, into a
+        // buffer with room for n elements of the ring's size.
+        unsafe { self.dequeue_as(sync, n, behavior, empty) }
+    }
+
+    /// Claim up to `n` slots in mode `sync`, let `fill` write them, then publish them to
+    /// consumers.
+    ///
+    /// The one dispatch on the mode, into a copy of the whole operation for that mode.
+    ///
+    /// # Safety
+    /// When `sync` is ST, no other thread enqueues concurrently; `sync` is ST or MT on an
+    /// ST/MT side, or the side's own mode; `fill` can copy `n` elements of the ring's
+    /// element size in (its buffer holds them).
+    #[inline(always)]
+    pub(crate) unsafe fn enqueue_as(
+        &self,
+        sync: SyncType,
+        n: u32,
+        behavior: Behavior,
+        fill: impl SlotCopy,
+    ) -> Claim {
+        match sync {
+            SyncType::St => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.enqueue::<ST>(n, behavior, fill) }
+            }
+            SyncType::Mt => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.enqueue::<MT>(n, behavior, fill) }
+            }
+            SyncType::MtRts => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.enqueue::<RTS>(n, behavior, fill) }
+            }
+            SyncType::MtHts => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.enqueue::<HTS>(n, behavior, fill) }
+            }
+        }
+    }
+
+    /// Claim up to `n` filled slots in mode `sync`, let `empty` read them, then release
+    /// them to producers.
+    ///
+    /// # Safety
+    /// As [`RingView::enqueue_as`], with SC for ST; `empty` can copy `n` elements out (its
+    /// buffer has room for them).
+    #[inline(always)]
+    pub(crate) unsafe fn dequeue_as(
+        &self,
+        sync: SyncType,
+        n: u32,
+        behavior: Behavior,
+        empty: impl SlotCopy,
+    ) -> Claim {
+        match sync {
+            SyncType::St => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.dequeue::<ST>(n, behavior, empty) }
+            }
+            SyncType::Mt => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.dequeue::<MT>(n, behavior, empty) }
+            }
+            SyncType::MtRts => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.dequeue::<RTS>(n, behavior, empty) }
+            }
+            SyncType::MtHts => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.dequeue::<HTS>(n, behavior, empty) }
+            }
+        }
+    }
+
+    /// [`RingView::enqueue_as`] for one mode (`MODE` is a [`SyncType`] as `u32`).
+    ///
+    /// # Safety
+    /// As [`RingView::enqueue_as`].
+    #[inline(always)]
+    unsafe fn enqueue<const MODE: u32>(
+        &self,
+        n: u32,
+        behavior: Behavior,
+        fill: impl SlotCopy,
+    ) -> Claim {
+        let header = self.header();
+        let (prod, cons, capacity) = (&header.prod, &header.cons, header.meta.capacity);
+        let claim = match MODE {
+            ST => prod.move_head::<true>(cons, capacity, n, behavior),
+            MT => prod.move_head::<false>(cons, capacity, n, behavior),
+            RTS => prod.rts_move_head(cons, capacity, n, behavior),
+            _ => prod.hts_move_head(cons, capacity, n, behavior),
+        };
+        if claim.n == 0 {
+            return claim;
+        }
+        // A bulk claim that succeeded holds exactly n: saying so lets a constant n (a
+        // single element) reach the copy as a constant.
+        let moved = match behavior {
+            Behavior::Fixed => n,
+            Behavior::Variable => claim.n,
+        };
+        // SAFETY: this thread holds the claim of slots claim.start.. + moved, moved <= n.
+        unsafe { fill.copy(self, claim.start, moved) };
+        match MODE {
+            ST => prod.update_tail::<true>(claim.start, moved),
+            MT => prod.update_tail::<false>(claim.start, moved),
+            RTS => prod.rts_update_tail(),
+            _ => prod.hts_update_tail(claim.start, moved),
+        }
+        claim
+    }
+
+    /// [`RingView::dequeue_as`] for one mode.
+    ///
+    /// # Safety
+    /// As [`RingView::dequeue_as`].
+    #[inline(always)]
+    unsafe fn dequeue<const MODE: u32>(
+        &self,
+        n: u32,
+        behavior: Behavior,
+        empty: impl SlotCopy,
+    ) -> Claim {
+        let (prod, cons) = (&self.header().prod, &self.header().cons);
+        // Consumers' room is what producers published: capacity 0 plus their tail.
+        let claim = match MODE {
+            ST => cons.move_head::<true>(prod, 0, n, behavior),
+            MT => cons.move_head::<false>(prod, 0, n, behavior),
+            RTS => cons.rts_move_head(prod, 0, n, behavior),
+            _ => cons.hts_move_head(prod, 0, n, behavior),
+        };
+        if claim.n == 0 {
+            return claim;
+        }
+        let moved = match behavior {
+            Behavior::Fixed => n,
+            Behavior::Variable => claim.n,
+        };
+        // SAFETY: this thread holds the claim of the published slots claim.start.. +
+        // moved, moved <= n.
+        unsafe { empty.copy(self, claim.start, moved) };
+        match MODE {
+            ST => cons.update_tail::<true>(claim.start, moved),
+            MT => cons.update_tail::<false>(claim.start, moved),
+            RTS => cons.rts_update_tail(),
+            _ => cons.hts_update_tail(claim.start, moved),
+        }
+        claim
+    }
+}
