@@ -47,8 +47,15 @@ impl<'eal> RingStore<'eal> {
         pool: &PoolContext<'_>,
         kind: RingKind,
     ) -> Result<(u64, Self), String> {
-        // Room for every object: capacity of a power-of-two ring is its size less one.
-        let count = (pool.size + 1).next_power_of_two();
+        // Room for every object: capacity of a power-of-two ring is its size less one. An RTS
+        // consumer tail moves only when the last overlapping dequeue finishes, so slots whose
+        // objects were taken (and may already be coming back) can stay unreleased: up to one
+        // more pool's worth. RTS rings get twice the room so a put never finds them full.
+        let objects = match kind {
+            RingKind::Rts => pool.size.saturating_mul(2),
+            _ => pool.size,
+        };
+        let count = (objects + 1).next_power_of_two();
         let ring = named::create::<usize>(
             eal,
             &format!("{RING_PREFIX}{}", pool.name),
