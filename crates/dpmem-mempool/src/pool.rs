@@ -55,10 +55,26 @@ pub struct MemChunk {
 /// length, in the process that frees the pool.
 pub type ChunkFreeFn = Box<dyn FnOnce(*mut u8, usize) + Send>;
 
-/// Free callbacks of this process, by chunk record address.
-fn chunk_free_callbacks() -> &'static Mutex<HashMap<u64, ChunkFreeFn>> {
-    static CALLBACKS: OnceLock<Mutex<HashMap<u64, ChunkFreeFn>>> = OnceLock::new();
+/// A free callback and the caller region it frees (which may span several chunks).
+struct RegionFree {
+    addr: usize,
+    len: usize,
+    free: ChunkFreeFn,
+}
+
+/// Free callbacks of this process, by the record address of the first chunk of their region.
+fn chunk_free_callbacks() -> &'static Mutex<HashMap<u64, RegionFree>> {
+    static CALLBACKS: OnceLock<Mutex<HashMap<u64, RegionFree>>> = OnceLock::new();
     CALLBACKS.get_or_init(Default::default)
+}
+
+/// Frees caller memory `[addr, addr + len)` with `free` when the pool goes; tied to the chunk
+/// record `record` (the first chunk made in that memory).
+fn register_region_free(record: u64, addr: usize, len: usize, free: ChunkFreeFn) {
+    chunk_free_callbacks()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(record, RegionFree { addr, len, free });
 }
 
 /// Handles open in this process, by pool header address: a pool is not freed under another
@@ -388,8 +404,8 @@ impl<'eal> Mempool<'eal> {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&at);
-            if let Some(callback) = callback {
-                callback(rec.addr as *mut u8, rec.len as usize);
+            if let Some(region) = callback {
+                (region.free)(region.addr as *mut u8, region.len);
             }
             if rec.anonymous != 0 {
                 // SAFETY: the chunk is an anonymous mapping this pool made; its objects die
@@ -585,7 +601,6 @@ impl<'eal> Mempool<'eal> {
         len: usize,
         memzone: &str,
         anonymous: bool,
-        free_fn: Option<ChunkFreeFn>,
     ) -> Result<u32, MempoolError> {
         let size = self.size();
         let mut populated = self.populated_size();
@@ -640,12 +655,6 @@ impl<'eal> Mempool<'eal> {
             })
         };
         let record_addr = record.as_ptr() as u64;
-        if let Some(free_fn) = free_fn {
-            chunk_free_callbacks()
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(record_addr, free_fn);
-        }
         let pool_addr = self.header.as_ptr() as u64;
         let header_size = obj.header_size as usize;
         let mut batch = [0usize; 64];
@@ -739,7 +748,11 @@ impl<'eal> Mempool<'eal> {
         len: usize,
         free_fn: Option<ChunkFreeFn>,
     ) -> Result<u32, MempoolError> {
-        self.add_chunk(addr as usize, iova, len, "", false, free_fn)
+        let added = self.add_chunk(addr as usize, iova, len, "", false)?;
+        if let Some(free) = free_fn {
+            register_region_free(self.hdr().chunk_tail, addr as usize, len, free);
+        }
+        Ok(added)
     }
 
     /// Adds objects in caller memory of pages of `page_size`, splitting it where its IOVA is
@@ -795,22 +808,12 @@ impl<'eal> Mempool<'eal> {
             {
                 run += page_size;
             }
-            // The callback frees the whole region: it goes with the first chunk.
-            let whole_region_free = if added == 0 { free_fn.take() } else { None };
-            let fixup_len = if whole_region_free.is_some() {
-                len
-            } else {
-                run
-            };
-            match self.add_chunk(addr + off, iova, run, memzone, false, whole_region_free) {
+            match self.add_chunk(addr + off, iova, run, memzone, false) {
                 Ok(n) => {
                     added += n;
-                    if fixup_len != run {
-                        // The record of the callback's chunk covers the region for the call.
-                        // SAFETY: chunk_tail is the record just added.
-                        unsafe {
-                            (*(self.hdr().chunk_tail as *mut ChunkRecord)).len = fixup_len as u64
-                        };
+                    // The callback frees the whole region: it goes with its first chunk.
+                    if let Some(free) = free_fn.take() {
+                        register_region_free(self.hdr().chunk_tail, addr, len, free);
                     }
                 }
                 Err(MempoolError::RegionTooSmall { .. }) => {}
@@ -892,7 +895,6 @@ impl<'eal> Mempool<'eal> {
                     zone.len as usize,
                     &zone.name,
                     false,
-                    None,
                 )
             } else {
                 let page_size = zone.page_size as usize;
@@ -944,7 +946,7 @@ impl<'eal> Mempool<'eal> {
             let _ = unsafe { dpmem_sys::mapping::release(addr, bytes) };
             return Err(sys(e));
         }
-        match self.add_chunk(addr, BAD_IOVA, bytes, "", true, None) {
+        match self.add_chunk(addr, BAD_IOVA, bytes, "", true) {
             Ok(n) => Ok(n),
             Err(e) => {
                 // SAFETY: the mapping is ours and no object in it was handed out.

@@ -5,23 +5,12 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use dpmem_eal::{Eal, SOCKET_ID_ANY};
+use dpmem_eal::SOCKET_ID_ANY;
 use dpmem_mempool::{Mempool, MempoolConfig, MempoolFlags};
 
-fn eal(tag: &str) -> Eal {
-    let prefix = format!("mpc{}_{tag}_", std::process::id());
-    Eal::init([
-        "mempool-test",
-        "--no-huge",
-        "-m",
-        "128",
-        "-l",
-        "0-1",
-        "--file-prefix",
-        &prefix,
-    ])
-    .unwrap()
-}
+mod common;
+
+use common::no_huge_eal as eal;
 
 /// A small deterministic generator (xorshift), seeded per thread.
 fn next(state: &mut u64) -> u64 {

@@ -6,27 +6,16 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use dpmem_eal::{Eal, ErrorKind, BAD_IOVA, SOCKET_ID_ANY};
+use dpmem_eal::{ErrorKind, BAD_IOVA, SOCKET_ID_ANY};
 use dpmem_mempool::{
     handler_names, register_event_callback, unregister_event_callback, Mempool, MempoolConfig,
     MempoolError, MempoolEvent, MempoolFlags, TypedMempool, UserCache, CACHE_MAX_SIZE,
     MEMPOOL_NAME_MAX,
 };
 
-fn eal(tag: &str) -> Eal {
-    let prefix = format!("mp{}_{tag}_", std::process::id());
-    Eal::init([
-        "mempool-test",
-        "--no-huge",
-        "-m",
-        "128",
-        "-l",
-        "0-1",
-        "--file-prefix",
-        &prefix,
-    ])
-    .unwrap()
-}
+mod common;
+
+use common::no_huge_eal as eal;
 
 fn config(name: &str, n: u32, cache: u32) -> MempoolConfig<'_> {
     MempoolConfig {
@@ -718,4 +707,51 @@ fn take_all_after_one_out(pool: &Mempool<'_>, out: *mut u8) {
     // SAFETY: the object came from this pool.
     unsafe { pool.put(core::ptr::NonNull::new(out).unwrap()) };
     take_all_then_give_back(pool);
+}
+
+#[test]
+fn populate_virt_checks_pages_and_frees_the_region_once() {
+    let eal = eal("virt");
+    let mut pool = Mempool::create_empty(&eal, &config("virtmem", 30, 0)).unwrap();
+    let region = eal.heaps().zmalloc(4 * 4096, 4096).unwrap();
+    // SAFETY: misaligned on purpose: refused before the memory is touched.
+    let e = unsafe { pool.populate_virt(region.as_ptr().wrapping_add(64), 4096, 4096, None) }
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Inval);
+    // SAFETY: as above: a length that is not whole pages.
+    let e = unsafe { pool.populate_virt(region.as_ptr(), 4000, 4096, None) }.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Inval);
+    assert_eq!(pool.nb_mem_chunks(), 0);
+    let freed = Arc::new(Mutex::new(Vec::new()));
+    let f = freed.clone();
+    // SAFETY: the region is ours and stays alive until the callback runs.
+    let added = unsafe {
+        pool.populate_virt(
+            region.as_ptr(),
+            4 * 4096,
+            4096,
+            Some(Box::new(move |addr, len| {
+                f.lock().unwrap().push((addr as usize, len))
+            })),
+        )
+    }
+    .unwrap();
+    assert_eq!(added, 30);
+    // Each chunk reports its own memory, inside the region.
+    let mut covered = 0;
+    pool.mem_iter(|_, c| {
+        assert!(c.addr >= region.as_ptr() as usize);
+        assert!(c.addr + c.len <= region.as_ptr() as usize + 4 * 4096);
+        covered += c.len;
+    });
+    assert!(covered <= 4 * 4096);
+    take_all_then_give_back(&pool);
+    pool.free().unwrap();
+    assert_eq!(
+        *freed.lock().unwrap(),
+        [(region.as_ptr() as usize, 4 * 4096)],
+        "called once, with the whole region"
+    );
+    // SAFETY: the pool is gone; the block is ours again.
+    unsafe { eal.heaps().free(region) }.unwrap();
 }

@@ -5,13 +5,10 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use dpmem_eal::{Eal, SOCKET_ID_ANY};
+use dpmem_eal::SOCKET_ID_ANY;
 use dpmem_mempool::{Mempool, MempoolFlags};
 
-fn eal() -> Eal {
-    let prefix = format!("mpd{}_", std::process::id());
-    Eal::init(["debug", "--no-huge", "-m", "64", "--file-prefix", &prefix]).unwrap()
-}
+mod common;
 
 fn expect_refusal(what: &str, f: impl FnOnce()) -> String {
     let err = catch_unwind(AssertUnwindSafe(f)).expect_err(what);
@@ -20,7 +17,7 @@ fn expect_refusal(what: &str, f: impl FnOnce()) -> String {
 
 #[test]
 fn misuse_is_reported_and_the_pool_stays_intact() {
-    let eal = eal();
+    let eal = common::no_huge_eal("debug");
     let a = Mempool::create(
         &eal,
         "dbg_a",

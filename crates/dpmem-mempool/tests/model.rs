@@ -4,7 +4,9 @@
 
 use std::collections::HashSet;
 
-use dpmem_eal::{Eal, SOCKET_ID_ANY};
+use dpmem_eal::SOCKET_ID_ANY;
+
+mod common;
 use dpmem_mempool::{Mempool, MempoolConfig, MempoolFlags, UserCache};
 use proptest::prelude::*;
 
@@ -33,8 +35,7 @@ proptest! {
     fn pool_matches_model(cache in prop_oneof![Just(0u32), Just(8), Just(64)],
                           handler in prop_oneof![Just("ring_mp_mc"), Just("lf_stack"), Just("stack")],
                           ops in proptest::collection::vec(op(), 1..120)) {
-        let prefix = format!("mpm{}_", std::process::id());
-        let eal = Eal::init(["model", "--no-huge", "-m", "64", "--file-prefix", &prefix]).unwrap();
+        let eal = common::no_huge_eal("model");
         let n = 300u32;
         let config = MempoolConfig { name: "model", n, elt_size: 32, cache_size: cache,
             private_data_size: 0, socket_id: SOCKET_ID_ANY, flags: MempoolFlags::empty() };

@@ -4,32 +4,11 @@
 use dpmem_eal::{Eal, ProcessRole, SOCKET_ID_ANY};
 use dpmem_mempool::{Mempool, MempoolConfig, MempoolFlags};
 
-fn hugepages_usable() -> bool {
-    let mounted = dpmem_sys::mounts::hugetlbfs_mounts(&dpmem_sys::root::SysRoot::host())
-        .map(|m| m.iter().any(|m| m.page_size == 2 << 20))
-        .unwrap_or(false);
-    let free: u64 =
-        std::fs::read_to_string("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
-    let ok = dpmem_sys::process::is_root() && mounted && free >= 16;
-    if !ok {
-        assert_ne!(
-            std::env::var("DPMEM_REQUIRE_HUGEPAGES").as_deref(),
-            Ok("1"),
-            "hugepages required (DPMEM_REQUIRE_HUGEPAGES=1) but not usable: root {}, mount \
-             {mounted}, {free} free",
-            dpmem_sys::process::is_root()
-        );
-        eprintln!("skipped: hugepages not usable (root, a 2 MiB mount and 16 free pages needed)");
-    }
-    ok
-}
+mod common;
 
 #[test]
 fn a_secondary_uses_the_primarys_pools() {
-    if !hugepages_usable() {
+    if !common::hugepages_usable(16) {
         return;
     }
     let prefix = format!("mpmp{}_", std::process::id());
