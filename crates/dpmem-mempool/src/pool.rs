@@ -5,6 +5,7 @@ use core::ptr::NonNull;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
+use dpmem_eal::lcore::LcoreIdProbe;
 use dpmem_eal::memzone::{flags as mz_flags, Memzone};
 use dpmem_eal::options::MAX_LCORE;
 use dpmem_eal::{Eal, EalError, ErrorKind, IovaMode, BAD_IOVA};
@@ -92,6 +93,8 @@ pub struct Mempool<'eal> {
     header: NonNull<PoolHeader>,
     /// Cache of lcore 0 (the others follow), or null when the pool has no caches.
     caches: *mut CacheState,
+    /// Finds the calling thread's lcore id (its cache) in one thread-local read.
+    lcore: LcoreIdProbe<'eal>,
     handler: Handler,
     /// The handler's store, once the pool is populated (or found populated).
     store: Option<Store<'eal>>,
@@ -269,6 +272,7 @@ impl<'eal> Mempool<'eal> {
             zone,
             header,
             caches,
+            lcore: eal.lcore_threads().lcore_id_probe(),
             handler: handler::find(handler_name)?,
             store: None,
             name: config.name.to_owned(),
@@ -316,6 +320,7 @@ impl<'eal> Mempool<'eal> {
             zone,
             header,
             caches,
+            lcore: eal.lcore_threads().lcore_id_probe(),
             handler,
             store: None,
             name,
@@ -999,7 +1004,7 @@ impl<'eal> Mempool<'eal> {
         if self.caches.is_null() {
             return core::ptr::null_mut();
         }
-        let lcore = self.eal.lcore_threads().current_lcore_id();
+        let lcore = self.lcore.lcore_id();
         if lcore >= MAX_LCORE {
             return core::ptr::null_mut();
         }

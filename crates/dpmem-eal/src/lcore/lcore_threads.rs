@@ -64,6 +64,21 @@ struct Worker {
     stack_va: Option<usize>,
 }
 
+/// See [`LcoreThreads::lcore_id_probe`].
+#[derive(Debug, Clone, Copy)]
+pub struct LcoreIdProbe<'a> {
+    registry: &'a LcoreRegistry,
+}
+
+impl LcoreIdProbe<'_> {
+    /// The calling thread's lcore id in the probe's EAL, or
+    /// [`LCORE_ID_ANY`](super::LCORE_ID_ANY).
+    #[inline(always)]
+    pub fn lcore_id(self) -> u32 {
+        thread_local::lcore_id_in_live(self.registry)
+    }
+}
+
 /// The lcores of one EAL: table, worker threads, launch and registration.
 #[derive(Debug)]
 pub struct LcoreThreads {
@@ -297,6 +312,16 @@ impl LcoreThreads {
     #[inline]
     pub fn current_lcore_id(&self) -> u32 {
         thread_local::lcore_id_in(&self.registry)
+    }
+
+    /// A handle that answers [`current_lcore_id`](Self::current_lcore_id) for as long as it is
+    /// borrowed, for per-lcore fast paths (the mempool's caches) that ask on every call: it
+    /// skips the walk from the EAL to its registry and the liveness check (the borrow keeps
+    /// the EAL alive).
+    pub fn lcore_id_probe(&self) -> LcoreIdProbe<'_> {
+        LcoreIdProbe {
+            registry: &self.registry,
+        }
     }
 
     /// The bottom address of worker `lcore`'s hugepage stack (with `--huge-worker-stack`).

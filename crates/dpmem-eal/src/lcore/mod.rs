@@ -45,7 +45,7 @@ pub mod tsc;
 pub use control_thread::ControlThread;
 pub use error::LcoreError;
 pub use launch::{Launch, MainLcore, MpLaunch};
-pub use lcore_threads::{LcoreSetup, LcoreThreads, WaitResult};
+pub use lcore_threads::{LcoreIdProbe, LcoreSetup, LcoreThreads, WaitResult};
 pub use table::{build_table, LcoreInfo, LcoreRole};
 pub use thread_local::{lcore_id, set_thread_affinity, socket_id, thread_affinity};
 

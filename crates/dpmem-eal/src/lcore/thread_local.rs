@@ -139,6 +139,23 @@ pub(crate) fn lcore_id_in(registry: &LcoreRegistry) -> u32 {
             return lcore;
         }
     }
+    lcore_id_in_slow(registry)
+}
+
+/// [`lcore_id_in`] for a registry known to be alive (its EAL is borrowed): one thread-local
+/// read and one compare on the fast path.
+#[inline(always)]
+pub(crate) fn lcore_id_in_live(registry: &LcoreRegistry) -> u32 {
+    if let Ok((instance, lcore)) = LAST_LOOKUP.try_with(Cell::get) {
+        if instance == registry.instance {
+            return lcore;
+        }
+    }
+    lcore_id_in_slow(registry)
+}
+
+#[cold]
+fn lcore_id_in_slow(registry: &LcoreRegistry) -> u32 {
     let lcore = STATE
         .try_with(|s| {
             s.borrow()
