@@ -1,5 +1,6 @@
-//! Times get/put of one object through the main lcore's cache: a quick look at the fast path's
-//! cost (`cargo run --release -p dpmem-mempool --example get_put_loop`).
+//! Times get/put of one object through the main lcore's cache, with the plain calls (which
+//! find the cache on every call) and through an `LcoreCache` handle (found once): a quick
+//! look at the fast path's cost (`cargo run --release -p dpmem-mempool --example get_put_loop`).
 
 use std::time::Instant;
 
@@ -31,25 +32,54 @@ fn main() {
             MempoolFlags::empty(),
         )
         .unwrap();
-        let mut objs = [core::ptr::null_mut(); 32];
         let rounds = 2_000_000u64;
-        let start = Instant::now();
-        for _ in 0..rounds {
-            for slot in objs.iter_mut() {
-                let mut one = [core::ptr::null_mut(); 1];
-                pool.get_bulk(&mut one).unwrap();
-                *slot = one[0];
-            }
-            for obj in objs.iter() {
-                // SAFETY: the object came from this pool.
-                unsafe { pool.put_bulk(core::slice::from_ref(obj)) };
-            }
-        }
-        let ns = start.elapsed().as_nanos() as f64 / (rounds * 32) as f64;
+        let ns = plain_loop(&pool, rounds);
         println!(
-            "cache {cache}: {ns:.2} ns per object (get + put of 1), cached now {}",
+            "cache {cache}, plain calls: {ns:.2} ns per object (get + put of 1), cached now {}",
+            pool.lcore_cache_len()
+        );
+        let ns = handle_loop(&pool, rounds);
+        println!(
+            "cache {cache}, LcoreCache:  {ns:.2} ns per object (get + put of 1), cached now {}",
             pool.lcore_cache_len()
         );
         pool.free().unwrap();
     }
+}
+
+/// `rounds` of 32 single gets then 32 single puts through `Mempool::get_bulk`/`put_bulk`.
+fn plain_loop(pool: &Mempool<'_>, rounds: u64) -> f64 {
+    let mut objs = [core::ptr::null_mut(); 32];
+    let start = Instant::now();
+    for _ in 0..rounds {
+        for slot in objs.iter_mut() {
+            let mut one = [core::ptr::null_mut(); 1];
+            pool.get_bulk(&mut one).unwrap();
+            *slot = one[0];
+        }
+        for obj in objs.iter() {
+            // SAFETY: the object came from this pool.
+            unsafe { pool.put_bulk(core::slice::from_ref(obj)) };
+        }
+    }
+    start.elapsed().as_nanos() as f64 / (rounds * 32) as f64
+}
+
+/// The same loop through one `LcoreCache` handle.
+fn handle_loop(pool: &Mempool<'_>, rounds: u64) -> f64 {
+    let mut cache = pool.lcore_cache().unwrap();
+    let mut objs = [core::ptr::null_mut(); 32];
+    let start = Instant::now();
+    for _ in 0..rounds {
+        for slot in objs.iter_mut() {
+            let mut one = [core::ptr::null_mut(); 1];
+            cache.get_bulk(&mut one).unwrap();
+            *slot = one[0];
+        }
+        for obj in objs.iter() {
+            // SAFETY: the object came from this pool.
+            unsafe { cache.put_bulk(core::slice::from_ref(obj)) };
+        }
+    }
+    start.elapsed().as_nanos() as f64 / (rounds * 32) as f64
 }

@@ -38,8 +38,15 @@ pub(crate) trait Backend {
     fn dequeue_bulk(&self, out: &mut [usize]) -> bool;
 }
 
+/// The object slots of a cache.
+pub(crate) type Slots = [usize; CACHE_SLOTS];
+
 /// A cache's state. `#[repr(C)]` and pointer-free: per-lcore caches live in the pool's
 /// memzone, shared by every process.
+///
+/// Other threads read `len` (for `avail_count`) while the owner works, so code outside the
+/// owner never makes a reference to the whole state: it reads fields through the raw
+/// pointer ([`len_of`], [`slots_of`]).
 #[repr(C, align(64))]
 pub(crate) struct CacheState {
     /// Objects kept after a refill.
@@ -48,10 +55,13 @@ pub(crate) struct CacheState {
     pub flush_threshold: u32,
     /// Objects held, `objs[..len]`, newest last.
     pub len: AtomicU32,
-    _reserved: u32,
+    /// 1 while an [`LcoreCache`](crate::LcoreCache) handle holds this cache: it keeps `len`
+    /// in a register and only publishes it, so every other path leaves the cache alone and
+    /// goes to the handler.
+    pub held: AtomicU32,
     /// For user caches: the pool header it is bound to (0: none yet).
     pub bound_pool: u64,
-    pub objs: [usize; CACHE_SLOTS],
+    pub objs: Slots,
 }
 
 impl CacheState {
@@ -60,15 +70,148 @@ impl CacheState {
             size,
             flush_threshold: flush_threshold(size),
             len: AtomicU32::new(0),
-            _reserved: 0,
+            held: AtomicU32::new(0),
             bound_pool: 0,
             objs: [0; CACHE_SLOTS],
         }
     }
 
+    /// Objects held, for an owner of the whole state (a user cache, a test).
     pub fn len(&self) -> u32 {
         self.len.load(Ordering::Relaxed)
     }
+}
+
+/// Objects in `cache` (a snapshot when its owner is at work).
+///
+/// # Safety
+/// `cache` points to a live state.
+#[inline(always)]
+pub(crate) unsafe fn len_of(cache: *const CacheState) -> u32 {
+    // SAFETY: the caller's contract; the reference covers the atomic `len` alone.
+    unsafe { (*cache).len.load(Ordering::Relaxed) }
+}
+
+/// `size` and `flush_threshold` of `cache`, written only when the state is made.
+///
+/// # Safety
+/// `cache` points to a live state.
+#[inline(always)]
+pub(crate) unsafe fn limits_of(cache: *const CacheState) -> (u32, u32) {
+    // SAFETY: the caller's contract; plain reads of two fields nobody writes after init.
+    let size = unsafe { (*cache).size };
+    // SAFETY: as above.
+    let threshold = unsafe { (*cache).flush_threshold };
+    (size, threshold)
+}
+
+/// The object slots of `cache`, for one operation.
+///
+/// # Safety
+/// `cache` points to a live state whose slots no other thread touches while the borrow
+/// lasts (the owner of a per-lcore cache, the `&mut` holder of a user cache).
+#[inline(always)]
+pub(crate) unsafe fn slots_of<'a>(cache: *mut CacheState) -> &'a mut Slots {
+    let slots = cache
+        .cast::<u8>()
+        .wrapping_add(core::mem::offset_of!(CacheState, objs))
+        .cast::<Slots>();
+    // SAFETY: the caller's contract; `slots` is the `objs` field of a live state, and no
+    // reference to the whole state exists (see `CacheState`).
+    unsafe { &mut *slots }
+}
+
+/// Puts `objs` through a cache holding `slots[..len]` into `backend`; the cache's new length.
+///
+/// # Panics
+/// When the backend refuses objects (more objects put than the pool has: a double put).
+#[inline(always)]
+pub(crate) fn put_into<B: Backend + ?Sized>(
+    slots: &mut Slots,
+    len: u32,
+    flush_threshold: u32,
+    backend: &B,
+    objs: &[usize],
+) -> u32 {
+    let n = objs.len();
+    let len = len as usize;
+    // The common case, inlined into the caller: the objects fit under the threshold.
+    if len + n <= flush_threshold as usize {
+        copy_small(&mut slots[len..len + n], objs);
+        return (len + n) as u32;
+    }
+    put_flushing(slots, len, flush_threshold, backend, objs)
+}
+
+/// The rest of [`put_into`]: past the threshold, flush the cache first (or bypass it).
+#[cold]
+#[inline(never)]
+fn put_flushing<B: Backend + ?Sized>(
+    slots: &mut Slots,
+    len: usize,
+    flush_threshold: u32,
+    backend: &B,
+    objs: &[usize],
+) -> u32 {
+    let n = objs.len();
+    if n > flush_threshold as usize {
+        enqueue_or_panic(backend, objs);
+        return len as u32;
+    }
+    enqueue_or_panic(backend, &slots[..len]);
+    slots[..n].copy_from_slice(objs);
+    n as u32
+}
+
+/// Gets `out.len()` objects through a cache of `size` holding `slots[..len]` from
+/// `backend`, all or none: the cache's new length, or `None` with nothing taken (the cache
+/// still holds `slots[..len]`).
+#[inline(always)]
+pub(crate) fn get_from<B: Backend + ?Sized>(
+    slots: &mut Slots,
+    len: u32,
+    size: u32,
+    backend: &B,
+    out: &mut [usize],
+) -> Option<u32> {
+    let n = out.len();
+    let len = len as usize;
+    // The common case, inlined into the caller: the cache has enough.
+    if n <= len {
+        take_top(&slots[..len], out);
+        return Some((len - n) as u32);
+    }
+    get_refilling(slots, len, size, backend, out)
+}
+
+/// The rest of [`get_from`]: the cache is short, take what it has and refill it.
+#[cold]
+#[inline(never)]
+fn get_refilling<B: Backend + ?Sized>(
+    slots: &mut Slots,
+    len: usize,
+    size: u32,
+    backend: &B,
+    out: &mut [usize],
+) -> Option<u32> {
+    let n = out.len();
+    // Everything the cache has, hottest first; the rest from the handler.
+    take_top(&slots[..len], &mut out[..len]);
+    let shortfall = n - len;
+    let size = size as usize;
+    if shortfall <= CACHE_MAX_SIZE as usize
+        && size + shortfall <= CACHE_SLOTS
+        && backend.dequeue_bulk(&mut slots[..size + shortfall])
+    {
+        take_top(&slots[..size + shortfall], &mut out[len..]);
+        return Some(size as u32);
+    }
+    if backend.dequeue_bulk(&mut out[len..]) {
+        return Some(0);
+    }
+    // The objects copied out of the cache are still in slots[..len]: the failed handler
+    // calls wrote nothing. Keeping len as it was gives them back.
+    None
 }
 
 /// Puts `objs` through `cache` into `backend`.
@@ -77,35 +220,18 @@ impl CacheState {
 /// `cache` is valid and used by no other thread during the call.
 ///
 /// # Panics
-/// When the backend refuses objects (more objects put than the pool has: a double put).
+/// As [`put_into`].
 #[inline(always)]
 pub(crate) unsafe fn put<B: Backend + ?Sized>(cache: *mut CacheState, backend: &B, objs: &[usize]) {
-    let n = objs.len();
+    // SAFETY: the caller's contract.
+    let len = unsafe { len_of(cache) };
+    // SAFETY: as above.
+    let (_, threshold) = unsafe { limits_of(cache) };
     // SAFETY: the caller gives this thread the cache alone.
-    let cache = unsafe { &mut *cache };
-    let len = cache.len.load(Ordering::Relaxed) as usize;
-    // The common case, inlined into the caller: the objects fit under the threshold.
-    if len + n <= cache.flush_threshold as usize {
-        copy_small(&mut cache.objs[len..len + n], objs);
-        cache.len.store((len + n) as u32, Ordering::Relaxed);
-        return;
-    }
-    put_flushing(cache, backend, objs);
-}
-
-/// The rest of [`put`]: past the threshold, flush the cache first (or bypass it).
-#[cold]
-#[inline(never)]
-fn put_flushing<B: Backend + ?Sized>(cache: &mut CacheState, backend: &B, objs: &[usize]) {
-    let n = objs.len();
-    if n > cache.flush_threshold as usize {
-        enqueue_or_panic(backend, objs);
-        return;
-    }
-    let len = cache.len.load(Ordering::Relaxed) as usize;
-    enqueue_or_panic(backend, &cache.objs[..len]);
-    cache.objs[..n].copy_from_slice(objs);
-    cache.len.store(n as u32, Ordering::Relaxed);
+    let slots = unsafe { slots_of(cache) };
+    let len = put_into(slots, len, threshold, backend, objs);
+    // SAFETY: the caller's contract; the store covers the atomic `len` alone.
+    unsafe { (*cache).len.store(len, Ordering::Relaxed) };
 }
 
 /// Gets `out.len()` objects through `cache` from `backend`, all or none.
@@ -118,47 +244,20 @@ pub(crate) unsafe fn get<B: Backend + ?Sized>(
     backend: &B,
     out: &mut [usize],
 ) -> bool {
-    let n = out.len();
+    // SAFETY: the caller's contract.
+    let len = unsafe { len_of(cache) };
+    // SAFETY: as above.
+    let (size, _) = unsafe { limits_of(cache) };
     // SAFETY: the caller gives this thread the cache alone.
-    let cache = unsafe { &mut *cache };
-    let len = cache.len.load(Ordering::Relaxed) as usize;
-    // The common case, inlined into the caller: the cache has enough.
-    if n <= len {
-        take_top(&cache.objs[..len], out);
-        cache.len.store((len - n) as u32, Ordering::Relaxed);
-        return true;
+    let slots = unsafe { slots_of(cache) };
+    match get_from(slots, len, size, backend, out) {
+        Some(len) => {
+            // SAFETY: the caller's contract; the store covers the atomic `len` alone.
+            unsafe { (*cache).len.store(len, Ordering::Relaxed) };
+            true
+        }
+        None => false,
     }
-    get_refilling(cache, backend, out)
-}
-
-/// The rest of [`get`]: the cache is short, take what it has and refill it.
-#[cold]
-#[inline(never)]
-fn get_refilling<B: Backend + ?Sized>(
-    cache: &mut CacheState,
-    backend: &B,
-    out: &mut [usize],
-) -> bool {
-    let n = out.len();
-    let len = cache.len.load(Ordering::Relaxed) as usize;
-    // Everything the cache has, hottest first; the rest from the handler.
-    take_top(&cache.objs[..len], &mut out[..len]);
-    let shortfall = n - len;
-    let size = cache.size as usize;
-    if shortfall <= CACHE_MAX_SIZE as usize
-        && backend.dequeue_bulk(&mut cache.objs[..size + shortfall])
-    {
-        take_top(&cache.objs[..size + shortfall], &mut out[len..]);
-        cache.len.store(size as u32, Ordering::Relaxed);
-        return true;
-    }
-    if backend.dequeue_bulk(&mut out[len..]) {
-        cache.len.store(0, Ordering::Relaxed);
-        return true;
-    }
-    // The objects copied out of the cache are still in objs[..len]: the failed handler calls
-    // wrote nothing. Leaving len as it was gives them back.
-    false
 }
 
 /// Copies a few words: a loop the compiler keeps inline, where `copy_from_slice` of a
@@ -184,14 +283,16 @@ fn take_top(held: &[usize], out: &mut [usize]) {
 /// # Safety
 /// As [`put`].
 pub(crate) unsafe fn flush<B: Backend + ?Sized>(cache: *mut CacheState, backend: &B) {
+    // SAFETY: the caller's contract.
+    let len = unsafe { len_of(cache) } as usize;
     // SAFETY: the caller gives this thread the cache alone.
-    let cache = unsafe { &mut *cache };
-    let len = cache.len.load(Ordering::Relaxed) as usize;
-    enqueue_or_panic(backend, &cache.objs[..len]);
-    cache.len.store(0, Ordering::Relaxed);
+    let slots = unsafe { slots_of(cache) };
+    enqueue_or_panic(backend, &slots[..len.min(CACHE_SLOTS)]);
+    // SAFETY: the caller's contract; the store covers the atomic `len` alone.
+    unsafe { (*cache).len.store(0, Ordering::Relaxed) };
 }
 
-fn enqueue_or_panic<B: Backend + ?Sized>(backend: &B, objs: &[usize]) {
+pub(crate) fn enqueue_or_panic<B: Backend + ?Sized>(backend: &B, objs: &[usize]) {
     if !objs.is_empty() && !backend.enqueue_bulk(objs) {
         panic!(
             "mempool handler refused {} objects: more objects were put than the pool holds \

@@ -54,6 +54,9 @@ pub enum MempoolError {
         handler: String,
         reason: String,
     },
+    /// Another [`LcoreCache`](crate::LcoreCache) handle holds this lcore's cache (`EBUSY`).
+    #[error("mempool {pool:?}: the cache of lcore {lcore} is held by another handle")]
+    CacheBusy { pool: String, lcore: u32 },
     #[error("mempool event callback not registered")]
     CallbackNotFound,
     /// Memory or memzones from the EAL.
@@ -78,6 +81,7 @@ impl MempoolError {
             | MempoolError::CallbackNotFound => ErrorKind::NoEnt,
             MempoolError::HandlerTableFull { .. } | MempoolError::Full(_) => ErrorKind::NoSpc,
             MempoolError::Handler { .. } => ErrorKind::Io,
+            MempoolError::CacheBusy { .. } => ErrorKind::Busy,
             MempoolError::Eal { source, .. } => source.kind(),
         }
     }

@@ -16,7 +16,10 @@
 //! - **Caches**: each lcore id has a cache of up to 512 objects in front of the handler;
 //!   EAL threads and registered threads use theirs automatically, other threads go to the
 //!   handler directly, and [`UserCache`] is a cache the caller owns ([`cache`] has the
-//!   algorithm).
+//!   algorithm). A loop that gets and puts many times takes its lcore's cache once with
+//!   [`Mempool::lcore_cache`] (DPDK's `rte_mempool_default_cache` with
+//!   `rte_mempool_generic_get/put`): the [`LcoreCache`] handle keeps the cache's length in a
+//!   register, about twice as fast per object as the plain calls.
 //! - **Typed**: [`TypedMempool`] hands out guards that put their value back when dropped.
 //!
 //! A per-lcore cache belongs to whichever thread holds that lcore id; as in DPDK, two
@@ -30,6 +33,13 @@
 //! pool.get_bulk(&mut objs).unwrap();
 //! // SAFETY: the objects came from this pool and are given back once.
 //! unsafe { pool.put_bulk(&objs) };
+//! // In a hot loop: find the lcore's cache once.
+//! let mut cache = pool.lcore_cache().unwrap();
+//! for _ in 0..1000 {
+//!     cache.get_bulk(&mut objs).unwrap();
+//!     // SAFETY: as above.
+//!     unsafe { cache.put_bulk(&objs) };
+//! }
 //! ```
 
 pub mod cache;
@@ -39,6 +49,7 @@ mod flags;
 pub mod handler;
 mod header;
 mod layout;
+mod lcore_cache;
 mod pool;
 mod sync;
 mod typed;
@@ -53,5 +64,6 @@ pub use handler::{
 };
 pub use header::MEMPOOL_NAME_MAX;
 pub use layout::{calc_obj_size, ObjSize, CACHE_LINE};
+pub use lcore_cache::LcoreCache;
 pub use pool::{ChunkFreeFn, MemChunk, Mempool, MempoolConfig, UserCache};
 pub use typed::{PoolObj, TypedMempool};

@@ -23,6 +23,8 @@ use crate::layout::{
     calc_obj_size, crosses_page, mem_size, slot_align, ObjHeader, ObjSize, CACHE_LINE,
     COOKIE_IN_POOL, COOKIE_OUT, COOKIE_TRAILER,
 };
+use crate::lcore_cache::LcoreCache;
+use crate::sync::Ordering;
 
 /// What [`Mempool::create`] needs besides the EAL.
 #[derive(Debug, Clone)]
@@ -978,12 +980,12 @@ impl<'eal> Mempool<'eal> {
     // ---- get and put ------------------------------------------------------------
 
     /// The cache of `lcore` (the pool has caches, `lcore < MAX_LCORE`).
-    fn cache_at(&self, lcore: usize) -> &CacheState {
+    fn cache_len_at(&self, lcore: usize) -> u32 {
         assert!(!self.caches.is_null() && lcore < MAX_LCORE as usize);
         let cache = self.caches.wrapping_add(lcore);
         // SAFETY: the caches area holds MAX_LCORE initialised caches (asserted in range);
-        // the shared reference reads `len` (atomic) and the immutable sizes only.
-        unsafe { &*cache }
+        // `len_of` reads the atomic `len` alone, so the owner may be at work.
+        unsafe { cache::len_of(cache) }
     }
 
     /// The trailer word after object `obj`'s element.
@@ -1000,7 +1002,7 @@ impl<'eal> Mempool<'eal> {
 
     /// The calling thread's cache in this pool, or null (no caches, or no lcore id).
     #[inline(always)]
-    fn lcore_cache(&self) -> *mut CacheState {
+    pub(crate) fn lcore_cache_slot(&self) -> *mut CacheState {
         if self.caches.is_null() {
             return core::ptr::null_mut();
         }
@@ -1012,12 +1014,45 @@ impl<'eal> Mempool<'eal> {
         unsafe { self.caches.add(lcore as usize) }
     }
 
+    /// The calling thread's lcore id in the pool's EAL.
+    pub(crate) fn current_lcore(&self) -> u32 {
+        self.lcore.lcore_id()
+    }
+
+    /// The calling thread's cache when plain gets and puts may use it: null without one, or
+    /// while an [`LcoreCache`] handle holds it (the handle keeps its length in a register).
+    #[inline(always)]
+    fn plain_lcore_cache(&self) -> *mut CacheState {
+        let cache = self.lcore_cache_slot();
+        // SAFETY: a non-null slot is a live cache in the pool's memzone; the reference covers
+        // the atomic `held` alone. Acquire pairs with the release of a dropped handle, so the
+        // slots it wrote are seen.
+        if !cache.is_null() && unsafe { (*cache).held.load(Ordering::Acquire) } != 0 {
+            return core::ptr::null_mut();
+        }
+        cache
+    }
+
+    /// The calling thread's cache as a handle (`rte_mempool_default_cache`), for loops that
+    /// get and put many times: the handle finds the cache once and keeps its length in a
+    /// register, where [`get_bulk`](Self::get_bulk) and [`put_bulk`](Self::put_bulk) look both
+    /// up on every call. Without a cache (a pool made with cache size 0, or a thread with no
+    /// lcore id) the handle's gets and puts go to the handler, as those calls do.
+    ///
+    /// While the handle lives, this thread's plain gets and puts skip the cache (going to the
+    /// handler), so the two never disagree about what it holds. `EBUSY`
+    /// ([`MempoolError::CacheBusy`]) when another handle holds the cache.
+    #[inline]
+    pub fn lcore_cache(&self) -> Result<LcoreCache<'_, 'eal>, MempoolError> {
+        LcoreCache::new(self, self.lcore_cache_slot())
+    }
+
     /// Takes `objs.len()` objects, all or none (`rte_mempool_get_bulk`), through the calling
     /// lcore's cache when it has one. `ENOENT` ([`MempoolError::Exhausted`]) when there are
     /// not that many.
     #[inline(always)]
     pub fn get_bulk(&self, objs: &mut [*mut u8]) -> Result<(), MempoolError> {
-        let cache = self.lcore_cache();
+        let cache = self.plain_lcore_cache();
         // SAFETY: a per-lcore cache is used only by the thread holding that lcore id.
         unsafe { self.get_with(objs, cache) }
     }
@@ -1039,7 +1074,7 @@ impl<'eal> Mempool<'eal> {
     /// panics before the pool is touched.
     #[inline(always)]
     pub unsafe fn put_bulk(&self, objs: &[*mut u8]) {
-        let cache = self.lcore_cache();
+        let cache = self.plain_lcore_cache();
         // SAFETY: the caller's contract; the cache is this thread's (lcore id).
         unsafe { self.put_with(objs, cache) }
     }
@@ -1104,9 +1139,7 @@ impl<'eal> Mempool<'eal> {
         if !done {
             return Err(self.exhausted(objs.len()));
         }
-        if cfg!(feature = "debug") {
-            self.mark_out(objs);
-        }
+        self.debug_after_get(objs);
         Ok(())
     }
 
@@ -1114,35 +1147,89 @@ impl<'eal> Mempool<'eal> {
     /// As [`Mempool::put_bulk`], and `cache` as in `get_with`.
     #[inline(always)]
     unsafe fn put_with(&self, objs: &[*mut u8], cache: *mut CacheState) {
-        if cfg!(feature = "debug") {
-            if let Err(e) = self.check_out(objs) {
-                panic!("{e}");
-            }
-            self.mark_in(objs);
-        }
-        let Some(store) = &self.store else {
-            panic!(
-                "mempool {:?}: put into a pool that has no objects",
-                self.name
-            );
-        };
+        let store = self.store_for_put(objs);
         let words = as_words(objs);
         if cache.is_null() {
-            if !store.enqueue(words) {
-                panic!(
-                    "mempool {:?}: handler refused {} objects (put twice?)",
-                    self.name,
-                    objs.len()
-                );
-            }
+            self.enqueue_direct(store, words);
         } else {
             // SAFETY: the caller's contract on the cache.
             unsafe { cache::put(cache, store, words) };
         }
     }
 
+    /// The store, once the pool is populated (gets and puts of [`LcoreCache`]).
+    #[inline(always)]
+    pub(crate) fn store(&self) -> Option<&Store<'eal>> {
+        self.store.as_ref()
+    }
+
+    /// With the `debug` feature: marks objects just got as out of the pool.
+    #[inline(always)]
+    pub(crate) fn debug_after_get(&self, objs: &[*mut u8]) {
+        if cfg!(feature = "debug") {
+            self.mark_out(objs);
+        }
+    }
+
+    /// The store a put goes to, after the `debug` feature's checks of `objs`.
+    ///
+    /// # Panics
+    /// As [`Mempool::debug_before_put`], and when the pool has no store (so no object could
+    /// have come from it).
+    #[inline(always)]
+    pub(crate) fn store_for_put(&self, objs: &[*mut u8]) -> &Store<'eal> {
+        self.debug_before_put(objs);
+        match &self.store {
+            Some(store) => store,
+            None => self.put_without_store(),
+        }
+    }
+
+    /// With the `debug` feature: checks that `objs` are out of this pool, and marks them in.
+    ///
+    /// # Panics
+    /// On an object the headers show is not out of this pool.
+    #[inline(always)]
+    pub(crate) fn debug_before_put(&self, objs: &[*mut u8]) {
+        if cfg!(feature = "debug") {
+            if let Err(e) = self.check_out(objs) {
+                panic!("{e}");
+            }
+            self.mark_in(objs);
+        }
+    }
+
     #[cold]
-    fn exhausted(&self, wanted: usize) -> MempoolError {
+    #[inline(never)]
+    pub(crate) fn put_without_store(&self) -> ! {
+        panic!(
+            "mempool {:?}: put into a pool that has no objects",
+            self.name
+        );
+    }
+
+    /// Puts `words` into the store, bypassing any cache.
+    ///
+    /// # Panics
+    /// When the store refuses them: more objects put than the pool holds.
+    #[inline(always)]
+    pub(crate) fn enqueue_direct(&self, store: &Store<'eal>, words: &[usize]) {
+        if !store.enqueue(words) {
+            self.refused_put(words.len());
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refused_put(&self, n: usize) -> ! {
+        panic!(
+            "mempool {:?}: handler refused {n} objects (put twice?)",
+            self.name
+        );
+    }
+
+    #[cold]
+    pub(crate) fn exhausted(&self, wanted: usize) -> MempoolError {
         MempoolError::Exhausted {
             pool: self.name.clone(),
             wanted,
@@ -1152,7 +1239,7 @@ impl<'eal> Mempool<'eal> {
     /// Empties the calling lcore's cache into the handler (`rte_mempool_cache_flush` on the
     /// default cache); nothing when the thread has none.
     pub fn flush_lcore_cache(&self) {
-        let cache = self.lcore_cache();
+        let cache = self.plain_lcore_cache();
         if let (false, Some(store)) = (cache.is_null(), &self.store) {
             // SAFETY: the cache is the calling thread's (its lcore id).
             unsafe { cache::flush(cache, store) };
@@ -1257,7 +1344,7 @@ impl<'eal> Mempool<'eal> {
             for lcore in 0..MAX_LCORE as usize {
                 // SAFETY: lcore < MAX_LCORE; `len` is atomic, so reading it while its owner
                 // works is a race on a counter, not on memory.
-                count += self.cache_at(lcore).len();
+                count += self.cache_len_at(lcore);
             }
         }
         count.min(self.size())
@@ -1278,12 +1365,12 @@ impl<'eal> Mempool<'eal> {
 
     /// Objects in the calling lcore's cache (0 without one).
     pub fn lcore_cache_len(&self) -> u32 {
-        let cache = self.lcore_cache();
+        let cache = self.lcore_cache_slot();
         if cache.is_null() {
             0
         } else {
             // SAFETY: the cache is inside the pool's memzone.
-            unsafe { (*cache).len() }
+            unsafe { cache::len_of(cache) }
         }
     }
 
@@ -1304,7 +1391,7 @@ impl<'eal> Mempool<'eal> {
         if !self.caches.is_null() {
             for lcore in 0..MAX_LCORE as usize {
                 // SAFETY: lcore < MAX_LCORE.
-                let len = self.cache_at(lcore).len();
+                let len = self.cache_len_at(lcore);
                 if len as usize > cache::CACHE_SLOTS {
                     return Err(bad(format!("lcore {lcore} cache holds {len} objects")));
                 }
@@ -1428,7 +1515,7 @@ impl<'eal> Mempool<'eal> {
         if !self.caches.is_null() {
             for lcore in 0..MAX_LCORE as usize {
                 // SAFETY: lcore < MAX_LCORE.
-                let len = self.cache_at(lcore).len();
+                let len = self.cache_len_at(lcore);
                 if len > 0 {
                     s.push_str(&format!("  cache lcore {lcore}: {len}\n"));
                 }
@@ -1512,13 +1599,13 @@ impl UserCache {
     }
 }
 
-fn as_words(objs: &[*mut u8]) -> &[usize] {
+pub(crate) fn as_words(objs: &[*mut u8]) -> &[usize] {
     // SAFETY: *mut u8 and usize have the same size and alignment; addresses are read as
     // integers only.
     unsafe { core::slice::from_raw_parts(objs.as_ptr().cast(), objs.len()) }
 }
 
-fn as_words_mut(objs: &mut [*mut u8]) -> &mut [usize] {
+pub(crate) fn as_words_mut(objs: &mut [*mut u8]) -> &mut [usize] {
     // SAFETY: as `as_words`; any usize written is a valid (if unusable) pointer value.
     unsafe { core::slice::from_raw_parts_mut(objs.as_mut_ptr().cast(), objs.len()) }
 }
