@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::error::EalError;
 use crate::heap::elem::CACHE_LINE;
 use crate::heap::malloc_heap::AllocRequest;
-use crate::heap::{Heaps, MAX_HEAPS};
+use crate::heap::{Heaps, EXTERNAL_SOCKET_BASE, MAX_HEAPS};
 use crate::memory::{Memory, MemoryMode};
 use crate::memseg::{BAD_IOVA, SOCKET_ID_ANY};
 use crate::shared_config::{decode_str, encode_str};
@@ -277,7 +277,8 @@ impl<'a> Memzones<'a> {
         table.free_hint = table.free_hint.min(idx);
     }
 
-    /// Reserves `len` bytes (0: the biggest free block) on `socket` with cache-line alignment.
+    /// Reserves `len` bytes (0: the biggest free block) on `socket` (a socket, an external
+    /// heap's socket id, or `SOCKET_ID_ANY`) with cache-line alignment.
     pub fn reserve(
         &self,
         name: &str,
@@ -338,7 +339,9 @@ impl<'a> Memzones<'a> {
                 name: name.into(),
             });
         }
-        if socket != SOCKET_ID_ANY && (socket < 0 || socket as usize >= MAX_HEAPS) {
+        // A socket heap's id, or an external heap's (which the heap lookup below checks).
+        let socket_heap = (0..MAX_HEAPS as i32).contains(&socket);
+        if socket != SOCKET_ID_ANY && !socket_heap && socket < EXTERNAL_SOCKET_BASE {
             return Err(invalid(format!("memzone {name:?}: bad socket {socket}")));
         }
         if align != 0 && !align.is_power_of_two() {
@@ -364,8 +367,9 @@ impl<'a> Memzones<'a> {
             )));
         }
         let heaps = Heaps::new(self.memory);
-        // Without hugepages every socket is the same memory (DPDK lets such requests go anywhere).
-        let socket = if self.memory.mode() == MemoryMode::NoHuge {
+        // Without hugepages every socket is the same memory (DPDK lets such requests go
+        // anywhere); an external heap is memory of its own either way.
+        let socket = if self.memory.mode() == MemoryMode::NoHuge && socket_heap {
             SOCKET_ID_ANY
         } else {
             socket

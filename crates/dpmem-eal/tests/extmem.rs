@@ -238,6 +238,47 @@ fn added_memory_serves_allocations_that_name_the_heaps_socket() {
 }
 
 #[test]
+fn memzones_can_be_reserved_on_an_external_heap() {
+    let eal = eal("xmz");
+    let heaps = eal.heaps();
+    let mem = UserMemory::anonymous(2 << 20, PAGE);
+    let s = heaps.heap_create("zones").unwrap();
+    add(&eal, "zones", &mem);
+    let zones = eal.memzones();
+    let mz = zones.reserve("ext_zone", 64 << 10, s, 0).unwrap();
+    assert!(mem.contains(mz.va as *const u8));
+    assert_eq!(mz.socket_id, s);
+    assert_eq!(mz.len, 64 << 10);
+    assert_eq!(zones.lookup("ext_zone").unwrap().va, mz.va);
+    // Length 0: the biggest free block of that heap, inside the user's memory.
+    let biggest = zones.reserve("ext_biggest", 0, s, 0).unwrap();
+    assert!(mem.contains(biggest.va as *const u8));
+    assert!(mem.contains((biggest.va + biggest.len - 1) as *const u8));
+    assert_eq!(
+        kind(zones.reserve("ext_more", 4096, s, 0)),
+        ErrorKind::NoMem
+    );
+    // The memory is busy while the zones hold it.
+    let busy = heaps.heap_memory_remove("zones", mem.ptr(), mem.len);
+    assert_eq!(kind(busy), ErrorKind::Busy);
+    zones.free(&biggest).unwrap();
+    zones.free(&mz).unwrap();
+    // A socket id between the socket heaps and the external ones, or an external id that
+    // names no heap, is refused.
+    assert_eq!(
+        kind(zones.reserve("ext_bad", 4096, 100, 0)),
+        ErrorKind::Inval
+    );
+    assert!(zones.reserve("ext_gone", 4096, s + 1, 0).is_err());
+    assert!(zones.lookup("ext_gone").is_none());
+    heaps.check().unwrap();
+    heaps
+        .heap_memory_remove("zones", mem.ptr(), mem.len)
+        .unwrap();
+    heaps.heap_destroy("zones").unwrap();
+}
+
+#[test]
 fn any_socket_never_falls_back_to_an_external_heap() {
     let eal = no_huge_eal("xany", 4);
     let heaps = eal.heaps();

@@ -755,3 +755,52 @@ fn populate_virt_checks_pages_and_frees_the_region_once() {
     // SAFETY: the pool is gone; the block is ours again.
     unsafe { eal.heaps().free(region) }.unwrap();
 }
+
+#[test]
+fn a_pool_lives_on_an_external_heap_when_given_its_socket() {
+    let eal = eal("ext_heap_pool");
+    let len = 8 << 20;
+    let addr = dpmem_sys::mapping::reserve(len, 4096, None).unwrap();
+    // SAFETY: the reservation made just above, of `len` bytes, holds nothing yet.
+    unsafe { dpmem_sys::mapping::map_anonymous_fixed(addr, len, None, false) }.unwrap();
+    let mem = addr as *mut u8;
+    let heaps = eal.heaps();
+    let socket = heaps.heap_create("user_frames").unwrap();
+    // SAFETY: the mapping is read-write, used by nothing else, and outlives its time in the
+    // heap (removed below, before it is unmapped).
+    unsafe { heaps.heap_memory_add("user_frames", mem, len, None, 4096) }.unwrap();
+    let pool = Mempool::create(
+        &eal,
+        "on_user_mem",
+        1000,
+        2048,
+        32,
+        0,
+        socket,
+        MempoolFlags::empty(),
+    )
+    .unwrap();
+    let inside = |p: *mut u8| (mem as usize..mem as usize + len).contains(&(p as usize));
+    let mut objs = vec![core::ptr::null_mut(); 1000];
+    pool.get_bulk(&mut objs).unwrap();
+    assert!(
+        objs.iter().all(|&o| inside(o)),
+        "every object in the user's memory"
+    );
+    // SAFETY: the objects came from this pool.
+    unsafe { pool.put_bulk(&objs) };
+    assert!(pool.is_full());
+    assert_eq!(
+        heaps
+            .heap_memory_remove("user_frames", mem, len)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Busy,
+        "the pool holds the memory"
+    );
+    pool.free().unwrap();
+    heaps.heap_memory_remove("user_frames", mem, len).unwrap();
+    heaps.heap_destroy("user_frames").unwrap();
+    // SAFETY: nothing uses the mapping any more.
+    unsafe { dpmem_sys::mapping::release(mem as usize, len) }.unwrap();
+}
