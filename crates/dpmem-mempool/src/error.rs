@@ -17,6 +17,10 @@ pub enum MempoolError {
     AlreadyExists(String),
     #[error("no mempool called {0:?}")]
     NotFound(String),
+    /// The pool exists but is not fully populated yet (`ENOENT`): its builder is still
+    /// writing it.
+    #[error("mempool {0:?} is not fully populated yet")]
+    NotReady(String),
     #[error("no mempool handler called {0:?}")]
     UnknownHandler(String),
     /// The handler cannot change once the pool holds objects (`EEXIST`, as DPDK).
@@ -76,6 +80,7 @@ impl MempoolError {
             | MempoolError::HandlerFixed { .. }
             | MempoolError::HandlerExists(_) => ErrorKind::Exist,
             MempoolError::NotFound(_)
+            | MempoolError::NotReady(_)
             | MempoolError::UnknownHandler(_)
             | MempoolError::Exhausted { .. }
             | MempoolError::CallbackNotFound => ErrorKind::NoEnt,

@@ -3,7 +3,7 @@
 //! that hold the objects (blocks of the EAL's heap). No field points at process-local memory.
 
 use crate::cache::CacheState;
-use crate::sync::{AtomicU32, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// Marks an initialised pool header.
 pub(crate) const POOL_MAGIC: u64 = 0x6470_6d65_6d50_4f4c;
@@ -17,8 +17,9 @@ pub(crate) const MEMZONE_PREFIX: &str = "MP_";
 
 #[repr(C, align(64))]
 pub(crate) struct PoolHeader {
-    /// [`POOL_MAGIC`] once the header is complete.
-    pub magic: u64,
+    /// [`POOL_MAGIC`] once the header is complete: stored with `Release` after every other
+    /// field, loaded with `Acquire` before any other is read by another handle.
+    pub magic: AtomicU64,
     pub name: [u8; 32],
     /// The handler's name: every process resolves it in its own handler registry.
     pub handler: [u8; 32],
@@ -74,7 +75,7 @@ impl PoolHeader {
         cache_offset: u32,
     ) -> PoolHeader {
         PoolHeader {
-            magic: 0,
+            magic: AtomicU64::new(0),
             name: encode(name),
             handler: encode(handler),
             flags: AtomicU32::new(flags),

@@ -267,8 +267,9 @@ impl<'eal> Mempool<'eal> {
         } else {
             core::ptr::null_mut()
         };
-        // SAFETY: the header is fully written; the magic marks it complete for lookups.
-        unsafe { (*header.as_ptr()).magic = POOL_MAGIC };
+        // SAFETY: the header is fully written; the magic marks it complete for lookups, and
+        // Release publishes the fields written before it.
+        unsafe { &(*header.as_ptr()).magic }.store(POOL_MAGIC, Ordering::Release);
         let pool = Mempool {
             eal,
             zone,
@@ -284,7 +285,8 @@ impl<'eal> Mempool<'eal> {
     }
 
     /// A handle on the pool called `name`, made by this process or another one
-    /// (`rte_mempool_lookup`). Its handler must be registered in this process.
+    /// (`rte_mempool_lookup`). Its handler must be registered in this process, and the pool
+    /// fully populated ([`MempoolError::NotReady`] before: its builder is still writing it).
     pub fn lookup(eal: &'eal Eal, name: &str) -> Result<Mempool<'eal>, MempoolError> {
         check_name(name)?;
         let zone = eal
@@ -303,10 +305,21 @@ impl<'eal> Mempool<'eal> {
         // SAFETY: the memzone is mapped for at least a header's bytes (checked); the magic
         // is written last when a pool is made.
         let h = unsafe { header.as_ref() };
-        if h.magic != POOL_MAGIC || format!("{MEMZONE_PREFIX}{}", decode(&h.name)) != zone.name {
+        if h.magic.load(Ordering::Acquire) != POOL_MAGIC
+            || format!("{MEMZONE_PREFIX}{}", decode(&h.name)) != zone.name
+        {
             return None;
         }
         let name = decode(&h.name);
+        // The handle that populates the pool writes header fields (handler, chunk and object
+        // lists, the store's word) while it does; a second handle reading them meanwhile
+        // would race it. So other handles open a pool only once it is fully populated: the
+        // last populate publishes every field with its Release store of `populated_size`,
+        // and nothing but `free` writes them afterwards. (DPDK lets a lookup see a
+        // half-built pool; here that is `ENOENT` until it is ready.)
+        if h.populated_size.load(Ordering::Acquire) != h.size {
+            return Some(Err(MempoolError::NotReady(name)));
+        }
         let handler = match handler::find(&decode(&h.handler)) {
             Ok(handler) => handler,
             Err(e) => return Some(Err(e)),
@@ -340,7 +353,7 @@ impl<'eal> Mempool<'eal> {
     }
 
     /// Calls `f` on every pool of the EAL (`rte_mempool_walk`); pools whose handler this
-    /// process has not registered are skipped.
+    /// process has not registered, and pools not fully populated yet, are skipped.
     pub fn walk(eal: &'eal Eal, mut f: impl FnMut(&Mempool<'eal>)) {
         for zone in eal.memzones().list() {
             if !zone.name.starts_with(MEMZONE_PREFIX) {
@@ -719,12 +732,13 @@ impl<'eal> Mempool<'eal> {
             unsafe { (*(h.chunk_tail as *mut ChunkRecord)).next = record_addr };
         }
         h.chunk_tail = record_addr;
-        h.nb_mem_chunks.fetch_add(1, crate::sync::Ordering::Release);
-        h.populated_size
-            .store(populated, crate::sync::Ordering::Release);
         if iova != BAD_IOVA {
             h.set_flags(0, MempoolFlags::NON_IO.0);
         }
+        h.nb_mem_chunks.fetch_add(1, crate::sync::Ordering::Release);
+        // Last: once it reaches the size, other handles may open the pool (see `open`).
+        h.populated_size
+            .store(populated, crate::sync::Ordering::Release);
         if populated == size {
             events::invoke(MempoolEvent::Ready, self);
         }

@@ -804,3 +804,24 @@ fn a_pool_lives_on_an_external_heap_when_given_its_socket() {
     // SAFETY: nothing uses the mapping any more.
     unsafe { dpmem_sys::mapping::release(mem as usize, len) }.unwrap();
 }
+
+#[test]
+fn other_handles_open_a_pool_only_once_it_is_fully_populated() {
+    let eal = eal("not_ready");
+    let mut pool = Mempool::create_empty(&eal, &config("half_built", 100, 0)).unwrap();
+    // Its builder may still change the handler and write the chunk lists: nobody else may
+    // read them yet.
+    let e = Mempool::lookup(&eal, "half_built").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NoEnt, "{e}");
+    assert!(matches!(e, MempoolError::NotReady(_)), "{e}");
+    let mut seen = Vec::new();
+    Mempool::walk(&eal, |p| seen.push(p.name().to_owned()));
+    assert!(!seen.contains(&"half_built".to_owned()));
+    pool.set_handler("stack").unwrap();
+    pool.populate_default().unwrap();
+    let other = Mempool::lookup(&eal, "half_built").unwrap();
+    assert_eq!(other.handler_name(), "stack");
+    assert!(other.is_full());
+    drop(other);
+    pool.free().unwrap();
+}
