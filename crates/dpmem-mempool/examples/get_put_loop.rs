@@ -43,6 +43,10 @@ fn main() {
             "cache {cache}, LcoreCache:  {ns:.2} ns per object (get + put of 1), cached now {}",
             pool.lcore_cache_len()
         );
+        let ns = handle_bulk_loop::<4>(&pool, rounds / 4);
+        println!("cache {cache}, LcoreCache:  {ns:.2} ns per object (get + put of 4)");
+        let ns = handle_bulk_loop::<32>(&pool, rounds / 8);
+        println!("cache {cache}, LcoreCache:  {ns:.2} ns per object (get + put of 32)");
         pool.free().unwrap();
     }
 }
@@ -79,6 +83,24 @@ fn handle_loop(pool: &Mempool<'_>, rounds: u64) -> f64 {
         for obj in objs.iter() {
             // SAFETY: the object came from this pool.
             unsafe { cache.put_bulk(core::slice::from_ref(obj)) };
+        }
+    }
+    start.elapsed().as_nanos() as f64 / (rounds * 32) as f64
+}
+
+/// `rounds` of 32 objects got in bulks of `BULK` then put back in bulks of `BULK`, through
+/// one `LcoreCache` handle.
+fn handle_bulk_loop<const BULK: usize>(pool: &Mempool<'_>, rounds: u64) -> f64 {
+    let mut cache = pool.lcore_cache().unwrap();
+    let mut objs = [core::ptr::null_mut(); 32];
+    let start = Instant::now();
+    for _ in 0..rounds {
+        for bulk in objs.chunks_exact_mut(BULK) {
+            cache.get_bulk(bulk).unwrap();
+        }
+        for bulk in objs.chunks_exact(BULK) {
+            // SAFETY: the objects came from this pool.
+            unsafe { cache.put_bulk(bulk) };
         }
     }
     start.elapsed().as_nanos() as f64 / (rounds * 32) as f64
