@@ -441,6 +441,105 @@ mod loom_tests {
         unsafe { flush(&mut *cache, backend) };
     }
 
+    /// The `held` protocol of [`LcoreCache`](crate::LcoreCache) and the plain calls, with
+    /// the lcore id handed from one thread to another while the first still holds the cache:
+    /// thread A takes the cache (compare-and-swap of `held`), gets an object with the length
+    /// kept locally, gives its lcore id away, puts the object back and lets go of the cache;
+    /// thread B takes the id, then gets and puts one object the plain way, through the cache
+    /// only when `held` is clear. Every interleaving ends with each object once in the
+    /// cache or the ring.
+    #[test]
+    fn loom_held_cache_is_left_alone_by_the_next_owner_of_the_lcore_id() {
+        use crate::sync::AtomicU32 as Flag;
+
+        struct Shared {
+            backend: RingBackend,
+            cache: std::cell::UnsafeCell<CacheState>,
+            /// Who has the lcore id: 1 (thread A) or 0 (free, then thread B).
+            lcore_owner: Flag,
+        }
+        // SAFETY: the cache is used under the protocol being checked; the rest is atomics.
+        unsafe impl Sync for Shared {}
+        // SAFETY: as above.
+        unsafe impl Send for Shared {}
+
+        fn plain_get_put(shared: &Shared) {
+            let cache = shared.cache.get();
+            let mut got = [0usize; 1];
+            // SAFETY: `held` alone is referenced.
+            let held = unsafe { &(*cache).held }.load(Ordering::Acquire) != 0;
+            if held {
+                if shared.backend.dequeue_bulk(&mut got) {
+                    enqueue_or_panic(&shared.backend, &got);
+                }
+            } else {
+                // SAFETY: this thread has the lcore id and the cache is not held.
+                if unsafe { get(cache, &shared.backend, &mut got) } {
+                    // SAFETY: as above.
+                    unsafe { put(cache, &shared.backend, &got) };
+                }
+            }
+        }
+
+        loom::model(|| {
+            let ring = Ring::<usize>::new("loom", 4, RingFlags::NONE).unwrap();
+            let shared = Arc::new(Shared {
+                backend: RingBackend(ring),
+                cache: std::cell::UnsafeCell::new(CacheState::new(1)),
+                lcore_owner: Flag::new(1),
+            });
+            assert!(shared.backend.enqueue_bulk(&[1, 2, 3]));
+            let b = shared.clone();
+            let thread_b = loom::thread::spawn(move || {
+                while b
+                    .lcore_owner
+                    .compare_exchange(0, 2, Ordering::Acquire, Ordering::Relaxed)
+                    .is_err()
+                {
+                    loom::thread::yield_now();
+                }
+                plain_get_put(&b);
+            });
+            // Thread A: the handle.
+            let cache = shared.cache.get();
+            // SAFETY: `held` alone is referenced.
+            let taken = unsafe { &(*cache).held }.compare_exchange(
+                0,
+                1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            );
+            assert!(taken.is_ok(), "nobody else holds it yet");
+            // SAFETY: held by this thread.
+            let (size, threshold) = unsafe { limits_of(cache) };
+            // SAFETY: as above.
+            let mut len = unsafe { len_of(cache) };
+            let mut got = [0usize; 1];
+            // SAFETY: as above.
+            let slots = unsafe { slots_of(cache) };
+            len = get_from(slots, len, size, &shared.backend, &mut got).unwrap();
+            // SAFETY: as above; the store covers `len` alone.
+            unsafe { (*cache).len.store(len, Ordering::Relaxed) };
+            shared.lcore_owner.store(0, Ordering::Release);
+            // SAFETY: still held by this thread.
+            let slots = unsafe { slots_of(cache) };
+            len = put_into(slots, len, threshold, &shared.backend, &got);
+            // SAFETY: as above.
+            unsafe { (*cache).len.store(len, Ordering::Relaxed) };
+            // SAFETY: `held` alone is referenced.
+            unsafe { &(*cache).held }.store(0, Ordering::Release);
+            thread_b.join().unwrap();
+            // SAFETY: both threads are done.
+            unsafe { flush(cache, &shared.backend) };
+            let mut all = [0usize; 3];
+            assert!(shared.backend.dequeue_bulk(&mut all));
+            assert_eq!(
+                all.iter().copied().collect::<BTreeSet<_>>(),
+                BTreeSet::from([1, 2, 3])
+            );
+        });
+    }
+
     #[test]
     fn loom_two_caches_lose_and_duplicate_nothing() {
         loom::model(|| {
