@@ -22,7 +22,9 @@ use crate::pool::{as_words, as_words_mut, Mempool};
 use crate::sync::Ordering;
 
 /// The calling thread's cache in one pool (see [`Mempool::lcore_cache`]); dropping it lets
-/// the plain calls use the cache again.
+/// the plain calls use the cache again. A handle that is forgotten (`mem::forget`) instead
+/// of dropped leaves the cache held for good: its objects stay counted as available but
+/// unreachable, and the plain calls keep going to the handler.
 ///
 /// Not `Send`: the cache belongs to the thread holding the lcore id.
 pub struct LcoreCache<'pool, 'eal> {
