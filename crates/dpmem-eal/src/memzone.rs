@@ -312,6 +312,8 @@ impl<'a> Memzones<'a> {
         align: usize,
         bound: usize,
     ) -> Result<Memzone, EalError> {
+        // A secondary maps what the primary added first: the heap may hand out memory there.
+        self.memory.sync_with_primary()?;
         let shared = &self.memory.shared().memzones;
         let mut table = shared.lock();
         // DPDK's order of checks: room, name, duplicate, then the arguments.
@@ -423,7 +425,12 @@ impl<'a> Memzones<'a> {
     }
 
     /// The memzone called `name`.
+    ///
+    /// In a secondary, the pages the primary mapped since this process last looked are mapped
+    /// first ([`Memory::sync_with_primary`]), so the zone's bytes can be read; when that
+    /// fails the zone is not returned (its memory might not be mapped here).
     pub fn lookup(&self, name: &str) -> Option<Memzone> {
+        self.memory.sync_with_primary().ok()?;
         let encoded: [u8; MEMZONE_NAME_LEN] = encode_str(name).ok()?;
         if encoded[0] == 0 {
             return None;

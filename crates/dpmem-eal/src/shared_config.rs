@@ -28,7 +28,7 @@ use crate::sync::{SharedLocked, SharedMutex};
 
 pub const CONFIG_MAGIC: u64 = u64::from_le_bytes(*b"dpmemcfg");
 /// Bumped whenever the layout changes, so a secondary built from other sources refuses to attach.
-pub const LAYOUT_VERSION: u32 = 4;
+pub const LAYOUT_VERSION: u32 = 5;
 /// Lists the header can describe (DPDK's `RTE_MAX_MEMSEG_LISTS`).
 pub const MAX_MEMSEG_LISTS: usize = 128;
 /// Sockets whose allocated totals are tracked for validators.
@@ -92,6 +92,9 @@ pub struct ConfigHeader {
     pub external_arena_len: u64,
     /// Segments all external lists together may hold (the arena is sized for them).
     pub external_segments_max: u64,
+    /// Counts the primary's page maps and unmaps (bumped with Release under the hotplug
+    /// lock): a secondary that last caught up at the same count has nothing to map or unmap.
+    pub hotplug_generation: AtomicU64,
 }
 
 /// Arena bytes that hold the metadata of external lists with `segments` segments in all, however

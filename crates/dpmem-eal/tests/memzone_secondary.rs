@@ -103,3 +103,131 @@ fn memzone_secondary_body() {
     unsafe { std::ptr::write_bytes(mine.as_ptr(), 0x5A, 4096) };
     eal.heaps().check().unwrap();
 }
+
+/// Bytes of each zone the primary makes after the secondary attached: 3 pages' worth, so the
+/// heap must map new pages for it.
+const LATE_LEN: usize = 6 << 20;
+
+fn fill(zone: &dpmem_eal::memzone::Memzone, seed: u8) {
+    // SAFETY: the memzone's bytes are ours until it is freed.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(zone.as_ptr(), zone.len as usize) };
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = (i % 241) as u8 ^ seed;
+    }
+}
+
+/// Primary in dynamic mode (no `-m`: memory comes and goes with use). A secondary attaches;
+/// then the primary reserves a zone on pages mapped after that, frees it (its pages go back
+/// to the kernel, their files unlinked), and reserves another one on the same addresses (new
+/// files under the old names). After each step the secondary must read exactly the
+/// primary's bytes: it maps the new pages, drops the freed ones, and remaps the replaced ones.
+#[test]
+fn a_secondary_catches_up_with_pages_the_primary_maps_and_unmaps_after_it_attached() {
+    use std::io::{BufRead, BufReader, Write};
+    let _serial = hugepage_lock();
+    if !hugepages_available(
+        "a_secondary_catches_up_with_pages_the_primary_maps_and_unmaps_after_it_attached",
+        16,
+    ) {
+        return;
+    }
+    let prefix = unique_prefix("mzlate");
+    let eal = Eal::init(args(&["--file-prefix", &prefix])).unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "late_pages_secondary_body",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ENV_PREFIX, &prefix)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut to_child = child.stdin.take().unwrap();
+    let mut from_child = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut transcript = String::new();
+    let mut wait_for = |marker: &str, transcript: &mut String| loop {
+        let line = from_child
+            .next()
+            .unwrap_or_else(|| panic!("secondary ended before {marker:?}:\n{transcript}"))
+            .unwrap();
+        transcript.push_str(&line);
+        transcript.push('\n');
+        // The harness prints "test <name> ... " without a newline before the body's output.
+        if line.ends_with(marker) {
+            break;
+        }
+    };
+    wait_for("attached", &mut transcript);
+
+    let first = eal.memzones().reserve("late_zone", LATE_LEN, 0, 0).unwrap();
+    fill(&first, 0x11);
+    writeln!(to_child, "read late_zone 17 {}", first.va).unwrap();
+    wait_for("done", &mut transcript);
+
+    // Freed: the heap gives the whole pages back, then maps fresh ones for the next zone.
+    let va = first.va;
+    eal.memzones().free(&first).unwrap();
+    let second = eal
+        .memzones()
+        .reserve("late_zone_2", LATE_LEN, 0, 0)
+        .unwrap();
+    fill(&second, 0x5C);
+    writeln!(to_child, "read late_zone_2 92 {va}").unwrap();
+    wait_for("done", &mut transcript);
+    writeln!(to_child, "quit").unwrap();
+    let status = child.wait().unwrap();
+    for line in from_child {
+        transcript.push_str(&line.unwrap());
+        transcript.push('\n');
+    }
+    assert!(status.success(), "secondary failed:\n{transcript}");
+    assert!(transcript.contains("1 passed"), "{transcript}");
+    eal.memzones().free(&second).unwrap();
+    eal.heaps().check().unwrap();
+}
+
+#[test]
+#[ignore = "run by a_secondary_catches_up_with_pages_the_primary_maps_and_unmaps_after_it_attached"]
+fn late_pages_secondary_body() {
+    use std::io::BufRead;
+    let prefix = std::env::var(ENV_PREFIX).expect("run by the late-pages multi-process test");
+    let eal = Eal::init(args(&[
+        "--proc-type",
+        "secondary",
+        "--file-prefix",
+        &prefix,
+    ]))
+    .unwrap();
+    println!("attached");
+    for line in std::io::stdin().lock().lines() {
+        let line = line.unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["read", name, seed, first_va] => {
+                let seed: u8 = seed.parse().unwrap();
+                let zone = eal.memzones().lookup(name).expect("the primary's new zone");
+                assert_eq!(zone.len, LATE_LEN as u64);
+                if *name == "late_zone_2" {
+                    assert_eq!(
+                        zone.va.to_string(),
+                        *first_va,
+                        "the second zone reuses the first one's addresses (new page files)"
+                    );
+                }
+                // SAFETY: the primary's memzone, mapped here by the lookup's catch-up.
+                let bytes = unsafe { std::slice::from_raw_parts(zone.as_ptr(), LATE_LEN) };
+                for (i, b) in bytes.iter().enumerate() {
+                    assert_eq!(*b, (i % 241) as u8 ^ seed, "{name} byte {i}");
+                }
+                println!("done");
+            }
+            ["quit"] => break,
+            other => panic!("unexpected command {other:?}"),
+        }
+    }
+}

@@ -4,7 +4,10 @@
 use dpmem_sys::backing_file::BackingFile;
 use dpmem_sys::mapping;
 
+use std::sync::atomic::Ordering;
+
 use super::backing::{list_file_path, page_file_path, ListBacking};
+use super::secondary_sync::SecondaryView;
 use super::{Memory, MemoryMode, MemorySettings, ProcessRole};
 use crate::error::EalError;
 use crate::iova::IovaMode;
@@ -44,7 +47,10 @@ impl Memory {
             }
         };
         let mut backings = Vec::with_capacity(views.len());
+        let mut mapped: Vec<Vec<bool>> = Vec::with_capacity(views.len());
         let _lock = header.hotplug_lock.lock();
+        // What this process maps below is the primary's state as of this count.
+        let generation = header.hotplug_generation.load(Ordering::Acquire);
         for view in &views {
             let h = *view.header();
             if let Err(e) = mapping::reserve(
@@ -59,7 +65,7 @@ impl Memory {
                 )));
             }
             reserved.push((h.base_va as usize, h.len as usize));
-            let result = (|| -> Result<ListBacking, EalError> {
+            let result = (|| -> Result<(ListBacking, Vec<bool>), EalError> {
                 let dir = settings
                     .huge_dirs
                     .iter()
@@ -88,7 +94,9 @@ impl Memory {
                         files: (0..h.n_segs).map(|_| None).collect(),
                     }
                 };
+                let mut mapped_here = vec![false; h.n_segs as usize];
                 for idx in view.occupancy.iter_used() {
+                    mapped_here[idx as usize] = true;
                     let seg = view.segment(idx);
                     let page_file = match &backing {
                         ListBacking::SingleFile { .. } => None,
@@ -119,10 +127,13 @@ impl Memory {
                     .map_err(|e| EalError::sys("map primary page", e))?;
                     backing.adopt(idx, page_file);
                 }
-                Ok(backing)
+                Ok((backing, mapped_here))
             })();
             match result {
-                Ok(b) => backings.push(b),
+                Ok((b, m)) => {
+                    backings.push(b);
+                    mapped.push(m);
+                }
                 Err(e) => {
                     undo(&reserved);
                     return Err(e);
@@ -131,6 +142,14 @@ impl Memory {
         }
         drop(_lock);
         drop(views);
-        Ok(Memory::new(config, backings, settings))
+        let memory = Memory::new(config, backings, settings);
+        *memory
+            .secondary_view
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = SecondaryView { generation, mapped };
+        memory
+            .synced_generation
+            .store(generation, Ordering::Release);
+        Ok(memory)
     }
 }

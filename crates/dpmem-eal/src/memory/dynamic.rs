@@ -241,7 +241,17 @@ impl Memory {
                 .set_used(page.seg)
                 .expect("slot found free under the hotplug lock");
         }
+        self.note_hotplug();
         run
+    }
+
+    /// Tells secondaries that pages came or went (see [`Memory::sync_with_primary`]).
+    /// Hotplug lock held.
+    fn note_hotplug(&self) {
+        self.config
+            .header()
+            .hotplug_generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     fn shortfall(&self, req: &PageRequest, socket: i32) -> EalError {
@@ -323,6 +333,9 @@ impl Memory {
         let backing = &mut backings[h.index as usize];
         let keep = self.settings.huge_unlink == crate::options::HugeUnlink::Never;
         let mut per_socket: BTreeMap<i32, u64> = BTreeMap::new();
+        // Before the loop, so that even a failure half-way has secondaries look again (they
+        // read the lists under the hotplug lock, held here throughout).
+        self.note_hotplug();
         for (idx, seg) in segs {
             // SAFETY: the caller gives the range back; it lies in this list's reservation.
             unsafe { dpmem_sys::mapping::unmap_to_reserved(seg.va as usize, seg.len as usize) }

@@ -13,6 +13,7 @@ mod attach;
 pub(crate) mod backing;
 mod dynamic;
 mod external;
+mod secondary_sync;
 mod startup;
 
 use std::ops::ControlFlow;
@@ -106,6 +107,10 @@ pub struct Memory {
     pagemap: Option<Pagemap>,
     settings: MemorySettings,
     config: ConfigMapping,
+    /// Secondaries: the primary's hotplug count this process last caught up with, for the
+    /// one-load check of [`Memory::sync_with_primary`], and what it has mapped.
+    synced_generation: std::sync::atomic::AtomicU64,
+    secondary_view: Mutex<secondary_sync::SecondaryView>,
 }
 
 impl std::fmt::Debug for Memory {
@@ -135,6 +140,8 @@ impl Memory {
             pagemap,
             settings,
             config,
+            synced_generation: std::sync::atomic::AtomicU64::new(0),
+            secondary_view: Mutex::new(secondary_sync::SecondaryView::default()),
         }
     }
 
