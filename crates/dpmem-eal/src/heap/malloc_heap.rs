@@ -85,6 +85,7 @@ mod annotate {
 }
 
 /// Where the owner's bytes of busy element `elem` (header `h`) start.
+#[inline]
 fn data_of(elem: Elem, h: &ElemHeader) -> usize {
     elem.0 + h.pad as usize + HEADER_LEN
 }
@@ -101,11 +102,13 @@ const CLEAR_ON_FREE_MAX: usize = 16 << 10;
 /// Elements of the request's own size class looked at before a bigger class is used.
 const EXACT_CLASS_PROBES: usize = 4;
 
+#[inline]
 fn align_floor(v: usize, align: usize) -> usize {
     v & !(align - 1)
 }
 
 impl HeapOps<'_> {
+    #[inline]
     fn adjacent(a: Elem, ah: &ElemHeader, b: Elem) -> bool {
         let bh = b.load();
         a.0 + ah.size as usize == b.0 && ah.list_index == bh.list_index
@@ -113,6 +116,7 @@ impl HeapOps<'_> {
 
     /// Cuts `elem` at `at`: the part from `at` becomes a new element with the same flags, state
     /// free; `elem` keeps its state. Neither is put on a free list.
+    #[inline]
     fn split(&mut self, elem: Elem, at: usize) -> Elem {
         let h = elem.load();
         let tail = Elem(at);
@@ -142,6 +146,7 @@ impl HeapOps<'_> {
 
     /// Absorbs `b` (adjacent, off any free list) into `a`; erases `b`'s header so stale bytes
     /// never pass for a header and clean memory stays zero.
+    #[inline]
     fn join(&mut self, a: Elem, b: Elem) {
         let bh = b.load();
         match Elem::from_addr(bh.next) {
@@ -158,6 +163,7 @@ impl HeapOps<'_> {
 
     /// Merges a free element (on no free list) with free neighbours; returns the result, also
     /// on no free list. Afterwards no two adjacent elements are free.
+    #[inline]
     fn join_free_neighbours(&mut self, mut elem: Elem) -> Elem {
         let h = elem.load();
         if let Some(next) = Elem::from_addr(h.next) {
@@ -235,6 +241,7 @@ impl HeapOps<'_> {
         joined
     }
 
+    #[inline]
     fn page_size_allowed(&self, list_index: u16, page_flags: u32) -> bool {
         page_flags == 0
             || super::page_size_flag(self.memory.list_page_size(u32::from(list_index))) & page_flags
@@ -244,6 +251,7 @@ impl HeapOps<'_> {
     /// Where in free element `elem` a block for `req` would start (its header), or `None` if it
     /// does not fit. The block goes at the *end* of the element: the front stays one free
     /// element, so a run of allocations leaves no holes between them (DPDK's `elem_start_pt`).
+    #[inline]
     pub fn start_point(&self, elem: Elem, h: &ElemHeader, req: &AllocRequest) -> Option<usize> {
         if !self.page_size_allowed(h.list_index, req.page_flags) {
             return None;
@@ -282,6 +290,7 @@ impl HeapOps<'_> {
     }
 
     /// A free element that can hold `req`, and where the block would start in it.
+    #[inline]
     fn find_suitable(&self, req: &AllocRequest) -> Option<(Elem, usize)> {
         let need = (req.size + HEADER_LEN + TRAILER_LEN + req.align - CACHE_LINE) as u64;
         let unconstrained = req.bound == 0 && !req.contig && req.page_flags == 0;
@@ -330,6 +339,7 @@ impl HeapOps<'_> {
 
     /// Makes a busy block for `req` at `block` inside free element `elem` (DPDK's
     /// `malloc_elem_alloc`); returns the data address.
+    #[inline]
     fn alloc_at(&mut self, elem: Elem, block: usize, req: &AllocRequest) -> usize {
         let h = elem.load();
         self.st.free.remove(elem, &h);
@@ -374,6 +384,7 @@ impl HeapOps<'_> {
 
     /// Allocates from memory the heap has, growing it when allowed and needed. Returns the data
     /// address and the real element.
+    #[inline]
     pub fn alloc(&mut self, req: &AllocRequest, may_grow: bool) -> Option<(usize, Elem)> {
         let (elem, block) = match self.find_suitable(req) {
             Some(found) => found,
@@ -428,6 +439,7 @@ impl HeapOps<'_> {
     }
 
     /// Frees busy element `elem` (DPDK's `malloc_elem_free` + `malloc_heap_free`).
+    #[inline]
     pub fn free(&mut self, elem: Elem) {
         let h = elem.load();
         let data = data_of(elem, &h);
@@ -462,11 +474,17 @@ impl HeapOps<'_> {
 
     /// Gives whole pages inside free element `elem` (on its free list) back to the system,
     /// except pinned ones; what is left of the element stays free.
+    #[inline]
     fn release_pages(&mut self, elem: Elem) {
         let h = elem.load();
         if h.flags & elem_flags::RELEASABLE == 0 || !self.memory.can_change_pages() {
             return;
         }
+        self.release_pages_of(elem, &h);
+    }
+
+    /// [`HeapOps::release_pages`] for a releasable element of header `h`.
+    fn release_pages_of(&mut self, elem: Elem, h: &ElemHeader) {
         let page_size = self.memory.list_page_size(u32::from(h.list_index)) as usize;
         let (start, end) = (elem.0, elem.0 + h.size as usize);
         if end - start < page_size {
@@ -613,6 +631,7 @@ impl HeapOps<'_> {
 
 /// The real header of the block placed at `block` in free element `elem`: the element itself
 /// when the front became padding, otherwise the new element split off at `block`.
+#[inline]
 fn elem_of_new_block(elem: Elem, block: usize) -> Elem {
     if block - elem.0 < MIN_SPLIT_LEN {
         elem
