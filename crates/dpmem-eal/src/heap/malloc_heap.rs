@@ -12,6 +12,8 @@
 //! and trailers stay no-access throughout. These are the annotations of the process that makes
 //! the change; another process attached to the heap keeps its own view.
 
+use std::num::NonZeroUsize;
+
 use super::elem::{
     elem_flags, Elem, ElemHeader, ElemState, CACHE_LINE, HEADER_LEN, MIN_SPLIT_LEN, TRAILER_LEN,
 };
@@ -118,6 +120,12 @@ impl HeapOps<'_> {
     /// free; `elem` keeps its state. Neither is put on a free list.
     #[inline]
     fn split(&mut self, elem: Elem, at: usize) -> Elem {
+        self.split_as(elem, at, ElemState::Free)
+    }
+
+    /// [`HeapOps::split`] with the new element in `state`.
+    #[inline]
+    fn split_as(&mut self, elem: Elem, at: usize, state: ElemState) -> Elem {
         let h = elem.load();
         let tail = Elem(at);
         tail.store(ElemHeader {
@@ -130,7 +138,7 @@ impl HeapOps<'_> {
             size: (elem.0 + h.size as usize - at) as u64,
             pad: 0,
             list_index: h.list_index,
-            state: ElemState::Free as u8,
+            state: state as u8,
             flags: h.flags,
         });
         match Elem::from_addr(h.next) {
@@ -289,9 +297,10 @@ impl HeapOps<'_> {
         }
     }
 
-    /// A free element that can hold `req`, and where the block would start in it.
+    /// A free element that can hold `req`, and where the block would start in it (never at
+    /// address 0: non-zero, the pair comes back in two registers rather than through memory).
     #[inline]
-    fn find_suitable(&self, req: &AllocRequest) -> Option<(Elem, usize)> {
+    fn find_suitable(&self, req: &AllocRequest) -> Option<(Elem, NonZeroUsize)> {
         let need = (req.size + HEADER_LEN + TRAILER_LEN + req.align - CACHE_LINE) as u64;
         let unconstrained = req.bound == 0 && !req.contig && req.page_flags == 0;
         if unconstrained {
@@ -302,7 +311,7 @@ impl HeapOps<'_> {
                 let Some(elem) = cur else { break };
                 let h = elem.load();
                 if let Some(at) = self.start_point(elem, &h, req) {
-                    return Some((elem, at));
+                    return Some((elem, NonZeroUsize::new(at)?));
                 }
                 cur = Elem::from_addr(h.free_next);
             }
@@ -313,7 +322,7 @@ impl HeapOps<'_> {
                 let elem = self.st.free.head(class).expect("non-empty list");
                 let h = elem.load();
                 if let Some(at) = self.start_point(elem, &h, req) {
-                    return Some((elem, at));
+                    return Some((elem, NonZeroUsize::new(at)?));
                 }
             }
         }
@@ -328,7 +337,7 @@ impl HeapOps<'_> {
             while let Some(elem) = cur {
                 let h = elem.load();
                 if let Some(at) = self.start_point(elem, &h, req) {
-                    return Some((elem, at));
+                    return Some((elem, NonZeroUsize::new(at)?));
                 }
                 cur = Elem::from_addr(h.free_next);
             }
@@ -342,10 +351,19 @@ impl HeapOps<'_> {
     #[inline]
     fn alloc_at(&mut self, elem: Elem, block: usize, req: &AllocRequest) -> usize {
         let h = elem.load();
-        self.st.free.remove(elem, &h);
         let front = block - elem.0;
         let data_end = block + HEADER_LEN + req.size + TRAILER_LEN;
         let leftover = elem.0 + h.size as usize - data_end;
+        // The usual case: the block is cut off the end of `elem`, whose front stays free. When
+        // the front stays the head of the same list, taking `elem` off its list and putting it
+        // back would leave every list (order, links, bitmaps) as it is, so both are skipped.
+        let stays_listed = front >= MIN_SPLIT_LEN
+            && leftover <= MIN_SPLIT_LEN
+            && h.free_prev == 0
+            && class_of(h.size) == class_of(front as u64);
+        if !stays_listed {
+            self.st.free.remove(elem, &h);
+        }
         if leftover > MIN_SPLIT_LEN {
             let tail = self.split(elem, data_end);
             self.st.free.insert(tail);
@@ -375,9 +393,10 @@ impl HeapOps<'_> {
             elem.seal(size);
             return block + HEADER_LEN;
         }
-        let busy = self.split(elem, block);
-        self.st.free.insert(elem);
-        busy.update(|b| b.state = ElemState::Busy as u8);
+        let busy = self.split_as(elem, block, ElemState::Busy);
+        if !stays_listed {
+            self.st.free.insert(elem);
+        }
         busy.seal(busy.load().size);
         block + HEADER_LEN
     }
@@ -385,12 +404,13 @@ impl HeapOps<'_> {
     /// Allocates from memory the heap has, growing it when allowed and needed. Returns the data
     /// address and the real element.
     #[inline]
-    pub fn alloc(&mut self, req: &AllocRequest, may_grow: bool) -> Option<(usize, Elem)> {
+    pub fn alloc(&mut self, req: &AllocRequest, may_grow: bool) -> Option<(NonZeroUsize, Elem)> {
         let (elem, block) = match self.find_suitable(req) {
             Some(found) => found,
             None if may_grow && self.grow(req) => self.find_suitable(req)?,
             None => return None,
         };
+        let block = block.get();
         let data = self.alloc_at(elem, block, req);
         let real = elem_of_new_block(elem, block);
         // Announced with the usable size the block reports (`validate`), which is the request
@@ -398,7 +418,7 @@ impl HeapOps<'_> {
         if cfg!(feature = "memcheck") {
             annotate::malloclike(data as *const u8, real.load().usable_len(), 0, false);
         }
-        Some((data, real))
+        Some((NonZeroUsize::new(data)?, real))
     }
 
     /// Maps enough pages for `req` on this heap's socket and adds them (DPDK's
@@ -459,7 +479,10 @@ impl HeapOps<'_> {
         self.st.alloc_count -= 1;
         let joined = self.join_free_neighbours(elem);
         let clear_len = end - elem.data();
-        if joined.load().is_dirty() {
+        // Read before the free list rewrites the header: reading it back right after would
+        // wait on those writes.
+        let joined_flags = joined.load().flags;
+        if joined_flags & elem_flags::DIRTY != 0 {
             // Nothing to clear: the merged element must be cleared on a zeroing allocation anyway.
         } else if clear_len <= CLEAR_ON_FREE_MAX {
             Elem::zero_range(elem.data(), clear_len);
@@ -469,7 +492,9 @@ impl HeapOps<'_> {
         // After the clearing, which is then a write to the owner's (still accessible) bytes.
         annotate::freelike(data as *const u8, 0);
         self.st.free.insert(joined);
-        self.release_pages(joined);
+        if joined_flags & elem_flags::RELEASABLE != 0 {
+            self.release_pages(joined);
+        }
     }
 
     /// Gives whole pages inside free element `elem` (on its free list) back to the system,

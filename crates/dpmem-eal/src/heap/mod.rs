@@ -187,18 +187,23 @@ impl<'a> Heaps<'a> {
 
     /// The heap of socket id `socket`, socket heap or external heap. Whoever locks it checks
     /// that it still is that socket's heap (an external heap may be destroyed meanwhile).
-    #[inline]
+    #[inline(always)]
     fn heap_of(&self, socket: i32) -> Option<&'a SharedHeap> {
         if socket >= EXTERNAL_SOCKET_BASE {
-            let slot = self
-                .memory
-                .shared()
-                .heap_directory
-                .lock()
-                .find_socket(socket)?;
-            return self.memory.shared().heaps.get(slot);
+            return self.external_heap_of(socket);
         }
         self.heap_in_use(socket)
+    }
+
+    /// [`Heaps::heap_of`] for an external heap's socket id: a look in the directory.
+    fn external_heap_of(&self, socket: i32) -> Option<&'a SharedHeap> {
+        let slot = self
+            .memory
+            .shared()
+            .heap_directory
+            .lock()
+            .find_socket(socket)?;
+        self.memory.shared().heaps.get(slot)
     }
 
     /// Every socket id that has a heap: the sockets', then the external heaps', ascending.
@@ -210,7 +215,7 @@ impl<'a> Heaps<'a> {
 
     /// The heap of `socket`, if it has one: heaps are set up at start-up for exactly the
     /// sockets that have memseg lists, which never change, so no heap lock is needed to know.
-    #[inline]
+    #[inline(always)]
     fn heap_in_use(&self, socket: i32) -> Option<&'a SharedHeap> {
         self.memory
             .socket_ids()
@@ -391,7 +396,7 @@ impl<'a> Heaps<'a> {
         if fallback {
             st.fallback_alloc_count += 1;
         }
-        Ok(Some((data, dirty)))
+        Ok(Some((data.get(), dirty)))
     }
 
     /// The allocation path shared by the heap API and memzones. Builds no socket list: it runs
@@ -419,17 +424,29 @@ impl<'a> Heaps<'a> {
         // The calling thread's own socket first; when it has a heap it is also the preferred
         // socket, so trying it first changes no order.
         let own = crate::lcore::socket_id();
-        let own_tried = own >= 0;
-        if own_tried {
+        if own >= 0 {
             if let Some(got) = self.alloc_on(own, req, hint_only, false)? {
                 return Ok(got);
             }
         }
-        // Then the preferred socket (not a fallback), then every other one (fallbacks).
+        self.alloc_any_socket_after(own, req, hint_only)
+            .and_then(|got| got.ok_or_else(exhausted))
+    }
+
+    /// The rest of an "any socket" allocation once the calling thread's own socket `own` (when
+    /// not negative) could not serve it: the preferred socket (not a fallback), then every other
+    /// one (fallbacks).
+    fn alloc_any_socket_after(
+        &self,
+        own: i32,
+        req: &AllocRequest,
+        hint_only: bool,
+    ) -> Result<Option<(usize, bool)>, EalError> {
+        let own_tried = own >= 0;
         let first = self.preferred_socket_given(own);
         if !(own_tried && first == own) {
             if let Some(got) = self.alloc_on(first, req, hint_only, false)? {
-                return Ok(got);
+                return Ok(Some(got));
             }
         }
         for s in self.socket_heaps() {
@@ -437,10 +454,10 @@ impl<'a> Heaps<'a> {
                 continue;
             }
             if let Some(got) = self.alloc_on(s, req, hint_only, true)? {
-                return Ok(got);
+                return Ok(Some(got));
             }
         }
-        Err(exhausted())
+        Ok(None)
     }
 
     /// Allocates the biggest block any allowed free element holds (for memzones of length 0):
@@ -479,7 +496,7 @@ impl<'a> Heaps<'a> {
                 page_flags,
             };
             if let Some((data, _)) = ops.alloc(&req, false) {
-                return Ok((data, len));
+                return Ok((data.get(), len));
             }
         }
         Err(EalError::HeapExhausted {
