@@ -528,7 +528,9 @@ impl<'a> Heaps<'a> {
             // and sockets are fixed at start-up, so the heap is known without the hotplug lock.
             Some((list, slot)) => {
                 let mapped = || list.occupancy.is_used(slot).unwrap_or(false);
-                let Some(shared) = self.heap_in_use(list.header().socket_id) else {
+                // An internal list's socket is one of `Memory::sockets`, all of which have a heap
+                // in the slot of their id (see `heap_in_use`).
+                let Some(shared) = self.shared_heap(list.header().socket_id) else {
                     return Err(if mapped() {
                         bad("no heap for its socket")
                     } else {
