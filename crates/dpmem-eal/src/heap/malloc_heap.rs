@@ -259,7 +259,7 @@ impl HeapOps<'_> {
     /// Where in free element `elem` a block for `req` would start (its header), or `None` if it
     /// does not fit. The block goes at the *end* of the element: the front stays one free
     /// element, so a run of allocations leaves no holes between them (DPDK's `elem_start_pt`).
-    #[inline]
+    #[inline(always)]
     pub fn start_point(&self, elem: Elem, h: &ElemHeader, req: &AllocRequest) -> Option<usize> {
         if !self.page_size_allowed(h.list_index, req.page_flags) {
             return None;
@@ -459,7 +459,7 @@ impl HeapOps<'_> {
     }
 
     /// Frees busy element `elem` (DPDK's `malloc_elem_free` + `malloc_heap_free`).
-    #[inline]
+    #[inline(always)]
     pub fn free(&mut self, elem: Elem) {
         let h = elem.load();
         let data = data_of(elem, &h);
