@@ -243,12 +243,14 @@ impl FbArray {
         header
     }
 
+    #[inline]
     fn header(&self) -> &FbArrayHeader {
         // SAFETY: `header` points to an initialised header that stays valid while the view
         // is used (init/attach contract); its only mutable field is atomic.
         unsafe { self.header.as_ref() }
     }
 
+    #[inline]
     fn words(&self) -> &[AtomicU64] {
         // The mask words start right after the header (`wrapping_add` stays inside the
         // region, so it computes the same address as `add` without needing `unsafe`).
@@ -277,6 +279,7 @@ impl FbArray {
         self.header().used.load(Ordering::Acquire)
     }
 
+    #[inline]
     fn check(&self, idx: u32) -> Result<(usize, u64), FbArrayError> {
         if idx >= self.len {
             return Err(FbArrayError::OutOfRange { idx, len: self.len });
@@ -286,6 +289,7 @@ impl FbArray {
     }
 
     /// Whether slot `idx` is used.
+    #[inline]
     pub fn is_used(&self, idx: u32) -> Result<bool, FbArrayError> {
         let (w, bit) = self.check(idx)?;
         Ok(self.words()[w].load(Ordering::Acquire) & bit != 0)

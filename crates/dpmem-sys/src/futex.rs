@@ -25,6 +25,7 @@ thread_local! {
 /// The calling thread's kernel thread id (cached per thread; a child made by `fork` without
 /// `exec` from a thread that already asked would see its parent thread's id, so dpmem
 /// processes are started with `exec`).
+#[inline]
 pub fn thread_id() -> u32 {
     let ask = || rustix::thread::gettid().as_raw_nonzero().get() as u32;
     THREAD_ID

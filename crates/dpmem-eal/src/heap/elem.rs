@@ -83,6 +83,7 @@ pub struct ElemHeader {
 const _: () = assert!(std::mem::size_of::<ElemHeader>() == HEADER_LEN);
 
 impl ElemHeader {
+    #[inline]
     pub fn state(&self) -> Option<ElemState> {
         match self.state {
             1 => Some(ElemState::Free),
@@ -92,16 +93,19 @@ impl ElemHeader {
         }
     }
 
+    #[inline]
     pub fn is_dirty(&self) -> bool {
         self.flags & elem_flags::DIRTY != 0
     }
 
+    #[inline]
     pub fn is_free(&self) -> bool {
         self.state == ElemState::Free as u8
     }
 
     /// Bytes the owner of a busy element may use: the element minus header, padding and
     /// trailer.
+    #[inline]
     pub fn usable_len(&self) -> usize {
         self.size as usize - self.pad as usize - HEADER_LEN - TRAILER_LEN
     }
@@ -123,22 +127,27 @@ fn bookkeeping<R>(f: impl FnOnce() -> R) -> R {
 pub struct Elem(pub usize);
 
 impl Elem {
+    #[inline]
     pub fn from_addr(addr: u64) -> Option<Elem> {
         (addr != 0).then_some(Elem(addr as usize))
     }
 
+    #[inline]
     pub fn addr(self) -> u64 {
         self.0 as u64
     }
 
+    #[inline]
     pub fn data(self) -> usize {
         self.0 + HEADER_LEN
     }
 
+    #[inline]
     pub fn expected_magic(self) -> u64 {
         ELEM_MAGIC ^ self.addr()
     }
 
+    #[inline]
     pub fn load(self) -> ElemHeader {
         // SAFETY: see the type's invariant: a header of a heap whose lock the caller holds, in
         // mapped memory, 64-byte aligned.
@@ -151,12 +160,14 @@ impl Elem {
         header
     }
 
+    #[inline]
     pub fn store(self, header: ElemHeader) {
         // SAFETY: as in `load`; the heap lock makes this the only writer.
         bookkeeping(|| unsafe { (self.0 as *mut ElemHeader).write(header) })
     }
 
     /// Applies `f` to the header in place.
+    #[inline]
     pub fn update(self, f: impl FnOnce(&mut ElemHeader)) {
         let mut h = self.load();
         f(&mut h);
@@ -164,12 +175,14 @@ impl Elem {
     }
 
     /// Where the trailer of this element (of `size` bytes) lies.
+    #[inline]
     fn trailer(self, size: u64) -> *mut u64 {
         (self.0 + size as usize - TRAILER_LEN) as *mut u64
     }
 
     /// Writes the trailer cookie at the end of busy element `self` of `size` bytes (a no-op
     /// without feature `debug`).
+    #[inline]
     pub fn seal(self, size: u64) {
         if TRAILER_LEN == 0 {
             return;
@@ -181,6 +194,7 @@ impl Elem {
 
     /// Whether the trailer cookie of busy element `self` of `size` bytes is intact (always,
     /// without feature `debug`).
+    #[inline]
     pub fn seal_intact(self, size: u64) -> bool {
         if TRAILER_LEN == 0 {
             return true;
@@ -190,6 +204,7 @@ impl Elem {
     }
 
     /// Fills `[start, start+len)` with zeroes: erased headers and cleared data.
+    #[inline]
     pub fn zero_range(start: usize, len: usize) {
         // SAFETY: callers pass ranges inside elements of a heap whose lock they hold, which lie
         // in mapped memory nobody else is using (free memory or a block being freed).
@@ -199,6 +214,7 @@ impl Elem {
     /// Makes the first `len` bytes of a block just handed out at `data` read as zero: clears them
     /// when the block may hold old data (`dirty`), else they are zero already and only memcheck
     /// (feature `memcheck`) is told that they are defined.
+    #[inline]
     pub fn clear_block(data: usize, len: usize, dirty: bool) {
         if dirty {
             Elem::zero_range(data, len);

@@ -19,6 +19,7 @@ const FL_SHIFT: u32 = SL_LOG2 + 6;
 pub const FL_COUNT: usize = 64 - FL_SHIFT as usize + 1;
 
 /// The list (row, column) a free element of `size` bytes belongs to.
+#[inline]
 pub fn class_of(size: u64) -> (usize, usize) {
     if size < (1 << FL_SHIFT) {
         (0, (size >> 6) as usize)
@@ -32,6 +33,7 @@ pub fn class_of(size: u64) -> (usize, usize) {
 
 /// The first list whose every element is at least `size` bytes: `size` rounded up to the next
 /// class boundary, then classified.
+#[inline]
 pub fn class_at_least(size: u64) -> Option<(usize, usize)> {
     if size < (1 << FL_SHIFT) {
         return Some(class_of(size.next_multiple_of(64)));
@@ -57,11 +59,13 @@ impl FreeIndex {
         self.row_bitmap == 0
     }
 
+    #[inline]
     pub fn head(&self, class: (usize, usize)) -> Option<Elem> {
         Elem::from_addr(self.heads[class.0][class.1])
     }
 
     /// Puts a free element at the head of its list.
+    #[inline]
     pub fn insert(&mut self, elem: Elem) {
         let mut h = elem.load();
         let (fl, sl) = class_of(h.size);
@@ -78,6 +82,7 @@ impl FreeIndex {
     }
 
     /// Takes a free element off its list; `size` must be the size it was inserted with.
+    #[inline]
     pub fn remove(&mut self, elem: Elem, h: &ElemHeader) {
         let (fl, sl) = class_of(h.size);
         if let Some(prev) = Elem::from_addr(h.free_prev) {
@@ -101,6 +106,7 @@ impl FreeIndex {
     }
 
     /// The first non-empty list at or after `class` in size order.
+    #[inline]
     pub fn first_nonempty_from(&self, class: (usize, usize)) -> Option<(usize, usize)> {
         let (mut fl, sl) = class;
         if fl >= FL_COUNT {

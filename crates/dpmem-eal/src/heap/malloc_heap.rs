@@ -12,6 +12,8 @@
 //! and trailers stay no-access throughout. These are the annotations of the process that makes
 //! the change; another process attached to the heap keeps its own view.
 
+use std::num::NonZeroUsize;
+
 use super::elem::{
     elem_flags, Elem, ElemHeader, ElemState, CACHE_LINE, HEADER_LEN, MIN_SPLIT_LEN, TRAILER_LEN,
 };
@@ -85,6 +87,7 @@ mod annotate {
 }
 
 /// Where the owner's bytes of busy element `elem` (header `h`) start.
+#[inline]
 fn data_of(elem: Elem, h: &ElemHeader) -> usize {
     elem.0 + h.pad as usize + HEADER_LEN
 }
@@ -101,11 +104,13 @@ const CLEAR_ON_FREE_MAX: usize = 16 << 10;
 /// Elements of the request's own size class looked at before a bigger class is used.
 const EXACT_CLASS_PROBES: usize = 4;
 
+#[inline]
 fn align_floor(v: usize, align: usize) -> usize {
     v & !(align - 1)
 }
 
 impl HeapOps<'_> {
+    #[inline]
     fn adjacent(a: Elem, ah: &ElemHeader, b: Elem) -> bool {
         let bh = b.load();
         a.0 + ah.size as usize == b.0 && ah.list_index == bh.list_index
@@ -113,7 +118,14 @@ impl HeapOps<'_> {
 
     /// Cuts `elem` at `at`: the part from `at` becomes a new element with the same flags, state
     /// free; `elem` keeps its state. Neither is put on a free list.
+    #[inline]
     fn split(&mut self, elem: Elem, at: usize) -> Elem {
+        self.split_as(elem, at, ElemState::Free)
+    }
+
+    /// [`HeapOps::split`] with the new element in `state`.
+    #[inline]
+    fn split_as(&mut self, elem: Elem, at: usize, state: ElemState) -> Elem {
         let h = elem.load();
         let tail = Elem(at);
         tail.store(ElemHeader {
@@ -126,7 +138,7 @@ impl HeapOps<'_> {
             size: (elem.0 + h.size as usize - at) as u64,
             pad: 0,
             list_index: h.list_index,
-            state: ElemState::Free as u8,
+            state: state as u8,
             flags: h.flags,
         });
         match Elem::from_addr(h.next) {
@@ -142,6 +154,7 @@ impl HeapOps<'_> {
 
     /// Absorbs `b` (adjacent, off any free list) into `a`; erases `b`'s header so stale bytes
     /// never pass for a header and clean memory stays zero.
+    #[inline]
     fn join(&mut self, a: Elem, b: Elem) {
         let bh = b.load();
         match Elem::from_addr(bh.next) {
@@ -158,6 +171,7 @@ impl HeapOps<'_> {
 
     /// Merges a free element (on no free list) with free neighbours; returns the result, also
     /// on no free list. Afterwards no two adjacent elements are free.
+    #[inline]
     fn join_free_neighbours(&mut self, mut elem: Elem) -> Elem {
         let h = elem.load();
         if let Some(next) = Elem::from_addr(h.next) {
@@ -235,6 +249,7 @@ impl HeapOps<'_> {
         joined
     }
 
+    #[inline]
     fn page_size_allowed(&self, list_index: u16, page_flags: u32) -> bool {
         page_flags == 0
             || super::page_size_flag(self.memory.list_page_size(u32::from(list_index))) & page_flags
@@ -244,6 +259,7 @@ impl HeapOps<'_> {
     /// Where in free element `elem` a block for `req` would start (its header), or `None` if it
     /// does not fit. The block goes at the *end* of the element: the front stays one free
     /// element, so a run of allocations leaves no holes between them (DPDK's `elem_start_pt`).
+    #[inline(always)]
     pub fn start_point(&self, elem: Elem, h: &ElemHeader, req: &AllocRequest) -> Option<usize> {
         if !self.page_size_allowed(h.list_index, req.page_flags) {
             return None;
@@ -281,8 +297,10 @@ impl HeapOps<'_> {
         }
     }
 
-    /// A free element that can hold `req`, and where the block would start in it.
-    fn find_suitable(&self, req: &AllocRequest) -> Option<(Elem, usize)> {
+    /// A free element that can hold `req`, and where the block would start in it (never at
+    /// address 0: non-zero, the pair comes back in two registers rather than through memory).
+    #[inline]
+    fn find_suitable(&self, req: &AllocRequest) -> Option<(Elem, NonZeroUsize)> {
         let need = (req.size + HEADER_LEN + TRAILER_LEN + req.align - CACHE_LINE) as u64;
         let unconstrained = req.bound == 0 && !req.contig && req.page_flags == 0;
         if unconstrained {
@@ -293,7 +311,7 @@ impl HeapOps<'_> {
                 let Some(elem) = cur else { break };
                 let h = elem.load();
                 if let Some(at) = self.start_point(elem, &h, req) {
-                    return Some((elem, at));
+                    return Some((elem, NonZeroUsize::new(at)?));
                 }
                 cur = Elem::from_addr(h.free_next);
             }
@@ -304,7 +322,7 @@ impl HeapOps<'_> {
                 let elem = self.st.free.head(class).expect("non-empty list");
                 let h = elem.load();
                 if let Some(at) = self.start_point(elem, &h, req) {
-                    return Some((elem, at));
+                    return Some((elem, NonZeroUsize::new(at)?));
                 }
             }
         }
@@ -319,7 +337,7 @@ impl HeapOps<'_> {
             while let Some(elem) = cur {
                 let h = elem.load();
                 if let Some(at) = self.start_point(elem, &h, req) {
-                    return Some((elem, at));
+                    return Some((elem, NonZeroUsize::new(at)?));
                 }
                 cur = Elem::from_addr(h.free_next);
             }
@@ -330,12 +348,22 @@ impl HeapOps<'_> {
 
     /// Makes a busy block for `req` at `block` inside free element `elem` (DPDK's
     /// `malloc_elem_alloc`); returns the data address.
+    #[inline]
     fn alloc_at(&mut self, elem: Elem, block: usize, req: &AllocRequest) -> usize {
         let h = elem.load();
-        self.st.free.remove(elem, &h);
         let front = block - elem.0;
         let data_end = block + HEADER_LEN + req.size + TRAILER_LEN;
         let leftover = elem.0 + h.size as usize - data_end;
+        // The usual case: the block is cut off the end of `elem`, whose front stays free. When
+        // the front stays the head of the same list, taking `elem` off its list and putting it
+        // back would leave every list (order, links, bitmaps) as it is, so both are skipped.
+        let stays_listed = front >= MIN_SPLIT_LEN
+            && leftover <= MIN_SPLIT_LEN
+            && h.free_prev == 0
+            && class_of(h.size) == class_of(front as u64);
+        if !stays_listed {
+            self.st.free.remove(elem, &h);
+        }
         if leftover > MIN_SPLIT_LEN {
             let tail = self.split(elem, data_end);
             self.st.free.insert(tail);
@@ -365,21 +393,24 @@ impl HeapOps<'_> {
             elem.seal(size);
             return block + HEADER_LEN;
         }
-        let busy = self.split(elem, block);
-        self.st.free.insert(elem);
-        busy.update(|b| b.state = ElemState::Busy as u8);
+        let busy = self.split_as(elem, block, ElemState::Busy);
+        if !stays_listed {
+            self.st.free.insert(elem);
+        }
         busy.seal(busy.load().size);
         block + HEADER_LEN
     }
 
     /// Allocates from memory the heap has, growing it when allowed and needed. Returns the data
     /// address and the real element.
-    pub fn alloc(&mut self, req: &AllocRequest, may_grow: bool) -> Option<(usize, Elem)> {
+    #[inline]
+    pub fn alloc(&mut self, req: &AllocRequest, may_grow: bool) -> Option<(NonZeroUsize, Elem)> {
         let (elem, block) = match self.find_suitable(req) {
             Some(found) => found,
             None if may_grow && self.grow(req) => self.find_suitable(req)?,
             None => return None,
         };
+        let block = block.get();
         let data = self.alloc_at(elem, block, req);
         let real = elem_of_new_block(elem, block);
         // Announced with the usable size the block reports (`validate`), which is the request
@@ -387,7 +418,7 @@ impl HeapOps<'_> {
         if cfg!(feature = "memcheck") {
             annotate::malloclike(data as *const u8, real.load().usable_len(), 0, false);
         }
-        Some((data, real))
+        Some((NonZeroUsize::new(data)?, real))
     }
 
     /// Maps enough pages for `req` on this heap's socket and adds them (DPDK's
@@ -428,6 +459,7 @@ impl HeapOps<'_> {
     }
 
     /// Frees busy element `elem` (DPDK's `malloc_elem_free` + `malloc_heap_free`).
+    #[inline(always)]
     pub fn free(&mut self, elem: Elem) {
         let h = elem.load();
         let data = data_of(elem, &h);
@@ -447,7 +479,10 @@ impl HeapOps<'_> {
         self.st.alloc_count -= 1;
         let joined = self.join_free_neighbours(elem);
         let clear_len = end - elem.data();
-        if joined.load().is_dirty() {
+        // Read before the free list rewrites the header: reading it back right after would
+        // wait on those writes.
+        let joined_flags = joined.load().flags;
+        if joined_flags & elem_flags::DIRTY != 0 {
             // Nothing to clear: the merged element must be cleared on a zeroing allocation anyway.
         } else if clear_len <= CLEAR_ON_FREE_MAX {
             Elem::zero_range(elem.data(), clear_len);
@@ -457,16 +492,24 @@ impl HeapOps<'_> {
         // After the clearing, which is then a write to the owner's (still accessible) bytes.
         annotate::freelike(data as *const u8, 0);
         self.st.free.insert(joined);
-        self.release_pages(joined);
+        if joined_flags & elem_flags::RELEASABLE != 0 {
+            self.release_pages(joined);
+        }
     }
 
     /// Gives whole pages inside free element `elem` (on its free list) back to the system,
     /// except pinned ones; what is left of the element stays free.
+    #[inline]
     fn release_pages(&mut self, elem: Elem) {
         let h = elem.load();
         if h.flags & elem_flags::RELEASABLE == 0 || !self.memory.can_change_pages() {
             return;
         }
+        self.release_pages_of(elem, &h);
+    }
+
+    /// [`HeapOps::release_pages`] for a releasable element of header `h`.
+    fn release_pages_of(&mut self, elem: Elem, h: &ElemHeader) {
         let page_size = self.memory.list_page_size(u32::from(h.list_index)) as usize;
         let (start, end) = (elem.0, elem.0 + h.size as usize);
         if end - start < page_size {
@@ -613,6 +656,7 @@ impl HeapOps<'_> {
 
 /// The real header of the block placed at `block` in free element `elem`: the element itself
 /// when the front became padding, otherwise the new element split off at `block`.
+#[inline]
 fn elem_of_new_block(elem: Elem, block: usize) -> Elem {
     if block - elem.0 < MIN_SPLIT_LEN {
         elem

@@ -43,6 +43,9 @@ pub use heap_box::HeapBox;
 pub use malloc_heap::MAX_HEAPS;
 use malloc_heap::{AllocRequest, HeapOps, HeapState, SharedHeap};
 
+/// The largest request size: rounded up to a cache line it stays at most `isize::MAX / 2`.
+const MAX_REQUEST: usize = (isize::MAX as usize / 2) & !(CACHE_LINE - 1);
+
 /// The memzone page-size flag of `page_size` (0 for sizes DPDK has no flag for).
 pub(crate) fn page_size_flag(page_size: u64) -> u32 {
     use crate::memzone::flags;
@@ -160,6 +163,7 @@ fn contiguous_runs(memory: &Memory, index: u32) -> Vec<(usize, usize, bool, bool
     runs
 }
 
+#[inline]
 fn heap_addr(shared: &SharedHeap) -> u64 {
     shared as *const SharedHeap as u64
 }
@@ -174,6 +178,7 @@ impl<'a> Heaps<'a> {
     }
 
     /// The slot of socket heap `socket` (socket heaps sit in the slot of their socket id).
+    #[inline]
     fn shared_heap(&self, socket: i32) -> Option<&'a SharedHeap> {
         usize::try_from(socket)
             .ok()
@@ -182,17 +187,23 @@ impl<'a> Heaps<'a> {
 
     /// The heap of socket id `socket`, socket heap or external heap. Whoever locks it checks
     /// that it still is that socket's heap (an external heap may be destroyed meanwhile).
+    #[inline(always)]
     fn heap_of(&self, socket: i32) -> Option<&'a SharedHeap> {
         if socket >= EXTERNAL_SOCKET_BASE {
-            let slot = self
-                .memory
-                .shared()
-                .heap_directory
-                .lock()
-                .find_socket(socket)?;
-            return self.memory.shared().heaps.get(slot);
+            return self.external_heap_of(socket);
         }
         self.heap_in_use(socket)
+    }
+
+    /// [`Heaps::heap_of`] for an external heap's socket id: a look in the directory.
+    fn external_heap_of(&self, socket: i32) -> Option<&'a SharedHeap> {
+        let slot = self
+            .memory
+            .shared()
+            .heap_directory
+            .lock()
+            .find_socket(socket)?;
+        self.memory.shared().heaps.get(slot)
     }
 
     /// Every socket id that has a heap: the sockets', then the external heaps', ascending.
@@ -204,9 +215,10 @@ impl<'a> Heaps<'a> {
 
     /// The heap of `socket`, if it has one: heaps are set up at start-up for exactly the
     /// sockets that have memseg lists, which never change, so no heap lock is needed to know.
+    #[inline(always)]
     fn heap_in_use(&self, socket: i32) -> Option<&'a SharedHeap> {
         self.memory
-            .sockets()
+            .socket_ids()
             .contains(&socket)
             .then(|| self.shared_heap(socket))
             .flatten()
@@ -214,28 +226,65 @@ impl<'a> Heaps<'a> {
 
     /// Sockets that have a socket heap, ascending (external heaps: [`Heaps::external_sockets`]).
     pub fn sockets(&self) -> Vec<i32> {
-        let mut sockets = self.memory.sockets();
-        sockets.retain(|&s| self.shared_heap(s).is_some());
-        sockets
+        self.socket_heaps().collect()
+    }
+
+    /// [`Heaps::sockets`] without collecting them: the allocation paths walk it.
+    fn socket_heaps(&self) -> impl Iterator<Item = i32> + 'a {
+        let heaps = *self;
+        self.memory
+            .socket_ids()
+            .iter()
+            .copied()
+            .filter(move |&s| heaps.shared_heap(s).is_some())
     }
 
     /// The socket "any socket" tries first: the calling thread's, when it has a heap.
     pub fn preferred_socket(&self) -> i32 {
-        let sockets = self.sockets();
+        self.preferred_socket_given(crate::lcore::socket_id())
+    }
+
+    /// [`Heaps::preferred_socket`] for a thread whose own socket is `own`.
+    fn preferred_socket_given(&self, own: i32) -> i32 {
         // The calling thread's socket (its lcore's, or the one its affinity pins it to), as
         // DPDK's `malloc_get_numa_socket`; threads that span sockets start at the lowest one.
-        let own = crate::lcore::socket_id();
-        if sockets.contains(&own) {
-            own
-        } else if sockets.contains(&0) {
+        let mut first = None;
+        let mut has_zero = false;
+        for s in self.socket_heaps() {
+            if s == own {
+                return own;
+            }
+            first.get_or_insert(s);
+            has_zero |= s == 0;
+        }
+        if has_zero {
             0
         } else {
-            sockets.first().copied().unwrap_or(0)
+            first.unwrap_or(0)
         }
     }
 
     /// Normalises a request as DPDK does, refusing what it refuses.
+    #[inline]
     fn request(&self, size: usize, align: usize) -> Result<AllocRequest, EalError> {
+        // Every sensible request passes these, so the refusals (and their messages) stay out of
+        // line, out of the allocation path.
+        if size != 0 && size <= MAX_REQUEST && align.is_power_of_two() | (align == 0) {
+            return Ok(AllocRequest {
+                size: size.next_multiple_of(CACHE_LINE),
+                align: align.max(CACHE_LINE),
+                bound: 0,
+                contig: false,
+                page_flags: 0,
+            });
+        }
+        self.refused_request(size, align)
+    }
+
+    /// The whole check of a request [`Heaps::request`] did not accept at once: it is refused,
+    /// with the reason.
+    #[cold]
+    fn refused_request(&self, size: usize, align: usize) -> Result<AllocRequest, EalError> {
         if size == 0 {
             return Err(bad_arg("allocation of 0 bytes".into()));
         }
@@ -260,7 +309,7 @@ impl<'a> Heaps<'a> {
         if socket == SOCKET_ID_ANY {
             let first = self.preferred_socket();
             let mut order = vec![first];
-            order.extend(self.sockets().into_iter().filter(|&s| s != first));
+            order.extend(self.socket_heaps().filter(|&s| s != first));
             return Ok(order);
         }
         if self.heap_of(socket).is_none() {
@@ -272,10 +321,16 @@ impl<'a> Heaps<'a> {
     /// Refuses allocation from external heap `st` in a process that has not attached all of its
     /// memory: the heap would hand out, and write headers into, memory this process may not
     /// have mapped. Heap lock held, so the heap's memory cannot change meanwhile.
+    #[inline]
     fn check_attached(&self, st: &HeapState) -> Result<(), EalError> {
         if st.socket_id < EXTERNAL_SOCKET_BASE {
             return Ok(());
         }
+        self.check_external_attached(st)
+    }
+
+    /// [`Heaps::check_attached`] for an external heap.
+    fn check_external_attached(&self, st: &HeapState) -> Result<(), EalError> {
         let _lock = self.memory.shared().hotplug_lock.lock_reentrant();
         match self.memory.unattached_heap_memory(st.socket_id) {
             None => Ok(()),
@@ -289,6 +344,7 @@ impl<'a> Heaps<'a> {
     /// Allocates `req` on `socket`'s heap: existing memory first, then new pages. With
     /// `hint_only` the page-size flags are a preference. Returns the data address and whether
     /// the block may hold old data.
+    #[inline]
     fn alloc_on(
         &self,
         socket: i32,
@@ -296,9 +352,22 @@ impl<'a> Heaps<'a> {
         hint_only: bool,
         fallback: bool,
     ) -> Result<Option<(usize, bool)>, EalError> {
-        let Some(shared) = self.heap_of(socket) else {
-            return Ok(None);
-        };
+        match self.heap_of(socket) {
+            Some(shared) => self.alloc_in(shared, socket, req, hint_only, fallback),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Heaps::alloc_on`] with the heap of `socket` already found.
+    #[inline]
+    fn alloc_in(
+        &self,
+        shared: &SharedHeap,
+        socket: i32,
+        req: &AllocRequest,
+        hint_only: bool,
+        fallback: bool,
+    ) -> Result<Option<(usize, bool)>, EalError> {
         let mut st = shared.lock();
         if st.in_use == 0 || st.socket_id != socket {
             return Ok(None);
@@ -327,39 +396,68 @@ impl<'a> Heaps<'a> {
         if fallback {
             st.fallback_alloc_count += 1;
         }
-        Ok(Some((data, dirty)))
+        Ok(Some((data.get(), dirty)))
     }
 
-    /// The allocation path shared by the heap API and memzones.
+    /// The allocation path shared by the heap API and memzones. Builds no socket list: it runs
+    /// on every allocation.
+    #[inline]
     pub(crate) fn alloc_request(
         &self,
         req: &AllocRequest,
         socket: i32,
         hint_only: bool,
     ) -> Result<(usize, bool), EalError> {
-        // The calling thread's own socket first, without building the order (which allocates):
-        // when it has a heap, the order starts with it anyway.
+        let exhausted = || EalError::HeapExhausted {
+            size: req.size,
+            align: req.align,
+            socket,
+        };
+        if socket != SOCKET_ID_ANY {
+            let shared = self
+                .heap_of(socket)
+                .ok_or_else(|| bad_arg(format!("socket {socket} has no heap")))?;
+            return self
+                .alloc_in(shared, socket, req, hint_only, false)?
+                .ok_or_else(exhausted);
+        }
+        // The calling thread's own socket first; when it has a heap it is also the preferred
+        // socket, so trying it first changes no order.
         let own = crate::lcore::socket_id();
-        let own_first = socket == SOCKET_ID_ANY && own >= 0;
-        if own_first {
+        if own >= 0 {
             if let Some(got) = self.alloc_on(own, req, hint_only, false)? {
                 return Ok(got);
             }
         }
-        let order = self.socket_order(socket)?;
-        for (n, &s) in order.iter().enumerate() {
-            if own_first && s == own {
-                continue;
-            }
-            if let Some(got) = self.alloc_on(s, req, hint_only, n > 0)? {
-                return Ok(got);
+        self.alloc_any_socket_after(own, req, hint_only)
+            .and_then(|got| got.ok_or_else(exhausted))
+    }
+
+    /// The rest of an "any socket" allocation once the calling thread's own socket `own` (when
+    /// not negative) could not serve it: the preferred socket (not a fallback), then every other
+    /// one (fallbacks).
+    fn alloc_any_socket_after(
+        &self,
+        own: i32,
+        req: &AllocRequest,
+        hint_only: bool,
+    ) -> Result<Option<(usize, bool)>, EalError> {
+        let own_tried = own >= 0;
+        let first = self.preferred_socket_given(own);
+        if !(own_tried && first == own) {
+            if let Some(got) = self.alloc_on(first, req, hint_only, false)? {
+                return Ok(Some(got));
             }
         }
-        Err(EalError::HeapExhausted {
-            size: req.size,
-            align: req.align,
-            socket,
-        })
+        for s in self.socket_heaps() {
+            if s == first || (own_tried && s == own) {
+                continue;
+            }
+            if let Some(got) = self.alloc_on(s, req, hint_only, true)? {
+                return Ok(Some(got));
+            }
+        }
+        Ok(None)
     }
 
     /// Allocates the biggest block any allowed free element holds (for memzones of length 0):
@@ -398,7 +496,7 @@ impl<'a> Heaps<'a> {
                 page_flags,
             };
             if let Some((data, _)) = ops.alloc(&req, false) {
-                return Ok((data, len));
+                return Ok((data.get(), len));
             }
         }
         Err(EalError::HeapExhausted {
@@ -411,6 +509,7 @@ impl<'a> Heaps<'a> {
     /// Finds the live block whose data starts at `ptr` and runs `f` on it with its heap
     /// locked. Foreign pointers, pointers into the middle of a block and freed blocks are
     /// refused by what their headers say, before anything changes.
+    #[inline]
     fn with_block<R>(
         &self,
         ptr: usize,
@@ -423,22 +522,45 @@ impl<'a> Heaps<'a> {
             ));
         }
         let header = Elem(ptr - HEADER_LEN);
-        let (_, socket, _) = self
-            .memory
-            .page_at(header.0)
-            .ok_or_else(|| bad("not in memory mapped by this EAL"))?;
-        if !self.memory.attached_here(header.0) {
-            return Err(bad(
-                "in external memory this process has not attached (it may not be mapped here)",
-            ));
-        }
-        let shared = self
-            .heap_of(socket)
-            .ok_or_else(|| bad("no heap for its socket"))?;
+        let not_mapped = || bad("not in memory mapped by this EAL");
+        let (shared, mut st) = match self.memory.locate_internal(header.addr()) {
+            // dpmem's own memory, the case of every block of a socket heap: the lists' windows
+            // and sockets are fixed at start-up, so the heap is known without the hotplug lock.
+            Some((list, slot)) => {
+                let mapped = || list.occupancy.is_used(slot).unwrap_or(false);
+                // An internal list's socket is one of `Memory::sockets`, all of which have a heap
+                // in the slot of their id (see `heap_in_use`).
+                let Some(shared) = self.shared_heap(list.header().socket_id) else {
+                    return Err(if mapped() {
+                        bad("no heap for its socket")
+                    } else {
+                        not_mapped()
+                    });
+                };
+                let st = shared.lock();
+                // The heap's pages are unmapped only by the heap, under this lock, so a page
+                // seen mapped now stays mapped while its header is read.
+                if !mapped() {
+                    return Err(not_mapped());
+                }
+                (shared, st)
+            }
+            None => {
+                let (_, socket, _) = self.memory.page_at(header.0).ok_or_else(not_mapped)?;
+                if !self.memory.attached_here(header.0) {
+                    return Err(bad(
+                        "in external memory this process has not attached (it may not be mapped here)",
+                    ));
+                }
+                let shared = self
+                    .heap_of(socket)
+                    .ok_or_else(|| bad("no heap for its socket"))?;
+                // Pages of this heap are unmapped only by this heap under this lock, so the
+                // header checked mapped above stays mapped while it is read.
+                (shared, shared.lock())
+            }
+        };
         let addr = heap_addr(shared);
-        let mut st = shared.lock();
-        // Pages of this socket are unmapped only by this heap under this lock, so the header
-        // checked mapped above stays mapped while it is read.
         let h = header.load();
         if h.magic != header.expected_magic() || h.heap != addr {
             return Err(bad(

@@ -169,6 +169,7 @@ fn lcore_id_in_slow(registry: &LcoreRegistry) -> u32 {
 
 /// The socket of the calling thread's CPU set, or [`SOCKET_ID_ANY`] when it spans nodes or
 /// dpmem never restricted this thread (DPDK's `rte_socket_id`).
+#[inline]
 pub fn socket_id() -> i32 {
     STATE
         .try_with(|s| s.borrow().socket_id)

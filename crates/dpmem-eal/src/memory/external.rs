@@ -148,6 +148,7 @@ impl Memory {
 
     /// The internal list whose window holds `va`, and the slot. No lock needed: internal list
     /// windows never change.
+    #[inline]
     pub(crate) fn locate_internal(&self, va: u64) -> Option<(&MemsegListView, u32)> {
         self.lists
             .iter()

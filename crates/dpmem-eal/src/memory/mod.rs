@@ -101,6 +101,9 @@ pub(crate) struct MemorySettings {
 /// The memory of one EAL instance.
 pub struct Memory {
     lists: Vec<MemsegListView>,
+    /// The sockets of `lists`, ascending and unique: fixed with the lists at start-up, and
+    /// asked on every heap allocation and free, so worked out once.
+    sockets: Vec<i32>,
     backings: Mutex<Vec<ListBacking>>,
     events: RwLock<Vec<(String, Arc<EventCallback>)>>,
     validators: RwLock<Vec<Validator>>,
@@ -129,11 +132,15 @@ impl Memory {
         settings: MemorySettings,
     ) -> Self {
         let lists = config.list_views();
+        let mut sockets: Vec<i32> = lists.iter().map(|l| l.header().socket_id).collect();
+        sockets.sort_unstable();
+        sockets.dedup();
         let pagemap = (settings.iova_mode == IovaMode::Pa)
             .then(|| Pagemap::open().ok())
             .flatten();
         Self {
             lists,
+            sockets,
             backings: Mutex::new(backings),
             events: RwLock::new(Vec::new()),
             validators: RwLock::new(Vec::new()),
@@ -172,10 +179,13 @@ impl Memory {
     /// The sockets that have internal memseg lists, ascending (external memory has socket ids
     /// of its own, see [`crate::heap::Heaps::heap_create`], and is not counted here).
     pub fn sockets(&self) -> Vec<i32> {
-        let mut sockets: Vec<i32> = self.lists.iter().map(|l| l.header().socket_id).collect();
-        sockets.sort_unstable();
-        sockets.dedup();
-        sockets
+        self.socket_ids().to_vec()
+    }
+
+    /// [`Memory::sockets`] without the copy, for the heaps' fast paths.
+    #[inline]
+    pub(crate) fn socket_ids(&self) -> &[i32] {
+        &self.sockets
     }
 
     /// The path of the shared configuration file (none with `--in-memory`).
@@ -482,6 +492,7 @@ impl Memory {
     }
 
     /// Whether this process may map and unmap pages at run time (dynamic mode, primary).
+    #[inline]
     pub(crate) fn can_change_pages(&self) -> bool {
         self.settings.mode == MemoryMode::Dynamic && self.settings.role == ProcessRole::Primary
     }

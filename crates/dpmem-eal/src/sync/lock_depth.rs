@@ -18,6 +18,7 @@ thread_local! {
 pub struct LockDepthScope(());
 
 impl LockDepthScope {
+    #[inline]
     pub fn enter() -> Self {
         let _ = DEPTH.try_with(|d| d.set(d.get() + 1));
         LockDepthScope(())
@@ -25,6 +26,7 @@ impl LockDepthScope {
 }
 
 impl Drop for LockDepthScope {
+    #[inline]
     fn drop(&mut self) {
         let _ = DEPTH.try_with(|d| d.set(d.get().saturating_sub(1)));
     }
@@ -32,6 +34,7 @@ impl Drop for LockDepthScope {
 
 /// Whether this thread holds a dpmem lock (or is inside the global allocator's heap path).
 /// A thread whose thread-locals are gone counts as holding one, the safe answer.
+#[inline]
 pub fn held() -> bool {
     DEPTH.try_with(|d| d.get() > 0).unwrap_or(true)
 }

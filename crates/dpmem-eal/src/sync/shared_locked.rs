@@ -29,6 +29,7 @@ impl<T> SharedLocked<T> {
         }
     }
 
+    #[inline]
     pub fn lock(&self) -> SharedLockedGuard<'_, T> {
         let guard = self.mutex.lock();
         SharedLockedGuard {

@@ -39,6 +39,7 @@ impl SharedMutex {
     }
 
     /// Takes the lock, sleeping in the kernel while another thread or process holds it.
+    #[inline]
     pub fn lock(&self) -> SharedMutexGuard<'_> {
         if self
             .state
@@ -79,11 +80,17 @@ impl SharedMutex {
         self.state.load(Ordering::Relaxed) != UNLOCKED
     }
 
+    #[inline]
     fn unlock(&self) {
         self.owner_tid.store(0, Ordering::Relaxed);
         if self.state.swap(UNLOCKED, Ordering::Release) == CONTENDED {
-            futex::wake(&self.state, 1);
+            self.wake_one();
         }
+    }
+
+    #[cold]
+    fn wake_one(&self) {
+        futex::wake(&self.state, 1);
     }
 
     /// Resets a lock left held by a process that died. Only the primary calls this, while it
@@ -103,6 +110,7 @@ pub struct SharedMutexGuard<'a> {
 }
 
 impl Drop for SharedMutexGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(mutex) = self.mutex {
             mutex.unlock();
