@@ -179,6 +179,17 @@ fn a_secondary_catches_up_with_pages_the_primary_maps_and_unmaps_after_it_attach
     fill(&second, 0x5C);
     writeln!(to_child, "read late_zone_2 92 {va}").unwrap();
     wait_for("done", &mut transcript);
+
+    // A heap block on pages mapped after the secondary last looked, handed over by address:
+    // the secondary's first heap call on it (validate) catches up.
+    let block = eal.heaps().malloc(LATE_LEN, 0).unwrap();
+    // SAFETY: a live block of LATE_LEN bytes.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(block.as_ptr(), LATE_LEN) };
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = (i % 241) as u8 ^ 0x3C;
+    }
+    writeln!(to_child, "block {} 60", block.as_ptr() as usize).unwrap();
+    wait_for("done", &mut transcript);
     writeln!(to_child, "quit").unwrap();
     let status = child.wait().unwrap();
     for line in from_child {
@@ -188,6 +199,8 @@ fn a_secondary_catches_up_with_pages_the_primary_maps_and_unmaps_after_it_attach
     assert!(status.success(), "secondary failed:\n{transcript}");
     assert!(transcript.contains("1 passed"), "{transcript}");
     eal.memzones().free(&second).unwrap();
+    // SAFETY: the block is ours; the secondary has exited.
+    unsafe { eal.heaps().free(block) }.unwrap();
     eal.heaps().check().unwrap();
 }
 
@@ -223,6 +236,21 @@ fn late_pages_secondary_body() {
                 let bytes = unsafe { std::slice::from_raw_parts(zone.as_ptr(), LATE_LEN) };
                 for (i, b) in bytes.iter().enumerate() {
                     assert_eq!(*b, (i % 241) as u8 ^ seed, "{name} byte {i}");
+                }
+                println!("done");
+            }
+            ["block", addr, seed] => {
+                let addr: usize = addr.parse().unwrap();
+                let seed: u8 = seed.parse().unwrap();
+                let usable = eal
+                    .heaps()
+                    .validate(addr as *const u8)
+                    .expect("the primary's live block");
+                assert!(usable >= LATE_LEN);
+                // SAFETY: a live block of the primary's, mapped here by validate's catch-up.
+                let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, LATE_LEN) };
+                for (i, b) in bytes.iter().enumerate() {
+                    assert_eq!(*b, (i % 241) as u8 ^ seed, "block byte {i}");
                 }
                 println!("done");
             }

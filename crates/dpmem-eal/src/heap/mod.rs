@@ -408,6 +408,8 @@ impl<'a> Heaps<'a> {
         socket: i32,
         hint_only: bool,
     ) -> Result<(usize, bool), EalError> {
+        // A secondary maps what the primary added first: the block may lie there.
+        self.memory.sync_with_primary()?;
         let exhausted = || EalError::HeapExhausted {
             size: req.size,
             align: req.align,
@@ -515,6 +517,8 @@ impl<'a> Heaps<'a> {
         ptr: usize,
         f: impl FnOnce(&mut HeapOps<'_>, Elem) -> R,
     ) -> Result<R, EalError> {
+        // A secondary may be handed a block on pages the primary mapped since it last looked.
+        self.memory.sync_with_primary()?;
         let bad = |reason: &'static str| EalError::BadPointer { addr: ptr, reason };
         if !ptr.is_multiple_of(CACHE_LINE) || ptr < HEADER_LEN {
             return Err(bad(

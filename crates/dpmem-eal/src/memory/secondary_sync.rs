@@ -43,15 +43,27 @@ impl Memory {
     /// For a secondary process: maps the pages the primary mapped since this process last
     /// looked and unmaps those it gave back (see the [module documentation](self)); one
     /// atomic load when nothing changed. Nothing for a primary.
+    #[inline]
     pub fn sync_with_primary(&self) -> Result<(), EalError> {
         if self.settings.role != ProcessRole::Secondary {
             return Ok(());
         }
-        let header = self.config.header();
-        let now = header.hotplug_generation.load(Ordering::Acquire);
+        let now = self
+            .config
+            .header()
+            .hotplug_generation
+            .load(Ordering::Acquire);
         if now == self.synced_generation.load(Ordering::Acquire) {
             return Ok(());
         }
+        self.catch_up_with_primary()
+    }
+
+    /// The work of [`Memory::sync_with_primary`] once the primary's count has moved.
+    #[cold]
+    #[inline(never)]
+    fn catch_up_with_primary(&self) -> Result<(), EalError> {
+        let header = self.config.header();
         let _hotplug = header.hotplug_lock.lock();
         let mut view = self
             .secondary_view
