@@ -216,6 +216,26 @@ fn late_pages_secondary_body() {
         &prefix,
     ]))
     .unwrap();
+    // The catch-up announces what it maps and unmaps, as the primary's own changes are.
+    let events: std::sync::Arc<std::sync::Mutex<Vec<(dpmem_eal::MemEvent, usize, usize)>>> =
+        Default::default();
+    let seen = events.clone();
+    eal.memory()
+        .register_event_callback("late_pages", move |event, va, len| {
+            seen.lock().unwrap().push((event, va, len));
+        })
+        .unwrap();
+    // Bytes of `event` ranges overlapping the zone at `va`.
+    let overlapping = |event: dpmem_eal::MemEvent, va: u64| -> u64 {
+        let end = va + LATE_LEN as u64;
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(e, at, len)| *e == event && (*at as u64) < end && (*at + *len) as u64 > va)
+            .map(|(_, _, len)| *len as u64)
+            .sum()
+    };
     println!("attached");
     for line in std::io::stdin().lock().lines() {
         let line = line.unwrap();
@@ -237,6 +257,21 @@ fn late_pages_secondary_body() {
                 for (i, b) in bytes.iter().enumerate() {
                     assert_eq!(*b, (i % 241) as u8 ^ seed, "{name} byte {i}");
                 }
+                // All but perhaps a page the zone shares with older heap memory is new here.
+                assert!(
+                    overlapping(dpmem_eal::MemEvent::Alloc, zone.va)
+                        >= (LATE_LEN - (2 << 20)) as u64,
+                    "Alloc events for the zone's new pages: {:?}",
+                    events.lock().unwrap()
+                );
+                if *name == "late_zone_2" {
+                    assert!(
+                        overlapping(dpmem_eal::MemEvent::Free, zone.va) > 0,
+                        "Free events for the replaced pages: {:?}",
+                        events.lock().unwrap()
+                    );
+                }
+                events.lock().unwrap().clear();
                 println!("done");
             }
             ["block", addr, seed] => {

@@ -16,6 +16,10 @@
 //!   new file. With one file per list the mapping needs nothing: freeing punches the page out
 //!   of the file, which unmaps it everywhere, and the next access finds the new one.
 //!
+//! Memory event callbacks registered in the secondary hear of it as of the primary's own
+//! changes: `Free` for each page about to be unmapped (or replaced), `Alloc` for each page
+//! mapped.
+//!
 //! What a secondary must not do is touch memory the primary mapped since the last catch-up
 //! before calling any of those entry points: a pointer handed over through a ring to a heap
 //! block the primary just mapped is such a case. Calling [`Memory::sync_with_primary`] after
@@ -27,7 +31,7 @@ use dpmem_sys::backing_file::BackingFile;
 use dpmem_sys::mapping;
 
 use super::backing::{page_file_path, ListBacking};
-use super::{Memory, ProcessRole};
+use super::{MemEvent, Memory, ProcessRole};
 use crate::error::EalError;
 
 /// What a secondary has mapped of the primary's lists, and as of which hotplug count.
@@ -75,32 +79,98 @@ impl Memory {
             self.synced_generation.store(now, Ordering::Release);
             return Ok(());
         }
-        let mut backings = self.backings.lock().unwrap_or_else(|p| p.into_inner());
-        for list in &self.lists {
+        let plan = self.plan_catch_up(&view)?;
+        // Pages about to go are announced while still mapped, as the primary's frees are.
+        for &(list, slot, change) in &plan {
+            if change != Change::Map {
+                let h = *self.lists[list].header();
+                self.fire(MemEvent::Free, self.lists[list].slot_va(slot), h.page_size);
+            }
+        }
+        let mut arrived = Vec::new();
+        {
+            let mut backings = self.backings.lock().unwrap_or_else(|p| p.into_inner());
+            for &(list, slot, change) in &plan {
+                let view_list = &self.lists[list];
+                let h = *view_list.header();
+                let index = h.index as usize;
+                let (Some(backing), Some(mapped)) =
+                    (backings.get_mut(index), view.mapped.get_mut(index))
+                else {
+                    continue;
+                };
+                if change == Change::Unmap {
+                    let va = view_list.slot_va(slot);
+                    // SAFETY: the slot lies in this list's reservation, mapped by this
+                    // process; the primary no longer uses it, so nothing may refer to it.
+                    unsafe { mapping::unmap_to_reserved(va as usize, h.page_size as usize) }
+                        .map_err(|e| EalError::sys("unmap page the primary freed", e))?;
+                    // Dropping the file releases this process's hold on the page.
+                    drop(backing.take_file(slot));
+                    mapped[slot as usize] = false;
+                    continue;
+                }
+                let seg = view_list.segment(slot);
+                let file = match backing {
+                    ListBacking::FilePerPage { dir, .. } => Some(open_page(&page_file_path(
+                        dir,
+                        &self.settings.file_prefix,
+                        h.index,
+                        slot,
+                    ))?),
+                    _ => None,
+                };
+                let mapped_file = match (&file, &*backing) {
+                    (Some(file), _) => file,
+                    (None, ListBacking::SingleFile { file, .. }) => file,
+                    (None, _) => {
+                        return Err(EalError::Secondary(format!(
+                            "memseg list {} has no file a secondary can map",
+                            h.index
+                        )))
+                    }
+                };
+                // SAFETY: the slot is in this list's reservation; this process either has
+                // nothing there or a stale page the primary replaced, which this mapping
+                // covers; the primary's page is behind it in the file.
+                unsafe { map_at(mapped_file, seg.file_offset, seg.va, seg.len) }?;
+                // A replaced page's old file is dropped here, releasing the old page.
+                if let (ListBacking::FilePerPage { files, .. }, Some(file)) = (&mut *backing, file)
+                {
+                    files[slot as usize] = Some(file);
+                }
+                mapped[slot as usize] = true;
+                arrived.push((seg.va, seg.len));
+            }
+        }
+        for (va, len) in arrived {
+            self.fire(MemEvent::Alloc, va, len);
+        }
+        view.generation = now;
+        self.synced_generation.store(now, Ordering::Release);
+        Ok(())
+    }
+
+    /// What catching up must do: every slot whose state here differs from the primary's.
+    /// Hotplug lock held.
+    fn plan_catch_up(&self, view: &SecondaryView) -> Result<Vec<(usize, u32, Change)>, EalError> {
+        let backings = self.backings.lock().unwrap_or_else(|p| p.into_inner());
+        let mut plan = Vec::new();
+        for (pos, list) in self.lists.iter().enumerate() {
             let h = *list.header();
             let index = h.index as usize;
-            let (Some(backing), Some(mapped)) =
-                (backings.get_mut(index), view.mapped.get_mut(index))
+            let (Some(backing), Some(mapped)) = (backings.get(index), view.mapped.get(index))
             else {
                 continue;
             };
             for slot in 0..h.n_segs {
                 let used = list.occupancy.is_used(slot).unwrap_or(false);
-                let here = mapped[slot as usize];
-                match (used, here) {
-                    (false, false) => {}
-                    (false, true) => {
-                        let va = list.slot_va(slot);
-                        // SAFETY: the slot lies in this list's reservation, mapped by this
-                        // process; the primary no longer uses it, so nothing may refer to it.
-                        unsafe { mapping::unmap_to_reserved(va as usize, h.page_size as usize) }
-                            .map_err(|e| EalError::sys("unmap page the primary freed", e))?;
-                        // Dropping the file releases this process's hold on the page.
-                        drop(backing.take_file(slot));
-                        mapped[slot as usize] = false;
-                    }
-                    (true, true) => {
-                        if let ListBacking::FilePerPage { dir, files } = backing {
+                let change = match (used, mapped[slot as usize]) {
+                    (false, false) => None,
+                    (false, true) => Some(Change::Unmap),
+                    (true, false) => Some(Change::Map),
+                    (true, true) => match backing {
+                        ListBacking::FilePerPage { dir, files } => {
                             let path =
                                 page_file_path(dir, &self.settings.file_prefix, h.index, slot);
                             let current = match &files[slot as usize] {
@@ -109,48 +179,29 @@ impl Memory {
                                     .map_err(|e| EalError::sys("check page file", e))?,
                                 None => false,
                             };
-                            if !current {
-                                let file = open_page(&path)?;
-                                let seg = list.segment(slot);
-                                // SAFETY: the slot is in this list's reservation; the primary
-                                // put a new page behind it, which this process now maps over
-                                // its stale one.
-                                unsafe { map_at(&file, seg.file_offset, seg.va, seg.len) }?;
-                                files[slot as usize] = Some(file);
-                            }
+                            (!current).then_some(Change::Replace)
                         }
-                    }
-                    (true, false) => {
-                        let seg = list.segment(slot);
-                        let file = match backing {
-                            ListBacking::FilePerPage { dir, .. } => Some(open_page(
-                                &page_file_path(dir, &self.settings.file_prefix, h.index, slot),
-                            )?),
-                            _ => None,
-                        };
-                        let mapped_file = match (&file, &*backing) {
-                            (Some(file), _) => file,
-                            (None, ListBacking::SingleFile { file, .. }) => file,
-                            (None, _) => {
-                                return Err(EalError::Secondary(format!(
-                                    "memseg list {} has no file a secondary can map",
-                                    h.index
-                                )))
-                            }
-                        };
-                        // SAFETY: the slot is in this list's reservation and not mapped by
-                        // this process; the primary's page is behind it in the file.
-                        unsafe { map_at(mapped_file, seg.file_offset, seg.va, seg.len) }?;
-                        backing.adopt(slot, file);
-                        mapped[slot as usize] = true;
-                    }
+                        _ => None,
+                    },
+                };
+                if let Some(change) = change {
+                    plan.push((pos, slot, change));
                 }
             }
         }
-        view.generation = now;
-        self.synced_generation.store(now, Ordering::Release);
-        Ok(())
+        Ok(plan)
     }
+}
+
+/// What catching up does to one slot of this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    /// The primary uses it, this process has not mapped it.
+    Map,
+    /// This process maps it, the primary freed it.
+    Unmap,
+    /// Both use it, but the primary's page file is a new one (one file per page).
+    Replace,
 }
 
 /// Opens a page file of the primary and takes a shared lock on it, as attach does, so the
