@@ -312,8 +312,6 @@ impl<'a> Memzones<'a> {
         align: usize,
         bound: usize,
     ) -> Result<Memzone, EalError> {
-        // A secondary maps what the primary added first: the heap may hand out memory there.
-        self.memory.sync_with_primary()?;
         let shared = &self.memory.shared().memzones;
         let mut table = shared.lock();
         // DPDK's order of checks: room, name, duplicate, then the arguments.
@@ -430,14 +428,19 @@ impl<'a> Memzones<'a> {
     /// first ([`Memory::sync_with_primary`]), so the zone's bytes can be read; when that
     /// fails the zone is not returned (its memory might not be mapped here).
     pub fn lookup(&self, name: &str) -> Option<Memzone> {
-        self.memory.sync_with_primary().ok()?;
         let encoded: [u8; MEMZONE_NAME_LEN] = encode_str(name).ok()?;
         if encoded[0] == 0 {
             return None;
         }
-        let table = self.memory.shared().memzones.lock();
-        let idx = self.find(&table, &encoded)?;
-        Some(Memzone::from_slot(&self.read_slot(&table, idx)))
+        let zone = {
+            let table = self.memory.shared().memzones.lock();
+            let idx = self.find(&table, &encoded)?;
+            Memzone::from_slot(&self.read_slot(&table, idx))
+        };
+        // After the zone is found: its pages were mapped (and counted) before it entered the
+        // table, so catching up now maps them here.
+        self.memory.sync_with_primary().ok()?;
+        Some(zone)
     }
 
     /// Frees a memzone: its memory goes back to the heap and its slot can be reused.

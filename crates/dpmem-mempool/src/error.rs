@@ -18,7 +18,8 @@ pub enum MempoolError {
     #[error("no mempool called {0:?}")]
     NotFound(String),
     /// The pool exists but is not fully populated yet (`ENOENT`): its builder is still
-    /// writing it.
+    /// writing it. A pool whose builder stopped (or died) before populating it fully stays
+    /// so, and its name stays taken, until that builder frees it.
     #[error("mempool {0:?} is not fully populated yet")]
     NotReady(String),
     #[error("no mempool handler called {0:?}")]

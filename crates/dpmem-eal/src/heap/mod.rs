@@ -373,6 +373,10 @@ impl<'a> Heaps<'a> {
             return Ok(None);
         }
         self.check_attached(&st)?;
+        // A secondary maps what the primary changed first, under the heap lock: the primary
+        // grows and shrinks this heap only under it, so what is mapped here now stays right
+        // while the block is carved.
+        self.memory.sync_with_primary()?;
         // External heaps have only the memory the user added.
         let may_grow = socket < EXTERNAL_SOCKET_BASE;
         let mut ops = HeapOps {
@@ -408,8 +412,6 @@ impl<'a> Heaps<'a> {
         socket: i32,
         hint_only: bool,
     ) -> Result<(usize, bool), EalError> {
-        // A secondary maps what the primary added first: the block may lie there.
-        self.memory.sync_with_primary()?;
         let exhausted = || EalError::HeapExhausted {
             size: req.size,
             align: req.align,
@@ -481,6 +483,8 @@ impl<'a> Heaps<'a> {
                 continue;
             }
             self.check_attached(&st)?;
+            // As in `alloc_in`: catch up under the heap lock.
+            self.memory.sync_with_primary()?;
             let mut ops = HeapOps {
                 st: &mut st,
                 addr: heap_addr(shared),
@@ -517,8 +521,6 @@ impl<'a> Heaps<'a> {
         ptr: usize,
         f: impl FnOnce(&mut HeapOps<'_>, Elem) -> R,
     ) -> Result<R, EalError> {
-        // A secondary may be handed a block on pages the primary mapped since it last looked.
-        self.memory.sync_with_primary()?;
         let bad = |reason: &'static str| EalError::BadPointer { addr: ptr, reason };
         if !ptr.is_multiple_of(CACHE_LINE) || ptr < HEADER_LEN {
             return Err(bad(
@@ -543,10 +545,12 @@ impl<'a> Heaps<'a> {
                 };
                 let st = shared.lock();
                 // The heap's pages are unmapped only by the heap, under this lock, so a page
-                // seen mapped now stays mapped while its header is read.
+                // seen mapped now stays mapped while its header is read; a secondary first
+                // maps here what the primary changed (under this lock, so it stays right).
                 if !mapped() {
                     return Err(not_mapped());
                 }
+                self.memory.sync_with_primary()?;
                 (shared, st)
             }
             None => {
@@ -792,6 +796,8 @@ impl<'a> Heaps<'a> {
             if st.in_use == 0 || st.socket_id != socket || self.check_attached(&st).is_err() {
                 continue;
             }
+            // A secondary walks the primary's current pages.
+            self.memory.sync_with_primary()?;
             check_heap(&st, heap_addr(shared))
                 .map_err(|reason| EalError::HeapCorrupt { socket, reason })?;
         }
@@ -827,6 +833,10 @@ impl<'a> Heaps<'a> {
             }
             if self.check_attached(&st).is_err() {
                 let _ = writeln!(out, "  (memory not attached in this process)");
+                continue;
+            }
+            if let Err(e) = self.memory.sync_with_primary() {
+                let _ = writeln!(out, "  (cannot map the primary's pages here: {e})");
                 continue;
             }
             let mut cur = Elem::from_addr(st.first);

@@ -5,9 +5,11 @@
 //! whole free pages back). DPDK has the primary ask every secondary over its IPC channel to do
 //! the same before the allocation returns. dpmem's secondaries catch up instead: the primary
 //! counts its changes in the shared configuration (`hotplug_generation`, bumped under the
-//! hotplug lock), and [`Memory::sync_with_primary`] — called by the heap and memzone entry
-//! points of a secondary, or by the application — compares the count it last saw and, when it
-//! moved, re-reads every list under the hotplug lock:
+//! hotplug lock), and [`Memory::sync_with_primary`] compares the count it last saw and, when it
+//! moved, re-reads every list under the hotplug lock. The heap calls it under the heap's lock
+//! (the primary grows and shrinks a heap only under that lock, so what is mapped here stays
+//! right while a block is carved or freed), memzone lookup after finding the zone (whose pages
+//! were mapped before it entered the table), and the application may call it:
 //!
 //! - a slot the primary uses that this process has not mapped is mapped from its file;
 //! - a slot this process maps that the primary no longer uses is unmapped;
@@ -18,7 +20,8 @@
 //!
 //! Memory event callbacks registered in the secondary hear of it as of the primary's own
 //! changes: `Free` for each page about to be unmapped (or replaced), `Alloc` for each page
-//! mapped.
+//! mapped. They run with the hotplug lock held; dpmem calls they make skip the catch-up
+//! instead of waiting for it (the pages they see are those mapped so far).
 //!
 //! What a secondary must not do is touch memory the primary mapped since the last catch-up
 //! before calling any of those entry points: a pointer handed over through a ring to a heap
@@ -57,7 +60,7 @@ impl Memory {
             .header()
             .hotplug_generation
             .load(Ordering::Acquire);
-        if now == self.synced_generation.load(Ordering::Acquire) {
+        if now == self.synced_generation.load(Ordering::Acquire) || CatchingUp::active() {
             return Ok(());
         }
         self.catch_up_with_primary()
@@ -79,75 +82,93 @@ impl Memory {
             self.synced_generation.store(now, Ordering::Release);
             return Ok(());
         }
+        // Callbacks fired below may call memzone or heap functions, which would catch up
+        // again: they skip it instead of waiting for the locks held here.
+        let _reentry = CatchingUp::enter();
         let plan = self.plan_catch_up(&view)?;
-        // Pages about to go are announced while still mapped, as the primary's frees are.
-        for &(list, slot, change) in &plan {
-            if change != Change::Map {
-                let h = *self.lists[list].header();
-                self.fire(MemEvent::Free, self.lists[list].slot_va(slot), h.page_size);
-            }
-        }
-        let mut arrived = Vec::new();
-        {
-            let mut backings = self.backings.lock().unwrap_or_else(|p| p.into_inner());
-            for &(list, slot, change) in &plan {
-                let view_list = &self.lists[list];
-                let h = *view_list.header();
-                let index = h.index as usize;
-                let (Some(backing), Some(mapped)) =
-                    (backings.get_mut(index), view.mapped.get_mut(index))
-                else {
-                    continue;
-                };
-                if change == Change::Unmap {
-                    let va = view_list.slot_va(slot);
-                    // SAFETY: the slot lies in this list's reservation, mapped by this
-                    // process; the primary no longer uses it, so nothing may refer to it.
-                    unsafe { mapping::unmap_to_reserved(va as usize, h.page_size as usize) }
-                        .map_err(|e| EalError::sys("unmap page the primary freed", e))?;
-                    // Dropping the file releases this process's hold on the page.
-                    drop(backing.take_file(slot));
-                    mapped[slot as usize] = false;
-                    continue;
-                }
-                let seg = view_list.segment(slot);
-                let file = match backing {
-                    ListBacking::FilePerPage { dir, .. } => Some(open_page(&page_file_path(
-                        dir,
-                        &self.settings.file_prefix,
-                        h.index,
-                        slot,
-                    ))?),
-                    _ => None,
-                };
-                let mapped_file = match (&file, &*backing) {
-                    (Some(file), _) => file,
-                    (None, ListBacking::SingleFile { file, .. }) => file,
-                    (None, _) => {
-                        return Err(EalError::Secondary(format!(
-                            "memseg list {} has no file a secondary can map",
-                            h.index
-                        )))
-                    }
-                };
-                // SAFETY: the slot is in this list's reservation; this process either has
-                // nothing there or a stale page the primary replaced, which this mapping
-                // covers; the primary's page is behind it in the file.
-                unsafe { map_at(mapped_file, seg.file_offset, seg.va, seg.len) }?;
-                // A replaced page's old file is dropped here, releasing the old page.
-                if let (ListBacking::FilePerPage { files, .. }, Some(file)) = (&mut *backing, file)
-                {
-                    files[slot as usize] = Some(file);
-                }
-                mapped[slot as usize] = true;
-                arrived.push((seg.va, seg.len));
-            }
-        }
-        for (va, len) in arrived {
-            self.fire(MemEvent::Alloc, va, len);
+        for (list, slot, change) in plan {
+            self.apply(&mut view, list, slot, change)?;
         }
         view.generation = now;
         self.synced_generation.store(now, Ordering::Release);
+        Ok(())
+    }
+
+    /// Brings one slot in line with the primary, announcing it as the primary's own changes
+    /// are: `Free` just before a page goes (still mapped), `Alloc` once one is mapped. On a
+    /// failure the slot is left unmapped and recorded so, and the next catch-up retries it.
+    /// Hotplug lock held; the backing table is held only while the slot changes, never
+    /// during a callback.
+    fn apply(
+        &self,
+        view: &mut SecondaryView,
+        list: usize,
+        slot: u32,
+        change: Change,
+    ) -> Result<(), EalError> {
+        let view_list = &self.lists[list];
+        let h = *view_list.header();
+        let index = h.index as usize;
+        let va = view_list.slot_va(slot);
+        let Some(mapped) = view.mapped.get_mut(index) else {
+            return Ok(());
+        };
+        if change != Change::Map {
+            self.fire(MemEvent::Free, va, h.page_size);
+        }
+        let mut backings = self.backings.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(backing) = backings.get_mut(index) else {
+            return Ok(());
+        };
+        if change == Change::Unmap {
+            // SAFETY: the slot lies in this list's reservation, mapped by this process; the
+            // primary no longer uses its page, so nothing may refer to it.
+            unsafe { mapping::unmap_to_reserved(va as usize, h.page_size as usize) }
+                .map_err(|e| EalError::sys("unmap page the primary freed", e))?;
+            // Dropping the file releases this process's hold on the page.
+            drop(backing.take_file(slot));
+            mapped[slot as usize] = false;
+            return Ok(());
+        }
+        let seg = view_list.segment(slot);
+        let file = match backing {
+            ListBacking::FilePerPage { dir, .. } => Some(open_page(&page_file_path(
+                dir,
+                &self.settings.file_prefix,
+                h.index,
+                slot,
+            ))?),
+            _ => None,
+        };
+        let mapped_file = match (&file, &*backing) {
+            (Some(file), _) => file,
+            (None, ListBacking::SingleFile { file, .. }) => file,
+            (None, _) => {
+                return Err(EalError::Secondary(format!(
+                    "memseg list {} has no file a secondary can map",
+                    h.index
+                )))
+            }
+        };
+        // SAFETY: the slot is in this list's reservation, and holds nothing of this process
+        // or the stale page the primary replaced, which the new mapping takes the place of
+        // in one step; the primary's page is behind it in the file.
+        if let Err(e) = unsafe { map_at(mapped_file, seg.file_offset, seg.va, seg.len) } {
+            // A failed fixed mapping may have left anything there: back to reserved, and
+            // recorded unmapped so that the next catch-up maps it.
+            // SAFETY: as above; the primary's page is not reachable here either way.
+            let _ = unsafe { mapping::unmap_to_reserved(va as usize, h.page_size as usize) };
+            drop(backing.take_file(slot));
+            mapped[slot as usize] = false;
+            return Err(e);
+        }
+        // A replaced page's old file is dropped here, releasing the old page.
+        if let ListBacking::FilePerPage { files, .. } = &mut *backing {
+            files[slot as usize] = file;
+        }
+        mapped[slot as usize] = true;
+        drop(backings);
+        self.fire(MemEvent::Alloc, seg.va, seg.len);
         Ok(())
     }
 
@@ -190,6 +211,31 @@ impl Memory {
             }
         }
         Ok(plan)
+    }
+}
+
+thread_local! {
+    /// Set while this thread catches up (and runs the memory event callbacks it fires).
+    static CATCHING_UP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks this thread as catching up for as long as it lives.
+struct CatchingUp;
+
+impl CatchingUp {
+    fn enter() -> CatchingUp {
+        CATCHING_UP.with(|c| c.set(true));
+        CatchingUp
+    }
+
+    fn active() -> bool {
+        CATCHING_UP.with(std::cell::Cell::get)
+    }
+}
+
+impl Drop for CatchingUp {
+    fn drop(&mut self) {
+        CATCHING_UP.with(|c| c.set(false));
     }
 }
 
