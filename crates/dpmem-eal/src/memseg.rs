@@ -39,8 +39,11 @@ pub struct Memseg {
     /// On the first segment of an allocation, how many pages that allocation took (0 on the
     /// others); `--match-allocations` frees only whole allocations.
     pub alloc_pages: u32,
+    /// Which of the primary's page maps put this page here: its hotplug count once the map is
+    /// done, low 32 bits (0 for pages mapped at start-up). A secondary that mapped the slot at
+    /// another count holds a page the primary has since replaced.
     #[serde(skip)]
-    pub reserved: u32,
+    pub map_seq: u32,
 }
 
 impl Memseg {

@@ -178,19 +178,6 @@ impl BackingFile {
             .map_err(|e| SysError::new("dup", self.target(), e))
     }
 
-    /// Whether `path` names this very file now (same device and inode): `false` when the
-    /// name is gone or was given to a new file since this one was opened — how a secondary
-    /// notices that the primary replaced a page behind a mapping it still holds.
-    pub fn is_at(&self, path: &Path) -> SysResult<bool> {
-        let mine =
-            rustix::fs::fstat(&self.fd).map_err(|e| SysError::new("fstat", self.target(), e))?;
-        match rustix::fs::stat(path) {
-            Ok(there) => Ok(there.st_dev == mine.st_dev && there.st_ino == mine.st_ino),
-            Err(Errno::NOENT) => Ok(false),
-            Err(e) => Err(SysError::new("stat", path.display().to_string(), e)),
-        }
-    }
-
     /// Tries a shared lock; `Ok(false)` when another process holds an exclusive one.
     pub fn try_lock_shared(&self) -> SysResult<bool> {
         match rustix::fs::flock(&self.fd, FlockOperation::NonBlockingLockShared) {
@@ -232,24 +219,5 @@ mod tests {
         assert!(!other.try_lock_exclusive().unwrap());
         drop(holder);
         assert!(other.try_lock_exclusive().unwrap());
-    }
-
-    #[test]
-    fn is_at_tells_a_replaced_file_from_the_same_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("page");
-        let held = BackingFile::open_or_create(&path).unwrap();
-        assert!(held.is_at(&path).unwrap());
-        assert!(BackingFile::open_existing(&path)
-            .unwrap()
-            .is_at(&path)
-            .unwrap());
-        std::fs::remove_file(&path).unwrap();
-        assert!(!held.is_at(&path).unwrap(), "the name is gone");
-        let _new = BackingFile::open_or_create(&path).unwrap();
-        assert!(
-            !held.is_at(&path).unwrap(),
-            "the name is another file's now"
-        );
     }
 }

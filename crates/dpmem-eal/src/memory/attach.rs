@@ -47,7 +47,7 @@ impl Memory {
             }
         };
         let mut backings = Vec::with_capacity(views.len());
-        let mut mapped: Vec<Vec<bool>> = Vec::with_capacity(views.len());
+        let mut mapped: Vec<Vec<Option<u32>>> = Vec::with_capacity(views.len());
         let _lock = header.hotplug_lock.lock();
         // What this process maps below is the primary's state as of this count.
         let generation = header.hotplug_generation.load(Ordering::Acquire);
@@ -65,7 +65,7 @@ impl Memory {
                 )));
             }
             reserved.push((h.base_va as usize, h.len as usize));
-            let result = (|| -> Result<(ListBacking, Vec<bool>), EalError> {
+            let result = (|| -> Result<(ListBacking, Vec<Option<u32>>), EalError> {
                 let dir = settings
                     .huge_dirs
                     .iter()
@@ -94,10 +94,10 @@ impl Memory {
                         files: (0..h.n_segs).map(|_| None).collect(),
                     }
                 };
-                let mut mapped_here = vec![false; h.n_segs as usize];
+                let mut mapped_here = vec![None; h.n_segs as usize];
                 for idx in view.occupancy.iter_used() {
-                    mapped_here[idx as usize] = true;
                     let seg = view.segment(idx);
+                    mapped_here[idx as usize] = Some(seg.map_seq);
                     let page_file = match &backing {
                         ListBacking::SingleFile { .. } => None,
                         _ => {

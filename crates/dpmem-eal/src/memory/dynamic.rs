@@ -214,6 +214,13 @@ impl Memory {
             n_pages: req.count as u32,
             iova: pages.first().map_or(BAD_IOVA, |p| p.iova),
         };
+        // The count this map ends at (the hotplug lock is held, so nobody else moves it).
+        let map_seq = self
+            .config
+            .header()
+            .hotplug_generation
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .wrapping_add(1) as u32;
         for (n, page) in pages.into_iter().enumerate() {
             let mut seg_flags = 0;
             if page.dirty {
@@ -233,7 +240,7 @@ impl Memory {
                     flags: seg_flags,
                     file_offset: page.file_offset,
                     alloc_pages: if n == 0 { req.count as u32 } else { 0 },
-                    reserved: 0,
+                    map_seq,
                 },
             );
             backing.adopt(page.seg, page.file);

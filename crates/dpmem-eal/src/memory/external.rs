@@ -329,7 +329,7 @@ impl Memory {
                 flags: flags::DIRTY | flags::DO_NOT_FREE,
                 file_offset: 0,
                 alloc_pages: if i == 0 { area.n_pages } else { 0 },
-                reserved: 0,
+                map_seq: 0,
             };
             // SAFETY: i < n_pages and the segment array of n_pages entries lies in the arena room
             // just claimed (after the occupancy array), which nothing else uses.

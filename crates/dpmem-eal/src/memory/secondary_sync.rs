@@ -13,10 +13,11 @@
 //!
 //! - a slot the primary uses that this process has not mapped is mapped from its file;
 //! - a slot this process maps that the primary no longer uses is unmapped;
-//! - with one file per page, a slot whose file was replaced (the primary freed the page,
-//!   unlinked its file, and later made a new one under the same name) is mapped again from the
-//!   new file. With one file per list the mapping needs nothing: freeing punches the page out
-//!   of the file, which unmaps it everywhere, and the next access finds the new one.
+//! - a slot whose page the primary replaced (freed it, then mapped a new one there: with one
+//!   file per page, a new file under the old name) is mapped again. Each page records which
+//!   of the primary's maps put it there (`Memseg::map_seq`), and the secondary which one it
+//!   mapped, so finding them costs memory reads, not a system call per page, while the
+//!   primary waits for the hotplug lock.
 //!
 //! Memory event callbacks registered in the secondary hear of it as of the primary's own
 //! changes: `Free` for each page about to be unmapped (or replaced), `Alloc` for each page
@@ -42,8 +43,9 @@ use crate::error::EalError;
 pub(crate) struct SecondaryView {
     /// The primary's `hotplug_generation` when this process last matched its lists.
     pub generation: u64,
-    /// Per internal list, per slot: mapped in this process.
-    pub mapped: Vec<Vec<bool>>,
+    /// Per internal list, per slot: the `map_seq` of the page this process maps there, or
+    /// `None` when it maps nothing.
+    pub mapped: Vec<Vec<Option<u32>>>,
 }
 
 impl Memory {
@@ -85,7 +87,7 @@ impl Memory {
         // Callbacks fired below may call memzone or heap functions, which would catch up
         // again: they skip it instead of waiting for the locks held here.
         let _reentry = CatchingUp::enter();
-        let plan = self.plan_catch_up(&view)?;
+        let plan = self.plan_catch_up(&view);
         for (list, slot, change) in plan {
             self.apply(&mut view, list, slot, change)?;
         }
@@ -127,7 +129,7 @@ impl Memory {
                 .map_err(|e| EalError::sys("unmap page the primary freed", e))?;
             // Dropping the file releases this process's hold on the page.
             drop(backing.take_file(slot));
-            mapped[slot as usize] = false;
+            mapped[slot as usize] = None;
             return Ok(());
         }
         let seg = view_list.segment(slot);
@@ -159,58 +161,46 @@ impl Memory {
             // SAFETY: as above; the primary's page is not reachable here either way.
             let _ = unsafe { mapping::unmap_to_reserved(va as usize, h.page_size as usize) };
             drop(backing.take_file(slot));
-            mapped[slot as usize] = false;
+            mapped[slot as usize] = None;
             return Err(e);
         }
         // A replaced page's old file is dropped here, releasing the old page.
         if let ListBacking::FilePerPage { files, .. } = &mut *backing {
             files[slot as usize] = file;
         }
-        mapped[slot as usize] = true;
+        mapped[slot as usize] = Some(seg.map_seq);
         drop(backings);
         self.fire(MemEvent::Alloc, seg.va, seg.len);
         Ok(())
     }
 
     /// What catching up must do: every slot whose state here differs from the primary's.
-    /// Hotplug lock held.
-    fn plan_catch_up(&self, view: &SecondaryView) -> Result<Vec<(usize, u32, Change)>, EalError> {
-        let backings = self.backings.lock().unwrap_or_else(|p| p.into_inner());
+    /// Memory reads only (the lists and this process's record), no system calls: the hotplug
+    /// lock is held, and the primary waits for it. Hotplug lock held.
+    fn plan_catch_up(&self, view: &SecondaryView) -> Vec<(usize, u32, Change)> {
         let mut plan = Vec::new();
         for (pos, list) in self.lists.iter().enumerate() {
             let h = *list.header();
-            let index = h.index as usize;
-            let (Some(backing), Some(mapped)) = (backings.get(index), view.mapped.get(index))
-            else {
+            let Some(mapped) = view.mapped.get(h.index as usize) else {
                 continue;
             };
             for slot in 0..h.n_segs {
                 let used = list.occupancy.is_used(slot).unwrap_or(false);
                 let change = match (used, mapped[slot as usize]) {
-                    (false, false) => None,
-                    (false, true) => Some(Change::Unmap),
-                    (true, false) => Some(Change::Map),
-                    (true, true) => match backing {
-                        ListBacking::FilePerPage { dir, files } => {
-                            let path =
-                                page_file_path(dir, &self.settings.file_prefix, h.index, slot);
-                            let current = match &files[slot as usize] {
-                                Some(file) => file
-                                    .is_at(&path)
-                                    .map_err(|e| EalError::sys("check page file", e))?,
-                                None => false,
-                            };
-                            (!current).then_some(Change::Replace)
-                        }
-                        _ => None,
-                    },
+                    (false, None) => None,
+                    (false, Some(_)) => Some(Change::Unmap),
+                    (true, None) => Some(Change::Map),
+                    // Mapped here by another of the primary's maps: the page was replaced.
+                    (true, Some(seq)) => {
+                        (list.segment(slot).map_seq != seq).then_some(Change::Replace)
+                    }
                 };
                 if let Some(change) = change {
                     plan.push((pos, slot, change));
                 }
             }
         }
-        Ok(plan)
+        plan
     }
 }
 

@@ -172,7 +172,7 @@ impl Memory {
                     flags: flags::DO_NOT_FREE,
                     file_offset: 0,
                     alloc_pages: if idx == 0 { h.n_segs } else { 0 },
-                    reserved: 0,
+                    map_seq: 0,
                 },
             );
             list.occupancy.set_used(idx).expect("fresh list");
@@ -496,7 +496,7 @@ impl Memory {
                     flags: flags::DO_NOT_FREE,
                     file_offset: 0,
                     alloc_pages: 1,
-                    reserved: 0,
+                    map_seq: 0,
                 },
             );
             list.occupancy
