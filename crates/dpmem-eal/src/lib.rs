@@ -4,7 +4,10 @@
 //! window per memseg list, maps hugepage memory into those windows in every mode DPDK 22.11
 //! offers (dynamic, legacy, single-file segments, in-memory, no-huge), records each page's
 //! IOVA and NUMA node, and keeps that metadata in a shared configuration file that secondary
-//! processes map at the same virtual address.
+//! processes map at the same virtual address. A secondary maps the primary's pages when it
+//! attaches and catches up with later ones in its heap and memzone calls, or when it calls
+//! [`Memory::sync_with_primary`] itself (before touching memory it learnt of by a raw
+//! pointer alone).
 //!
 //! ```no_run
 //! let eal = dpmem_eal::Eal::init(["app", "--no-huge", "-m", "64"])?;
