@@ -50,8 +50,13 @@ pub(crate) struct SecondaryView {
 
 impl Memory {
     /// For a secondary process: maps the pages the primary mapped since this process last
-    /// looked and unmaps those it gave back (see the [module documentation](self)); one
-    /// atomic load when nothing changed. Nothing for a primary.
+    /// looked, unmaps those it gave back and remaps those it replaced, firing this process's
+    /// memory event callbacks as the primary's own changes would; one atomic load when nothing
+    /// changed. Nothing for a primary.
+    ///
+    /// The heap and memzone calls of a secondary do this themselves. Call it before touching
+    /// memory learnt of by a raw pointer alone (an address passed through a ring, say) when
+    /// the primary may have mapped it since this process's last such call.
     #[inline]
     pub fn sync_with_primary(&self) -> Result<(), EalError> {
         if self.settings.role != ProcessRole::Secondary {
