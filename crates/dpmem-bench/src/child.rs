@@ -63,6 +63,16 @@ pub struct InitCleanup {
     pub cleanup: Duration,
 }
 
+/// The argv a child's EAL sees: the program name, then the options the parent chose (what
+/// follows the child flag and the child kind in `args`).
+pub(crate) fn eal_argv(args: &[String]) -> Vec<String> {
+    args.iter()
+        .take(1)
+        .chain(args.iter().skip(3))
+        .cloned()
+        .collect()
+}
+
 /// Run as a benchmark child if `args` (as from `std::env::args()`, program name first)
 /// asks for it, returning the process exit code; `None` for an ordinary invocation.
 ///
@@ -88,10 +98,7 @@ pub fn child_main(args: &[String]) -> Option<i32> {
     if matches!(kind, ChildKind::DpdkMempool | ChildKind::DpmemMempool) {
         return Some(crate::mempool::child(kind, args));
     }
-    // The EAL sees its own argv: program name, then the options the parent chose.
-    let eal_args: Vec<String> = std::iter::once(args[0].clone())
-        .chain(args[3..].iter().cloned())
-        .collect();
+    let eal_args = eal_argv(args);
     let result = match kind {
         ChildKind::DpdkInit => {
             crate::dpdk_shim::eal_init_and_cleanup(&eal_args).map(|t| InitCleanup {

@@ -299,12 +299,7 @@ fn dpdk_figures(args: &[String]) -> Result<Figures, String> {
 /// Entry of the DPDK child: `args` as the child got them (program, child flag, kind, EAL
 /// options). Prints one result line; returns the exit code.
 pub(crate) fn dpdk_child(args: &[String]) -> i32 {
-    let eal_args: Vec<String> = args
-        .iter()
-        .take(1)
-        .chain(args.iter().skip(3))
-        .cloned()
-        .collect();
+    let eal_args = crate::child::eal_argv(args);
     match dpdk_figures(&eal_args) {
         Ok(figures) => {
             println!("{}", figures.to_line());

@@ -346,12 +346,7 @@ fn print_row(i: usize, result: Result<Vec<LcoreCount>, String>) {
 /// Entry of both mempool children: `args` as the child got them (program, child flag, kind,
 /// EAL options). Returns the exit code; a failed row is a result line, not a failure.
 pub(crate) fn child(kind: ChildKind, args: &[String]) -> i32 {
-    let eal_args: Vec<String> = args
-        .iter()
-        .take(1)
-        .chain(args.iter().skip(3))
-        .cloned()
-        .collect();
+    let eal_args = crate::child::eal_argv(args);
     let result = match kind {
         ChildKind::DpmemMempool => dpmem_child(&eal_args, ROW_DURATION),
         _ => dpdk_child(&eal_args, ROW_DURATION),

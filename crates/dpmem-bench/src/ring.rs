@@ -475,9 +475,7 @@ fn by_esize<R>(row: &RowSpec, ptr: impl FnOnce() -> R, e16: impl FnOnce() -> R) 
 ///
 /// `args`: program, child flag, kind, then the EAL arguments.
 pub(crate) fn dpdk_child(args: &[String]) -> i32 {
-    let eal_args: Vec<String> = std::iter::once(args[0].clone())
-        .chain(args[3..].iter().cloned())
-        .collect();
+    let eal_args = crate::child::eal_argv(args);
     if let Err(e) = dpdk_shim::ring_eal_init(&eal_args) {
         eprintln!("{e}");
         return 1;

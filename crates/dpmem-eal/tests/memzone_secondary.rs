@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 use dpmem_eal::{Eal, ProcessRole};
 
@@ -31,27 +29,13 @@ fn a_secondary_finds_the_primarys_memzones_and_reads_their_bytes() {
     for (i, b) in bytes.iter_mut().enumerate() {
         *b = (i % 251) as u8;
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "memzone_secondary_body",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ENV_PREFIX, &prefix)
-        .env("DPMEM_TEST_MZ_VA", zone.va.to_string())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "secondary failed:\n{text}");
-    assert!(
-        text.contains("1 passed"),
-        "secondary body did not run:\n{text}"
+    run_ignored_test_in_child(
+        &std::env::current_exe().unwrap(),
+        "memzone_secondary_body",
+        |c| {
+            c.env(ENV_PREFIX, &prefix)
+                .env("DPMEM_TEST_MZ_VA", zone.va.to_string());
+        },
     );
     // The secondary's answer, written into the primary's memzone.
     assert_eq!(bytes[ZONE_LEN - 1], 0xEE);
@@ -133,20 +117,16 @@ fn a_secondary_catches_up_with_pages_the_primary_maps_and_unmaps_after_it_attach
     }
     let prefix = unique_prefix("mzlate");
     let eal = Eal::init(args(&["--file-prefix", &prefix])).unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "late_pages_secondary_body",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ENV_PREFIX, &prefix)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut child = dpmem_testkit::ignored_test_command(
+        &std::env::current_exe().unwrap(),
+        "late_pages_secondary_body",
+    )
+    .env(ENV_PREFIX, &prefix)
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::inherit())
+    .spawn()
+    .unwrap();
     let mut to_child = child.stdin.take().unwrap();
     let mut from_child = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut transcript = String::new();

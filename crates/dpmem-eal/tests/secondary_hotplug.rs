@@ -7,7 +7,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -16,14 +16,7 @@ use dpmem_eal::Eal;
 const ENV_PREFIX: &str = "DPMEM_TEST_HOTPLUG_PREFIX";
 
 fn spawn_body(body: &str, prefix: &str) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            body,
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    dpmem_testkit::ignored_test_command(&std::env::current_exe().unwrap(), body)
         .env(ENV_PREFIX, prefix)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

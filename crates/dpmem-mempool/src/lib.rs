@@ -51,7 +51,8 @@ mod header;
 mod layout;
 mod lcore_cache;
 mod pool;
-mod sync;
+/// The ring's atomics shim: loom's types under `--cfg loom`, the hardware's otherwise.
+use dpmem_ring::sync;
 mod typed;
 
 pub use cache::{flush_threshold, CACHE_MAX_SIZE};

@@ -44,25 +44,12 @@ fn a_secondary_uses_the_primarys_pools() {
         }
         std::mem::forget(out);
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "secondary_body",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("DPMEM_MEMPOOL_TEST_PREFIX", &prefix)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && text.contains("1 passed"),
-        "secondary failed:\n{text}"
+    dpmem_testkit::run_ignored_test_in_child(
+        &std::env::current_exe().unwrap(),
+        "secondary_body",
+        |c| {
+            c.env("DPMEM_MEMPOOL_TEST_PREFIX", &prefix);
+        },
     );
     for pool in &pools {
         // The secondary kept 5 objects out and wrote its mark into them.

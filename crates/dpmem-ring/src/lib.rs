@@ -50,7 +50,8 @@ pub mod named;
 mod peek;
 mod raw;
 mod slots;
-mod sync;
+#[doc(hidden)]
+pub mod sync;
 mod typed;
 mod view;
 

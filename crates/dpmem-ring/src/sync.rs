@@ -1,15 +1,17 @@
-//! The one place the ring takes its atomics from.
+//! The one place the ring (and the mempool, which uses this module too) takes its atomics
+//! from.
 //!
 //! Every head, tail and counter of the ring is one of these types, so that the same
 //! algorithm runs on the hardware and, under `RUSTFLAGS="--cfg loom"`, inside loom's model
 //! checker, which explores the interleavings and weak-memory outcomes the orderings allow.
-//! Nothing else in the crate names `core::sync::atomic` or `loom` directly.
+//! Nothing else in the crate names `core::sync::atomic` or `loom` directly. Public but hidden:
+//! `dpmem-mempool`'s caches and stacks run under the same switch.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+pub use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 #[cfg(not(loom))]
-pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+pub use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// One turn of a wait loop for another thread's progress.
 ///
@@ -18,7 +20,7 @@ pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 /// awaited line changes. Under loom a spinning thread must yield, or the model checker
 /// would explore the same loop forever.
 #[inline(always)]
-pub(crate) fn spin_wait() {
+pub fn spin_wait() {
     #[cfg(loom)]
     loom::thread::yield_now();
     #[cfg(not(loom))]

@@ -77,27 +77,7 @@ fn a_named_ring_is_found_by_name_and_freed() {
 }
 
 fn hugepages_usable() -> bool {
-    let mounted = dpmem_sys::mounts::hugetlbfs_mounts(&dpmem_sys::root::SysRoot::host())
-        .map(|m| m.iter().any(|m| m.page_size == 2 << 20))
-        .unwrap_or(false);
-    let free: u64 =
-        std::fs::read_to_string("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
-    let ok = dpmem_sys::process::is_root() && mounted && free >= 8;
-    if !ok {
-        assert_ne!(
-            std::env::var("DPMEM_REQUIRE_HUGEPAGES").as_deref(),
-            Ok("1"),
-            "hugepages required (DPMEM_REQUIRE_HUGEPAGES=1) but not usable: root {}, mount {mounted}, {free} free",
-            dpmem_sys::process::is_root()
-        );
-        eprintln!(
-            "skipped: hugepages not usable (root, a 2 MiB hugetlbfs mount and 8 free pages needed)"
-        );
-    }
-    ok
+    dpmem_testkit::hugepages_available("named ring hugepage test", 8)
 }
 
 #[test]
@@ -120,25 +100,12 @@ fn a_secondary_process_dequeues_what_the_primary_enqueued() {
         producer.enqueue(v).unwrap();
     }
     drop(producer);
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "secondary_ring_body",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("DPMEM_RING_TEST_PREFIX", &prefix)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && text.contains("1 passed"),
-        "secondary failed:\n{text}"
+    dpmem_testkit::run_ignored_test_in_child(
+        &std::env::current_exe().unwrap(),
+        "secondary_ring_body",
+        |c| {
+            c.env("DPMEM_RING_TEST_PREFIX", &prefix);
+        },
     );
     // The secondary took 60 elements and put back one reply.
     assert_eq!(ring.count(), 41);

@@ -30,6 +30,22 @@ impl<'a> HeapAllocator<'a> {
         self.socket
     }
 
+    /// A block for `layout` from this allocator's heap (`zeroed`: cleared), or a dangling
+    /// one for a zero-sized layout.
+    fn new_block(&self, layout: Layout, zeroed: bool) -> Result<NonNull<[u8]>, AllocError> {
+        if layout.size() == 0 {
+            return Ok(Self::dangling(layout));
+        }
+        let (size, align) = (layout.size(), layout.align());
+        let ptr = if zeroed {
+            self.heaps.zmalloc_socket(size, align, self.socket)
+        } else {
+            self.heaps.malloc_socket(size, align, self.socket)
+        }
+        .map_err(|_| AllocError)?;
+        Ok(NonNull::slice_from_raw_parts(ptr, size))
+    }
+
     fn dangling(layout: Layout) -> NonNull<[u8]> {
         // An address equal to the alignment is non-null and aligned, and is never dereferenced
         // for a zero-sized block.
@@ -66,25 +82,11 @@ impl<'a> HeapAllocator<'a> {
 // the request).
 unsafe impl Allocator for HeapAllocator<'_> {
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        if layout.size() == 0 {
-            return Ok(Self::dangling(layout));
-        }
-        let ptr = self
-            .heaps
-            .malloc_socket(layout.size(), layout.align(), self.socket)
-            .map_err(|_| AllocError)?;
-        Ok(NonNull::slice_from_raw_parts(ptr, layout.size()))
+        self.new_block(layout, false)
     }
 
     fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        if layout.size() == 0 {
-            return Ok(Self::dangling(layout));
-        }
-        let ptr = self
-            .heaps
-            .zmalloc_socket(layout.size(), layout.align(), self.socket)
-            .map_err(|_| AllocError)?;
-        Ok(NonNull::slice_from_raw_parts(ptr, layout.size()))
+        self.new_block(layout, true)
     }
 
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {

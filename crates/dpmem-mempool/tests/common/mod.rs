@@ -27,27 +27,7 @@ pub fn no_huge_eal(tag: &str) -> Eal {
     .unwrap()
 }
 
-/// Whether 2 MiB hugepages can be used (root, a mount, `pages` free). Prints why not and
-/// returns false, unless `DPMEM_REQUIRE_HUGEPAGES=1` (CI), which makes that a failure.
+/// Whether 2 MiB hugepages can be used (see `dpmem_testkit::hugepages_available`).
 pub fn hugepages_usable(pages: u64) -> bool {
-    let mounted = dpmem_sys::mounts::hugetlbfs_mounts(&dpmem_sys::root::SysRoot::host())
-        .map(|m| m.iter().any(|m| m.page_size == 2 << 20))
-        .unwrap_or(false);
-    let free: u64 =
-        std::fs::read_to_string("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
-    let root = dpmem_sys::process::is_root();
-    let ok = root && mounted && free >= pages;
-    if !ok {
-        assert_ne!(
-            std::env::var("DPMEM_REQUIRE_HUGEPAGES").as_deref(),
-            Ok("1"),
-            "hugepages required (DPMEM_REQUIRE_HUGEPAGES=1) but not usable: root {root}, mount \
-             {mounted}, {free} free, {pages} needed"
-        );
-        eprintln!("skipped: hugepages not usable (root {root}, mount {mounted}, {free} free)");
-    }
-    ok
+    dpmem_testkit::hugepages_available("mempool hugepage test", pages)
 }
