@@ -26,7 +26,17 @@ impl RingFlags {
     /// Default consumer is multi-thread, head/tail sync (`RING_F_MC_HTS_DEQ`).
     pub const MC_HTS_DEQ: RingFlags = RingFlags(0x0040);
 
-    const KNOWN: u32 = 0x7f;
+    /// dpmem's own, in a bit DPDK does not use: keep each side's head on the same cache line
+    /// as its tail, as DPDK does, instead of on a 128-byte block of its own. Better when
+    /// every thread both enqueues and dequeues (a mempool's ring: dpmem's mempool handlers
+    /// set it); worse for a pipeline where some threads only produce and others only
+    /// consume, where the consumers' polling of the tail would keep taking the producers'
+    /// head away from them. It changes where positions live, not what any operation does;
+    /// an SP or SC side of such a ring claims with a compare-and-swap, as an MP or MC one,
+    /// so that the data path has one copy for both.
+    pub const HEAD_TAIL_TOGETHER: RingFlags = RingFlags(0x1000_0000);
+
+    const KNOWN: u32 = 0x7f | Self::HEAD_TAIL_TOGETHER.0;
 
     /// Whether every bit of `other` is set here.
     pub const fn contains(self, other: RingFlags) -> bool {

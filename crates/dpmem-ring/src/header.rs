@@ -27,12 +27,12 @@ impl<T> core::ops::Deref for CachePadded<T> {
 /// that will hold a named ring carries a 3-byte prefix within a 32-byte name.
 pub const RING_NAME_MAX: usize = 28;
 
-/// Written last by initialisation, checked by attach: "dpmeMRN2" in ASCII, read as a
-/// little-endian word. The final digit is the header layout's version: the layout with
-/// each head and tail on a block of its own is the second (the first, "dpmeMRNG", kept a
-/// side's head and tail together), so a process built for the other layout refuses the
-/// ring instead of reading its words in the wrong places.
-pub(crate) const RING_MAGIC: u64 = 0x324e_524d_656d_7064;
+/// Written last by initialisation, checked by attach: "dpmeMRN3" in ASCII, read as a
+/// little-endian word. The final digit is the header layout's version, so a process built
+/// for another layout refuses the ring instead of reading its words in the wrong places:
+/// the first ("dpmeMRNG") kept a side's head and tail together, the second put each on a
+/// block of its own, the third lets a ring choose (a word for the head beside the tail).
+pub(crate) const RING_MAGIC: u64 = 0x334e_524d_656d_7064;
 
 /// What never changes after initialisation.
 #[derive(Debug)]

@@ -14,6 +14,11 @@
 //!   CAS on the head, tails published in claim order); relaxed tail sync (RTS: the tail
 //!   follows the head once the last overlapping operation finishes, with a bounded
 //!   head-tail distance); head/tail sync (HTS: one operation in flight per side).
+//! - **Layout**: each side's head and tail sit on 128-byte blocks of their own, which suits
+//!   pipelines (some threads only enqueue, others only dequeue); with
+//!   [`RingFlags::HEAD_TAIL_TOGETHER`] (dpmem's own flag) they share a line as in DPDK,
+//!   which suits rings every thread both enqueues to and dequeues from, such as a
+//!   mempool's. Operations behave the same either way.
 //! - **Calls**: single, bulk (all or nothing) and burst (as many as possible), each
 //!   reporting the free space or remaining elements; peek (start/finish) and zero-copy
 //!   (start, fill or read one or two regions in place, finish) on SP/SC and HTS sides.

@@ -73,7 +73,10 @@ impl<M: RingMemory> RawRing<M> {
         };
         match sync {
             SyncType::MtHts => side.hts_move_head(other, capacity, n, behavior),
-            _ => side.move_head::<true>(other, capacity, n, behavior),
+            _ if side.head_with_tail() => {
+                side.move_head::<true, true>(other, capacity, n, behavior)
+            }
+            _ => side.move_head::<true, false>(other, capacity, n, behavior),
         }
     }
 

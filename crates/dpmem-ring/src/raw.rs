@@ -134,6 +134,7 @@ pub unsafe fn init_in(
     }
     // RTS's default distance: an eighth of the capacity (DPDK's default).
     let htd_max = g.capacity / 8;
+    let together = flags.contains(RingFlags::HEAD_TAIL_TOGETHER);
     let header = RingHeader {
         meta: CachePadded(RingMeta {
             magic: 0,
@@ -145,8 +146,8 @@ pub unsafe fn init_in(
             capacity: g.capacity,
             esize: g.esize,
         }),
-        prod: HeadTail::new(g.producer.sync_type(), htd_max),
-        cons: HeadTail::new(g.consumer.sync_type(), htd_max),
+        prod: HeadTail::new(g.producer.sync_type(), htd_max, together),
+        cons: HeadTail::new(g.consumer.sync_type(), htd_max, together),
     };
     let header_ptr = mem.cast::<RingHeader>();
     // SAFETY: mem is 128-aligned (checked), valid for len >= needed > size_of header
@@ -542,5 +543,44 @@ impl<M: RingMemory> fmt::Debug for RawRing<M> {
             .field("consumer", &self.consumer_mode())
             .field("count", &self.count())
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Where each side's head lives after some traffic, for both layouts, through the raw
+    /// per-call API (which looks the layout up) and the typed handles (which decode it once).
+    #[test]
+    fn heads_live_beside_tails_only_on_rings_that_ask() {
+        for (flags, together) in [
+            (RingFlags::NONE, false),
+            (RingFlags::HEAD_TAIL_TOGETHER, true),
+            (RingFlags::SP_ENQ | RingFlags::SC_DEQ, false),
+            (
+                RingFlags::SP_ENQ | RingFlags::SC_DEQ | RingFlags::HEAD_TAIL_TOGETHER,
+                true,
+            ),
+        ] {
+            let ring = RawRing::new("where", 8, 8, flags).unwrap();
+            let five = [0u8; 40];
+            // SAFETY: one thread uses the ring.
+            let (n, _) = unsafe { ring.enqueue_elems(&five, 5, Behavior::Fixed, None) };
+            assert_eq!(n, 5);
+            let mut two = [0u8; 16];
+            // SAFETY: one thread uses the ring.
+            let (n, _) = unsafe { ring.dequeue_elems(&mut two, 2, Behavior::Fixed, None) };
+            assert_eq!(n, 2);
+            for (side, pos) in [(ring.prod(), 5), (ring.cons(), 2)] {
+                let beside = side.tail.head.load(Ordering::Relaxed);
+                let apart = side.head.pos.load(Ordering::Relaxed);
+                let expected = if together { (pos, 0) } else { (0, pos) };
+                assert_eq!((beside, apart), expected, "{flags:?}");
+                assert_eq!(side.head_position(), pos as u32);
+                assert_eq!(side.tail_position(Ordering::Relaxed), pos as u32);
+            }
+            assert_eq!(ring.count(), 3);
+        }
     }
 }

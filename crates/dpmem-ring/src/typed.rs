@@ -103,23 +103,49 @@ impl<T: Copy, M: RingMemory> Ring<T, M> {
     }
 
     /// A producer handle: the only one while the producer side is SP, one of many on MP,
-    /// RTS and HTS sides.
+    /// RTS and HTS sides. `EBUSY` ([`RingError::Busy`]) when the SP side's handle is taken.
+    #[inline]
     pub fn producer(&self) -> Result<Producer<'_, T, M>, RingError> {
-        claim_side(&self.raw, self.raw.prod(), "producer")?;
-        Ok(Producer {
-            ring: self,
-            view: self.raw.view(),
-            mode: Dispatch::new(self.raw.prod().sync_type()),
-        })
+        self.try_producer()
+            .ok_or_else(|| side_busy(&self.raw, "producer"))
     }
 
     /// A consumer handle (see [`Ring::producer`]).
+    #[inline]
     pub fn consumer(&self) -> Result<Consumer<'_, T, M>, RingError> {
-        claim_side(&self.raw, self.raw.cons(), "consumer")?;
-        Ok(Consumer {
+        self.try_consumer()
+            .ok_or_else(|| side_busy(&self.raw, "consumer"))
+    }
+
+    /// [`Ring::producer`], `None` when the SP side's handle is taken. For code that takes a
+    /// handle per operation (a mempool's puts): an `Option` of a handle is the handle or a
+    /// null pointer, and comes back in registers, where the `Result` is built in memory and
+    /// read back before its stores have landed.
+    #[inline(always)]
+    pub fn try_producer(&self) -> Option<Producer<'_, T, M>> {
+        let side = self.raw.prod();
+        if !claim_side(side) {
+            return None;
+        }
+        Some(Producer {
             ring: self,
             view: self.raw.view(),
-            mode: Dispatch::new(self.raw.cons().sync_type()),
+            mode: Dispatch::new(side.sync_type(), side.head_with_tail()),
+        })
+    }
+
+    /// [`Ring::consumer`], `None` when the SC side's handle is taken (see
+    /// [`Ring::try_producer`]).
+    #[inline(always)]
+    pub fn try_consumer(&self) -> Option<Consumer<'_, T, M>> {
+        let side = self.raw.cons();
+        if !claim_side(side) {
+            return None;
+        }
+        Some(Consumer {
+            ring: self,
+            view: self.raw.view(),
+            mode: Dispatch::new(side.sync_type(), side.head_with_tail()),
         })
     }
 }
@@ -138,22 +164,20 @@ fn moved(claim: Claim) -> Moved {
     }
 }
 
-/// Take the single-thread handle of a side (a side of another mode needs none).
-fn claim_side<M: RingMemory>(
-    raw: &RawRing<M>,
-    side: &HeadTail,
-    which: &'static str,
-) -> Result<(), RingError> {
-    if side.sync_type() != SyncType::St {
-        return Ok(());
+/// Take the single-thread handle of a side (a side of another mode needs none): false when
+/// it is taken.
+#[inline(always)]
+fn claim_side(side: &HeadTail) -> bool {
+    side.sync_type() != SyncType::St || side.head.handle_taken.swap(1, Ordering::Acquire) == 0
+}
+
+#[cold]
+#[inline(never)]
+fn side_busy<M: RingMemory>(raw: &RawRing<M>, which: &'static str) -> RingError {
+    RingError::Busy {
+        name: raw.name().to_owned(),
+        side: which,
     }
-    if side.head.handle_taken.swap(1, Ordering::Acquire) != 0 {
-        return Err(RingError::Busy {
-            name: raw.name().to_owned(),
-            side: which,
-        });
-    }
-    Ok(())
 }
 
 impl<T: Copy, M: RingMemory> Deref for Ring<T, M> {

@@ -85,25 +85,36 @@ impl SlotCopy for CopyOut {
 /// that is a dozen instructions long — and tests of one value against each mode in turn
 /// are merged back into that same table; tests of separate flags stay plain, predicted
 /// branches.
+///
+/// The ring's layout (head beside tail or apart) is decoded here too, into a copy of each
+/// path per layout, so the data path never looks it up.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Dispatch {
     single: bool,
     classic: bool,
+    classic_together: bool,
     sync: SyncType,
 }
 
 impl Dispatch {
-    pub(crate) fn new(sync: SyncType) -> Self {
+    /// `together`: whether the ring keeps heads beside tails.
+    pub(crate) fn new(sync: SyncType, together: bool) -> Self {
+        // The two flags tested first are for the layout most rings have (apart), so its
+        // paths come first as on a ring without the choice; then the classic modes with
+        // heads beside tails (a mempool's ring), where a single-thread side claims as a
+        // multi-thread one does (see `RingView::enqueue_in`); RTS and HTS last.
+        let classic_mode = matches!(sync, SyncType::St | SyncType::Mt);
         Dispatch {
-            single: sync == SyncType::St,
-            classic: sync == SyncType::Mt,
+            single: sync == SyncType::St && !together,
+            classic: sync == SyncType::Mt && !together,
+            classic_together: classic_mode && together,
             sync,
         }
     }
 
     /// Whether the side is single-thread.
     pub(crate) fn is_single(self) -> bool {
-        self.single
+        self.sync == SyncType::St
     }
 
     /// [`RingView::enqueue_as`] in this mode.
@@ -119,14 +130,18 @@ impl Dispatch {
         fill: impl SlotCopy,
     ) -> Claim {
         if self.single {
-            // SAFETY: the caller's contract, in this (single-thread) mode.
-            unsafe { view.enqueue::<ST>(n, behavior, fill) }
+            // SAFETY: the caller's contract, in this mode (single-thread, apart).
+            unsafe { view.enqueue::<ST, false>(n, behavior, fill) }
         } else if self.classic {
-            // SAFETY: the caller's contract, in this (classic multi-thread) mode.
-            unsafe { view.enqueue::<MT>(n, behavior, fill) }
+            // SAFETY: the caller's contract, in this mode (classic multi-thread, apart).
+            unsafe { view.enqueue::<MT, false>(n, behavior, fill) }
+        } else if self.classic_together {
+            // SAFETY: the caller's contract; the multi-thread claim serves a single-thread
+            // side as well (heads beside tails).
+            unsafe { view.enqueue::<MT, true>(n, behavior, fill) }
         } else {
-            // SAFETY: the caller's contract, in this mode.
-            unsafe { view.enqueue_as(self.sync, n, behavior, fill) }
+            // SAFETY: the caller's contract, in this (relaxed) mode.
+            unsafe { view.enqueue_relaxed(self.sync, n, behavior, fill) }
         }
     }
 
@@ -143,14 +158,18 @@ impl Dispatch {
         empty: impl SlotCopy,
     ) -> Claim {
         if self.single {
-            // SAFETY: the caller's contract, in this (single-thread) mode.
-            unsafe { view.dequeue::<ST>(n, behavior, empty) }
+            // SAFETY: the caller's contract, in this mode (single-thread, apart).
+            unsafe { view.dequeue::<ST, false>(n, behavior, empty) }
         } else if self.classic {
-            // SAFETY: the caller's contract, in this (classic multi-thread) mode.
-            unsafe { view.dequeue::<MT>(n, behavior, empty) }
+            // SAFETY: the caller's contract, in this mode (classic multi-thread, apart).
+            unsafe { view.dequeue::<MT, false>(n, behavior, empty) }
+        } else if self.classic_together {
+            // SAFETY: the caller's contract; the multi-thread claim serves a single-thread
+            // side as well (heads beside tails).
+            unsafe { view.dequeue::<MT, true>(n, behavior, empty) }
         } else {
-            // SAFETY: the caller's contract, in this mode.
-            unsafe { view.dequeue_as(self.sync, n, behavior, empty) }
+            // SAFETY: the caller's contract, in this (relaxed) mode.
+            unsafe { view.dequeue_relaxed(self.sync, n, behavior, empty) }
         }
     }
 }
@@ -295,23 +314,67 @@ impl<'r> RingView<'r> {
         behavior: Behavior,
         fill: impl SlotCopy,
     ) -> Claim {
+        let together = self.header().prod.head_with_tail();
+        // SAFETY: the caller's contract, with the ring's own layout.
+        unsafe { self.enqueue_in(sync, together, n, behavior, fill) }
+    }
+
+    /// [`RingView::enqueue_as`] on a ring whose layout is known: `together` when heads are
+    /// kept beside tails.
+    ///
+    /// # Safety
+    /// As [`RingView::enqueue_as`], and `together` is the ring's layout.
+    #[inline(always)]
+    pub(crate) unsafe fn enqueue_in(
+        &self,
+        sync: SyncType,
+        together: bool,
+        n: u32,
+        behavior: Behavior,
+        fill: impl SlotCopy,
+    ) -> Claim {
         match sync {
+            // With heads beside tails a single-thread side claims with the multi-thread
+            // protocol (a compare-and-swap that never fails for a lone thread): one copy of
+            // the path for both, for the few rings that are laid out so.
+            SyncType::St | SyncType::Mt if together => {
+                // SAFETY: the caller's contract; MT is correct on any classic side.
+                unsafe { self.enqueue::<MT, true>(n, behavior, fill) }
+            }
             SyncType::St => {
                 // SAFETY: the caller's contract, passed on with the mode it chose.
-                unsafe { self.enqueue::<ST>(n, behavior, fill) }
+                unsafe { self.enqueue::<ST, false>(n, behavior, fill) }
             }
             SyncType::Mt => {
                 // SAFETY: the caller's contract, passed on with the mode it chose.
-                unsafe { self.enqueue::<MT>(n, behavior, fill) }
+                unsafe { self.enqueue::<MT, false>(n, behavior, fill) }
             }
-            SyncType::MtRts => {
+            SyncType::MtRts | SyncType::MtHts => {
                 // SAFETY: the caller's contract, passed on with the mode it chose.
-                unsafe { self.enqueue::<RTS>(n, behavior, fill) }
+                unsafe { self.enqueue_relaxed(sync, n, behavior, fill) }
             }
-            SyncType::MtHts => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
-                unsafe { self.enqueue::<HTS>(n, behavior, fill) }
-            }
+        }
+    }
+
+    /// RTS or HTS (`sync`); their heads never move with the layout (RTS looks its head up
+    /// as it goes, HTS keeps it in the tail word).
+    ///
+    /// # Safety
+    /// As [`RingView::enqueue_as`], with `sync` RTS or HTS.
+    #[inline(always)]
+    unsafe fn enqueue_relaxed(
+        &self,
+        sync: SyncType,
+        n: u32,
+        behavior: Behavior,
+        fill: impl SlotCopy,
+    ) -> Claim {
+        if sync == SyncType::MtRts {
+            // SAFETY: the caller's contract, in RTS.
+            unsafe { self.enqueue::<RTS, false>(n, behavior, fill) }
+        } else {
+            // SAFETY: the caller's contract, in HTS.
+            unsafe { self.enqueue::<HTS, false>(n, behavior, fill) }
         }
     }
 
@@ -329,23 +392,67 @@ impl<'r> RingView<'r> {
         behavior: Behavior,
         empty: impl SlotCopy,
     ) -> Claim {
+        let together = self.header().cons.head_with_tail();
+        // SAFETY: the caller's contract, with the ring's own layout.
+        unsafe { self.dequeue_in(sync, together, n, behavior, empty) }
+    }
+
+    /// [`RingView::dequeue_as`] on a ring whose layout is known: `together` when heads are
+    /// kept beside tails.
+    ///
+    /// # Safety
+    /// As [`RingView::dequeue_as`], and `together` is the ring's layout.
+    #[inline(always)]
+    pub(crate) unsafe fn dequeue_in(
+        &self,
+        sync: SyncType,
+        together: bool,
+        n: u32,
+        behavior: Behavior,
+        empty: impl SlotCopy,
+    ) -> Claim {
         match sync {
+            // With heads beside tails a single-thread side claims with the multi-thread
+            // protocol (a compare-and-swap that never fails for a lone thread): one copy of
+            // the path for both, for the few rings that are laid out so.
+            SyncType::St | SyncType::Mt if together => {
+                // SAFETY: the caller's contract; MT is correct on any classic side.
+                unsafe { self.dequeue::<MT, true>(n, behavior, empty) }
+            }
             SyncType::St => {
                 // SAFETY: the caller's contract, passed on with the mode it chose.
-                unsafe { self.dequeue::<ST>(n, behavior, empty) }
+                unsafe { self.dequeue::<ST, false>(n, behavior, empty) }
             }
             SyncType::Mt => {
                 // SAFETY: the caller's contract, passed on with the mode it chose.
-                unsafe { self.dequeue::<MT>(n, behavior, empty) }
+                unsafe { self.dequeue::<MT, false>(n, behavior, empty) }
             }
-            SyncType::MtRts => {
+            SyncType::MtRts | SyncType::MtHts => {
                 // SAFETY: the caller's contract, passed on with the mode it chose.
-                unsafe { self.dequeue::<RTS>(n, behavior, empty) }
+                unsafe { self.dequeue_relaxed(sync, n, behavior, empty) }
             }
-            SyncType::MtHts => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
-                unsafe { self.dequeue::<HTS>(n, behavior, empty) }
-            }
+        }
+    }
+
+    /// RTS or HTS (`sync`); their heads never move with the layout (RTS looks its head up
+    /// as it goes, HTS keeps it in the tail word).
+    ///
+    /// # Safety
+    /// As [`RingView::dequeue_as`], with `sync` RTS or HTS.
+    #[inline(always)]
+    unsafe fn dequeue_relaxed(
+        &self,
+        sync: SyncType,
+        n: u32,
+        behavior: Behavior,
+        empty: impl SlotCopy,
+    ) -> Claim {
+        if sync == SyncType::MtRts {
+            // SAFETY: the caller's contract, in RTS.
+            unsafe { self.dequeue::<RTS, false>(n, behavior, empty) }
+        } else {
+            // SAFETY: the caller's contract, in HTS.
+            unsafe { self.dequeue::<HTS, false>(n, behavior, empty) }
         }
     }
 
@@ -354,7 +461,7 @@ impl<'r> RingView<'r> {
     /// # Safety
     /// As [`RingView::enqueue_as`].
     #[inline(always)]
-    unsafe fn enqueue<const MODE: u32>(
+    unsafe fn enqueue<const MODE: u32, const TOGETHER: bool>(
         &self,
         n: u32,
         behavior: Behavior,
@@ -363,8 +470,8 @@ impl<'r> RingView<'r> {
         let header = self.header();
         let (prod, cons, capacity) = (&header.prod, &header.cons, header.meta.capacity);
         let claim = match MODE {
-            ST => prod.move_head::<true>(cons, capacity, n, behavior),
-            MT => prod.move_head::<false>(cons, capacity, n, behavior),
+            ST => prod.move_head::<true, TOGETHER>(cons, capacity, n, behavior),
+            MT => prod.move_head::<false, TOGETHER>(cons, capacity, n, behavior),
             RTS => prod.rts_move_head(cons, capacity, n, behavior),
             _ => prod.hts_move_head(cons, capacity, n, behavior),
         };
@@ -393,7 +500,7 @@ impl<'r> RingView<'r> {
     /// # Safety
     /// As [`RingView::dequeue_as`].
     #[inline(always)]
-    unsafe fn dequeue<const MODE: u32>(
+    unsafe fn dequeue<const MODE: u32, const TOGETHER: bool>(
         &self,
         n: u32,
         behavior: Behavior,
@@ -402,8 +509,8 @@ impl<'r> RingView<'r> {
         let (prod, cons) = (&self.header().prod, &self.header().cons);
         // Consumers' room is what producers published: capacity 0 plus their tail.
         let claim = match MODE {
-            ST => cons.move_head::<true>(prod, 0, n, behavior),
-            MT => cons.move_head::<false>(prod, 0, n, behavior),
+            ST => cons.move_head::<true, TOGETHER>(prod, 0, n, behavior),
+            MT => cons.move_head::<false, TOGETHER>(prod, 0, n, behavior),
             RTS => cons.rts_move_head(prod, 0, n, behavior),
             _ => cons.hts_move_head(prod, 0, n, behavior),
         };

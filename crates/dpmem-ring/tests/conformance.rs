@@ -5,7 +5,8 @@ use dpmem_ring::{
     RingFlags, RING_NAME_MAX,
 };
 
-/// Every producer/consumer pairing of modes.
+/// Every producer/consumer pairing of modes, in both layouts (heads apart from tails, and
+/// beside them): the layout changes where positions live, never what an operation does.
 fn all_flags() -> Vec<RingFlags> {
     let prod = [
         RingFlags::NONE,
@@ -19,8 +20,10 @@ fn all_flags() -> Vec<RingFlags> {
         RingFlags::MC_RTS_DEQ,
         RingFlags::MC_HTS_DEQ,
     ];
+    let layouts = [RingFlags::NONE, RingFlags::HEAD_TAIL_TOGETHER];
     prod.iter()
         .flat_map(|p| cons.iter().map(move |c| *p | *c))
+        .flat_map(|modes| layouts.iter().map(move |l| modes | *l))
         .collect()
 }
 
@@ -173,6 +176,7 @@ fn counts_reset_and_dump() {
 fn peek_across_the_wrap_for_st_and_hts() {
     for flags in [
         RingFlags::SP_ENQ | RingFlags::SC_DEQ,
+        RingFlags::SP_ENQ | RingFlags::SC_DEQ | RingFlags::HEAD_TAIL_TOGETHER,
         RingFlags::MP_HTS_ENQ | RingFlags::MC_HTS_DEQ,
     ] {
         let ring = Ring::<u64>::new("peek", 8, flags).unwrap();
@@ -206,6 +210,7 @@ fn peek_across_the_wrap_for_st_and_hts() {
 fn zero_copy_regions_across_the_wrap() {
     for flags in [
         RingFlags::SP_ENQ | RingFlags::SC_DEQ,
+        RingFlags::SP_ENQ | RingFlags::SC_DEQ | RingFlags::HEAD_TAIL_TOGETHER,
         RingFlags::MP_HTS_ENQ | RingFlags::MC_HTS_DEQ,
     ] {
         let ring = Ring::<u32>::new("zc", 8, flags).unwrap();
@@ -235,6 +240,7 @@ fn zero_copy_regions_across_the_wrap() {
 fn peek_and_zero_copy_refused_on_mp_mc_and_rts() {
     for flags in [
         RingFlags::NONE,
+        RingFlags::HEAD_TAIL_TOGETHER,
         RingFlags::MP_RTS_ENQ | RingFlags::MC_RTS_DEQ,
     ] {
         let ring = Ring::<u64>::new("nopeek", 8, flags).unwrap();
@@ -403,4 +409,26 @@ fn attach_sees_the_same_ring_through_another_handle() {
         RawRing::attach(junk).unwrap_err(),
         RingError::NotARing { magic: 0 }
     ));
+}
+
+#[test]
+fn the_layout_flag_is_kept_and_reported_and_unknown_bits_are_refused() {
+    let ring = Ring::<u64>::new("layout", 16, RingFlags::HEAD_TAIL_TOGETHER).unwrap();
+    assert!(ring.flags().contains(RingFlags::HEAD_TAIL_TOGETHER));
+    assert_eq!(ring.producer_mode(), ProducerMode::Mp);
+    assert_eq!(ring.consumer_mode(), ConsumerMode::Mc);
+    // The bit next to it is no flag of DPDK's or dpmem's.
+    assert!(matches!(
+        Ring::<u64>::new(
+            "layout2",
+            16,
+            RingFlags(RingFlags::HEAD_TAIL_TOGETHER.0 << 1)
+        ),
+        Err(RingError::InvalidFlags { .. })
+    ));
+    // Same memory either way: the head's word exists in both blocks.
+    assert_eq!(
+        memory_size(16, 8, RingFlags::NONE).unwrap(),
+        memory_size(16, 8, RingFlags::HEAD_TAIL_TOGETHER).unwrap()
+    );
 }

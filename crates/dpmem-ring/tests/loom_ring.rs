@@ -129,3 +129,18 @@ fn rts_two_producers() {
 fn rts_two_consumers() {
     two_consumers(RingFlags::SP_ENQ | RingFlags::MC_RTS_DEQ);
 }
+
+#[test]
+fn mp_two_producers_heads_beside_tails() {
+    two_producers(RingFlags::SC_DEQ | RingFlags::HEAD_TAIL_TOGETHER);
+}
+
+#[test]
+fn mc_two_consumers_heads_beside_tails() {
+    two_consumers(RingFlags::SP_ENQ | RingFlags::HEAD_TAIL_TOGETHER);
+}
+
+#[test]
+fn rts_two_producers_heads_beside_tails() {
+    two_producers(RingFlags::MP_RTS_ENQ | RingFlags::SC_DEQ | RingFlags::HEAD_TAIL_TOGETHER);
+}

@@ -36,13 +36,18 @@ fn flags() -> impl Strategy<Value = RingFlags> {
         Just(RingFlags::MC_RTS_DEQ),
         Just(RingFlags::MC_HTS_DEQ)
     ];
-    (prod, cons, any::<bool>()).prop_map(|(p, c, exact)| {
-        p | c
-            | if exact {
-                RingFlags::EXACT_SZ
-            } else {
-                RingFlags::NONE
-            }
+    (prod, cons, any::<bool>(), any::<bool>()).prop_map(|(p, c, exact, together)| {
+        let size = if exact {
+            RingFlags::EXACT_SZ
+        } else {
+            RingFlags::NONE
+        };
+        let layout = if together {
+            RingFlags::HEAD_TAIL_TOGETHER
+        } else {
+            RingFlags::NONE
+        };
+        p | c | size | layout
     })
 }
 

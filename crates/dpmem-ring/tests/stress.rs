@@ -116,3 +116,26 @@ fn sp_sc_two_threads() {
 fn mixed_modes_mp_rts_with_mc_hts() {
     stress(RingFlags::MP_RTS_ENQ | RingFlags::MC_HTS_DEQ, 2, 2);
 }
+
+#[test]
+fn mp_mc_heads_beside_tails_more_threads_than_cores() {
+    stress(RingFlags::HEAD_TAIL_TOGETHER, 3, 3);
+}
+
+#[test]
+fn sp_sc_heads_beside_tails_two_threads() {
+    stress(
+        RingFlags::SP_ENQ | RingFlags::SC_DEQ | RingFlags::HEAD_TAIL_TOGETHER,
+        1,
+        1,
+    );
+}
+
+#[test]
+fn rts_heads_beside_tails_more_threads_than_cores() {
+    stress(
+        RingFlags::MP_RTS_ENQ | RingFlags::MC_RTS_DEQ | RingFlags::HEAD_TAIL_TOGETHER,
+        3,
+        3,
+    );
+}
