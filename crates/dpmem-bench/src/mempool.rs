@@ -139,7 +139,10 @@ struct ObjTable([*mut u8; MAX_KEEP as usize]);
 ///
 /// Like the C side (and the autotest), the loop finds the lcore's cache once
 /// ([`Mempool::lcore_cache`], `rte_mempool_default_cache`) rather than on every call; the
-/// handle is a local of this function, so its cache length stays in a register.
+/// handle is a local of this function, so its cache length stays in a register. A pool
+/// without caches has no default cache: the C side then passes a null cache to
+/// `rte_mempool_generic_get/put`, and this side calls [`Mempool::generic_get`] and
+/// [`Mempool::generic_put`] with none.
 #[inline(always)]
 fn dpmem_chunk<const BULK: usize>(
     pool: &Mempool<'_>,
@@ -150,6 +153,10 @@ fn dpmem_chunk<const BULK: usize>(
         .lcore_cache()
         .map_err(|e| format!("dpmem: lcore cache: {e}"))?;
     let held = &mut table.0[..keep];
+    if !cache.is_cached() {
+        drop(cache);
+        return dpmem_chunk_uncached::<BULK>(pool, held);
+    }
     for _ in 0..CHUNK as usize / keep {
         for bulk in held.chunks_exact_mut(BULK) {
             cache
@@ -160,6 +167,26 @@ fn dpmem_chunk<const BULK: usize>(
             // SAFETY: the objects of `bulk` were got from `pool` in this round, by this
             // lcore, and have not been put back since: they are the pool's and not in it.
             unsafe { cache.put_bulk(bulk) };
+        }
+    }
+    Ok(())
+}
+
+/// [`dpmem_chunk`] on a pool without caches: every get and put goes to the handler.
+#[inline(always)]
+fn dpmem_chunk_uncached<const BULK: usize>(
+    pool: &Mempool<'_>,
+    held: &mut [*mut u8],
+) -> Result<(), String> {
+    for _ in 0..CHUNK as usize / held.len() {
+        for bulk in held.chunks_exact_mut(BULK) {
+            pool.generic_get(bulk, None)
+                .map_err(|e| format!("dpmem: get_bulk of {BULK} failed: {e}"))?;
+        }
+        for bulk in held.chunks_exact(BULK) {
+            // SAFETY: as in `dpmem_chunk`.
+            unsafe { pool.generic_put(bulk, None) }
+                .map_err(|e| format!("dpmem: put_bulk of {BULK} failed: {e}"))?;
         }
     }
     Ok(())

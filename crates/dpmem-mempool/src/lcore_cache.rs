@@ -141,7 +141,7 @@ impl<'pool, 'eal> LcoreCache<'pool, 'eal> {
         };
         let out = as_words_mut(objs);
         let done = if self.state.is_null() {
-            store.dequeue(out)
+            dequeue_uncached(store, out)
         } else {
             // SAFETY: the handle holds the cache (`held`) and stays on this thread.
             let slots = unsafe { cache::slots_of(self.state) };
@@ -182,7 +182,7 @@ impl<'pool, 'eal> LcoreCache<'pool, 'eal> {
         };
         let words = as_words(objs);
         if self.state.is_null() {
-            self.pool.enqueue_direct(store, words);
+            enqueue_uncached(self.pool, store, words);
             return;
         }
         // SAFETY: the handle holds the cache (`held`) and stays on this thread.
@@ -225,4 +225,20 @@ impl Drop for LcoreCache<'_, '_> {
         // atomic `held` alone. Release: the next user of the cache sees its slots as left.
         unsafe { &(*self.state).held }.store(0, Ordering::Release);
     }
+}
+
+/// A handle without a cache goes straight to the handler, out of line: the handler's code
+/// (a ring operation is a few dozen instructions) inlined next to the cache's few would
+/// make every loop over a handle carry both, and the compiler then keeps less of the
+/// cache's state in registers. One call per operation on a pool without caches is the
+/// price.
+#[inline(never)]
+fn dequeue_uncached(store: &Store<'_>, out: &mut [usize]) -> bool {
+    store.dequeue(out)
+}
+
+/// The put side of [`dequeue_uncached`].
+#[inline(never)]
+fn enqueue_uncached(pool: &Mempool<'_>, store: &Store<'_>, words: &[usize]) {
+    pool.enqueue_direct(store, words);
 }

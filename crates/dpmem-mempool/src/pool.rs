@@ -1056,6 +1056,12 @@ impl<'eal> Mempool<'eal> {
     /// While the handle lives, this thread's plain gets and puts skip the cache (going to the
     /// handler), so the two never disagree about what it holds. `EBUSY`
     /// ([`MempoolError::CacheBusy`]) when another handle holds the cache.
+    ///
+    /// Without a cache the handle reaches the handler through a call, so that loops over a
+    /// handle with a cache hold the cache's few instructions only: a pool made without caches
+    /// is better served by [`generic_get`](Self::generic_get) and
+    /// [`generic_put`](Self::generic_put) with no cache (as DPDK code passes a null cache),
+    /// which inline the handler.
     #[inline]
     pub fn lcore_cache(&self) -> Result<LcoreCache<'_, 'eal>, MempoolError> {
         LcoreCache::new(self, self.lcore_cache_slot())
@@ -1104,6 +1110,7 @@ impl<'eal> Mempool<'eal> {
     }
 
     /// Gets through `cache` (`rte_mempool_generic_get`), or straight from the handler.
+    #[inline(always)]
     pub fn generic_get(
         &self,
         objs: &mut [*mut u8],
@@ -1121,6 +1128,7 @@ impl<'eal> Mempool<'eal> {
     ///
     /// # Safety
     /// As [`Mempool::put_bulk`].
+    #[inline(always)]
     pub unsafe fn generic_put(
         &self,
         objs: &[*mut u8],

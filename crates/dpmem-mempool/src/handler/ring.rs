@@ -23,15 +23,21 @@ pub(crate) enum RingKind {
 }
 
 impl RingKind {
+    /// The ring's flags. Every kind but SP/SC keeps heads beside tails
+    /// ([`RingFlags::HEAD_TAIL_TOGETHER`]): a pool's lcores both get and put, so on a
+    /// multi-thread side they contend for the head and the tail alike, and one line moving
+    /// between cores beats two. SP/SC is the pipeline case (one lcore puts, another gets),
+    /// where apart is better.
     fn flags(self) -> RingFlags {
-        match self {
+        let modes = match self {
             RingKind::MpMc => RingFlags::NONE,
-            RingKind::SpSc => RingFlags(RingFlags::SP_ENQ.0 | RingFlags::SC_DEQ.0),
+            RingKind::SpSc => return RingFlags::SP_ENQ | RingFlags::SC_DEQ,
             RingKind::MpSc => RingFlags::SC_DEQ,
             RingKind::SpMc => RingFlags::SP_ENQ,
-            RingKind::Rts => RingFlags(RingFlags::MP_RTS_ENQ.0 | RingFlags::MC_RTS_DEQ.0),
-            RingKind::Hts => RingFlags(RingFlags::MP_HTS_ENQ.0 | RingFlags::MC_HTS_DEQ.0),
-        }
+            RingKind::Rts => RingFlags::MP_RTS_ENQ | RingFlags::MC_RTS_DEQ,
+            RingKind::Hts => RingFlags::MP_HTS_ENQ | RingFlags::MC_HTS_DEQ,
+        };
+        modes | RingFlags::HEAD_TAIL_TOGETHER
     }
 }
 
@@ -89,7 +95,7 @@ impl<'eal> RingStore<'eal> {
     #[inline(always)]
     pub fn enqueue(&self, objs: &[usize]) -> bool {
         loop {
-            if let Ok(mut producer) = self.ring.producer() {
+            if let Some(mut producer) = self.ring.try_producer() {
                 return producer.enqueue_bulk(objs).count as usize == objs.len();
             }
             spin_wait();
@@ -99,7 +105,7 @@ impl<'eal> RingStore<'eal> {
     #[inline(always)]
     pub fn dequeue(&self, out: &mut [usize]) -> bool {
         loop {
-            if let Ok(mut consumer) = self.ring.consumer() {
+            if let Some(mut consumer) = self.ring.try_consumer() {
                 return consumer.dequeue_bulk(out).count as usize == out.len();
             }
             spin_wait();
