@@ -260,11 +260,22 @@ pub(crate) unsafe fn get<B: Backend + ?Sized>(
     }
 }
 
-/// Copies a few words: a loop the compiler keeps inline, where `copy_from_slice` of a
-/// run-time length would call `memmove` for one or two pointers.
+/// Copies words into the cache, inline: blocks of 8 words as 16-byte moves, then the rest
+/// one by one. A plain word loop was unrolled into single-word moves (a put of 32 took
+/// 3 ns more than DPDK's), and `copy_from_slice` of the whole run calls `memcpy`, even for
+/// one or two pointers.
 #[inline(always)]
 fn copy_small(dst: &mut [usize], src: &[usize]) {
-    for (d, s) in dst.iter_mut().zip(src) {
+    let mut dst_blocks = dst.chunks_exact_mut(8);
+    let mut src_blocks = src.chunks_exact(8);
+    for (d, s) in (&mut dst_blocks).zip(&mut src_blocks) {
+        d.copy_from_slice(s);
+    }
+    for (d, s) in dst_blocks
+        .into_remainder()
+        .iter_mut()
+        .zip(src_blocks.remainder())
+    {
         *d = *s;
     }
 }
@@ -400,6 +411,28 @@ mod tests {
         unsafe { put(&mut *c, &b, &many) };
         assert_eq!(c.len(), 0, "more than the threshold goes to the handler");
         assert_eq!(b.objs.borrow().len(), 2000);
+    }
+
+    /// Puts of every length from 0 to 40 (whole blocks of 8 and remainders) land in the
+    /// cache in order, and gets hand them back topmost first.
+    #[test]
+    fn puts_of_any_length_copy_every_object_in_order() {
+        for n in 0..=40usize {
+            let b = backend(0);
+            let mut c = Box::new(CacheState::new(64));
+            let objs: Vec<usize> = (1..=n).map(|i| i * 8).collect();
+            // SAFETY: the cache is this thread's alone.
+            unsafe { put(&mut *c, &b, &objs) };
+            assert_eq!(c.len() as usize, n);
+            // SAFETY: as above; the state was made just above.
+            let slots = unsafe { slots_of(&mut *c) };
+            assert_eq!(&slots[..n], &objs[..], "put of {n}");
+            let mut out = vec![0usize; n];
+            // SAFETY: as above.
+            assert!(unsafe { get(&mut *c, &b, &mut out) });
+            let reversed: Vec<usize> = objs.iter().rev().copied().collect();
+            assert_eq!(out, reversed, "get of {n}");
+        }
     }
 }
 
