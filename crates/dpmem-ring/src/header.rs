@@ -58,8 +58,9 @@ pub(crate) struct RingMeta {
 
 /// The header. The slots start right after it, at [`SLOTS_OFFSET`].
 ///
-/// Five 128-byte blocks: the metadata, then each side's head and tail on blocks of their
-/// own (see [`HeadTail`]), so that the slots start 640 bytes in.
+/// Five 128-byte blocks: the metadata, then for each side a head block and a tail block
+/// (see [`HeadTail`]; the head word sits in one or the other, by the ring's layout), so
+/// that the slots start 640 bytes in.
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct RingHeader {

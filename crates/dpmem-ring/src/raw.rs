@@ -549,38 +549,51 @@ impl<M: RingMemory> fmt::Debug for RawRing<M> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::Ring;
 
-    /// Where each side's head lives after some traffic, for both layouts, through the raw
-    /// per-call API (which looks the layout up) and the typed handles (which decode it once).
+    /// (head word beside the tail, head word on the head block), low 32 bits.
+    fn head_words(side: &HeadTail) -> (u32, u32) {
+        (
+            side.tail.head.load(Ordering::Relaxed) as u32,
+            side.head.pos.load(Ordering::Relaxed) as u32,
+        )
+    }
+
+    /// Where each side's head lives after some traffic, in both layouts and every mode with
+    /// a head word (HTS keeps its head in the tail word), through the raw per-call API
+    /// (which looks the layout up on each call) and the typed handles (which decode it once).
     #[test]
     fn heads_live_beside_tails_only_on_rings_that_ask() {
-        for (flags, together) in [
-            (RingFlags::NONE, false),
-            (RingFlags::HEAD_TAIL_TOGETHER, true),
-            (RingFlags::SP_ENQ | RingFlags::SC_DEQ, false),
-            (
-                RingFlags::SP_ENQ | RingFlags::SC_DEQ | RingFlags::HEAD_TAIL_TOGETHER,
-                true,
-            ),
+        for modes in [
+            RingFlags::NONE,
+            RingFlags::SP_ENQ | RingFlags::SC_DEQ,
+            RingFlags::MP_RTS_ENQ | RingFlags::MC_RTS_DEQ,
         ] {
-            let ring = RawRing::new("where", 8, 8, flags).unwrap();
-            let five = [0u8; 40];
-            // SAFETY: one thread uses the ring.
-            let (n, _) = unsafe { ring.enqueue_elems(&five, 5, Behavior::Fixed, None) };
-            assert_eq!(n, 5);
-            let mut two = [0u8; 16];
-            // SAFETY: one thread uses the ring.
-            let (n, _) = unsafe { ring.dequeue_elems(&mut two, 2, Behavior::Fixed, None) };
-            assert_eq!(n, 2);
-            for (side, pos) in [(ring.prod(), 5), (ring.cons(), 2)] {
-                let beside = side.tail.head.load(Ordering::Relaxed);
-                let apart = side.head.pos.load(Ordering::Relaxed);
-                let expected = if together { (pos, 0) } else { (0, pos) };
-                assert_eq!((beside, apart), expected, "{flags:?}");
-                assert_eq!(side.head_position(), pos as u32);
-                assert_eq!(side.tail_position(Ordering::Relaxed), pos as u32);
+            for together in [false, true] {
+                let flags = if together {
+                    modes | RingFlags::HEAD_TAIL_TOGETHER
+                } else {
+                    modes
+                };
+                let ring = Ring::<u64>::new("where", 16, flags).unwrap();
+                ring.producer().unwrap().enqueue_bulk(&[1, 2, 3, 4]);
+                ring.consumer().unwrap().dequeue_bulk(&mut [0u64; 1]);
+                let raw = ring.raw();
+                // SAFETY: one thread uses the ring.
+                let (n, _) = unsafe { raw.enqueue_elems(&[0u8; 8], 1, Behavior::Fixed, None) };
+                assert_eq!(n, 1);
+                let mut one = [0u8; 8];
+                // SAFETY: one thread uses the ring.
+                let (n, _) = unsafe { raw.dequeue_elems(&mut one, 1, Behavior::Fixed, None) };
+                assert_eq!(n, 1);
+                for (side, pos) in [(raw.prod(), 5), (raw.cons(), 2)] {
+                    let expected = if together { (pos, 0) } else { (0, pos) };
+                    assert_eq!(head_words(side), expected, "{flags:?}");
+                    assert_eq!(side.head_position(), pos);
+                    assert_eq!(side.tail_position(Ordering::Relaxed), pos);
+                }
+                assert_eq!(raw.count(), 3);
             }
-            assert_eq!(ring.count(), 3);
         }
     }
 }

@@ -93,6 +93,10 @@ pub(crate) struct Dispatch {
     single: bool,
     classic: bool,
     classic_together: bool,
+    /// Not the mode but the handle's own state, kept here where it costs no space (the
+    /// flags leave a spare byte): whether a peek or zero-copy claim this handle started may
+    /// still be open, because its reservation was leaked rather than finished or dropped.
+    pub(crate) claim_open: bool,
     sync: SyncType,
 }
 
@@ -108,6 +112,7 @@ impl Dispatch {
             single: sync == SyncType::St && !together,
             classic: sync == SyncType::Mt && !together,
             classic_together: classic_mode && together,
+            claim_open: false,
             sync,
         }
     }
@@ -356,8 +361,9 @@ impl<'r> RingView<'r> {
         }
     }
 
-    /// RTS or HTS (`sync`); their heads never move with the layout (RTS looks its head up
-    /// as it goes, HTS keeps it in the tail word).
+    /// RTS or HTS (`sync`), whose paths need no copy per layout: RTS finds its head word as
+    /// it goes ([`HeadTail::head_word`](crate::headtail::HeadTail::head_word)), HTS keeps its
+    /// head in the tail word.
     ///
     /// # Safety
     /// As [`RingView::enqueue_as`], with `sync` RTS or HTS.
@@ -434,8 +440,9 @@ impl<'r> RingView<'r> {
         }
     }
 
-    /// RTS or HTS (`sync`); their heads never move with the layout (RTS looks its head up
-    /// as it goes, HTS keeps it in the tail word).
+    /// RTS or HTS (`sync`), whose paths need no copy per layout: RTS finds its head word as
+    /// it goes ([`HeadTail::head_word`](crate::headtail::HeadTail::head_word)), HTS keeps its
+    /// head in the tail word.
     ///
     /// # Safety
     /// As [`RingView::dequeue_as`], with `sync` RTS or HTS.

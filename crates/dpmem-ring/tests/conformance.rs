@@ -432,3 +432,110 @@ fn the_layout_flag_is_kept_and_reported_and_unknown_bits_are_refused() {
         memory_size(16, 8, RingFlags::HEAD_TAIL_TOGETHER).unwrap()
     );
 }
+
+/// Runs `f` on its own thread and fails the test if it does not finish within 10 s: the
+/// bugs the leak tests guard against show up as a thread spinning for ever.
+fn within_10s<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("{what}: still running after 10 s"))
+}
+
+/// The peek and zero-copy sides (SP/SC and HTS), in both layouts.
+fn two_phase_flags() -> [RingFlags; 4] {
+    [
+        RingFlags::SP_ENQ | RingFlags::SC_DEQ,
+        RingFlags::SP_ENQ | RingFlags::SC_DEQ | RingFlags::HEAD_TAIL_TOGETHER,
+        RingFlags::MP_HTS_ENQ | RingFlags::MC_HTS_DEQ,
+        RingFlags::MP_HTS_ENQ | RingFlags::MC_HTS_DEQ | RingFlags::HEAD_TAIL_TOGETHER,
+    ]
+}
+
+/// A reservation leaked with `mem::forget` (safe code may) leaves its claim open. The
+/// handle gives it back before its next operation: nothing unwritten is published, nothing
+/// waits for ever, and leaked peeks leave their elements in the ring.
+#[test]
+fn leaked_reservations_are_given_back_before_the_next_operation() {
+    for flags in two_phase_flags() {
+        let got = within_10s(&format!("{flags:?}"), move || {
+            let ring = Ring::<u64>::new("leak", 8, flags).unwrap();
+            let mut p = ring.producer().unwrap();
+            std::mem::forget(p.enqueue_zc_start(2, Behavior::Fixed).unwrap());
+            p.enqueue(7).unwrap();
+            std::mem::forget(p.enqueue_start(3, Behavior::Fixed).unwrap());
+            p.enqueue_bulk(&[8, 9]);
+            // Forgotten, then the handle dropped: the claim is given back on drop.
+            std::mem::forget(p.enqueue_start(1, Behavior::Fixed).unwrap());
+            drop(p);
+            let mut c = ring.consumer().unwrap();
+            let mut peeked = [0u64; 2];
+            std::mem::forget(c.dequeue_start(&mut peeked, Behavior::Fixed).unwrap());
+            std::mem::forget(c.dequeue_zc_start(1, Behavior::Fixed).unwrap());
+            let mut out = Vec::new();
+            while let Some(v) = c.dequeue() {
+                out.push(v);
+            }
+            out
+        });
+        assert_eq!(got, vec![7, 8, 9], "{flags:?}");
+    }
+}
+
+#[test]
+fn reset_puts_heads_and_tails_back_in_both_layouts() {
+    for layout in [RingFlags::NONE, RingFlags::HEAD_TAIL_TOGETHER] {
+        for modes in [
+            RingFlags::NONE,
+            RingFlags::SP_ENQ | RingFlags::SC_DEQ,
+            RingFlags::MP_RTS_ENQ | RingFlags::MC_RTS_DEQ,
+            RingFlags::MP_HTS_ENQ | RingFlags::MC_HTS_DEQ,
+        ] {
+            let flags = modes | layout;
+            let mut ring = Ring::<u64>::new("reset", 8, flags).unwrap();
+            ring.producer().unwrap().enqueue_bulk(&[1, 2, 3, 4, 5]);
+            ring.consumer().unwrap().dequeue_bulk(&mut [0; 2]);
+            ring.reset();
+            assert!(ring.is_empty(), "{flags:?}");
+            // A stale head would make these claim the wrong slots, or wait for ever.
+            let again = within_10s(&format!("{flags:?}"), move || {
+                let moved = ring.producer().unwrap().enqueue_bulk(&[1; 7]).count;
+                let mut out = [0u64; 7];
+                let back = ring.consumer().unwrap().dequeue_bulk(&mut out).count;
+                (moved, back, ring.count())
+            });
+            assert_eq!(again, (7, 7, 0), "{flags:?}");
+        }
+    }
+}
+
+#[test]
+fn per_call_modes_on_a_ring_with_heads_beside_tails() {
+    for flags in [
+        RingFlags::HEAD_TAIL_TOGETHER,
+        RingFlags::SP_ENQ | RingFlags::SC_DEQ | RingFlags::HEAD_TAIL_TOGETHER,
+    ] {
+        let ring = RawRing::new("percall", 8, 8, flags).unwrap();
+        for (i, mode) in [Some(ProducerMode::Sp), Some(ProducerMode::Mp), None]
+            .into_iter()
+            .enumerate()
+        {
+            let v = (i as u64 + 1).to_ne_bytes();
+            // SAFETY: one thread uses the ring.
+            let (n, _) = unsafe { ring.enqueue_elems(&v, 1, Behavior::Fixed, mode) };
+            assert_eq!(n, 1);
+        }
+        let mut out = [0u8; 24];
+        // SAFETY: as above.
+        let (n, left) =
+            unsafe { ring.dequeue_elems(&mut out, 3, Behavior::Fixed, Some(ConsumerMode::Sc)) };
+        assert_eq!((n, left), (3, 0), "{flags:?}");
+        let values: Vec<u64> = out
+            .chunks_exact(8)
+            .map(|b| u64::from_ne_bytes(b.try_into().unwrap()))
+            .collect();
+        assert_eq!(values, vec![1, 2, 3], "{flags:?}");
+    }
+}

@@ -36,12 +36,11 @@ fn enqueue_all(ring: &Ring<u32>, values: &[u32]) {
     }
 }
 
-#[test]
-fn sp_sc_fifo_across_the_wrap() {
-    model(|| {
+/// One producer, one consumer, FIFO across the wrap.
+fn sp_sc_fifo(flags: RingFlags) {
+    model(move || {
         // 4 slots, capacity 3; two values already passed through, so the next wrap.
-        let ring =
-            Arc::new(Ring::<u32>::new("spsc", 4, RingFlags::SP_ENQ | RingFlags::SC_DEQ).unwrap());
+        let ring = Arc::new(Ring::<u32>::new("spsc", 4, flags).unwrap());
         enqueue_all(&ring, &[0, 0, 0]);
         assert_eq!(dequeue_some(&ring, 3), vec![0, 0, 0]);
         let producer = {
@@ -53,6 +52,18 @@ fn sp_sc_fifo_across_the_wrap() {
         got.extend(dequeue_some(&ring, 2));
         assert_eq!(got, vec![1, 2]);
     });
+}
+
+#[test]
+fn sp_sc_fifo_across_the_wrap() {
+    sp_sc_fifo(RingFlags::SP_ENQ | RingFlags::SC_DEQ);
+}
+
+/// The single-thread sides of a ring with heads beside tails claim with the multi-thread
+/// protocol.
+#[test]
+fn sp_sc_fifo_across_the_wrap_heads_beside_tails() {
+    sp_sc_fifo(RingFlags::SP_ENQ | RingFlags::SC_DEQ | RingFlags::HEAD_TAIL_TOGETHER);
 }
 
 /// Two producers of one value each and a consumer, concurrently: both values come out,
