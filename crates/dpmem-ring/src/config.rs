@@ -31,9 +31,7 @@ impl RingFlags {
     /// every thread both enqueues and dequeues (a mempool's ring: dpmem's mempool handlers
     /// set it); worse for a pipeline where some threads only produce and others only
     /// consume, where the consumers' polling of the tail would keep taking the producers'
-    /// head away from them. It changes where positions live, not what any operation does;
-    /// the enqueues and dequeues of an SP or SC side of such a ring claim with a
-    /// compare-and-swap, as an MP or MC one, so that the data path has one copy for both.
+    /// head away from them. It changes where positions live, not what any operation does.
     pub const HEAD_TAIL_TOGETHER: RingFlags = RingFlags(0x1000_0000);
 
     const KNOWN: u32 = 0x7f | Self::HEAD_TAIL_TOGETHER.0;
@@ -91,9 +89,7 @@ impl core::ops::BitOr for RingFlags {
 pub(crate) enum SyncType {
     /// Classic multi-thread: CAS on the head, wait for earlier threads' tails in order.
     Mt = 0,
-    /// One thread at a time: plain stores, no waiting (on a ring that keeps heads beside
-    /// tails, enqueues and dequeues claim as [`SyncType::Mt`] does, a compare-and-swap that
-    /// a lone thread always wins; peek and zero-copy still use plain stores).
+    /// One thread at a time: plain stores, no waiting.
     St = 1,
     /// Relaxed tail sync: the tail moves when the last of the overlapping threads is done.
     MtRts = 2,

@@ -106,6 +106,14 @@ fn pack(low: u32, high: u32) -> u64 {
     (u64::from(high) << 32) | u64::from(low)
 }
 
+/// Moves a single-thread side's head back to its tail, giving back an abandoned claim.
+#[cold]
+#[inline(never)]
+fn give_back_open_claim(head_word: &AtomicU64, tail: u32) -> u32 {
+    head_word.store(u64::from(tail), Ordering::Relaxed);
+    tail
+}
+
 /// How many of `wanted` to take when `room` are available.
 #[inline(always)]
 fn fit(wanted: u32, room: u32, behavior: Behavior) -> u32 {
@@ -211,6 +219,15 @@ impl HeadTail {
             &self.head.pos
         };
         let mut head = low(head_word.load(Ordering::Acquire));
+        if SINGLE {
+            // Between operations a single-thread side's head equals its tail. A head ahead
+            // of it is a peek or zero-copy claim whose reservation was leaked
+            // (`mem::forget`): claiming after it would publish its unwritten slots.
+            let tail = self.tail_position(Ordering::Relaxed);
+            if head != tail {
+                head = give_back_open_claim(head_word, tail);
+            }
+        }
         loop {
             // Acquire pairs with the other side's Release of its tail: the slots it wrote
             // (or emptied) are visible before we read (or overwrite) them.

@@ -164,18 +164,6 @@ fn moved(claim: Claim) -> Moved {
     }
 }
 
-/// A peek or zero-copy reservation of a handle was leaked (`mem::forget`), so its claim is
-/// still open: give all of it back before anything else moves the head. Otherwise the next
-/// enqueue would publish the unwritten slots (on an SP side), or wait for them for ever
-/// (HTS, and SP on a ring with heads beside tails); a leaked peek's elements stay in the
-/// ring. A free function of the ring alone, so that the handle, which the caller then
-/// updates, never has its address taken and stays in registers.
-#[cold]
-#[inline(never)]
-fn give_back_leaked_claim<M: RingMemory>(raw: &RawRing<M>, producer: bool) {
-    raw.finish_open(producer, 0);
-}
-
 /// Take the single-thread handle of a side (a side of another mode needs none): false when
 /// it is taken.
 #[inline(always)]
@@ -222,10 +210,6 @@ impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
     /// `fill` copies up to `n` values of `T` from memory that holds them.
     #[inline(always)]
     unsafe fn put(&mut self, n: u32, behavior: Behavior, fill: impl SlotCopy) -> Claim {
-        if self.mode.claim_open {
-            give_back_leaked_claim(&self.ring.raw, true);
-            self.mode.claim_open = false;
-        }
         // SAFETY: mode is the side's own; an ST side has one Producer, this one, borrowed
         // mutably here, so no other thread enqueues; the fill is the caller's.
         unsafe { self.mode.enqueue(&self.view, n, behavior, fill) }
@@ -277,12 +261,7 @@ impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
         behavior: Behavior,
     ) -> Result<EnqueueReservation<'_, 'r, T, M>, RingError> {
         let sync = self.ring.raw.check_two_phase(true, "enqueue peek")?;
-        if self.mode.claim_open {
-            give_back_leaked_claim(&self.ring.raw, true);
-            self.mode.claim_open = false;
-        }
         let claim = self.ring.raw.claim_open(true, sync, n, behavior);
-        self.mode.claim_open = true;
         Ok(EnqueueReservation {
             producer: self,
             start: claim.start,
@@ -300,12 +279,7 @@ impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
         behavior: Behavior,
     ) -> Result<ZeroCopyEnqueue<'_, 'r, T, M>, RingError> {
         let sync = self.ring.raw.check_two_phase(true, "zero-copy enqueue")?;
-        if self.mode.claim_open {
-            give_back_leaked_claim(&self.ring.raw, true);
-            self.mode.claim_open = false;
-        }
         let claim = self.ring.raw.claim_open(true, sync, n, behavior);
-        self.mode.claim_open = true;
         let regions = self.ring.raw.regions_of(claim);
         Ok(ZeroCopyEnqueue {
             producer: self,
@@ -317,10 +291,6 @@ impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
 
 impl<T: Copy, M: RingMemory> Drop for Producer<'_, T, M> {
     fn drop(&mut self) {
-        if self.mode.claim_open {
-            give_back_leaked_claim(&self.ring.raw, true);
-            self.mode.claim_open = false;
-        }
         if self.mode.is_single() {
             self.ring
                 .raw
@@ -357,10 +327,6 @@ impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
     /// `empty` copies up to `n` values of `T` into memory with room for them.
     #[inline(always)]
     unsafe fn take(&mut self, n: u32, behavior: Behavior, empty: impl SlotCopy) -> Claim {
-        if self.mode.claim_open {
-            give_back_leaked_claim(&self.ring.raw, false);
-            self.mode.claim_open = false;
-        }
         // SAFETY: mode is the side's own; an SC side has one Consumer, this one, borrowed
         // mutably here, so no other thread dequeues; the copy is the caller's.
         unsafe { self.mode.dequeue(&self.view, n, behavior, empty) }
@@ -407,13 +373,8 @@ impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
         behavior: Behavior,
     ) -> Result<DequeuePeek<'_, 'r, T, M>, RingError> {
         let sync = self.ring.raw.check_two_phase(false, "dequeue peek")?;
-        if self.mode.claim_open {
-            give_back_leaked_claim(&self.ring.raw, false);
-            self.mode.claim_open = false;
-        }
         let n = u32::try_from(out.len()).unwrap_or(u32::MAX);
         let claim = self.ring.raw.claim_open(false, sync, n, behavior);
-        self.mode.claim_open = true;
         let raw = &self.ring.raw;
         // SAFETY: the claimed slots hold published T values and are this thread's until
         // finish; out has room for claim.n <= n values.
@@ -443,12 +404,7 @@ impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
         behavior: Behavior,
     ) -> Result<ZeroCopyDequeue<'_, 'r, T, M>, RingError> {
         let sync = self.ring.raw.check_two_phase(false, "zero-copy dequeue")?;
-        if self.mode.claim_open {
-            give_back_leaked_claim(&self.ring.raw, false);
-            self.mode.claim_open = false;
-        }
         let claim = self.ring.raw.claim_open(false, sync, n, behavior);
-        self.mode.claim_open = true;
         let regions = self.ring.raw.regions_of(claim);
         Ok(ZeroCopyDequeue {
             consumer: self,
@@ -460,10 +416,6 @@ impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
 
 impl<T: Copy, M: RingMemory> Drop for Consumer<'_, T, M> {
     fn drop(&mut self) {
-        if self.mode.claim_open {
-            give_back_leaked_claim(&self.ring.raw, false);
-            self.mode.claim_open = false;
-        }
         if self.mode.is_single() {
             self.ring
                 .raw
@@ -536,7 +488,6 @@ impl<T: Copy, M: RingMemory> EnqueueReservation<'_, '_, T, M> {
             )
         };
         raw.finish_open(true, items.len() as u32);
-        self.producer.mode.claim_open = false;
         self.done = true;
     }
 }
@@ -545,7 +496,6 @@ impl<T: Copy, M: RingMemory> Drop for EnqueueReservation<'_, '_, T, M> {
     fn drop(&mut self) {
         if !self.done {
             self.producer.ring.raw.finish_open(true, 0);
-            self.producer.mode.claim_open = false;
         }
     }
 }
@@ -583,7 +533,6 @@ impl<T: Copy, M: RingMemory> DequeuePeek<'_, '_, T, M> {
     pub fn finish(mut self, n: u32) {
         assert!(n <= self.n, "finishing {n} of {} peeked elements", self.n);
         self.consumer.ring.raw.finish_open(false, n);
-        self.consumer.mode.claim_open = false;
         self.done = true;
     }
 }
@@ -592,7 +541,6 @@ impl<T: Copy, M: RingMemory> Drop for DequeuePeek<'_, '_, T, M> {
     fn drop(&mut self) {
         if !self.done {
             self.consumer.ring.raw.finish_open(false, 0);
-            self.consumer.mode.claim_open = false;
         }
     }
 }
@@ -672,7 +620,6 @@ impl<T: Copy, M: RingMemory> ZeroCopyEnqueue<'_, '_, T, M> {
     /// When `n` is more than the claim.
     pub unsafe fn finish(mut self, n: u32) {
         self.producer.ring.raw.finish_open(true, n);
-        self.producer.mode.claim_open = false;
         self.done = true;
     }
 }
@@ -681,7 +628,6 @@ impl<T: Copy, M: RingMemory> Drop for ZeroCopyEnqueue<'_, '_, T, M> {
     fn drop(&mut self) {
         if !self.done {
             self.producer.ring.raw.finish_open(true, 0);
-            self.producer.mode.claim_open = false;
         }
     }
 }
@@ -739,7 +685,6 @@ impl<T: Copy, M: RingMemory> ZeroCopyDequeue<'_, '_, T, M> {
             self.regions.n
         );
         self.consumer.ring.raw.finish_open(false, n);
-        self.consumer.mode.claim_open = false;
         self.done = true;
     }
 }
@@ -748,7 +693,6 @@ impl<T: Copy, M: RingMemory> Drop for ZeroCopyDequeue<'_, '_, T, M> {
     fn drop(&mut self) {
         if !self.done {
             self.consumer.ring.raw.finish_open(false, 0);
-            self.consumer.mode.claim_open = false;
         }
     }
 }

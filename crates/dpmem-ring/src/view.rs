@@ -93,10 +93,7 @@ pub(crate) struct Dispatch {
     single: bool,
     classic: bool,
     classic_together: bool,
-    /// Not the mode but the handle's own state, kept here where it costs no space (the
-    /// flags leave a spare byte): whether a peek or zero-copy claim this handle started may
-    /// still be open, because its reservation was leaked rather than finished or dropped.
-    pub(crate) claim_open: bool,
+    together: bool,
     sync: SyncType,
 }
 
@@ -104,15 +101,14 @@ impl Dispatch {
     /// `together`: whether the ring keeps heads beside tails.
     pub(crate) fn new(sync: SyncType, together: bool) -> Self {
         // The two flags tested first are for the layout most rings have (apart), so its
-        // paths come first as on a ring without the choice; then the classic modes with
-        // heads beside tails (a mempool's ring), where a single-thread side claims as a
-        // multi-thread one does (see `RingView::enqueue_in`); RTS and HTS last.
-        let classic_mode = matches!(sync, SyncType::St | SyncType::Mt);
+        // paths come first as on a ring without the choice; then classic multi-thread with
+        // heads beside tails (a mempool's ring); the rest (single-thread with heads beside
+        // tails, RTS, HTS) takes the match in `enqueue_in`/`dequeue_in`.
         Dispatch {
             single: sync == SyncType::St && !together,
             classic: sync == SyncType::Mt && !together,
-            classic_together: classic_mode && together,
-            claim_open: false,
+            classic_together: sync == SyncType::Mt && together,
+            together,
             sync,
         }
     }
@@ -141,12 +137,11 @@ impl Dispatch {
             // SAFETY: the caller's contract, in this mode (classic multi-thread, apart).
             unsafe { view.enqueue::<MT, false>(n, behavior, fill) }
         } else if self.classic_together {
-            // SAFETY: the caller's contract; the multi-thread claim serves a single-thread
-            // side as well (heads beside tails).
+            // SAFETY: the caller's contract, in this mode (classic multi-thread, together).
             unsafe { view.enqueue::<MT, true>(n, behavior, fill) }
         } else {
-            // SAFETY: the caller's contract, in this (relaxed) mode.
-            unsafe { view.enqueue_relaxed(self.sync, n, behavior, fill) }
+            // SAFETY: the caller's contract, in this mode and layout.
+            unsafe { view.enqueue_in(self.sync, self.together, n, behavior, fill) }
         }
     }
 
@@ -169,12 +164,11 @@ impl Dispatch {
             // SAFETY: the caller's contract, in this mode (classic multi-thread, apart).
             unsafe { view.dequeue::<MT, false>(n, behavior, empty) }
         } else if self.classic_together {
-            // SAFETY: the caller's contract; the multi-thread claim serves a single-thread
-            // side as well (heads beside tails).
+            // SAFETY: the caller's contract, in this mode (classic multi-thread, together).
             unsafe { view.dequeue::<MT, true>(n, behavior, empty) }
         } else {
-            // SAFETY: the caller's contract, in this (relaxed) mode.
-            unsafe { view.dequeue_relaxed(self.sync, n, behavior, empty) }
+            // SAFETY: the caller's contract, in this mode and layout.
+            unsafe { view.dequeue_in(self.sync, self.together, n, behavior, empty) }
         }
     }
 }
@@ -339,11 +333,12 @@ impl<'r> RingView<'r> {
         fill: impl SlotCopy,
     ) -> Claim {
         match sync {
-            // With heads beside tails a single-thread side claims with the multi-thread
-            // protocol (a compare-and-swap that never fails for a lone thread): one copy of
-            // the path for both, for the few rings that are laid out so.
-            SyncType::St | SyncType::Mt if together => {
-                // SAFETY: the caller's contract; MT is correct on any classic side.
+            SyncType::St if together => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.enqueue::<ST, true>(n, behavior, fill) }
+            }
+            SyncType::Mt if together => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
                 unsafe { self.enqueue::<MT, true>(n, behavior, fill) }
             }
             SyncType::St => {
@@ -418,11 +413,12 @@ impl<'r> RingView<'r> {
         empty: impl SlotCopy,
     ) -> Claim {
         match sync {
-            // With heads beside tails a single-thread side claims with the multi-thread
-            // protocol (a compare-and-swap that never fails for a lone thread): one copy of
-            // the path for both, for the few rings that are laid out so.
-            SyncType::St | SyncType::Mt if together => {
-                // SAFETY: the caller's contract; MT is correct on any classic side.
+            SyncType::St if together => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.dequeue::<ST, true>(n, behavior, empty) }
+            }
+            SyncType::Mt if together => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
                 unsafe { self.dequeue::<MT, true>(n, behavior, empty) }
             }
             SyncType::St => {
