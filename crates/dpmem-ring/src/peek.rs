@@ -7,6 +7,12 @@
 //! in flight at a time: single-thread, or HTS, whose head and tail share one word so that
 //! other threads wait while an operation is open. MP/MC and RTS sides are refused with
 //! an error.
+//!
+//! A typed reservation gives its claim back when dropped unfinished. One that is leaked
+//! (`mem::forget`) leaves the claim open: on a single-thread side the next claim finds the
+//! head ahead of the tail and gives it back first, so no unwritten slot is ever published;
+//! on an HTS side, where the open claim could as well be another thread's, the side stays
+//! busy and later operations wait, as they would behind a leaked lock guard.
 
 use crate::config::{Behavior, SyncType};
 use crate::error::RingError;
