@@ -106,6 +106,12 @@ fn pack(low: u32, high: u32) -> u64 {
     (u64::from(high) << 32) | u64::from(low)
 }
 
+/// The high half of a single-thread side's head word while a peek or zero-copy claim is
+/// open (the head itself is the low half; ST and MT never use the high half otherwise).
+/// Marking the claim in the word every claim loads anyway lets the next claim notice an
+/// abandoned one at no cost (reading the tail as well cost a load per operation).
+pub(crate) const OPEN_CLAIM: u32 = 1;
+
 /// Moves a single-thread side's head back to its tail, giving back an abandoned claim.
 #[cold]
 #[inline(never)]
@@ -218,15 +224,14 @@ impl HeadTail {
         } else {
             &self.head.pos
         };
-        let mut head = low(head_word.load(Ordering::Acquire));
-        if SINGLE {
-            // Between operations a single-thread side's head equals its tail. A head ahead
-            // of it is a peek or zero-copy claim whose reservation was leaked
-            // (`mem::forget`): claiming after it would publish its unwritten slots.
-            let tail = self.tail_position(Ordering::Relaxed);
-            if head != tail {
-                head = give_back_open_claim(head_word, tail);
-            }
+        let word = head_word.load(Ordering::Acquire);
+        let mut head = low(word);
+        if SINGLE && high(word) == OPEN_CLAIM {
+            // A peek or zero-copy claim is still open, so its reservation was leaked
+            // (`mem::forget`; the safe API finishes or drops every other one, and the unsafe
+            // one forbids claiming between a start and its finish). Claiming after it would
+            // publish its unwritten slots: give it back first.
+            head = give_back_open_claim(head_word, self.tail_position(Ordering::Relaxed));
         }
         loop {
             // Acquire pairs with the other side's Release of its tail: the slots it wrote
@@ -412,6 +417,17 @@ impl HeadTail {
     }
 
     // ---- peek / zero-copy finish (ST and HTS) -------------------------------------
+
+    /// Marks the claim a single-thread side's peek or zero-copy start just made as open (see
+    /// [`OPEN_CLAIM`]); [`HeadTail::finish_in_flight`] clears the mark.
+    pub(crate) fn mark_open_claim(&self, claim: &Claim) {
+        if claim.n > 0 {
+            self.head_word().store(
+                pack(claim.start.wrapping_add(claim.n), OPEN_CLAIM),
+                Ordering::Relaxed,
+            );
+        }
+    }
 
     /// How many slots the in-flight peek/zero-copy operation holds (ST or HTS side).
     pub(crate) fn in_flight(&self) -> (u32, u32) {

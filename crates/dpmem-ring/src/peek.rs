@@ -77,13 +77,15 @@ impl<M: RingMemory> RawRing<M> {
         } else {
             (self.cons(), self.prod(), 0)
         };
-        match sync {
-            SyncType::MtHts => side.hts_move_head(other, capacity, n, behavior),
+        let claim = match sync {
+            SyncType::MtHts => return side.hts_move_head(other, capacity, n, behavior),
             _ if side.head_with_tail() => {
                 side.move_head::<true, true>(other, capacity, n, behavior)
             }
             _ => side.move_head::<true, false>(other, capacity, n, behavior),
-        }
+        };
+        side.mark_open_claim(&claim);
+        claim
     }
 
     /// Publish `n` of the open claim on one side and give back the rest.
@@ -124,8 +126,9 @@ impl<M: RingMemory> RawRing<M> {
     /// burst). Returns how many were claimed and the free slots left.
     ///
     /// # Safety
-    /// On an SP side, no other thread enqueues until the matching finish; the thread that
-    /// starts finishes.
+    /// On an SP side, nothing else enqueues until the matching finish: no other thread, and
+    /// not this one either (a single-thread enqueue between a start and its finish gives the
+    /// open claim back, as it would a leaked one). The thread that starts finishes.
     pub unsafe fn enqueue_start(
         &self,
         n: u32,
@@ -174,7 +177,8 @@ impl<M: RingMemory> RawRing<M> {
     /// Returns how many were copied and how many are left after them.
     ///
     /// # Safety
-    /// On an SC side, no other thread dequeues until the matching finish.
+    /// On an SC side, nothing else dequeues until the matching finish, on this thread or
+    /// another (as [`RawRing::enqueue_start`]).
     ///
     /// # Panics
     /// When `objs` is shorter than `n` elements.

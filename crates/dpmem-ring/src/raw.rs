@@ -464,7 +464,9 @@ impl<M: RingMemory> RawRing<M> {
     /// and the free slots left.
     ///
     /// # Safety
-    /// When the mode in effect is SP, no other thread enqueues at the same time.
+    /// When the mode in effect or the side's own mode is SP, no other enqueue on this ring
+    /// is in flight (from another thread, or a peek or zero-copy start of this one not yet
+    /// finished).
     ///
     /// # Panics
     /// When `objs` is shorter than `n * esize` bytes.
@@ -493,7 +495,9 @@ impl<M: RingMemory> RawRing<M> {
     /// own). Returns how many came out and how many are left.
     ///
     /// # Safety
-    /// When the mode in effect is SC, no other thread dequeues at the same time.
+    /// When the mode in effect or the side's own mode is SC, no other dequeue on this ring
+    /// is in flight (from another thread, or a peek or zero-copy start of this one not yet
+    /// finished).
     ///
     /// # Panics
     /// When `objs` is shorter than `n * esize` bytes.

@@ -438,6 +438,11 @@ impl<T: Copy, M: RingMemory> core::fmt::Debug for Consumer<'_, T, M> {
 
 /// Slots claimed by [`Producer::enqueue_start`]. Dropping it without
 /// [`finish`](EnqueueReservation::finish) gives them all back.
+///
+/// Leaking it (`mem::forget`) leaves its claim open. On an SP/SC side the next claim gives
+/// the claim back, so nothing unwritten is ever published; on an HTS side, where an open
+/// claim could as well be another thread's, the side stays busy and later operations on it
+/// wait, as behind a leaked lock guard.
 #[derive(Debug)]
 pub struct EnqueueReservation<'p, 'r, T: Copy, M: RingMemory> {
     producer: &'p mut Producer<'r, T, M>,
@@ -476,7 +481,17 @@ impl<T: Copy, M: RingMemory> EnqueueReservation<'_, '_, T, M> {
             self.n
         );
         let raw = &self.producer.ring.raw;
-        // SAFETY: the claimed slots start..start + n are this producer's; items fits.
+        // The claim must still be open as it was made: an unsafe per-call enqueue on this
+        // side since the start (which the raw API forbids) would have given it back, and
+        // writing now would overwrite published slots.
+        let (start, open) = raw.prod().in_flight();
+        assert!(
+            start == self.start && items.len() <= open as usize,
+            "ring {}: the claim of this reservation was given back before its finish",
+            raw.name()
+        );
+        // SAFETY: the claimed slots start..start + n are this producer's (still open,
+        // checked); items fits.
         unsafe {
             crate::slots::write(
                 raw.slots::<u8>(),
@@ -502,6 +517,11 @@ impl<T: Copy, M: RingMemory> Drop for EnqueueReservation<'_, '_, T, M> {
 
 /// Elements copied by [`Consumer::dequeue_start`] and still in the ring. Dropping it
 /// without [`finish`](DequeuePeek::finish) leaves them all there.
+///
+/// Leaking it (`mem::forget`) leaves its claim open. On an SP/SC side the next claim gives
+/// the claim back, so nothing unwritten is ever published; on an HTS side, where an open
+/// claim could as well be another thread's, the side stays busy and later operations on it
+/// wait, as behind a leaked lock guard.
 #[derive(Debug)]
 pub struct DequeuePeek<'c, 'r, T: Copy, M: RingMemory> {
     consumer: &'c mut Consumer<'r, T, M>,
@@ -546,6 +566,11 @@ impl<T: Copy, M: RingMemory> Drop for DequeuePeek<'_, '_, T, M> {
 }
 
 /// Slots claimed by [`Producer::enqueue_zc_start`], to write in place.
+///
+/// Leaking it (`mem::forget`) leaves its claim open. On an SP/SC side the next claim gives
+/// the claim back, so nothing unwritten is ever published; on an HTS side, where an open
+/// claim could as well be another thread's, the side stays busy and later operations on it
+/// wait, as behind a leaked lock guard.
 #[derive(Debug)]
 pub struct ZeroCopyEnqueue<'p, 'r, T: Copy, M: RingMemory> {
     producer: &'p mut Producer<'r, T, M>,
@@ -633,6 +658,11 @@ impl<T: Copy, M: RingMemory> Drop for ZeroCopyEnqueue<'_, '_, T, M> {
 }
 
 /// Filled slots claimed by [`Consumer::dequeue_zc_start`], to read in place.
+///
+/// Leaking it (`mem::forget`) leaves its claim open. On an SP/SC side the next claim gives
+/// the claim back, so nothing unwritten is ever published; on an HTS side, where an open
+/// claim could as well be another thread's, the side stays busy and later operations on it
+/// wait, as behind a leaked lock guard.
 #[derive(Debug)]
 pub struct ZeroCopyDequeue<'c, 'r, T: Copy, M: RingMemory> {
     consumer: &'c mut Consumer<'r, T, M>,

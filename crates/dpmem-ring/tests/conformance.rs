@@ -437,11 +437,20 @@ fn the_layout_flag_is_kept_and_reported_and_unknown_bits_are_refused() {
 /// bugs the leak tests guard against show up as a thread spinning for ever.
 fn within_10s<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let worker = std::thread::spawn(move || {
         let _ = tx.send(f());
     });
-    rx.recv_timeout(std::time::Duration::from_secs(10))
-        .unwrap_or_else(|_| panic!("{what}: still running after 10 s"))
+    match rx.recv_timeout(std::time::Duration::from_secs(10)) {
+        Ok(value) => value,
+        // The closure panicked: report its panic, not a time-out.
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => panic!("{what}: ended without a result"),
+        },
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what}: still running after 10 s")
+        }
+    }
 }
 
 /// A reservation leaked with `mem::forget` (safe code may) leaves its claim open. On an
@@ -460,16 +469,24 @@ fn leaked_reservations_are_given_back_before_the_next_operation() {
             let mut p = ring.producer().unwrap();
             std::mem::forget(p.enqueue_zc_start(2, Behavior::Fixed).unwrap());
             p.enqueue(7).unwrap();
+            assert_eq!(ring.count(), 1);
             std::mem::forget(p.enqueue_start(3, Behavior::Fixed).unwrap());
-            p.enqueue_bulk(&[8, 9]);
+            assert_eq!(p.enqueue_bulk(&[8, 9]).count, 2);
+            assert_eq!(ring.count(), 3);
             std::mem::forget(p.enqueue_start(1, Behavior::Fixed).unwrap());
             let again = p.enqueue_start(1, Behavior::Fixed).unwrap();
+            assert_eq!(again.len(), 1);
             again.finish(&[10]);
+            assert_eq!(ring.count(), 4);
             drop(p);
             let mut c = ring.consumer().unwrap();
             let mut peeked = [0u64; 2];
-            std::mem::forget(c.dequeue_start(&mut peeked, Behavior::Fixed).unwrap());
+            let peek = c.dequeue_start(&mut peeked, Behavior::Fixed).unwrap();
+            assert_eq!(peek.len(), 2);
+            std::mem::forget(peek);
+            assert_eq!(peeked, [7, 8]);
             std::mem::forget(c.dequeue_zc_start(1, Behavior::Fixed).unwrap());
+            assert_eq!(ring.count(), 4, "leaked peeks take nothing");
             let mut out = Vec::new();
             while let Some(v) = c.dequeue() {
                 out.push(v);
@@ -534,4 +551,32 @@ fn per_call_modes_on_a_ring_with_heads_beside_tails() {
             .collect();
         assert_eq!(values, vec![1, 2, 3], "{flags:?}");
     }
+}
+
+/// The unsafe API forbids an enqueue between a start and its finish on a single-thread side;
+/// one that happens anyway gives the open claim back, and a typed finish of that claim
+/// panics before writing rather than overwrite a published slot.
+#[test]
+fn a_typed_finish_of_a_claim_given_back_panics_before_writing() {
+    let ring = Ring::<u64>::new("given", 8, RingFlags::SP_ENQ | RingFlags::SC_DEQ).unwrap();
+    let mut p = ring.producer().unwrap();
+    let reservation = p.enqueue_start(1, Behavior::Fixed).unwrap();
+    // SAFETY: deliberately breaks the raw API's contract (an SP enqueue between a start and
+    // its finish) to check that the finish refuses to write; nothing else uses the ring.
+    let (n, _) = unsafe {
+        ring.raw()
+            .enqueue_elems(&5u64.to_ne_bytes(), 1, Behavior::Fixed, None)
+    };
+    assert_eq!(n, 1);
+    let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        reservation.finish(&[9]);
+    }));
+    assert!(
+        finished.is_err(),
+        "the finish must refuse a claim given back"
+    );
+    drop(p);
+    let mut c = ring.consumer().unwrap();
+    assert_eq!(c.dequeue(), Some(5), "the published element is intact");
+    assert_eq!(c.dequeue(), None);
 }
