@@ -29,9 +29,11 @@ impl<T> SharedLocked<T> {
         }
     }
 
+    /// Takes the lock. Values behind a `SharedLocked` are never locked re-entrantly, so the
+    /// owner is not recorded ([`SharedMutex::lock_untracked`]).
     #[inline]
     pub fn lock(&self) -> SharedLockedGuard<'_, T> {
-        let guard = self.mutex.lock();
+        let guard = self.mutex.lock_untracked();
         SharedLockedGuard {
             _guard: guard,
             value: self.value.get(),

@@ -41,6 +41,16 @@ impl SharedMutex {
     /// Takes the lock, sleeping in the kernel while another thread or process holds it.
     #[inline]
     pub fn lock(&self) -> SharedMutexGuard<'_> {
+        let guard = self.lock_untracked();
+        self.owner_tid.store(current_tid(), Ordering::Relaxed);
+        guard
+    }
+
+    /// [`SharedMutex::lock`] without recording the owner: for locks that are never taken
+    /// with [`SharedMutex::lock_reentrant`] (heaps and the memzone table), which then skip
+    /// a thread-local read and a store on the path every allocation takes.
+    #[inline]
+    pub fn lock_untracked(&self) -> SharedMutexGuard<'_> {
         if self
             .state
             .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
@@ -48,7 +58,6 @@ impl SharedMutex {
         {
             self.lock_contended();
         }
-        self.owner_tid.store(current_tid(), Ordering::Relaxed);
         SharedMutexGuard {
             mutex: Some(self),
             _depth: Some(LockDepthScope::enter()),
