@@ -234,11 +234,19 @@ impl Drop for LcoreCache<'_, '_> {
 /// price.
 #[inline(never)]
 fn dequeue_uncached(store: &Store<'_>, out: &mut [usize]) -> bool {
+    // One object, the common call, with its length known here so the handler's copy is
+    // a single move rather than a loop.
+    if let [one] = out {
+        return store.dequeue(core::slice::from_mut(one));
+    }
     store.dequeue(out)
 }
 
 /// The put side of [`dequeue_uncached`].
 #[inline(never)]
 fn enqueue_uncached(pool: &Mempool<'_>, store: &Store<'_>, words: &[usize]) {
+    if let [one] = words {
+        return pool.enqueue_direct(store, core::slice::from_ref(one));
+    }
     pool.enqueue_direct(store, words);
 }

@@ -1070,11 +1070,29 @@ impl<'eal> Mempool<'eal> {
     /// Takes `objs.len()` objects, all or none (`rte_mempool_get_bulk`), through the calling
     /// lcore's cache when it has one. `ENOENT` ([`MempoolError::Exhausted`]) when there are
     /// not that many.
+    ///
+    /// Without a cache this reaches the handler through a call, for the reason given at
+    /// [`Mempool::lcore_cache`]; [`generic_get`](Self::generic_get) with no cache inlines it.
     #[inline(always)]
     pub fn get_bulk(&self, objs: &mut [*mut u8]) -> Result<(), MempoolError> {
         let cache = self.plain_lcore_cache();
+        if cache.is_null() {
+            return self.get_uncached(objs);
+        }
         // SAFETY: a per-lcore cache is used only by the thread holding that lcore id.
         unsafe { self.get_with(objs, cache) }
+    }
+
+    /// [`Mempool::get_bulk`] without a cache, out of line (one object with its length known,
+    /// so the handler's copy is a single move).
+    #[inline(never)]
+    fn get_uncached(&self, objs: &mut [*mut u8]) -> Result<(), MempoolError> {
+        match objs {
+            // SAFETY: no cache.
+            [one] => unsafe { self.get_with(core::slice::from_mut(one), core::ptr::null_mut()) },
+            // SAFETY: no cache.
+            _ => unsafe { self.get_with(objs, core::ptr::null_mut()) },
+        }
     }
 
     /// One object (`rte_mempool_get`).
@@ -1092,11 +1110,31 @@ impl<'eal> Mempool<'eal> {
     /// nothing uses the objects afterwards. With the `debug` feature a violation that the
     /// object headers reveal (another pool's object, a double put, a write past the end)
     /// panics before the pool is touched.
+    ///
+    /// Without a cache this reaches the handler through a call, as [`Mempool::get_bulk`].
     #[inline(always)]
     pub unsafe fn put_bulk(&self, objs: &[*mut u8]) {
         let cache = self.plain_lcore_cache();
+        if cache.is_null() {
+            // SAFETY: the caller's contract.
+            return unsafe { self.put_uncached(objs) };
+        }
         // SAFETY: the caller's contract; the cache is this thread's (lcore id).
         unsafe { self.put_with(objs, cache) }
+    }
+
+    /// [`Mempool::put_bulk`] without a cache, out of line.
+    ///
+    /// # Safety
+    /// As [`Mempool::put_bulk`].
+    #[inline(never)]
+    unsafe fn put_uncached(&self, objs: &[*mut u8]) {
+        match objs {
+            // SAFETY: the caller's contract; no cache.
+            [one] => unsafe { self.put_with(core::slice::from_ref(one), core::ptr::null_mut()) },
+            // SAFETY: the caller's contract; no cache.
+            _ => unsafe { self.put_with(objs, core::ptr::null_mut()) },
+        }
     }
 
     /// Returns one object (`rte_mempool_put`).
