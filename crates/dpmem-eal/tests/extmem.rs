@@ -899,13 +899,7 @@ fn extmem_secondary_body() {
     let memfd = std::env::var(ENV_MEMFD).unwrap();
     let va: usize = std::env::var(ENV_VA).unwrap().parse().unwrap();
     let primary_block: usize = std::env::var(ENV_BLOCK).unwrap().parse().unwrap();
-    let eal = Eal::init(args(&[
-        "--proc-type",
-        "secondary",
-        "--file-prefix",
-        &prefix,
-    ]))
-    .unwrap();
+    let eal = attach_secondary(&prefix);
     let heaps = eal.heaps();
     let s = heaps.heap_get_socket("shared_frames").unwrap();
     assert!(heaps.heap_socket_is_external(s).unwrap());

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use dpmem_eal::{Eal, ProcessRole};
+use dpmem_eal::Eal;
 
 const ENV_PREFIX: &str = "DPMEM_TEST_MZ_PREFIX";
 const ZONE_LEN: usize = 1 << 20;
@@ -58,14 +58,7 @@ fn a_secondary_finds_the_primarys_memzones_and_reads_their_bytes() {
 fn memzone_secondary_body() {
     let prefix = std::env::var(ENV_PREFIX).expect("run by the memzone multi-process test");
     let va: u64 = std::env::var("DPMEM_TEST_MZ_VA").unwrap().parse().unwrap();
-    let eal = Eal::init(args(&[
-        "--proc-type",
-        "secondary",
-        "--file-prefix",
-        &prefix,
-    ]))
-    .unwrap();
-    assert_eq!(eal.process_role(), ProcessRole::Secondary);
+    let eal = attach_secondary(&prefix);
     let zone = eal
         .memzones()
         .lookup("shared_zone")
@@ -189,13 +182,7 @@ fn a_secondary_catches_up_with_pages_the_primary_maps_and_unmaps_after_it_attach
 fn late_pages_secondary_body() {
     use std::io::BufRead;
     let prefix = std::env::var(ENV_PREFIX).expect("run by the late-pages multi-process test");
-    let eal = Eal::init(args(&[
-        "--proc-type",
-        "secondary",
-        "--file-prefix",
-        &prefix,
-    ]))
-    .unwrap();
+    let eal = attach_secondary(&prefix);
     // The catch-up announces what it maps and unmaps, as the primary's own changes are.
     let events: std::sync::Arc<std::sync::Mutex<Vec<(dpmem_eal::MemEvent, usize, usize)>>> =
         Default::default();

@@ -27,15 +27,7 @@ fn spawn_body(body: &str, prefix: &str) -> Child {
 
 fn secondary() -> &'static Eal {
     let prefix = std::env::var(ENV_PREFIX).expect("run by a secondary-hotplug test");
-    Box::leak(Box::new(
-        Eal::init(args(&[
-            "--proc-type",
-            "secondary",
-            "--file-prefix",
-            &prefix,
-        ]))
-        .unwrap(),
-    ))
+    Box::leak(Box::new(attach_secondary(&prefix)))
 }
 
 /// Reads the child's output until a line ends with `marker`; the lines read so far.

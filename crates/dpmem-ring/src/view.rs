@@ -349,33 +349,16 @@ impl<'r> RingView<'r> {
                 // SAFETY: the caller's contract, passed on with the mode it chose.
                 unsafe { self.enqueue::<MT, false>(n, behavior, fill) }
             }
-            SyncType::MtRts | SyncType::MtHts => {
+            // RTS finds its head word as it goes (`HeadTail::head_word`) and HTS keeps its
+            // head in the tail word, so neither needs a copy per layout.
+            SyncType::MtRts => {
                 // SAFETY: the caller's contract, passed on with the mode it chose.
-                unsafe { self.enqueue_relaxed(sync, n, behavior, fill) }
+                unsafe { self.enqueue::<RTS, false>(n, behavior, fill) }
             }
-        }
-    }
-
-    /// RTS or HTS (`sync`), whose paths need no copy per layout: RTS finds its head word as
-    /// it goes ([`HeadTail::head_word`](crate::headtail::HeadTail::head_word)), HTS keeps its
-    /// head in the tail word.
-    ///
-    /// # Safety
-    /// As [`RingView::enqueue_as`], with `sync` RTS or HTS.
-    #[inline(always)]
-    unsafe fn enqueue_relaxed(
-        &self,
-        sync: SyncType,
-        n: u32,
-        behavior: Behavior,
-        fill: impl SlotCopy,
-    ) -> Claim {
-        if sync == SyncType::MtRts {
-            // SAFETY: the caller's contract, in RTS.
-            unsafe { self.enqueue::<RTS, false>(n, behavior, fill) }
-        } else {
-            // SAFETY: the caller's contract, in HTS.
-            unsafe { self.enqueue::<HTS, false>(n, behavior, fill) }
+            SyncType::MtHts => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.enqueue::<HTS, false>(n, behavior, fill) }
+            }
         }
     }
 
@@ -429,33 +412,16 @@ impl<'r> RingView<'r> {
                 // SAFETY: the caller's contract, passed on with the mode it chose.
                 unsafe { self.dequeue::<MT, false>(n, behavior, empty) }
             }
-            SyncType::MtRts | SyncType::MtHts => {
+            // RTS finds its head word as it goes (`HeadTail::head_word`) and HTS keeps its
+            // head in the tail word, so neither needs a copy per layout.
+            SyncType::MtRts => {
                 // SAFETY: the caller's contract, passed on with the mode it chose.
-                unsafe { self.dequeue_relaxed(sync, n, behavior, empty) }
+                unsafe { self.dequeue::<RTS, false>(n, behavior, empty) }
             }
-        }
-    }
-
-    /// RTS or HTS (`sync`), whose paths need no copy per layout: RTS finds its head word as
-    /// it goes ([`HeadTail::head_word`](crate::headtail::HeadTail::head_word)), HTS keeps its
-    /// head in the tail word.
-    ///
-    /// # Safety
-    /// As [`RingView::dequeue_as`], with `sync` RTS or HTS.
-    #[inline(always)]
-    unsafe fn dequeue_relaxed(
-        &self,
-        sync: SyncType,
-        n: u32,
-        behavior: Behavior,
-        empty: impl SlotCopy,
-    ) -> Claim {
-        if sync == SyncType::MtRts {
-            // SAFETY: the caller's contract, in RTS.
-            unsafe { self.dequeue::<RTS, false>(n, behavior, empty) }
-        } else {
-            // SAFETY: the caller's contract, in HTS.
-            unsafe { self.dequeue::<HTS, false>(n, behavior, empty) }
+            SyncType::MtHts => {
+                // SAFETY: the caller's contract, passed on with the mode it chose.
+                unsafe { self.dequeue::<HTS, false>(n, behavior, empty) }
+            }
         }
     }
 

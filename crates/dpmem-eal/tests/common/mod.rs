@@ -56,6 +56,15 @@ pub fn args(extra: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Attaches to the primary that runs under `prefix`, as a secondary (the child side of the
+/// multi-process tests).
+pub fn attach_secondary(prefix: &str) -> dpmem_eal::Eal {
+    let eal = dpmem_eal::Eal::init(args(&["--proc-type", "secondary", "--file-prefix", prefix]))
+        .expect("a secondary attaches to the test's primary");
+    assert_eq!(eal.process_role(), dpmem_eal::ProcessRole::Secondary);
+    eal
+}
+
 /// A `--no-huge` EAL of `mb` MiB under a fresh file prefix tagged `tag` (any user, any machine).
 pub fn no_huge_eal(tag: &str, mb: u32) -> dpmem_eal::Eal {
     let prefix = unique_prefix(tag);
