@@ -112,12 +112,10 @@ pub(crate) unsafe fn limits_of(cache: *const CacheState) -> (u32, u32) {
 /// lasts (the owner of a per-lcore cache, the `&mut` holder of a user cache).
 #[inline(always)]
 pub(crate) unsafe fn slots_of<'a>(cache: *mut CacheState) -> &'a mut Slots {
-    let slots = cache
-        .cast::<u8>()
-        .wrapping_add(core::mem::offset_of!(CacheState, objs))
-        .cast::<Slots>();
-    // SAFETY: the caller's contract; `slots` is the `objs` field of a live state, and no
-    // reference to the whole state exists (see `CacheState`).
+    // SAFETY: the caller's contract: `cache` is live, so projecting to its `objs` field (no
+    // reference to the whole state is made, see `CacheState`) is in bounds.
+    let slots = unsafe { &raw mut (*cache).objs };
+    // SAFETY: the caller's contract; no other thread touches the slots while this lasts.
     unsafe { &mut *slots }
 }
 
@@ -298,7 +296,13 @@ pub(crate) unsafe fn flush<B: Backend + ?Sized>(cache: *mut CacheState, backend:
     let len = unsafe { len_of(cache) } as usize;
     // SAFETY: the caller gives this thread the cache alone.
     let slots = unsafe { slots_of(cache) };
-    enqueue_or_panic(backend, &slots[..len.min(CACHE_SLOTS)]);
+    // A length past the slots can only come from corrupt shared memory: say so rather than
+    // lose the objects quietly.
+    assert!(
+        len <= CACHE_SLOTS,
+        "mempool lcore cache is corrupt: it says it holds {len} objects"
+    );
+    enqueue_or_panic(backend, &slots[..len]);
     // SAFETY: the caller's contract; the store covers the atomic `len` alone.
     unsafe { (*cache).len.store(0, Ordering::Relaxed) };
 }

@@ -8,9 +8,10 @@
 //! back after every call (so [`Mempool::avail_count`] stays exact) and never reads it back.
 //!
 //! That is only right while nothing else changes the cache, so the handle marks it held
-//! (`held` in the shared cache state) and every other path — this thread's plain gets and
-//! puts, [`Mempool::flush_lcore_cache`], a thread given the same lcore id after this one
-//! unregistered — sees the mark and goes to the handler instead.
+//! (`held` in the shared cache state) and every other path sees the mark and leaves the
+//! cache alone: this thread's plain gets and puts and a thread given the same lcore id after
+//! this one unregistered go to the handler instead, and [`Mempool::flush_lcore_cache`] does
+//! nothing.
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -53,12 +54,11 @@ impl std::fmt::Debug for LcoreCache<'_, '_> {
 }
 
 impl<'pool, 'eal> LcoreCache<'pool, 'eal> {
-    /// Holds `state` (the calling thread's cache of `pool`, or null for none).
+    /// Holds the calling thread's cache of `pool` (none for a pool without caches or a
+    /// thread without an lcore id).
     #[inline]
-    pub(crate) fn new(
-        pool: &'pool Mempool<'eal>,
-        state: *mut CacheState,
-    ) -> Result<Self, MempoolError> {
+    pub(crate) fn new(pool: &'pool Mempool<'eal>) -> Result<Self, MempoolError> {
+        let state = pool.lcore_cache_slot();
         let mut handle = LcoreCache {
             pool,
             store: pool.store(),
@@ -124,39 +124,39 @@ impl<'pool, 'eal> LcoreCache<'pool, 'eal> {
         self.len == 0
     }
 
-    /// Writes the length back where other threads count it.
+    /// Writes the length back where other threads count it (nothing without a cache; the
+    /// callers have tested that already, so the test folds away where they are inlined).
     #[inline(always)]
     fn publish_len(&self) {
-        // SAFETY: `state` is non-null here (callers check) and held by this handle; the
-        // store covers the atomic `len` alone.
+        if self.state.is_null() {
+            return;
+        }
+        // SAFETY: a non-null `state` is the live cache this handle holds (`new` took `held`);
+        // the store covers the atomic `len` alone.
         unsafe { (*self.state).len.store(self.len, Ordering::Relaxed) };
     }
 
     /// Takes `objs.len()` objects, all or none, as [`Mempool::get_bulk`] does.
     #[inline(always)]
     pub fn get_bulk(&mut self, objs: &mut [*mut u8]) -> Result<(), MempoolError> {
+        if self.state.is_null() {
+            // Out of line, as the plain calls without a cache: the handler's code inlined next
+            // to the cache's few instructions would make every loop over a handle carry both,
+            // and the compiler then keeps less of the cache's state in registers.
+            return self.pool.get_uncached(objs);
+        }
         let n = objs.len();
         let Some(store) = self.store else {
             return Err(self.pool.exhausted(n));
         };
-        let out = as_words_mut(objs);
-        let done = if self.state.is_null() {
-            dequeue_uncached(store, out)
-        } else {
-            // SAFETY: the handle holds the cache (`held`) and stays on this thread.
-            let slots = unsafe { cache::slots_of(self.state) };
-            match cache::get_from(slots, self.len, self.size, store, out) {
-                Some(len) => {
-                    self.len = len;
-                    self.publish_len();
-                    true
-                }
-                None => false,
-            }
-        };
-        if !done {
+        // SAFETY: the handle holds the cache (`held`) and stays on this thread.
+        let slots = unsafe { cache::slots_of(self.state) };
+        let Some(len) = cache::get_from(slots, self.len, self.size, store, as_words_mut(objs))
+        else {
             return Err(self.pool.exhausted(n));
-        }
+        };
+        self.len = len;
+        self.publish_len();
         self.pool.debug_after_get(objs);
         Ok(())
     }
@@ -176,15 +176,15 @@ impl<'pool, 'eal> LcoreCache<'pool, 'eal> {
     /// put back since, and nothing uses the objects afterwards.
     #[inline(always)]
     pub unsafe fn put_bulk(&mut self, objs: &[*mut u8]) {
+        if self.state.is_null() {
+            // SAFETY: the caller's contract. Out of line, as in `get_bulk`.
+            return unsafe { self.pool.put_uncached(objs) };
+        }
         self.pool.debug_before_put(objs);
         let Some(store) = self.store else {
             self.pool.put_without_store()
         };
         let words = as_words(objs);
-        if self.state.is_null() {
-            enqueue_uncached(self.pool, store, words);
-            return;
-        }
         // SAFETY: the handle holds the cache (`held`) and stays on this thread.
         let slots = unsafe { cache::slots_of(self.state) };
         self.len = cache::put_into(slots, self.len, self.flush_threshold, store, words);
@@ -204,11 +204,10 @@ impl<'pool, 'eal> LcoreCache<'pool, 'eal> {
     /// Empties the cache into the handler (`rte_mempool_cache_flush`).
     pub fn flush(&mut self) {
         if let (false, Some(store)) = (self.state.is_null(), self.store) {
-            // SAFETY: the handle holds the cache (`held`) and stays on this thread.
-            let slots = unsafe { cache::slots_of(self.state) };
-            cache::enqueue_or_panic(store, &slots[..self.len as usize]);
+            // SAFETY: the handle holds the cache (`held`) and stays on this thread; the shared
+            // length it empties is the handle's, published after every call.
+            unsafe { cache::flush(self.state, store) };
             self.len = 0;
-            self.publish_len();
         }
     }
 }
@@ -225,28 +224,4 @@ impl Drop for LcoreCache<'_, '_> {
         // atomic `held` alone. Release: the next user of the cache sees its slots as left.
         unsafe { &(*self.state).held }.store(0, Ordering::Release);
     }
-}
-
-/// A handle without a cache goes straight to the handler, out of line: the handler's code
-/// (a ring operation is a few dozen instructions) inlined next to the cache's few would
-/// make every loop over a handle carry both, and the compiler then keeps less of the
-/// cache's state in registers. One call per operation on a pool without caches is the
-/// price.
-#[inline(never)]
-fn dequeue_uncached(store: &Store<'_>, out: &mut [usize]) -> bool {
-    // One object, the common call, with its length known here so the handler's copy is
-    // a single move rather than a loop.
-    if let [one] = out {
-        return store.dequeue(core::slice::from_mut(one));
-    }
-    store.dequeue(out)
-}
-
-/// The put side of [`dequeue_uncached`].
-#[inline(never)]
-fn enqueue_uncached(pool: &Mempool<'_>, store: &Store<'_>, words: &[usize]) {
-    if let [one] = words {
-        return pool.enqueue_direct(store, core::slice::from_ref(one));
-    }
-    pool.enqueue_direct(store, words);
 }

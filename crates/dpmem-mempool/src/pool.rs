@@ -1064,7 +1064,7 @@ impl<'eal> Mempool<'eal> {
     /// which inline the handler.
     #[inline]
     pub fn lcore_cache(&self) -> Result<LcoreCache<'_, 'eal>, MempoolError> {
-        LcoreCache::new(self, self.lcore_cache_slot())
+        LcoreCache::new(self)
     }
 
     /// Takes `objs.len()` objects, all or none (`rte_mempool_get_bulk`), through the calling
@@ -1086,7 +1086,7 @@ impl<'eal> Mempool<'eal> {
     /// [`Mempool::get_bulk`] without a cache, out of line (one object with its length known,
     /// so the handler's copy is a single move).
     #[inline(never)]
-    fn get_uncached(&self, objs: &mut [*mut u8]) -> Result<(), MempoolError> {
+    pub(crate) fn get_uncached(&self, objs: &mut [*mut u8]) -> Result<(), MempoolError> {
         match objs {
             // SAFETY: no cache.
             [one] => unsafe { self.get_with(core::slice::from_mut(one), core::ptr::null_mut()) },
@@ -1128,7 +1128,7 @@ impl<'eal> Mempool<'eal> {
     /// # Safety
     /// As [`Mempool::put_bulk`].
     #[inline(never)]
-    unsafe fn put_uncached(&self, objs: &[*mut u8]) {
+    pub(crate) unsafe fn put_uncached(&self, objs: &[*mut u8]) {
         match objs {
             // SAFETY: the caller's contract; no cache.
             [one] => unsafe { self.put_with(core::slice::from_ref(one), core::ptr::null_mut()) },

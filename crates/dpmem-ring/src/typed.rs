@@ -130,7 +130,7 @@ impl<T: Copy, M: RingMemory> Ring<T, M> {
         Some(Producer {
             ring: self,
             view: self.raw.view(),
-            mode: Dispatch::new(side.sync_type(), side.head_with_tail()),
+            mode: Dispatch::for_side(side),
         })
     }
 
@@ -145,7 +145,7 @@ impl<T: Copy, M: RingMemory> Ring<T, M> {
         Some(Consumer {
             ring: self,
             view: self.raw.view(),
-            mode: Dispatch::new(side.sync_type(), side.head_with_tail()),
+            mode: Dispatch::for_side(side),
         })
     }
 }
@@ -481,17 +481,8 @@ impl<T: Copy, M: RingMemory> EnqueueReservation<'_, '_, T, M> {
             self.n
         );
         let raw = &self.producer.ring.raw;
-        // The claim must still be open as it was made: an unsafe per-call enqueue on this
-        // side since the start (which the raw API forbids) would have given it back, and
-        // writing now would overwrite published slots.
-        let (start, open) = raw.prod().in_flight();
-        assert!(
-            start == self.start && items.len() <= open as usize,
-            "ring {}: the claim of this reservation was given back before its finish",
-            raw.name()
-        );
-        // SAFETY: the claimed slots start..start + n are this producer's (still open,
-        // checked); items fits.
+        // SAFETY: the claimed slots start..start + n are this producer's (the reservation
+        // borrows it mutably, and the raw API forbids enqueueing around it); items fits.
         unsafe {
             crate::slots::write(
                 raw.slots::<u8>(),

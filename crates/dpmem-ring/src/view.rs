@@ -19,7 +19,7 @@ use core::ptr::NonNull;
 
 use crate::config::{Behavior, SyncType};
 use crate::header::{RingHeader, SLOTS_OFFSET};
-use crate::headtail::Claim;
+use crate::headtail::{Claim, HeadTail};
 use crate::slots;
 
 /// [`SyncType`]s as `u32` const parameters.
@@ -87,28 +87,28 @@ impl SlotCopy for CopyOut {
 /// branches.
 ///
 /// The ring's layout (head beside tail or apart) is decoded here too, into a copy of each
-/// path per layout, so the data path never looks it up.
+/// path per layout, so the data path never looks it up. Both come from the side itself
+/// ([`Dispatch::for_side`]), which is what makes the paths chosen below the side's own.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Dispatch {
     single: bool,
     classic: bool,
     classic_together: bool,
-    together: bool,
     sync: SyncType,
 }
 
 impl Dispatch {
-    /// `together`: whether the ring keeps heads beside tails.
-    pub(crate) fn new(sync: SyncType, together: bool) -> Self {
+    /// The mode and layout of `side`, as its header records them.
+    pub(crate) fn for_side(side: &HeadTail) -> Self {
+        let (sync, together) = (side.sync_type(), side.head_with_tail());
         // The two flags tested first are for the layout most rings have (apart), so its
         // paths come first as on a ring without the choice; then classic multi-thread with
-        // heads beside tails (a mempool's ring); the rest (single-thread with heads beside
-        // tails, RTS, HTS) takes the match in `enqueue_in`/`dequeue_in`.
+        // heads beside tails (a mempool's ring). What is left — single-thread with heads
+        // beside tails, RTS, HTS — is told apart after them.
         Dispatch {
             single: sync == SyncType::St && !together,
             classic: sync == SyncType::Mt && !together,
             classic_together: sync == SyncType::Mt && together,
-            together,
             sync,
         }
     }
@@ -131,17 +131,29 @@ impl Dispatch {
         fill: impl SlotCopy,
     ) -> Claim {
         if self.single {
-            // SAFETY: the caller's contract, in this mode (single-thread, apart).
+            // SAFETY: the caller's contract; single-thread, apart is the side's own mode and
+            // layout (`for_side` read both from its header).
             unsafe { view.enqueue::<ST, false>(n, behavior, fill) }
         } else if self.classic {
-            // SAFETY: the caller's contract, in this mode (classic multi-thread, apart).
+            // SAFETY: the caller's contract; classic multi-thread, apart is the side's own
+            // mode and layout (`for_side`).
             unsafe { view.enqueue::<MT, false>(n, behavior, fill) }
         } else if self.classic_together {
-            // SAFETY: the caller's contract, in this mode (classic multi-thread, together).
+            // SAFETY: the caller's contract; classic multi-thread, together is the side's own
+            // mode and layout (`for_side`).
             unsafe { view.enqueue::<MT, true>(n, behavior, fill) }
+        } else if self.sync == SyncType::MtRts {
+            // SAFETY: the caller's contract; the side is RTS (`for_side`), whose path finds
+            // its head word as it goes and so serves both layouts.
+            unsafe { view.enqueue::<RTS, false>(n, behavior, fill) }
+        } else if self.sync == SyncType::MtHts {
+            // SAFETY: the caller's contract; the side is HTS (`for_side`), which keeps its
+            // head in the tail word in either layout.
+            unsafe { view.enqueue::<HTS, false>(n, behavior, fill) }
         } else {
-            // SAFETY: the caller's contract, in this mode and layout.
-            unsafe { view.enqueue_in(self.sync, self.together, n, behavior, fill) }
+            // SAFETY: the caller's contract; the flags and tests above leave only a
+            // single-thread side with heads beside tails (`for_side`).
+            unsafe { view.enqueue::<ST, true>(n, behavior, fill) }
         }
     }
 
@@ -158,17 +170,29 @@ impl Dispatch {
         empty: impl SlotCopy,
     ) -> Claim {
         if self.single {
-            // SAFETY: the caller's contract, in this mode (single-thread, apart).
+            // SAFETY: the caller's contract; single-thread, apart is the side's own mode and
+            // layout (`for_side` read both from its header).
             unsafe { view.dequeue::<ST, false>(n, behavior, empty) }
         } else if self.classic {
-            // SAFETY: the caller's contract, in this mode (classic multi-thread, apart).
+            // SAFETY: the caller's contract; classic multi-thread, apart is the side's own
+            // mode and layout (`for_side`).
             unsafe { view.dequeue::<MT, false>(n, behavior, empty) }
         } else if self.classic_together {
-            // SAFETY: the caller's contract, in this mode (classic multi-thread, together).
+            // SAFETY: the caller's contract; classic multi-thread, together is the side's own
+            // mode and layout (`for_side`).
             unsafe { view.dequeue::<MT, true>(n, behavior, empty) }
+        } else if self.sync == SyncType::MtRts {
+            // SAFETY: the caller's contract; the side is RTS (`for_side`), whose path finds
+            // its head word as it goes and so serves both layouts.
+            unsafe { view.dequeue::<RTS, false>(n, behavior, empty) }
+        } else if self.sync == SyncType::MtHts {
+            // SAFETY: the caller's contract; the side is HTS (`for_side`), which keeps its
+            // head in the tail word in either layout.
+            unsafe { view.dequeue::<HTS, false>(n, behavior, empty) }
         } else {
-            // SAFETY: the caller's contract, in this mode and layout.
-            unsafe { view.dequeue_in(self.sync, self.together, n, behavior, empty) }
+            // SAFETY: the caller's contract; the flags and tests above leave only a
+            // single-thread side with heads beside tails (`for_side`).
+            unsafe { view.dequeue::<ST, true>(n, behavior, empty) }
         }
     }
 }
@@ -334,29 +358,29 @@ impl<'r> RingView<'r> {
     ) -> Claim {
         match sync {
             SyncType::St if together => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
+                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
                 unsafe { self.enqueue::<ST, true>(n, behavior, fill) }
             }
             SyncType::Mt if together => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
+                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
                 unsafe { self.enqueue::<MT, true>(n, behavior, fill) }
             }
             SyncType::St => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
+                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
                 unsafe { self.enqueue::<ST, false>(n, behavior, fill) }
             }
             SyncType::Mt => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
+                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
                 unsafe { self.enqueue::<MT, false>(n, behavior, fill) }
             }
             // RTS finds its head word as it goes (`HeadTail::head_word`) and HTS keeps its
             // head in the tail word, so neither needs a copy per layout.
             SyncType::MtRts => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
+                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
                 unsafe { self.enqueue::<RTS, false>(n, behavior, fill) }
             }
             SyncType::MtHts => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
+                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
                 unsafe { self.enqueue::<HTS, false>(n, behavior, fill) }
             }
         }
@@ -397,38 +421,39 @@ impl<'r> RingView<'r> {
     ) -> Claim {
         match sync {
             SyncType::St if together => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
+                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
                 unsafe { self.dequeue::<ST, true>(n, behavior, empty) }
             }
             SyncType::Mt if together => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
+                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
                 unsafe { self.dequeue::<MT, true>(n, behavior, empty) }
             }
             SyncType::St => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
+                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
                 unsafe { self.dequeue::<ST, false>(n, behavior, empty) }
             }
             SyncType::Mt => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
+                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
                 unsafe { self.dequeue::<MT, false>(n, behavior, empty) }
             }
             // RTS finds its head word as it goes (`HeadTail::head_word`) and HTS keeps its
             // head in the tail word, so neither needs a copy per layout.
             SyncType::MtRts => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
+                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
                 unsafe { self.dequeue::<RTS, false>(n, behavior, empty) }
             }
             SyncType::MtHts => {
-                // SAFETY: the caller's contract, passed on with the mode it chose.
+                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
                 unsafe { self.dequeue::<HTS, false>(n, behavior, empty) }
             }
         }
     }
 
-    /// [`RingView::enqueue_as`] for one mode (`MODE` is a [`SyncType`] as `u32`).
+    /// [`RingView::enqueue_as`] for one mode (`MODE` is a [`SyncType`] as `u32`) and layout.
     ///
     /// # Safety
-    /// As [`RingView::enqueue_as`].
+    /// As [`RingView::enqueue_as`], and `TOGETHER` is the ring's layout (a wrong one reads the
+    /// wrong head word and claims slots that are not free).
     #[inline(always)]
     unsafe fn enqueue<const MODE: u32, const TOGETHER: bool>(
         &self,
@@ -464,10 +489,10 @@ impl<'r> RingView<'r> {
         claim
     }
 
-    /// [`RingView::dequeue_as`] for one mode.
+    /// [`RingView::dequeue_as`] for one mode and layout.
     ///
     /// # Safety
-    /// As [`RingView::dequeue_as`].
+    /// As [`RingView::dequeue_as`], and `TOGETHER` is the ring's layout.
     #[inline(always)]
     unsafe fn dequeue<const MODE: u32, const TOGETHER: bool>(
         &self,

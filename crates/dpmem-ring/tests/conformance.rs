@@ -552,31 +552,3 @@ fn per_call_modes_on_a_ring_with_heads_beside_tails() {
         assert_eq!(values, vec![1, 2, 3], "{flags:?}");
     }
 }
-
-/// The unsafe API forbids an enqueue between a start and its finish on a single-thread side;
-/// one that happens anyway gives the open claim back, and a typed finish of that claim
-/// panics before writing rather than overwrite a published slot.
-#[test]
-fn a_typed_finish_of_a_claim_given_back_panics_before_writing() {
-    let ring = Ring::<u64>::new("given", 8, RingFlags::SP_ENQ | RingFlags::SC_DEQ).unwrap();
-    let mut p = ring.producer().unwrap();
-    let reservation = p.enqueue_start(1, Behavior::Fixed).unwrap();
-    // SAFETY: deliberately breaks the raw API's contract (an SP enqueue between a start and
-    // its finish) to check that the finish refuses to write; nothing else uses the ring.
-    let (n, _) = unsafe {
-        ring.raw()
-            .enqueue_elems(&5u64.to_ne_bytes(), 1, Behavior::Fixed, None)
-    };
-    assert_eq!(n, 1);
-    let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        reservation.finish(&[9]);
-    }));
-    assert!(
-        finished.is_err(),
-        "the finish must refuse a claim given back"
-    );
-    drop(p);
-    let mut c = ring.consumer().unwrap();
-    assert_eq!(c.dequeue(), Some(5), "the published element is intact");
-    assert_eq!(c.dequeue(), None);
-}
