@@ -109,6 +109,8 @@ fn racing_secondary_body() {
     let mut held = Vec::new();
     let mut blocks = 0u64;
     while start.elapsed() < Duration::from_secs(3) {
+        // Stats walk every free header, some of them on pages the primary just mapped.
+        eal.heaps().stats(0).expect("stats of the shared heap");
         let Ok(block) = eal.heaps().malloc(512 << 10, 0) else {
             continue;
         };
@@ -171,19 +173,31 @@ fn reentrant_callback_body() {
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let counted = calls.clone();
     eal.memory()
-        .register_event_callback("calls_back", move |_, _, _| {
-            // A lookup and a heap call from inside the catch-up's own callback.
-            let _ = eal.memzones().lookup("late");
-            let _ = eal.heaps().validate(core::ptr::null());
+        .register_event_callback("calls_back", move |event, va, _| {
+            // What a memory event callback may do (heap and memzone calls it may not, as in
+            // DPDK): walk the memory, translate the page it hears of, ask for a catch-up
+            // (skipped, as one is running), all under the hotplug lock the catch-up holds.
+            let _ = eal
+                .memory()
+                .walk_segments(|_, _| core::ops::ControlFlow::Break(()));
+            if event == dpmem_eal::MemEvent::Alloc {
+                assert!(
+                    eal.memory().virt_to_iova(va).is_some(),
+                    "a page just mapped"
+                );
+            }
+            eal.memory().sync_with_primary().unwrap();
             counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         })
         .unwrap();
     println!("attached");
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).unwrap();
+    // The lookup catches up from inside a walk, which holds the hotplug lock already.
     let zone = eal
-        .memzones()
-        .lookup("late")
+        .memory()
+        .walk_segments(|_, _| core::ops::ControlFlow::Break(eal.memzones().lookup("late")))
+        .flatten()
         .expect("the primary's new zone");
     // SAFETY: the primary's zone, mapped here by the lookup's catch-up.
     let bytes = unsafe { std::slice::from_raw_parts(zone.as_ptr(), zone.len as usize) };

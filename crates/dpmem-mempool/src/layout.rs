@@ -32,7 +32,7 @@ pub(crate) struct ObjHeader {
 /// The sizes of one object slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ObjSize {
-    /// Bytes before the element (the [`ObjHeader`], padded to a cache line when aligned).
+    /// Bytes before the element (the `ObjHeader`, padded to a cache line when aligned).
     pub header_size: u32,
     /// The element, rounded up to 8 bytes.
     pub elt_size: u32,

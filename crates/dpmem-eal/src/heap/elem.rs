@@ -206,8 +206,9 @@ impl Elem {
     /// Fills `[start, start+len)` with zeroes: erased headers and cleared data.
     #[inline]
     pub fn zero_range(start: usize, len: usize) {
-        // SAFETY: callers pass ranges inside elements of a heap whose lock they hold, which lie
-        // in mapped memory nobody else is using (free memory or a block being freed).
+        // SAFETY: callers pass ranges of mapped heap memory that nobody else is using: inside
+        // free elements or a block being freed, under the heap's lock, or a busy block just
+        // handed out to the caller (`clear_block`, after the lock is released).
         bookkeeping(|| unsafe { std::ptr::write_bytes(start as *mut u8, 0, len) })
     }
 
@@ -217,8 +218,9 @@ impl Elem {
     #[inline]
     pub fn clear_block(data: usize, len: usize, dirty: bool) {
         if dirty && len >= STREAMING_CLEAR_MIN {
-            // SAFETY: as `zero_range`: the block was just carved out of this heap, under its
-            // lock, in mapped memory nobody else uses.
+            // SAFETY: the block at `data` was just handed out to this call (busy, so the heap
+            // gives it to nobody else even though its lock is released by now), in mapped
+            // memory, and `len` is within its usable length.
             bookkeeping(|| unsafe { stream_zero(data, len) });
         } else if dirty {
             Elem::zero_range(data, len);
@@ -235,8 +237,8 @@ impl Elem {
 pub(crate) const STREAMING_CLEAR_MIN: usize = 1 << 20;
 
 /// Zeroes `[start, start+len)` with stores that bypass the caches (`movntdq`), then fences
-/// so that the zeroes are seen before anything stored after (the heap unlock, the caller's
-/// own writes).
+/// so that the zeroes are seen before anything stored after (the caller's own writes, and
+/// whatever publishes the block to other threads).
 ///
 /// # Safety
 /// The range is mapped, writable, and used by nobody else during the call.

@@ -1,7 +1,7 @@
 //! One malloc heap: the elements carved out of the memory of one socket, their address-ordered
 //! links and their free lists (DPDK's `malloc_heap.c` and `malloc_elem.c`).
 //!
-//! Every operation here runs with the heap's lock held; [`HeapOps`] is what a locked heap can
+//! Every operation here runs with the heap's lock held; `HeapOps` is what a locked heap can
 //! do. The state lives in the shared configuration and the elements in hugepage memory, so a
 //! secondary process works on the same heap through its own mapping at the same addresses.
 //!

@@ -748,6 +748,9 @@ impl<'a> Heaps<'a> {
         if st.in_use == 0 || st.socket_id != socket {
             return Err(no_heap());
         }
+        // The free headers walked below may sit on pages the primary mapped since this
+        // process last caught up: map them first, under the heap lock as everywhere else.
+        self.memory.sync_with_primary()?;
         let mut stats = HeapStats {
             name: decode_str(&st.name),
             socket_id: st.socket_id,

@@ -1,7 +1,7 @@
 //! Memory: the memseg lists of one EAL instance, how pages enter and leave them, and the
 //! lookups and walks over them.
 //!
-//! Shared state (list headers, segments, occupancy) lives in the [`ConfigMapping`]; what only
+//! Shared state (list headers, segments, occupancy) lives in the `ConfigMapping`; what only
 //! this process has (file descriptors, callbacks, validators) lives here. Every change to the
 //! lists happens under the configuration's hotplug lock, which serialises all processes.
 //!

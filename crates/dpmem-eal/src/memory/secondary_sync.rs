@@ -21,8 +21,11 @@
 //!
 //! Memory event callbacks registered in the secondary hear of it as of the primary's own
 //! changes: `Free` for each page about to be unmapped (or replaced), `Alloc` for each page
-//! mapped. They run with the hotplug lock held; dpmem calls they make skip the catch-up
-//! instead of waiting for it (the pages they see are those mapped so far).
+//! mapped. They run with the hotplug lock held, and — as DPDK asks of its memory event
+//! callbacks — must not allocate or free heap memory or reserve, free or look up memzones:
+//! the catch-up may have been started by such a call, whose heap or memzone lock is still
+//! held, and the pages mapped so far are not all the heap may use. Walking memory and
+//! translating addresses are fine (nested catch-ups are skipped, through a thread-local).
 //!
 //! What a secondary must not do is touch memory the primary mapped since the last catch-up
 //! before calling any of those entry points: a pointer handed over through a ring to a heap
@@ -78,7 +81,10 @@ impl Memory {
     #[inline(never)]
     fn catch_up_with_primary(&self) -> Result<(), EalError> {
         let header = self.config.header();
-        let _hotplug = header.hotplug_lock.lock();
+        // Re-entrant: a thread walking the memory (`walk_segments`, which holds this lock) may
+        // look a memzone up, which catches up. The catch-up changes only this process's own
+        // mappings and records, under its own `secondary_view` lock.
+        let _hotplug = header.hotplug_lock.lock_reentrant();
         let mut view = self
             .secondary_view
             .lock()

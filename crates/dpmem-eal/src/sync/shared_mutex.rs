@@ -47,7 +47,8 @@ impl SharedMutex {
     }
 
     /// [`SharedMutex::lock`] without recording the owner: for locks that are never taken
-    /// with [`SharedMutex::lock_reentrant`] (heaps and the memzone table), which then skip
+    /// with [`SharedMutex::lock_reentrant`] (the heaps, the heap directory and the memzone table,
+    /// all behind [`SharedLocked`](super::SharedLocked)), which then skip
     /// a thread-local read and a store on the path every allocation takes.
     #[inline]
     pub fn lock_untracked(&self) -> SharedMutexGuard<'_> {
