@@ -26,15 +26,31 @@ impl RingFlags {
     /// Default consumer is multi-thread, head/tail sync (`RING_F_MC_HTS_DEQ`).
     pub const MC_HTS_DEQ: RingFlags = RingFlags(0x0040);
 
-    /// dpmem's own, in a bit DPDK does not use: keep each side's head on the same cache line
-    /// as its tail, as DPDK does, instead of on a 128-byte block of its own. Better when
-    /// every thread both enqueues and dequeues (a mempool's ring: dpmem's mempool handlers
-    /// set it); worse for a pipeline where some threads only produce and others only
-    /// consume, where the consumers' polling of the tail would keep taking the producers'
-    /// head away from them. It changes where positions live, not what any operation does.
+    /// dpmem's own, in a bit DPDK does not use: keep the head of each multi-thread side on
+    /// the same cache line as its tail, as DPDK does, instead of on a 128-byte block of its
+    /// own. Better when every thread both enqueues and dequeues (a mempool's ring: dpmem's
+    /// mempool handlers set it); worse for a pipeline where some threads only produce and
+    /// others only consume, where the consumers' polling of the tail would keep taking the
+    /// producers' head away from them. A single-thread side keeps its head apart (its one
+    /// thread contends with nobody for it). Only with [`RingFlags::CACHED_OTHER_TAIL`], the
+    /// one combination it pays with; it changes where positions live, not what any operation
+    /// does.
     pub const HEAD_TAIL_TOGETHER: RingFlags = RingFlags(0x1000_0000);
 
-    const KNOWN: u32 = 0x7f | Self::HEAD_TAIL_TOGETHER.0;
+    /// dpmem's own, in a bit DPDK does not use: a single-thread or classic multi-thread
+    /// claim that reads the other side's tail leaves, beside its head, how much room that tail
+    /// showed beyond what it took; the next claim that fits in that room takes its slots
+    /// without reading the other side's cache line at all. Only a claim that does not fit
+    /// reads the tail, so no operation takes fewer elements than it would without the flag.
+    ///
+    /// What changes is the `remaining` count an operation reports (DPDK's `free_space` and
+    /// `available`): when the room left sufficed, it is *at least* that many rather than the
+    /// count as of the claim. On two cores that share a ring this saves a cache-line transfer
+    /// per operation whenever the ring is not nearly full or empty (dpmem's mempool handlers
+    /// set it). RTS and HTS sides do not use it.
+    pub const CACHED_OTHER_TAIL: RingFlags = RingFlags(0x2000_0000);
+
+    const KNOWN: u32 = 0x7f | Self::HEAD_TAIL_TOGETHER.0 | Self::CACHED_OTHER_TAIL.0;
 
     /// Whether every bit of `other` is set here.
     pub const fn contains(self, other: RingFlags) -> bool {
@@ -49,6 +65,9 @@ impl RingFlags {
         };
         if self.0 & !Self::KNOWN != 0 {
             return Err(bad("unknown flag bits"));
+        }
+        if self.contains(Self::HEAD_TAIL_TOGETHER) && !self.contains(Self::CACHED_OTHER_TAIL) {
+            return Err(bad("HEAD_TAIL_TOGETHER without CACHED_OTHER_TAIL"));
         }
         let producer = match (
             self.contains(Self::SP_ENQ),

@@ -27,12 +27,13 @@ impl<T> core::ops::Deref for CachePadded<T> {
 /// that will hold a named ring carries a 3-byte prefix within a 32-byte name.
 pub const RING_NAME_MAX: usize = 28;
 
-/// Written last by initialisation, checked by attach: "dpmeMRN3" in ASCII, read as a
+/// Written last by initialisation, checked by attach: "dpmeMRN4" in ASCII, read as a
 /// little-endian word. The final digit is the header layout's version, so a process built
 /// for another layout refuses the ring instead of reading its words in the wrong places:
 /// the first ("dpmeMRNG") kept a side's head and tail together, the second put each on a
-/// block of its own, the third lets a ring choose (a word for the head beside the tail).
-pub(crate) const RING_MAGIC: u64 = 0x334e_524d_656d_7064;
+/// block of its own, the third lets a ring choose (a word for the head beside the tail),
+/// the fourth adds the other side's tail as last seen beside each head.
+pub(crate) const RING_MAGIC: u64 = 0x344e_524d_656d_7064;
 
 /// What never changes after initialisation.
 #[derive(Debug)]

@@ -15,13 +15,18 @@
 //!   follows the head once the last overlapping operation finishes, with a bounded
 //!   head-tail distance); head/tail sync (HTS: one operation in flight per side).
 //! - **Layout**: each side's head and tail sit on 128-byte blocks of their own, which suits
-//!   pipelines (some threads only enqueue, others only dequeue); with
-//!   [`RingFlags::HEAD_TAIL_TOGETHER`] (dpmem's own flag) they share a line as in DPDK,
-//!   which suits rings every thread both enqueues to and dequeues from, such as a
-//!   mempool's. Operations behave the same either way.
+//!   pipelines (some threads only enqueue, others only dequeue). Two flags of dpmem's own
+//!   change that. With [`RingFlags::CACHED_OTHER_TAIL`] a claim keeps, in the high half of
+//!   its head word, the room the other side's tail showed beyond what it took, and the
+//!   next claim that fits in it does not read the other side's cache line at all; the
+//!   counts operations report are then lower bounds. With it, [`RingFlags::HEAD_TAIL_TOGETHER`]
+//!   also puts each multi-thread side's head on its tail's line, as DPDK does, which suits
+//!   rings every thread both enqueues to and dequeues from: a mempool's. Operations move the
+//!   same elements every way.
 //! - **Calls**: single, bulk (all or nothing) and burst (as many as possible), each
 //!   reporting the free space or remaining elements; peek (start/finish) and zero-copy
-//!   (start, fill or read one or two regions in place, finish) on SP/SC and HTS sides.
+//!   (start, fill or read one or two regions in place, finish) on SP/SC and HTS sides;
+//!   bulk calls without a handle on multi-thread sides ([`Ring::mp_enqueue_bulk`]).
 //!
 //! [`RawRing`] is DPDK's element API (`unsafe`, bytes); [`Ring<T>`] is the safe typed API,
 //! whose [`Producer`]/[`Consumer`] handles make the single-thread modes sound: an SP side

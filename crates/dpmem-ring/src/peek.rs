@@ -77,12 +77,14 @@ impl<M: RingMemory> RawRing<M> {
         } else {
             (self.cons(), self.prod(), 0)
         };
-        let claim = match sync {
-            SyncType::MtHts => return side.hts_move_head(other, capacity, n, behavior),
-            _ if side.head_with_tail() => {
-                side.move_head::<true, true>(other, capacity, n, behavior)
-            }
-            _ => side.move_head::<true, false>(other, capacity, n, behavior),
+        if sync == SyncType::MtHts {
+            return side.hts_move_head(other, capacity, n, behavior);
+        }
+        // Peek and zero-copy serve single-thread sides, whose heads are always apart.
+        let claim = if side.layout().cached {
+            side.move_head::<true, false, true>(other, capacity, n, behavior)
+        } else {
+            side.move_head::<true, false, false>(other, capacity, n, behavior)
         };
         side.mark_open_claim(&claim);
         claim

@@ -13,7 +13,7 @@ use crate::error::RingError;
 use crate::header::{
     CachePadded, RingHeader, RingMeta, CACHE_PAD, RING_MAGIC, RING_NAME_MAX, SLOTS_OFFSET,
 };
-use crate::headtail::HeadTail;
+use crate::headtail::{HeadTail, Layout};
 use crate::memory::{HeapRegion, RingMemory};
 use crate::sync::Ordering;
 use crate::view::RingView;
@@ -134,7 +134,13 @@ pub unsafe fn init_in(
     }
     // RTS's default distance: an eighth of the capacity (DPDK's default).
     let htd_max = g.capacity / 8;
-    let together = flags.contains(RingFlags::HEAD_TAIL_TOGETHER);
+    // A single-thread side keeps its head apart whatever the flags (see HEAD_TAIL_TOGETHER).
+    let layout = |sync: SyncType| Layout {
+        together: flags.contains(RingFlags::HEAD_TAIL_TOGETHER) && sync != SyncType::St,
+        cached: flags.contains(RingFlags::CACHED_OTHER_TAIL),
+    };
+    let (prod_sync, cons_sync) = (g.producer.sync_type(), g.consumer.sync_type());
+    crate::sync::detect_prefetch_for_write();
     let header = RingHeader {
         meta: CachePadded(RingMeta {
             magic: 0,
@@ -146,8 +152,8 @@ pub unsafe fn init_in(
             capacity: g.capacity,
             esize: g.esize,
         }),
-        prod: HeadTail::new(g.producer.sync_type(), htd_max, together),
-        cons: HeadTail::new(g.consumer.sync_type(), htd_max, together),
+        prod: HeadTail::new(prod_sync, htd_max, layout(prod_sync)),
+        cons: HeadTail::new(cons_sync, htd_max, layout(cons_sync)),
     };
     let header_ptr = mem.cast::<RingHeader>();
     // SAFETY: mem is 128-aligned (checked), valid for len >= needed > size_of header
@@ -235,6 +241,7 @@ impl<M: RingMemory> RawRing<M> {
         if magic != RING_MAGIC {
             return Err(RingError::NotARing { magic });
         }
+        crate::sync::detect_prefetch_for_write();
         let ring = RawRing {
             header,
             memory,
@@ -563,22 +570,23 @@ mod tests {
         )
     }
 
-    /// Where each side's head lives after some traffic, in both layouts and every mode with
+    /// Where each side's head lives after some traffic, in every layout and every mode with
     /// a head word (HTS keeps its head in the tail word), through the raw per-call API
-    /// (which looks the layout up on each call) and the typed handles (which decode it once).
+    /// (which looks the layout up on each call) and the typed handles (which decode it once):
+    /// beside the tail only for the multi-thread sides of a ring that asks.
     #[test]
-    fn heads_live_beside_tails_only_on_rings_that_ask() {
+    fn heads_live_beside_tails_only_on_multi_thread_sides_of_rings_that_ask() {
         for modes in [
             RingFlags::NONE,
             RingFlags::SP_ENQ | RingFlags::SC_DEQ,
             RingFlags::MP_RTS_ENQ | RingFlags::MC_RTS_DEQ,
         ] {
-            for together in [false, true] {
-                let flags = if together {
-                    modes | RingFlags::HEAD_TAIL_TOGETHER
-                } else {
-                    modes
-                };
+            for layout in [
+                RingFlags::NONE,
+                RingFlags::CACHED_OTHER_TAIL,
+                RingFlags::HEAD_TAIL_TOGETHER | RingFlags::CACHED_OTHER_TAIL,
+            ] {
+                let flags = modes | layout;
                 let ring = Ring::<u64>::new("where", 16, flags).unwrap();
                 ring.producer().unwrap().enqueue_bulk(&[1, 2, 3, 4]);
                 ring.consumer().unwrap().dequeue_bulk(&mut [0u64; 1]);
@@ -590,6 +598,8 @@ mod tests {
                 // SAFETY: one thread uses the ring.
                 let (n, _) = unsafe { raw.dequeue_elems(&mut one, 1, Behavior::Fixed, None) };
                 assert_eq!(n, 1);
+                let together = flags.contains(RingFlags::HEAD_TAIL_TOGETHER)
+                    && !flags.contains(RingFlags::SP_ENQ);
                 for (side, pos) in [(raw.prod(), 5), (raw.cons(), 2)] {
                     let expected = if together { (pos, 0) } else { (0, pos) };
                     assert_eq!(head_words(side), expected, "{flags:?}");

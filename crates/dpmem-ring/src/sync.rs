@@ -27,6 +27,47 @@ pub fn spin_wait() {
     core::hint::spin_loop();
 }
 
+/// Whether this CPU has `prefetchw`. Every AMD64 CPU and Intel's since Broadwell do; some
+/// older Intel ones raise an invalid-opcode fault on it, so it is only used once CPUID said
+/// so ([`detect_prefetch_for_write`], when a ring is built or attached).
+#[cfg(all(target_arch = "x86_64", not(loom)))]
+static PREFETCH_FOR_WRITE: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(false);
+
+/// Ask CPUID whether [`prefetch_for_write`] may use `prefetchw` (leaf `0x8000_0001`, ECX bit
+/// 8). Cheap enough to run on every ring creation and attach, which is how every thread that
+/// can reach a ring's data path has run it first.
+pub(crate) fn detect_prefetch_for_write() {
+    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    {
+        use core::arch::x86_64::__cpuid;
+        let has_leaf = __cpuid(0x8000_0000).eax >= 0x8000_0001;
+        let has = has_leaf && (__cpuid(0x8000_0001).ecx >> 8) & 1 == 1;
+        PREFETCH_FOR_WRITE.store(has, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Ask for the cache line holding `word` in exclusive state, ahead of a compare-and-swap
+/// on it: `prefetchw` where the CPU has it, else (and under loom) nothing.
+#[inline(always)]
+pub(crate) fn prefetch_for_write<T>(word: &T) {
+    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    if PREFETCH_FOR_WRITE.load(core::sync::atomic::Ordering::Relaxed) {
+        // SAFETY: CPUID reported `prefetchw` (the flag is only set so). It is a hint: it
+        // moves a cache line and touches no register but its address operand, no flag and
+        // no memory, and cannot fault on any address.
+        unsafe {
+            core::arch::asm!(
+                "prefetchw [{addr}]",
+                addr = in(reg) core::ptr::from_ref(word),
+                options(nostack, readonly, preserves_flags)
+            );
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+    let _ = word;
+}
+
 /// A barrier for the compiler only: it emits no instruction, but memory accesses are not
 /// moved across it at compile time. The slot copies put one in their block loop, which
 /// the compiler would otherwise recognise as a copy idiom and replace with a call to

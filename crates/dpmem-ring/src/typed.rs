@@ -34,7 +34,8 @@ pub struct Ring<T: Copy, M: RingMemory = HeapRegion> {
 pub struct Moved {
     /// Elements moved (bulk: 0 or all).
     pub count: u32,
-    /// After the call: free slots (enqueue) or elements left (dequeue).
+    /// After the call: free slots (enqueue) or elements left (dequeue) — at least this many
+    /// on a ring made with [`RingFlags::CACHED_OTHER_TAIL`], where the count can be behind.
     pub remaining: u32,
 }
 
@@ -147,6 +148,54 @@ impl<T: Copy, M: RingMemory> Ring<T, M> {
             view: self.raw.view(),
             mode: Dispatch::for_side(side),
         })
+    }
+}
+
+impl<T: Copy, M: RingMemory> Ring<T, M> {
+    /// Enqueue all of `items` or none, without a handle, on a multi-thread producer side (MP,
+    /// RTS or HTS, each in its own protocol) — DPDK's `rte_ring_enqueue_bulk` on such a ring.
+    /// `None`, having done nothing, on an SP side, whose one [`Producer`] is the way in.
+    ///
+    /// For code that enqueues once per call from any thread (a mempool's puts): no handle is
+    /// made, and the layout is looked up with the layout of dpmem's mempool rings tested
+    /// first, where a handle tests the default layout first.
+    #[inline(always)]
+    pub fn mp_enqueue_bulk(&self, items: &[T]) -> Option<Moved> {
+        let sync = self.raw.prod().sync_type();
+        if sync == SyncType::St {
+            return None;
+        }
+        let fill = CopyIn {
+            src: items.as_ptr().cast(),
+            esize: size_of::<T>(),
+        };
+        let view = self.raw.view();
+        // SAFETY: a multi-thread side in its own mode, which any number of threads may
+        // enqueue into at once; `fill` copies from items, which holds that many values of T.
+        let claim =
+            unsafe { view.enqueue_as(sync, slice_count(items.len()), Behavior::Fixed, fill) };
+        Some(moved(claim))
+    }
+
+    /// Dequeue exactly `out.len()` values or none, without a handle, on a multi-thread
+    /// consumer side (see [`Ring::mp_enqueue_bulk`]). `None`, having done nothing, on an SC
+    /// side.
+    #[inline(always)]
+    pub fn mc_dequeue_bulk(&self, out: &mut [T]) -> Option<Moved> {
+        let sync = self.raw.cons().sync_type();
+        if sync == SyncType::St {
+            return None;
+        }
+        let empty = CopyOut {
+            dst: out.as_mut_ptr().cast(),
+            esize: size_of::<T>(),
+        };
+        let view = self.raw.view();
+        // SAFETY: a multi-thread side in its own mode, which any number of threads may
+        // dequeue from at once; `empty` copies into out, which has room for that many.
+        let claim =
+            unsafe { view.dequeue_as(sync, slice_count(out.len()), Behavior::Fixed, empty) };
+        Some(moved(claim))
     }
 }
 

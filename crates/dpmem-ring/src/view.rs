@@ -19,7 +19,7 @@ use core::ptr::NonNull;
 
 use crate::config::{Behavior, SyncType};
 use crate::header::{RingHeader, SLOTS_OFFSET};
-use crate::headtail::{Claim, HeadTail};
+use crate::headtail::{Claim, HeadTail, Layout};
 use crate::slots;
 
 /// [`SyncType`]s as `u32` const parameters.
@@ -79,36 +79,46 @@ impl SlotCopy for CopyOut {
 
 /// A side's mode, decoded once for a handle that runs many operations in it.
 ///
-/// Single-thread and classic multi-thread each have a flag of their own, tested before
-/// the match that serves the relaxed modes. A match on all four modes is compiled into a
+/// Each path has a flag of its own, tested in turn. A match on the modes is compiled into a
 /// jump table — a load and an indirect jump on every call, a visible share of an operation
-/// that is a dozen instructions long — and tests of one value against each mode in turn
-/// are merged back into that same table; tests of separate flags stay plain, predicted
-/// branches.
+/// that is a dozen instructions long — and tests of one value against each mode in turn are
+/// merged back into that same table; tests of separate flags stay plain, predicted
+/// branches. Every path is inlined: a call left in the function to serve the rare ones out
+/// of line cost a mempool get+put of one object 3 ns on one core, taken or not (the
+/// registers it clobbers are saved around the whole function).
 ///
-/// The ring's layout (head beside tail or apart) is decoded here too, into a copy of each
-/// path per layout, so the data path never looks it up. Both come from the side itself
-/// ([`Dispatch::for_side`]), which is what makes the paths chosen below the side's own.
+/// The side's layout (head beside tail or apart, room left kept or not) is decoded here
+/// too, into a copy of each path per layout, so the data path never looks it up. Both come
+/// from the side itself ([`Dispatch::for_side`]), which is what makes the paths chosen below
+/// the side's own.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Dispatch {
+    /// Single-thread, apart: a default SP or SC side.
     single: bool,
+    /// Classic multi-thread, apart: a default MP or MC side.
     classic: bool,
-    classic_together: bool,
+    /// Classic multi-thread, together, cached: a side of a multi-thread mempool's ring.
+    classic_together_cached: bool,
+    /// Single-thread, cached (always apart): a side of an SP/SC mempool's ring, or of a
+    /// pipeline that asked for the cache.
+    single_cached: bool,
+    /// Classic multi-thread, apart, cached.
+    classic_cached: bool,
+    /// What is left: RTS or HTS.
     sync: SyncType,
 }
 
 impl Dispatch {
     /// The mode and layout of `side`, as its header records them.
     pub(crate) fn for_side(side: &HeadTail) -> Self {
-        let (sync, together) = (side.sync_type(), side.head_with_tail());
-        // The two flags tested first are for the layout most rings have (apart), so its
-        // paths come first as on a ring without the choice; then classic multi-thread with
-        // heads beside tails (a mempool's ring). What is left — single-thread with heads
-        // beside tails, RTS, HTS — is told apart after them.
+        let (sync, layout) = (side.sync_type(), side.layout());
+        let (st, mt) = (sync == SyncType::St, sync == SyncType::Mt);
         Dispatch {
-            single: sync == SyncType::St && !together,
-            classic: sync == SyncType::Mt && !together,
-            classic_together: sync == SyncType::Mt && together,
+            single: st && layout == Layout::APART,
+            classic: mt && layout == Layout::APART,
+            classic_together_cached: mt && layout == Layout::TOGETHER_CACHED,
+            single_cached: st && layout == Layout::APART_CACHED,
+            classic_cached: mt && layout == Layout::APART_CACHED,
             sync,
         }
     }
@@ -133,27 +143,31 @@ impl Dispatch {
         if self.single {
             // SAFETY: the caller's contract; single-thread, apart is the side's own mode and
             // layout (`for_side` read both from its header).
-            unsafe { view.enqueue::<ST, false>(n, behavior, fill) }
+            unsafe { view.enqueue::<ST, false, false>(n, behavior, fill) }
         } else if self.classic {
             // SAFETY: the caller's contract; classic multi-thread, apart is the side's own
             // mode and layout (`for_side`).
-            unsafe { view.enqueue::<MT, false>(n, behavior, fill) }
-        } else if self.classic_together {
-            // SAFETY: the caller's contract; classic multi-thread, together is the side's own
+            unsafe { view.enqueue::<MT, false, false>(n, behavior, fill) }
+        } else if self.classic_together_cached {
+            // SAFETY: the caller's contract; classic multi-thread, together, cached is the
+            // side's own mode and layout (`for_side`).
+            unsafe { view.enqueue::<MT, true, true>(n, behavior, fill) }
+        } else if self.single_cached {
+            // SAFETY: the caller's contract; single-thread, apart, cached is the side's own
             // mode and layout (`for_side`).
-            unsafe { view.enqueue::<MT, true>(n, behavior, fill) }
+            unsafe { view.enqueue::<ST, false, true>(n, behavior, fill) }
+        } else if self.classic_cached {
+            // SAFETY: the caller's contract; classic multi-thread, apart, cached is the side's
+            // own mode and layout (`for_side`).
+            unsafe { view.enqueue::<MT, false, true>(n, behavior, fill) }
         } else if self.sync == SyncType::MtRts {
             // SAFETY: the caller's contract; the side is RTS (`for_side`), whose path finds
-            // its head word as it goes and so serves both layouts.
-            unsafe { view.enqueue::<RTS, false>(n, behavior, fill) }
-        } else if self.sync == SyncType::MtHts {
-            // SAFETY: the caller's contract; the side is HTS (`for_side`), which keeps its
-            // head in the tail word in either layout.
-            unsafe { view.enqueue::<HTS, false>(n, behavior, fill) }
+            // its head word as it goes and so serves every layout.
+            unsafe { view.enqueue::<RTS, false, false>(n, behavior, fill) }
         } else {
-            // SAFETY: the caller's contract; the flags and tests above leave only a
-            // single-thread side with heads beside tails (`for_side`).
-            unsafe { view.enqueue::<ST, true>(n, behavior, fill) }
+            // SAFETY: the caller's contract; the flags and test above leave only HTS
+            // (`for_side`), which keeps its head in the tail word in every layout.
+            unsafe { view.enqueue::<HTS, false, false>(n, behavior, fill) }
         }
     }
 
@@ -172,27 +186,31 @@ impl Dispatch {
         if self.single {
             // SAFETY: the caller's contract; single-thread, apart is the side's own mode and
             // layout (`for_side` read both from its header).
-            unsafe { view.dequeue::<ST, false>(n, behavior, empty) }
+            unsafe { view.dequeue::<ST, false, false>(n, behavior, empty) }
         } else if self.classic {
             // SAFETY: the caller's contract; classic multi-thread, apart is the side's own
             // mode and layout (`for_side`).
-            unsafe { view.dequeue::<MT, false>(n, behavior, empty) }
-        } else if self.classic_together {
-            // SAFETY: the caller's contract; classic multi-thread, together is the side's own
+            unsafe { view.dequeue::<MT, false, false>(n, behavior, empty) }
+        } else if self.classic_together_cached {
+            // SAFETY: the caller's contract; classic multi-thread, together, cached is the
+            // side's own mode and layout (`for_side`).
+            unsafe { view.dequeue::<MT, true, true>(n, behavior, empty) }
+        } else if self.single_cached {
+            // SAFETY: the caller's contract; single-thread, apart, cached is the side's own
             // mode and layout (`for_side`).
-            unsafe { view.dequeue::<MT, true>(n, behavior, empty) }
+            unsafe { view.dequeue::<ST, false, true>(n, behavior, empty) }
+        } else if self.classic_cached {
+            // SAFETY: the caller's contract; classic multi-thread, apart, cached is the side's
+            // own mode and layout (`for_side`).
+            unsafe { view.dequeue::<MT, false, true>(n, behavior, empty) }
         } else if self.sync == SyncType::MtRts {
             // SAFETY: the caller's contract; the side is RTS (`for_side`), whose path finds
-            // its head word as it goes and so serves both layouts.
-            unsafe { view.dequeue::<RTS, false>(n, behavior, empty) }
-        } else if self.sync == SyncType::MtHts {
-            // SAFETY: the caller's contract; the side is HTS (`for_side`), which keeps its
-            // head in the tail word in either layout.
-            unsafe { view.dequeue::<HTS, false>(n, behavior, empty) }
+            // its head word as it goes and so serves every layout.
+            unsafe { view.dequeue::<RTS, false, false>(n, behavior, empty) }
         } else {
-            // SAFETY: the caller's contract; the flags and tests above leave only a
-            // single-thread side with heads beside tails (`for_side`).
-            unsafe { view.dequeue::<ST, true>(n, behavior, empty) }
+            // SAFETY: the caller's contract; the flags and test above leave only HTS
+            // (`for_side`), which keeps its head in the tail word in every layout.
+            unsafe { view.dequeue::<HTS, false, false>(n, behavior, empty) }
         }
     }
 }
@@ -323,7 +341,10 @@ impl<'r> RingView<'r> {
     /// Claim up to `n` slots in mode `sync`, let `fill` write them, then publish them to
     /// consumers.
     ///
-    /// The one dispatch on the mode, into a copy of the whole operation for that mode.
+    /// The one dispatch on the mode, into a copy of the whole operation for that mode and
+    /// the side's layout. A single-thread call on a side whose head is beside its tail (a
+    /// multi-thread side of such a ring) runs the multi-thread protocol, which is correct
+    /// for one thread too; no single-thread path keeps its head there.
     ///
     /// # Safety
     /// When `sync` is ST, no other thread enqueues concurrently; `sync` is ST or MT on an
@@ -337,51 +358,37 @@ impl<'r> RingView<'r> {
         behavior: Behavior,
         fill: impl SlotCopy,
     ) -> Claim {
-        let together = self.header().prod.head_with_tail();
-        // SAFETY: the caller's contract, with the ring's own layout.
-        unsafe { self.enqueue_in(sync, together, n, behavior, fill) }
-    }
-
-    /// [`RingView::enqueue_as`] on a ring whose layout is known: `together` when heads are
-    /// kept beside tails.
-    ///
-    /// # Safety
-    /// As [`RingView::enqueue_as`], and `together` is the ring's layout.
-    #[inline(always)]
-    pub(crate) unsafe fn enqueue_in(
-        &self,
-        sync: SyncType,
-        together: bool,
-        n: u32,
-        behavior: Behavior,
-        fill: impl SlotCopy,
-    ) -> Claim {
+        let layout = self.header().prod.layout();
         match sync {
-            SyncType::St if together => {
-                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
-                unsafe { self.enqueue::<ST, true>(n, behavior, fill) }
+            SyncType::St | SyncType::Mt if layout == Layout::TOGETHER_CACHED => {
+                // SAFETY: the caller's contract, on the layout just read; MT serves ST calls.
+                unsafe { self.enqueue::<MT, true, true>(n, behavior, fill) }
             }
-            SyncType::Mt if together => {
-                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
-                unsafe { self.enqueue::<MT, true>(n, behavior, fill) }
+            SyncType::St if layout.cached => {
+                // SAFETY: the caller's contract: the mode it chose, on the layout just read.
+                unsafe { self.enqueue::<ST, false, true>(n, behavior, fill) }
+            }
+            SyncType::Mt if layout.cached => {
+                // SAFETY: the caller's contract: the mode it chose, on the layout just read.
+                unsafe { self.enqueue::<MT, false, true>(n, behavior, fill) }
             }
             SyncType::St => {
-                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
-                unsafe { self.enqueue::<ST, false>(n, behavior, fill) }
+                // SAFETY: the caller's contract: the mode it chose, on the layout just read.
+                unsafe { self.enqueue::<ST, false, false>(n, behavior, fill) }
             }
             SyncType::Mt => {
-                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
-                unsafe { self.enqueue::<MT, false>(n, behavior, fill) }
+                // SAFETY: the caller's contract: the mode it chose, on the layout just read.
+                unsafe { self.enqueue::<MT, false, false>(n, behavior, fill) }
             }
-            // RTS finds its head word as it goes (`HeadTail::head_word`) and HTS keeps its
-            // head in the tail word, so neither needs a copy per layout.
+            // RTS finds its head word as it goes (`HeadTail::head_word`), HTS keeps its head
+            // in the tail word, and neither keeps the room left: one copy serves every layout.
             SyncType::MtRts => {
-                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
-                unsafe { self.enqueue::<RTS, false>(n, behavior, fill) }
+                // SAFETY: the caller's contract: the mode it chose.
+                unsafe { self.enqueue::<RTS, false, false>(n, behavior, fill) }
             }
             SyncType::MtHts => {
-                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
-                unsafe { self.enqueue::<HTS, false>(n, behavior, fill) }
+                // SAFETY: the caller's contract: the mode it chose.
+                unsafe { self.enqueue::<HTS, false, false>(n, behavior, fill) }
             }
         }
     }
@@ -400,51 +407,35 @@ impl<'r> RingView<'r> {
         behavior: Behavior,
         empty: impl SlotCopy,
     ) -> Claim {
-        let together = self.header().cons.head_with_tail();
-        // SAFETY: the caller's contract, with the ring's own layout.
-        unsafe { self.dequeue_in(sync, together, n, behavior, empty) }
-    }
-
-    /// [`RingView::dequeue_as`] on a ring whose layout is known: `together` when heads are
-    /// kept beside tails.
-    ///
-    /// # Safety
-    /// As [`RingView::dequeue_as`], and `together` is the ring's layout.
-    #[inline(always)]
-    pub(crate) unsafe fn dequeue_in(
-        &self,
-        sync: SyncType,
-        together: bool,
-        n: u32,
-        behavior: Behavior,
-        empty: impl SlotCopy,
-    ) -> Claim {
+        let layout = self.header().cons.layout();
         match sync {
-            SyncType::St if together => {
-                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
-                unsafe { self.dequeue::<ST, true>(n, behavior, empty) }
+            SyncType::St | SyncType::Mt if layout == Layout::TOGETHER_CACHED => {
+                // SAFETY: the caller's contract, on the layout just read; MT serves SC calls.
+                unsafe { self.dequeue::<MT, true, true>(n, behavior, empty) }
             }
-            SyncType::Mt if together => {
-                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
-                unsafe { self.dequeue::<MT, true>(n, behavior, empty) }
+            SyncType::St if layout.cached => {
+                // SAFETY: the caller's contract: the mode it chose, on the layout just read.
+                unsafe { self.dequeue::<ST, false, true>(n, behavior, empty) }
+            }
+            SyncType::Mt if layout.cached => {
+                // SAFETY: the caller's contract: the mode it chose, on the layout just read.
+                unsafe { self.dequeue::<MT, false, true>(n, behavior, empty) }
             }
             SyncType::St => {
-                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
-                unsafe { self.dequeue::<ST, false>(n, behavior, empty) }
+                // SAFETY: the caller's contract: the mode it chose, on the layout just read.
+                unsafe { self.dequeue::<ST, false, false>(n, behavior, empty) }
             }
             SyncType::Mt => {
-                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
-                unsafe { self.dequeue::<MT, false>(n, behavior, empty) }
+                // SAFETY: the caller's contract: the mode it chose, on the layout just read.
+                unsafe { self.dequeue::<MT, false, false>(n, behavior, empty) }
             }
-            // RTS finds its head word as it goes (`HeadTail::head_word`) and HTS keeps its
-            // head in the tail word, so neither needs a copy per layout.
             SyncType::MtRts => {
-                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
-                unsafe { self.dequeue::<RTS, false>(n, behavior, empty) }
+                // SAFETY: the caller's contract: the mode it chose.
+                unsafe { self.dequeue::<RTS, false, false>(n, behavior, empty) }
             }
             SyncType::MtHts => {
-                // SAFETY: the caller's contract: the mode it chose, the layout it vouched for.
-                unsafe { self.dequeue::<HTS, false>(n, behavior, empty) }
+                // SAFETY: the caller's contract: the mode it chose.
+                unsafe { self.dequeue::<HTS, false, false>(n, behavior, empty) }
             }
         }
     }
@@ -452,10 +443,11 @@ impl<'r> RingView<'r> {
     /// [`RingView::enqueue_as`] for one mode (`MODE` is a [`SyncType`] as `u32`) and layout.
     ///
     /// # Safety
-    /// As [`RingView::enqueue_as`], and `TOGETHER` is the ring's layout (a wrong one reads the
-    /// wrong head word and claims slots that are not free).
+    /// As [`RingView::enqueue_as`], and `TOGETHER` and `CACHED` are the ring's layout (a wrong
+    /// one reads the wrong head word and claims slots that are not free, or trusts a record
+    /// of the other side's tail that nobody keeps).
     #[inline(always)]
-    unsafe fn enqueue<const MODE: u32, const TOGETHER: bool>(
+    unsafe fn enqueue<const MODE: u32, const TOGETHER: bool, const CACHED: bool>(
         &self,
         n: u32,
         behavior: Behavior,
@@ -464,8 +456,8 @@ impl<'r> RingView<'r> {
         let header = self.header();
         let (prod, cons, capacity) = (&header.prod, &header.cons, header.meta.capacity);
         let claim = match MODE {
-            ST => prod.move_head::<true, TOGETHER>(cons, capacity, n, behavior),
-            MT => prod.move_head::<false, TOGETHER>(cons, capacity, n, behavior),
+            ST => prod.move_head::<true, TOGETHER, CACHED>(cons, capacity, n, behavior),
+            MT => prod.move_head::<false, TOGETHER, CACHED>(cons, capacity, n, behavior),
             RTS => prod.rts_move_head(cons, capacity, n, behavior),
             _ => prod.hts_move_head(cons, capacity, n, behavior),
         };
@@ -492,9 +484,9 @@ impl<'r> RingView<'r> {
     /// [`RingView::dequeue_as`] for one mode and layout.
     ///
     /// # Safety
-    /// As [`RingView::dequeue_as`], and `TOGETHER` is the ring's layout.
+    /// As [`RingView::dequeue_as`], and `TOGETHER` and `CACHED` are the ring's layout.
     #[inline(always)]
-    unsafe fn dequeue<const MODE: u32, const TOGETHER: bool>(
+    unsafe fn dequeue<const MODE: u32, const TOGETHER: bool, const CACHED: bool>(
         &self,
         n: u32,
         behavior: Behavior,
@@ -503,8 +495,8 @@ impl<'r> RingView<'r> {
         let (prod, cons) = (&self.header().prod, &self.header().cons);
         // Consumers' room is what producers published: capacity 0 plus their tail.
         let claim = match MODE {
-            ST => cons.move_head::<true, TOGETHER>(prod, 0, n, behavior),
-            MT => cons.move_head::<false, TOGETHER>(prod, 0, n, behavior),
+            ST => cons.move_head::<true, TOGETHER, CACHED>(prod, 0, n, behavior),
+            MT => cons.move_head::<false, TOGETHER, CACHED>(prod, 0, n, behavior),
             RTS => cons.rts_move_head(prod, 0, n, behavior),
             _ => cons.hts_move_head(prod, 0, n, behavior),
         };

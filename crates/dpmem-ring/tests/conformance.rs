@@ -5,8 +5,13 @@ use dpmem_ring::{
     RingFlags, RING_NAME_MAX,
 };
 
-/// Every producer/consumer pairing of modes, in both layouts (heads apart from tails, and
-/// beside them): the layout changes where positions live, never what an operation does.
+/// Heads beside tails, the room left kept: the layout of dpmem's mempool rings.
+const MEMPOOL_LAYOUT: RingFlags =
+    RingFlags(RingFlags::HEAD_TAIL_TOGETHER.0 | RingFlags::CACHED_OTHER_TAIL.0);
+
+/// Every producer/consumer pairing of modes, in every layout (heads apart from tails or
+/// beside them, the other side's tail cached or not): the layout changes where positions
+/// live, never what an operation does.
 fn all_flags() -> Vec<RingFlags> {
     let prod = [
         RingFlags::NONE,
@@ -20,7 +25,11 @@ fn all_flags() -> Vec<RingFlags> {
         RingFlags::MC_RTS_DEQ,
         RingFlags::MC_HTS_DEQ,
     ];
-    let layouts = [RingFlags::NONE, RingFlags::HEAD_TAIL_TOGETHER];
+    let layouts = [
+        RingFlags::NONE,
+        RingFlags::CACHED_OTHER_TAIL,
+        MEMPOOL_LAYOUT,
+    ];
     prod.iter()
         .flat_map(|p| cons.iter().map(move |c| *p | *c))
         .flat_map(|modes| layouts.iter().map(move |l| modes | *l))
@@ -176,7 +185,7 @@ fn counts_reset_and_dump() {
 fn peek_across_the_wrap_for_st_and_hts() {
     for flags in [
         RingFlags::SP_ENQ | RingFlags::SC_DEQ,
-        RingFlags::SP_ENQ | RingFlags::SC_DEQ | RingFlags::HEAD_TAIL_TOGETHER,
+        RingFlags::SP_ENQ | RingFlags::SC_DEQ | MEMPOOL_LAYOUT,
         RingFlags::MP_HTS_ENQ | RingFlags::MC_HTS_DEQ,
     ] {
         let ring = Ring::<u64>::new("peek", 8, flags).unwrap();
@@ -210,7 +219,7 @@ fn peek_across_the_wrap_for_st_and_hts() {
 fn zero_copy_regions_across_the_wrap() {
     for flags in [
         RingFlags::SP_ENQ | RingFlags::SC_DEQ,
-        RingFlags::SP_ENQ | RingFlags::SC_DEQ | RingFlags::HEAD_TAIL_TOGETHER,
+        RingFlags::SP_ENQ | RingFlags::SC_DEQ | MEMPOOL_LAYOUT,
         RingFlags::MP_HTS_ENQ | RingFlags::MC_HTS_DEQ,
     ] {
         let ring = Ring::<u32>::new("zc", 8, flags).unwrap();
@@ -240,7 +249,7 @@ fn zero_copy_regions_across_the_wrap() {
 fn peek_and_zero_copy_refused_on_mp_mc_and_rts() {
     for flags in [
         RingFlags::NONE,
-        RingFlags::HEAD_TAIL_TOGETHER,
+        MEMPOOL_LAYOUT,
         RingFlags::MP_RTS_ENQ | RingFlags::MC_RTS_DEQ,
     ] {
         let ring = Ring::<u64>::new("nopeek", 8, flags).unwrap();
@@ -412,25 +421,65 @@ fn attach_sees_the_same_ring_through_another_handle() {
 }
 
 #[test]
-fn the_layout_flag_is_kept_and_reported_and_unknown_bits_are_refused() {
-    let ring = Ring::<u64>::new("layout", 16, RingFlags::HEAD_TAIL_TOGETHER).unwrap();
-    assert!(ring.flags().contains(RingFlags::HEAD_TAIL_TOGETHER));
-    assert_eq!(ring.producer_mode(), ProducerMode::Mp);
-    assert_eq!(ring.consumer_mode(), ConsumerMode::Mc);
-    // The bit next to it is no flag of DPDK's or dpmem's.
+fn the_layout_flags_are_kept_and_reported_and_bad_ones_refused() {
+    for layout in [RingFlags::CACHED_OTHER_TAIL, MEMPOOL_LAYOUT] {
+        let ring = Ring::<u64>::new("layout", 16, layout).unwrap();
+        assert_eq!(ring.flags(), layout);
+        assert_eq!(ring.producer_mode(), ProducerMode::Mp);
+        assert_eq!(ring.consumer_mode(), ConsumerMode::Mc);
+        // Same memory every way: the head's word exists in both blocks.
+        assert_eq!(
+            memory_size(16, 8, RingFlags::NONE).unwrap(),
+            memory_size(16, 8, layout).unwrap()
+        );
+    }
+    // Heads beside tails only pay with the room left kept; alone, the flag is refused.
+    assert!(matches!(
+        Ring::<u64>::new("layout2", 16, RingFlags::HEAD_TAIL_TOGETHER),
+        Err(RingError::InvalidFlags { .. })
+    ));
+    // The bit after the last of dpmem's is no flag of DPDK's or dpmem's.
     assert!(matches!(
         Ring::<u64>::new(
-            "layout2",
+            "layout3",
             16,
-            RingFlags(RingFlags::HEAD_TAIL_TOGETHER.0 << 1)
+            RingFlags(RingFlags::CACHED_OTHER_TAIL.0 << 1)
         ),
         Err(RingError::InvalidFlags { .. })
     ));
-    // Same memory either way: the head's word exists in both blocks.
-    assert_eq!(
-        memory_size(16, 8, RingFlags::NONE).unwrap(),
-        memory_size(16, 8, RingFlags::HEAD_TAIL_TOGETHER).unwrap()
-    );
+}
+
+/// DPDK reports the room as of each claim. A side that trusts the other side's tail as
+/// last seen reports at least that much, may report less — and still moves exactly what the
+/// tail allows, because a record that shows too little is checked against the tail.
+#[test]
+fn a_cached_other_tail_never_takes_less_and_reports_a_lower_bound() {
+    for modes in [RingFlags::NONE, RingFlags::SP_ENQ | RingFlags::SC_DEQ] {
+        for layout in [RingFlags::CACHED_OTHER_TAIL, MEMPOOL_LAYOUT] {
+            let flags = modes | layout;
+            let ring = Ring::<u32>::new("cached", 8, flags).unwrap();
+            let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
+            // Producers record the consumers' tail (0) on their first claim.
+            assert_eq!(p.enqueue_bulk(&[1, 2, 3, 4, 5]).count, 5);
+            let mut out = [0u32; 5];
+            assert_eq!(c.dequeue_bulk(&mut out).count, 5, "{flags:?}");
+            assert_eq!(out, [1, 2, 3, 4, 5]);
+            // 7 free; the record (0) shows 2, enough for one: a lower bound is reported.
+            let one = p.enqueue_bulk(&[6]);
+            assert_eq!(one.count, 1);
+            assert!(one.remaining <= 6, "{flags:?}: {one:?}");
+            assert_eq!(one.remaining, 1, "{flags:?}: the record was trusted");
+            // Six more do not fit the record: the tail is read, and all six go in.
+            let six = p.enqueue_bulk(&[7, 8, 9, 10, 11, 12]);
+            assert_eq!((six.count, six.remaining), (6, 0), "{flags:?}");
+            // A burst is not cut short by a record either.
+            let mut burst = [0u32; 8];
+            assert_eq!(c.dequeue_burst(&mut burst).count, 7, "{flags:?}");
+            assert_eq!(&burst[..7], &[6, 7, 8, 9, 10, 11, 12]);
+            assert_eq!(p.enqueue_burst(&[0; 9]).count, 7, "{flags:?}");
+            assert!(ring.is_full());
+        }
+    }
 }
 
 /// Runs `f` on its own thread and fails the test if it does not finish within 10 s: the
@@ -462,7 +511,7 @@ fn within_10s<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'sta
 fn leaked_reservations_are_given_back_before_the_next_operation() {
     for flags in [
         RingFlags::SP_ENQ | RingFlags::SC_DEQ,
-        RingFlags::SP_ENQ | RingFlags::SC_DEQ | RingFlags::HEAD_TAIL_TOGETHER,
+        RingFlags::SP_ENQ | RingFlags::SC_DEQ | MEMPOOL_LAYOUT,
     ] {
         let got = within_10s(&format!("{flags:?}"), move || {
             let ring = Ring::<u64>::new("leak", 8, flags).unwrap();
@@ -498,8 +547,12 @@ fn leaked_reservations_are_given_back_before_the_next_operation() {
 }
 
 #[test]
-fn reset_puts_heads_and_tails_back_in_both_layouts() {
-    for layout in [RingFlags::NONE, RingFlags::HEAD_TAIL_TOGETHER] {
+fn reset_puts_heads_and_tails_back_in_every_layout() {
+    for layout in [
+        RingFlags::NONE,
+        RingFlags::CACHED_OTHER_TAIL,
+        MEMPOOL_LAYOUT,
+    ] {
         for modes in [
             RingFlags::NONE,
             RingFlags::SP_ENQ | RingFlags::SC_DEQ,
@@ -512,8 +565,11 @@ fn reset_puts_heads_and_tails_back_in_both_layouts() {
             ring.consumer().unwrap().dequeue_bulk(&mut [0; 2]);
             ring.reset();
             assert!(ring.is_empty(), "{flags:?}");
-            // A stale head would make these claim the wrong slots, or wait for ever.
+            // A stale head would make these claim the wrong slots, or wait for ever; a stale
+            // room left on the consumers' side (3) would let a dequeue take slots never
+            // written.
             let again = within_10s(&format!("{flags:?}"), move || {
+                assert_eq!(ring.consumer().unwrap().dequeue_burst(&mut [0; 4]).count, 0);
                 let moved = ring.producer().unwrap().enqueue_bulk(&[1; 7]).count;
                 let mut out = [0u64; 7];
                 let back = ring.consumer().unwrap().dequeue_bulk(&mut out).count;
@@ -524,31 +580,68 @@ fn reset_puts_heads_and_tails_back_in_both_layouts() {
     }
 }
 
+/// Single-thread calls on a multi-thread side whose head is beside its tail run the
+/// multi-thread protocol; every other pairing its own.
 #[test]
-fn per_call_modes_on_a_ring_with_heads_beside_tails() {
-    for flags in [
-        RingFlags::HEAD_TAIL_TOGETHER,
-        RingFlags::SP_ENQ | RingFlags::SC_DEQ | RingFlags::HEAD_TAIL_TOGETHER,
-    ] {
-        let ring = RawRing::new("percall", 8, 8, flags).unwrap();
-        for (i, mode) in [Some(ProducerMode::Sp), Some(ProducerMode::Mp), None]
-            .into_iter()
-            .enumerate()
-        {
-            let v = (i as u64 + 1).to_ne_bytes();
-            // SAFETY: one thread uses the ring.
-            let (n, _) = unsafe { ring.enqueue_elems(&v, 1, Behavior::Fixed, mode) };
-            assert_eq!(n, 1);
+fn per_call_modes_on_rings_with_other_layouts() {
+    for layout in [RingFlags::CACHED_OTHER_TAIL, MEMPOOL_LAYOUT] {
+        for flags in [layout, RingFlags::SP_ENQ | RingFlags::SC_DEQ | layout] {
+            let ring = RawRing::new("percall", 8, 8, flags).unwrap();
+            for (i, mode) in [Some(ProducerMode::Sp), Some(ProducerMode::Mp), None]
+                .into_iter()
+                .enumerate()
+            {
+                let v = (i as u64 + 1).to_ne_bytes();
+                // SAFETY: one thread uses the ring.
+                let (n, _) = unsafe { ring.enqueue_elems(&v, 1, Behavior::Fixed, mode) };
+                assert_eq!(n, 1);
+            }
+            let mut out = [0u8; 24];
+            // SAFETY: as above.
+            let (n, left) =
+                unsafe { ring.dequeue_elems(&mut out, 3, Behavior::Fixed, Some(ConsumerMode::Sc)) };
+            assert_eq!((n, left), (3, 0), "{flags:?}");
+            let values: Vec<u64> = out
+                .chunks_exact(8)
+                .map(|b| u64::from_ne_bytes(b.try_into().unwrap()))
+                .collect();
+            assert_eq!(values, vec![1, 2, 3], "{flags:?}");
         }
-        let mut out = [0u8; 24];
-        // SAFETY: as above.
-        let (n, left) =
-            unsafe { ring.dequeue_elems(&mut out, 3, Behavior::Fixed, Some(ConsumerMode::Sc)) };
-        assert_eq!((n, left), (3, 0), "{flags:?}");
-        let values: Vec<u64> = out
-            .chunks_exact(8)
-            .map(|b| u64::from_ne_bytes(b.try_into().unwrap()))
-            .collect();
-        assert_eq!(values, vec![1, 2, 3], "{flags:?}");
+    }
+}
+
+/// Bulk calls without a handle serve multi-thread sides (MP, RTS, HTS, in their own
+/// protocols) and refuse single-thread ones, doing nothing, in every layout.
+#[test]
+fn bulk_calls_without_a_handle_on_multi_thread_sides_only() {
+    for flags in all_flags() {
+        let ring = Ring::<u32>::new("nohandle", 8, flags).unwrap();
+        let single_producer = flags.contains(RingFlags::SP_ENQ);
+        let single_consumer = flags.contains(RingFlags::SC_DEQ);
+        let put = ring.mp_enqueue_bulk(&[1, 2, 3]).map(|m| m.count);
+        if single_producer {
+            assert_eq!(put, None, "{flags:?}");
+            assert!(ring.is_empty());
+            ring.producer().unwrap().enqueue_bulk(&[1, 2, 3]);
+        } else {
+            assert_eq!(put, Some(3), "{flags:?}");
+            // 4 free of 7: all or nothing.
+            assert_eq!(ring.mp_enqueue_bulk(&[9; 5]).map(|m| m.count), Some(0));
+        }
+        let mut out = [0u32; 3];
+        let got = ring.mc_dequeue_bulk(&mut out).map(|m| m.count);
+        if single_consumer {
+            assert_eq!(got, None, "{flags:?}");
+            assert_eq!(ring.count(), 3);
+            ring.consumer().unwrap().dequeue_bulk(&mut out);
+        } else {
+            assert_eq!(got, Some(3), "{flags:?}");
+            assert_eq!(
+                ring.mc_dequeue_bulk(&mut out[..1]).map(|m| m.count),
+                Some(0)
+            );
+        }
+        assert_eq!(out, [1, 2, 3], "{flags:?}");
+        assert!(ring.is_empty());
     }
 }

@@ -59,13 +59,6 @@ fn sp_sc_fifo_across_the_wrap() {
     sp_sc_fifo(RingFlags::SP_ENQ | RingFlags::SC_DEQ);
 }
 
-/// The single-thread sides of a ring with heads beside tails claim with the multi-thread
-/// protocol.
-#[test]
-fn sp_sc_fifo_across_the_wrap_heads_beside_tails() {
-    sp_sc_fifo(RingFlags::SP_ENQ | RingFlags::SC_DEQ | RingFlags::HEAD_TAIL_TOGETHER);
-}
-
 /// Two producers of one value each and a consumer, concurrently: both values come out,
 /// once, whatever the interleaving.
 fn two_producers(flags: RingFlags) {
@@ -141,17 +134,43 @@ fn rts_two_consumers() {
     two_consumers(RingFlags::SP_ENQ | RingFlags::MC_RTS_DEQ);
 }
 
-#[test]
-fn mp_two_producers_heads_beside_tails() {
-    two_producers(RingFlags::SC_DEQ | RingFlags::HEAD_TAIL_TOGETHER);
-}
-
-#[test]
-fn mc_two_consumers_heads_beside_tails() {
-    two_consumers(RingFlags::SP_ENQ | RingFlags::HEAD_TAIL_TOGETHER);
-}
-
+/// RTS on a ring with heads beside tails (RTS finds its head word as it goes).
 #[test]
 fn rts_two_producers_heads_beside_tails() {
-    two_producers(RingFlags::MP_RTS_ENQ | RingFlags::SC_DEQ | RingFlags::HEAD_TAIL_TOGETHER);
+    two_producers(
+        RingFlags::MP_RTS_ENQ
+            | RingFlags::SC_DEQ
+            | RingFlags::HEAD_TAIL_TOGETHER
+            | RingFlags::CACHED_OTHER_TAIL,
+    );
+}
+
+/// A pipeline whose sides trust the other side's tail as last seen.
+#[test]
+fn sp_sc_fifo_across_the_wrap_other_tail_cached() {
+    sp_sc_fifo(RingFlags::SP_ENQ | RingFlags::SC_DEQ | RingFlags::CACHED_OTHER_TAIL);
+}
+
+#[test]
+fn mp_two_producers_other_tail_cached() {
+    two_producers(RingFlags::SC_DEQ | RingFlags::CACHED_OTHER_TAIL);
+}
+
+/// Two consumers sharing the room left in their head word: one that loses the race for the
+/// head must go on from the room the winner left, never from the room it had loaded, or it
+/// would claim slots the producer has not written.
+#[test]
+fn mc_two_consumers_other_tail_cached() {
+    two_consumers(RingFlags::SP_ENQ | RingFlags::CACHED_OTHER_TAIL);
+}
+
+/// The layout of a mempool's ring: heads beside tails and the other side's tail cached.
+#[test]
+fn mp_two_producers_as_on_a_mempool_ring() {
+    two_producers(RingFlags::SC_DEQ | RingFlags::HEAD_TAIL_TOGETHER | RingFlags::CACHED_OTHER_TAIL);
+}
+
+#[test]
+fn mc_two_consumers_as_on_a_mempool_ring() {
+    two_consumers(RingFlags::SP_ENQ | RingFlags::HEAD_TAIL_TOGETHER | RingFlags::CACHED_OTHER_TAIL);
 }

@@ -118,23 +118,36 @@ fn mixed_modes_mp_rts_with_mc_hts() {
 }
 
 #[test]
-fn mp_mc_heads_beside_tails_more_threads_than_cores() {
-    stress(RingFlags::HEAD_TAIL_TOGETHER, 3, 3);
+fn rts_heads_beside_tails_more_threads_than_cores() {
+    stress(
+        RingFlags::MP_RTS_ENQ
+            | RingFlags::MC_RTS_DEQ
+            | RingFlags::HEAD_TAIL_TOGETHER
+            | RingFlags::CACHED_OTHER_TAIL,
+        3,
+        3,
+    );
 }
 
 #[test]
-fn sp_sc_heads_beside_tails_two_threads() {
+fn mp_mc_other_tail_cached_more_threads_than_cores() {
+    stress(RingFlags::CACHED_OTHER_TAIL, 3, 3);
+}
+
+#[test]
+fn sp_sc_other_tail_cached_two_threads() {
     stress(
-        RingFlags::SP_ENQ | RingFlags::SC_DEQ | RingFlags::HEAD_TAIL_TOGETHER,
+        RingFlags::SP_ENQ | RingFlags::SC_DEQ | RingFlags::CACHED_OTHER_TAIL,
         1,
         1,
     );
 }
 
+/// The layout of a mempool's ring.
 #[test]
-fn rts_heads_beside_tails_more_threads_than_cores() {
+fn mp_mc_as_on_a_mempool_ring_more_threads_than_cores() {
     stress(
-        RingFlags::MP_RTS_ENQ | RingFlags::MC_RTS_DEQ | RingFlags::HEAD_TAIL_TOGETHER,
+        RingFlags::HEAD_TAIL_TOGETHER | RingFlags::CACHED_OTHER_TAIL,
         3,
         3,
     );

@@ -23,21 +23,29 @@ pub(crate) enum RingKind {
 }
 
 impl RingKind {
-    /// The ring's flags. Every kind but SP/SC keeps heads beside tails
-    /// ([`RingFlags::HEAD_TAIL_TOGETHER`]): a pool's lcores both get and put, so on a
-    /// multi-thread side they contend for the head and the tail alike, and one line moving
-    /// between cores beats two. SP/SC is the pipeline case (one lcore puts, another gets),
-    /// where apart is better.
+    /// The ring's flags.
+    ///
+    /// Every kind but SP/SC keeps heads beside tails ([`RingFlags::HEAD_TAIL_TOGETHER`]): a
+    /// pool's lcores both get and put, so on a multi-thread side they contend for the head
+    /// and the tail alike, and one line moving between cores beats two. SP/SC is the
+    /// pipeline case (one lcore puts, another gets), where apart is better.
+    ///
+    /// Every kind keeps the room left ([`RingFlags::CACHED_OTHER_TAIL`]; RTS and HTS sides
+    /// do not use it): a get then reads the producers' line only when the objects it last
+    /// saw there have run out, and a put the consumers' only when the room it saw has.
+    /// Nothing here reads the counts a ring operation reports, the one thing the flag makes
+    /// inexact.
     fn flags(self) -> RingFlags {
+        let cached = RingFlags::CACHED_OTHER_TAIL;
         let modes = match self {
             RingKind::MpMc => RingFlags::NONE,
-            RingKind::SpSc => return RingFlags::SP_ENQ | RingFlags::SC_DEQ,
+            RingKind::SpSc => return RingFlags::SP_ENQ | RingFlags::SC_DEQ | cached,
             RingKind::MpSc => RingFlags::SC_DEQ,
             RingKind::SpMc => RingFlags::SP_ENQ,
             RingKind::Rts => RingFlags::MP_RTS_ENQ | RingFlags::MC_RTS_DEQ,
             RingKind::Hts => RingFlags::MP_HTS_ENQ | RingFlags::MC_HTS_DEQ,
         };
-        modes | RingFlags::HEAD_TAIL_TOGETHER
+        modes | RingFlags::HEAD_TAIL_TOGETHER | cached
     }
 }
 
@@ -90,10 +98,14 @@ impl<'eal> RingStore<'eal> {
         let _ = named::free(eal, self.ring);
     }
 
-    /// On a single-producer ring the producer handle is exclusive: a second thread putting
-    /// at the same time waits for it instead of corrupting the ring.
+    /// A multi-producer side needs no handle. On a single-producer ring the producer handle
+    /// is exclusive: a second thread putting at the same time waits for it instead of
+    /// corrupting the ring.
     #[inline(always)]
     pub fn enqueue(&self, objs: &[usize]) -> bool {
+        if let Some(moved) = self.ring.mp_enqueue_bulk(objs) {
+            return moved.count as usize == objs.len();
+        }
         loop {
             if let Some(mut producer) = self.ring.try_producer() {
                 return producer.enqueue_bulk(objs).count as usize == objs.len();
@@ -104,6 +116,9 @@ impl<'eal> RingStore<'eal> {
 
     #[inline(always)]
     pub fn dequeue(&self, out: &mut [usize]) -> bool {
+        if let Some(moved) = self.ring.mc_dequeue_bulk(out) {
+            return moved.count as usize == out.len();
+        }
         loop {
             if let Some(mut consumer) = self.ring.try_consumer() {
                 return consumer.dequeue_bulk(out).count as usize == out.len();
