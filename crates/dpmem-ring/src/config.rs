@@ -32,9 +32,10 @@ impl RingFlags {
     /// mempool handlers set it); worse for a pipeline where some threads only produce and
     /// others only consume, where the consumers' polling of the tail would keep taking the
     /// producers' head away from them. A single-thread side keeps its head apart (its one
-    /// thread contends with nobody for it). Only with [`RingFlags::CACHED_OTHER_TAIL`], the
-    /// one combination it pays with; it changes where positions live, not what any operation
-    /// does.
+    /// thread contends with nobody for it; a per-call single-thread operation on a side whose
+    /// head is beside its tail runs the multi-thread protocol, correct for one thread too).
+    /// Only with [`RingFlags::CACHED_OTHER_TAIL`], the one combination it pays with. It
+    /// changes where positions live, not which elements any operation moves.
     pub const HEAD_TAIL_TOGETHER: RingFlags = RingFlags(0x1000_0000);
 
     /// dpmem's own, in a bit DPDK does not use: a single-thread or classic multi-thread
@@ -44,10 +45,10 @@ impl RingFlags {
     /// reads the tail, so no operation takes fewer elements than it would without the flag.
     ///
     /// What changes is the `remaining` count an operation reports (DPDK's `free_space` and
-    /// `available`): when the room left sufficed, it is *at least* that many rather than the
-    /// count as of the claim. On two cores that share a ring this saves a cache-line transfer
-    /// per operation whenever the ring is not nearly full or empty (dpmem's mempool handlers
-    /// set it). RTS and HTS sides do not use it.
+    /// `available`): when the room left sufficed, the true count is at least the one
+    /// reported, rather than equal to it as of the claim. On two cores that share a ring
+    /// this saves a cache-line transfer per operation whenever the ring is not nearly full or
+    /// empty (dpmem's mempool handlers set it). RTS and HTS sides do not use it.
     pub const CACHED_OTHER_TAIL: RingFlags = RingFlags(0x2000_0000);
 
     const KNOWN: u32 = 0x7f | Self::HEAD_TAIL_TOGETHER.0 | Self::CACHED_OTHER_TAIL.0;

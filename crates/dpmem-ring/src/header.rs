@@ -32,7 +32,8 @@ pub const RING_NAME_MAX: usize = 28;
 /// for another layout refuses the ring instead of reading its words in the wrong places:
 /// the first ("dpmeMRNG") kept a side's head and tail together, the second put each on a
 /// block of its own, the third lets a ring choose (a word for the head beside the tail),
-/// the fourth adds the other side's tail as last seen beside each head.
+/// the fourth keeps the room left in the high half of the head word when asked (a setting
+/// for it beside the head).
 pub(crate) const RING_MAGIC: u64 = 0x344e_524d_656d_7064;
 
 /// What never changes after initialisation.

@@ -82,8 +82,9 @@ impl Layout {
 /// Then the threads of one side fight over the head *and* the tail, and two lines bounce
 /// between cores where one would (mempool rows without a cache, two cores, medians of
 /// alternating runs: about 0.85 of DPDK's rate apart, about 1.0 together; with the room
-/// left kept, 0.79–5.0x apart and 0.91–5.3x together, together ahead in most rows). A single-thread side keeps its head
-/// apart on every ring: its one thread contends with nobody for it.
+/// left kept, 0.79–5.0x apart and 0.91–5.3x together, together ahead in most rows). A
+/// single-thread side keeps its head apart on every ring: its one thread contends with
+/// nobody for it.
 ///
 /// The tail never moves, so the other side reads it the same way whatever the layout; only
 /// this side's own threads look for the head. HTS keeps both positions in the tail word and
@@ -124,7 +125,8 @@ pub(crate) struct HeadBlock {
 pub(crate) struct TailBlock {
     /// Every position before the low 32 bits is published (see the module table).
     pub(crate) word: AtomicU64,
-    /// The head, when the ring keeps head and tail together.
+    /// The head, when this side keeps head and tail together (a multi-thread side of a ring
+    /// with `HEAD_TAIL_TOGETHER`).
     pub(crate) head: AtomicU64,
 }
 
@@ -340,7 +342,16 @@ impl HeadTail {
                 u64::from(new_head)
             };
             if SINGLE {
-                head_word.store(new_word, Ordering::Relaxed);
+                // Release when the word carries a room left: a multi-thread claim on this
+                // side may later trust it (a per-call MP operation after an SP one), and must
+                // then see what the tail it came from vouched for. Relaxed otherwise: the
+                // head alone orders nothing for the other side.
+                let order = if CACHED {
+                    Ordering::Release
+                } else {
+                    Ordering::Relaxed
+                };
+                head_word.store(new_word, order);
                 return Claim {
                     start: head,
                     n: take,

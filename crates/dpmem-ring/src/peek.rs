@@ -32,7 +32,8 @@ pub struct ZeroCopyRegions {
     pub second: *mut u8,
     /// Elements claimed in all.
     pub n: u32,
-    /// Free slots (enqueue) or filled slots (dequeue) left after the claim.
+    /// Free slots (enqueue) or filled slots (dequeue) left after the claim (at least this
+    /// many on a ring with [`RingFlags::CACHED_OTHER_TAIL`](crate::RingFlags::CACHED_OTHER_TAIL)).
     pub remaining: u32,
 }
 
@@ -125,7 +126,8 @@ impl<M: RingMemory> RawRing<M> {
     }
 
     /// Peek: claim up to `n` slots for enqueue (`rte_ring_enqueue_bulk_elem_start` and
-    /// burst). Returns how many were claimed and the free slots left.
+    /// burst). Returns how many were claimed and the free slots left (a lower bound with
+    /// `CACHED_OTHER_TAIL`).
     ///
     /// # Safety
     /// On an SP side, nothing else enqueues until the matching finish: no other thread, and
@@ -176,7 +178,8 @@ impl<M: RingMemory> RawRing<M> {
     }
 
     /// Peek: copy up to `n` elements out without taking them (`..._dequeue_..._start`).
-    /// Returns how many were copied and how many are left after them.
+    /// Returns how many were copied and how many are left after them (a lower bound with
+    /// `CACHED_OTHER_TAIL`).
     ///
     /// # Safety
     /// On an SC side, nothing else dequeues until the matching finish, on this thread or

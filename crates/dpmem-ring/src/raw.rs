@@ -247,6 +247,20 @@ impl<M: RingMemory> RawRing<M> {
             memory,
             created: false,
         };
+        // The data path trusts each side's recorded layout to pick the word it moves: refuse
+        // a header whose layout no build of this version writes.
+        for side in [ring.prod(), ring.cons()] {
+            let layout = side.layout();
+            let single = side.sync_type() == SyncType::St;
+            let known = layout == Layout::APART
+                || layout == Layout::APART_CACHED
+                || (layout == Layout::TOGETHER_CACHED && !single);
+            if !known {
+                return Err(bad(format!(
+                    "holds a side with an unknown layout {layout:?}"
+                )));
+            }
+        }
         if (ring.meta().memory_size as usize) > len {
             return Err(bad(format!(
                 "holds a ring of {} bytes",
@@ -468,7 +482,8 @@ impl<M: RingMemory> RawRing<M> {
 
     /// Enqueue the first `n` elements of `objs` (bytes, `esize` each) in the producer
     /// mode `mode` (`None`: the ring's own). Returns how many went in (`Fixed`: 0 or `n`)
-    /// and the free slots left.
+    /// and the free slots left (a lower bound on a ring with
+    /// [`RingFlags::CACHED_OTHER_TAIL`]).
     ///
     /// # Safety
     /// When the mode in effect or the side's own mode is SP, no other enqueue on this ring
@@ -499,7 +514,8 @@ impl<M: RingMemory> RawRing<M> {
     }
 
     /// Dequeue up to `n` elements into `objs` in consumer mode `mode` (`None`: the ring's
-    /// own). Returns how many came out and how many are left.
+    /// own). Returns how many came out and how many are left (a lower bound with
+    /// `CACHED_OTHER_TAIL`).
     ///
     /// # Safety
     /// When the mode in effect or the side's own mode is SC, no other dequeue on this ring
