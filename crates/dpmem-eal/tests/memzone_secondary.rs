@@ -100,7 +100,6 @@ fn fill(zone: &dpmem_eal::memzone::Memzone, seed: u8) {
 /// primary's bytes: it maps the new pages, drops the freed ones, and remaps the replaced ones.
 #[test]
 fn a_secondary_catches_up_with_pages_the_primary_maps_and_unmaps_after_it_attached() {
-    use std::io::{BufRead, BufReader, Write};
     let _serial = hugepage_lock();
     if !hugepages_available(
         "a_secondary_catches_up_with_pages_the_primary_maps_and_unmaps_after_it_attached",
@@ -110,37 +109,20 @@ fn a_secondary_catches_up_with_pages_the_primary_maps_and_unmaps_after_it_attach
     }
     let prefix = unique_prefix("mzlate");
     let eal = Eal::init(args(&["--file-prefix", &prefix])).unwrap();
-    let mut child = dpmem_testkit::ignored_test_command(
+    let mut child = dpmem_testkit::ChildTest::spawn(
         &std::env::current_exe().unwrap(),
         "late_pages_secondary_body",
-    )
-    .env(ENV_PREFIX, &prefix)
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::inherit())
-    .spawn()
-    .unwrap();
-    let mut to_child = child.stdin.take().unwrap();
-    let mut from_child = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut transcript = String::new();
-    let mut wait_for = |marker: &str, transcript: &mut String| loop {
-        let line = from_child
-            .next()
-            .unwrap_or_else(|| panic!("secondary ended before {marker:?}:\n{transcript}"))
-            .unwrap();
-        transcript.push_str(&line);
-        transcript.push('\n');
-        // The harness prints "test <name> ... " without a newline before the body's output.
-        if line.ends_with(marker) {
-            break;
-        }
-    };
-    wait_for("attached", &mut transcript);
+        |command| {
+            command.env(ENV_PREFIX, &prefix);
+        },
+    );
+    let limit = std::time::Duration::from_secs(30);
+    child.wait_for_line("attached", limit);
 
     let first = eal.memzones().reserve("late_zone", LATE_LEN, 0, 0).unwrap();
     fill(&first, 0x11);
-    writeln!(to_child, "read late_zone 17 {}", first.va).unwrap();
-    wait_for("done", &mut transcript);
+    child.send(&format!("read late_zone 17 {}", first.va));
+    child.wait_for_line("done", limit);
 
     // Freed: the heap gives the whole pages back, then maps fresh ones for the next zone.
     let va = first.va;
@@ -150,8 +132,8 @@ fn a_secondary_catches_up_with_pages_the_primary_maps_and_unmaps_after_it_attach
         .reserve("late_zone_2", LATE_LEN, 0, 0)
         .unwrap();
     fill(&second, 0x5C);
-    writeln!(to_child, "read late_zone_2 92 {va}").unwrap();
-    wait_for("done", &mut transcript);
+    child.send(&format!("read late_zone_2 92 {va}"));
+    child.wait_for_line("done", limit);
 
     // A heap block on pages mapped after the secondary last looked, handed over by address:
     // the secondary's first heap call on it (validate) catches up.
@@ -161,16 +143,10 @@ fn a_secondary_catches_up_with_pages_the_primary_maps_and_unmaps_after_it_attach
     for (i, b) in bytes.iter_mut().enumerate() {
         *b = (i % 241) as u8 ^ 0x3C;
     }
-    writeln!(to_child, "block {} 60", block.as_ptr() as usize).unwrap();
-    wait_for("done", &mut transcript);
-    writeln!(to_child, "quit").unwrap();
-    let status = child.wait().unwrap();
-    for line in from_child {
-        transcript.push_str(&line.unwrap());
-        transcript.push('\n');
-    }
-    assert!(status.success(), "secondary failed:\n{transcript}");
-    assert!(transcript.contains("1 passed"), "{transcript}");
+    child.send(&format!("block {} 60", block.as_ptr() as usize));
+    child.wait_for_line("done", limit);
+    child.send("quit");
+    child.assert_passed(limit);
     eal.memzones().free(&second).unwrap();
     // SAFETY: the block is ours; the secondary has exited.
     unsafe { eal.heaps().free(block) }.unwrap();

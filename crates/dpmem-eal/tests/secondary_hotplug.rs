@@ -6,61 +6,26 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 use dpmem_eal::Eal;
+use dpmem_testkit::ChildTest;
 
 const ENV_PREFIX: &str = "DPMEM_TEST_HOTPLUG_PREFIX";
 
-fn spawn_body(body: &str, prefix: &str) -> Child {
-    dpmem_testkit::ignored_test_command(&std::env::current_exe().unwrap(), body)
-        .env(ENV_PREFIX, prefix)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
+/// How long a secondary may take to attach, or to finish once told to.
+const CHILD_LIMIT: Duration = Duration::from_secs(30);
+
+fn spawn_body(body: &str, prefix: &str) -> ChildTest {
+    ChildTest::spawn(&std::env::current_exe().unwrap(), body, |command| {
+        command.env(ENV_PREFIX, prefix);
+    })
 }
 
 fn secondary() -> &'static Eal {
     let prefix = std::env::var(ENV_PREFIX).expect("run by a secondary-hotplug test");
     Box::leak(Box::new(attach_secondary(&prefix)))
-}
-
-/// Reads the child's output until a line ends with `marker`; the lines read so far.
-fn wait_for_line(
-    lines: &mut impl Iterator<Item = std::io::Result<String>>,
-    marker: &str,
-) -> String {
-    let mut seen = String::new();
-    for line in lines {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.ends_with(marker) {
-            return seen;
-        }
-    }
-    panic!("child ended before {marker:?}:\n{seen}");
-}
-
-/// The child's exit status, or `None` after killing it when it outlives `limit`.
-fn wait_limited(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -75,15 +40,19 @@ fn a_secondary_allocates_while_the_primary_grows_and_shrinks_its_heap() {
     let prefix = unique_prefix("hprace");
     let eal = Eal::init(args(&["--file-prefix", &prefix])).unwrap();
     let mut child = spawn_body("racing_secondary_body", &prefix);
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    wait_for_line(&mut lines, "attached");
+    child.wait_for_line("attached", CHILD_LIMIT);
     // Whole pages come and go while the secondary takes and frees blocks next to them.
     let mut rounds = 0u64;
+    let start = Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.try_wait() {
             break status;
         }
-        assert!(rounds < 200_000, "the secondary did not finish");
+        assert!(
+            start.elapsed() < CHILD_LIMIT,
+            "the secondary did not finish:\n{}",
+            child.transcript()
+        );
         if let Ok(block) = eal.heaps().malloc(5 << 20, 0) {
             std::thread::sleep(Duration::from_micros(200));
             // SAFETY: the block was just allocated and nothing else uses it.
@@ -91,12 +60,12 @@ fn a_secondary_allocates_while_the_primary_grows_and_shrinks_its_heap() {
         }
         rounds += 1;
     };
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let rest = child.transcript();
     assert!(
         status.success(),
-        "secondary failed after {rounds} primary rounds:\n{rest:?}"
+        "secondary failed after {rounds} primary rounds:\n{rest}"
     );
-    assert!(rest.iter().any(|l| l.contains("1 passed")), "{rest:?}");
+    assert!(rest.contains("1 passed"), "{rest}");
     eal.heaps().check().unwrap();
 }
 
@@ -148,21 +117,19 @@ fn memory_callbacks_of_a_secondary_may_call_dpmem_during_its_catch_up() {
     let prefix = unique_prefix("hpcb");
     let eal = Eal::init(args(&["--file-prefix", &prefix])).unwrap();
     let mut child = spawn_body("reentrant_callback_body", &prefix);
-    let mut to_child = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    wait_for_line(&mut lines, "attached");
+    child.wait_for_line("attached", CHILD_LIMIT);
     let zone = eal.memzones().reserve("late", 6 << 20, 0, 0).unwrap();
     // SAFETY: the zone's bytes are ours until it is freed.
     unsafe { std::ptr::write_bytes(zone.as_ptr(), 0x7E, zone.len as usize) };
-    writeln!(to_child, "go").unwrap();
-    let status = wait_limited(&mut child, Duration::from_secs(30));
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    child.send("go");
+    let status = child.wait(CHILD_LIMIT);
+    let rest = child.transcript();
     let Some(status) = status else {
         // The killed secondary may have died holding shared locks: leave the EAL alone.
         std::mem::forget(eal);
-        panic!("the secondary hung in its catch-up: {rest:?}");
+        panic!("the secondary hung in its catch-up:\n{rest}");
     };
-    assert!(status.success(), "{rest:?}");
+    assert!(status.success(), "{rest}");
     eal.memzones().free(&zone).unwrap();
 }
 

@@ -4,12 +4,17 @@
 //!   can give it 2 MiB pages (root, a hugetlbfs mount, enough free pages) and otherwise skips
 //!   with a printed reason — unless `DPMEM_REQUIRE_HUGEPAGES=1` (CI), which makes a missing
 //!   prerequisite a failure, so that hugepage tests cannot silently skip there.
-//! - **Child-process tests** ([`ignored_test_command`], [`run_ignored_test_in_child`]): a
-//!   test re-runs its own binary to run one `#[ignore]`d test as a real second process (a
-//!   secondary, another user).
+//! - **Child-process tests** ([`ignored_test_command`], [`run_ignored_test_in_child`],
+//!   [`ChildTest`]): a test re-runs its own binary to run one `#[ignore]`d test as a real
+//!   second process (a secondary, another user). Every wait on a child has a time limit: a
+//!   child that hangs (a deadlock in a secondary is what these tests look for) fails its test
+//!   with what it printed, rather than the whole run.
 
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
 /// Bytes of the hugepages the tests use.
 pub const PAGE_2M: u64 = 2 << 20;
@@ -73,26 +78,177 @@ pub fn ignored_test_command(exe: &Path, name: &str) -> Command {
     command
 }
 
+/// How long [`run_ignored_test_in_child`] lets a child run.
+pub const CHILD_TIME_LIMIT: Duration = Duration::from_secs(120);
+
 /// Runs the `#[ignore]`d test `name` of the test binary `exe` in a child process, after
-/// `configure` has set its environment. Asserts that it ran and passed, and returns what it
-/// printed.
+/// `configure` has set its environment. Asserts that it ran and passed within
+/// [`CHILD_TIME_LIMIT`], and returns what it printed.
 pub fn run_ignored_test_in_child(
     exe: &Path,
     name: &str,
     configure: impl FnOnce(&mut Command),
 ) -> String {
-    let mut command = ignored_test_command(exe, name);
-    configure(&mut command);
-    let out = command.output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "child test {name} failed:\n{text}");
-    assert!(
-        text.contains("1 passed"),
-        "child test {name} did not run:\n{text}"
-    );
-    text
+    let mut child = ChildTest::spawn(exe, name, configure);
+    child.assert_passed(CHILD_TIME_LIMIT)
+}
+
+/// An `#[ignore]`d test of this binary running as a child process that the parent talks to:
+/// lines to its stdin, and its stdout and stderr read line by line, with time limits.
+#[derive(Debug)]
+pub struct ChildTest {
+    name: String,
+    child: Child,
+    to_child: Option<ChildStdin>,
+    /// Lines from the child's stdout and stderr, read by a thread each so that a wait for
+    /// a line can give up.
+    lines: Receiver<String>,
+    /// Every line received so far, for failure messages.
+    transcript: String,
+}
+
+impl ChildTest {
+    /// Starts the `#[ignore]`d test `name` of test binary `exe`, after `configure` has set its
+    /// environment.
+    pub fn spawn(exe: &Path, name: &str, configure: impl FnOnce(&mut Command)) -> ChildTest {
+        let mut command = ignored_test_command(exe, name);
+        configure(&mut command);
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting child test {name}: {e}"));
+        let (tx, lines) = mpsc::channel();
+        forward_lines(child.stdout.take().expect("piped"), tx.clone());
+        forward_lines(child.stderr.take().expect("piped"), tx);
+        ChildTest {
+            name: name.to_owned(),
+            to_child: child.stdin.take(),
+            child,
+            lines,
+            transcript: String::new(),
+        }
+    }
+
+    /// Sends `line` to the child's stdin.
+    pub fn send(&mut self, line: &str) {
+        let to_child = self.to_child.as_mut().expect("stdin is open");
+        writeln!(to_child, "{line}")
+            .unwrap_or_else(|e| panic!("writing to child test {}: {e}", self.name));
+    }
+
+    /// Waits until the child prints a line ending with `marker` (the harness prints "test
+    /// <name> ... " without a newline before the body's first line). Panics with what it
+    /// printed when it ends first or takes longer than `limit`; a child still running is
+    /// killed first.
+    pub fn wait_for_line(&mut self, marker: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.ends_with(marker);
+                    self.transcript.push_str(&line);
+                    self.transcript.push('\n');
+                    if found {
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.kill();
+                    panic!(
+                        "child test {} printed no {marker:?} within {limit:?}:\n{}",
+                        self.name, self.transcript
+                    );
+                }
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "child test {} ended before {marker:?}:\n{}",
+                    self.name, self.transcript
+                ),
+            }
+        }
+    }
+
+    /// The child's exit status if it has exited, without waiting.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child
+            .try_wait()
+            .unwrap_or_else(|e| panic!("waiting for child test {}: {e}", self.name))
+    }
+
+    /// Closes the child's stdin and waits for it to exit: its status, or `None` after
+    /// killing it when it outlives `limit`.
+    pub fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
+        drop(self.to_child.take());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.try_wait() {
+                return Some(status);
+            }
+            if start.elapsed() > limit {
+                self.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything the child printed so far (all of it once it has exited).
+    pub fn transcript(&mut self) -> &str {
+        // After an exit the reader threads reach the end of both pipes soon; a line still on
+        // its way is waited for briefly, a child still running is not.
+        let settle = if self.try_wait().is_some() {
+            Duration::from_secs(5)
+        } else {
+            Duration::ZERO
+        };
+        while let Ok(line) = self.lines.recv_timeout(settle) {
+            self.transcript.push_str(&line);
+            self.transcript.push('\n');
+        }
+        &self.transcript
+    }
+
+    /// Waits up to `limit` for the child, asserts that its test ran and passed, and returns
+    /// what it printed.
+    pub fn assert_passed(&mut self, limit: Duration) -> String {
+        let status = self.wait(limit);
+        let name = self.name.clone();
+        let text = self.transcript().to_owned();
+        let status = status
+            .unwrap_or_else(|| panic!("child test {name} ran over {limit:?}, killed:\n{text}"));
+        assert!(status.success(), "child test {name} failed:\n{text}");
+        assert!(
+            text.contains("1 passed"),
+            "child test {name} did not run:\n{text}"
+        );
+        text
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildTest {
+    /// A child left running by a failed test is killed, not left behind.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.kill();
+        }
+    }
+}
+
+/// Sends each line `from` gives to `to`, on a thread of its own, until the pipe ends.
+fn forward_lines(from: impl Read + Send + 'static, to: mpsc::Sender<String>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            if to.send(line).is_err() {
+                break;
+            }
+        }
+    });
 }
