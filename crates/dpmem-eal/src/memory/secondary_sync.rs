@@ -145,12 +145,28 @@ impl Memory {
         }
         let seg = view_list.segment(slot);
         let file = match backing {
-            ListBacking::FilePerPage { dir, .. } => Some(open_page(&page_file_path(
-                dir,
-                &self.settings.file_prefix,
-                h.index,
-                slot,
-            ))?),
+            ListBacking::FilePerPage { dir, .. } => {
+                let path = page_file_path(dir, &self.settings.file_prefix, h.index, slot);
+                match open_page(&path) {
+                    Ok(file) => Some(file),
+                    Err(e) => {
+                        if change == Change::Replace {
+                            // Its Free is announced: the stale page must not stay mapped
+                            // and recorded as current. Back to reserved, recorded unmapped,
+                            // so the next catch-up maps the new page.
+                            // SAFETY: the slot is in this list's reservation, mapped by this
+                            // process; the primary replaced its page, so nothing may refer
+                            // to the stale one.
+                            let _ = unsafe {
+                                mapping::unmap_to_reserved(va as usize, h.page_size as usize)
+                            };
+                            drop(backing.take_file(slot));
+                            mapped[slot as usize] = None;
+                        }
+                        return Err(e);
+                    }
+                }
+            }
             _ => None,
         };
         let mapped_file = match (&file, &*backing) {
