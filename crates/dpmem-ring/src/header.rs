@@ -56,6 +56,12 @@ pub(crate) struct RingMeta {
     pub(crate) capacity: u32,
     /// Bytes per element, a non-zero multiple of 4.
     pub(crate) esize: u32,
+    /// Under loom only: one model cell per slot. The slot copies report through them which
+    /// thread writes and which reads each slot ([`crate::slots::track`]), so loom checks that
+    /// every read of a slot happens after the write it reads, as the head/tail orderings must
+    /// ensure: the copies themselves are plain memory, which loom does not see.
+    #[cfg(loom)]
+    pub(crate) slot_cells: Box<[loom::cell::UnsafeCell<()>]>,
 }
 
 /// The header. The slots start right after it, at [`SLOTS_OFFSET`].

@@ -93,6 +93,7 @@ impl<T: Copy> Held<T> {
 impl<T: Copy> SlotCopy for Held<T> {
     #[inline(always)]
     unsafe fn copy(self, view: &RingView<'_>, start: u32, _n: u32) {
+        view.track_slot(start, true);
         let slot = view.slot(start, size_of::<T>()).cast::<T>();
         // SAFETY: a claimed slot (the trait's contract) of a ring of T (the typed handle
         // that holds the element only exists for one).
@@ -106,6 +107,7 @@ pub(crate) struct TakeOne<'a, T: Copy>(pub(crate) &'a mut Option<Held<T>>);
 impl<T: Copy> SlotCopy for TakeOne<'_, T> {
     #[inline(always)]
     unsafe fn copy(self, view: &RingView<'_>, start: u32, _n: u32) {
+        view.track_slot(start, false);
         let slot = view.slot(start, size_of::<T>()).cast::<T>();
         // SAFETY: a claimed, published slot (the trait's contract) of a ring of T, which
         // holds a T (only T values go in through the typed handles, or the attacher

@@ -103,6 +103,10 @@ impl<M: RingMemory> RawRing<M> {
             "ring {}: finishing {n} elements, only {open} were started",
             self.name()
         );
+        // The caller wrote (or read) the finished slots through the claim's regions, before
+        // this call: tell loom so, ahead of the move that publishes them.
+        // SAFETY: this ring's slot array, of `size` slots.
+        unsafe { slots::track(self.slots::<u8>(), self.size() - 1, tail, n, producer) };
         side.finish_in_flight(tail, n);
     }
 

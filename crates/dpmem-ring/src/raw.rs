@@ -151,6 +151,10 @@ pub unsafe fn init_in(
             mask: g.size - 1,
             capacity: g.capacity,
             esize: g.esize,
+            #[cfg(loom)]
+            slot_cells: (0..g.size)
+                .map(|_| loom::cell::UnsafeCell::new(()))
+                .collect(),
         }),
         prod: HeadTail::new(prod_sync, htd_max, layout(prod_sync)),
         cons: HeadTail::new(cons_sync, htd_max, layout(cons_sync)),

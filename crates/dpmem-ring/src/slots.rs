@@ -88,6 +88,37 @@ pub(crate) fn split(position: u32, n: u32, mask: u32) -> (usize, u32) {
     (index as usize, n.min(room))
 }
 
+/// Tell loom that this thread writes (`for_write`) or reads the `n` slots from `position`
+/// of the ring whose slot array is at `slots` (see `RingMeta::slot_cells`): a read that is
+/// not ordered after the slot's last write, or a write not ordered after its last read, is
+/// a causality violation loom reports. Nothing outside loom.
+///
+/// # Safety
+/// `slots` is the slot array of a ring built by this crate (its header sits
+/// [`SLOTS_OFFSET`](crate::header::SLOTS_OFFSET) bytes before it), of `mask + 1` slots.
+#[inline(always)]
+pub(crate) unsafe fn track(slots: *const u8, mask: u32, position: u32, n: u32, for_write: bool) {
+    #[cfg(loom)]
+    {
+        let header = slots
+            .wrapping_sub(crate::header::SLOTS_OFFSET)
+            .cast::<crate::header::RingHeader>();
+        // SAFETY: the caller's contract: a built ring's header, which lives while its slots
+        // are used; `slot_cells` is never written after initialisation.
+        let cells = unsafe { &(*header).meta.0.slot_cells };
+        for i in 0..n {
+            let cell = &cells[(position.wrapping_add(i) & mask) as usize];
+            if for_write {
+                cell.with_mut(|_| ());
+            } else {
+                cell.with(|_| ());
+            }
+        }
+    }
+    #[cfg(not(loom))]
+    let _ = (slots, mask, position, n, for_write);
+}
+
 /// Copy `n` elements of `esize` bytes from `src` into the slots starting at `position`.
 ///
 /// # Safety
@@ -103,6 +134,8 @@ pub(crate) unsafe fn write(
     src: *const u8,
     n: u32,
 ) {
+    // SAFETY: the caller's contract: the slot array of a ring of mask + 1 slots.
+    unsafe { track(slots, mask, position, n, true) };
     let index = (position & mask) as usize;
     let (n, size) = (n as usize, mask as usize + 1);
     // SAFETY: index <= mask: a slot of the array.
@@ -137,6 +170,8 @@ pub(crate) unsafe fn read(
     dst: *mut u8,
     n: u32,
 ) {
+    // SAFETY: the caller's contract: the slot array of a ring of mask + 1 slots.
+    unsafe { track(slots, mask, position, n, false) };
     let index = (position & mask) as usize;
     let (n, size) = (n as usize, mask as usize + 1);
     // SAFETY: index <= mask: a slot of the array.

@@ -267,6 +267,14 @@ impl<'r> RingView<'r> {
         self.header.as_ptr().cast::<u8>().wrapping_add(SLOTS_OFFSET)
     }
 
+    /// Tell loom that this thread writes (or reads) the slot at `position` (see
+    /// [`slots::track`]); nothing outside loom.
+    #[inline(always)]
+    pub(crate) fn track_slot(&self, position: u32, for_write: bool) {
+        // SAFETY: this view's ring: its slot array and mask.
+        unsafe { slots::track(self.slots(), self.mask(), position, 1, for_write) }
+    }
+
     /// Slot `position & mask`, for elements of `esize` bytes (the ring's element size,
     /// or the address is meaningless; using it is the caller's `unsafe`).
     #[inline(always)]

@@ -5,9 +5,13 @@
 //! Each test runs every interleaving loom can reach (with a preemption bound, as loom
 //! recommends for spin loops) and asserts what the ring promises: every element comes out
 //! once, and elements of one producer come out in the order they went in. loom checks the
-//! atomics' orderings; the slot copies are plain memory, which loom does not model, so a
-//! wrong ordering shows up here as a value read before it was published only when the
-//! protocol lets two threads own one slot, which the assertions catch.
+//! atomics' orderings, and the slots too: under loom every slot copy reports its slots to a
+//! model cell per slot (`slots::track`), so a read of a slot that does not happen after the
+//! write it reads (or a write that does not happen after the last read) is a causality
+//! violation, even where the values would come out right. Weakening the tail's Release, the
+//! other tail's Acquire, or a multi-thread head's Acquire load or Release CAS each fails
+//! models here (checked when this was added); before the slots were modelled, the first
+//! of those passed every model.
 #![cfg(loom)]
 
 use dpmem_ring::{Ring, RingFlags};
