@@ -9,29 +9,11 @@ use dpmem_eal::Eal;
 
 fn main() {
     let prefix = format!("mallocloop{}_", std::process::id());
-    let eal = Eal::init([
-        "loop",
-        "--in-memory",
-        "-m",
-        "512",
-        "-l",
-        "0",
-        "--file-prefix",
-        &prefix,
-    ])
-    .or_else(|_| {
-        Eal::init([
-            "loop",
-            "--no-huge",
-            "-m",
-            "512",
-            "-l",
-            "0",
-            "--file-prefix",
-            &prefix,
-        ])
-    })
-    .unwrap();
+    // As the bench's dpmem side: memory mapped at start and pinned, hugepages if there are any.
+    let args = |memory: &'static str| ["loop", memory, "-m", "512", "-l", "0", "--file-prefix"];
+    let eal = Eal::init(args("--in-memory").iter().copied().chain([prefix.as_str()]))
+        .or_else(|_| Eal::init(args("--no-huge").iter().copied().chain([prefix.as_str()])))
+        .unwrap();
     let heaps = eal.heaps();
     let mut blocks: Vec<NonNull<u8>> = Vec::with_capacity(1000);
     // More batches for a profiler: DPMEM_LOOP_BATCHES=2000.
