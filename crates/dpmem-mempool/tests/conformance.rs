@@ -109,8 +109,8 @@ fn ring_handlers_leave_room_beyond_every_object() {
         ("ring_mp_mc", 2047, 3070),
         ("ring_sp_sc", 2047, 3070),
         ("ring_mp_sc", 1000, 1500),
-        ("ring_sp_mc", 1024, 1536),
-        ("ring_mt_hts", 300, 450),
+        ("ring_sp_mc", 1000, 1500),
+        ("ring_mt_hts", 400, 600),
         ("ring_mt_rts", 2047, 4094),
     ] {
         let name = format!("room_{handler}");

@@ -190,7 +190,7 @@ pub(crate) unsafe fn read(
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
