@@ -98,9 +98,18 @@ impl Memory {
         // Callbacks fired below may call memzone or heap functions, which would catch up
         // again: they skip it instead of waiting for the locks held here.
         let _reentry = CatchingUp::enter();
-        let plan = self.plan_catch_up(&view);
-        for (list, slot, change) in plan {
-            self.apply(&mut view, list, slot, change)?;
+        // A slot that fails does not hold the others back: every change that can be made is
+        // made (a page whose file cannot be opened must not keep the secondary from mapping
+        // the next one, nor keep a stale page mapped behind it), and the first failure is
+        // returned. The generation then stays behind, so the next call retries what failed.
+        let mut first_failure = None;
+        for (list, slot, change) in self.plan_catch_up(&view) {
+            if let Err(e) = self.apply(&mut view, list, slot, change) {
+                first_failure.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_failure {
+            return Err(e);
         }
         view.generation = now;
         self.synced_generation.store(now, Ordering::Release);
