@@ -215,6 +215,7 @@ fn a_replaced_page_whose_new_file_cannot_be_opened_leaves_the_secondary() {
         panic!("the secondary hung:\n{rest}");
     };
     assert!(status.success(), "{rest}");
+    assert!(rest.contains("1 passed"), "{rest}");
     eal.memzones().free(&after).unwrap();
 }
 
@@ -226,7 +227,12 @@ fn replaced_page_secondary_body() {
     // SAFETY: the primary's zone, mapped here by the lookup.
     let first = unsafe { zone.as_ptr().read_volatile() };
     let _ = first;
-    let page = zone.va & !((2 << 20) - 1);
+    // Every page the zone covers: the primary replaces them all, and a catch-up that stopped
+    // at the first failure would leave the later ones stale.
+    let pages: Vec<u64> = (zone.va & !((2 << 20) - 1)..zone.va + zone.len)
+        .step_by(2 << 20)
+        .collect();
+    assert!(pages.len() > 1, "a zone over several pages");
     let freed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = freed.clone();
     eal.memory()
@@ -252,8 +258,10 @@ fn replaced_page_secondary_body() {
             .unwrap_or_default()
             .to_owned()
     };
-    let mapped = mapping_at(page);
-    assert!(mapped.contains("map_"), "the zone's page file: {mapped}");
+    for &page in &pages {
+        let mapped = mapping_at(page);
+        assert!(mapped.contains("map_"), "the zone's page file: {mapped}");
+    }
     println!("mapped");
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).unwrap();
@@ -263,22 +271,26 @@ fn replaced_page_secondary_body() {
         .sync_with_primary()
         .expect_err("the replaced page's new file is gone");
     assert!(err.to_string().contains("open primary page file"), "{err}");
-    let stale = mapping_at(page);
-    assert!(
-        !stale.contains("map_"),
-        "the stale page is still mapped after a failed replace: {stale}"
-    );
-    assert!(
-        freed
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|&(va, len)| va as u64 <= page && page < (va + len) as u64),
-        "its Free was announced: {:?}",
-        freed.lock().unwrap()
-    );
-    // The next catch-up tries again (a map now, the page being recorded unmapped) and fails
+    for &page in &pages {
+        let stale = mapping_at(page);
+        assert!(
+            !stale.contains("map_"),
+            "page {page:#x} is still mapped after a failed replace: {stale}"
+        );
+        assert!(
+            freed
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|&(va, len)| va as u64 <= page && page < (va + len) as u64),
+            "the Free of page {page:#x} was announced: {:?}",
+            freed.lock().unwrap()
+        );
+    }
+    // The next catch-up tries again (maps now, the pages being recorded unmapped) and fails
     // the same way, leaving the range unmapped.
     assert!(eal.memory().sync_with_primary().is_err());
-    assert!(!mapping_at(page).contains("map_"));
+    for &page in &pages {
+        assert!(!mapping_at(page).contains("map_"));
+    }
 }

@@ -117,8 +117,10 @@ impl Memory {
     }
 
     /// Brings one slot in line with the primary, announcing it as the primary's own changes
-    /// are: `Free` just before a page goes (still mapped), `Alloc` once one is mapped. On a
-    /// failure the slot is left unmapped and recorded so, and the next catch-up retries it.
+    /// are: `Free` just before a page goes (still mapped), `Alloc` once one is mapped. When a
+    /// page cannot be mapped (or remapped) the slot is left unmapped and recorded so; when one
+    /// cannot be unmapped it stays mapped and recorded (its `Free` announced again on the
+    /// retry). Either way the next catch-up retries it.
     /// Hotplug lock held; the backing table is held only while the slot changes, never
     /// during a callback.
     fn apply(
