@@ -146,7 +146,7 @@ fn a_secondary_catches_up_with_pages_the_primary_maps_and_unmaps_after_it_attach
     child.send(&format!("block {} 60", block.as_ptr() as usize));
     child.wait_for_line("done", limit);
     child.send("quit");
-    child.assert_passed(limit);
+    let (eal, _) = child.assert_passed_keeping(limit, eal);
     eal.memzones().free(&second).unwrap();
     // SAFETY: the block is ours; the secondary has exited.
     unsafe { eal.heaps().free(block) }.unwrap();

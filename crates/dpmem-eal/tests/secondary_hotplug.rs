@@ -122,14 +122,7 @@ fn memory_callbacks_of_a_secondary_may_call_dpmem_during_its_catch_up() {
     // SAFETY: the zone's bytes are ours until it is freed.
     unsafe { std::ptr::write_bytes(zone.as_ptr(), 0x7E, zone.len as usize) };
     child.send("go");
-    let status = child.wait(CHILD_LIMIT);
-    let rest = child.transcript();
-    let Some(status) = status else {
-        // The killed secondary may have died holding shared locks: leave the EAL alone.
-        std::mem::forget(eal);
-        panic!("the secondary hung in its catch-up:\n{rest}");
-    };
-    assert!(status.success(), "{rest}");
+    let (eal, _) = child.assert_passed_keeping(CHILD_LIMIT, eal);
     eal.memzones().free(&zone).unwrap();
 }
 
@@ -208,14 +201,7 @@ fn a_replaced_page_whose_new_file_cannot_be_opened_leaves_the_secondary() {
     );
     remove_files_with_prefix(&dir, &prefix);
     child.send("go");
-    let status = child.wait(CHILD_LIMIT);
-    let rest = child.transcript();
-    let Some(status) = status else {
-        std::mem::forget(eal);
-        panic!("the secondary hung:\n{rest}");
-    };
-    assert!(status.success(), "{rest}");
-    assert!(rest.contains("1 passed"), "{rest}");
+    let (eal, _) = child.assert_passed_keeping(CHILD_LIMIT, eal);
     eal.memzones().free(&after).unwrap();
 }
 

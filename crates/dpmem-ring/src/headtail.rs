@@ -86,8 +86,8 @@ impl Layout {
 /// single-thread side keeps its head apart on every ring: its one thread contends with
 /// nobody for it.
 ///
-/// The tail never moves, so the other side reads it the same way whatever the layout; only
-/// this side's own threads look for the head. HTS keeps both positions in the tail word and
+/// The tail's word stays where it is in every layout, so the other side reads it the same
+/// way; only this side's own threads look for the head. HTS keeps both positions in the tail word and
 /// its head block only holds the settings.
 #[derive(Debug)]
 #[repr(C)]

@@ -122,9 +122,11 @@ pub(crate) unsafe fn track(slots: *const u8, mask: u32, position: u32, n: u32, f
 /// Copy `n` elements of `esize` bytes from `src` into the slots starting at `position`.
 ///
 /// # Safety
-/// `slots` points at the ring's slot array of `mask + 1` elements of `esize` bytes; `src`
-/// is valid for `n * esize` bytes; `n <= mask + 1`; the calling thread has claimed the
-/// slots `position..position + n` (no other thread touches them until they are published).
+/// `slots` points at the slot array of a ring built by this crate (its header sits
+/// [`SLOTS_OFFSET`](crate::header::SLOTS_OFFSET) bytes before, which [`track`] relies on
+/// under loom), of `mask + 1` elements of `esize` bytes; `src` is valid for `n * esize`
+/// bytes; `n <= mask + 1`; the calling thread has claimed the slots `position..position + n`
+/// (no other thread touches them until they are published).
 #[inline(always)]
 pub(crate) unsafe fn write(
     slots: *mut u8,

@@ -27,23 +27,27 @@ pub fn spin_wait() {
     core::hint::spin_loop();
 }
 
-/// Whether this CPU has `prefetchw`. Every AMD64 CPU and Intel's since Broadwell do; some
-/// older Intel ones raise an invalid-opcode fault on it, so it is only used once CPUID said
-/// so ([`detect_prefetch_for_write`], when a ring is built or attached).
+/// Whether this CPU has `prefetchw` (CPUID says so for every AMD64 CPU and Intel's since
+/// Broadwell). It is only used once CPUID said so ([`detect_prefetch_for_write`], when a
+/// ring is built or attached): an instruction the CPU does not report is not relied on.
 #[cfg(all(target_arch = "x86_64", not(loom)))]
 static PREFETCH_FOR_WRITE: core::sync::atomic::AtomicBool =
     core::sync::atomic::AtomicBool::new(false);
 
 /// Ask CPUID whether [`prefetch_for_write`] may use `prefetchw` (leaf `0x8000_0001`, ECX bit
-/// 8). Cheap enough to run on every ring creation and attach, which is how every thread that
-/// can reach a ring's data path has run it first.
+/// 8), once per process: every ring creation and attach calls this, which is how every
+/// thread that can reach a ring's data path has had it run first, and CPUID is slow under a
+/// hypervisor (it leaves the guest).
 pub(crate) fn detect_prefetch_for_write() {
     #[cfg(all(target_arch = "x86_64", not(loom)))]
     {
-        use core::arch::x86_64::__cpuid;
-        let has_leaf = __cpuid(0x8000_0000).eax >= 0x8000_0001;
-        let has = has_leaf && (__cpuid(0x8000_0001).ecx >> 8) & 1 == 1;
-        PREFETCH_FOR_WRITE.store(has, core::sync::atomic::Ordering::Relaxed);
+        static DETECTED: std::sync::Once = std::sync::Once::new();
+        DETECTED.call_once(|| {
+            use core::arch::x86_64::__cpuid;
+            let has_leaf = __cpuid(0x8000_0000).eax >= 0x8000_0001;
+            let has = has_leaf && (__cpuid(0x8000_0001).ecx >> 8) & 1 == 1;
+            PREFETCH_FOR_WRITE.store(has, core::sync::atomic::Ordering::Relaxed);
+        });
     }
 }
 

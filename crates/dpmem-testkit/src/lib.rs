@@ -213,17 +213,27 @@ impl ChildTest {
     /// Waits up to `limit` for the child, asserts that its test ran and passed, and returns
     /// what it printed.
     pub fn assert_passed(&mut self, limit: Duration) -> String {
+        self.assert_passed_keeping(limit, ()).1
+    }
+
+    /// [`ChildTest::assert_passed`] for a parent that shares state with the child (its EAL,
+    /// whose locks live in shared memory): `shared` comes back with what the child printed,
+    /// unless the child ran over `limit`. Then it is leaked, not dropped, before the test
+    /// fails: the killed child may have died holding locks that dropping it would wait for.
+    pub fn assert_passed_keeping<T>(&mut self, limit: Duration, shared: T) -> (T, String) {
         let status = self.wait(limit);
         let name = self.name.clone();
         let text = self.transcript().to_owned();
-        let status = status
-            .unwrap_or_else(|| panic!("child test {name} ran over {limit:?}, killed:\n{text}"));
+        let Some(status) = status else {
+            std::mem::forget(shared);
+            panic!("child test {name} ran over {limit:?}, killed:\n{text}");
+        };
         assert!(status.success(), "child test {name} failed:\n{text}");
         assert!(
             text.contains("1 passed"),
             "child test {name} did not run:\n{text}"
         );
-        text
+        (shared, text)
     }
 
     fn kill(&mut self) {

@@ -52,6 +52,42 @@ fn a_hanging_child_fails_within_the_limit_and_is_killed() {
     assert_eq!(child.wait(Duration::from_millis(300)), None, "killed");
 }
 
+/// What the parent shares with a child that hangs is leaked, not dropped, when the test
+/// fails (dropping an EAL would wait for locks the killed child may hold); with a child that
+/// passes it comes back.
+#[test]
+fn shared_state_is_leaked_when_the_child_hangs_and_returned_when_it_passes() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static DROPPED: AtomicBool = AtomicBool::new(false);
+    #[derive(Debug)]
+    struct Shared;
+    impl Drop for Shared {
+        fn drop(&mut self) {
+            DROPPED.store(true, Ordering::Relaxed);
+        }
+    }
+    let failure = std::panic::catch_unwind(|| {
+        let mut child = spawn("hanging_body");
+        child.wait_for_line("started, now waiting", Duration::from_secs(30));
+        child.assert_passed_keeping(Duration::from_millis(300), Shared)
+    })
+    .expect_err("the child ran over");
+    let message = failure
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(message.contains("ran over"), "{message}");
+    assert!(!DROPPED.load(Ordering::Relaxed), "leaked, not dropped");
+
+    let mut child = spawn("echo_body");
+    child.wait_for_line("ready", Duration::from_secs(30));
+    child.send("x");
+    let (shared, text) = child.assert_passed_keeping(Duration::from_secs(30), Shared);
+    assert!(text.contains("got x"), "{text}");
+    drop(shared);
+    assert!(DROPPED.load(Ordering::Relaxed), "handed back");
+}
+
 #[test]
 #[ignore = "run by a_hanging_child_fails_within_the_limit_and_is_killed"]
 fn hanging_body() {
