@@ -289,14 +289,29 @@ fn zmalloc_and_calloc_return_zeroes_even_over_dirty_memory() {
             free(&eal, q);
         }
     }
-    // Memory freed next to clean memory is cleared at once, so the heap stays clean.
-    let p = heaps.malloc(4096, 0).unwrap();
-    fill(p, 4096, 0xEE);
-    free(&eal, p);
-    let q = heaps.malloc(4096, 0).unwrap();
-    assert_eq!(q, p);
-    assert!(bytes(q, 4096).iter().all(|&b| b == 0));
-    free(&eal, q);
+    // Memory freed next to clean memory is cleared when it merges, so the heap stays clean:
+    // at once for a block too big for a quick list, when the heap consolidates for a small one
+    // (statistics do). The guards above were parked: merged first, they leave one free block.
+    heaps.stats(0).unwrap();
+    for (len, parked) in [(8192, false), (4096, true)] {
+        let p = heaps.malloc(len, 0).unwrap();
+        fill(p, len, 0xEE);
+        free(&eal, p);
+        if parked {
+            let q = heaps.malloc(len, 0).unwrap();
+            assert_eq!(q, p, "a parked block serves the next request of its size");
+            assert!(
+                bytes(q, len).iter().any(|&b| b != 0),
+                "parked blocks are not cleared"
+            );
+            free(&eal, q);
+            heaps.stats(0).unwrap();
+        }
+        let q = heaps.malloc(len, 0).unwrap();
+        assert_eq!(q, p);
+        assert!(bytes(q, len).iter().all(|&b| b == 0), "{len} bytes");
+        free(&eal, q);
+    }
     heaps.check().unwrap();
 }
 
@@ -410,6 +425,65 @@ fn double_frees_and_foreign_pointers_are_errors_and_the_heap_stays_intact() {
     assert_eq!(again.unwrap_err().kind(), ErrorKind::Inval);
     heaps.check().unwrap();
     assert_eq!(stats(&eal).free_count, 1);
+}
+
+#[test]
+fn a_small_freed_block_waits_for_its_size_and_is_refused_like_any_freed_block() {
+    let eal = no_huge(16);
+    let heaps = eal.heaps();
+    let initial = stats(&eal);
+    let hi = heaps.malloc(256, 0).unwrap();
+    let mid = heaps.malloc(256, 0).unwrap();
+    let lo = heaps.malloc(256, 0).unwrap();
+    fill(mid, 256, 0xAB);
+    free(&eal, mid);
+    // Parked, not merged (no statistics taken since): refused all the same.
+    assert!(heaps.validate(mid.as_ptr()).is_err());
+    // SAFETY: a deliberate double free of a parked block; the heap must refuse it.
+    let err = unsafe { heaps.free(mid) }.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Inval);
+    assert!(err.to_string().contains("double free"), "{err}");
+    heaps.check().unwrap();
+    // The next request of its size takes it back, old bytes and all (a plain malloc).
+    let again = heaps.malloc(256, 0).unwrap();
+    assert_eq!(again, mid);
+    assert_eq!(heaps.validate(again.as_ptr()).unwrap(), 256);
+    assert!(bytes(again, 256).iter().all(|&b| b == 0xAB));
+    free(&eal, again);
+    // A zeroing request of that size gets it cleared.
+    let zeroed = heaps.zmalloc(256, 0).unwrap();
+    assert_eq!(zeroed, mid);
+    assert!(bytes(zeroed, 256).iter().all(|&b| b == 0));
+    fill(zeroed, 256, 0xCD);
+    free(&eal, zeroed);
+    // A smaller request has no parked block of its size; rather than cut into the biggest free
+    // element, the heap merges what is parked first, and the hole `mid` leaves fits it.
+    let other = heaps.malloc(192, 0).unwrap();
+    // (At the hole's end, as every block is cut: 64 bytes up, the front left as padding.)
+    let hole = mid.as_ptr() as usize - 64..mid.as_ptr() as usize + 256;
+    assert!(
+        hole.contains(&(other.as_ptr() as usize)),
+        "served from the merged hole"
+    );
+    heaps.check().unwrap();
+    for p in [hi, lo, other] {
+        free(&eal, p);
+    }
+    heaps.check().unwrap();
+    // Statistics see every free merged: one block again, and it reads zero where the parked
+    // blocks were (cleared as they merged into clean memory).
+    let end = stats(&eal);
+    assert_eq!(end.free_count, 1);
+    assert_eq!(end.alloc_count, 0);
+    assert_eq!(end.greatest_free_bytes, initial.greatest_free_bytes);
+    // A plain allocation, so nothing clears it on the way out.
+    let all = heaps.malloc(1 << 20, 0).unwrap();
+    let covered = (all.as_ptr() as usize..all.as_ptr() as usize + (1 << 20))
+        .contains(&(mid.as_ptr() as usize));
+    assert!(covered, "the top megabyte holds the parked blocks' memory");
+    assert!(bytes(all, 1 << 20).iter().all(|&b| b == 0));
+    free(&eal, all);
+    heaps.check().unwrap();
 }
 
 #[test]
@@ -571,6 +645,48 @@ fn on_hugepages_the_heap_grows_on_demand_and_gives_whole_pages_back() {
     heaps.check().unwrap();
     drop(eal);
     assert_eq!(free_2m(), free_before);
+}
+
+#[test]
+fn on_hugepages_a_small_free_gives_back_the_page_its_merge_frees() {
+    // A 4 MiB block maps three pages X|Y|Z, its data from the X/Y boundary up; two small blocks
+    // P and B sit just below it on X. Freeing the big block cannot give Y back: only its header's
+    // 64 bytes of the free element would be left before Y, too little for an element. Freeing P
+    // next (B still busy, so X stays in use) must merge P at once, as a heap without quick lists
+    // would: then 256 bytes are left before Y and Y goes back.
+    let _serial = hugepage_lock();
+    if !hugepages_available(
+        "on_hugepages_a_small_free_gives_back_the_page_its_merge_frees",
+        8,
+    ) {
+        return;
+    }
+    let prefix = unique_prefix("heapsliver");
+    let free_before = free_2m();
+    let eal = Eal::init(args(&["--file-prefix", &prefix])).unwrap();
+    let heaps = eal.heaps();
+    let big = heaps.malloc((4 << 20) - TRAILER, 0).unwrap();
+    assert_eq!(
+        free_2m(),
+        free_before - 3,
+        "three pages for 4 MiB and a header"
+    );
+    assert!(
+        (big.as_ptr() as usize).is_multiple_of(PAGE_2M as usize),
+        "data from a page boundary"
+    );
+    let p = heaps.malloc(100, 0).unwrap();
+    let b = heaps.malloc(100, 0).unwrap();
+    assert!((p.as_ptr() as usize) < big.as_ptr() as usize && (b.as_ptr() < p.as_ptr()));
+    free(&eal, big);
+    assert_eq!(free_2m(), free_before - 2, "Z went back, Y stays for now");
+    heaps.check().unwrap();
+    free(&eal, p);
+    assert_eq!(free_2m(), free_before - 1, "Y went back with P's free");
+    heaps.check().unwrap();
+    free(&eal, b);
+    assert_eq!(free_2m(), free_before, "and X with the last block");
+    assert_eq!(stats(&eal).total_bytes, 0);
 }
 
 #[test]

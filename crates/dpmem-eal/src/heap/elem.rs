@@ -46,6 +46,9 @@ pub enum ElemState {
     Busy = 2,
     /// A dummy header between an aligned block's real header and its data; `pad` leads back.
     Pad = 3,
+    /// A freed small block waiting, unmerged, on its heap's quick list for the next allocation
+    /// of its size (see [`super::quick_lists`]). Free memory to everything but the merge.
+    Parked = 4,
 }
 
 pub mod elem_flags {
@@ -65,7 +68,8 @@ pub struct ElemHeader {
     /// Previous and next element of the heap in address order (0: none).
     pub prev: u64,
     pub next: u64,
-    /// Links of the free list the element is on (free elements only).
+    /// Links of the free list the element is on (free elements only); a parked element's
+    /// quick list runs through them too.
     pub free_prev: u64,
     pub free_next: u64,
     /// Bytes from this header to the end of the element (header, padding, data, slack).
@@ -89,6 +93,7 @@ impl ElemHeader {
             1 => Some(ElemState::Free),
             2 => Some(ElemState::Busy),
             3 => Some(ElemState::Pad),
+            4 => Some(ElemState::Parked),
             _ => None,
         }
     }
@@ -172,6 +177,59 @@ impl Elem {
         let mut h = self.load();
         f(&mut h);
         self.store(h);
+    }
+
+    /// Where field `T` at byte `offset` of this header lies (see [`std::mem::offset_of`]).
+    #[inline]
+    fn field<T>(self, offset: usize) -> *mut T {
+        (self.0 + offset) as *mut T
+    }
+
+    /// A parked element's `free_next`, `size` and `flags`, read without the rest of its header.
+    #[inline]
+    pub fn quick_fields(self) -> (u64, u64, u8) {
+        let free_next = self.field::<u64>(std::mem::offset_of!(ElemHeader, free_next));
+        let size = self.field::<u64>(std::mem::offset_of!(ElemHeader, size));
+        let flags = self.field::<u8>(std::mem::offset_of!(ElemHeader, flags));
+        bookkeeping(|| {
+            // SAFETY: as in `load`; each field lies inside the header, aligned.
+            let free_next = unsafe { free_next.read() };
+            // SAFETY: see above.
+            let size = unsafe { size.read() };
+            // SAFETY: see above.
+            let flags = unsafe { flags.read() };
+            (free_next, size, flags)
+        })
+    }
+
+    /// Marks a parked element busy, its quick-list link cleared.
+    #[inline]
+    pub fn set_busy_from_parked(self) {
+        let free_next = self.field::<u64>(std::mem::offset_of!(ElemHeader, free_next));
+        let state = self.field::<u8>(std::mem::offset_of!(ElemHeader, state));
+        bookkeeping(|| {
+            // SAFETY: as in `store`; the field lies inside the header, aligned.
+            unsafe { free_next.write(0) };
+            // SAFETY: as above.
+            unsafe { state.write(ElemState::Busy as u8) };
+        })
+    }
+
+    /// Sets the header's `free_prev` link alone (a quick or free list's back link), without
+    /// copying the rest of the header in and out.
+    #[inline]
+    pub fn set_free_prev(self, addr: u64) {
+        let field = self.field::<u64>(std::mem::offset_of!(ElemHeader, free_prev));
+        // SAFETY: as in `store`; the field lies inside the header, aligned.
+        bookkeeping(|| unsafe { field.write(addr) })
+    }
+
+    /// Sets the header's `free_next` link alone.
+    #[inline]
+    pub fn set_free_next(self, addr: u64) {
+        let field = self.field::<u64>(std::mem::offset_of!(ElemHeader, free_next));
+        // SAFETY: as in `store`; the field lies inside the header, aligned.
+        bookkeeping(|| unsafe { field.write(addr) })
     }
 
     /// Where the trailer of this element (of `size` bytes) lies.

@@ -14,10 +14,12 @@
 
 use std::num::NonZeroUsize;
 
+use super::directory::EXTERNAL_SOCKET_BASE;
 use super::elem::{
     elem_flags, Elem, ElemHeader, ElemState, CACHE_LINE, HEADER_LEN, MIN_SPLIT_LEN, TRAILER_LEN,
 };
 use super::free_index::{class_at_least, class_of, FreeIndex};
+use super::quick_lists::{list_of, QuickLists, PARKED_MAX_BYTES, QUICK_LIST_COUNT};
 use crate::memory::{Memory, PageRequest};
 use crate::sync::SharedLocked;
 
@@ -44,6 +46,8 @@ pub struct HeapState {
     /// could not.
     pub fallback_alloc_count: u64,
     pub free: FreeIndex,
+    /// Small blocks freed and not merged yet (socket heaps only).
+    pub quick: QuickLists,
 }
 
 /// A heap as it sits in the shared configuration: its lock and its state.
@@ -94,7 +98,9 @@ fn data_of(elem: Elem, h: &ElemHeader) -> usize {
 
 /// A freed block whose bytes (padding, data, trailer) are at most this long is cleared at
 /// once when it merges into clean memory, keeping that memory clean for zeroing allocations (a
-/// bounded cost: well under a microsecond); a longer one marks the merged element dirty
+/// bounded cost: well under a microsecond per block; parked blocks, all shorter, are cleared as
+/// they merge, so a consolidation clears at most `PARKED_MAX_BYTES`); a longer one marks the
+/// merged element dirty
 /// instead. DPDK clears every freed block, so its `rte_free` of a 1 MiB block writes 1 MiB; here
 /// freeing a long block costs what freeing a short one does, and a zeroing allocation clears
 /// what it hands out when the memory is dirty — each byte is written at most once per zmalloc
@@ -112,7 +118,12 @@ fn align_floor(v: usize, align: usize) -> usize {
 impl HeapOps<'_> {
     #[inline]
     fn adjacent(a: Elem, ah: &ElemHeader, b: Elem) -> bool {
-        let bh = b.load();
+        Self::adjacent_headers(a, ah, b, &b.load())
+    }
+
+    /// [`HeapOps::adjacent`] with both headers at hand.
+    #[inline]
+    fn adjacent_headers(a: Elem, ah: &ElemHeader, b: Elem, bh: &ElemHeader) -> bool {
         a.0 + ah.size as usize == b.0 && ah.list_index == bh.list_index
     }
 
@@ -169,28 +180,60 @@ impl HeapOps<'_> {
         Elem::zero_range(b.0, HEADER_LEN);
     }
 
-    /// Merges a free element (on no free list) with free neighbours; returns the result, also
-    /// on no free list. Afterwards no two adjacent elements are free.
+    /// Merges a free element (on no free list) with the free and parked elements around it;
+    /// returns the result, also on no free list. Afterwards no two adjacent elements are free,
+    /// and none next to it is parked.
     #[inline]
     fn join_free_neighbours(&mut self, mut elem: Elem) -> Elem {
-        let h = elem.load();
-        if let Some(next) = Elem::from_addr(h.next) {
+        loop {
+            let h = elem.load();
+            let Some(next) = Elem::from_addr(h.next) else {
+                break;
+            };
             let nh = next.load();
-            if nh.is_free() && Self::adjacent(elem, &h, next) {
-                self.st.free.remove(next, &nh);
-                self.join(elem, next);
+            if !Self::adjacent_headers(elem, &h, next, &nh) || !self.take_unmerged(next, &nh) {
+                break;
             }
+            self.join(elem, next);
         }
-        let h = elem.load();
-        if let Some(prev) = Elem::from_addr(h.prev) {
+        loop {
+            let h = elem.load();
+            let Some(prev) = Elem::from_addr(h.prev) else {
+                break;
+            };
             let ph = prev.load();
-            if ph.is_free() && Self::adjacent(prev, &ph, elem) {
-                self.st.free.remove(prev, &ph);
-                self.join(prev, elem);
-                elem = prev;
+            if !Self::adjacent_headers(prev, &ph, elem, &h) || !self.take_unmerged(prev, &ph) {
+                break;
             }
+            self.join(prev, elem);
+            elem = prev;
         }
         elem
+    }
+
+    /// Takes a neighbour that is about to be merged off its list: `true` for a free element
+    /// (off its free list) or a parked one (off its quick list, its bytes cleared if its owner
+    /// may have written them, so merging it keeps clean memory clean; then free); `false`,
+    /// changing nothing, for a busy one.
+    #[inline]
+    fn take_unmerged(&mut self, elem: Elem, h: &ElemHeader) -> bool {
+        match h.state() {
+            Some(ElemState::Free) => self.st.free.remove(elem, h),
+            Some(ElemState::Parked) => {
+                self.st.quick.remove(elem, h);
+                if h.is_dirty() {
+                    Elem::zero_range(elem.data(), h.size as usize - HEADER_LEN);
+                }
+                elem.update(|e| {
+                    e.state = ElemState::Free as u8;
+                    e.flags &= !elem_flags::DIRTY;
+                    e.free_prev = 0;
+                    e.free_next = 0;
+                });
+            }
+            _ => return false,
+        }
+        true
     }
 
     /// Takes `elem` out of the address-ordered links.
@@ -402,23 +445,41 @@ impl HeapOps<'_> {
     }
 
     /// Allocates from memory the heap has, growing it when allowed and needed. Returns the data
-    /// address and the real element.
+    /// address and whether the block may hold old data.
     #[inline]
-    pub fn alloc(&mut self, req: &AllocRequest, may_grow: bool) -> Option<(NonZeroUsize, Elem)> {
-        let (elem, block) = match self.find_suitable(req) {
+    pub fn alloc(&mut self, req: &AllocRequest, may_grow: bool) -> Option<(NonZeroUsize, bool)> {
+        if let Some(list) = quick_list_for(req) {
+            if let Some(elem) = self.st.quick.head(list) {
+                return Some(self.unpark(elem, list));
+            }
+        }
+        let mut found = self.find_suitable(req);
+        if !self.st.quick.is_empty() {
+            // Parked blocks are free memory too: merged, they may hold a request nothing else
+            // can, or leave a hole that spares the biggest free element (cutting into it would
+            // spread the heap). Merged once: consolidation empties the quick lists.
+            let cuts_biggest = found.is_some_and(|(elem, _)| {
+                self.st.free.last_nonempty() == Some(class_of(elem.load().size))
+            });
+            if found.is_none() || cuts_biggest {
+                self.consolidate();
+                found = self.find_suitable(req);
+            }
+        }
+        let (elem, block) = match found {
             Some(found) => found,
             None if may_grow && self.grow(req) => self.find_suitable(req)?,
             None => return None,
         };
         let block = block.get();
         let data = self.alloc_at(elem, block, req);
-        let real = elem_of_new_block(elem, block);
+        let real = elem_of_new_block(elem, block).load();
         // Announced with the usable size the block reports (`validate`), which is the request
         // rounded to a cache line except where alignment left a little slack at the end.
         if cfg!(feature = "memcheck") {
-            annotate::malloclike(data as *const u8, real.load().usable_len(), 0, false);
+            annotate::malloclike(data as *const u8, real.usable_len(), 0, false);
         }
-        Some((NonZeroUsize::new(data)?, real))
+        Some((NonZeroUsize::new(data)?, real.is_dirty()))
     }
 
     /// Maps enough pages for `req` on this heap's socket and adds them (DPDK's
@@ -458,25 +519,142 @@ impl HeapOps<'_> {
         false
     }
 
-    /// Frees busy element `elem` (DPDK's `malloc_elem_free` + `malloc_heap_free`).
+    /// Hands out parked element `elem`, the head of quick list `list`: it becomes busy again,
+    /// whole. Returns the data address and whether the block may hold old data.
+    #[inline]
+    fn unpark(&mut self, elem: Elem, list: usize) -> (NonZeroUsize, bool) {
+        // Only the fields that change: copying the whole header in and out costs more.
+        let (next, size, flags) = elem.quick_fields();
+        self.st.quick.pop_head(list, next, size);
+        elem.set_busy_from_parked();
+        elem.seal(size);
+        self.st.alloc_count += 1;
+        let data = elem.data();
+        if cfg!(feature = "memcheck") {
+            annotate::malloclike(
+                data as *const u8,
+                size as usize - HEADER_LEN - TRAILER_LEN,
+                0,
+                false,
+            );
+        }
+        (
+            NonZeroUsize::new(data).expect("heap memory is never at address 0"),
+            flags & elem_flags::DIRTY != 0,
+        )
+    }
+
+    /// Frees busy element `elem` (DPDK's `malloc_elem_free` + `malloc_heap_free`): a small
+    /// block of a socket heap is parked on its quick list, anything else merged at once.
     #[inline(always)]
-    pub fn free(&mut self, elem: Elem) {
-        let h = elem.load();
+    pub fn free(&mut self, elem: Elem, h: &ElemHeader) {
+        let mut h = *h;
         let data = data_of(elem, &h);
         if h.pad > 0 {
             // The pad header sits in the block's own data: unmark it so it can never be taken
             // for a live header again.
             Elem::zero_range(elem.0 + h.pad as usize, HEADER_LEN);
         }
+        self.st.alloc_count -= 1;
+        annotate::freelike(data as *const u8, 0);
+        // External heaps merge at once: their memory may be attached in only some processes,
+        // and merging later could happen in one that cannot reach it.
+        match list_of(h.size) {
+            Some(list) if self.st.socket_id < EXTERNAL_SOCKET_BASE && self.may_park(elem, &h) => {
+                h.state = ElemState::Parked as u8;
+                h.pad = 0;
+                // What the owner wrote is still there.
+                h.flags |= elem_flags::DIRTY;
+                h.free_prev = 0;
+                h.free_next = self.st.quick.push(list, h.size, elem);
+                elem.store(h);
+                if self.st.quick.parked_bytes > PARKED_MAX_BYTES {
+                    self.consolidate();
+                }
+            }
+            _ => self.merge_freed(elem, &h),
+        }
+    }
+
+    /// Whether busy element `elem` (header `h`) may be parked rather than merged: when parking
+    /// it can keep no page from going back to the system. That is so when its pages are all
+    /// pinned, when this process gives no pages back, or when busy neighbours overlap every
+    /// page it lies on (those pages stay in use whatever happens to this block). Otherwise the
+    /// free merges it at once, with every free and parked element around it, so a page whose
+    /// last busy block goes is given back by that free, as without quick lists.
+    ///
+    /// One more case merges at once: a free neighbour holding a whole page. That page stayed
+    /// mapped only because giving it back would have left less than an element's worth of the
+    /// neighbour on one side; merged with this block, the leftover may be big enough. (Parked
+    /// elements never touch such a neighbour: one that grows into it merges them.) The rule
+    /// depends on the memory mode, not on the process, so the consistency check agrees with
+    /// what any process parked.
+    #[inline]
+    fn may_park(&self, elem: Elem, h: &ElemHeader) -> bool {
+        if h.flags & elem_flags::RELEASABLE == 0 || !self.memory.pages_may_go_back() {
+            return true;
+        }
+        let page = self.memory.list_page_size(u32::from(h.list_index)) as usize;
+        let (start, end) = (elem.0, elem.0 + h.size as usize);
+        let first_page = align_floor(start, page);
+        let pages_end = end.next_multiple_of(page);
+        let holds_whole_page =
+            |n: Elem, nh: &ElemHeader| n.0.next_multiple_of(page) + page <= n.0 + nh.size as usize;
+        let below = Elem::from_addr(h.prev)
+            .map(|prev| (prev, prev.load()))
+            .filter(|(prev, ph)| Self::adjacent_headers(*prev, ph, elem, h));
+        let above = Elem::from_addr(h.next)
+            .map(|next| (next, next.load()))
+            .filter(|(next, nh)| Self::adjacent_headers(elem, h, *next, nh));
+        for (n, nh) in below.iter().chain(above.iter()) {
+            if nh.is_free() && holds_whole_page(*n, nh) {
+                return false;
+            }
+        }
+        let busy = |n: &Option<(Elem, ElemHeader)>| {
+            n.as_ref()
+                .is_some_and(|(_, nh)| nh.state() == Some(ElemState::Busy))
+        };
+        // A busy neighbour below reaches into the first page, one above into the last.
+        let busy_below = start > first_page && busy(&below);
+        let busy_above = end < pages_end && busy(&above);
+        match (pages_end - first_page) / page {
+            1 => busy_below || busy_above,
+            2 => busy_below && busy_above,
+            _ => false,
+        }
+    }
+
+    /// Merges every parked element into the free space around it, as freeing each would have.
+    pub fn consolidate(&mut self) {
+        if self.st.quick.is_empty() {
+            return;
+        }
+        for list in 0..QUICK_LIST_COUNT {
+            while let Some(elem) = self.st.quick.head(list) {
+                let h = elem.load();
+                self.st.quick.pop_head(list, h.free_next, h.size);
+                self.merge_freed(elem, &h);
+            }
+        }
+    }
+
+    /// Makes element `elem` (header `h`, busy or parked, its pad header already erased, its
+    /// count already taken off and off any list) free: merged with the free and parked
+    /// elements around it, its bytes (which its owner may have written) cleared or the merged
+    /// element marked dirty, on its free list, and whole free pages under it given back.
+    #[inline(always)]
+    fn merge_freed(&mut self, elem: Elem, h: &ElemHeader) {
         let end = elem.0 + h.size as usize;
         elem.update(|e| {
             e.state = ElemState::Free as u8;
             e.pad = 0;
+            e.free_prev = 0;
+            e.free_next = 0;
             // Treated as clean while joining: if every neighbour is clean too, clearing a short
             // block keeps the whole merged element clean (see `CLEAR_ON_FREE_MAX`).
             e.flags &= !elem_flags::DIRTY;
         });
-        self.st.alloc_count -= 1;
         let joined = self.join_free_neighbours(elem);
         let clear_len = end - elem.data();
         // Read before the free list rewrites the header: reading it back right after would
@@ -489,8 +667,6 @@ impl HeapOps<'_> {
         } else {
             joined.update(|j| j.flags |= elem_flags::DIRTY);
         }
-        // After the clearing, which is then a write to the owner's (still accessible) bytes.
-        annotate::freelike(data as *const u8, 0);
         self.st.free.insert(joined);
         if joined_flags & elem_flags::RELEASABLE != 0 {
             self.release_pages(joined);
@@ -580,7 +756,8 @@ impl HeapOps<'_> {
     }
 
     /// Grows or shrinks busy element `elem` in place so its data holds `size` bytes (multiple
-    /// of a cache line). Fails, changing nothing, when the next element cannot give the room.
+    /// of a cache line). Fails when the next element cannot give the room, the block untouched
+    /// (a parked neighbour may have been merged meanwhile, as freeing it at once would have).
     pub fn resize(&mut self, elem: Elem, size: usize) -> bool {
         let h = elem.load();
         let old_usable = h.usable_len();
@@ -590,6 +767,14 @@ impl HeapOps<'_> {
                 return false;
             };
             let nh = next.load();
+            if nh.state() == Some(ElemState::Parked) && Self::adjacent_headers(elem, &h, next, &nh)
+            {
+                // Merged with what lies around it (as freeing it at once would have), the
+                // parked neighbour may give the room.
+                self.st.quick.remove(next, &nh);
+                self.merge_freed(next, &nh);
+                return self.resize(elem, size);
+            }
             if !nh.is_free()
                 || !Self::adjacent(elem, &h, next)
                 || ((h.size + nh.size) as usize) < needed
@@ -652,6 +837,17 @@ impl HeapOps<'_> {
         });
         best
     }
+}
+
+/// The quick list whose elements serve `req` as they are, if any: requests with no constraint
+/// beyond the default alignment, whose block and header make an element a quick list takes.
+#[inline]
+fn quick_list_for(req: &AllocRequest) -> Option<usize> {
+    let plain = req.align == CACHE_LINE && req.bound == 0 && !req.contig && req.page_flags == 0;
+    if !plain {
+        return None;
+    }
+    list_of((req.size + HEADER_LEN + TRAILER_LEN) as u64)
 }
 
 /// The real header of the block placed at `block` in free element `elem`: the element itself

@@ -14,6 +14,10 @@
 //! free pages back, except pinned ones. External heaps have socket ids from
 //! [`EXTERNAL_SOCKET_BASE`] up; they never grow and "any socket" never falls back to them: they
 //! serve only allocations that name their socket.
+//!
+//! Small blocks freed on a socket heap wait unmerged on quick lists for the next request of
+//! their size ([`quick_lists`]); whatever looks at the heap's free space merges them first, so
+//! statistics and dumps read as if every free had merged at once.
 
 mod allocator;
 pub mod directory;
@@ -23,6 +27,7 @@ pub mod free_index;
 mod global_alloc;
 mod heap_box;
 pub mod malloc_heap;
+pub mod quick_lists;
 
 use std::fmt::Write as _;
 use std::ptr::NonNull;
@@ -393,10 +398,9 @@ impl<'a> Heaps<'a> {
                 ops.alloc(&any_page, may_grow)
             })?
         });
-        let Some((data, elem)) = got else {
+        let Some((data, dirty)) = got else {
             return Ok(None);
         };
-        let dirty = elem.load().is_dirty();
         if fallback {
             st.fallback_alloc_count += 1;
         }
@@ -490,6 +494,7 @@ impl<'a> Heaps<'a> {
                 addr: heap_addr(shared),
                 memory: self.memory,
             };
+            ops.consolidate();
             let len = ops.biggest_free(align, page_flags, contig);
             if len == 0 {
                 continue;
@@ -519,7 +524,7 @@ impl<'a> Heaps<'a> {
     fn with_block<R>(
         &self,
         ptr: usize,
-        f: impl FnOnce(&mut HeapOps<'_>, Elem) -> R,
+        f: impl FnOnce(&mut HeapOps<'_>, Elem, &elem::ElemHeader) -> R,
     ) -> Result<R, EalError> {
         let bad = |reason: &'static str| EalError::BadPointer { addr: ptr, reason };
         if !ptr.is_multiple_of(CACHE_LINE) || ptr < HEADER_LEN {
@@ -580,7 +585,9 @@ impl<'a> Heaps<'a> {
             Some(ElemState::Busy) => {
                 return Err(bad("inside a padded block, not at its start"));
             }
-            Some(ElemState::Free) => return Err(EalError::DoubleFree { addr: ptr }),
+            Some(ElemState::Free | ElemState::Parked) => {
+                return Err(EalError::DoubleFree { addr: ptr })
+            }
             Some(ElemState::Pad) => {
                 let real = Elem(header.0.wrapping_sub(h.pad as usize));
                 if h.pad == 0 || self.memory.page_at(real.0).is_none() {
@@ -592,7 +599,9 @@ impl<'a> Heaps<'a> {
                 }
                 match rh.state() {
                     Some(ElemState::Busy) => real,
-                    Some(ElemState::Free) => return Err(EalError::DoubleFree { addr: ptr }),
+                    Some(ElemState::Free | ElemState::Parked) => {
+                        return Err(EalError::DoubleFree { addr: ptr })
+                    }
                     _ => return Err(bad("a pad header leads to no block")),
                 }
             }
@@ -611,7 +620,7 @@ impl<'a> Heaps<'a> {
             addr,
             memory: self.memory,
         };
-        Ok(f(&mut ops, real))
+        Ok(f(&mut ops, real, &rh))
     }
 
     /// Allocates `size` bytes aligned to `align` (0: a cache line) on the preferred socket,
@@ -675,7 +684,7 @@ impl<'a> Heaps<'a> {
     /// # Safety
     /// Nothing may use the block after it is freed (no live references into it).
     pub unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), EalError> {
-        self.with_block(ptr.as_ptr() as usize, |ops, elem| ops.free(elem))
+        self.with_block(ptr.as_ptr() as usize, |ops, elem, h| ops.free(elem, h))
     }
 
     /// Resizes a block to `size` bytes aligned to `align` (DPDK's `rte_realloc`): in place when
@@ -711,7 +720,7 @@ impl<'a> Heaps<'a> {
         };
         let req = self.request(size, align)?;
         let old = ptr.as_ptr() as usize;
-        let in_place = self.with_block(old, |ops, elem| {
+        let in_place = self.with_block(old, |ops, elem, _| {
             let same_socket = socket == SOCKET_ID_ANY || socket == ops.st.socket_id;
             if same_socket && old.is_multiple_of(req.align) && ops.resize(elem, req.size) {
                 return Ok(());
@@ -725,26 +734,29 @@ impl<'a> Heaps<'a> {
         // SAFETY: both blocks are live (the old one is the caller's, the new one just made) and
         // distinct, and the copy stays inside both.
         unsafe { std::ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), old_len.min(size)) };
-        self.with_block(old, |ops, elem| ops.free(elem))?;
+        self.with_block(old, |ops, elem, h| ops.free(elem, h))?;
         Ok(new)
     }
 
     /// The usable size of a live block (DPDK's `rte_malloc_validate`): an error for pointers the
     /// heap did not hand out or already freed.
     pub fn validate(&self, ptr: *const u8) -> Result<usize, EalError> {
-        self.with_block(ptr as usize, |_, elem| elem.load().usable_len())
+        self.with_block(ptr as usize, |_, _, h| h.usable_len())
     }
 
     /// The socket of a live block's heap.
     pub fn socket_of(&self, ptr: *const u8) -> Result<i32, EalError> {
-        self.with_block(ptr as usize, |ops, _| ops.st.socket_id)
+        self.with_block(ptr as usize, |ops, _, _| ops.st.socket_id)
     }
 
-    /// Statistics of `socket`'s heap (a socket heap or an external heap).
+    /// Statistics of `socket`'s heap (a socket heap or an external heap). Small blocks parked
+    /// on the quick lists are merged first (as freeing them at once would have: in the primary
+    /// of a dynamic-mode EAL that may give pages back, with the memory events that go with it),
+    /// so the figures are those of a heap that merges every free.
     pub fn stats(&self, socket: i32) -> Result<HeapStats, EalError> {
         let no_heap = || bad_arg(format!("socket {socket} has no heap"));
         let shared = self.heap_of(socket).ok_or_else(no_heap)?;
-        let st = shared.lock();
+        let mut st = shared.lock();
         if st.in_use == 0 || st.socket_id != socket {
             return Err(no_heap());
         }
@@ -769,6 +781,13 @@ impl<'a> Heaps<'a> {
             stats.attached = false;
             return Ok(stats);
         }
+        // Figures as if every free had merged at once.
+        HeapOps {
+            st: &mut st,
+            addr: heap_addr(shared),
+            memory: self.memory,
+        }
+        .consolidate();
         st.free.for_each(|_, _, h| {
             stats.free_count += 1;
             stats.free_bytes += h.size;
@@ -788,7 +807,10 @@ impl<'a> Heaps<'a> {
 
     /// Checks every heap's invariants: links agree both ways and follow address order, headers
     /// carry their marks, sizes add up, no two adjacent elements are free, every free element is
-    /// on the list its size selects and the bitmaps agree with the lists.
+    /// on the list its size selects and the bitmaps agree with the lists, every parked element
+    /// is on its quick list once and the counts agree, and where pages may go back no parked
+    /// element keeps one mapped (a page under a parked element holds a busy one, and no parked
+    /// element touches a free one holding a whole page). It merges nothing.
     pub fn check(&self) -> Result<(), EalError> {
         for socket in self.heap_sockets() {
             let Some(shared) = self.heap_of(socket) else {
@@ -801,7 +823,7 @@ impl<'a> Heaps<'a> {
             }
             // A secondary walks the primary's current pages.
             self.memory.sync_with_primary()?;
-            check_heap(&st, heap_addr(shared))
+            check_heap(&st, heap_addr(shared), self.memory)
                 .map_err(|reason| EalError::HeapCorrupt { socket, reason })?;
         }
         Ok(())
@@ -849,6 +871,7 @@ impl<'a> Heaps<'a> {
                     Some(ElemState::Free) => "free",
                     Some(ElemState::Busy) => "busy",
                     Some(ElemState::Pad) => "pad",
+                    Some(ElemState::Parked) => "parked",
                     None => "?",
                 };
                 let _ = writeln!(
@@ -897,10 +920,16 @@ impl<'a> Heaps<'a> {
     }
 }
 
-fn check_heap(st: &HeapState, addr: u64) -> Result<(), String> {
+fn check_heap(st: &HeapState, addr: u64, memory: &Memory) -> Result<(), String> {
+    // Pages (start addresses) under parked elements that could go back to the system, and the
+    // busy elements (start, end), for the parking rule checked at the end.
+    let releasing = memory.pages_may_go_back();
+    let mut parked_pages: Vec<usize> = Vec::new();
+    let mut busy_spans: Vec<(usize, usize)> = Vec::new();
     let mut cur = Elem::from_addr(st.first);
     let mut prev: Option<(Elem, elem::ElemHeader)> = None;
     let (mut total, mut busy, mut free) = (0u64, 0u64, 0u64);
+    let (mut parked, mut parked_bytes) = (0u64, 0u64);
     while let Some(e) = cur {
         let h = e.load();
         if h.magic != e.expected_magic() || h.heap != addr {
@@ -929,6 +958,21 @@ fn check_heap(st: &HeapState, addr: u64) -> Result<(), String> {
                     p.0, e.0
                 ));
             }
+            // The other half of the parking rule: no parked element touches a free one holding
+            // a whole page that may go back.
+            let parked_by_page = |a: &elem::ElemHeader, b: Elem, bh: &elem::ElemHeader| {
+                let page = memory.list_page_size(u32::from(bh.list_index)) as usize;
+                a.state() == Some(ElemState::Parked)
+                    && bh.is_free()
+                    && bh.flags & elem_flags::RELEASABLE != 0
+                    && b.0.next_multiple_of(page) + page <= b.0 + bh.size as usize
+            };
+            if releasing && adjacent && (parked_by_page(&ph, e, &h) || parked_by_page(&h, p, &ph)) {
+                return Err(format!(
+                    "parked element next to a free one holding a whole page, at {:#x} and {:#x}",
+                    p.0, e.0
+                ));
+            }
         }
         match h.state() {
             Some(ElemState::Free) => {
@@ -937,8 +981,24 @@ fn check_heap(st: &HeapState, addr: u64) -> Result<(), String> {
                     return Err(format!("free element {:#x} has padding", e.0));
                 }
             }
+            Some(ElemState::Parked) => {
+                parked += 1;
+                parked_bytes += h.size;
+                if h.pad != 0 {
+                    return Err(format!("parked element {:#x} has padding", e.0));
+                }
+                if releasing && h.flags & elem_flags::RELEASABLE != 0 {
+                    let page = memory.list_page_size(u32::from(h.list_index)) as usize;
+                    let mut p = e.0 & !(page - 1);
+                    while p < e.0 + h.size as usize {
+                        parked_pages.push(p);
+                        p += page;
+                    }
+                }
+            }
             Some(ElemState::Busy) => {
                 busy += 1;
+                busy_spans.push((e.0, e.0 + h.size as usize));
                 if h.pad > 0 {
                     let pad = Elem(e.0 + h.pad as usize);
                     let ph = pad.load();
@@ -1012,5 +1072,107 @@ fn check_heap(st: &HeapState, addr: u64) -> Result<(), String> {
     if !st.free.bitmaps_consistent() {
         return Err("free-list bitmaps disagree with the lists".into());
     }
+    check_quick_lists(st, addr, parked, parked_bytes)?;
+    check_parked_pages_in_use(&mut parked_pages, &busy_spans, memory)
+}
+
+/// The parking rule (see `HeapOps::may_park`): a page that may go back to the system and holds
+/// a parked element also holds a busy one, so parking never kept a page mapped that freeing
+/// at once would have given back. `parked_pages` are the pages under such parked elements,
+/// `busy_spans` the busy elements in address order.
+fn check_parked_pages_in_use(
+    parked_pages: &mut Vec<usize>,
+    busy_spans: &[(usize, usize)],
+    memory: &Memory,
+) -> Result<(), String> {
+    parked_pages.sort_unstable();
+    parked_pages.dedup();
+    for &page in parked_pages.iter() {
+        let Some((list, _, _)) = memory.page_at(page) else {
+            return Err(format!("parked element on unmapped page {page:#x}"));
+        };
+        let page_end = page + memory.list_page_size(list) as usize;
+        // The busy spans are sorted and disjoint: the first one ending after the page start is
+        // the only candidate that can overlap it from below or within.
+        let i = busy_spans.partition_point(|&(_, end)| end <= page);
+        let in_use = busy_spans
+            .get(i)
+            .is_some_and(|&(start, _)| start < page_end);
+        if !in_use {
+            return Err(format!(
+                "page {page:#x} holds parked blocks but no busy one: freeing them at once would have given it back"
+            ));
+        }
+    }
     Ok(())
+}
+
+/// The quick-list part of [`check_heap`]: every parked element (`parked` of them, `bytes` in
+/// all, found in the address walk) is on the list of its size exactly once, and the counts agree.
+fn check_quick_lists(st: &HeapState, addr: u64, parked: u64, bytes: u64) -> Result<(), String> {
+    if st.quick.parked_count != parked || st.quick.parked_bytes != bytes {
+        return Err(format!(
+            "{parked} parked elements of {bytes} bytes, quick lists count {} of {}",
+            st.quick.parked_count, st.quick.parked_bytes
+        ));
+    }
+    let (mut listed, mut listed_bytes) = (0u64, 0u64);
+    st.quick.walk(|list, e| {
+        let h = e.load();
+        if h.magic != e.expected_magic()
+            || h.heap != addr
+            || h.state() != Some(ElemState::Parked)
+            || quick_lists::list_of(h.size) != Some(list)
+        {
+            return Err(format!(
+                "quick list {list} entry {:#x} is wrong for its list",
+                e.0
+            ));
+        }
+        listed += 1;
+        listed_bytes += h.size;
+        Ok(h)
+    })?;
+    // Every listed entry is a parked element, and no more are listed than exist: with the
+    // counts equal, each parked element is listed exactly once.
+    if listed != parked || listed_bytes != bytes {
+        return Err(format!(
+            "{listed} elements of {listed_bytes} bytes on the quick lists, {parked} of {bytes} parked"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod quick_list_tests {
+    use super::quick_lists::PARKED_MAX_BYTES;
+    use crate::Eal;
+
+    /// Bytes parked on socket 0's heap right now.
+    fn parked_bytes(eal: &Eal) -> u64 {
+        eal.memory().shared().heaps[0].lock().quick.parked_bytes
+    }
+
+    #[test]
+    fn parked_blocks_never_pass_their_bound_and_observing_merges_them() {
+        let prefix = format!("quickbound{}_", std::process::id());
+        let eal = Eal::init(["t", "--no-huge", "-m", "16", "--file-prefix", &prefix]).unwrap();
+        let heaps = eal.heaps();
+        // 3000 elements of 1088 bytes: half as much again as the bound.
+        let blocks: Vec<_> = (0..3000).map(|_| heaps.malloc(1000, 0).unwrap()).collect();
+        let mut most = 0;
+        for block in blocks {
+            // SAFETY: each block was allocated above, is unused and freed once.
+            unsafe { heaps.free(block) }.unwrap();
+            most = most.max(parked_bytes(&eal));
+        }
+        assert!(
+            most > PARKED_MAX_BYTES / 2,
+            "frees parked blocks ({most} bytes at most)"
+        );
+        assert!(most <= PARKED_MAX_BYTES, "{most} bytes parked at once");
+        heaps.check().unwrap();
+        assert_eq!(heaps.stats(0).unwrap().free_count, 1);
+        assert_eq!(parked_bytes(&eal), 0, "statistics merge every parked block");
+    }
 }

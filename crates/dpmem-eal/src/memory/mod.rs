@@ -491,6 +491,13 @@ impl Memory {
             .map_or(0, |l| l.header().page_size)
     }
 
+    /// Whether pages of this EAL's lists may go back to the system at run time (dynamic mode,
+    /// whichever process asks: the primary gives them back, secondaries follow).
+    #[inline]
+    pub(crate) fn pages_may_go_back(&self) -> bool {
+        self.settings.mode == MemoryMode::Dynamic
+    }
+
     /// Whether this process may map and unmap pages at run time (dynamic mode, primary).
     #[inline]
     pub(crate) fn can_change_pages(&self) -> bool {
