@@ -591,18 +591,35 @@ fn socket_any_serves_from_the_preferred_socket_without_counting_a_fallback() {
     free(&eal, p);
 }
 
+/// A hugepage EAL for test `test` (None, the test skipped, where hugepages are missing): held
+/// under the hugepage lock, since the tests count the machine's free pages, with `extra`
+/// options and that count from before it started.
+fn hugepage_eal(
+    test: &str,
+    tag: &str,
+    extra: &[&str],
+) -> Option<(std::sync::MutexGuard<'static, ()>, Eal, u64)> {
+    let serial = hugepage_lock();
+    if !hugepages_available(test, 8) {
+        return None;
+    }
+    let prefix = unique_prefix(tag);
+    let free_before = free_2m();
+    let mut options = extra.to_vec();
+    options.extend(["--file-prefix", &prefix]);
+    let eal = Eal::init(args(&options)).unwrap();
+    Some((serial, eal, free_before))
+}
+
 #[test]
 fn on_hugepages_the_heap_grows_on_demand_and_gives_whole_pages_back() {
-    let _serial = hugepage_lock();
-    if !hugepages_available(
+    let Some((_serial, eal, free_before)) = hugepage_eal(
         "on_hugepages_the_heap_grows_on_demand_and_gives_whole_pages_back",
-        8,
-    ) {
+        "heapgrow",
+        &[],
+    ) else {
         return;
-    }
-    let prefix = unique_prefix("heapgrow");
-    let free_before = free_2m();
-    let eal = Eal::init(args(&["--file-prefix", &prefix])).unwrap();
+    };
     let heaps = eal.heaps();
     assert_eq!(
         stats(&eal).total_bytes,
@@ -654,16 +671,13 @@ fn on_hugepages_a_small_free_gives_back_the_page_its_merge_frees() {
     // 64 bytes of the free element would be left before Y, too little for an element. Freeing P
     // next (B still busy, so X stays in use) must merge P at once, as a heap without quick lists
     // would: then 256 bytes are left before Y and Y goes back.
-    let _serial = hugepage_lock();
-    if !hugepages_available(
+    let Some((_serial, eal, free_before)) = hugepage_eal(
         "on_hugepages_a_small_free_gives_back_the_page_its_merge_frees",
-        8,
-    ) {
+        "heapsliver",
+        &[],
+    ) else {
         return;
-    }
-    let prefix = unique_prefix("heapsliver");
-    let free_before = free_2m();
-    let eal = Eal::init(args(&["--file-prefix", &prefix])).unwrap();
+    };
     let heaps = eal.heaps();
     let big = heaps.malloc((4 << 20) - TRAILER, 0).unwrap();
     assert_eq!(
@@ -691,16 +705,13 @@ fn on_hugepages_a_small_free_gives_back_the_page_its_merge_frees() {
 
 #[test]
 fn on_hugepages_preallocated_memory_stays_pinned_in_the_heap() {
-    let _serial = hugepage_lock();
-    if !hugepages_available(
+    let Some((_serial, eal, free_before)) = hugepage_eal(
         "on_hugepages_preallocated_memory_stays_pinned_in_the_heap",
-        8,
-    ) {
+        "heappin",
+        &["-m", "4"],
+    ) else {
         return;
-    }
-    let prefix = unique_prefix("heappin");
-    let free_before = free_2m();
-    let eal = Eal::init(args(&["-m", "4", "--file-prefix", &prefix])).unwrap();
+    };
     let heaps = eal.heaps();
     assert_eq!(stats(&eal).total_bytes, 4 << 20);
     assert_eq!(free_2m(), free_before - 2);

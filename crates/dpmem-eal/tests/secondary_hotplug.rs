@@ -153,13 +153,17 @@ fn reentrant_callback_body() {
     println!("attached");
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).unwrap();
-    // The lookup catches up from inside a walk, which holds the hotplug lock already.
+    // The catch-up runs from inside a walk, which holds the hotplug lock already (a walk may
+    // ask for one; it may not call memzone functions, whose lock comes first).
+    eal.memory()
+        .walk_segments(|_, _| core::ops::ControlFlow::Break(eal.memory().sync_with_primary()))
+        .expect("a segment to walk")
+        .expect("the catch-up from inside the walk");
     let zone = eal
-        .memory()
-        .walk_segments(|_, _| core::ops::ControlFlow::Break(eal.memzones().lookup("late")))
-        .flatten()
+        .memzones()
+        .lookup("late")
         .expect("the primary's new zone");
-    // SAFETY: the primary's zone, mapped here by the lookup's catch-up.
+    // SAFETY: the primary's zone, mapped here by the catch-up in the walk.
     let bytes = unsafe { std::slice::from_raw_parts(zone.as_ptr(), zone.len as usize) };
     assert!(bytes.iter().all(|&b| b == 0x7E), "the primary's bytes");
     assert!(
@@ -279,4 +283,71 @@ fn replaced_page_secondary_body() {
     for &page in &pages {
         assert!(!mapping_at(page).contains("map_"));
     }
+}
+
+/// Small blocks a secondary frees in dynamic mode follow the same parking rule as the
+/// primary's (it depends on the memory mode, not on the process), so the primary's consistency
+/// check agrees with what the secondary did. The primary's two blocks are alone on a fresh
+/// page: the first one freed parks (its busy neighbour keeps the page in use), the second
+/// cannot (nothing busy is left on the page) and merges with the first. (Before the rule
+/// followed the mode, the secondary parked both, and the primary's check reported the page.)
+#[test]
+fn small_blocks_a_secondary_frees_follow_the_primarys_parking_rule() {
+    let _serial = hugepage_lock();
+    if !hugepages_available(
+        "small_blocks_a_secondary_frees_follow_the_primarys_parking_rule",
+        16,
+    ) {
+        return;
+    }
+    let prefix = unique_prefix("hppark");
+    let eal = Eal::init(args(&["--file-prefix", &prefix])).unwrap();
+    let heaps = eal.heaps();
+    let upper = heaps.malloc(64, 0).unwrap();
+    let lower = heaps.malloc(64, 0).unwrap();
+    assert_eq!(
+        heaps.stats(0).unwrap().total_bytes,
+        2 << 20,
+        "one fresh page"
+    );
+    let mut child = spawn_body("parking_secondary_body", &prefix);
+    child.wait_for_line("attached", CHILD_LIMIT);
+    child.send(&format!(
+        "{:x} {:x}",
+        upper.as_ptr() as usize,
+        lower.as_ptr() as usize
+    ));
+    child.wait_for_line("freed upper", CHILD_LIMIT);
+    heaps.check().unwrap();
+    child.send("go");
+    child.wait_for_line("freed lower", CHILD_LIMIT);
+    heaps.check().unwrap();
+    let (eal, _) = child.assert_passed_keeping(CHILD_LIMIT, eal);
+    let stats = eal.heaps().stats(0).unwrap();
+    assert_eq!((stats.alloc_count, stats.free_count), (0, 1));
+    eal.heaps().check().unwrap();
+}
+
+#[test]
+#[ignore = "run by small_blocks_a_secondary_frees_follow_the_primarys_parking_rule"]
+fn parking_secondary_body() {
+    let eal = secondary();
+    println!("attached");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
+    let [upper, lower] = [0, 1].map(|i| {
+        let hex = line.split_whitespace().nth(i).expect("two addresses");
+        std::ptr::NonNull::new(usize::from_str_radix(hex, 16).unwrap() as *mut u8).unwrap()
+    });
+    // SAFETY: the primary handed this block over and uses it no more.
+    unsafe { eal.heaps().free(upper) }.unwrap();
+    assert!(eal.heaps().validate(upper.as_ptr()).is_err());
+    eal.heaps().check().unwrap();
+    println!("freed upper");
+    line.clear();
+    std::io::stdin().read_line(&mut line).unwrap();
+    // SAFETY: as above.
+    unsafe { eal.heaps().free(lower) }.unwrap();
+    eal.heaps().check().unwrap();
+    println!("freed lower");
 }

@@ -4,8 +4,9 @@
 //! call and read its length from shared memory, where other threads may be counting it; the
 //! compiler must reload that length after every call. DPDK's C loops avoid both: they look the
 //! cache up once (`rte_mempool_default_cache`) and the compiler keeps the length in a
-//! register. A handle does the same in Rust. It keeps the cache's length in itself, writes it
-//! back after every call (so [`Mempool::avail_count`] stays exact) and never reads it back.
+//! register. A handle does the same in Rust. It keeps the cache's length in itself and writes
+//! it back after every call (so [`Mempool::avail_count`] stays exact); its gets and puts never
+//! read it back (a flush empties the cache through the shared path, which does).
 //!
 //! That is only right while nothing else changes the cache, so the handle marks it held
 //! (`held` in the shared cache state) and every other path sees the mark and leaves the

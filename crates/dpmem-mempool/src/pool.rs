@@ -1297,7 +1297,12 @@ impl<'eal> Mempool<'eal> {
     }
 
     /// Empties the calling lcore's cache into the handler (`rte_mempool_cache_flush` on the
-    /// default cache); nothing when the thread has none.
+    /// default cache); nothing when the thread has none, or while an [`LcoreCache`] of this
+    /// thread holds it.
+    ///
+    /// # Panics
+    /// When the cache's length in shared memory is past its slots (corrupt memory): its
+    /// objects cannot be told apart, and dropping them quietly would lose them.
     pub fn flush_lcore_cache(&self) {
         let cache = self.plain_lcore_cache();
         if let (false, Some(store)) = (cache.is_null(), &self.store) {

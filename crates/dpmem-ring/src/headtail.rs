@@ -21,9 +21,10 @@
 //! claim, by any thread of the side, starts from the word it loads anyway: when the room left
 //! covers it, it takes its slots from there (and leaves the rest) without reading the other
 //! side's cache line at all. Only a claim the room left does not cover reads the tail. The
-//! other side's tail only moves forward, so the room left is never more than there is; and
-//! as it moves with the head in one word, in the same store or compare-and-swap, it is
-//! never stale by more than the claims it has already paid for.
+//! other side's tail only moves forward, and the room left moves with the head in one word, in
+//! the same store or compare-and-swap, less every claim that took from it: so it is never more
+//! than there is. It may be less, by as much as the other side has freed since the tail was
+//! read (counts reported are lower bounds); a claim it does not cover reads the tail again.
 //!
 //! The orderings follow DPDK's C11 model: a side reads the other side's tail with
 //! `Acquire` (so the slots the other side wrote or emptied are seen) and publishes its own
@@ -282,9 +283,6 @@ impl HeadTail {
         n: u32,
         behavior: Behavior,
     ) -> Claim {
-        // Acquire: a head another thread moved came with the other side's tail it saw;
-        // reading that tail afterwards must not see an older one, or the room computed
-        // below could be larger than it is.
         debug_assert_eq!(
             Layout {
                 together: TOGETHER,
@@ -304,6 +302,9 @@ impl HeadTail {
             // more objects per second).
             prefetch_for_write(head_word);
         }
+        // Acquire: a head another thread moved came with the other side's tail it saw;
+        // reading that tail afterwards must not see an older one, or the room computed
+        // below could be larger than it is.
         let mut word = head_word.load(Ordering::Acquire);
         if SINGLE && high(word) & OPEN_CLAIM != 0 {
             // A peek or zero-copy claim is still open, so its reservation was leaked
@@ -315,7 +316,9 @@ impl HeadTail {
         loop {
             let head = low(word);
             let room_left = high(word) & ROOM_LEFT;
-            let room = if CACHED && n <= room_left {
+            // `n - 1 < room_left` is `n <= room_left` except for n = 0, which asks for the
+            // room itself (DPDK's free-space idiom): that one reads the tail.
+            let room = if CACHED && n.wrapping_sub(1) < room_left {
                 // What a claim read from the other side's tail, less what claims took since:
                 // no more than there is (tails only move forward), enough for this one. The
                 // Acquire load of the word pairs with the Release that stored it, by a

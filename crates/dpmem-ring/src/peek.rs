@@ -9,8 +9,10 @@
 //! an error.
 //!
 //! A typed reservation gives its claim back when dropped unfinished. One that is leaked
-//! (`mem::forget`) leaves the claim open: on a single-thread side the next claim finds the
-//! head ahead of the tail and gives it back first, so no unwritten slot is ever published;
+//! (`mem::forget`) leaves the claim open: on a single-thread side the open claim is marked in
+//! the head word, and the next single-thread claim gives it back first, so no unwritten slot
+//! is ever published (a multi-thread claim on that side, which the raw API's contract forbids
+//! while the claim is open, does not look for the mark);
 //! on an HTS side, where the open claim could as well be another thread's, the side stays
 //! busy and later operations wait, as they would behind a leaked lock guard.
 

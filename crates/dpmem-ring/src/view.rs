@@ -165,8 +165,10 @@ impl Dispatch {
             // its head word as it goes and so serves every layout.
             unsafe { view.enqueue::<RTS, false, false>(n, behavior, fill) }
         } else {
-            // SAFETY: the caller's contract; the flags and test above leave only HTS
-            // (`for_side`), which keeps its head in the tail word in every layout.
+            debug_assert_eq!(self.sync, SyncType::MtHts);
+            // SAFETY: the caller's contract; the tests above leave HTS, the one sync type left
+            // (`for_side`), whose head is in the tail word in every layout, and only the known
+            // layouts reach here (`init_in` writes no other, `attach` refuses any other).
             unsafe { view.enqueue::<HTS, false, false>(n, behavior, fill) }
         }
     }
@@ -208,8 +210,8 @@ impl Dispatch {
             // its head word as it goes and so serves every layout.
             unsafe { view.dequeue::<RTS, false, false>(n, behavior, empty) }
         } else {
-            // SAFETY: the caller's contract; the flags and test above leave only HTS
-            // (`for_side`), which keeps its head in the tail word in every layout.
+            debug_assert_eq!(self.sync, SyncType::MtHts);
+            // SAFETY: as in `enqueue`: HTS, in one of the known layouts.
             unsafe { view.dequeue::<HTS, false, false>(n, behavior, empty) }
         }
     }

@@ -420,6 +420,27 @@ fn attach_sees_the_same_ring_through_another_handle() {
     ));
 }
 
+/// DPDK's idiom for asking the room: an enqueue (or dequeue) of nothing reports the exact free
+/// space (or count), also where the room a claim saw is kept, which may lag behind.
+#[test]
+fn a_transfer_of_nothing_reports_the_exact_room_whatever_the_layout() {
+    for layout in [
+        RingFlags::NONE,
+        RingFlags::CACHED_OTHER_TAIL,
+        MEMPOOL_LAYOUT,
+    ] {
+        let ring = Ring::<u64>::new("room0", 16, layout).unwrap();
+        let mut producer = ring.producer().unwrap();
+        let mut consumer = ring.consumer().unwrap();
+        assert_eq!(producer.enqueue_burst(&[1; 10]).count, 10);
+        assert_eq!(consumer.dequeue_burst(&mut [0; 10]).count, 10);
+        // The producer last saw 5 slots left; the consumer has emptied the ring since.
+        assert_eq!(producer.enqueue_burst(&[]).remaining, 15, "{layout:?}");
+        assert_eq!(producer.enqueue_burst(&[2; 3]).count, 3);
+        assert_eq!(consumer.dequeue_burst(&mut []).remaining, 3, "{layout:?}");
+    }
+}
+
 #[test]
 fn the_layout_flags_are_kept_and_reported_and_bad_ones_refused() {
     for layout in [RingFlags::CACHED_OTHER_TAIL, MEMPOOL_LAYOUT] {

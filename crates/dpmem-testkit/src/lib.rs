@@ -224,15 +224,22 @@ impl ChildTest {
         let status = self.wait(limit);
         let name = self.name.clone();
         let text = self.transcript().to_owned();
-        let Some(status) = status else {
-            std::mem::forget(shared);
-            panic!("child test {name} ran over {limit:?}, killed:\n{text}");
+        // On every failure the shared value is leaked: a child that hung, crashed or failed
+        // may have died holding locks that dropping the value would wait for.
+        let failure = match status {
+            None => Some(format!(
+                "child test {name} ran over {limit:?}, killed:\n{text}"
+            )),
+            Some(status) if !status.success() => Some(format!("child test {name} failed:\n{text}")),
+            Some(_) if !text.contains("1 passed") => {
+                Some(format!("child test {name} did not run:\n{text}"))
+            }
+            Some(_) => None,
         };
-        assert!(status.success(), "child test {name} failed:\n{text}");
-        assert!(
-            text.contains("1 passed"),
-            "child test {name} did not run:\n{text}"
-        );
+        if let Some(failure) = failure {
+            std::mem::forget(shared);
+            panic!("{failure}");
+        }
         (shared, text)
     }
 

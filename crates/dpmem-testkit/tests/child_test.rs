@@ -33,6 +33,8 @@ fn a_hanging_child_fails_within_the_limit_and_is_killed() {
     let start = Instant::now();
     let failure = std::panic::catch_unwind(|| {
         let mut child = spawn("hanging_body");
+        // Started first (a loaded machine may take a while), then the wait that gives up.
+        child.wait_for_line("started, now waiting", Duration::from_secs(30));
         child.wait_for_line("never printed", Duration::from_secs(1));
     })
     .expect_err("the wait gave up");

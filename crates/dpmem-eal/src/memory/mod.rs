@@ -227,6 +227,11 @@ impl Memory {
     ///
     /// As DPDK's walks do, this also visits external memory (lists whose `external` is set);
     /// callers that only want dpmem's own memory skip those lists.
+    ///
+    /// The walk holds the memory-hotplug lock, so `f` may look at memory (translate, walk,
+    /// `sync_with_primary`) but, as in DPDK, must not call heap or memzone functions: those take
+    /// their own locks before the hotplug lock, and a reservation in another thread or process
+    /// holding them would wait for this walk while it waits for them.
     pub fn walk_segments<B>(
         &self,
         mut f: impl FnMut(&MemsegListInfo, &Memseg) -> ControlFlow<B>,
@@ -242,7 +247,8 @@ impl Memory {
     }
 
     /// Visits every run of segments that is contiguous in both VA and IOVA, as
-    /// `(list, first segment, run length in bytes)`. External memory is visited too.
+    /// `(list, first segment, run length in bytes)`. External memory is visited too. `f` may
+    /// not call heap or memzone functions (see [`Memory::walk_segments`]).
     pub fn walk_contig<B>(
         &self,
         mut f: impl FnMut(&MemsegListInfo, &Memseg, u64) -> ControlFlow<B>,
@@ -269,7 +275,8 @@ impl Memory {
         })
     }
 
-    /// Visits every list, external ones included.
+    /// Visits every list, external ones included. `f` may not call heap or memzone functions
+    /// (see [`Memory::walk_segments`]).
     pub fn walk_lists<B>(&self, mut f: impl FnMut(&MemsegListInfo) -> ControlFlow<B>) -> Option<B> {
         let _lock = self.config.header().hotplug_lock.lock_reentrant();
         self.for_each_list(|list| f(&list.info()))

@@ -81,9 +81,10 @@ impl Memory {
     #[inline(never)]
     fn catch_up_with_primary(&self) -> Result<(), EalError> {
         let header = self.config.header();
-        // Re-entrant: a thread walking the memory (`walk_segments`, which holds this lock) may
-        // look a memzone up, which catches up. The catch-up changes only this process's own
-        // mappings and records, under its own `secondary_view` lock.
+        // Re-entrant: a memory event callback or a walk, which run with this lock held, may ask
+        // for a catch-up (it is then skipped: one is running or the view is current). The
+        // catch-up changes only this process's own mappings and records, under its own
+        // `secondary_view` lock.
         let _hotplug = header.hotplug_lock.lock_reentrant();
         let mut view = self
             .secondary_view
@@ -168,9 +169,13 @@ impl Memory {
                             // SAFETY: the slot is in this list's reservation, mapped by this
                             // process; the primary replaced its page, so nothing may refer
                             // to the stale one.
-                            let _ = unsafe {
+                            unsafe {
                                 mapping::unmap_to_reserved(va as usize, h.page_size as usize)
-                            };
+                            }
+                            // Still mapped: keep it recorded current, so the next catch-up
+                            // tries the replace again rather than mapping over a page it
+                            // cannot open.
+                            .map_err(|e| EalError::sys("unmap page the primary replaced", e))?;
                             drop(backing.take_file(slot));
                             mapped[slot as usize] = None;
                         }
@@ -190,9 +195,10 @@ impl Memory {
                 )))
             }
         };
-        // SAFETY: the slot is in this list's reservation, and holds nothing of this process
-        // or the stale page the primary replaced, which the new mapping takes the place of
-        // in one step; the primary's page is behind it in the file.
+        // SAFETY: the slot is in this list's reservation; whatever this process has there
+        // (nothing, reserved address space, or the stale page the primary replaced) is no
+        // longer used and the fixed mapping takes its place in one step; the primary's page
+        // is behind it in the file.
         if let Err(e) = unsafe { map_at(mapped_file, seg.file_offset, seg.va, seg.len) } {
             // A failed fixed mapping may have left anything there: back to reserved, and
             // recorded unmapped so that the next catch-up maps it.

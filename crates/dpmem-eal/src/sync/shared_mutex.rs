@@ -2,9 +2,10 @@
 //! so waiters in different processes that map the same file wake each other.
 //!
 //! The protocol is the three-state futex mutex from Drepper's "Futexes Are Tricky": 0 unlocked,
-//! 1 locked, 2 locked with possible waiters. The owner's thread id is recorded so that the
-//! memory-event callbacks (run while the hotplug lock is held) can walk memory without
-//! deadlocking on their own thread's lock.
+//! 1 locked, 2 locked with possible waiters. [`SharedMutex::lock`] records the owner's thread
+//! id so that the memory-event callbacks (run while the hotplug lock is held) can walk memory
+//! without deadlocking on their own thread's lock ([`SharedMutex::lock_reentrant`]); locks
+//! never taken that way skip recording it (`lock_untracked`).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -51,7 +52,7 @@ impl SharedMutex {
     /// all behind [`SharedLocked`](super::SharedLocked)), which then skip
     /// a thread-local read and a store on the path every allocation takes.
     #[inline]
-    pub fn lock_untracked(&self) -> SharedMutexGuard<'_> {
+    pub(crate) fn lock_untracked(&self) -> SharedMutexGuard<'_> {
         if self
             .state
             .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)

@@ -72,8 +72,9 @@ impl<'eal> RingStore<'eal> {
         // what the lcores hold, so with little held nearly every other put read it (two
         // cores, no cache, bulks of 32 and 32 held: median 0.93 of DPDK's rate in seven runs;
         // with the slack, 1.04 in eleven). The cost is 8 bytes per slot: a pool of 2^k - 1
-        // objects (DPDK's usual sizes) gets 2^(k+1) slots instead of 2^k, twice the ring, which
-        // is still under 1% of the pool's memory for objects of 1 KiB and more; and the largest
+        // objects (DPDK's usual sizes) gets 2^(k+1) slots instead of 2^k, twice the ring: the
+        // whole ring is then about 1.5% of the pool's memory for objects of 1 KiB (the added
+        // half under 0.8%), less for bigger objects; and the largest
         // pool a ring handler takes drops from 2^30 - 1 objects to about 715 million.
         let objects = match kind {
             RingKind::Rts => pool.size.saturating_mul(2),
@@ -82,6 +83,7 @@ impl<'eal> RingStore<'eal> {
         let count = objects
             .saturating_add(1)
             .checked_next_power_of_two()
+            .filter(|&slots| slots <= dpmem_ring::RING_SIZE_MAX)
             .ok_or_else(|| format!("a ring for {} objects would be too large", pool.size))?;
         let ring = named::create::<usize>(
             eal,
