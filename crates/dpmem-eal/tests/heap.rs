@@ -382,6 +382,30 @@ fn zeroing_allocations_read_zero_whatever_was_freed_around_them() {
     heaps.check().unwrap();
 }
 
+/// A block with a pad header: one whose data starts 64 bytes into the element it was cut
+/// from, too little in front for a free element of its own (DPDK's `elem->pad`). Made by
+/// filling a 16 KiB hole, the only free memory left, with a block one line shorter.
+fn padded_block(eal: &Eal) -> NonNull<u8> {
+    let heaps = eal.heaps();
+    let hole = heaps.malloc(16 << 10, 0).unwrap();
+    let below = heaps.malloc(256, 0).unwrap();
+    free(eal, hole);
+    // The greatest free element's size counts its header (and trailer with feature `debug`).
+    let rest = heaps
+        .malloc(stats(eal).greatest_free_bytes as usize - 128, 0)
+        .unwrap();
+    let padded = heaps.malloc((16 << 10) - 64, 0).unwrap();
+    assert_eq!(
+        padded.as_ptr() as usize,
+        hole.as_ptr() as usize + 64,
+        "the block fills the hole, its data one line further in"
+    );
+    assert_eq!(heaps.validate(padded.as_ptr()).unwrap(), (16 << 10) - 64);
+    free(eal, rest);
+    free(eal, below);
+    padded
+}
+
 #[test]
 fn double_frees_and_foreign_pointers_are_errors_and_the_heap_stays_intact() {
     let eal = no_huge(16);
@@ -389,7 +413,7 @@ fn double_frees_and_foreign_pointers_are_errors_and_the_heap_stays_intact() {
     let hi = heaps.malloc(256, 0).unwrap();
     let mid = heaps.malloc(256, 0).unwrap();
     let lo = heaps.malloc(256, 0).unwrap();
-    let padded = heaps.malloc(100, 4096).unwrap();
+    let padded = padded_block(&eal);
     free(&eal, mid);
     let before = stats(&eal);
     // `mid` sits between busy blocks, so its header still says free: a double free.

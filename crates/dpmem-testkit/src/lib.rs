@@ -8,13 +8,21 @@
 //!   [`ChildTest`]): a test re-runs its own binary to run one `#[ignore]`d test as a real
 //!   second process (a secondary, another user). Every wait on a child has a time limit: a
 //!   child that hangs (a deadlock in a secondary is what these tests look for) fails its test
-//!   with what it printed, rather than the whole run.
+//!   with what it printed, rather than the whole run. A parent that outlives its child's
+//!   test by [`PARENT_WATCHDOG`] (it may be waiting on a lock the child died holding, which
+//!   no time limit of a wait on the child covers) is aborted with a message naming the child,
+//!   the child killed first: the test binary fails instead of hanging the whole run.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
+
+/// How long a parent test may run once it has started a [`ChildTest`], unless
+/// `DPMEM_CHILD_TEST_WATCHDOG_SECS` says otherwise: far more than any of these tests takes, far
+/// less than a CI run's limit.
+pub const PARENT_WATCHDOG: Duration = Duration::from_secs(300);
 
 /// Bytes of the hugepages the tests use.
 pub const PAGE_2M: u64 = 2 << 20;
@@ -105,6 +113,8 @@ pub struct ChildTest {
     lines: Receiver<String>,
     /// Every line received so far, for failure messages.
     transcript: String,
+    /// Dropped with the `ChildTest`, which ends the watchdog's wait (see [`PARENT_WATCHDOG`]).
+    _watchdog: mpsc::Sender<()>,
 }
 
 impl ChildTest {
@@ -125,10 +135,16 @@ impl ChildTest {
         ChildTest {
             name: name.to_owned(),
             to_child: child.stdin.take(),
+            _watchdog: start_watchdog(name, child.id()),
             child,
             lines,
             transcript: String::new(),
         }
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends `line` to the child's stdin.
@@ -256,6 +272,30 @@ impl Drop for ChildTest {
             self.kill();
         }
     }
+}
+
+/// Starts the watchdog of the parent of child test `name` (process `pid`): unless the returned
+/// sender is dropped within [`PARENT_WATCHDOG`] (or `DPMEM_CHILD_TEST_WATCHDOG_SECS`), it
+/// kills the child and aborts this process, saying why.
+fn start_watchdog(name: &str, pid: u32) -> mpsc::Sender<()> {
+    let limit = std::env::var("DPMEM_CHILD_TEST_WATCHDOG_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(PARENT_WATCHDOG, Duration::from_secs);
+    let (cancel, cancelled) = mpsc::channel::<()>();
+    let name = name.to_owned();
+    std::thread::spawn(move || {
+        // Nothing is ever sent: the wait ends when the `ChildTest` drops the sender, or times out.
+        if let Err(RecvTimeoutError::Timeout) = cancelled.recv_timeout(limit) {
+            eprintln!(
+                "watchdog: the parent of child test {name} is still running {limit:?} after starting it \
+                 (waiting on a lock the child died holding?); killing the child and aborting"
+            );
+            let _ = dpmem_sys::process::kill(pid);
+            std::process::abort();
+        }
+    });
+    cancel
 }
 
 /// Sends each line `from` gives to `to`, on a thread of its own, until the pipe ends.

@@ -97,6 +97,62 @@ fn hanging_body() {
     std::thread::sleep(Duration::from_secs(600));
 }
 
+/// A parent stuck past the watchdog's limit (here 3 s, as a parent blocked on a lock its
+/// killed child held would be for ever) is aborted with a message naming its child, and the
+/// child is killed first.
+#[test]
+fn a_parent_stuck_past_the_watchdog_is_aborted_and_its_child_killed() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut parent = ChildTest::spawn(
+        &std::env::current_exe().unwrap(),
+        "stuck_parent_body",
+        |c| {
+            c.env("DPMEM_CHILD_TEST_WATCHDOG_SECS", "3");
+        },
+    );
+    let status = parent
+        .wait(Duration::from_secs(60))
+        .expect("aborted well within a minute");
+    assert_eq!(status.signal(), Some(6), "SIGABRT: {status:?}");
+    let text = parent.transcript().to_owned();
+    assert!(
+        text.contains("watchdog: the parent of child test hanging_body"),
+        "{text}"
+    );
+    let pid = text
+        .lines()
+        .find_map(|l| l.split("child pid ").nth(1))
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("the parent printed its child's pid:\n{text}"));
+    // Killed, then reaped by whoever inherited it: gone, or at most a zombie for a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+        let gone = state
+            .as_deref()
+            .and_then(|s| s.rsplit(')').next())
+            .is_none_or(|rest| rest.trim_start().starts_with('Z'));
+        if gone {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "child {pid} still running: {state:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+#[ignore = "run by a_parent_stuck_past_the_watchdog_is_aborted_and_its_child_killed"]
+fn stuck_parent_body() {
+    let mut child = spawn("hanging_body");
+    child.wait_for_line("started, now waiting", Duration::from_secs(30));
+    println!("child pid {}", child.pid());
+    // As a parent blocked on a lock for ever would be.
+    std::thread::sleep(Duration::from_secs(600));
+}
+
 #[test]
 fn a_failing_child_is_reported_with_its_output() {
     let failure = std::panic::catch_unwind(|| {
