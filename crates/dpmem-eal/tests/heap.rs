@@ -390,10 +390,13 @@ fn padded_block(eal: &Eal) -> NonNull<u8> {
     let hole = heaps.malloc(16 << 10, 0).unwrap();
     let below = heaps.malloc(256, 0).unwrap();
     free(eal, hole);
-    // The greatest free element's size counts its header (and trailer with feature `debug`).
+    // The greatest free element's size counts its header: asking for a line less than what
+    // is left after it (less two with feature `debug`'s trailer) takes all of it, what is left
+    // in front becoming padding. (Assumes no other free element of 16 KiB or more.)
     let rest = heaps
         .malloc(stats(eal).greatest_free_bytes as usize - 128, 0)
         .unwrap();
+    assert_eq!(stats(eal).free_count, 1, "the hole is all that is free");
     let padded = heaps.malloc((16 << 10) - 64, 0).unwrap();
     assert_eq!(
         padded.as_ptr() as usize,
@@ -445,8 +448,13 @@ fn double_frees_and_foreign_pointers_are_errors_and_the_heap_stays_intact() {
     let again = unsafe { heaps.free(hi) };
     assert_eq!(again.unwrap_err().kind(), ErrorKind::Inval);
     // SAFETY: as above, for a block that had a pad header.
-    let again = unsafe { heaps.free(padded) };
-    assert_eq!(again.unwrap_err().kind(), ErrorKind::Inval);
+    let again = unsafe { heaps.free(padded) }.unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Inval);
+    // Its free erased the pad header, so nothing leads from there to a block any more.
+    assert!(
+        again.to_string().contains("no live block starts here"),
+        "{again}"
+    );
     heaps.check().unwrap();
     assert_eq!(stats(&eal).free_count, 1);
 }

@@ -15,14 +15,32 @@ pub fn pid() -> u32 {
     rustix::process::getpid().as_raw_nonzero().get() as u32
 }
 
-/// Kills process `pid` with `SIGKILL` (it cannot catch or block it). Errors when there is no
-/// such process or it belongs to another user.
-pub fn kill(pid: u32) -> crate::SysResult<()> {
-    let target = || format!("process {pid}");
-    let pid = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-        .ok_or_else(|| crate::SysError::new("kill", target(), crate::error::Errno::INVAL))?;
-    rustix::process::kill_process(pid, rustix::process::Signal::KILL)
-        .map_err(|errno| crate::SysError::new("kill", target(), errno))
+/// A handle on one process (a pidfd): unlike a pid, it can never come to name another process
+/// once this one has exited and been reaped, so killing through it cannot hit a stranger.
+#[derive(Debug)]
+pub struct ProcessHandle {
+    pidfd: std::os::fd::OwnedFd,
+}
+
+impl ProcessHandle {
+    /// A handle on process `pid`, which must exist (and not yet be reaped).
+    pub fn open(pid: u32) -> crate::SysResult<ProcessHandle> {
+        let target = || format!("process {pid}");
+        let raw = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .ok_or_else(|| {
+                crate::SysError::new("pidfd_open", target(), crate::error::Errno::INVAL)
+            })?;
+        let pidfd = rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty())
+            .map_err(|errno| crate::SysError::new("pidfd_open", target(), errno))?;
+        Ok(ProcessHandle { pidfd })
+    }
+
+    /// Sends the process `SIGKILL` (it cannot catch or block it). An error when it has
+    /// already exited and been reaped.
+    pub fn kill(&self) -> crate::SysResult<()> {
+        rustix::process::pidfd_send_signal(&self.pidfd, rustix::process::Signal::KILL)
+            .map_err(|errno| crate::SysError::new("pidfd_send_signal", "", errno))
+    }
 }

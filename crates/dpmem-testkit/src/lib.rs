@@ -8,20 +8,27 @@
 //!   [`ChildTest`]): a test re-runs its own binary to run one `#[ignore]`d test as a real
 //!   second process (a secondary, another user). Every wait on a child has a time limit: a
 //!   child that hangs (a deadlock in a secondary is what these tests look for) fails its test
-//!   with what it printed, rather than the whole run. A parent that outlives its child's
-//!   test by [`PARENT_WATCHDOG`] (it may be waiting on a lock the child died holding, which
-//!   no time limit of a wait on the child covers) is aborted with a message naming the child,
-//!   the child killed first: the test binary fails instead of hanging the whole run.
+//!   with what it printed, rather than the whole run. A parent test still running
+//!   [`PARENT_WATCHDOG`] after it started a child — blocked, say, on a lock the child died
+//!   holding, which no time limit of a wait on the child covers, often while dropping its EAL
+//!   after the child's test failed — is aborted with a message naming the child, every child
+//!   it still has killed first: the test binary fails instead of hanging the whole run.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How long a parent test may run once it has started a [`ChildTest`], unless
-/// `DPMEM_CHILD_TEST_WATCHDOG_SECS` says otherwise: far more than any of these tests takes, far
-/// less than a CI run's limit.
+use dpmem_sys::process::ProcessHandle;
+
+/// How long a test may go on once it has started a [`ChildTest`] (until its thread ends, so
+/// the drop of what it shared with the child counts), unless `DPMEM_CHILD_TEST_WATCHDOG_SECS`
+/// says otherwise: far more than any of these tests takes, far less than a CI run's limit.
 pub const PARENT_WATCHDOG: Duration = Duration::from_secs(300);
 
 /// Bytes of the hugepages the tests use.
@@ -113,8 +120,19 @@ pub struct ChildTest {
     lines: Receiver<String>,
     /// Every line received so far, for failure messages.
     transcript: String,
-    /// Dropped with the `ChildTest`, which ends the watchdog's wait (see [`PARENT_WATCHDOG`]).
-    _watchdog: mpsc::Sender<()>,
+    /// This child's entry in [`LIVE_CHILDREN`], taken out when the `ChildTest` drops.
+    live_id: u64,
+}
+
+/// Children of [`ChildTest`]s not dropped yet, by id: a watchdog kills them all before it aborts
+/// the process, so no test's child outlives the binary holding hugepages or shared memory.
+static LIVE_CHILDREN: Mutex<BTreeMap<u64, ProcessHandle>> = Mutex::new(BTreeMap::new());
+
+thread_local! {
+    /// The cancel ends of the watchdogs of the child tests this thread started: dropped when
+    /// the thread ends (libtest runs each test on a thread of its own), after every local of
+    /// the test, so a test blocked in a drop is still watched.
+    static WATCHDOGS: RefCell<Vec<mpsc::Sender<()>>> = const { RefCell::new(Vec::new()) };
 }
 
 impl ChildTest {
@@ -132,10 +150,11 @@ impl ChildTest {
         let (tx, lines) = mpsc::channel();
         forward_lines(child.stdout.take().expect("piped"), tx.clone());
         forward_lines(child.stderr.take().expect("piped"), tx);
+        let live_id = watch(name, &child);
         ChildTest {
             name: name.to_owned(),
             to_child: child.stdin.take(),
-            _watchdog: start_watchdog(name, child.id()),
+            live_id,
             child,
             lines,
             transcript: String::new(),
@@ -271,31 +290,57 @@ impl Drop for ChildTest {
         if matches!(self.child.try_wait(), Ok(None)) {
             self.kill();
         }
+        live_children().remove(&self.live_id);
     }
 }
 
-/// Starts the watchdog of the parent of child test `name` (process `pid`): unless the returned
-/// sender is dropped within [`PARENT_WATCHDOG`] (or `DPMEM_CHILD_TEST_WATCHDOG_SECS`), it
-/// kills the child and aborts this process, saying why.
-fn start_watchdog(name: &str, pid: u32) -> mpsc::Sender<()> {
-    let limit = std::env::var("DPMEM_CHILD_TEST_WATCHDOG_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(PARENT_WATCHDOG, Duration::from_secs);
+fn live_children() -> std::sync::MutexGuard<'static, BTreeMap<u64, ProcessHandle>> {
+    // A test that panicked while holding the lock left the map whole (inserts and removes
+    // only), so its poison is ignored.
+    LIVE_CHILDREN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Registers `child` (of child test `name`) in [`LIVE_CHILDREN`] and starts the watchdog of
+/// the calling test: unless the thread ends within [`PARENT_WATCHDOG`] (or
+/// `DPMEM_CHILD_TEST_WATCHDOG_SECS`), it kills every live child and aborts the process, saying
+/// why on the real stderr (a test's `eprintln!` is captured, and lost with an abort). Returns
+/// the child's id in the map.
+fn watch(name: &str, child: &Child) -> u64 {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+    let limit = match std::env::var("DPMEM_CHILD_TEST_WATCHDOG_SECS") {
+        Err(_) => PARENT_WATCHDOG,
+        Ok(v) => match v.parse::<u64>() {
+            Ok(secs) if secs > 0 => Duration::from_secs(secs),
+            _ => panic!(
+                "DPMEM_CHILD_TEST_WATCHDOG_SECS={v:?}: want a whole number of seconds above 0"
+            ),
+        },
+    };
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let handle = ProcessHandle::open(child.id())
+        .unwrap_or_else(|e| panic!("a handle on child test {name}: {e}"));
+    live_children().insert(id, handle);
     let (cancel, cancelled) = mpsc::channel::<()>();
+    WATCHDOGS.with(|w| w.borrow_mut().push(cancel));
     let name = name.to_owned();
     std::thread::spawn(move || {
-        // Nothing is ever sent: the wait ends when the `ChildTest` drops the sender, or times out.
+        // Nothing is ever sent: the wait ends when the test's thread drops the sender, or
+        // times out.
         if let Err(RecvTimeoutError::Timeout) = cancelled.recv_timeout(limit) {
-            eprintln!(
-                "watchdog: the parent of child test {name} is still running {limit:?} after starting it \
-                 (waiting on a lock the child died holding?); killing the child and aborting"
+            let _ = writeln!(
+                std::io::stderr(),
+                "watchdog: the test that started child test {name} is still running {limit:?} later \
+                 (blocked on a lock the child died holding?); killing every child and aborting"
             );
-            let _ = dpmem_sys::process::kill(pid);
+            for child in live_children().values() {
+                let _ = child.kill();
+            }
             std::process::abort();
         }
     });
-    cancel
+    id
 }
 
 /// Sends each line `from` gives to `to`, on a thread of its own, until the pipe ends.

@@ -66,19 +66,19 @@ impl<'eal> RingStore<'eal> {
         // objects were taken (and may already be coming back) can stay unreleased: up to one
         // more pool's worth. RTS rings get twice the room so a put never finds them full.
         //
-        // The other kinds but HTS get at least half a pool of room beyond every object. A put trusts
-        // the room it last saw (`CACHED_OTHER_TAIL`) and reads the consumers' line only when
-        // that runs out; in a ring just big enough for the pool (DPDK's size) the room is
+        // The other kinds but HTS get at least half a pool of room beyond every object. A put
+        // trusts the room it last saw (`CACHED_OTHER_TAIL`) and reads the consumers' line only
+        // when that runs out; in a ring just big enough for the pool (DPDK's size) the room is
         // what the lcores hold, so with little held nearly every other put read it (two
         // cores, no cache, bulks of 32 and 32 held: median 0.93 of DPDK's rate in seven runs;
         // with the slack, 1.04 in eleven). The cost is 8 bytes per slot: a pool of 2^k - 1
         // objects (DPDK's usual sizes) gets 2^(k+1) slots instead of 2^k, twice the ring: the
         // whole ring is then about 1.5% of the pool's memory for objects of 1 KiB (the added
-        // half under 0.8%), less for bigger objects; and the largest
-        // pool a ring handler takes drops from 2^30 - 1 objects to about 715 million.
+        // half under 0.8%), less for bigger objects; and the largest pool these kinds take
+        // drops from 2^30 - 1 objects to about 715 million (RTS: 2^29 - 1).
         //
         // HTS sides never read the room kept (their head and tail move as one word), so the
-        // slack would buy nothing: HTS rings are DPDK's size.
+        // slack would buy nothing: HTS rings are DPDK's size, for pools up to 2^30 - 1.
         let objects = match kind {
             RingKind::Rts => pool.size.saturating_mul(2),
             RingKind::Hts => pool.size,
