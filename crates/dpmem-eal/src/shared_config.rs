@@ -28,7 +28,7 @@ use crate::sync::{SharedLocked, SharedMutex};
 
 pub const CONFIG_MAGIC: u64 = u64::from_le_bytes(*b"dpmemcfg");
 /// Bumped whenever the layout changes, so a secondary built from other sources refuses to attach.
-pub const LAYOUT_VERSION: u32 = 6;
+pub const LAYOUT_VERSION: u32 = 7;
 /// Lists the header can describe (DPDK's `RTE_MAX_MEMSEG_LISTS`).
 pub const MAX_MEMSEG_LISTS: usize = 128;
 /// Sockets whose allocated totals are tracked for validators.

@@ -735,6 +735,42 @@ fn on_hugepages_a_small_free_gives_back_the_page_its_merge_frees() {
     assert_eq!(stats(&eal).total_bytes, 0);
 }
 
+// Not with feature `debug`: its trailer makes the 4 MiB element need exactly two pages, so
+// growing leaves no free page before the block. The rule does not depend on the feature.
+#[cfg(not(feature = "debug"))]
+#[test]
+fn on_hugepages_a_small_free_on_pinned_memory_gives_back_the_grown_page_beside_it() {
+    // One pinned page W (`-m 2`); block P at its top. Growing for a 4 MiB block maps X|Y|Z
+    // right after W and cuts the block from the end: Y|Z. X is left a free element of its own,
+    // not given back (nothing freed it). Freeing P, on pinned memory, must merge it with W's
+    // free part and X at once, as a heap without quick lists would: X then goes back.
+    let Some((_serial, eal, free_before)) = hugepage_eal(
+        "on_hugepages_a_small_free_on_pinned_memory_gives_back_the_grown_page_beside_it",
+        "heapedge",
+        &["-m", "2"],
+    ) else {
+        return;
+    };
+    let heaps = eal.heaps();
+    let p = heaps.malloc(64, 0).unwrap();
+    let w_end = p.as_ptr() as usize + 64;
+    assert!(w_end.is_multiple_of(PAGE_2M as usize), "P at the top of W");
+    let big = heaps.malloc((4 << 20) - 64, 0).unwrap();
+    assert_eq!(free_2m(), free_before - 4, "W, then X|Y|Z");
+    assert_eq!(
+        big.as_ptr() as usize - 64,
+        w_end + PAGE_2M as usize,
+        "X|Y|Z right after W, the block on Y|Z"
+    );
+    heaps.check().unwrap();
+    free(&eal, p);
+    assert_eq!(free_2m(), free_before - 3, "X went back with P's free");
+    heaps.check().unwrap();
+    free(&eal, big);
+    assert_eq!(free_2m(), free_before - 1, "only the pinned page is left");
+    assert_eq!(stats(&eal).total_bytes, 2 << 20);
+}
+
 #[test]
 fn on_hugepages_preallocated_memory_stays_pinned_in_the_heap() {
     let Some((_serial, eal, free_before)) = hugepage_eal(

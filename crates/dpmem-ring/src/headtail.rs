@@ -31,7 +31,7 @@
 //! tail with `Release` (so the slots it wrote or read are done before the other side sees
 //! the move). Heads only order threads of the same side.
 
-use crate::config::{Behavior, SyncType};
+use crate::config::{Behavior, RingFlags, SyncType};
 use crate::header::CachePadded;
 use crate::sync::{prefetch_for_write, spin_wait, AtomicU32, AtomicU64, Ordering};
 
@@ -66,6 +66,17 @@ impl Layout {
         together: true,
         cached: true,
     };
+
+    /// The layout a ring of `flags` gives its side of sync type `sync`: the rule `init_in`
+    /// builds with and `attach` checks against. A single-thread side keeps its head apart
+    /// whatever the flags (see [`RingFlags::HEAD_TAIL_TOGETHER`]). For flags `modes` accepts,
+    /// it is one of the three layouts above.
+    pub(crate) fn for_side(flags: RingFlags, sync: SyncType) -> Layout {
+        Layout {
+            together: flags.contains(RingFlags::HEAD_TAIL_TOGETHER) && sync != SyncType::St,
+            cached: flags.contains(RingFlags::CACHED_OTHER_TAIL),
+        }
+    }
 }
 
 /// The head and tail of one side, each on a 128-byte block of its own — or, on a ring made
@@ -382,8 +393,10 @@ impl HeadTail {
         if !SINGLE {
             // Claims publish in the order they were made: wait for the threads that
             // claimed before us. (This is the wait that can livelock when one of them is
-            // preempted; see the crate docs.)
-            while self.tail_position(Ordering::Relaxed) != start {
+            // preempted; see the crate docs.) Acquire: our Release store below must carry
+            // the earlier claims' slot writes to consumers too, and a plain store continues no
+            // release sequence, so we take them over here (free on x86).
+            while self.tail_position(Ordering::Acquire) != start {
                 spin_wait();
             }
         }

@@ -93,6 +93,20 @@ impl<M: RingMemory> RawRing<M> {
         claim
     }
 
+    /// Ends a claim of `claimed` elements on one side, publishing `n` of them
+    /// ([`RawRing::finish_open`]). A claim of nothing on an HTS side left the side idle and
+    /// holds nothing; another thread may hold the side by now, and finishing would end that
+    /// thread's claim, so there is nothing to do. (A single-thread side's empty claim is
+    /// still marked open, and its finish clears the mark.)
+    #[inline]
+    pub(crate) fn finish_claim(&self, producer: bool, claimed: u32, n: u32) {
+        let side = if producer { self.prod() } else { self.cons() };
+        if claimed == 0 && side.sync_type() == SyncType::MtHts {
+            return;
+        }
+        self.finish_open(producer, n);
+    }
+
     /// Publish `n` of the open claim on one side and give back the rest.
     ///
     /// # Panics
@@ -153,7 +167,9 @@ impl<M: RingMemory> RawRing<M> {
     /// them; the rest of the claim is given back.
     ///
     /// # Safety
-    /// Follows a successful [`RawRing::enqueue_start`] on this thread.
+    /// Follows a successful [`RawRing::enqueue_start`] on this thread; on an HTS side,
+    /// one that claimed at least one element (a claim of nothing holds nothing, and a finish
+    /// would end the claim another thread may hold by then).
     ///
     /// # Panics
     /// When `n` is more than was claimed or `objs` is shorter than `n` elements.
@@ -222,7 +238,9 @@ impl<M: RingMemory> RawRing<M> {
     /// Peek: take `n` of the elements the start copied; the others stay in the ring.
     ///
     /// # Safety
-    /// Follows a successful [`RawRing::dequeue_start`] on this thread.
+    /// Follows a successful [`RawRing::dequeue_start`] on this thread; on an HTS side,
+    /// one that claimed at least one element (a claim of nothing holds nothing, and a finish
+    /// would end the claim another thread may hold by then).
     pub unsafe fn dequeue_finish(&self, n: u32) {
         self.finish_open(false, n);
     }
@@ -243,7 +261,8 @@ impl<M: RingMemory> RawRing<M> {
     /// Zero-copy: publish the first `n` claimed slots.
     ///
     /// # Safety
-    /// Follows [`RawRing::enqueue_zc_start`] on this thread, and the first `n` slots of the
+    /// Follows [`RawRing::enqueue_zc_start`] on this thread (on an HTS side, one that claimed
+    /// at least one slot, as for [`RawRing::enqueue_finish`]), and the first `n` slots of the
     /// regions have been written.
     pub unsafe fn enqueue_zc_finish(&self, n: u32) {
         self.finish_open(true, n);
@@ -265,7 +284,8 @@ impl<M: RingMemory> RawRing<M> {
     /// Zero-copy: release the first `n` claimed slots to producers.
     ///
     /// # Safety
-    /// Follows [`RawRing::dequeue_zc_start`] on this thread.
+    /// Follows [`RawRing::dequeue_zc_start`] on this thread (on an HTS side, one that claimed
+    /// at least one slot, as for [`RawRing::dequeue_finish`]).
     pub unsafe fn dequeue_zc_finish(&self, n: u32) {
         self.finish_open(false, n);
     }

@@ -134,11 +134,7 @@ pub unsafe fn init_in(
     }
     // RTS's default distance: an eighth of the capacity (DPDK's default).
     let htd_max = g.capacity / 8;
-    // A single-thread side keeps its head apart whatever the flags (see HEAD_TAIL_TOGETHER).
-    let layout = |sync: SyncType| Layout {
-        together: flags.contains(RingFlags::HEAD_TAIL_TOGETHER) && sync != SyncType::St,
-        cached: flags.contains(RingFlags::CACHED_OTHER_TAIL),
-    };
+    let layout = |sync: SyncType| Layout::for_side(flags, sync);
     let (prod_sync, cons_sync) = (g.producer.sync_type(), g.consumer.sync_type());
     crate::sync::detect_prefetch_for_write();
     let header = RingHeader {
@@ -251,25 +247,41 @@ impl<M: RingMemory> RawRing<M> {
             memory,
             created: false,
         };
-        // The data path trusts each side's recorded layout to pick the word it moves: refuse
-        // a header whose layout no build of this version writes.
-        for side in [ring.prod(), ring.cons()] {
-            let layout = side.layout();
-            let single = side.sync_type() == SyncType::St;
-            let known = layout == Layout::APART
-                || layout == Layout::APART_CACHED
-                || (layout == Layout::TOGETHER_CACHED && !single);
-            if !known {
+        // The data path trusts the sizes (slot indexes) and each side's recorded mode and
+        // layout (which word it moves): refuse a header that `init_in` would not have written.
+        let meta = ring.meta();
+        let flags = RingFlags(meta.flags);
+        let count = if flags.contains(RingFlags::EXACT_SZ) {
+            meta.capacity
+        } else {
+            meta.size
+        };
+        let g = geometry(count, meta.esize, flags)
+            .map_err(|e| bad(format!("holds a ring no build makes: {e}")))?;
+        let needed = memory_size(count, meta.esize, flags)?;
+        if (g.size, g.capacity, needed as u64) != (meta.size, meta.capacity, meta.memory_size)
+            || meta.mask != meta.size.wrapping_sub(1)
+        {
+            return Err(bad(format!(
+                "holds inconsistent sizes: {} slots, mask {:#x}, capacity {}, {} bytes",
+                meta.size, meta.mask, meta.capacity, meta.memory_size
+            )));
+        }
+        let sides = [
+            ("producer", ring.prod(), g.producer.sync_type()),
+            ("consumer", ring.cons(), g.consumer.sync_type()),
+        ];
+        for (which, side, sync) in sides {
+            if side.sync_type() != sync || side.layout() != Layout::for_side(flags, sync) {
                 return Err(bad(format!(
-                    "holds a side with an unknown layout {layout:?}"
+                    "holds a {which} side ({:?}, {:?}) its flags {flags:?} do not give",
+                    side.sync_type(),
+                    side.layout()
                 )));
             }
         }
-        if (ring.meta().memory_size as usize) > len {
-            return Err(bad(format!(
-                "holds a ring of {} bytes",
-                ring.meta().memory_size
-            )));
+        if needed > len {
+            return Err(bad(format!("holds a ring of {needed} bytes")));
         }
         Ok(ring)
     }

@@ -542,7 +542,7 @@ impl<T: Copy, M: RingMemory> EnqueueReservation<'_, '_, T, M> {
                 items.len() as u32,
             )
         };
-        raw.finish_open(true, items.len() as u32);
+        raw.finish_claim(true, self.n, items.len() as u32);
         self.done = true;
     }
 }
@@ -550,7 +550,7 @@ impl<T: Copy, M: RingMemory> EnqueueReservation<'_, '_, T, M> {
 impl<T: Copy, M: RingMemory> Drop for EnqueueReservation<'_, '_, T, M> {
     fn drop(&mut self) {
         if !self.done {
-            self.producer.ring.raw.finish_open(true, 0);
+            self.producer.ring.raw.finish_claim(true, self.n, 0);
         }
     }
 }
@@ -592,7 +592,7 @@ impl<T: Copy, M: RingMemory> DequeuePeek<'_, '_, T, M> {
     /// When `n` is more than were copied.
     pub fn finish(mut self, n: u32) {
         assert!(n <= self.n, "finishing {n} of {} peeked elements", self.n);
-        self.consumer.ring.raw.finish_open(false, n);
+        self.consumer.ring.raw.finish_claim(false, self.n, n);
         self.done = true;
     }
 }
@@ -600,7 +600,7 @@ impl<T: Copy, M: RingMemory> DequeuePeek<'_, '_, T, M> {
 impl<T: Copy, M: RingMemory> Drop for DequeuePeek<'_, '_, T, M> {
     fn drop(&mut self) {
         if !self.done {
-            self.consumer.ring.raw.finish_open(false, 0);
+            self.consumer.ring.raw.finish_claim(false, self.n, 0);
         }
     }
 }
@@ -684,7 +684,7 @@ impl<T: Copy, M: RingMemory> ZeroCopyEnqueue<'_, '_, T, M> {
     /// # Panics
     /// When `n` is more than the claim.
     pub unsafe fn finish(mut self, n: u32) {
-        self.producer.ring.raw.finish_open(true, n);
+        self.producer.ring.raw.finish_claim(true, self.regions.n, n);
         self.done = true;
     }
 }
@@ -692,7 +692,7 @@ impl<T: Copy, M: RingMemory> ZeroCopyEnqueue<'_, '_, T, M> {
 impl<T: Copy, M: RingMemory> Drop for ZeroCopyEnqueue<'_, '_, T, M> {
     fn drop(&mut self) {
         if !self.done {
-            self.producer.ring.raw.finish_open(true, 0);
+            self.producer.ring.raw.finish_claim(true, self.regions.n, 0);
         }
     }
 }
@@ -754,7 +754,10 @@ impl<T: Copy, M: RingMemory> ZeroCopyDequeue<'_, '_, T, M> {
             "finishing {n} of {} claimed elements",
             self.regions.n
         );
-        self.consumer.ring.raw.finish_open(false, n);
+        self.consumer
+            .ring
+            .raw
+            .finish_claim(false, self.regions.n, n);
         self.done = true;
     }
 }
@@ -762,7 +765,10 @@ impl<T: Copy, M: RingMemory> ZeroCopyDequeue<'_, '_, T, M> {
 impl<T: Copy, M: RingMemory> Drop for ZeroCopyDequeue<'_, '_, T, M> {
     fn drop(&mut self) {
         if !self.done {
-            self.consumer.ring.raw.finish_open(false, 0);
+            self.consumer
+                .ring
+                .raw
+                .finish_claim(false, self.regions.n, 0);
         }
     }
 }

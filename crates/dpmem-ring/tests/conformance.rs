@@ -215,6 +215,35 @@ fn peek_across_the_wrap_for_st_and_hts() {
     }
 }
 
+/// On an HTS side a start that claims nothing holds nothing, so another handle may claim
+/// next; giving back the empty reservation must leave that claim alone (finishing it would
+/// end the other claim and let a third take the same slots).
+#[test]
+fn an_empty_hts_claim_given_back_leaves_another_handles_claim_open() {
+    let ring =
+        Ring::<u64>::new("htsempty", 8, RingFlags::MP_HTS_ENQ | RingFlags::MC_HTS_DEQ).unwrap();
+    let (mut p1, mut p2) = (ring.producer().unwrap(), ring.producer().unwrap());
+    let (mut c1, mut c2) = (ring.consumer().unwrap(), ring.consumer().unwrap());
+    p1.enqueue_bulk(&[1, 2, 3, 4, 5]);
+    let empty = p2.enqueue_start(3, Behavior::Fixed).unwrap();
+    assert!(empty.is_empty(), "2 free slots, 3 asked for all or nothing");
+    let zc = p1.enqueue_zc_start(2, Behavior::Fixed).unwrap();
+    drop(empty);
+    zc.fill(&[6, 7]);
+    assert_eq!(ring.count(), 7);
+
+    let mut none = [0u64; 8];
+    let empty = c2.dequeue_start(&mut none, Behavior::Fixed).unwrap();
+    assert!(empty.is_empty(), "7 elements, 8 asked for all or nothing");
+    let zc = c1.dequeue_zc_start(3, Behavior::Fixed).unwrap();
+    drop(empty);
+    zc.finish(3);
+    let mut rest = [0u64; 4];
+    assert_eq!(c1.dequeue_burst(&mut rest).count, 4);
+    assert_eq!(rest, [4, 5, 6, 7]);
+    assert!(ring.is_empty());
+}
+
 #[test]
 fn zero_copy_regions_across_the_wrap() {
     for flags in [
@@ -418,6 +447,54 @@ fn attach_sees_the_same_ring_through_another_handle() {
         RawRing::attach(junk).unwrap_err(),
         RingError::NotARing { magic: 0 }
     ));
+}
+
+/// A header whose sizes or sides disagree with its own flags (memory another process
+/// scribbled on) is refused by `attach`, not trusted to index slots with.
+#[test]
+fn attach_refuses_a_header_inconsistent_with_its_flags() {
+    struct View(core::ptr::NonNull<u8>, usize);
+    // SAFETY: the view is used only while the owning ring (and its block) lives.
+    unsafe impl dpmem_ring::RingMemory for View {
+        fn base(&self) -> core::ptr::NonNull<u8> {
+            self.0
+        }
+        fn len(&self) -> usize {
+            self.1
+        }
+    }
+    let owner = Ring::<u64>::new("scribbled", 16, RingFlags::SP_ENQ | RingFlags::SC_DEQ).unwrap();
+    let base = dpmem_ring::RingMemory::base(owner.memory());
+    let view = || View(base, owner.memory_size());
+    // The header's `flags`, `size` and `mask` words (RingMeta: magic, memory_size, a
+    // 32-byte name, then flags, size, mask as u32s), checked before they are changed.
+    let word = |offset: usize| base.as_ptr().wrapping_add(offset).cast::<u32>();
+    let (flags_at, mask_at) = (48, 56);
+    // SAFETY: inside the ring's header, 4-byte aligned; nothing else uses the ring now.
+    let read = |offset: usize| unsafe { word(offset).read() };
+    // SAFETY: as above.
+    let write = |offset: usize, v: u32| unsafe { word(offset).write(v) };
+    assert_eq!(read(flags_at), (RingFlags::SP_ENQ | RingFlags::SC_DEQ).0);
+    assert_eq!(read(mask_at), 15);
+    for (offset, scribble, said) in [
+        (mask_at, 0xffff, "inconsistent sizes"),
+        (flags_at, RingFlags::NONE.0, "producer side"),
+        (
+            flags_at,
+            (RingFlags::SP_ENQ | RingFlags::SC_DEQ | RingFlags::CACHED_OTHER_TAIL).0,
+            "producer side",
+        ),
+    ] {
+        let kept = read(offset);
+        write(offset, scribble);
+        // SAFETY: the block was built for u64 elements.
+        let err = unsafe { Ring::<u64, View>::attach(view()) }.unwrap_err();
+        assert!(err.to_string().contains(said), "{said}: {err}");
+        write(offset, kept);
+    }
+    // SAFETY: as above, now whole again.
+    let again = unsafe { Ring::<u64, View>::attach(view()) }.unwrap();
+    assert_eq!(again.name(), "scribbled");
 }
 
 /// DPDK's idiom for asking the room: an enqueue (or dequeue) of nothing reports the exact free

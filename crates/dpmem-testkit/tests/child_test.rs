@@ -5,6 +5,17 @@ use std::time::{Duration, Instant};
 
 use dpmem_testkit::ChildTest;
 
+/// Runs `f`, which must panic (`why` says why it should), and returns the panic's message.
+fn panic_message_of<R>(why: &str, f: impl FnOnce() -> R) -> String {
+    let failure = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map(|_| ())
+        .expect_err(why);
+    failure
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default()
+}
+
 fn spawn(body: &str) -> ChildTest {
     ChildTest::spawn(&std::env::current_exe().unwrap(), body, |_| {})
 }
@@ -31,18 +42,13 @@ fn echo_body() {
 #[test]
 fn a_hanging_child_fails_within_the_limit_and_is_killed() {
     let start = Instant::now();
-    let failure = std::panic::catch_unwind(|| {
+    let message = panic_message_of("the wait gave up", || {
         let mut child = spawn("hanging_body");
         // Started first (a loaded machine may take a while), then the wait that gives up.
         child.wait_for_line("started, now waiting", Duration::from_secs(30));
         child.wait_for_line("never printed", Duration::from_secs(1));
-    })
-    .expect_err("the wait gave up");
+    });
     assert!(start.elapsed() < Duration::from_secs(20));
-    let message = failure
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
     assert!(message.contains("within"), "{message}");
     assert!(
         message.contains("started, now waiting"),
@@ -68,16 +74,11 @@ fn shared_state_is_leaked_when_the_child_hangs_and_returned_when_it_passes() {
             DROPPED.store(true, Ordering::Relaxed);
         }
     }
-    let failure = std::panic::catch_unwind(|| {
+    let message = panic_message_of("the child ran over", || {
         let mut child = spawn("hanging_body");
         child.wait_for_line("started, now waiting", Duration::from_secs(30));
         child.assert_passed_keeping(Duration::from_millis(300), Shared)
-    })
-    .expect_err("the child ran over");
-    let message = failure
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
+    });
     assert!(message.contains("ran over"), "{message}");
     assert!(!DROPPED.load(Ordering::Relaxed), "leaked, not dropped");
 
@@ -159,18 +160,13 @@ fn stuck_parent_body() {
 
 #[test]
 fn a_failing_child_is_reported_with_its_output() {
-    let failure = std::panic::catch_unwind(|| {
+    let message = panic_message_of("the child failed", || {
         dpmem_testkit::run_ignored_test_in_child(
             &std::env::current_exe().unwrap(),
             "failing_body",
             |_| {},
         )
-    })
-    .expect_err("the child failed");
-    let message = failure
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
+    });
     assert!(message.contains("failed"), "{message}");
     assert!(message.contains("the reason it gives"), "{message}");
 }

@@ -127,6 +127,7 @@ impl<'a> Heaps<'a> {
             st.first = 0;
             st.last = 0;
             st.total_bytes = 0;
+            st.releasable_bytes = 0;
             st.alloc_count = 0;
             st.fallback_alloc_count = 0;
         }

@@ -40,6 +40,10 @@ pub struct HeapState {
     pub last: u64,
     /// Bytes of memory the heap owns (headers included).
     pub total_bytes: u64,
+    /// At least the bytes of that memory on pages that may go back to the system (memory
+    /// added as releasable, less what went back): 0 only when there are none, which spares
+    /// frees on pinned memory the look at their neighbours (`HeapOps::may_park`).
+    pub releasable_bytes: u64,
     /// Busy elements.
     pub alloc_count: u64,
     /// Allocations asked for "any socket" that this heap served after the caller's own socket
@@ -287,6 +291,9 @@ impl HeapOps<'_> {
             None => self.st.last = elem.addr(),
         }
         self.st.total_bytes += len as u64;
+        if flags & elem_flags::RELEASABLE != 0 {
+            self.st.releasable_bytes += len as u64;
+        }
         let joined = self.join_free_neighbours(elem);
         self.st.free.insert(joined);
         joined
@@ -583,7 +590,9 @@ impl HeapOps<'_> {
     /// free merges it at once, with every free and parked element around it, so a page whose
     /// last busy block goes is given back by that free, as without quick lists.
     ///
-    /// One more case merges at once: a free neighbour holding a whole page. That page stayed
+    /// One more case merges at once, whether this block's own pages are pinned or not: a free
+    /// neighbour holding a whole page that may go back (it may lie on grown pages next to
+    /// pinned ones). That page stayed
     /// mapped only because giving it back would have left less than an element's worth of the
     /// neighbour on one side; merged with this block, the leftover may be big enough. (Parked
     /// elements never touch such a neighbour: one that grows into it merges them.) The rule
@@ -591,26 +600,29 @@ impl HeapOps<'_> {
     /// what any process parked.
     #[inline]
     fn may_park(&self, elem: Elem, h: &ElemHeader) -> bool {
-        if h.flags & elem_flags::RELEASABLE == 0 || !self.memory.pages_may_go_back() {
+        let pinned = h.flags & elem_flags::RELEASABLE == 0;
+        if !self.memory.pages_may_go_back() || (pinned && self.st.releasable_bytes == 0) {
             return true;
         }
         let page = self.memory.list_page_size(u32::from(h.list_index)) as usize;
-        let (start, end) = (elem.0, elem.0 + h.size as usize);
-        let first_page = align_floor(start, page);
-        let pages_end = end.next_multiple_of(page);
-        let holds_whole_page =
-            |n: Elem, nh: &ElemHeader| n.0.next_multiple_of(page) + page <= n.0 + nh.size as usize;
         let below = Elem::from_addr(h.prev)
             .map(|prev| (prev, prev.load()))
             .filter(|(prev, ph)| Self::adjacent_headers(*prev, ph, elem, h));
         let above = Elem::from_addr(h.next)
             .map(|next| (next, next.load()))
             .filter(|(next, nh)| Self::adjacent_headers(elem, h, *next, nh));
+        // Also for a block on pinned pages: its free neighbour may lie on grown ones.
         for (n, nh) in below.iter().chain(above.iter()) {
-            if nh.is_free() && holds_whole_page(*n, nh) {
+            if holds_releasable_page(*n, nh, page) {
                 return false;
             }
         }
+        if pinned {
+            return true;
+        }
+        let (start, end) = (elem.0, elem.0 + h.size as usize);
+        let first_page = align_floor(start, page);
+        let pages_end = end.next_multiple_of(page);
         let busy = |n: &Option<(Elem, ElemHeader)>| {
             n.as_ref()
                 .is_some_and(|(_, nh)| nh.state() == Some(ElemState::Busy))
@@ -737,6 +749,7 @@ impl HeapOps<'_> {
             };
             self.unlink(run_elem);
             self.st.total_bytes -= (run_end - run_start) as u64;
+            self.st.releasable_bytes -= (run_end - run_start) as u64;
             if self
                 .memory
                 .free_pages(run_start, run_end - run_start)
@@ -848,6 +861,17 @@ fn quick_list_for(req: &AllocRequest) -> Option<usize> {
         return None;
     }
     list_of((req.size + HEADER_LEN + TRAILER_LEN) as u64)
+}
+
+/// Whether `n` (header `nh`, on a list of `page`-byte pages) is a free element holding a whole
+/// page that may go back to the system. Such a page stayed mapped only because giving it back
+/// would leave less than an element's worth of `n` beside it, so no block parks next to it
+/// (`HeapOps::may_park`; `check_heap` verifies the same rule).
+#[inline]
+pub(super) fn holds_releasable_page(n: Elem, nh: &ElemHeader, page: usize) -> bool {
+    nh.is_free()
+        && nh.flags & elem_flags::RELEASABLE != 0
+        && n.0.next_multiple_of(page) + page <= n.0 + nh.size as usize
 }
 
 /// The real header of the block placed at `block` in free element `elem`: the element itself

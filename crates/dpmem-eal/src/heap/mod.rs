@@ -963,9 +963,7 @@ fn check_heap(st: &HeapState, addr: u64, memory: &Memory) -> Result<(), String> 
             let parked_by_page = |a: &elem::ElemHeader, b: Elem, bh: &elem::ElemHeader| {
                 let page = memory.list_page_size(u32::from(bh.list_index)) as usize;
                 a.state() == Some(ElemState::Parked)
-                    && bh.is_free()
-                    && bh.flags & elem_flags::RELEASABLE != 0
-                    && b.0.next_multiple_of(page) + page <= b.0 + bh.size as usize
+                    && malloc_heap::holds_releasable_page(b, bh, page)
             };
             if releasing && adjacent && (parked_by_page(&ph, e, &h) || parked_by_page(&h, p, &ph)) {
                 return Err(format!(
@@ -1031,6 +1029,12 @@ fn check_heap(st: &HeapState, addr: u64, memory: &Memory) -> Result<(), String> 
     }
     if st.last != prev.map_or(0, |(p, _)| p.addr()) {
         return Err("last element pointer is wrong".into());
+    }
+    if st.releasable_bytes > st.total_bytes {
+        return Err(format!(
+            "{} releasable bytes of {} in all",
+            st.releasable_bytes, st.total_bytes
+        ));
     }
     if total != st.total_bytes {
         return Err(format!(
