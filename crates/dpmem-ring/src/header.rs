@@ -4,6 +4,7 @@
 //! the same from every process that maps it, wherever it is mapped.
 
 use crate::headtail::HeadTail;
+use crate::sync::AtomicU64;
 
 /// Cache lines false sharing is measured in: 128 bytes, not 64, because Intel's spatial
 /// prefetcher pulls lines in adjacent pairs, so two hot fields 64 bytes apart still bounce
@@ -27,7 +28,7 @@ impl<T> core::ops::Deref for CachePadded<T> {
 /// that will hold a named ring carries a 3-byte prefix within a 32-byte name.
 pub const RING_NAME_MAX: usize = 28;
 
-/// Written last by initialisation, checked by attach: "dpmeMRN4" in ASCII, read as a
+/// Stored last by initialisation, checked by attach: "dpmeMRN4" in ASCII, read as a
 /// little-endian word. The final digit is the header layout's version, so a process built
 /// for another layout refuses the ring instead of reading its words in the wrong places:
 /// the first ("dpmeMRNG") kept a side's head and tail together, the second put each on a
@@ -40,8 +41,11 @@ pub(crate) const RING_MAGIC: u64 = 0x344e_524d_656d_7064;
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct RingMeta {
-    /// [`RING_MAGIC`] once the ring is ready.
-    pub(crate) magic: u64,
+    /// [`RING_MAGIC`] once the ring is ready, 0 before. Initialisation writes every other
+    /// field of the header first and then stores this one with `Release`; whoever loads it
+    /// with `Acquire` and finds [`RING_MAGIC`] sees the whole header as written. (An atomic
+    /// of the same size and alignment as the `u64` it replaced: the layout is unchanged.)
+    pub(crate) magic: AtomicU64,
     /// Bytes of the whole block (header and slots) the ring was built for.
     pub(crate) memory_size: u64,
     /// The name, NUL-padded; at most [`RING_NAME_MAX`] bytes are used.

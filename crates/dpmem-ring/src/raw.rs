@@ -15,7 +15,7 @@ use crate::header::{
 };
 use crate::headtail::{HeadTail, Layout};
 use crate::memory::{HeapRegion, RingMemory};
-use crate::sync::Ordering;
+use crate::sync::{AtomicU64, Ordering};
 use crate::view::RingView;
 
 /// Largest slot count: positions are `u32` and differences must stay below 2^31
@@ -105,7 +105,8 @@ pub fn memory_size(count: u32, esize: u32, flags: RingFlags) -> Result<usize, Ri
 /// Build a ring in the memory at `mem`, overwriting whatever is there.
 ///
 /// Checks every argument before writing a byte, so bad input leaves the memory as it was.
-/// The header is written with its magic last.
+/// The header is written with its magic 0, then the magic is stored with `Release`: an
+/// [`RawRing::attach`] that finds it sees the whole header.
 ///
 /// # Safety
 /// `mem` is valid for writes of `len` bytes, and nothing else reads or writes them while
@@ -139,7 +140,7 @@ pub unsafe fn init_in(
     crate::sync::detect_prefetch_for_write();
     let header = RingHeader {
         meta: CachePadded(RingMeta {
-            magic: 0,
+            magic: AtomicU64::new(0),
             memory_size: needed as u64,
             name,
             flags: flags.0,
@@ -159,12 +160,12 @@ pub unsafe fn init_in(
     // SAFETY: mem is 128-aligned (checked), valid for len >= needed > size_of header
     // bytes, and exclusively ours (the caller's contract).
     unsafe { ptr::write(header_ptr, header) };
-    // SAFETY: the header was just written at header_ptr; no other thread sees it yet, and
-    // the Release store orders every byte of it before the magic.
-    let magic = unsafe { ptr::addr_of_mut!((*header_ptr).meta.0.magic) };
-    // SAFETY: magic points into the header just written (above).
-    unsafe { ptr::write_volatile(magic, RING_MAGIC) };
-    core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+    // SAFETY: the header was just written at header_ptr, initialised and aligned; shared
+    // from here on only through atomics and fields nothing writes after initialisation.
+    let written = unsafe { &*header_ptr };
+    // Release: every field written above happens before whatever an attach that loads the
+    // magic with Acquire and finds it reads next.
+    written.meta.magic.store(RING_MAGIC, Ordering::Release);
     Ok(())
 }
 
@@ -234,10 +235,15 @@ impl<M: RingMemory> RawRing<M> {
             return Err(bad("smaller than a ring header".to_owned()));
         }
         let header = base.cast::<RingHeader>();
-        // SAFETY: base is aligned and valid for a header's bytes (checked); the magic is
-        // written last by init_in, so a ring being built reads as "not a ring".
-        let magic = unsafe { ptr::read_volatile(header.as_ptr().cast::<u64>()) };
-        core::sync::atomic::fence(core::sync::atomic::Ordering::Acquire);
+        // SAFETY: base is aligned and valid for a header's bytes (checked), and every bit
+        // pattern is a valid header: integers, atomics and a byte array (the loom build, whose
+        // header holds loom's handles, only attaches to rings it built).
+        let magic = unsafe { header.as_ref() }
+            .meta
+            .magic
+            .load(Ordering::Acquire);
+        // Acquire pairs with init_in's Release store of the magic: with it found, the
+        // fields checked and used below are the ones init_in wrote.
         if magic != RING_MAGIC {
             return Err(RingError::NotARing { magic });
         }

@@ -1,10 +1,11 @@
 //! The one place the ring (and the mempool, which uses this module too) takes its atomics
 //! from.
 //!
-//! Every head, tail and counter of the ring is one of these types, so that the same
-//! algorithm runs on the hardware and, under `RUSTFLAGS="--cfg loom"`, inside loom's model
-//! checker, which explores the interleavings and weak-memory outcomes the orderings allow.
-//! Nothing else in the crate names `core::sync::atomic` or `loom` directly. Public but hidden:
+//! Every head, tail and counter of the ring, and its header's magic, is one of these types,
+//! so that the same algorithm runs on the hardware and, under `RUSTFLAGS="--cfg loom"`,
+//! inside loom's model checker, which explores the interleavings and weak-memory outcomes
+//! the orderings allow. Nothing else in the crate names `core::sync::atomic` or `loom`
+//! directly. Public but hidden:
 //! `dpmem-mempool`'s caches and stacks run under the same switch.
 
 #[cfg(loom)]
