@@ -1,6 +1,6 @@
 //! What can go wrong creating, attaching to or using a ring.
 
-use crate::config::{ConsumerMode, ProducerMode};
+use crate::mode::{ConsumerMode, ProducerMode};
 
 /// A ring error: the errno DPDK would report, with what a person needs to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -3,26 +3,9 @@
 //! Everything here is `#[repr(C)]` and holds no pointer, so a ring in shared memory reads
 //! the same from every process that maps it, wherever it is mapped.
 
+use crate::cache_padded::CachePadded;
 use crate::headtail::HeadTail;
 use crate::sync::AtomicU64;
-
-/// Cache lines false sharing is measured in: 128 bytes, not 64, because Intel's spatial
-/// prefetcher pulls lines in adjacent pairs, so two hot fields 64 bytes apart still bounce
-/// together between cores. (DPDK gets the same effect with an empty line after each field.)
-pub const CACHE_PAD: usize = 128;
-
-/// Keeps `T` alone on its 128-byte block (see [`CACHE_PAD`]).
-#[derive(Debug)]
-#[repr(C, align(128))]
-pub(crate) struct CachePadded<T>(pub(crate) T);
-
-impl<T> core::ops::Deref for CachePadded<T> {
-    type Target = T;
-    #[inline(always)]
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
 
 /// Longest ring name in bytes, as DPDK's (`RTE_RING_NAMESIZE` less the NUL): the memzone
 /// that will hold a named ring carries a 3-byte prefix within a 32-byte name.

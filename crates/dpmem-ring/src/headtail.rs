@@ -31,8 +31,9 @@
 //! tail with `Release` (so the slots it wrote or read are done before the other side sees
 //! the move). Heads only order threads of the same side.
 
-use crate::config::{Behavior, RingFlags, SyncType};
-use crate::header::CachePadded;
+use crate::cache_padded::CachePadded;
+use crate::config::{Behavior, RingFlags};
+use crate::mode::SyncType;
 use crate::sync::{prefetch_for_write, spin_wait, AtomicU32, AtomicU64, Ordering};
 
 /// Where a side keeps its head, and whether its claims trust the room left in the head

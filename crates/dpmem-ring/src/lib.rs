@@ -50,12 +50,14 @@
 //! Every atomic goes through `sync` so that `RUSTFLAGS="--cfg loom" cargo test -p
 //! dpmem-ring --release --test loom_ring` model-checks the head/tail protocols.
 
+mod cache_padded;
 mod config;
 mod error;
 mod header;
 mod headtail;
 mod held;
 mod memory;
+mod mode;
 pub mod named;
 mod peek;
 mod raw;
@@ -65,10 +67,12 @@ pub mod sync;
 mod typed;
 mod view;
 
-pub use config::{Behavior, ConsumerMode, ProducerMode, RingFlags};
+pub use cache_padded::CACHE_PAD;
+pub use config::{Behavior, RingFlags};
 pub use error::RingError;
-pub use header::{CACHE_PAD, RING_NAME_MAX};
+pub use header::RING_NAME_MAX;
 pub use memory::{HeapRegion, RingMemory};
+pub use mode::{ConsumerMode, ProducerMode};
 pub use peek::ZeroCopyRegions;
 pub use raw::{init_in, memory_size, RawRing, POINTER_ESIZE, RING_SIZE_MAX};
 pub use typed::{

@@ -8,7 +8,7 @@
 use core::ptr::NonNull;
 use std::alloc::{self, Layout};
 
-use crate::header::CACHE_PAD;
+use crate::cache_padded::CACHE_PAD;
 
 /// A block of memory that holds one ring.
 ///

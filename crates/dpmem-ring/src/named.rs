@@ -12,7 +12,7 @@ use core::ptr::NonNull;
 use dpmem_eal::memzone::Memzone;
 use dpmem_eal::{Eal, EalError, ErrorKind};
 
-use crate::header::CACHE_PAD;
+use crate::cache_padded::CACHE_PAD;
 use crate::{memory_size, Ring, RingError, RingFlags, RingMemory, RING_NAME_MAX};
 
 /// Prefix of the memzone that holds a named ring.

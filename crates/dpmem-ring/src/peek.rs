@@ -16,10 +16,11 @@
 //! on an HTS side, where the open claim could as well be another thread's, the side stays
 //! busy and later operations wait, as they would behind a leaked lock guard.
 
-use crate::config::{Behavior, SyncType};
+use crate::config::Behavior;
 use crate::error::RingError;
 use crate::headtail::{Claim, HeadTail};
 use crate::memory::RingMemory;
+use crate::mode::SyncType;
 use crate::raw::RawRing;
 use crate::slots;
 

@@ -8,13 +8,13 @@
 use core::fmt;
 use core::ptr::{self, NonNull};
 
-use crate::config::{Behavior, ConsumerMode, ProducerMode, RingFlags, SyncType};
+use crate::cache_padded::{CachePadded, CACHE_PAD};
+use crate::config::{Behavior, RingFlags};
 use crate::error::RingError;
-use crate::header::{
-    CachePadded, RingHeader, RingMeta, CACHE_PAD, RING_MAGIC, RING_NAME_MAX, SLOTS_OFFSET,
-};
+use crate::header::{RingHeader, RingMeta, RING_MAGIC, RING_NAME_MAX, SLOTS_OFFSET};
 use crate::headtail::{HeadTail, Layout};
 use crate::memory::{HeapRegion, RingMemory};
+use crate::mode::{ConsumerMode, ProducerMode, SyncType};
 use crate::sync::{AtomicU64, Ordering};
 use crate::view::RingView;
 

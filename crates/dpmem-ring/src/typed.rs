@@ -10,11 +10,12 @@ use core::marker::PhantomData;
 use core::mem::{size_of, MaybeUninit};
 use core::ops::Deref;
 
-use crate::config::{Behavior, RingFlags, SyncType};
+use crate::config::{Behavior, RingFlags};
 use crate::error::RingError;
 use crate::headtail::{Claim, HeadTail};
 use crate::held::{Held, TakeOne};
 use crate::memory::{HeapRegion, RingMemory};
+use crate::mode::SyncType;
 use crate::raw::RawRing;
 use crate::sync::Ordering;
 use crate::view::{CopyIn, CopyOut, Dispatch, RingView, SlotCopy};

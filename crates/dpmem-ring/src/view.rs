@@ -17,9 +17,10 @@
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-use crate::config::{Behavior, SyncType};
+use crate::config::Behavior;
 use crate::header::{RingHeader, SLOTS_OFFSET};
 use crate::headtail::{Claim, HeadTail, Layout};
+use crate::mode::SyncType;
 use crate::slots;
 
 /// [`SyncType`]s as `u32` const parameters.
