@@ -8,7 +8,8 @@ use crate::headtail::HeadTail;
 use crate::sync::AtomicU64;
 
 /// Longest ring name in bytes, as DPDK's (`RTE_RING_NAMESIZE` less the NUL): the memzone
-/// that will hold a named ring carries a 3-byte prefix within a 32-byte name.
+/// that holds a named ring ([`crate::named`]) carries a 3-byte prefix within its 32-byte
+/// name.
 pub const RING_NAME_MAX: usize = 28;
 
 /// Stored last by initialisation, checked by attach: "dpmeMRN4" in ASCII, read as a
@@ -48,7 +49,7 @@ pub(crate) struct RingMeta {
     /// every read of a slot happens after the write it reads, as the head/tail orderings must
     /// ensure: the copies themselves are plain memory, which loom does not see.
     #[cfg(loom)]
-    pub(crate) slot_cells: Box<[loom::cell::UnsafeCell<()>]>,
+    pub(crate) slot_cells: Box<[crate::sync::ModelCell<()>]>,
 }
 
 /// The header. The slots start right after it, at [`SLOTS_OFFSET`].

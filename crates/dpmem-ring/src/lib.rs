@@ -4,8 +4,9 @@
 //! consumer side, each with a head (where the next claim starts) and a tail (what the
 //! other side may use). It is one `#[repr(C)]` block of memory — header, then the slot
 //! array — with no pointers inside, so a ring in shared memory works from every process
-//! that maps it. [`RingMemory`] is what the ring needs from that block; a heap block
-//! ([`HeapRegion`]) serves until memzones hold named rings.
+//! that maps it. [`RingMemory`] is what the ring needs from that block: a heap block
+//! ([`HeapRegion`]) holds a ring of one process, a memzone ([`named::MemzoneMemory`]) a
+//! named ring that other processes find by its name ([`named::lookup`]).
 //!
 //! - **Sizes**: `count` slots, a power of two, holding `count - 1` elements; or with
 //!   [`RingFlags::EXACT_SZ`] exactly `count` elements in the next power of two of slots.

@@ -1,9 +1,9 @@
 //! Where a ring's block of memory comes from.
 //!
 //! A ring is one block: header then slots, no pointers inside. [`RingMemory`] is all the
-//! ring needs from the block's owner, so a heap block today and a memzone (shared
-//! between processes, looked up by name) later are the same to the ring: a memzone handle
-//! only has to implement this trait and free the zone when dropped.
+//! ring needs from the block's owner, so a heap block ([`HeapRegion`]) and a memzone
+//! ([`MemzoneMemory`](crate::named::MemzoneMemory), shared between processes and looked up
+//! by name) are the same to the ring.
 
 use core::ptr::NonNull;
 use std::alloc::{self, Layout};

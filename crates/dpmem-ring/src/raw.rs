@@ -150,7 +150,7 @@ pub unsafe fn init_in(
             esize: g.esize,
             #[cfg(loom)]
             slot_cells: (0..g.size)
-                .map(|_| loom::cell::UnsafeCell::new(()))
+                .map(|_| crate::sync::ModelCell::new(()))
                 .collect(),
         }),
         prod: HeadTail::new(prod_sync, htd_max, layout(prod_sync)),

@@ -161,7 +161,7 @@ pub(crate) unsafe fn write(
 /// Copy `n` elements of `esize` bytes out of the slots starting at `position` into `dst`.
 ///
 /// # Safety
-/// As [`write`], with `dst` valid for writing `n * esize` bytes and the slots claimed for
+/// As [`write()`], with `dst` valid for writing `n * esize` bytes and the slots claimed for
 /// reading.
 #[inline(always)]
 pub(crate) unsafe fn read(

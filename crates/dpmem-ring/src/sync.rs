@@ -5,7 +5,7 @@
 //! so that the same algorithm runs on the hardware and, under `RUSTFLAGS="--cfg loom"`,
 //! inside loom's model checker, which explores the interleavings and weak-memory outcomes
 //! the orderings allow. Nothing else in the crate names `core::sync::atomic` or `loom`
-//! directly. Public but hidden:
+//! directly (the loom-only slot cells come from here too). Public but hidden:
 //! `dpmem-mempool`'s caches and stacks run under the same switch.
 
 #[cfg(loom)]
@@ -13,6 +13,11 @@ pub use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 #[cfg(not(loom))]
 pub use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// Under loom only: a cell whose reads and writes loom checks for ordering, without holding
+/// the data (the ring's slot copies are plain memory; see `slots::track`).
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell as ModelCell;
 
 /// One turn of a wait loop for another thread's progress.
 ///
