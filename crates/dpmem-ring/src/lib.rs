@@ -62,6 +62,7 @@ mod mode;
 pub mod named;
 mod peek;
 mod raw;
+mod side;
 mod slots;
 #[doc(hidden)]
 pub mod sync;

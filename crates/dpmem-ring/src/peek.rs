@@ -22,6 +22,7 @@ use crate::headtail::{Claim, HeadTail};
 use crate::memory::RingMemory;
 use crate::mode::SyncType;
 use crate::raw::RawRing;
+use crate::side::Side;
 use crate::slots;
 
 /// The slots a zero-copy start handed out: one run, or two when it wraps.
@@ -48,39 +49,41 @@ impl<M: RingMemory> RawRing<M> {
         }
     }
 
+    /// The sync type of `which` when it serves peek and zero-copy, or the error that names
+    /// `what` was refused.
     pub(crate) fn check_two_phase(
         &self,
-        producer: bool,
+        which: Side,
         what: &'static str,
     ) -> Result<SyncType, RingError> {
-        if producer {
-            Self::two_phase_sync(self.prod()).ok_or_else(|| RingError::ProducerModeUnsupported {
-                name: self.name().to_owned(),
-                what,
-                mode: self.producer_mode(),
-            })
-        } else {
-            Self::two_phase_sync(self.cons()).ok_or_else(|| RingError::ConsumerModeUnsupported {
-                name: self.name().to_owned(),
-                what,
-                mode: self.consumer_mode(),
-            })
-        }
+        Self::two_phase_sync(self.side(which)).ok_or_else(|| {
+            let name = self.name().to_owned();
+            match which {
+                Side::Producer => RingError::ProducerModeUnsupported {
+                    name,
+                    what,
+                    mode: self.producer_mode(),
+                },
+                Side::Consumer => RingError::ConsumerModeUnsupported {
+                    name,
+                    what,
+                    mode: self.consumer_mode(),
+                },
+            }
+        })
     }
 
-    /// Move the head of one side without publishing.
+    /// Move the head of side `which` without publishing.
     pub(crate) fn claim_open(
         &self,
-        producer: bool,
+        which: Side,
         sync: SyncType,
         n: u32,
         behavior: Behavior,
     ) -> Claim {
-        let (side, other, capacity) = if producer {
-            (self.prod(), self.cons(), self.capacity())
-        } else {
-            (self.cons(), self.prod(), 0)
-        };
+        let side = self.side(which);
+        let other = self.side(which.other());
+        let capacity = which.room_base(self.meta());
         if sync == SyncType::MtHts {
             return side.hts_move_head(other, capacity, n, behavior);
         }
@@ -94,26 +97,25 @@ impl<M: RingMemory> RawRing<M> {
         claim
     }
 
-    /// Ends a claim of `claimed` elements on one side, publishing `n` of them
+    /// Ends a claim of `claimed` elements on side `which`, publishing `n` of them
     /// ([`RawRing::finish_open`]). A claim of nothing on an HTS side left the side idle and
     /// holds nothing; another thread may hold the side by now, and finishing would end that
     /// thread's claim, so there is nothing to do. (A single-thread side's empty claim is
     /// still marked open, and its finish clears the mark.)
     #[inline]
-    pub(crate) fn finish_claim(&self, producer: bool, claimed: u32, n: u32) {
-        let side = if producer { self.prod() } else { self.cons() };
-        if claimed == 0 && side.sync_type() == SyncType::MtHts {
+    pub(crate) fn finish_claim(&self, which: Side, claimed: u32, n: u32) {
+        if claimed == 0 && self.side(which).sync_type() == SyncType::MtHts {
             return;
         }
-        self.finish_open(producer, n);
+        self.finish_open(which, n);
     }
 
-    /// Publish `n` of the open claim on one side and give back the rest.
+    /// Publish `n` of the open claim on side `which` and give back the rest.
     ///
     /// # Panics
     /// When `n` is more than the open claim holds.
-    pub(crate) fn finish_open(&self, producer: bool, n: u32) {
-        let side = if producer { self.prod() } else { self.cons() };
+    pub(crate) fn finish_open(&self, which: Side, n: u32) {
+        let side = self.side(which);
         let (tail, open) = side.in_flight();
         assert!(
             n <= open,
@@ -123,7 +125,15 @@ impl<M: RingMemory> RawRing<M> {
         // The caller wrote (or read) the finished slots through the claim's regions, before
         // this call: tell loom so, ahead of the move that publishes them.
         // SAFETY: this ring's slot array, of `size` slots.
-        unsafe { slots::track(self.slots::<u8>(), self.size() - 1, tail, n, producer) };
+        unsafe {
+            slots::track(
+                self.slots::<u8>(),
+                self.size() - 1,
+                tail,
+                n,
+                which.writes_slots(),
+            )
+        };
         side.finish_in_flight(tail, n);
     }
 
@@ -159,8 +169,8 @@ impl<M: RingMemory> RawRing<M> {
         n: u32,
         behavior: Behavior,
     ) -> Result<(u32, u32), RingError> {
-        let sync = self.check_two_phase(true, "enqueue peek")?;
-        let claim = self.claim_open(true, sync, n, behavior);
+        let sync = self.check_two_phase(Side::Producer, "enqueue peek")?;
+        let claim = self.claim_open(Side::Producer, sync, n, behavior);
         Ok((claim.n, claim.room - claim.n))
     }
 
@@ -197,7 +207,7 @@ impl<M: RingMemory> RawRing<M> {
                 n,
             )
         };
-        self.finish_open(true, n);
+        self.finish_open(Side::Producer, n);
     }
 
     /// Peek: copy up to `n` elements out without taking them (`..._dequeue_..._start`).
@@ -220,8 +230,8 @@ impl<M: RingMemory> RawRing<M> {
             objs.len() >= n as usize * self.esize() as usize,
             "buffer too short"
         );
-        let sync = self.check_two_phase(false, "dequeue peek")?;
-        let claim = self.claim_open(false, sync, n, behavior);
+        let sync = self.check_two_phase(Side::Consumer, "dequeue peek")?;
+        let claim = self.claim_open(Side::Consumer, sync, n, behavior);
         // SAFETY: the claim's slots are published by producers and held by this thread.
         unsafe {
             slots::read(
@@ -243,7 +253,7 @@ impl<M: RingMemory> RawRing<M> {
     /// one that claimed at least one element (a claim of nothing holds nothing, and a finish
     /// would end the claim another thread may hold by then).
     pub unsafe fn dequeue_finish(&self, n: u32) {
-        self.finish_open(false, n);
+        self.finish_open(Side::Consumer, n);
     }
 
     /// Zero-copy: claim up to `n` slots to fill in place.
@@ -255,8 +265,8 @@ impl<M: RingMemory> RawRing<M> {
         n: u32,
         behavior: Behavior,
     ) -> Result<ZeroCopyRegions, RingError> {
-        let sync = self.check_two_phase(true, "zero-copy enqueue")?;
-        Ok(self.regions_of(self.claim_open(true, sync, n, behavior)))
+        let sync = self.check_two_phase(Side::Producer, "zero-copy enqueue")?;
+        Ok(self.regions_of(self.claim_open(Side::Producer, sync, n, behavior)))
     }
 
     /// Zero-copy: publish the first `n` claimed slots.
@@ -266,7 +276,7 @@ impl<M: RingMemory> RawRing<M> {
     /// at least one slot, as for [`RawRing::enqueue_finish`]), and the first `n` slots of the
     /// regions have been written.
     pub unsafe fn enqueue_zc_finish(&self, n: u32) {
-        self.finish_open(true, n);
+        self.finish_open(Side::Producer, n);
     }
 
     /// Zero-copy: claim up to `n` filled slots to read in place.
@@ -278,8 +288,8 @@ impl<M: RingMemory> RawRing<M> {
         n: u32,
         behavior: Behavior,
     ) -> Result<ZeroCopyRegions, RingError> {
-        let sync = self.check_two_phase(false, "zero-copy dequeue")?;
-        Ok(self.regions_of(self.claim_open(false, sync, n, behavior)))
+        let sync = self.check_two_phase(Side::Consumer, "zero-copy dequeue")?;
+        Ok(self.regions_of(self.claim_open(Side::Consumer, sync, n, behavior)))
     }
 
     /// Zero-copy: release the first `n` claimed slots to producers.
@@ -288,6 +298,6 @@ impl<M: RingMemory> RawRing<M> {
     /// Follows [`RawRing::dequeue_zc_start`] on this thread (on an HTS side, one that claimed
     /// at least one slot, as for [`RawRing::dequeue_finish`]).
     pub unsafe fn dequeue_zc_finish(&self, n: u32) {
-        self.finish_open(false, n);
+        self.finish_open(Side::Consumer, n);
     }
 }

@@ -17,6 +17,7 @@ use crate::held::{Held, TakeOne};
 use crate::memory::{HeapRegion, RingMemory};
 use crate::mode::SyncType;
 use crate::raw::RawRing;
+use crate::side::{ConsumerSide, ProducerSide, Side};
 use crate::sync::Ordering;
 use crate::view::{CopyIn, CopyOut, Dispatch, RingView, SlotCopy};
 
@@ -173,8 +174,9 @@ impl<T: Copy, M: RingMemory> Ring<T, M> {
         let view = self.raw.view();
         // SAFETY: a multi-thread side in its own mode, which any number of threads may
         // enqueue into at once; `fill` copies from items, which holds that many values of T.
-        let claim =
-            unsafe { view.enqueue_as(sync, slice_count(items.len()), Behavior::Fixed, fill) };
+        let claim = unsafe {
+            view.transfer_as::<ProducerSide>(sync, slice_count(items.len()), Behavior::Fixed, fill)
+        };
         Some(moved(claim))
     }
 
@@ -194,8 +196,9 @@ impl<T: Copy, M: RingMemory> Ring<T, M> {
         let view = self.raw.view();
         // SAFETY: a multi-thread side in its own mode, which any number of threads may
         // dequeue from at once; `empty` copies into out, which has room for that many.
-        let claim =
-            unsafe { view.dequeue_as(sync, slice_count(out.len()), Behavior::Fixed, empty) };
+        let claim = unsafe {
+            view.transfer_as::<ConsumerSide>(sync, slice_count(out.len()), Behavior::Fixed, empty)
+        };
         Some(moved(claim))
     }
 }
@@ -262,7 +265,10 @@ impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
     unsafe fn put(&mut self, n: u32, behavior: Behavior, fill: impl SlotCopy) -> Claim {
         // SAFETY: mode is the side's own; an ST side has one Producer, this one, borrowed
         // mutably here, so no other thread enqueues; the fill is the caller's.
-        unsafe { self.mode.enqueue(&self.view, n, behavior, fill) }
+        unsafe {
+            self.mode
+                .transfer::<ProducerSide>(&self.view, n, behavior, fill)
+        }
     }
 
     /// Enqueue `items` in one bulk or burst.
@@ -310,8 +316,11 @@ impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
         n: u32,
         behavior: Behavior,
     ) -> Result<EnqueueReservation<'_, 'r, T, M>, RingError> {
-        let sync = self.ring.raw.check_two_phase(true, "enqueue peek")?;
-        let claim = self.ring.raw.claim_open(true, sync, n, behavior);
+        let sync = self
+            .ring
+            .raw
+            .check_two_phase(Side::Producer, "enqueue peek")?;
+        let claim = self.ring.raw.claim_open(Side::Producer, sync, n, behavior);
         Ok(EnqueueReservation {
             producer: self,
             start: claim.start,
@@ -328,8 +337,11 @@ impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
         n: u32,
         behavior: Behavior,
     ) -> Result<ZeroCopyEnqueue<'_, 'r, T, M>, RingError> {
-        let sync = self.ring.raw.check_two_phase(true, "zero-copy enqueue")?;
-        let claim = self.ring.raw.claim_open(true, sync, n, behavior);
+        let sync = self
+            .ring
+            .raw
+            .check_two_phase(Side::Producer, "zero-copy enqueue")?;
+        let claim = self.ring.raw.claim_open(Side::Producer, sync, n, behavior);
         let regions = self.ring.raw.regions_of(claim);
         Ok(ZeroCopyEnqueue {
             producer: self,
@@ -379,7 +391,10 @@ impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
     unsafe fn take(&mut self, n: u32, behavior: Behavior, empty: impl SlotCopy) -> Claim {
         // SAFETY: mode is the side's own; an SC side has one Consumer, this one, borrowed
         // mutably here, so no other thread dequeues; the copy is the caller's.
-        unsafe { self.mode.dequeue(&self.view, n, behavior, empty) }
+        unsafe {
+            self.mode
+                .transfer::<ConsumerSide>(&self.view, n, behavior, empty)
+        }
     }
 
     /// Dequeue into the front of `out` in one bulk or burst.
@@ -422,9 +437,12 @@ impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
         out: &mut [T],
         behavior: Behavior,
     ) -> Result<DequeuePeek<'_, 'r, T, M>, RingError> {
-        let sync = self.ring.raw.check_two_phase(false, "dequeue peek")?;
+        let sync = self
+            .ring
+            .raw
+            .check_two_phase(Side::Consumer, "dequeue peek")?;
         let n = u32::try_from(out.len()).unwrap_or(u32::MAX);
-        let claim = self.ring.raw.claim_open(false, sync, n, behavior);
+        let claim = self.ring.raw.claim_open(Side::Consumer, sync, n, behavior);
         let raw = &self.ring.raw;
         // SAFETY: the claimed slots hold published T values and are this thread's until
         // finish; out has room for claim.n <= n values.
@@ -453,8 +471,11 @@ impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
         n: u32,
         behavior: Behavior,
     ) -> Result<ZeroCopyDequeue<'_, 'r, T, M>, RingError> {
-        let sync = self.ring.raw.check_two_phase(false, "zero-copy dequeue")?;
-        let claim = self.ring.raw.claim_open(false, sync, n, behavior);
+        let sync = self
+            .ring
+            .raw
+            .check_two_phase(Side::Consumer, "zero-copy dequeue")?;
+        let claim = self.ring.raw.claim_open(Side::Consumer, sync, n, behavior);
         let regions = self.ring.raw.regions_of(claim);
         Ok(ZeroCopyDequeue {
             consumer: self,
@@ -543,7 +564,7 @@ impl<T: Copy, M: RingMemory> EnqueueReservation<'_, '_, T, M> {
                 items.len() as u32,
             )
         };
-        raw.finish_claim(true, self.n, items.len() as u32);
+        raw.finish_claim(Side::Producer, self.n, items.len() as u32);
         self.done = true;
     }
 }
@@ -551,7 +572,10 @@ impl<T: Copy, M: RingMemory> EnqueueReservation<'_, '_, T, M> {
 impl<T: Copy, M: RingMemory> Drop for EnqueueReservation<'_, '_, T, M> {
     fn drop(&mut self) {
         if !self.done {
-            self.producer.ring.raw.finish_claim(true, self.n, 0);
+            self.producer
+                .ring
+                .raw
+                .finish_claim(Side::Producer, self.n, 0);
         }
     }
 }
@@ -593,7 +617,10 @@ impl<T: Copy, M: RingMemory> DequeuePeek<'_, '_, T, M> {
     /// When `n` is more than were copied.
     pub fn finish(mut self, n: u32) {
         assert!(n <= self.n, "finishing {n} of {} peeked elements", self.n);
-        self.consumer.ring.raw.finish_claim(false, self.n, n);
+        self.consumer
+            .ring
+            .raw
+            .finish_claim(Side::Consumer, self.n, n);
         self.done = true;
     }
 }
@@ -601,7 +628,10 @@ impl<T: Copy, M: RingMemory> DequeuePeek<'_, '_, T, M> {
 impl<T: Copy, M: RingMemory> Drop for DequeuePeek<'_, '_, T, M> {
     fn drop(&mut self) {
         if !self.done {
-            self.consumer.ring.raw.finish_claim(false, self.n, 0);
+            self.consumer
+                .ring
+                .raw
+                .finish_claim(Side::Consumer, self.n, 0);
         }
     }
 }
@@ -685,7 +715,10 @@ impl<T: Copy, M: RingMemory> ZeroCopyEnqueue<'_, '_, T, M> {
     /// # Panics
     /// When `n` is more than the claim.
     pub unsafe fn finish(mut self, n: u32) {
-        self.producer.ring.raw.finish_claim(true, self.regions.n, n);
+        self.producer
+            .ring
+            .raw
+            .finish_claim(Side::Producer, self.regions.n, n);
         self.done = true;
     }
 }
@@ -693,7 +726,10 @@ impl<T: Copy, M: RingMemory> ZeroCopyEnqueue<'_, '_, T, M> {
 impl<T: Copy, M: RingMemory> Drop for ZeroCopyEnqueue<'_, '_, T, M> {
     fn drop(&mut self) {
         if !self.done {
-            self.producer.ring.raw.finish_claim(true, self.regions.n, 0);
+            self.producer
+                .ring
+                .raw
+                .finish_claim(Side::Producer, self.regions.n, 0);
         }
     }
 }
@@ -758,7 +794,7 @@ impl<T: Copy, M: RingMemory> ZeroCopyDequeue<'_, '_, T, M> {
         self.consumer
             .ring
             .raw
-            .finish_claim(false, self.regions.n, n);
+            .finish_claim(Side::Consumer, self.regions.n, n);
         self.done = true;
     }
 }
@@ -769,7 +805,7 @@ impl<T: Copy, M: RingMemory> Drop for ZeroCopyDequeue<'_, '_, T, M> {
             self.consumer
                 .ring
                 .raw
-                .finish_claim(false, self.regions.n, 0);
+                .finish_claim(Side::Consumer, self.regions.n, 0);
         }
     }
 }

@@ -10,9 +10,14 @@
 //! publish them, so a single typed element is written or read in place ([`crate::held`])
 //! while bulk and burst calls copy runs ([`crate::slots`]).
 //!
-//! The mode is dispatched once per call ([`RingView::enqueue_as`], or a handle's
+//! The mode is dispatched once per call ([`RingView::transfer_as`], or a handle's
 //! [`Dispatch`]), into a copy of the whole operation specialised for that mode, so the
 //! fast path has one predictable branch rather than one per step.
+//!
+//! An enqueue and a dequeue are one operation on opposite sides: claim on one's own head
+//! against the other side's tail, copy, publish one's own tail. So each is written once,
+//! with the side as a type parameter ([`RingSide`]: [`ProducerSide`] enqueues,
+//! [`ConsumerSide`] dequeues), and compiled once per side, the side a constant in each copy.
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -21,6 +26,7 @@ use crate::config::Behavior;
 use crate::header::{RingHeader, SLOTS_OFFSET};
 use crate::headtail::{Claim, HeadTail, Layout};
 use crate::mode::SyncType;
+use crate::side::{ConsumerSide, ProducerSide, RingSide};
 use crate::slots;
 
 /// [`SyncType`]s as `u32` const parameters.
@@ -129,91 +135,48 @@ impl Dispatch {
         self.sync == SyncType::St
     }
 
-    /// [`RingView::enqueue_as`] in this mode.
+    /// [`RingView::transfer_as`] on side `S` in this mode.
     ///
     /// # Safety
-    /// As [`RingView::enqueue_as`] with this mode.
+    /// As [`RingView::transfer_as`] with this mode, which is side `S`'s (`for_side` of it).
     #[inline(always)]
-    pub(crate) unsafe fn enqueue(
+    pub(crate) unsafe fn transfer<S: RingSide>(
         self,
         view: &RingView<'_>,
         n: u32,
         behavior: Behavior,
-        fill: impl SlotCopy,
+        copy: impl SlotCopy,
     ) -> Claim {
         if self.single {
             // SAFETY: the caller's contract; single-thread, apart is the side's own mode and
             // layout (`for_side` read both from its header).
-            unsafe { view.enqueue::<ST, false, false>(n, behavior, fill) }
+            unsafe { view.transfer::<S, ST, false, false>(n, behavior, copy) }
         } else if self.classic {
             // SAFETY: the caller's contract; classic multi-thread, apart is the side's own
             // mode and layout (`for_side`).
-            unsafe { view.enqueue::<MT, false, false>(n, behavior, fill) }
+            unsafe { view.transfer::<S, MT, false, false>(n, behavior, copy) }
         } else if self.classic_together_cached {
             // SAFETY: the caller's contract; classic multi-thread, together, cached is the
             // side's own mode and layout (`for_side`).
-            unsafe { view.enqueue::<MT, true, true>(n, behavior, fill) }
+            unsafe { view.transfer::<S, MT, true, true>(n, behavior, copy) }
         } else if self.single_cached {
             // SAFETY: the caller's contract; single-thread, apart, cached is the side's own
             // mode and layout (`for_side`).
-            unsafe { view.enqueue::<ST, false, true>(n, behavior, fill) }
+            unsafe { view.transfer::<S, ST, false, true>(n, behavior, copy) }
         } else if self.classic_cached {
             // SAFETY: the caller's contract; classic multi-thread, apart, cached is the side's
             // own mode and layout (`for_side`).
-            unsafe { view.enqueue::<MT, false, true>(n, behavior, fill) }
+            unsafe { view.transfer::<S, MT, false, true>(n, behavior, copy) }
         } else if self.sync == SyncType::MtRts {
             // SAFETY: the caller's contract; the side is RTS (`for_side`), whose path finds
             // its head word as it goes and so serves every layout.
-            unsafe { view.enqueue::<RTS, false, false>(n, behavior, fill) }
+            unsafe { view.transfer::<S, RTS, false, false>(n, behavior, copy) }
         } else {
             debug_assert_eq!(self.sync, SyncType::MtHts);
             // SAFETY: the caller's contract; the tests above leave HTS, the one sync type left
             // (`for_side`), whose head is in the tail word in every layout, and only the known
             // layouts reach here (`init_in` writes no other, `attach` refuses any other).
-            unsafe { view.enqueue::<HTS, false, false>(n, behavior, fill) }
-        }
-    }
-
-    /// [`RingView::dequeue_as`] in this mode.
-    ///
-    /// # Safety
-    /// As [`RingView::dequeue_as`] with this mode.
-    #[inline(always)]
-    pub(crate) unsafe fn dequeue(
-        self,
-        view: &RingView<'_>,
-        n: u32,
-        behavior: Behavior,
-        empty: impl SlotCopy,
-    ) -> Claim {
-        if self.single {
-            // SAFETY: the caller's contract; single-thread, apart is the side's own mode and
-            // layout (`for_side` read both from its header).
-            unsafe { view.dequeue::<ST, false, false>(n, behavior, empty) }
-        } else if self.classic {
-            // SAFETY: the caller's contract; classic multi-thread, apart is the side's own
-            // mode and layout (`for_side`).
-            unsafe { view.dequeue::<MT, false, false>(n, behavior, empty) }
-        } else if self.classic_together_cached {
-            // SAFETY: the caller's contract; classic multi-thread, together, cached is the
-            // side's own mode and layout (`for_side`).
-            unsafe { view.dequeue::<MT, true, true>(n, behavior, empty) }
-        } else if self.single_cached {
-            // SAFETY: the caller's contract; single-thread, apart, cached is the side's own
-            // mode and layout (`for_side`).
-            unsafe { view.dequeue::<ST, false, true>(n, behavior, empty) }
-        } else if self.classic_cached {
-            // SAFETY: the caller's contract; classic multi-thread, apart, cached is the side's
-            // own mode and layout (`for_side`).
-            unsafe { view.dequeue::<MT, false, true>(n, behavior, empty) }
-        } else if self.sync == SyncType::MtRts {
-            // SAFETY: the caller's contract; the side is RTS (`for_side`), whose path finds
-            // its head word as it goes and so serves every layout.
-            unsafe { view.dequeue::<RTS, false, false>(n, behavior, empty) }
-        } else {
-            debug_assert_eq!(self.sync, SyncType::MtHts);
-            // SAFETY: as in `enqueue`: HTS, in one of the known layouts.
-            unsafe { view.dequeue::<HTS, false, false>(n, behavior, empty) }
+            unsafe { view.transfer::<S, HTS, false, false>(n, behavior, copy) }
         }
     }
 }
@@ -326,7 +289,7 @@ impl<'r> RingView<'r> {
         let fill = CopyIn { src, esize };
         // SAFETY: the caller's contract; `fill` writes only the slots it is handed, from a
         // buffer of n elements of the ring's size.
-        unsafe { self.enqueue_as(sync, n, behavior, fill) }
+        unsafe { self.transfer_as::<ProducerSide>(sync, n, behavior, fill) }
     }
 
     /// Dequeue up to `n` elements of `esize` bytes into `dst` in mode `sync`.
@@ -346,11 +309,12 @@ impl<'r> RingView<'r> {
         let empty = CopyOut { dst, esize };
         // SAFETY: the caller's contract; `empty` reads only the slots it is handed, into a
         // buffer with room for n elements of the ring's size.
-        unsafe { self.dequeue_as(sync, n, behavior, empty) }
+        unsafe { self.transfer_as::<ConsumerSide>(sync, n, behavior, empty) }
     }
 
-    /// Claim up to `n` slots in mode `sync`, let `fill` write them, then publish them to
-    /// consumers.
+    /// On side `S`, claim up to `n` slots in mode `sync` — free slots to enqueue into, or
+    /// filled ones to dequeue from — let `copy` fill or empty them, then publish them to the
+    /// other side.
     ///
     /// The one dispatch on the mode, into a copy of the whole operation for that mode and
     /// the side's layout. A single-thread call on a side whose head is beside its tail (a
@@ -358,119 +322,77 @@ impl<'r> RingView<'r> {
     /// for one thread too; no single-thread path keeps its head there.
     ///
     /// # Safety
-    /// When `sync` is ST, no other thread enqueues concurrently; `sync` is ST or MT on an
-    /// ST/MT side, or the side's own mode; `fill` can copy `n` elements of the ring's
-    /// element size in (its buffer holds them).
+    /// When `sync` is ST, no other thread works on side `S` concurrently; `sync` is ST or MT
+    /// on an ST/MT side, or the side's own mode; `copy` can copy `n` elements of the ring's
+    /// element size in (its buffer holds them) or out (its buffer has room for them), as `S`
+    /// enqueues or dequeues.
     #[inline(always)]
-    pub(crate) unsafe fn enqueue_as(
+    pub(crate) unsafe fn transfer_as<S: RingSide>(
         &self,
         sync: SyncType,
         n: u32,
         behavior: Behavior,
-        fill: impl SlotCopy,
+        copy: impl SlotCopy,
     ) -> Claim {
-        let layout = self.header().prod.layout();
+        let layout = S::SIDE.of(self.header()).layout();
         match sync {
             SyncType::St | SyncType::Mt if layout == Layout::TOGETHER_CACHED => {
                 // SAFETY: the caller's contract, on the layout just read; MT serves ST calls.
-                unsafe { self.enqueue::<MT, true, true>(n, behavior, fill) }
+                unsafe { self.transfer::<S, MT, true, true>(n, behavior, copy) }
             }
             SyncType::St if layout.cached => {
                 // SAFETY: the caller's contract: the mode it chose, on the layout just read.
-                unsafe { self.enqueue::<ST, false, true>(n, behavior, fill) }
+                unsafe { self.transfer::<S, ST, false, true>(n, behavior, copy) }
             }
             SyncType::Mt if layout.cached => {
                 // SAFETY: the caller's contract: the mode it chose, on the layout just read.
-                unsafe { self.enqueue::<MT, false, true>(n, behavior, fill) }
+                unsafe { self.transfer::<S, MT, false, true>(n, behavior, copy) }
             }
             SyncType::St => {
                 // SAFETY: the caller's contract: the mode it chose, on the layout just read.
-                unsafe { self.enqueue::<ST, false, false>(n, behavior, fill) }
+                unsafe { self.transfer::<S, ST, false, false>(n, behavior, copy) }
             }
             SyncType::Mt => {
                 // SAFETY: the caller's contract: the mode it chose, on the layout just read.
-                unsafe { self.enqueue::<MT, false, false>(n, behavior, fill) }
+                unsafe { self.transfer::<S, MT, false, false>(n, behavior, copy) }
             }
             // RTS finds its head word as it goes (`HeadTail::head_word`), HTS keeps its head
             // in the tail word, and neither keeps the room left: one copy serves every layout.
             SyncType::MtRts => {
                 // SAFETY: the caller's contract: the mode it chose.
-                unsafe { self.enqueue::<RTS, false, false>(n, behavior, fill) }
+                unsafe { self.transfer::<S, RTS, false, false>(n, behavior, copy) }
             }
             SyncType::MtHts => {
                 // SAFETY: the caller's contract: the mode it chose.
-                unsafe { self.enqueue::<HTS, false, false>(n, behavior, fill) }
+                unsafe { self.transfer::<S, HTS, false, false>(n, behavior, copy) }
             }
         }
     }
 
-    /// Claim up to `n` filled slots in mode `sync`, let `empty` read them, then release
-    /// them to producers.
+    /// [`RingView::transfer_as`] on side `S` for one mode (`MODE` is a [`SyncType`] as `u32`)
+    /// and layout.
     ///
     /// # Safety
-    /// As [`RingView::enqueue_as`], with SC for ST; `empty` can copy `n` elements out (its
-    /// buffer has room for them).
+    /// As [`RingView::transfer_as`], and `TOGETHER` and `CACHED` are side `S`'s layout (a
+    /// wrong one reads the wrong head word and claims slots that are not free, or trusts a
+    /// record of the other side's tail that nobody keeps).
     #[inline(always)]
-    pub(crate) unsafe fn dequeue_as(
-        &self,
-        sync: SyncType,
-        n: u32,
-        behavior: Behavior,
-        empty: impl SlotCopy,
-    ) -> Claim {
-        let layout = self.header().cons.layout();
-        match sync {
-            SyncType::St | SyncType::Mt if layout == Layout::TOGETHER_CACHED => {
-                // SAFETY: the caller's contract, on the layout just read; MT serves SC calls.
-                unsafe { self.dequeue::<MT, true, true>(n, behavior, empty) }
-            }
-            SyncType::St if layout.cached => {
-                // SAFETY: the caller's contract: the mode it chose, on the layout just read.
-                unsafe { self.dequeue::<ST, false, true>(n, behavior, empty) }
-            }
-            SyncType::Mt if layout.cached => {
-                // SAFETY: the caller's contract: the mode it chose, on the layout just read.
-                unsafe { self.dequeue::<MT, false, true>(n, behavior, empty) }
-            }
-            SyncType::St => {
-                // SAFETY: the caller's contract: the mode it chose, on the layout just read.
-                unsafe { self.dequeue::<ST, false, false>(n, behavior, empty) }
-            }
-            SyncType::Mt => {
-                // SAFETY: the caller's contract: the mode it chose, on the layout just read.
-                unsafe { self.dequeue::<MT, false, false>(n, behavior, empty) }
-            }
-            SyncType::MtRts => {
-                // SAFETY: the caller's contract: the mode it chose.
-                unsafe { self.dequeue::<RTS, false, false>(n, behavior, empty) }
-            }
-            SyncType::MtHts => {
-                // SAFETY: the caller's contract: the mode it chose.
-                unsafe { self.dequeue::<HTS, false, false>(n, behavior, empty) }
-            }
-        }
-    }
-
-    /// [`RingView::enqueue_as`] for one mode (`MODE` is a [`SyncType`] as `u32`) and layout.
-    ///
-    /// # Safety
-    /// As [`RingView::enqueue_as`], and `TOGETHER` and `CACHED` are the ring's layout (a wrong
-    /// one reads the wrong head word and claims slots that are not free, or trusts a record
-    /// of the other side's tail that nobody keeps).
-    #[inline(always)]
-    unsafe fn enqueue<const MODE: u32, const TOGETHER: bool, const CACHED: bool>(
+    unsafe fn transfer<S: RingSide, const MODE: u32, const TOGETHER: bool, const CACHED: bool>(
         &self,
         n: u32,
         behavior: Behavior,
-        fill: impl SlotCopy,
+        copy: impl SlotCopy,
     ) -> Claim {
         let header = self.header();
-        let (prod, cons, capacity) = (&header.prod, &header.cons, header.meta.capacity);
+        let (own, other) = (S::SIDE.of(header), S::SIDE.other().of(header));
+        // Producers' room is the free slots: the capacity plus the consumers' tail; consumers'
+        // is what producers published: 0 plus their tail.
+        let base = S::SIDE.room_base(&header.meta);
         let claim = match MODE {
-            ST => prod.move_head::<true, TOGETHER, CACHED>(cons, capacity, n, behavior),
-            MT => prod.move_head::<false, TOGETHER, CACHED>(cons, capacity, n, behavior),
-            RTS => prod.rts_move_head(cons, capacity, n, behavior),
-            _ => prod.hts_move_head(cons, capacity, n, behavior),
+            ST => own.move_head::<true, TOGETHER, CACHED>(other, base, n, behavior),
+            MT => own.move_head::<false, TOGETHER, CACHED>(other, base, n, behavior),
+            RTS => own.rts_move_head(other, base, n, behavior),
+            _ => own.hts_move_head(other, base, n, behavior),
         };
         if claim.n == 0 {
             return claim;
@@ -481,51 +403,14 @@ impl<'r> RingView<'r> {
             Behavior::Fixed => n,
             Behavior::Variable => claim.n,
         };
-        // SAFETY: this thread holds the claim of slots claim.start.. + moved, moved <= n.
-        unsafe { fill.copy(self, claim.start, moved) };
+        // SAFETY: this thread holds the claim of slots claim.start.. + moved, moved <= n
+        // (for a dequeue, slots the producers published).
+        unsafe { copy.copy(self, claim.start, moved) };
         match MODE {
-            ST => prod.update_tail::<true>(claim.start, moved),
-            MT => prod.update_tail::<false>(claim.start, moved),
-            RTS => prod.rts_update_tail(),
-            _ => prod.hts_update_tail(claim.start, moved),
-        }
-        claim
-    }
-
-    /// [`RingView::dequeue_as`] for one mode and layout.
-    ///
-    /// # Safety
-    /// As [`RingView::dequeue_as`], and `TOGETHER` and `CACHED` are the ring's layout.
-    #[inline(always)]
-    unsafe fn dequeue<const MODE: u32, const TOGETHER: bool, const CACHED: bool>(
-        &self,
-        n: u32,
-        behavior: Behavior,
-        empty: impl SlotCopy,
-    ) -> Claim {
-        let (prod, cons) = (&self.header().prod, &self.header().cons);
-        // Consumers' room is what producers published: capacity 0 plus their tail.
-        let claim = match MODE {
-            ST => cons.move_head::<true, TOGETHER, CACHED>(prod, 0, n, behavior),
-            MT => cons.move_head::<false, TOGETHER, CACHED>(prod, 0, n, behavior),
-            RTS => cons.rts_move_head(prod, 0, n, behavior),
-            _ => cons.hts_move_head(prod, 0, n, behavior),
-        };
-        if claim.n == 0 {
-            return claim;
-        }
-        let moved = match behavior {
-            Behavior::Fixed => n,
-            Behavior::Variable => claim.n,
-        };
-        // SAFETY: this thread holds the claim of the published slots claim.start.. +
-        // moved, moved <= n.
-        unsafe { empty.copy(self, claim.start, moved) };
-        match MODE {
-            ST => cons.update_tail::<true>(claim.start, moved),
-            MT => cons.update_tail::<false>(claim.start, moved),
-            RTS => cons.rts_update_tail(),
-            _ => cons.hts_update_tail(claim.start, moved),
+            ST => own.update_tail::<true>(claim.start, moved),
+            MT => own.update_tail::<false>(claim.start, moved),
+            RTS => own.rts_update_tail(),
+            _ => own.hts_update_tail(claim.start, moved),
         }
         claim
     }
