@@ -25,6 +25,7 @@ use crate::memseg_list::MemsegListInfo;
 use crate::options::{EalOptions, HostFacts, HugeUnlink, IovaModeRequest, LcoreMap, ProcType};
 use crate::runtime_dir;
 use crate::shared_config::ConfigMapping;
+use crate::socket::Socket;
 
 /// Memory mapped with `--no-huge` when `-m` does not say (DPDK's `MEMSIZE_IF_NO_HUGE_PAGE`).
 pub const NO_HUGE_DEFAULT_MB: u64 = 64;
@@ -182,6 +183,8 @@ impl Eal {
                     config_file,
                 )
                 .and_then(Memory::create_primary)
+                // The heaps take the memory mapped at start-up before anyone can see them.
+                .and_then(|memory| crate::heap::init_primary(&memory).map(|()| memory))
                 .inspect(Memory::publish)
             }
         };
@@ -299,11 +302,11 @@ impl Eal {
                 info,
             })
             .collect();
-        let mut per_socket: BTreeMap<i32, u64> = BTreeMap::new();
+        let mut per_socket: BTreeMap<Socket, u64> = BTreeMap::new();
         // Per-socket totals are dpmem's own memory; external memory is the user's.
         for list in lists.iter().filter(|l| !l.info.external) {
             for seg in &list.segments {
-                *per_socket.entry(seg.socket_id).or_default() += seg.len;
+                *per_socket.entry(seg.socket()).or_default() += seg.len() as u64;
             }
         }
         MemoryLayout {
@@ -317,7 +320,7 @@ impl Eal {
             memseg_lists: lists,
             sockets: per_socket
                 .into_iter()
-                .map(|(socket_id, bytes)| SocketTotal { socket_id, bytes })
+                .map(|(socket, bytes)| SocketTotal { socket, bytes })
                 .collect(),
         }
     }
@@ -353,7 +356,7 @@ pub struct ListLayout {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SocketTotal {
-    pub socket_id: i32,
+    pub socket: Socket,
     pub bytes: u64,
 }
 

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use dpmem_sys::SysError;
 
+use crate::socket::Socket;
+
 /// The errno family an [`EalError`] belongs to, as DPDK would report it in `rte_errno`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -40,26 +42,28 @@ pub enum EalError {
     #[error("no hugepages usable: {reason} (use --no-huge to run on ordinary 4 KiB pages)")]
     NoHugepages { reason: String },
 
-    #[error("socket {socket}: asked for {requested_mb} MiB, node can supply only {available_mb} MiB ({shortfall_mb} MiB short)")]
+    #[error("{socket}: asked for {requested_mb} MiB, node can supply only {available_mb} MiB ({shortfall_mb} MiB short)")]
     NodeShortfall {
-        socket: i32,
+        socket: Socket,
         requested_mb: u64,
         available_mb: u64,
         shortfall_mb: u64,
     },
 
-    #[error("out of memory: cannot allocate {pages} pages of {page_size} bytes on socket {socket}: {reason}")]
+    #[error(
+        "out of memory: cannot allocate {pages} pages of {page_size} bytes on {socket}: {reason}"
+    )]
     OutOfMemory {
         pages: usize,
         page_size: u64,
-        socket: i32,
+        socket: Socket,
         reason: String,
     },
 
-    #[error("allocation of {bytes} bytes on socket {socket} refused by validator '{validator}' (limit {limit} bytes)")]
+    #[error("allocation of {bytes} bytes on {socket} refused by validator '{validator}' (limit {limit} bytes)")]
     Vetoed {
         validator: String,
-        socket: i32,
+        socket: Socket,
         bytes: u64,
         limit: u64,
     },
@@ -96,11 +100,14 @@ pub enum EalError {
         max: usize,
     },
 
-    #[error("no heap memory for {size} bytes aligned to {align} on socket {socket} (-1: any)")]
+    /// No heap could serve a request; `detail` says what each heap it may come from has free
+    /// and why it could not grow.
+    #[error("no heap memory for {size} bytes aligned to {align} on {socket}: {detail}")]
     HeapExhausted {
         size: usize,
         align: usize,
-        socket: i32,
+        socket: Socket,
+        detail: String,
     },
 
     #[error("{addr:#x} is not a heap block: {reason}")]
@@ -112,8 +119,8 @@ pub enum EalError {
     #[error("{addr:#x} was already freed (double free)")]
     DoubleFree { addr: usize },
 
-    #[error("heap of socket {socket} is inconsistent: {reason}")]
-    HeapCorrupt { socket: i32, reason: String },
+    #[error("heap of {socket} is inconsistent: {reason}")]
+    HeapCorrupt { socket: Socket, reason: String },
 
     #[error("memzone table is full ({capacity} memzones)")]
     MemzoneTableFull { capacity: u32 },

@@ -60,9 +60,9 @@
 //! * Where DPDK returns `-1` with `EINVAL` (start out of range, `n == 0`, `n > len`), the
 //!   searches here return `None`, and the run-length searches return `0`.
 
+use dpmem_sys::sync::{AtomicU32, AtomicU64, Ordering};
 use std::fmt;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Number of slots in one mask word.
 const BITS: u32 = u64::BITS;

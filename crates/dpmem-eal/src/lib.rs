@@ -12,7 +12,7 @@
 //! ```no_run
 //! let eal = dpmem_eal::Eal::init(["app", "--no-huge", "-m", "64"])?;
 //! for list in eal.memory().lists() {
-//!     println!("{:#x}: {} pages of {} bytes on socket {}", list.base_va, list.n_used, list.page_size, list.socket_id);
+//!     println!("{:#x}: {} pages of {} bytes on socket {}", list.base_va, list.n_used, list.page_size, list.socket);
 //! }
 //! # Ok::<(), dpmem_eal::EalError>(())
 //! ```
@@ -29,16 +29,21 @@ pub mod memory;
 pub mod memseg;
 pub mod memseg_list;
 pub mod memzone;
+mod memzone_flags;
 pub mod options;
 pub mod runtime_dir;
-pub mod shared_config;
-pub mod sync;
+mod shared_config;
+mod shared_name;
+mod socket;
+mod sync;
 
 pub use eal::{Eal, EalSettings, MemoryLayout};
 pub use error::{EalError, ErrorKind};
-pub use heap::{DpmemGlobalAlloc, HeapAllocator, HeapBox, HeapStats, Heaps};
-pub use iova::IovaMode;
-pub use memory::{MemEvent, Memory, MemoryMode, PageRequest, PageRun, ProcessRole};
-pub use memseg::{Memseg, BAD_IOVA, SOCKET_ID_ANY};
-pub use memzone::{Memzone, Memzones};
+pub use heap::{DpmemGlobalAlloc, HeapAllocator, HeapBox, HeapRequest, HeapStats, Heaps};
+pub use iova::{Iova, IovaMode};
+pub use memory::{MemEvent, Memory, MemoryMode, PageRequest, PageRun, Pages, ProcessRole};
+pub use memseg::Memseg;
+pub use memzone::{Memzone, MemzoneRequest, Memzones};
+pub use memzone_flags::MemzoneFlags;
 pub use options::{EalOptions, HugeUnlink};
+pub use socket::Socket;

@@ -5,6 +5,9 @@
 
 use serde::Serialize;
 
+pub use crate::heap::state::MAX_HEAPS;
+pub use crate::shared_config::MAX_MEMSEG_LISTS;
+
 /// Limits on memseg lists; every field is configurable through the EAL builder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct MemsegLimits {

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::fbarray::FbArray;
 use crate::memseg::Memseg;
+use crate::socket::Socket;
 
 /// List flags.
 pub mod list_flags {
@@ -96,15 +97,15 @@ impl ListSlot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct MemsegListInfo {
     pub index: u32,
-    pub base_va: u64,
-    pub len: u64,
+    pub base_va: usize,
+    pub len: usize,
     pub page_size: u64,
-    pub socket_id: i32,
+    pub socket: Socket,
     pub n_segs: u32,
     pub n_used: u32,
     /// User memory (external memory), not mapped by dpmem.
     pub external: bool,
-    /// External memory owned by a named heap (`socket_id` is the heap's).
+    /// External memory owned by a named heap (`socket` is the heap's).
     pub heap: bool,
 }
 
@@ -173,10 +174,10 @@ impl MemsegListView {
         let h = self.header();
         MemsegListInfo {
             index: h.index,
-            base_va: h.base_va,
-            len: h.len,
+            base_va: h.base_va as usize,
+            len: h.len as usize,
             page_size: h.page_size,
-            socket_id: h.socket_id,
+            socket: Socket::from_recorded(h.socket_id),
             n_segs: h.n_segs,
             n_used: self.occupancy.count_used(),
             external: h.is_external(),

@@ -11,8 +11,8 @@
 //! `--in-memory`) and holds an exclusive `flock` on that file for as long as it lives: that lock
 //! is how a secondary, or `--proc-type=auto`, knows a primary is running.
 
+use dpmem_sys::sync::{AtomicU32, AtomicU64, Ordering};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use dpmem_sys::backing_file::BackingFile;
 use dpmem_sys::mapping;
@@ -20,10 +20,11 @@ use dpmem_sys::mapping;
 use crate::error::EalError;
 use crate::fbarray::FbArray;
 use crate::heap::directory::SharedHeapDirectory;
-use crate::heap::malloc_heap::{SharedHeap, MAX_HEAPS};
+use crate::heap::state::{SharedHeap, MAX_HEAPS};
 use crate::memseg::Memseg;
 use crate::memseg_list::{ListSlot, MemsegListHeader, MemsegListView, MAX_ATTACHED_PROCESSES};
-use crate::memzone::{MemzoneTable, SLOT_SIZE};
+use crate::memzone::table::{MemzoneTable, SLOT_SIZE};
+use crate::shared_name::{decode_str, encode_str};
 use crate::sync::{SharedLocked, SharedMutex};
 
 pub const CONFIG_MAGIC: u64 = u64::from_le_bytes(*b"dpmemcfg");
@@ -116,24 +117,6 @@ pub(crate) fn external_list_bytes(n_segs: u32) -> (u64, u64) {
 
 fn align_up(v: usize) -> usize {
     (v + ALIGN - 1) & !(ALIGN - 1)
-}
-
-pub(crate) fn encode_str<const N: usize>(s: &str) -> Result<[u8; N], EalError> {
-    let bytes = s.as_bytes();
-    if bytes.len() >= N {
-        return Err(EalError::InvalidArgument(format!(
-            "{s:?} is longer than {} bytes",
-            N - 1
-        )));
-    }
-    let mut out = [0u8; N];
-    out[..bytes.len()].copy_from_slice(bytes);
-    Ok(out)
-}
-
-pub(crate) fn decode_str(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
 /// A list to lay out: its type, size and reserved window.

@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex};
 
 use allocator_api2::vec::Vec as ApiVec;
 use common::*;
+use dpmem_eal::limits::{MAX_HEAPS, MAX_MEMSEG_LISTS};
 use dpmem_eal::memseg_list::MemsegListInfo;
-use dpmem_eal::{Eal, EalError, EalSettings, ErrorKind, MemEvent, BAD_IOVA, SOCKET_ID_ANY};
+use dpmem_eal::{Eal, EalError, EalSettings, ErrorKind, Iova, MemEvent, MemzoneFlags, Socket};
 use dpmem_sys::mapping;
 
 const PAGE: usize = 4096;
@@ -86,6 +87,11 @@ fn free(eal: &Eal, p: NonNull<u8>) {
     unsafe { eal.heaps().free(p) }.unwrap();
 }
 
+/// The socket `n` ids after `socket` in DPDK's numbering.
+fn after(socket: Socket, n: i32) -> Socket {
+    Socket::from_raw(socket.to_raw() + n).unwrap()
+}
+
 fn external_lists(eal: &Eal) -> Vec<MemsegListInfo> {
     eal.memory()
         .lists()
@@ -100,13 +106,13 @@ fn heaps_are_created_named_and_destroyed_as_dpdk_documents() {
     let heaps = eal.heaps();
     let a = heaps.heap_create("ext_a").unwrap();
     assert!(
-        a >= 256,
+        a.is_external() && a.to_raw() >= 256,
         "external socket ids lie above every NUMA node: {a}"
     );
     let b = heaps.heap_create("ext_b").unwrap();
-    assert_eq!(b, a + 1);
+    assert_eq!(b, after(a, 1));
     assert_eq!(heaps.heap_get_socket("ext_a").unwrap(), a);
-    assert_eq!(heaps.heap_get_socket("socket_0").unwrap(), 0);
+    assert_eq!(heaps.heap_get_socket("socket_0").unwrap(), Socket::Node(0));
     assert_eq!(kind(heaps.heap_get_socket("nope")), ErrorKind::NoEnt);
     assert_eq!(kind(heaps.heap_get_socket("")), ErrorKind::Inval);
 
@@ -119,24 +125,30 @@ fn heaps_are_created_named_and_destroyed_as_dpdk_documents() {
     assert_eq!(kind(heaps.heap_create("")), ErrorKind::Inval);
     assert_eq!(kind(heaps.heap_create(&"n".repeat(32))), ErrorKind::Inval);
     let long = heaps.heap_create(&"n".repeat(31)).unwrap();
-    assert_eq!(long, b + 1);
+    assert_eq!(long, after(b, 1));
 
     assert!(heaps.heap_socket_is_external(a).unwrap());
-    assert!(!heaps.heap_socket_is_external(0).unwrap());
-    assert!(!heaps.heap_socket_is_external(SOCKET_ID_ANY).unwrap());
-    assert_eq!(kind(heaps.heap_socket_is_external(999)), ErrorKind::Inval);
-    assert_eq!(kind(heaps.heap_socket_is_external(-7)), ErrorKind::Inval);
+    assert!(!heaps.heap_socket_is_external(Socket::Node(0)).unwrap());
+    assert!(!heaps.heap_socket_is_external(Socket::Any).unwrap());
+    assert_eq!(
+        kind(heaps.heap_socket_is_external(Socket::from_raw(999).unwrap())),
+        ErrorKind::Inval
+    );
+    assert_eq!(
+        kind(heaps.heap_socket_is_external(Socket::Node(100))),
+        ErrorKind::Inval
+    );
 
     // An empty heap is listed, has nothing to give and never grows.
     let stats = heaps.stats(a).unwrap();
-    assert_eq!((stats.name.as_str(), stats.socket_id), ("ext_a", a));
+    assert_eq!((stats.name.as_str(), stats.socket), ("ext_a", a));
     assert!(stats.external);
     assert_eq!(stats.total_bytes, 0);
-    assert!(!heaps.stats(0).unwrap().external);
+    assert!(!heaps.stats(Socket::Node(0)).unwrap().external);
     let all = heaps.all_stats();
     assert_eq!(all[0].name, "socket_0");
-    assert!(all.iter().any(|s| s.name == "ext_b" && s.socket_id == b));
-    assert_eq!(heaps.heap_sockets(), vec![0, a, b, long]);
+    assert!(all.iter().any(|s| s.name == "ext_b" && s.socket == b));
+    assert_eq!(heaps.heap_sockets(), vec![Socket::Node(0), a, b, long]);
     assert_eq!(kind(heaps.malloc_socket(64, 0, a)), ErrorKind::NoMem);
     assert_eq!(heaps.stats(a).unwrap().total_bytes, 0);
 
@@ -150,7 +162,7 @@ fn heaps_are_created_named_and_destroyed_as_dpdk_documents() {
     assert_eq!(kind(heaps.heap_socket_is_external(b)), ErrorKind::Inval);
     // Socket ids are not reused: a stale id never reaches a newer heap.
     let c = heaps.heap_create("ext_b").unwrap();
-    assert_eq!(c, long + 1);
+    assert_eq!(c, after(long, 1));
     heaps.check().unwrap();
 }
 
@@ -159,7 +171,7 @@ fn heap_slots_run_out_with_enospc() {
     let eal = eal("xslots");
     let heaps = eal.heaps();
     let socket_heaps = heaps.sockets().len();
-    let free = dpmem_eal::heap::MAX_HEAPS - socket_heaps;
+    let free = MAX_HEAPS - socket_heaps;
     for i in 0..free {
         heaps.heap_create(&format!("h{i}")).unwrap();
     }
@@ -187,8 +199,8 @@ fn added_memory_serves_allocations_that_name_the_heaps_socket() {
     assert_eq!(lists.len(), 1);
     let list = lists[0];
     assert!(list.heap);
-    assert_eq!((list.base_va, list.len), (mem.addr as u64, mem.len as u64));
-    assert_eq!((list.socket_id, list.page_size), (s, PAGE as u64));
+    assert_eq!((list.base_va, list.len), (mem.addr, mem.len));
+    assert_eq!((list.socket, list.page_size), (s, PAGE as u64));
     assert_eq!((list.n_segs, list.n_used), (1024, 1024));
 
     let p = heaps.malloc_socket(1000, 0, s).unwrap();
@@ -196,11 +208,8 @@ fn added_memory_serves_allocations_that_name_the_heaps_socket() {
     assert_eq!(heaps.socket_of(p.as_ptr()).unwrap(), s);
     assert!(heaps.validate(p.as_ptr()).unwrap() >= 1000);
     let seg = eal.memory().virt_to_memseg(p.as_ptr() as usize).unwrap();
-    assert_eq!(
-        (seg.socket_id, seg.iova, seg.len),
-        (s, BAD_IOVA, PAGE as u64)
-    );
-    assert!(seg.contains(p.as_ptr() as u64));
+    assert_eq!((seg.socket(), seg.iova(), seg.len()), (s, None, PAGE));
+    assert!(seg.contains(p.as_ptr() as usize));
     assert_eq!(eal.memory().virt_to_iova(p.as_ptr() as usize), None);
     // SAFETY: a live block of at least 1000 bytes.
     unsafe { std::ptr::write_bytes(p.as_ptr(), 0x11, 1000) };
@@ -233,7 +242,9 @@ fn added_memory_serves_allocations_that_name_the_heaps_socket() {
     let after = heaps.stats(s).unwrap();
     assert_eq!((after.free_count, after.alloc_count), (1, 0));
     assert_eq!(after.free_bytes, mem.len as u64);
-    assert!(heaps.dump().contains("heap frames (socket"));
+    // The dump names the heap and its socket (an external heap's index and socket id).
+    let dump = heaps.dump();
+    assert!(dump.contains(&format!("heap frames ({s})")), "{dump}");
     heaps.check().unwrap();
 }
 
@@ -245,31 +256,34 @@ fn memzones_can_be_reserved_on_an_external_heap() {
     let s = heaps.heap_create("zones").unwrap();
     add(&eal, "zones", &mem);
     let zones = eal.memzones();
-    let mz = zones.reserve("ext_zone", 64 << 10, s, 0).unwrap();
+    let none = MemzoneFlags::empty();
+    let mz = zones.reserve("ext_zone", 64 << 10, s, none).unwrap();
     assert!(mem.contains(mz.va as *const u8));
-    assert_eq!(mz.socket_id, s);
+    assert_eq!(mz.socket, s);
     assert_eq!(mz.len, 64 << 10);
     assert_eq!(zones.lookup("ext_zone").unwrap().va, mz.va);
     // Length 0: the biggest free block of that heap, inside the user's memory.
-    let biggest = zones.reserve("ext_biggest", 0, s, 0).unwrap();
+    let biggest = zones.reserve("ext_biggest", 0, s, none).unwrap();
     assert!(mem.contains(biggest.va as *const u8));
     assert!(mem.contains((biggest.va + biggest.len - 1) as *const u8));
     assert_eq!(
-        kind(zones.reserve("ext_more", 4096, s, 0)),
+        kind(zones.reserve("ext_more", 4096, s, none)),
         ErrorKind::NoMem
     );
     // The memory is busy while the zones hold it.
     let busy = heaps.heap_memory_remove("zones", mem.ptr(), mem.len);
     assert_eq!(kind(busy), ErrorKind::Busy);
-    zones.free(&biggest).unwrap();
-    zones.free(&mz).unwrap();
+    // SAFETY: nothing uses the memzone any more.
+    unsafe { zones.free(&biggest) }.unwrap();
+    // SAFETY: nothing uses the memzone any more.
+    unsafe { zones.free(&mz) }.unwrap();
     // A socket id between the socket heaps and the external ones, or an external id that
     // names no heap, is refused.
     assert_eq!(
-        kind(zones.reserve("ext_bad", 4096, 100, 0)),
+        kind(zones.reserve("ext_bad", 4096, Socket::Node(100), none)),
         ErrorKind::Inval
     );
-    assert!(zones.reserve("ext_gone", 4096, s + 1, 0).is_err());
+    assert!(zones.reserve("ext_gone", 4096, after(s, 1), none).is_err());
     assert!(zones.lookup("ext_gone").is_none());
     heaps.check().unwrap();
     heaps
@@ -323,8 +337,15 @@ fn memory_add_refuses_bad_input_and_changes_nothing() {
     let mem = UserMemory::anonymous(1 << 20, 64 << 10);
     let snapshot = |eal: &Eal| (eal.memory().lists(), eal.heaps().stats(s).unwrap());
     let before = snapshot(&eal);
-    let table3 = [0x1000u64, 0x2000, 0x3000];
-    type Case<'a> = (&'a str, *mut u8, usize, Option<&'a [u64]>, usize, ErrorKind);
+    let table3 = iova_table(&[0x1000, 0x2000, 0x3000]);
+    type Case<'a> = (
+        &'a str,
+        *mut u8,
+        usize,
+        Option<&'a [Iova]>,
+        usize,
+        ErrorKind,
+    );
     let cases: [Case<'_>; 12] = [
         ("h", mem.at(100), PAGE, None, PAGE, ErrorKind::Inval),
         ("h", mem.ptr(), 3 * PAGE + 1, None, PAGE, ErrorKind::Inval),
@@ -335,7 +356,7 @@ fn memory_add_refuses_bad_input_and_changes_nothing() {
             "h",
             mem.ptr(),
             4 * PAGE,
-            Some(&table3),
+            Some(&table3[..]),
             PAGE,
             ErrorKind::Inval,
         ),
@@ -355,7 +376,7 @@ fn memory_add_refuses_bad_input_and_changes_nothing() {
             "h",
             mem.at(PAGE),
             3 * PAGE,
-            Some(&table3),
+            Some(&table3[..]),
             2 * PAGE,
             ErrorKind::Inval,
         ),
@@ -387,7 +408,9 @@ fn memory_add_refuses_bad_input_and_changes_nothing() {
     assert_eq!(stats.greatest_free_bytes, half as u64);
 
     // dpmem's own memory cannot be added again as external memory.
-    let internal = heaps.malloc_socket(2 * PAGE, PAGE, 0).unwrap();
+    let internal = heaps
+        .malloc_socket(2 * PAGE, PAGE, Socket::Node(0))
+        .unwrap();
     // SAFETY: refused (it lies in dpmem's own memseg list) before anything is written.
     let own = unsafe { heaps.heap_memory_add("h", internal.as_ptr(), PAGE, None, PAGE) };
     assert_eq!(kind(own), ErrorKind::Exist);
@@ -413,21 +436,28 @@ fn the_iova_table_feeds_address_lookups_and_walks() {
         .map(|i| 0x7_0000_0000 + (15 - i) * 0x10_0000)
         .collect();
     // SAFETY: `mem` is mapped, unused, and removed before it is unmapped.
-    unsafe { heaps.heap_memory_add("dma", mem.ptr(), mem.len, Some(&iovas), PAGE) }.unwrap();
+    unsafe { heaps.heap_memory_add("dma", mem.ptr(), mem.len, Some(&iova_table(&iovas)), PAGE) }
+        .unwrap();
     let memory = eal.memory();
     for (i, &iova) in iovas.iter().enumerate() {
         let va = mem.addr + i * PAGE;
-        assert_eq!(memory.virt_to_iova(va + 123), Some(iova + 123));
-        assert_eq!(memory.iova_to_virt(iova + 7), Some(va + 7));
+        assert_eq!(memory.virt_to_iova(va + 123), Iova::new(iova + 123));
+        assert_eq!(
+            memory.iova_to_virt(Iova::new(iova + 7).unwrap()),
+            Some(va + 7)
+        );
         let seg = memory.virt_to_memseg(va + 5).unwrap();
-        assert_eq!((seg.va, seg.iova, seg.socket_id), (va as u64, iova, s));
+        assert_eq!(
+            (seg.va(), seg.iova(), seg.socket()),
+            (va, Iova::new(iova), s)
+        );
     }
     let list = memory.virt_to_list(mem.addr + PAGE).unwrap();
     assert!(list.external && list.heap);
     let mut seen = 0;
     memory.walk_segments(|l, seg| {
         if l.external {
-            assert_eq!(seg.socket_id, s);
+            assert_eq!(seg.socket(), s);
             seen += 1;
         }
         ControlFlow::<()>::Continue(())
@@ -445,7 +475,7 @@ fn the_iova_table_feeds_address_lookups_and_walks() {
     let mut runs = 0;
     memory.walk_contig(|l, _, len| {
         if l.external {
-            assert_eq!(len, PAGE as u64);
+            assert_eq!(len, PAGE);
             runs += 1;
         }
         ControlFlow::<()>::Continue(())
@@ -453,7 +483,7 @@ fn the_iova_table_feeds_address_lookups_and_walks() {
     assert_eq!(runs, 16);
     heaps.heap_memory_remove("dma", mem.ptr(), mem.len).unwrap();
     assert_eq!(memory.virt_to_iova(mem.addr), None);
-    assert_eq!(memory.iova_to_virt(iovas[0]), None);
+    assert_eq!(memory.iova_to_virt(Iova::new(iovas[0]).unwrap()), None);
 }
 
 #[test]
@@ -551,7 +581,9 @@ fn registered_memory_is_known_to_lookups_but_to_no_heap() {
     let iovas: Vec<u64> = (0..8u64).map(|i| 0x9_0000_0000 + i * PAGE as u64).collect();
     let before = memory.lists();
     let table7 = &iovas[..7];
-    let bad: [(usize, usize, Option<&[u64]>, usize); 6] = [
+    let table7 = iova_table(table7);
+    let table7 = &table7[..];
+    let bad: [(usize, usize, Option<&[Iova]>, usize); 6] = [
         (mem.addr + 8, mem.len, None, PAGE),
         (mem.addr, mem.len - 8, None, PAGE),
         (mem.addr, mem.len, None, 3 * 1024),
@@ -569,30 +601,36 @@ fn registered_memory_is_known_to_lookups_but_to_no_heap() {
     }
 
     let info = memory
-        .extmem_register(mem.addr, mem.len, Some(&iovas), PAGE)
+        .extmem_register(mem.addr, mem.len, Some(&iova_table(&iovas)), PAGE)
         .unwrap();
     assert!(info.external && !info.heap);
-    assert_eq!(info.socket_id, SOCKET_ID_ANY);
+    assert_eq!(info.socket, Socket::Any);
     assert_eq!((info.n_segs, info.n_used), (8, 8));
     let seg = memory.virt_to_memseg(mem.addr + PAGE + 5).unwrap();
-    assert_eq!((seg.va, seg.iova), ((mem.addr + PAGE) as u64, iovas[1]));
+    assert_eq!(
+        (seg.va(), seg.iova()),
+        (mem.addr + PAGE, Iova::new(iovas[1]))
+    );
     assert_eq!(
         memory.virt_to_iova(mem.addr + 3 * PAGE + 9),
-        Some(iovas[3] + 9)
+        Iova::new(iovas[3] + 9)
     );
     assert_eq!(memory.virt_to_list(mem.addr).unwrap().index, info.index);
     // Contiguous IOVAs: the walk sees one run of the whole area.
     let run = memory.walk_contig(|l, first, len| {
         if l.external {
-            ControlFlow::Break((first.va, len))
+            ControlFlow::Break((first.va(), len))
         } else {
             ControlFlow::Continue(())
         }
     });
-    assert_eq!(run, Some((mem.addr as u64, mem.len as u64)));
+    assert_eq!(run, Some((mem.addr, mem.len)));
     let fd = memory.segment_fd(mem.addr).expect("a mapped segment");
     assert_eq!(kind(fd), ErrorKind::NotSup);
-    assert_eq!(kind(memory.free_pages(mem.addr, PAGE)), ErrorKind::Inval);
+    // SAFETY: registered memory is the user's, not pages dpmem mapped: refused before anything
+    // is unmapped (what this checks).
+    let freed = unsafe { memory.free_pages(mem.addr, PAGE) };
+    assert_eq!(kind(freed), ErrorKind::Inval);
     // No heap has it: nothing there passes for a heap block.
     assert_eq!(kind(eal.heaps().validate(mem.at(64))), ErrorKind::Inval);
 
@@ -668,7 +706,7 @@ fn memseg_lists_run_out_with_enospc() {
     let eal = eal("xlists");
     let memory = eal.memory();
     let internal = memory.lists().len();
-    let spare = dpmem_eal::shared_config::MAX_MEMSEG_LISTS - internal;
+    let spare = MAX_MEMSEG_LISTS - internal;
     let mem = UserMemory::anonymous((spare + 1) * PAGE, PAGE);
     for i in 0..spare {
         memory
@@ -689,11 +727,8 @@ fn memseg_lists_run_out_with_enospc() {
     assert_eq!(kind(added), ErrorKind::NoSpc);
     memory.extmem_unregister(mem.addr + 5 * PAGE, PAGE).unwrap();
     memory.extmem_register(last, PAGE, None, PAGE).unwrap();
-    assert_eq!(
-        memory.lists().len(),
-        dpmem_eal::shared_config::MAX_MEMSEG_LISTS
-    );
-    assert_eq!(memory.virt_to_memseg(last).unwrap().va, last as u64);
+    assert_eq!(memory.lists().len(), MAX_MEMSEG_LISTS);
+    assert_eq!(memory.virt_to_memseg(last).unwrap().va(), last);
 }
 
 #[test]
@@ -724,10 +759,10 @@ fn the_external_segment_budget_holds_and_lists_survive_compaction() {
     };
     let (a, b) = (mem.addr, mem.addr + 2000 * PAGE);
     memory
-        .extmem_register(a, 2000 * PAGE, Some(&iovas(0, 2000)), PAGE)
+        .extmem_register(a, 2000 * PAGE, Some(&iova_table(&iovas(0, 2000))), PAGE)
         .unwrap();
     memory
-        .extmem_register(b, 2000 * PAGE, Some(&iovas(2000, 2000)), PAGE)
+        .extmem_register(b, 2000 * PAGE, Some(&iova_table(&iovas(2000, 2000))), PAGE)
         .unwrap();
     assert_eq!(
         kind(memory.extmem_register(mem.addr + 4000 * PAGE, 97 * PAGE, None, PAGE)),
@@ -738,13 +773,16 @@ fn the_external_segment_budget_holds_and_lists_survive_compaction() {
     memory.extmem_unregister(a, 2000 * PAGE).unwrap();
     let c = mem.addr + 4000 * PAGE;
     memory
-        .extmem_register(c, 2096 * PAGE, Some(&iovas(4000, 2096)), PAGE)
+        .extmem_register(c, 2096 * PAGE, Some(&iova_table(&iovas(4000, 2096))), PAGE)
         .unwrap();
     for (base, first, n) in [(b, 2000, 2000), (c, 4000, 2096)] {
         let want = iovas(first, n);
         for i in [0, 1, n / 2, n - 1] {
             let seg = memory.virt_to_memseg(base + i * PAGE).unwrap();
-            assert_eq!((seg.va, seg.iova), ((base + i * PAGE) as u64, want[i]));
+            assert_eq!(
+                (seg.va(), seg.iova()),
+                (base + i * PAGE, Iova::new(want[i]))
+            );
         }
         let list = memory.virt_to_list(base).unwrap();
         assert_eq!((list.n_segs, list.n_used), (n as u32, n as u32));
@@ -905,7 +943,7 @@ fn extmem_secondary_body() {
     assert!(heaps.heap_socket_is_external(s).unwrap());
     // The heap's memory is known here already (the lists are shared) ...
     let seg = eal.memory().virt_to_memseg(va).unwrap();
-    assert_eq!(seg.socket_id, s);
+    assert_eq!(seg.socket(), s);
     // ... but this process has not said it mapped it (it has not, yet): no allocation, and
     // nothing reads the heap's elements here, which would fault.
     assert_eq!(kind(heaps.malloc_socket(64, 0, s)), ErrorKind::Perm);
@@ -919,7 +957,7 @@ fn extmem_secondary_body() {
     assert!(heaps
         .all_stats()
         .iter()
-        .any(|h| h.socket_id == s && !h.attached));
+        .any(|h| h.socket == s && !h.attached));
     heaps.check().unwrap();
     assert!(heaps.dump().contains("not attached in this process"));
     assert_eq!(
@@ -959,4 +997,11 @@ fn extmem_secondary_body() {
     drop(eal);
     // SAFETY: the EAL is gone and this process no longer uses the memory.
     unsafe { mapping::release(va, SHARED_LEN) }.unwrap();
+}
+
+/// A table of device addresses for `heap_memory_add` / `extmem_register`.
+fn iova_table(raw: &[u64]) -> Vec<Iova> {
+    raw.iter()
+        .map(|&i| Iova::new(i).expect("a known IOVA"))
+        .collect()
 }

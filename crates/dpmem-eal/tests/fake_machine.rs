@@ -8,7 +8,7 @@ use std::path::Path;
 use common::{args, unique_prefix};
 use dpmem_eal::limits::MemsegLimits;
 use dpmem_eal::options::EalOptions;
-use dpmem_eal::{Eal, EalError, EalSettings, ErrorKind, PageRequest};
+use dpmem_eal::{Eal, EalError, EalSettings, ErrorKind, PageRequest, Socket};
 use dpmem_sys::root::SysRoot;
 
 fn write(root: &Path, path: &str, text: &str) {
@@ -156,21 +156,21 @@ fn memseg_limits_are_configurable() {
     // Five pages cannot be virtually contiguous in lists of four slots.
     let err = eal
         .memory()
-        .alloc_pages(PageRequest::new(2 << 20, 0, 5))
+        .alloc_pages(PageRequest::new(2 << 20, Socket::Node(0), 5))
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NoMem, "{err}");
     let a = eal
         .memory()
-        .alloc_pages(PageRequest::new(2 << 20, 0, 4))
+        .alloc_pages(PageRequest::new(2 << 20, Socket::Node(0), 4))
         .unwrap();
     let b = eal
         .memory()
-        .alloc_pages(PageRequest::new(2 << 20, 0, 4))
+        .alloc_pages(PageRequest::new(2 << 20, Socket::Node(0), 4))
         .unwrap();
-    assert_ne!(a.list_index, b.list_index);
+    assert_ne!(a.run().list_index, b.run().list_index);
     assert!(
         eal.memory()
-            .alloc_pages(PageRequest::new(2 << 20, 0, 1))
+            .alloc_pages(PageRequest::new(2 << 20, Socket::Node(0), 1))
             .is_err(),
         "both lists full"
     );

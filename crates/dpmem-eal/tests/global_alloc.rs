@@ -7,7 +7,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 
 use common::*;
-use dpmem_eal::{DpmemGlobalAlloc, Eal, ErrorKind, SOCKET_ID_ANY};
+use dpmem_eal::{DpmemGlobalAlloc, Eal, ErrorKind, Socket};
 
 #[global_allocator]
 static ALLOC: DpmemGlobalAlloc = DpmemGlobalAlloc::new();
@@ -82,20 +82,22 @@ fn a_program_runs_on_heap_memory_with_the_global_allocator() {
     assert!(!in_heap(eal, early.as_ptr().cast()));
 
     assert_eq!(
-        DpmemGlobalAlloc::register(eal, 7).unwrap_err().kind(),
+        DpmemGlobalAlloc::register(eal, Socket::Node(7))
+            .unwrap_err()
+            .kind(),
         ErrorKind::Inval,
         "no heap on socket 7"
     );
-    DpmemGlobalAlloc::register(eal, SOCKET_ID_ANY).unwrap();
+    DpmemGlobalAlloc::register(eal, Socket::Any).unwrap();
     let heaps = eal.heaps();
-    let before = heaps.stats(0).unwrap();
+    let before = heaps.stats(Socket::Node(0)).unwrap();
 
     let Workload {
         index,
         by_hash,
         joined,
     } = workload();
-    let during = heaps.stats(0).unwrap();
+    let during = heaps.stats(Socket::Node(0)).unwrap();
     assert!(
         during.alloc_count >= before.alloc_count + 40_000,
         "the workload's allocations are heap blocks: {before:?} -> {during:?}"
@@ -125,7 +127,7 @@ fn a_program_runs_on_heap_memory_with_the_global_allocator() {
     drop(big);
 
     drop((index, by_hash, joined));
-    let after = heaps.stats(0).unwrap();
+    let after = heaps.stats(Socket::Node(0)).unwrap();
     assert!(
         after.alloc_count + 40_000 <= during.alloc_count,
         "the workload's blocks went back to the heap: {during:?} -> {after:?}"
@@ -137,8 +139,8 @@ fn a_program_runs_on_heap_memory_with_the_global_allocator() {
     DpmemGlobalAlloc::pause();
     let outside = String::from("made while paused");
     assert!(!in_heap(eal, outside.as_ptr()));
-    let count = heaps.stats(0).unwrap().alloc_count;
+    let count = heaps.stats(Socket::Node(0)).unwrap().alloc_count;
     drop(kept);
-    assert_eq!(heaps.stats(0).unwrap().alloc_count, count - 1);
+    assert_eq!(heaps.stats(Socket::Node(0)).unwrap().alloc_count, count - 1);
     heaps.check().unwrap();
 }

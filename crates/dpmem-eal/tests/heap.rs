@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use dpmem_eal::{Eal, ErrorKind, HeapStats, MemEvent, SOCKET_ID_ANY};
+use dpmem_eal::{Eal, ErrorKind, HeapStats, MemEvent, Socket};
 
 fn no_huge(mb: u32) -> Eal {
     no_huge_eal("heap", mb)
@@ -18,7 +18,7 @@ fn no_huge(mb: u32) -> Eal {
 const TRAILER: usize = if cfg!(feature = "debug") { 64 } else { 0 };
 
 fn stats(eal: &Eal) -> HeapStats {
-    eal.heaps().stats(0).unwrap()
+    eal.heaps().stats(Socket::Node(0)).unwrap()
 }
 
 fn fill(ptr: NonNull<u8>, len: usize, byte: u8) {
@@ -41,13 +41,13 @@ fn free(eal: &Eal, ptr: NonNull<u8>) {
 fn a_fresh_heap_is_one_free_block_holding_all_memory() {
     let eal = no_huge(16);
     let s = stats(&eal);
-    assert_eq!(s.socket_id, 0);
+    assert_eq!(s.socket, Socket::Node(0));
     assert_eq!(s.name, "socket_0");
     assert_eq!(s.total_bytes, 16 << 20);
     assert_eq!(s.free_bytes, s.total_bytes);
     assert_eq!(s.greatest_free_bytes, s.total_bytes);
     assert_eq!((s.free_count, s.alloc_count, s.alloc_bytes), (1, 0, 0));
-    assert_eq!(eal.heaps().sockets(), vec![0]);
+    assert_eq!(eal.heaps().sockets(), vec![Socket::Node(0)]);
     eal.heaps().check().unwrap();
 }
 
@@ -106,12 +106,17 @@ fn bad_arguments_are_refused_and_change_nothing() {
     assert_eq!(heaps.malloc(0, 0).unwrap_err().kind(), ErrorKind::Inval);
     assert_eq!(heaps.malloc(64, 3).unwrap_err().kind(), ErrorKind::Inval);
     assert_eq!(heaps.malloc(64, 100).unwrap_err().kind(), ErrorKind::Inval);
+    // Without hugepages every node is the same memory: node 7's request is served from
+    // node 0's heap, as DPDK does (a hugepage EAL refuses it: see below).
+    let p = heaps.malloc_socket(64, 0, Socket::Node(7)).unwrap();
+    assert_eq!(heaps.socket_of(p.as_ptr()).unwrap(), Socket::Node(0));
+    free(&eal, p);
+    // An external heap nobody created has no memory to fall back on.
     assert_eq!(
-        heaps.malloc_socket(64, 0, 7).unwrap_err().kind(),
-        ErrorKind::Inval
-    );
-    assert_eq!(
-        heaps.malloc_socket(64, 0, -5).unwrap_err().kind(),
+        heaps
+            .malloc_socket(64, 0, Socket::External(5))
+            .unwrap_err()
+            .kind(),
         ErrorKind::Inval
     );
     assert_eq!(
@@ -127,6 +132,23 @@ fn bad_arguments_are_refused_and_change_nothing() {
     assert_eq!(err.kind(), ErrorKind::NoMem, "{err}");
     assert_eq!(stats(&eal), before);
     heaps.check().unwrap();
+    drop(eal);
+    // On hugepages each node's heap is its own: node 7 has none, and nothing is taken.
+    let Some((_serial, eal, free_before)) = hugepage_eal(
+        "bad_arguments_are_refused_and_change_nothing",
+        "heapbadsock",
+        &[],
+    ) else {
+        return;
+    };
+    let before = stats(&eal);
+    let err = eal
+        .heaps()
+        .malloc_socket(64, 0, Socket::Node(7))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Inval, "{err}");
+    assert_eq!(stats(&eal), before);
+    assert_eq!(free_2m(), free_before);
 }
 
 #[test]
@@ -148,7 +170,7 @@ fn one_allocation_moves_the_stats_by_exactly_its_block() {
     assert_eq!(after.total_bytes, before.total_bytes);
     assert_eq!(heaps.validate(p.as_ptr()).unwrap(), 1024);
     // Allocations come from the end of the free element.
-    assert_eq!(p.as_ptr() as u64 + 1024 + TRAILER as u64, {
+    assert_eq!(p.as_ptr() as usize + 1024 + TRAILER, {
         let list = &eal.memory().lists()[0];
         list.base_va + list.len
     });
@@ -292,7 +314,7 @@ fn zmalloc_and_calloc_return_zeroes_even_over_dirty_memory() {
     // Memory freed next to clean memory is cleared when it merges, so the heap stays clean:
     // at once for a block too big for a quick list, when the heap consolidates for a small one
     // (statistics do). The guards above were parked: merged first, they leave one free block.
-    heaps.stats(0).unwrap();
+    heaps.stats(Socket::Node(0)).unwrap();
     for (len, parked) in [(8192, false), (4096, true)] {
         let p = heaps.malloc(len, 0).unwrap();
         fill(p, len, 0xEE);
@@ -305,7 +327,7 @@ fn zmalloc_and_calloc_return_zeroes_even_over_dirty_memory() {
                 "parked blocks are not cleared"
             );
             free(&eal, q);
-            heaps.stats(0).unwrap();
+            heaps.stats(Socket::Node(0)).unwrap();
         }
         let q = heaps.malloc(len, 0).unwrap();
         assert_eq!(q, p);
@@ -591,13 +613,57 @@ fn heap_boxes_drop_their_value_and_free_their_block() {
         assert_eq!(b.1[0] + b.1[99], 15);
         assert_eq!(heaps.validate(b.as_ptr().cast()).unwrap(), 832);
         assert_eq!(stats(&eal).alloc_count, 1);
-        let unit = heaps.boxed_socket((), 0).unwrap();
+        let unit = heaps.boxed_socket((), Socket::Node(0)).unwrap();
         assert_eq!(stats(&eal).alloc_count, 2);
         drop(unit);
     }
     assert_eq!(drops.load(Ordering::Relaxed), 1);
     assert_eq!(stats(&eal).alloc_count, 0);
     assert_eq!(stats(&eal).free_count, 1);
+}
+
+#[test]
+fn the_request_builder_allocates_what_it_describes() {
+    let eal = no_huge(16);
+    let heaps = eal.heaps();
+    let before = stats(&eal);
+    // Defaults: a cache line of alignment, any socket, contents as they are.
+    let plain = heaps.request(100).alloc().unwrap();
+    assert_eq!(plain.as_ptr() as usize % 64, 0);
+    assert_eq!(heaps.validate(plain.as_ptr()).unwrap(), 128);
+    assert_eq!(heaps.socket_of(plain.as_ptr()).unwrap(), Socket::Node(0));
+    // Dirty memory, freed between busy neighbours so it stays dirty, is what `zeroed` clears.
+    let guard_hi = heaps.malloc(64, 0).unwrap();
+    let dirty = heaps.malloc(8192, 256).unwrap();
+    let guard_lo = heaps.malloc(64, 0).unwrap();
+    fill(dirty, 8192, 0xA7);
+    free(&eal, dirty);
+    let zeroed = heaps
+        .request(8192)
+        .align(256)
+        .socket(Socket::Node(0))
+        .zeroed()
+        .alloc()
+        .unwrap();
+    assert_eq!(zeroed, dirty, "the freed block is reused");
+    assert_eq!(zeroed.as_ptr() as usize % 256, 0);
+    assert!(bytes(zeroed, 8192).iter().all(|&b| b == 0));
+    // Bad arguments are refused as the plain calls refuse them.
+    let err = heaps.request(64).align(3).alloc().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Inval, "{err}");
+    let err = heaps.request(0).zeroed().alloc().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Inval, "{err}");
+    let err = heaps
+        .request(64)
+        .socket(Socket::External(5))
+        .alloc()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Inval, "{err}");
+    for p in [plain, guard_hi, zeroed, guard_lo] {
+        free(&eal, p);
+    }
+    assert_eq!(stats(&eal), before);
+    heaps.check().unwrap();
 }
 
 #[test]
@@ -616,9 +682,9 @@ fn the_dump_lists_every_element() {
 fn socket_any_serves_from_the_preferred_socket_without_counting_a_fallback() {
     let eal = no_huge(16);
     let heaps = eal.heaps();
-    assert_eq!(heaps.preferred_socket(), 0);
-    let p = heaps.malloc_socket(64, 0, SOCKET_ID_ANY).unwrap();
-    assert_eq!(heaps.socket_of(p.as_ptr()).unwrap(), 0);
+    assert_eq!(heaps.preferred_socket(), Socket::Node(0));
+    let p = heaps.malloc_socket(64, 0, Socket::Any).unwrap();
+    assert_eq!(heaps.socket_of(p.as_ptr()).unwrap(), Socket::Node(0));
     assert_eq!(stats(&eal).fallback_alloc_count, 0);
     free(&eal, p);
 }
@@ -687,7 +753,7 @@ fn on_hugepages_the_heap_grows_on_demand_and_gives_whole_pages_back() {
 
     // A validator that refuses growth makes the allocation fail with ENOMEM, heap unchanged.
     eal.memory()
-        .register_validator("no-growth", 0, 0, |_, _, _| false)
+        .register_validator("no-growth", Socket::Node(0), 0, |_, _, _| false)
         .unwrap();
     let err = heaps.malloc(1 << 20, 0).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NoMem, "{err}");

@@ -6,7 +6,7 @@ mod common;
 use allocator_api2::boxed::Box as ApiBox;
 use allocator_api2::vec::Vec as ApiVec;
 use common::*;
-use dpmem_eal::{Eal, ErrorKind, SOCKET_ID_ANY};
+use dpmem_eal::{Eal, ErrorKind, Socket};
 
 fn hugepage_eal(tag: &str) -> Option<Eal> {
     if !hugepages_available(tag, 32) {
@@ -26,9 +26,9 @@ fn no_huge_eal(tag: &str) -> Eal {
 fn vec_grows_in_memseg_memory(eal: &Eal) {
     let _guard = hugepage_lock();
     let heaps = eal.heaps();
-    let before = heaps.stats(0).unwrap();
-    let alloc = heaps.allocator(0).unwrap();
-    assert_eq!(alloc.socket(), 0);
+    let before = heaps.stats(Socket::Node(0)).unwrap();
+    let alloc = heaps.allocator(Socket::Node(0)).unwrap();
+    assert_eq!(alloc.socket(), Socket::Node(0));
     let mut v: ApiVec<u64, _> = ApiVec::new_in(alloc);
     let mut buffers = std::collections::BTreeSet::new();
     for i in 0..200_000u64 {
@@ -39,8 +39,8 @@ fn vec_grows_in_memseg_memory(eal: &Eal) {
                 .memory()
                 .virt_to_memseg(addr)
                 .expect("a Vec buffer from the heap allocator is memseg memory");
-            assert_eq!(seg.socket_id, 0);
-            assert_eq!(heaps.socket_of(v.as_ptr().cast()).unwrap(), 0);
+            assert_eq!(seg.socket(), Socket::Node(0));
+            assert_eq!(heaps.socket_of(v.as_ptr().cast()).unwrap(), Socket::Node(0));
             assert!(heaps.validate(v.as_ptr().cast()).unwrap() >= v.capacity() * 8);
         }
     }
@@ -48,14 +48,14 @@ fn vec_grows_in_memseg_memory(eal: &Eal) {
         v.iter().copied().eq(0..200_000u64),
         "contents survived every grow"
     );
-    let during = heaps.stats(0).unwrap();
+    let during = heaps.stats(Socket::Node(0)).unwrap();
     assert_eq!(during.alloc_count, before.alloc_count + 1, "one live block");
     assert!(during.alloc_bytes >= before.alloc_bytes + 200_000 * 8);
     v.shrink_to_fit();
     assert_eq!(v.len(), 200_000);
     assert_eq!(v[199_999], 199_999);
     drop(v);
-    let after = heaps.stats(0).unwrap();
+    let after = heaps.stats(Socket::Node(0)).unwrap();
     assert_eq!(after.alloc_count, before.alloc_count);
     assert_eq!(after.alloc_bytes, before.alloc_bytes);
     heaps.check().unwrap();
@@ -76,7 +76,7 @@ fn a_vec_on_socket_0_lives_in_no_huge_memory_and_grows() {
 #[test]
 fn a_realloc_into_a_freed_neighbour_keeps_the_address() {
     let eal = no_huge_eal("alloc_inplace");
-    let alloc = eal.heaps().allocator(0).unwrap();
+    let alloc = eal.heaps().allocator(Socket::Node(0)).unwrap();
     // Heaps carve blocks from the end of a free element, so a block allocated after another
     // sits just below it: freeing the upper one leaves room above `v` to grow into.
     let upper: ApiVec<u8, _> = ApiVec::with_capacity_in(8192, alloc);
@@ -94,15 +94,18 @@ fn a_realloc_into_a_freed_neighbour_keeps_the_address() {
 fn boxes_zeroed_slices_and_zero_sized_values() {
     let eal = no_huge_eal("alloc_box");
     let heaps = eal.heaps();
-    let before = heaps.stats(0).unwrap();
-    let alloc = heaps.allocator(SOCKET_ID_ANY).unwrap();
+    let before = heaps.stats(Socket::Node(0)).unwrap();
+    let alloc = heaps.allocator(Socket::Any).unwrap();
     let b = ApiBox::new_in([3u32; 1000], alloc);
     assert!(eal.memory().virt_to_memseg(b.as_ptr() as usize).is_some());
     assert_eq!(b.iter().sum::<u32>(), 3000);
     // A unit value and an empty Vec take nothing from the heap.
     let unit = ApiBox::new_in((), alloc);
     let empty: ApiVec<u64, _> = ApiVec::new_in(alloc);
-    assert_eq!(heaps.stats(0).unwrap().alloc_count, before.alloc_count + 1);
+    assert_eq!(
+        heaps.stats(Socket::Node(0)).unwrap().alloc_count,
+        before.alloc_count + 1
+    );
     drop((unit, empty));
     let mut z: ApiVec<u8, _> = ApiVec::new_in(alloc);
     z.resize(100_000, 0);
@@ -114,20 +117,34 @@ fn boxes_zeroed_slices_and_zero_sized_values() {
     assert_eq!(&*page as *const Page as usize % 4096, 0);
     assert_eq!(page.0[4095], 1);
     drop((b, z, page));
-    assert_eq!(heaps.stats(0).unwrap().alloc_count, before.alloc_count);
+    assert_eq!(
+        heaps.stats(Socket::Node(0)).unwrap().alloc_count,
+        before.alloc_count
+    );
 }
 
 #[test]
 fn an_allocator_for_a_socket_without_a_heap_is_refused() {
+    // Without hugepages every node is the same memory: node 5's requests go to any node.
     let eal = no_huge_eal("alloc_badsock");
-    let err = eal.heaps().allocator(5).unwrap_err();
+    let alloc = eal.heaps().allocator(Socket::Node(5)).unwrap();
+    let v: ApiVec<u64, _> = ApiVec::with_capacity_in(16, alloc);
+    assert!(eal.memory().virt_to_memseg(v.as_ptr() as usize).is_some());
+    drop(v);
+    // An external heap nobody created is refused all the same.
+    let err = eal.heaps().allocator(Socket::External(5)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Inval);
+    // On hugepages node 5 has no heap of its own, and none stands in for it.
+    if let Some(eal) = hugepage_eal("alloc_badsock_huge") {
+        let err = eal.heaps().allocator(Socket::Node(5)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Inval);
+    }
 }
 
 #[test]
 fn exhaustion_is_an_alloc_error_not_a_panic() {
     let eal = no_huge_eal("alloc_full");
-    let alloc = eal.heaps().allocator(0).unwrap();
+    let alloc = eal.heaps().allocator(Socket::Node(0)).unwrap();
     let mut v: ApiVec<u8, _> = ApiVec::new_in(alloc);
     assert!(
         v.try_reserve(64 << 20).is_err(),

@@ -15,7 +15,7 @@ use std::ptr::NonNull;
 use std::sync::OnceLock;
 
 use common::{args, hugepages_available, unique_prefix};
-use dpmem_eal::{Eal, ErrorKind};
+use dpmem_eal::{Eal, ErrorKind, Socket};
 use proptest::prelude::*;
 
 fn eal() -> &'static Eal {
@@ -94,7 +94,7 @@ proptest! {
         if let Some(eal) = dynamic_eal() {
             run_model(eal, ops)?;
             // Everything freed: every page went back.
-            prop_assert_eq!(eal.heaps().stats(0).unwrap().total_bytes, 0);
+            prop_assert_eq!(eal.heaps().stats(Socket::Node(0)).unwrap().total_bytes, 0);
         }
     }
 }
@@ -103,7 +103,7 @@ proptest! {
 /// one after another on one EAL).
 fn run_model(eal: &Eal, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let heaps = eal.heaps();
-    let initial = heaps.stats(0).unwrap();
+    let initial = heaps.stats(Socket::Node(0)).unwrap();
     let mut live: Vec<Block> = Vec::new();
     let mut freed: Vec<NonNull<u8>> = Vec::new();
     let mut next_byte = 1u8;
@@ -188,19 +188,20 @@ fn run_model(eal: &Eal, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     // Half the time against a merged heap, compared whole before and after
                     // (statistics merge parked blocks); else as it is, parked blocks and all,
                     // which the consistency check below then walks.
-                    let before = (pick % 2 == 0).then(|| (heaps.stats(0).unwrap(), heaps.dump()));
+                    let before = (pick % 2 == 0)
+                        .then(|| (heaps.stats(Socket::Node(0)).unwrap(), heaps.dump()));
                     prop_assert!(heaps.validate(p.as_ptr()).is_err());
                     // SAFETY: a deliberate double free, which the heap must refuse.
                     let err = unsafe { heaps.free(p) }.unwrap_err();
                     prop_assert_eq!(err.kind(), ErrorKind::Inval);
                     if let Some((stats, dump)) = before {
-                        prop_assert_eq!(heaps.stats(0).unwrap(), stats);
+                        prop_assert_eq!(heaps.stats(Socket::Node(0)).unwrap(), stats);
                         prop_assert_eq!(heaps.dump(), dump);
                     }
                 }
             }
             Op::Observe => {
-                let stats = heaps.stats(0).unwrap();
+                let stats = heaps.stats(Socket::Node(0)).unwrap();
                 prop_assert_eq!(stats.alloc_count, live.len() as u64);
                 // Statistics merged every parked block: none is left in the element walk.
                 let dump = heaps.dump();
@@ -229,7 +230,7 @@ fn run_model(eal: &Eal, ops: Vec<Op>) -> Result<(), TestCaseError> {
         unsafe { heaps.free(b.ptr) }.unwrap();
     }
     heaps.check().unwrap();
-    let end = heaps.stats(0).unwrap();
+    let end = heaps.stats(Socket::Node(0)).unwrap();
     prop_assert_eq!(end.alloc_count, 0);
     prop_assert_eq!(end.free_count, initial.free_count);
     prop_assert_eq!(end.greatest_free_bytes, initial.greatest_free_bytes);

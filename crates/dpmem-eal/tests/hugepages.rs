@@ -7,15 +7,28 @@ use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use dpmem_eal::memseg::flags;
-use dpmem_eal::{Eal, EalError, ErrorKind, IovaMode, MemEvent, MemoryMode, PageRequest, BAD_IOVA};
+use dpmem_eal::{
+    Eal, EalError, ErrorKind, Iova, IovaMode, MemEvent, MemoryMode, Memseg, MemzoneFlags,
+    PageRequest, Socket,
+};
 
-fn fill(va: u64, len: u64, byte: u8) {
+/// A 2 MiB page's length, as addresses count.
+const PAGE: usize = PAGE_2M as usize;
+
+/// Socket 0.
+const S0: Socket = Socket::Node(0);
+
+fn fill(va: usize, len: usize, byte: u8) {
     // SAFETY: callers pass ranges of mapped dpmem memory they own for the test's duration.
-    unsafe { std::ptr::write_bytes(va as *mut u8, byte, len as usize) }
+    unsafe { std::ptr::write_bytes(va as *mut u8, byte, len) }
 }
 
-fn read(va: u64) -> u8 {
+/// The device address of a segment whose device address is known.
+fn iova(seg: &Memseg) -> u64 {
+    seg.iova().expect("the segment's IOVA is known").get()
+}
+
+fn read(va: usize) -> u8 {
     // SAFETY: as in `fill`.
     unsafe { std::ptr::read_volatile(va as *const u8) }
 }
@@ -44,90 +57,92 @@ fn dynamic_memory_grows_and_gives_pages_back() {
     })
     .unwrap();
 
-    let run = mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 8)).unwrap();
-    assert_eq!(run.len, 8 * PAGE_2M);
+    let run = mem.alloc_pages(PageRequest::new(PAGE_2M, S0, 8)).unwrap();
+    assert_eq!(run.len(), 8 * PAGE);
     assert_eq!(free_2m(), free_before - 8);
     assert_eq!(
         files_with_prefix(&dir, &prefix).len(),
         8,
         "one file per page while in use"
     );
-    fill(run.va, run.len, 0x3C);
-    assert_eq!(read(run.va + run.len - 1), 0x3C);
+    fill(run.va(), run.len(), 0x3C);
+    assert_eq!(read(run.va() + run.len() - 1), 0x3C);
     for i in 0..8 {
-        let seg = mem.virt_to_memseg((run.va + i * PAGE_2M) as usize).unwrap();
-        assert_eq!(seg.page_size, PAGE_2M);
-        assert_eq!(seg.socket_id, 0);
-        assert_eq!(seg.flags & flags::DO_NOT_FREE, 0);
+        let seg = mem.virt_to_memseg(run.va() + i * PAGE).unwrap();
+        assert_eq!(seg.page_size(), PAGE_2M);
+        assert_eq!(seg.socket(), S0);
+        assert!(!seg.is_pinned());
         if dpmem_sys::numa::policy_supported() {
             assert_eq!(
-                dpmem_sys::numa::node_of_address(seg.va as usize).unwrap(),
-                seg.socket_id as u32
+                Socket::Node(dpmem_sys::numa::node_of_address(seg.va()).unwrap()),
+                seg.socket()
             );
         }
         // The IOVA of an address is its page's IOVA plus the offset: a 2 MiB page is
         // contiguous in IOVA space, which pagemap confirms 4 KiB by 4 KiB in PA mode.
-        let mid = seg.va + PAGE_2M / 2 + 4096 * 3 + 17;
-        assert_ne!(seg.iova, BAD_IOVA);
+        let mid = seg.va() + PAGE / 2 + 4096 * 3 + 17;
+        assert!(seg.iova().is_some());
         assert_eq!(
-            mem.virt_to_iova(mid as usize),
-            Some(seg.iova + (mid - seg.va))
+            mem.virt_to_iova(mid),
+            Iova::new(iova(&seg) + (mid - seg.va()) as u64)
         );
         if mem.iova_mode() == IovaMode::Pa {
             let pagemap = dpmem_sys::pagemap::Pagemap::open().unwrap();
-            for off in (0..PAGE_2M).step_by(4096 * 64) {
+            for off in (0..PAGE).step_by(4096 * 64) {
                 assert_eq!(
-                    pagemap.physical_address((seg.va + off) as usize).unwrap(),
-                    Some(seg.iova + off)
+                    pagemap.physical_address(seg.va() + off).unwrap(),
+                    Some(iova(&seg) + off as u64)
                 );
             }
-            assert_eq!(mem.iova_to_virt(seg.iova + 5), Some(seg.va as usize + 5));
+            assert_eq!(
+                mem.iova_to_virt(Iova::new(iova(&seg) + 5).unwrap()),
+                Some(seg.va() + 5)
+            );
         } else {
-            assert_eq!(seg.iova, seg.va);
+            assert_eq!(seg.iova(), Iova::new(seg.va() as u64));
         }
     }
-    assert_eq!(mem.socket_bytes(0), 8 * PAGE_2M);
+    assert_eq!(mem.socket_bytes(S0), 8 * PAGE_2M);
 
-    mem.free_pages(run.va as usize, run.len as usize).unwrap();
+    let (run_va, run_len) = (run.va(), run.len());
+    run.free().unwrap();
     assert_eq!(free_2m(), free_before, "freed pages go back to the system");
     assert!(files_with_prefix(&dir, &prefix).is_empty());
-    assert_eq!(mem.virt_to_memseg(run.va as usize), None);
-    assert_eq!(mem.socket_bytes(0), 0);
+    assert_eq!(mem.virt_to_memseg(run_va), None);
+    assert_eq!(mem.socket_bytes(S0), 0);
     assert_eq!(
         *events.lock().unwrap(),
         vec![
-            (MemEvent::Alloc, run.va as usize, run.len as usize),
-            (MemEvent::Free, run.va as usize, run.len as usize)
+            (MemEvent::Alloc, run_va, run_len),
+            (MemEvent::Free, run_va, run_len)
         ]
     );
 
-    // Bad frees change nothing.
-    let again = mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 2)).unwrap();
-    assert_eq!(
-        mem.free_pages(again.va as usize + 4096, PAGE_2M as usize)
-            .unwrap_err()
-            .kind(),
-        ErrorKind::Inval
-    );
-    assert_eq!(
-        mem.free_pages(again.va as usize, 3 * PAGE_2M as usize)
-            .unwrap_err()
-            .kind(),
-        ErrorKind::Inval
-    );
-    assert_eq!(
-        mem.free_pages(0x1000, 4096).unwrap_err().kind(),
-        ErrorKind::Inval
-    );
+    // Bad frees change nothing. The pages are given up by their handle, as raw frees need;
+    // they stay mapped until the EAL goes.
+    let again = mem
+        .alloc_pages(PageRequest::new(PAGE_2M, S0, 2))
+        .unwrap()
+        .into_run();
+    // SAFETY: a range inside this test's pages, which nothing uses; it does not start on a
+    // page, so it is refused before anything is unmapped (what this checks).
+    let err = unsafe { mem.free_pages(again.va + 4096, PAGE) }.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Inval);
+    // SAFETY: as above; the range runs past the run's two pages, so it is refused.
+    let err = unsafe { mem.free_pages(again.va, 3 * PAGE) }.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Inval);
+    // SAFETY: 0x1000 is no dpmem memory: refused, nothing unmapped.
+    let err = unsafe { mem.free_pages(0x1000, 4096) }.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Inval);
     assert_eq!(mem.lists()[again.list_index as usize].n_used, 2);
     assert_eq!(
-        mem.alloc_pages(PageRequest::new(4096, 0, 1))
+        mem.alloc_pages(PageRequest::new(4096, S0, 1))
             .unwrap_err()
             .kind(),
         ErrorKind::Inval
     );
     assert_eq!(
-        mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 0))
+        mem.alloc_pages(PageRequest::new(PAGE_2M, S0, 0))
             .unwrap_err()
             .kind(),
         ErrorKind::Inval
@@ -159,14 +174,14 @@ fn preallocated_memory_is_pinned_and_released_at_exit() {
         .collect();
     assert_eq!(segs.len(), 32);
     assert!(segs.iter().all(|s| s.is_pinned()));
-    let err = mem
-        .free_pages(segs[0].va as usize, PAGE_2M as usize)
-        .unwrap_err();
+    // SAFETY: a pinned page, which `free_pages` refuses before unmapping anything (what this
+    // checks); nothing loses its memory.
+    let err = unsafe { mem.free_pages(segs[0].va(), PAGE) }.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Busy, "{err}");
     assert_eq!(free_2m(), free_before - 32);
     // Growth still works on top of the pinned memory.
-    let run = mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 4)).unwrap();
-    mem.free_pages(run.va as usize, run.len as usize).unwrap();
+    let run = mem.alloc_pages(PageRequest::new(PAGE_2M, S0, 4)).unwrap();
+    run.free().unwrap();
     drop(eal);
     assert_eq!(free_2m(), free_before);
     assert!(files_with_prefix(&dir, &prefix).is_empty());
@@ -201,12 +216,12 @@ fn legacy_memory_is_sorted_into_iova_contiguous_runs_and_files_stay() {
         runs += 1;
         total += len;
         // Inside a run, IOVA follows VA page by page.
-        let mut va = first.va;
-        while va < first.va + len {
-            let seg = mem.virt_to_memseg(va as usize).unwrap();
-            assert_eq!(seg.iova - first.iova, va - first.va);
+        let mut va = first.va();
+        while va < first.va() + len {
+            let seg = mem.virt_to_memseg(va).unwrap();
+            assert_eq!(iova(&seg) - iova(first), (va - first.va()) as u64);
             assert!(seg.is_pinned());
-            va += PAGE_2M;
+            va += PAGE;
         }
         ControlFlow::<()>::Continue(())
     });
@@ -214,19 +229,19 @@ fn legacy_memory_is_sorted_into_iova_contiguous_runs_and_files_stay() {
     if mem.iova_mode() == IovaMode::Pa {
         // Slots are in physical order: IOVAs ascend with VA across the whole list.
         let segs = mem.segments(0);
-        assert!(segs.windows(2).all(|w| w[0].iova < w[1].iova));
+        assert!(segs.windows(2).all(|w| iova(&w[0]) < iova(&w[1])));
         // Every break in physical contiguity is a break in the list too (an empty slot).
         let breaks = segs
             .windows(2)
-            .filter(|w| w[1].iova != w[0].iova + PAGE_2M)
+            .filter(|w| iova(&w[1]) != iova(&w[0]) + PAGE_2M)
             .count();
         assert_eq!(runs, breaks + 1);
         assert!(segs
             .windows(2)
-            .all(|w| (w[1].iova == w[0].iova + PAGE_2M) == (w[1].va == w[0].va + PAGE_2M)));
+            .all(|w| (iova(&w[1]) == iova(&w[0]) + PAGE_2M) == (w[1].va() == w[0].va() + PAGE)));
     }
     let err = mem
-        .alloc_pages(PageRequest::new(PAGE_2M, 0, 1))
+        .alloc_pages(PageRequest::new(PAGE_2M, S0, 1))
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotSup);
     drop(eal);
@@ -277,13 +292,13 @@ fn single_file_segments_use_one_file_per_list() {
         .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
         .unwrap()
     };
-    let (fd0, off0) = mem.segment_fd(segs[0].va as usize).unwrap().unwrap();
-    let (fd3, off3) = mem.segment_fd(segs[3].va as usize).unwrap().unwrap();
+    let (fd0, off0) = mem.segment_fd(segs[0].va()).unwrap().unwrap();
+    let (fd3, off3) = mem.segment_fd(segs[3].va()).unwrap().unwrap();
     assert_eq!(ino(&fd0), ino(&fd3));
     assert_eq!(off3 - off0, 3 * PAGE_2M);
-    let run = mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 2)).unwrap();
+    let run = mem.alloc_pages(PageRequest::new(PAGE_2M, S0, 2)).unwrap();
     assert_eq!(free_2m(), free_before - 6);
-    mem.free_pages(run.va as usize, run.len as usize).unwrap();
+    run.free().unwrap();
     assert_eq!(
         free_2m(),
         free_before - 4,
@@ -315,8 +330,8 @@ fn in_memory_uses_memfds_and_no_files() {
     assert!(files_with_prefix(&dir, &prefix).is_empty());
     assert_eq!(free_2m(), free_before - 4);
     let seg = mem.segments(0)[1];
-    let (fd, offset) = mem.segment_fd(seg.va as usize).unwrap().unwrap();
-    assert_eq!(offset, seg.file_offset);
+    let (fd, offset) = mem.segment_fd(seg.va()).unwrap().unwrap();
+    assert_eq!(offset, seg.file_offset());
     let link = std::fs::read_link(format!(
         "/proc/self/fd/{}",
         std::os::fd::AsRawFd::as_raw_fd(&fd)
@@ -327,7 +342,7 @@ fn in_memory_uses_memfds_and_no_files() {
         "{}",
         link.display()
     );
-    fill(seg.va, seg.len, 0x77);
+    fill(seg.va(), seg.len(), 0x77);
     // The fd really is the page's backing: read the byte through it.
     let mut byte = [0u8; 1];
     std::os::unix::fs::FileExt::read_exact_at(&std::fs::File::from(fd), &mut byte, offset + 100)
@@ -350,15 +365,13 @@ fn huge_unlink_never_keeps_files_and_a_restart_sees_old_bytes_as_dirty() {
     let prefix = unique_prefix("never");
     let free_before = free_2m();
     let first = Eal::init(args(&["--huge-unlink=never", "--file-prefix", &prefix])).unwrap();
+    // Given up by its handle: the page stays mapped until the EAL goes.
     let run = first
         .memory()
-        .alloc_pages(PageRequest::new(PAGE_2M, 0, 1))
-        .unwrap();
-    assert!(!first
-        .memory()
-        .virt_to_memseg(run.va as usize)
+        .alloc_pages(PageRequest::new(PAGE_2M, S0, 1))
         .unwrap()
-        .is_dirty());
+        .into_run();
+    assert!(!first.memory().virt_to_memseg(run.va).unwrap().is_dirty());
     fill(run.va, run.len, 0xD1);
     drop(first);
     assert_eq!(
@@ -370,9 +383,10 @@ fn huge_unlink_never_keeps_files_and_a_restart_sees_old_bytes_as_dirty() {
     let second = Eal::init(args(&["--huge-unlink=never", "--file-prefix", &prefix])).unwrap();
     let run = second
         .memory()
-        .alloc_pages(PageRequest::new(PAGE_2M, 0, 1))
-        .unwrap();
-    let seg = second.memory().virt_to_memseg(run.va as usize).unwrap();
+        .alloc_pages(PageRequest::new(PAGE_2M, S0, 1))
+        .unwrap()
+        .into_run();
+    let seg = second.memory().virt_to_memseg(run.va).unwrap();
     assert!(seg.is_dirty(), "a page from a kept file is marked dirty");
     assert_eq!(read(run.va), 0xD1);
     assert_eq!(read(run.va + run.len - 1), 0xD1);
@@ -403,8 +417,8 @@ fn huge_unlink_always_leaves_no_name_while_memory_works() {
     .unwrap();
     assert!(files_with_prefix(&dir, &prefix).is_empty());
     let seg = eal.memory().segments(0)[0];
-    fill(seg.va, seg.len, 9);
-    assert_eq!(read(seg.va + 7), 9);
+    fill(seg.va(), seg.len(), 9);
+    assert_eq!(read(seg.va() + 7), 9);
     assert_eq!(free_2m(), free_before - 2);
     let err = Eal::init(args(&["--proc-type=secondary", "--file-prefix", &prefix])).unwrap_err();
     assert!(err.to_string().contains("always"), "{err}");
@@ -421,24 +435,32 @@ fn match_allocations_frees_only_whole_allocations() {
     let prefix = unique_prefix("match");
     let eal = Eal::init(args(&["--match-allocations", "--file-prefix", &prefix])).unwrap();
     let mem = eal.memory();
-    let a = mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 4)).unwrap();
-    let b = mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 2)).unwrap();
+    // Given up by their handles: this test frees the raw ranges itself.
+    let a = mem
+        .alloc_pages(PageRequest::new(PAGE_2M, S0, 4))
+        .unwrap()
+        .into_run();
+    let b = mem
+        .alloc_pages(PageRequest::new(PAGE_2M, S0, 2))
+        .unwrap()
+        .into_run();
     assert_eq!(b.va, a.va + a.len, "allocations are adjacent");
-    let err = mem
-        .free_pages(a.va as usize, 2 * PAGE_2M as usize)
-        .unwrap_err();
+    // SAFETY: this test's pages, which nothing uses; half an allocation is refused before
+    // anything is unmapped (what this checks).
+    let err = unsafe { mem.free_pages(a.va, 2 * PAGE) }.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Inval, "{err}");
-    let err = mem
-        .free_pages(a.va as usize, (a.len + b.len) as usize)
-        .unwrap_err();
+    // SAFETY: as above; a range spanning two allocations is refused the same way.
+    let err = unsafe { mem.free_pages(a.va, a.len + b.len) }.unwrap_err();
     assert_eq!(
         err.kind(),
         ErrorKind::Inval,
         "spanning two allocations: {err}"
     );
     assert_eq!(mem.lists()[0].n_used, 6, "refused frees change nothing");
-    mem.free_pages(b.va as usize, b.len as usize).unwrap();
-    mem.free_pages(a.va as usize, a.len as usize).unwrap();
+    // SAFETY: whole allocations of this test's, which nothing uses.
+    unsafe { mem.free_pages(b.va, b.len) }.unwrap();
+    // SAFETY: as above.
+    unsafe { mem.free_pages(a.va, a.len) }.unwrap();
     assert_eq!(mem.lists()[0].n_used, 0);
 }
 
@@ -451,30 +473,32 @@ fn socket_limit_and_validators_veto_growth() {
     let prefix = unique_prefix("limit");
     let eal = Eal::init(args(&["--socket-limit", "8", "--file-prefix", &prefix])).unwrap();
     let mem = eal.memory();
-    let ok = mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 4)).unwrap();
+    let ok = mem.alloc_pages(PageRequest::new(PAGE_2M, S0, 4)).unwrap();
     let err = mem
-        .alloc_pages(PageRequest::new(PAGE_2M, 0, 1))
+        .alloc_pages(PageRequest::new(PAGE_2M, S0, 1))
         .unwrap_err();
-    assert!(matches!(err, EalError::Vetoed { socket: 0, .. }), "{err}");
+    assert!(matches!(err, EalError::Vetoed { socket: S0, .. }), "{err}");
     assert_eq!(err.kind(), ErrorKind::NoMem);
     assert_eq!(mem.lists()[0].n_used, 4);
-    mem.free_pages(ok.va as usize, ok.len as usize).unwrap();
+    ok.free().unwrap();
     // A custom validator sees the figures and can allow growth past its limit.
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
-    mem.register_validator("audit", 0, 2 * PAGE_2M, move |socket, limit, total| {
+    mem.register_validator("audit", S0, 2 * PAGE_2M, move |socket, limit, total| {
         sink.lock().unwrap().push((socket, limit, total));
         total <= 3 * PAGE_2M
     })
     .unwrap();
-    let three = mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 3)).unwrap();
-    assert!(mem.alloc_pages(PageRequest::new(PAGE_2M, 0, 1)).is_err());
+    let three = mem.alloc_pages(PageRequest::new(PAGE_2M, S0, 3)).unwrap();
+    assert!(mem.alloc_pages(PageRequest::new(PAGE_2M, S0, 1)).is_err());
     assert_eq!(
         *seen.lock().unwrap(),
-        vec![(0, 2 * PAGE_2M, 3 * PAGE_2M), (0, 2 * PAGE_2M, 4 * PAGE_2M)]
+        vec![
+            (S0, 2 * PAGE_2M, 3 * PAGE_2M),
+            (S0, 2 * PAGE_2M, 4 * PAGE_2M)
+        ]
     );
-    mem.free_pages(three.va as usize, three.len as usize)
-        .unwrap();
+    three.free().unwrap();
 }
 
 #[test]
@@ -504,7 +528,7 @@ fn a_node_without_enough_pages_fails_naming_node_and_shortfall() {
             shortfall_mb,
             ..
         } => {
-            assert_eq!(*socket, 0);
+            assert_eq!(*socket, S0);
             assert_eq!(*requested_mb, want_mb);
             assert_eq!(*shortfall_mb, 100);
         }
@@ -521,11 +545,29 @@ fn a_node_without_enough_pages_fails_naming_node_and_shortfall() {
     let eal = Eal::init(args(&["--file-prefix", &prefix])).unwrap();
     let err = eal
         .memory()
-        .alloc_pages(PageRequest::new(PAGE_2M, 0, (free_before + 5) as usize))
+        .alloc_pages(PageRequest::new(PAGE_2M, S0, (free_before + 5) as usize))
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NoMem, "{err}");
     assert_eq!(free_2m(), free_before);
     assert_eq!(eal.memory().lists()[0].n_used, 0);
+    // A heap allocation or memzone the node's hugepages cannot grow the heap for says so:
+    // which heap, what it has free, and how many pages the node has left.
+    let too_big = ((free_before + 5) * PAGE_2M) as usize;
+    let heap_err = eal.heaps().malloc_socket(too_big, 0, S0).unwrap_err();
+    let zone_err = eal
+        .memzones()
+        .reserve("too_big", too_big, S0, MemzoneFlags::empty())
+        .unwrap_err();
+    for err in [heap_err, zone_err] {
+        assert_eq!(err.kind(), ErrorKind::NoMem, "{err}");
+        let text = err.to_string();
+        let node_free = format!("node 0 has {} of 2 MiB hugepages free", free_2m());
+        assert!(
+            text.contains("socket 0:") && text.contains(&node_free),
+            "{text}"
+        );
+    }
+    assert_eq!(free_2m(), free_before);
 }
 
 #[test]
@@ -568,7 +610,10 @@ fn iova_mode_pa_and_va_are_honoured() {
     ]))
     .unwrap();
     let seg = va.memory().segments(0)[0];
-    assert_eq!((va.iova_mode(), seg.iova), (IovaMode::Va, seg.va));
+    assert_eq!(
+        (va.iova_mode(), seg.iova()),
+        (IovaMode::Va, Iova::new(seg.va() as u64))
+    );
     drop(va);
     let pa = Eal::init(args(&[
         "--iova-mode=pa",
@@ -581,9 +626,9 @@ fn iova_mode_pa_and_va_are_honoured() {
         let pa = pa.unwrap();
         let seg = pa.memory().segments(0)[0];
         assert_eq!(pa.iova_mode(), IovaMode::Pa);
-        assert_ne!(seg.iova, seg.va);
+        assert_ne!(iova(&seg), seg.va() as u64);
         assert_eq!(
-            seg.iova % PAGE_2M,
+            iova(&seg) % PAGE_2M,
             0,
             "a 2 MiB hugepage is 2 MiB aligned physically"
         );
@@ -598,7 +643,7 @@ fn base_virtaddr_places_the_lists_there_or_fails_loudly() {
     if !hugepages_available("base_virtaddr_places_the_lists_there_or_fails_loudly", 1) {
         return;
     }
-    let base = 0x2000_0000_0000u64;
+    let base = 0x2000_0000_0000usize;
     let eal = Eal::init(args(&[
         "--base-virtaddr",
         &format!("{base:#x}"),

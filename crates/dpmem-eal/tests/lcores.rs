@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use common::{args, unique_prefix};
 use dpmem_eal::lcore::{self, tsc, LcoreError, LcoreRole, MainLcore, LCORE_ID_ANY};
 use dpmem_eal::options::EalOptions;
-use dpmem_eal::{Eal, EalError, EalSettings, ErrorKind, SOCKET_ID_ANY};
+use dpmem_eal::{Eal, EalError, EalSettings, ErrorKind, Socket};
 use dpmem_sys::root::SysRoot;
 
 fn set(ids: &[u32]) -> BTreeSet<u32> {
@@ -87,23 +87,23 @@ fn documented_lcores_example_gives_nine_lcores_with_their_cpu_sets_and_sockets()
     nine_cpu_machine(tmp.path());
     let eal = init_fake(tmp.path(), &["--lcores", "1,2@(5-7),(3-5)@(0,2),(0,6),7-8"]).unwrap();
     let threads = eal.lcore_threads();
-    let expected: Vec<(u32, BTreeSet<u32>, i32)> = vec![
-        (0, set(&[0, 6]), 0),
-        (1, set(&[1]), 1),
-        (2, set(&[5, 6, 7]), SOCKET_ID_ANY),
-        (3, set(&[0, 2]), 0),
-        (4, set(&[0, 2]), 0),
-        (5, set(&[0, 2]), 0),
-        (6, set(&[0, 6]), 0),
-        (7, set(&[7]), 1),
-        (8, set(&[8]), 0),
+    let expected: Vec<(u32, BTreeSet<u32>, Socket)> = vec![
+        (0, set(&[0, 6]), Socket::Node(0)),
+        (1, set(&[1]), Socket::Node(1)),
+        (2, set(&[5, 6, 7]), Socket::Any),
+        (3, set(&[0, 2]), Socket::Node(0)),
+        (4, set(&[0, 2]), Socket::Node(0)),
+        (5, set(&[0, 2]), Socket::Node(0)),
+        (6, set(&[0, 6]), Socket::Node(0)),
+        (7, set(&[7]), Socket::Node(1)),
+        (8, set(&[8]), Socket::Node(0)),
     ];
     let table = threads.table();
     assert_eq!(table.len(), 9);
     for (info, (lcore, cpus, socket)) in table.iter().zip(&expected) {
         assert_eq!(info.lcore_id, *lcore);
         assert_eq!(&info.cpus, cpus, "lcore {lcore}");
-        assert_eq!(info.socket_id, *socket, "lcore {lcore}");
+        assert_eq!(info.socket, *socket, "lcore {lcore}");
         assert_eq!(info.cpu_id, *cpus.iter().next().unwrap());
         let role = if *lcore == 0 {
             LcoreRole::Main
@@ -353,6 +353,200 @@ fn launch_wait_results_busy_and_panics() {
     }
 }
 
+/// An EAL on the nine-CPU machine with workers 1 to 3, for the scoped-launch tests.
+fn scope_eal(root: &Path) -> Eal {
+    nine_cpu_machine(root);
+    init_fake(root, &["-l", "0-3"]).unwrap()
+}
+
+/// Every worker of `t` takes a plain launch and runs it: none is left busy.
+fn assert_every_worker_idle(t: &lcore::LcoreThreads) {
+    for worker in t.worker_ids().collect::<Vec<_>>() {
+        let got = t
+            .remote_launch(worker, move || worker * 100)
+            .unwrap_or_else(|e| panic!("lcore {worker} still busy: {e}"))
+            .wait()
+            .unwrap();
+        assert_eq!(got, worker * 100);
+    }
+}
+
+#[test]
+fn scoped_work_borrows_locals_and_the_eal_and_join_returns_its_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let eal = scope_eal(tmp.path());
+    let t = eal.lcore_threads();
+    // Locals of this function, neither 'static nor leaked.
+    let words: Vec<String> = ["alpha", "beta", "gamma"].map(String::from).to_vec();
+    let mut appended = Vec::new();
+    let (total, (lcore_seen, block_socket)) = t.scope(|s| {
+        let counted = s
+            .launch(1, || words.iter().map(String::len).sum::<usize>())
+            .unwrap();
+        assert_eq!(counted.lcore(), 1);
+        // The EAL itself is borrowed: the worker allocates from its heap.
+        let on_heap = s
+            .launch(2, || {
+                let heaps = eal.heaps();
+                let block = heaps.malloc(64, 0).unwrap();
+                let socket = heaps.socket_of(block.as_ptr()).unwrap();
+                // SAFETY: the block was allocated just above and is not used after this.
+                unsafe { heaps.free(block) }.unwrap();
+                (lcore::lcore_id(), socket)
+            })
+            .unwrap();
+        // A mutable borrow, given back when the work is joined.
+        s.launch(3, || appended.push(lcore::lcore_id()))
+            .unwrap()
+            .join()
+            .unwrap();
+        (counted.join().unwrap(), on_heap.join().unwrap())
+    });
+    assert_eq!(total, "alphabetagamma".len());
+    assert_eq!(
+        lcore_seen, 2,
+        "the work ran on the lcore it was launched on"
+    );
+    assert_eq!(block_socket, Socket::Node(0));
+    assert_eq!(appended, vec![3]);
+    assert_eq!(words.len(), 3, "the borrowed local is still the caller's");
+    assert_every_worker_idle(t);
+}
+
+#[test]
+fn a_panic_in_scoped_work_comes_back_through_join() {
+    let tmp = tempfile::tempdir().unwrap();
+    let eal = scope_eal(tmp.path());
+    let t = eal.lcore_threads();
+    let (err, after) = t.scope(|s| {
+        let err = s
+            .launch(2, || -> u32 { panic!("scoped work exploded") })
+            .unwrap()
+            .join()
+            .unwrap_err();
+        // Joined: the lcore is free for more work within the same scope.
+        let after = s.launch(2, || 9).unwrap().join().unwrap();
+        (err, after)
+    });
+    assert_eq!(err.kind(), ErrorKind::Io);
+    match err {
+        LcoreError::Panicked { lcore, message } => {
+            assert_eq!(lcore, 2);
+            assert_eq!(message, "scoped work exploded");
+        }
+        other => panic!("expected a panic, got {other}"),
+    }
+    assert_eq!(after, 9);
+    assert_every_worker_idle(t);
+}
+
+#[test]
+fn the_scope_waits_for_work_nobody_joined() {
+    let tmp = tempfile::tempdir().unwrap();
+    let eal = scope_eal(tmp.path());
+    let t = eal.lcore_threads();
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let returned = t.scope(|s| {
+        let finished = &finished;
+        // Not joined: the handle is dropped at once.
+        drop(
+            s.launch(1, move || {
+                go_rx.recv().unwrap();
+                // Long enough that a scope which did not wait would be gone by now.
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                finished.store(true, std::sync::atomic::Ordering::Release);
+            })
+            .unwrap(),
+        );
+        // The work starts only now, as the scope's closure ends.
+        go_tx.send(()).unwrap();
+        "closure's value"
+    });
+    assert!(
+        finished.load(std::sync::atomic::Ordering::Acquire),
+        "scope returned before the work it launched finished"
+    );
+    assert_eq!(returned, "closure's value");
+    assert_every_worker_idle(t);
+}
+
+#[test]
+fn an_unjoined_panic_makes_the_scope_panic_once_all_work_is_done() {
+    let tmp = tempfile::tempdir().unwrap();
+    let eal = scope_eal(tmp.path());
+    let t = eal.lcore_threads();
+    let slow_done = std::sync::atomic::AtomicBool::new(false);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        t.scope(|s| {
+            drop(s.launch(3, || panic!("nobody joined me")).unwrap());
+            // Other work still running when the panic is found is waited for too.
+            drop(
+                s.launch(1, || {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    slow_done.store(true, std::sync::atomic::Ordering::Release);
+                })
+                .unwrap(),
+            );
+        })
+    }));
+    let payload = caught.expect_err("an unjoined launch panicked: the scope must panic");
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    assert!(message.contains("nobody joined me"), "{message}");
+    assert!(message.contains("lcore 3"), "{message}");
+    assert!(slow_done.load(std::sync::atomic::Ordering::Acquire));
+    assert_every_worker_idle(t);
+}
+
+#[test]
+fn scoped_launches_on_busy_main_or_unknown_lcores_fail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let eal = scope_eal(tmp.path());
+    let t = eal.lcore_threads();
+    // Busy with a plain launch from outside the scope.
+    let (outside_tx, outside_rx) = mpsc::channel::<()>();
+    let outside = t
+        .remote_launch(2, move || outside_rx.recv().unwrap())
+        .unwrap();
+    t.scope(|s| {
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let running = s.launch(1, move || release_rx.recv().unwrap()).unwrap();
+        for (busy, other) in [(1, "scoped"), (2, "plain")] {
+            let err = s.launch(busy, || ()).unwrap_err();
+            assert!(
+                matches!(err, LcoreError::Busy { lcore, .. } if lcore == busy),
+                "{other} work: {err}"
+            );
+            assert_eq!(err.kind(), ErrorKind::Busy);
+        }
+        // A scoped launch keeps its lcore from plain launches as well.
+        let err = t.remote_launch(1, || ()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Busy, "{err}");
+        let err = s.launch(0, || ()).unwrap_err();
+        assert!(matches!(err, LcoreError::MainLcore { lcore: 0 }), "{err}");
+        assert_eq!(err.kind(), ErrorKind::Inval);
+        for unknown in [4, 500] {
+            let err = s.launch(unknown, || ()).unwrap_err();
+            assert!(
+                matches!(err, LcoreError::UnknownLcore { lcore } if lcore == unknown),
+                "{err}"
+            );
+            assert_eq!(err.kind(), ErrorKind::Inval);
+        }
+        // The refusals launched nothing: lcore 3 is idle and takes work.
+        assert_eq!(s.launch(3, || 3).unwrap().join().unwrap(), 3);
+        release_tx.send(()).unwrap();
+        running.join().unwrap();
+    });
+    outside_tx.send(()).unwrap();
+    outside.wait().unwrap();
+    assert_every_worker_idle(t);
+}
+
 #[test]
 fn non_eal_threads_register_and_unregister() {
     let tmp = tempfile::tempdir().unwrap();
@@ -476,14 +670,14 @@ fn thread_affinity_updates_cpu_set_and_socket() {
         .unwrap()
         .wait()
         .unwrap();
-    assert_eq!(sockets, vec![0, 1, SOCKET_ID_ANY]);
+    assert_eq!(sockets, vec![Socket::Node(0), Socket::Node(1), Socket::Any]);
     // A plain thread uses the host's topology.
     std::thread::spawn(|| {
-        assert_eq!(lcore::socket_id(), SOCKET_ID_ANY, "never restricted");
+        assert_eq!(lcore::socket_id(), Socket::Any, "never restricted");
         lcore::set_thread_affinity(&set(&[1])).unwrap();
         assert_eq!(dpmem_sys::thread::current_cpu(), 1);
         let host = dpmem_sys::cpu_topology::discover(&SysRoot::host()).unwrap();
-        assert_eq!(lcore::socket_id(), host.cpu(1).unwrap().node as i32);
+        assert_eq!(lcore::socket_id(), Socket::Node(host.cpu(1).unwrap().node));
         assert_eq!(lcore::lcore_id(), LCORE_ID_ANY);
     })
     .join()
@@ -609,11 +803,11 @@ fn huge_worker_stack_lives_in_a_memseg_on_the_workers_socket() {
                 .memory()
                 .virt_to_memseg(local_addr)
                 .expect("the worker's stack is hugepage memory");
-            assert_eq!(seg.socket_id, t.lcore_socket(1).unwrap());
+            assert_eq!(seg.socket(), t.lcore_socket(1).unwrap());
             let stack = t.worker_stack(1).unwrap();
             let list = eal.memory().virt_to_list(stack).unwrap();
             let base_seg = eal.memory().virt_to_memseg(stack).unwrap();
-            assert_eq!(base_seg.va as usize, stack);
+            assert_eq!(base_seg.va(), stack);
             assert!(local_addr >= stack && local_addr < stack + pages * list.page_size as usize);
             drop(eal);
         }

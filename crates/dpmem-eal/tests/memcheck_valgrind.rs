@@ -16,7 +16,7 @@ use std::ptr::NonNull;
 use std::time::Instant;
 
 use common::{args, hugepages_available, unique_prefix};
-use dpmem_eal::{memcheck, Eal};
+use dpmem_eal::{memcheck, Eal, MemzoneFlags, Socket};
 
 /// Set in the re-executed child: which misuse to commit.
 const SCENARIO_ENV: &str = "DPMEM_MEMCHECK_SCENARIO";
@@ -81,9 +81,13 @@ fn child(scenario: Scenario, memory: &str) {
     let eal = Eal::init(args(&eal_args)).expect("EAL init under valgrind");
     let heaps = eal.heaps();
     // The page size under heap memory, so the driver knows the mode really ran on hugepages.
-    let probe = eal.memzones().reserve("memcheck_probe", 64, -1, 0).unwrap();
+    let probe = eal
+        .memzones()
+        .reserve("memcheck_probe", 64, Socket::Any, MemzoneFlags::empty())
+        .unwrap();
     println!("page_size={:#x}", probe.page_size);
-    eal.memzones().free(&probe).unwrap();
+    // SAFETY: nothing uses the memzone any more.
+    unsafe { eal.memzones().free(&probe) }.unwrap();
     match scenario {
         Scenario::Clean => clean_use(&eal),
         Scenario::ReadAfterFree => {
@@ -215,10 +219,13 @@ fn clean_use(eal: &Eal) {
     unsafe { heaps.free(live) }.unwrap();
 
     let zones = eal.memzones();
-    let mz = zones.reserve("memcheck_mz", 8192, -1, 0).unwrap();
+    let mz = zones
+        .reserve("memcheck_mz", 8192, Socket::Any, MemzoneFlags::empty())
+        .unwrap();
     // SAFETY: the memzone's own bytes.
     unsafe { mz.as_ptr().write_bytes(5, 8192) };
-    zones.free(&mz).unwrap();
+    // SAFETY: nothing uses the memzone any more.
+    unsafe { zones.free(&mz) }.unwrap();
     println!("clean use done");
 }
 

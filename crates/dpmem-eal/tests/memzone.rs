@@ -5,8 +5,14 @@ mod common;
 use std::ops::ControlFlow;
 
 use common::*;
-use dpmem_eal::memzone::{flags, DEFAULT_MAX_MEMZONES};
-use dpmem_eal::{Eal, EalOptions, EalSettings, ErrorKind, SOCKET_ID_ANY};
+use dpmem_eal::limits::MAX_HEAPS;
+use dpmem_eal::memzone::DEFAULT_MAX_MEMZONES;
+use dpmem_eal::{Eal, EalOptions, EalSettings, ErrorKind, Iova, MemzoneFlags, Socket};
+
+/// No flags.
+const NONE: MemzoneFlags = MemzoneFlags::empty();
+/// Socket 0.
+const S0: Socket = Socket::Node(0);
 
 fn no_huge(mb: u32) -> Eal {
     no_huge_eal("mz", mb)
@@ -17,15 +23,19 @@ fn a_memzone_reports_where_it_is_and_is_found_by_name() {
     let eal = no_huge(16);
     let mz = eal.memzones();
     assert_eq!(mz.capacity(), DEFAULT_MAX_MEMZONES);
-    let zone = mz.reserve("rx_ring", 100, SOCKET_ID_ANY, 0).unwrap();
+    let zone = mz.reserve("rx_ring", 100, Socket::Any, NONE).unwrap();
     assert_eq!(zone.name, "rx_ring");
     assert_eq!(zone.len, 128, "length rounded up to a cache line");
     assert_eq!(zone.va % 64, 0);
-    assert_eq!(zone.iova, zone.va, "--no-huge runs with IOVA = VA");
+    assert_eq!(
+        zone.iova,
+        Iova::new(zone.va as u64),
+        "--no-huge runs with IOVA = VA"
+    );
     assert_eq!(zone.page_size, 4096);
-    assert_eq!(zone.socket_id, 0);
-    assert_eq!(zone.flags, 0);
-    assert_eq!(eal.memory().virt_to_iova(zone.va as usize), Some(zone.iova));
+    assert_eq!(zone.socket, Socket::Node(0));
+    assert_eq!(zone.flags, NONE);
+    assert_eq!(eal.memory().virt_to_iova(zone.va), zone.iova);
     // The memory is usable, and is heap memory.
     // SAFETY: the memzone's 128 bytes are ours.
     unsafe { std::ptr::write_bytes(zone.as_ptr(), 0xAB, 128) };
@@ -33,12 +43,15 @@ fn a_memzone_reports_where_it_is_and_is_found_by_name() {
     assert_eq!(mz.lookup("rx_ring"), Some(zone.clone()));
     assert_eq!(mz.lookup("tx_ring"), None);
     assert_eq!(mz.count(), 1);
-    mz.free(&zone).unwrap();
+    // SAFETY: nothing uses the memzone any more.
+    unsafe { mz.free(&zone) }.unwrap();
     assert_eq!(mz.lookup("rx_ring"), None);
     assert_eq!(mz.count(), 0);
-    assert_eq!(mz.free(&zone).unwrap_err().kind(), ErrorKind::NoEnt);
+    // SAFETY: the zone is freed already (nothing uses it); the table must refuse it again.
+    let err = unsafe { mz.free(&zone) }.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoEnt);
     eal.heaps().check().unwrap();
-    assert_eq!(eal.heaps().stats(0).unwrap().free_count, 1);
+    assert_eq!(eal.heaps().stats(Socket::Node(0)).unwrap().free_count, 1);
 }
 
 #[test]
@@ -46,49 +59,116 @@ fn names_duplicates_and_bad_arguments_get_dpdks_errors() {
     let eal = no_huge(16);
     let mz = eal.memzones();
     let name31 = "n".repeat(31);
-    mz.reserve(&name31, 64, 0, 0).unwrap();
-    let err = mz.reserve(&"n".repeat(32), 64, 0, 0).unwrap_err();
+    mz.reserve(&name31, 64, S0, NONE).unwrap();
+    let err = mz.reserve(&"n".repeat(32), 64, S0, NONE).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NameTooLong, "{err}");
     assert_eq!(
-        mz.reserve(&name31, 64, 0, 0).unwrap_err().kind(),
+        mz.reserve(&name31, 64, S0, NONE).unwrap_err().kind(),
         ErrorKind::Exist
     );
     let kinds = [
-        mz.reserve_aligned("a", 64, 0, 0, 3).unwrap_err().kind(),
-        mz.reserve_aligned("a", 64, 0, 0, 100).unwrap_err().kind(),
-        mz.reserve_bounded("a", 64, 0, 0, 64, 100)
+        mz.reserve_aligned("a", 64, S0, NONE, 3).unwrap_err().kind(),
+        mz.reserve_aligned("a", 64, S0, NONE, 100)
             .unwrap_err()
             .kind(),
-        mz.reserve_bounded("a", 4096, 0, 0, 64, 1024)
+        mz.reserve_bounded("a", 64, S0, NONE, 64, 100)
             .unwrap_err()
             .kind(),
-        mz.reserve("a", 64, 0, 0x8000_0000).unwrap_err().kind(),
-        mz.reserve("a", 64, -3, 0).unwrap_err().kind(),
-        mz.reserve("", 64, 0, 0).unwrap_err().kind(),
-        mz.reserve("a", usize::MAX - 3, 0, 0).unwrap_err().kind(),
+        mz.reserve_bounded("a", 4096, S0, NONE, 64, 1024)
+            .unwrap_err()
+            .kind(),
+        mz.reserve("a", 64, Socket::Node(MAX_HEAPS as u32), NONE)
+            .unwrap_err()
+            .kind(),
+        mz.reserve("", 64, S0, NONE).unwrap_err().kind(),
+        mz.reserve("a", usize::MAX - 3, S0, NONE)
+            .unwrap_err()
+            .kind(),
+        // A bit no flag names (DPDK refuses unknown flags with EINVAL).
+        mz.reserve("a", 64, S0, MemzoneFlags::from_bits_retain(0x8000_0000))
+            .unwrap_err()
+            .kind(),
     ];
     assert!(kinds.iter().all(|&k| k == ErrorKind::Inval), "{kinds:?}");
-    let err = mz.reserve("a", 64 << 20, 0, 0).unwrap_err();
+    let err = mz.reserve("a", 64 << 20, S0, NONE).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NoMem, "{err}");
     // 2 MiB pages were asked for and there are none; as a hint only, any page will do.
     assert_eq!(
-        mz.reserve("a", 4096, 0, flags::PAGE_2MB)
+        mz.reserve("a", 4096, S0, MemzoneFlags::PAGE_2MB)
             .unwrap_err()
             .kind(),
         ErrorKind::NoMem
     );
     let hinted = mz
-        .reserve("a", 4096, 0, flags::PAGE_2MB | flags::SIZE_HINT_ONLY)
+        .reserve(
+            "a",
+            4096,
+            S0,
+            MemzoneFlags::PAGE_2MB | MemzoneFlags::SIZE_HINT_ONLY,
+        )
         .unwrap();
     assert_eq!(hinted.page_size, 4096);
-    assert_eq!(hinted.flags, flags::PAGE_2MB | flags::SIZE_HINT_ONLY);
-    let contig = mz.reserve("c", 1 << 20, 0, flags::IOVA_CONTIG).unwrap();
+    assert_eq!(
+        hinted.flags,
+        MemzoneFlags::PAGE_2MB | MemzoneFlags::SIZE_HINT_ONLY
+    );
+    let contig = mz
+        .reserve("c", 1 << 20, S0, MemzoneFlags::IOVA_CONTIG)
+        .unwrap();
+    let first = contig.iova.expect("--no-huge IOVAs are known").get();
     assert_eq!(
         eal.memory()
-            .virt_to_iova(contig.va as usize + (1 << 20) - 1),
-        Some(contig.iova + (1 << 20) - 1)
+            .virt_to_iova(contig.va + (1 << 20) - 1)
+            .map(Iova::get),
+        Some(first + (1 << 20) - 1)
     );
     assert_eq!(mz.count(), 3);
+    eal.heaps().check().unwrap();
+}
+
+#[test]
+fn the_request_builder_reserves_what_it_describes() {
+    let eal = no_huge(16);
+    let mz = eal.memzones();
+    // Defaults: any socket, no flags, a cache line of alignment, no bound.
+    let plain = mz.request("plain", 100).reserve().unwrap();
+    assert_eq!((plain.len, plain.va % 64), (128, 0));
+    assert_eq!((plain.socket, plain.flags), (Socket::Node(0), NONE));
+    let zone = mz
+        .request("described", 1000)
+        .socket(S0)
+        .flags(MemzoneFlags::IOVA_CONTIG)
+        .align(4096)
+        .bound(8192)
+        .reserve()
+        .unwrap();
+    assert_eq!(zone.len, 1024);
+    assert_eq!(zone.va % 4096, 0);
+    assert_eq!(zone.va / 8192, (zone.va + zone.len - 1) / 8192);
+    assert_eq!(zone.flags, MemzoneFlags::IOVA_CONTIG);
+    assert_eq!(mz.lookup("described"), Some(zone.clone()));
+    // Length 0 with a bound: the whole window, as `reserve_bounded` gives it.
+    let window = mz.request("window", 0).bound(1 << 16).reserve().unwrap();
+    assert_eq!((window.len, window.va % (1 << 16)), (1 << 16, 0));
+    // Bad arguments are refused as the plain calls refuse them, and change nothing.
+    let request = mz.request("bad", 64);
+    for err in [
+        request.clone().align(3).reserve().unwrap_err(),
+        request.clone().bound(100).reserve().unwrap_err(),
+        request
+            .clone()
+            .socket(Socket::Node(MAX_HEAPS as u32))
+            .reserve()
+            .unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::Inval, "{err}");
+    }
+    assert_eq!(mz.count(), 3);
+    for z in [&plain, &zone, &window] {
+        // SAFETY: nothing uses the memzone any more.
+        unsafe { mz.free(z) }.unwrap();
+    }
+    assert_eq!(eal.heaps().stats(S0).unwrap().free_count, 1);
     eal.heaps().check().unwrap();
 }
 
@@ -99,9 +179,9 @@ fn aligned_memzones_start_on_their_alignment() {
     for shift in 0..=20 {
         let align = 1usize << shift;
         let zone = mz
-            .reserve_aligned(&format!("al{shift}"), 1000, 0, 0, align)
+            .reserve_aligned(&format!("al{shift}"), 1000, S0, NONE, align)
             .unwrap();
-        assert_eq!(zone.va as usize % align.max(64), 0, "align {align}");
+        assert_eq!(zone.va % align.max(64), 0, "align {align}");
         assert_eq!(zone.len, 1024);
     }
     eal.heaps().check().unwrap();
@@ -116,54 +196,60 @@ fn bounded_memzones_never_cross_their_boundary() {
         let len = 64 + (i * 997) % 4000;
         let bound = if i % 2 == 0 { 4096 } else { 8192 };
         let zone = mz
-            .reserve_bounded(&format!("b{i}"), len, 0, 0, 64, bound)
+            .reserve_bounded(&format!("b{i}"), len, S0, NONE, 64, bound)
             .unwrap();
         let (start, end) = (zone.va, zone.va + zone.len - 1);
-        assert_eq!(
-            start / bound as u64,
-            end / bound as u64,
-            "{zone:?} crosses {bound}"
-        );
+        assert_eq!(start / bound, end / bound, "{zone:?} crosses {bound}");
         zones.push(zone);
     }
     // Length 0 with a bound: the whole window.
-    let whole = mz.reserve_bounded("window", 0, 0, 0, 64, 1 << 16).unwrap();
+    let whole = mz
+        .reserve_bounded("window", 0, S0, NONE, 64, 1 << 16)
+        .unwrap();
     assert_eq!(whole.len, 1 << 16);
     assert_eq!(whole.va % (1 << 16), 0);
     eal.heaps().check().unwrap();
     for zone in zones.iter().chain([&whole]) {
-        mz.free(zone).unwrap();
+        // SAFETY: nothing uses the memzone any more.
+        unsafe { mz.free(zone) }.unwrap();
     }
-    assert_eq!(eal.heaps().stats(0).unwrap().free_count, 1);
+    assert_eq!(eal.heaps().stats(Socket::Node(0)).unwrap().free_count, 1);
 }
 
 #[test]
 fn length_zero_takes_the_biggest_free_block() {
     let eal = no_huge(16);
     let mz = eal.memzones();
-    let small = mz.reserve("small", 4096, 0, 0).unwrap();
-    let greatest = eal.heaps().stats(0).unwrap().greatest_free_bytes;
-    let all = mz.reserve("all", 0, SOCKET_ID_ANY, 0).unwrap();
+    let small = mz.reserve("small", 4096, S0, NONE).unwrap();
+    let greatest = eal
+        .heaps()
+        .stats(Socket::Node(0))
+        .unwrap()
+        .greatest_free_bytes;
+    let all = mz.reserve("all", 0, Socket::Any, NONE).unwrap();
     // Feature `debug` also keeps a cache line at the end for the overrun cookie.
     let trailer = if cfg!(feature = "debug") { 64 } else { 0 };
     assert_eq!(
-        all.len,
+        all.len as u64,
         greatest - 64 - trailer,
         "the biggest element less its header"
     );
-    let after = eal.heaps().stats(0).unwrap();
+    let after = eal.heaps().stats(Socket::Node(0)).unwrap();
     assert_eq!(after.free_bytes, 0);
     assert_eq!(
-        mz.reserve("more", 64, 0, 0).unwrap_err().kind(),
+        mz.reserve("more", 64, S0, NONE).unwrap_err().kind(),
         ErrorKind::NoMem
     );
     // An aligned zero-length memzone loses only what the alignment costs.
-    mz.free(&all).unwrap();
-    let aligned = mz.reserve_aligned("all", 0, 0, 0, 1 << 20).unwrap();
+    // SAFETY: nothing uses the memzone any more.
+    unsafe { mz.free(&all) }.unwrap();
+    let aligned = mz.reserve_aligned("all", 0, S0, NONE, 1 << 20).unwrap();
     assert_eq!(aligned.va % (1 << 20), 0);
-    assert!(aligned.len >= greatest - 64 - (1 << 20));
-    mz.free(&aligned).unwrap();
-    mz.free(&small).unwrap();
+    assert!(aligned.len as u64 >= greatest - 64 - (1 << 20));
+    // SAFETY: nothing uses the memzone any more.
+    unsafe { mz.free(&aligned) }.unwrap();
+    // SAFETY: nothing uses the memzone any more.
+    unsafe { mz.free(&small) }.unwrap();
     eal.heaps().check().unwrap();
 }
 
@@ -188,17 +274,18 @@ fn the_table_limit_is_enforced_and_freed_slots_are_reused() {
     let mz = eal.memzones();
     assert_eq!(mz.capacity(), 8);
     let zones: Vec<_> = (0..8)
-        .map(|i| mz.reserve(&format!("z{i}"), 64, 0, 0).unwrap())
+        .map(|i| mz.reserve(&format!("z{i}"), 64, S0, NONE).unwrap())
         .collect();
-    let err = mz.reserve("z8", 64, 0, 0).unwrap_err();
+    let err = mz.reserve("z8", 64, S0, NONE).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NoSpc, "{err}");
     // A full table refuses before looking at the name (DPDK's order of checks).
     assert_eq!(
-        mz.reserve("z0", 64, 0, 0).unwrap_err().kind(),
+        mz.reserve("z0", 64, S0, NONE).unwrap_err().kind(),
         ErrorKind::NoSpc
     );
-    mz.free(&zones[3]).unwrap();
-    let again = mz.reserve("z8", 64, 0, 0).unwrap();
+    // SAFETY: nothing uses the memzone any more.
+    unsafe { mz.free(&zones[3]) }.unwrap();
+    let again = mz.reserve("z8", 64, S0, NONE).unwrap();
     assert_eq!(mz.count(), 8);
     let names: Vec<String> = mz.list().into_iter().map(|z| z.name).collect();
     assert_eq!(
@@ -214,7 +301,7 @@ fn walk_and_dump_show_every_memzone() {
     let eal = no_huge(16);
     let mz = eal.memzones();
     for name in ["alpha", "beta", "gamma"] {
-        mz.reserve(name, 1000, 0, 0).unwrap();
+        mz.reserve(name, 1000, S0, NONE).unwrap();
     }
     let mut seen = Vec::new();
     let stopped = mz.walk(|z| {
@@ -241,36 +328,42 @@ fn on_hugepages_page_size_flags_pick_2mib_memory() {
     let prefix = unique_prefix("mzhuge");
     let eal = Eal::init(args(&["--file-prefix", &prefix])).unwrap();
     let mz = eal.memzones();
-    let big = mz.reserve("huge", 3 << 20, 0, flags::PAGE_2MB).unwrap();
+    let big = mz
+        .reserve("huge", 3 << 20, S0, MemzoneFlags::PAGE_2MB)
+        .unwrap();
     assert_eq!(big.page_size, 2 << 20);
-    assert_eq!(big.socket_id, 0);
-    assert_eq!(
-        big.iova,
-        eal.memory().virt_to_iova(big.va as usize).unwrap()
-    );
+    assert_eq!(big.socket, Socket::Node(0));
+    assert_eq!(big.iova, Some(eal.memory().virt_to_iova(big.va).unwrap()));
     // IOVA-contiguous (in PA mode two physically adjacent pages may not exist, as for DPDK,
     // so ask for less than a page): the last byte's IOVA follows from the first's.
     let zone = mz
-        .reserve("contig", 1 << 20, 0, flags::PAGE_2MB | flags::IOVA_CONTIG)
+        .reserve(
+            "contig",
+            1 << 20,
+            S0,
+            MemzoneFlags::PAGE_2MB | MemzoneFlags::IOVA_CONTIG,
+        )
         .unwrap();
     assert_eq!(zone.page_size, 2 << 20);
+    assert_eq!(zone.iova, Some(eal.memory().virt_to_iova(zone.va).unwrap()));
+    let last = zone.va + zone.len - 1;
+    let first = zone.iova.expect("checked above").get();
     assert_eq!(
-        zone.iova,
-        eal.memory().virt_to_iova(zone.va as usize).unwrap()
-    );
-    let last = zone.va as usize + zone.len as usize - 1;
-    assert_eq!(
-        eal.memory().virt_to_iova(last),
-        Some(zone.iova + zone.len - 1)
+        eal.memory().virt_to_iova(last).map(Iova::get),
+        Some(first + zone.len as u64 - 1)
     );
     assert_eq!(
-        mz.reserve("1g", 64, 0, flags::PAGE_1GB).unwrap_err().kind(),
+        mz.reserve("1g", 64, S0, MemzoneFlags::PAGE_1GB)
+            .unwrap_err()
+            .kind(),
         ErrorKind::NoMem
     );
-    mz.free(&zone).unwrap();
-    mz.free(&big).unwrap();
+    // SAFETY: nothing uses the memzone any more.
+    unsafe { mz.free(&zone) }.unwrap();
+    // SAFETY: nothing uses the memzone any more.
+    unsafe { mz.free(&big) }.unwrap();
     assert_eq!(
-        eal.heaps().stats(0).unwrap().total_bytes,
+        eal.heaps().stats(Socket::Node(0)).unwrap().total_bytes,
         0,
         "pages given back"
     );

@@ -9,7 +9,7 @@ use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use common::*;
-use dpmem_eal::{Eal, EalOptions, EalSettings, ErrorKind, Memzone};
+use dpmem_eal::{Eal, EalOptions, EalSettings, ErrorKind, Iova, Memzone, MemzoneFlags, Socket};
 use proptest::prelude::*;
 
 const CAPACITY: u32 = 16;
@@ -69,7 +69,7 @@ proptest! {
         for op in ops {
             match op {
                 Op::Reserve(n) => {
-                    let got = mz.reserve(&name(n), 64, 0, 0);
+                    let got = mz.reserve(&name(n), 64, Socket::Node(0), MemzoneFlags::empty());
                     let full = model.len() as u32 == CAPACITY;
                     match model.entry(name(n)) {
                         _ if full => {
@@ -86,19 +86,22 @@ proptest! {
                     }
                 }
                 Op::Free(n) => match model.remove(&name(n)) {
-                    Some(zone) => mz.free(&zone).unwrap(),
+                    // SAFETY: the model's memzone, which nothing uses.
+                    Some(zone) => unsafe { mz.free(&zone) }.unwrap(),
                     None => {
                         // A memzone never reserved (or already freed) under this name.
                         let ghost = Memzone {
                             name: name(n),
                             va: 0x1000,
-                            iova: 0,
+                            iova: Iova::new(0),
                             len: 64,
                             page_size: 4096,
-                            socket_id: 0,
-                            flags: 0,
+                            socket: Socket::Node(0),
+                            flags: MemzoneFlags::empty(),
                         };
-                        prop_assert_eq!(mz.free(&ghost).unwrap_err().kind(), ErrorKind::NoEnt);
+                        // SAFETY: the ghost names no memory; the table must refuse it.
+                        let err = unsafe { mz.free(&ghost) }.unwrap_err();
+                        prop_assert_eq!(err.kind(), ErrorKind::NoEnt);
                     }
                 },
                 Op::Lookup(n) => {
@@ -115,7 +118,8 @@ proptest! {
         listed.sort();
         prop_assert_eq!(listed, model.keys().cloned().collect::<Vec<_>>());
         for zone in model.values() {
-            mz.free(zone).unwrap();
+            // SAFETY: the model's memzones, which nothing uses.
+            unsafe { mz.free(zone) }.unwrap();
         }
         prop_assert_eq!(mz.count(), 0);
         eal.heaps().check().unwrap();
@@ -127,14 +131,24 @@ fn freed_slots_are_reused_lowest_first_and_names_stay_found() {
     let eal = small_table();
     let mz = eal.memzones();
     let zones: Vec<Memzone> = (0..CAPACITY)
-        .map(|i| mz.reserve(&format!("slot{i}"), 64, 0, 0).unwrap())
+        .map(|i| {
+            mz.reserve(
+                &format!("slot{i}"),
+                64,
+                Socket::Node(0),
+                MemzoneFlags::empty(),
+            )
+            .unwrap()
+        })
         .collect();
     // Free 9, 2 and 5: the next three reserves take slots 2, 5 and 9, in that order.
     for i in [9, 2, 5] {
-        mz.free(&zones[i]).unwrap();
+        // SAFETY: the test's memzone, which nothing uses.
+        unsafe { mz.free(&zones[i]) }.unwrap();
     }
     for name in ["new_a", "new_b", "new_c"] {
-        mz.reserve(name, 64, 0, 0).unwrap();
+        mz.reserve(name, 64, Socket::Node(0), MemzoneFlags::empty())
+            .unwrap();
     }
     let names: Vec<String> = mz.list().into_iter().map(|z| z.name).collect();
     assert_eq!(names[2], "new_a");

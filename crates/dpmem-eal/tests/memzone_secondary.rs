@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use dpmem_eal::Eal;
+use dpmem_eal::{Eal, MemzoneFlags, Socket};
 
 const ENV_PREFIX: &str = "DPMEM_TEST_MZ_PREFIX";
 const ZONE_LEN: usize = 1 << 20;
@@ -22,7 +22,12 @@ fn a_secondary_finds_the_primarys_memzones_and_reads_their_bytes() {
     let eal = Eal::init(args(&["-m", "8", "--file-prefix", &prefix])).unwrap();
     let zone = eal
         .memzones()
-        .reserve("shared_zone", ZONE_LEN, 0, 0)
+        .reserve(
+            "shared_zone",
+            ZONE_LEN,
+            Socket::Node(0),
+            MemzoneFlags::empty(),
+        )
         .unwrap();
     // SAFETY: the memzone's bytes are ours until it is freed.
     let bytes = unsafe { std::slice::from_raw_parts_mut(zone.as_ptr(), ZONE_LEN) };
@@ -48,23 +53,25 @@ fn a_secondary_finds_the_primarys_memzones_and_reads_their_bytes() {
     let written = unsafe { std::slice::from_raw_parts(theirs.as_ptr(), 4096) };
     assert!(written.iter().all(|&b| b == 0x5A));
     eal.heaps().check().unwrap();
-    eal.memzones().free(&theirs).unwrap();
-    eal.memzones().free(&zone).unwrap();
-    assert_eq!(eal.heaps().stats(0).unwrap().free_count, 1);
+    // SAFETY: nothing uses the memzone any more.
+    unsafe { eal.memzones().free(&theirs) }.unwrap();
+    // SAFETY: nothing uses the memzone any more.
+    unsafe { eal.memzones().free(&zone) }.unwrap();
+    assert_eq!(eal.heaps().stats(Socket::Node(0)).unwrap().free_count, 1);
 }
 
 #[test]
 #[ignore = "run by a_secondary_finds_the_primarys_memzones_and_reads_their_bytes in a child process"]
 fn memzone_secondary_body() {
     let prefix = std::env::var(ENV_PREFIX).expect("run by the memzone multi-process test");
-    let va: u64 = std::env::var("DPMEM_TEST_MZ_VA").unwrap().parse().unwrap();
+    let va: usize = std::env::var("DPMEM_TEST_MZ_VA").unwrap().parse().unwrap();
     let eal = attach_secondary(&prefix);
     let zone = eal
         .memzones()
         .lookup("shared_zone")
         .expect("the primary's memzone");
     assert_eq!(zone.va, va, "same address in both processes");
-    assert_eq!(zone.len, ZONE_LEN as u64);
+    assert_eq!(zone.len, ZONE_LEN);
     // SAFETY: the primary's memzone, mapped at the same address here.
     let bytes = unsafe { std::slice::from_raw_parts_mut(zone.as_ptr(), ZONE_LEN) };
     for (i, b) in bytes.iter().enumerate() {
@@ -74,7 +81,12 @@ fn memzone_secondary_body() {
     // The heap is shared: the secondary reserves from the primary's free memory.
     let mine = eal
         .memzones()
-        .reserve("from_secondary", 4096, 0, 0)
+        .reserve(
+            "from_secondary",
+            4096,
+            Socket::Node(0),
+            MemzoneFlags::empty(),
+        )
         .unwrap();
     // SAFETY: the new memzone's bytes are ours.
     unsafe { std::ptr::write_bytes(mine.as_ptr(), 0x5A, 4096) };
@@ -87,7 +99,7 @@ const LATE_LEN: usize = 6 << 20;
 
 fn fill(zone: &dpmem_eal::memzone::Memzone, seed: u8) {
     // SAFETY: the memzone's bytes are ours until it is freed.
-    let bytes = unsafe { std::slice::from_raw_parts_mut(zone.as_ptr(), zone.len as usize) };
+    let bytes = unsafe { std::slice::from_raw_parts_mut(zone.as_ptr(), zone.len) };
     for (i, b) in bytes.iter_mut().enumerate() {
         *b = (i % 241) as u8 ^ seed;
     }
@@ -119,17 +131,31 @@ fn a_secondary_catches_up_with_pages_the_primary_maps_and_unmaps_after_it_attach
     let limit = std::time::Duration::from_secs(30);
     child.wait_for_line("attached", limit);
 
-    let first = eal.memzones().reserve("late_zone", LATE_LEN, 0, 0).unwrap();
+    let first = eal
+        .memzones()
+        .reserve(
+            "late_zone",
+            LATE_LEN,
+            Socket::Node(0),
+            MemzoneFlags::empty(),
+        )
+        .unwrap();
     fill(&first, 0x11);
     child.send(&format!("read late_zone 17 {}", first.va));
     child.wait_for_line("done", limit);
 
     // Freed: the heap gives the whole pages back, then maps fresh ones for the next zone.
     let va = first.va;
-    eal.memzones().free(&first).unwrap();
+    // SAFETY: nothing uses the memzone any more.
+    unsafe { eal.memzones().free(&first) }.unwrap();
     let second = eal
         .memzones()
-        .reserve("late_zone_2", LATE_LEN, 0, 0)
+        .reserve(
+            "late_zone_2",
+            LATE_LEN,
+            Socket::Node(0),
+            MemzoneFlags::empty(),
+        )
         .unwrap();
     fill(&second, 0x5C);
     child.send(&format!("read late_zone_2 92 {va}"));
@@ -147,7 +173,8 @@ fn a_secondary_catches_up_with_pages_the_primary_maps_and_unmaps_after_it_attach
     child.wait_for_line("done", limit);
     child.send("quit");
     let (eal, _) = child.assert_passed_keeping(limit, eal);
-    eal.memzones().free(&second).unwrap();
+    // SAFETY: nothing uses the memzone any more.
+    unsafe { eal.memzones().free(&second) }.unwrap();
     // SAFETY: the block is ours; the secondary has exited.
     unsafe { eal.heaps().free(block) }.unwrap();
     eal.heaps().check().unwrap();
@@ -169,14 +196,14 @@ fn late_pages_secondary_body() {
         })
         .unwrap();
     // Bytes of `event` ranges overlapping the zone at `va`.
-    let overlapping = |event: dpmem_eal::MemEvent, va: u64| -> u64 {
-        let end = va + LATE_LEN as u64;
+    let overlapping = |event: dpmem_eal::MemEvent, va: usize| -> usize {
+        let end = va + LATE_LEN;
         events
             .lock()
             .unwrap()
             .iter()
-            .filter(|(e, at, len)| *e == event && (*at as u64) < end && (*at + *len) as u64 > va)
-            .map(|(_, _, len)| *len as u64)
+            .filter(|(e, at, len)| *e == event && *at < end && *at + *len > va)
+            .map(|(_, _, len)| *len)
             .sum()
     };
     println!("attached");
@@ -187,7 +214,7 @@ fn late_pages_secondary_body() {
             ["read", name, seed, first_va] => {
                 let seed: u8 = seed.parse().unwrap();
                 let zone = eal.memzones().lookup(name).expect("the primary's new zone");
-                assert_eq!(zone.len, LATE_LEN as u64);
+                assert_eq!(zone.len, LATE_LEN);
                 if *name == "late_zone_2" {
                     assert_eq!(
                         zone.va.to_string(),
@@ -202,8 +229,7 @@ fn late_pages_secondary_body() {
                 }
                 // All but perhaps a page the zone shares with older heap memory is new here.
                 assert!(
-                    overlapping(dpmem_eal::MemEvent::Alloc, zone.va)
-                        >= (LATE_LEN - (2 << 20)) as u64,
+                    overlapping(dpmem_eal::MemEvent::Alloc, zone.va) >= LATE_LEN - (2 << 20),
                     "Alloc events for the zone's new pages: {:?}",
                     events.lock().unwrap()
                 );

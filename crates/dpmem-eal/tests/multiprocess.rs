@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use dpmem_eal::{Eal, PageRequest, ProcessRole};
+use dpmem_eal::{Eal, PageRequest, ProcessRole, Socket};
 
 const ENV_PREFIX: &str = "DPMEM_TEST_SECONDARY_PREFIX";
 const ENV_VA: &str = "DPMEM_TEST_SECONDARY_VA";
@@ -13,7 +13,7 @@ const ENV_LISTS: &str = "DPMEM_TEST_SECONDARY_LISTS";
 const SPAN: usize = PAGE_2M as usize;
 const REPLY_AT: usize = SPAN - 4096 + 1;
 
-fn run_secondary(proc_type: &str, prefix: &str, va: u64, lists: &str) -> String {
+fn run_secondary(proc_type: &str, prefix: &str, va: usize, lists: &str) -> String {
     run_ignored_test_in_child(
         &std::env::current_exe().unwrap(),
         "secondary_body",
@@ -54,13 +54,18 @@ fn secondary_reads_and_writes_the_primarys_bytes_at_the_same_address() {
         let mut all = vec!["-m", "4", "--file-prefix", &prefix];
         all.extend_from_slice(flags);
         let eal = Eal::init(args(&all)).unwrap();
+        // Pages mapped on demand stay mapped while their handle lives.
+        let mut pages = None;
         let va = if flags.contains(&"--legacy-mem") {
-            eal.memory().segments(0)[1].va
+            eal.memory().segments(0)[1].va()
         } else {
-            eal.memory()
-                .alloc_pages(PageRequest::new(PAGE_2M, 0, 2))
-                .unwrap()
-                .va
+            pages
+                .insert(
+                    eal.memory()
+                        .alloc_pages(PageRequest::new(PAGE_2M, Socket::Node(0), 2))
+                        .unwrap(),
+                )
+                .va()
         };
         // SAFETY: `va` starts a mapped 2 MiB page owned by `eal`.
         let bytes = unsafe { std::slice::from_raw_parts_mut(va as *mut u8, SPAN) };
@@ -80,6 +85,7 @@ fn secondary_reads_and_writes_the_primarys_bytes_at_the_same_address() {
         // The secondaries are gone; the primary's memory and lists are untouched.
         assert_eq!(describe_lists(&eal), lists);
         assert_eq!(bytes[7], 7);
+        drop(pages);
         drop(eal);
         // Legacy memory keeps its page files when the primary exits, as DPDK's does (the next
         // primary with the prefix removes them): remove them here, or each run of this test
@@ -94,7 +100,7 @@ fn secondary_reads_and_writes_the_primarys_bytes_at_the_same_address() {
 #[ignore = "run by secondary_reads_and_writes_the_primarys_bytes_at_the_same_address in a child process"]
 fn secondary_body() {
     let prefix = std::env::var(ENV_PREFIX).expect("run by the multi-process test");
-    let va: u64 = std::env::var(ENV_VA).unwrap().parse().unwrap();
+    let va: usize = std::env::var(ENV_VA).unwrap().parse().unwrap();
     let proc_type = std::env::var("DPMEM_TEST_PROC_TYPE").unwrap();
     let eal = Eal::init(args(&["--proc-type", &proc_type, "--file-prefix", &prefix])).unwrap();
     assert_eq!(eal.process_role(), ProcessRole::Secondary);
@@ -105,9 +111,9 @@ fn secondary_body() {
     );
     let seg = eal
         .memory()
-        .virt_to_memseg(va as usize)
+        .virt_to_memseg(va)
         .expect("the primary's page is a memseg here too");
-    assert_eq!(seg.va, va);
+    assert_eq!(seg.va(), va);
     // SAFETY: the secondary mapped the primary's page at `va`.
     let bytes = unsafe { std::slice::from_raw_parts_mut(va as *mut u8, SPAN) };
     for (i, b) in bytes.iter().enumerate() {
@@ -119,6 +125,6 @@ fn secondary_body() {
     // Secondaries do not own memory hotplug yet.
     assert!(eal
         .memory()
-        .alloc_pages(PageRequest::new(PAGE_2M, 0, 1))
+        .alloc_pages(PageRequest::new(PAGE_2M, Socket::Node(0), 1))
         .is_err());
 }

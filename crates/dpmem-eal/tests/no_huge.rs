@@ -5,8 +5,9 @@ mod common;
 use std::ops::ControlFlow;
 
 use common::{args, run_ignored_test_in_child, unique_prefix};
-use dpmem_eal::memseg::flags;
-use dpmem_eal::{Eal, EalError, ErrorKind, IovaMode, MemoryMode, PageRequest, ProcessRole};
+use dpmem_eal::{
+    Eal, EalError, ErrorKind, Iova, IovaMode, MemoryMode, PageRequest, ProcessRole, Socket,
+};
 
 #[test]
 fn no_huge_maps_64_mib_of_small_pages_with_iova_equal_va() {
@@ -30,7 +31,7 @@ fn no_huge_maps_64_mib_of_small_pages_with_iova_equal_va() {
     assert_eq!(list.page_size, 4096);
     assert_eq!(list.n_segs as u64 * 4096, 64 << 20);
     assert_eq!(list.n_used, list.n_segs);
-    assert_eq!(mem.socket_bytes(0), 64 << 20);
+    assert_eq!(mem.socket_bytes(Socket::Node(0)), 64 << 20);
 
     // The memory is real: write its last byte and first byte through the segment addresses.
     let segs = mem.segments(0);
@@ -38,34 +39,40 @@ fn no_huge_maps_64_mib_of_small_pages_with_iova_equal_va() {
     let (first, last) = (segs[0], segs[segs.len() - 1]);
     assert!(segs
         .iter()
-        .all(|s| s.iova == s.va && s.flags & flags::DO_NOT_FREE != 0));
-    let (head, tail) = (first.va as *mut u8, (last.va + last.len - 1) as *mut u8);
+        .all(|s| s.iova() == Iova::new(s.va() as u64) && s.is_pinned()));
+    let (head, tail) = (
+        first.va() as *mut u8,
+        (last.va() + last.len() - 1) as *mut u8,
+    );
     // SAFETY: inside mapped, pinned no-huge memory owned by `eal`.
     unsafe { head.write(0x5A) };
     // SAFETY: the last byte of the last segment, mapped as above.
     unsafe { tail.write(0xA5) };
     // SAFETY: written just above.
     assert_eq!(unsafe { head.read() }, 0x5A);
-    let probe = (first.va + 12345) as usize;
-    assert_eq!(mem.virt_to_iova(probe), Some(probe as u64));
-    assert_eq!(mem.iova_to_virt(probe as u64), Some(probe));
-    assert_eq!(mem.virt_to_memseg(probe).unwrap().va, first.va + 12288);
+    let probe = first.va() + 12345;
+    assert_eq!(mem.virt_to_iova(probe), Iova::new(probe as u64));
+    assert_eq!(
+        mem.iova_to_virt(Iova::new(probe as u64).unwrap()),
+        Some(probe)
+    );
+    assert_eq!(mem.virt_to_memseg(probe).unwrap().va(), first.va() + 12288);
     assert_eq!(mem.virt_to_list(probe).unwrap().index, 0);
     assert_eq!(mem.virt_to_memseg(0x1000), None);
 
     // One IOVA-contiguous run covers everything.
     let mut runs = Vec::new();
     mem.walk_contig(|_, seg, len| {
-        runs.push((seg.va, len));
+        runs.push((seg.va(), len));
         ControlFlow::<()>::Continue(())
     });
-    assert_eq!(runs, vec![(first.va, 64 << 20)]);
+    assert_eq!(runs, vec![(first.va(), 64 << 20)]);
 
     // A walk stops at the first Break and hands its value back.
     let mut visited = 0;
     let found = mem.walk_segments(|_, seg| {
         visited += 1;
-        if seg.va == first.va + 4 * 4096 {
+        if seg.va() == first.va() + 4 * 4096 {
             ControlFlow::Break(Err::<(), _>("stop here"))
         } else {
             ControlFlow::Continue(())
@@ -75,9 +82,13 @@ fn no_huge_maps_64_mib_of_small_pages_with_iova_equal_va() {
     assert_eq!(visited, 5);
 
     // Memory cannot grow or shrink in this mode, and refusing changes nothing.
-    let err = mem.alloc_pages(PageRequest::new(4096, 0, 1)).unwrap_err();
+    let err = mem
+        .alloc_pages(PageRequest::new(4096, Socket::Node(0), 1))
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotSup, "{err}");
-    let err = mem.free_pages(first.va as usize, 4096).unwrap_err();
+    // SAFETY: no-huge pages are pinned, which `free_pages` refuses before unmapping anything
+    // (what this checks); nothing loses its memory.
+    let err = unsafe { mem.free_pages(first.va(), 4096) }.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Busy, "{err}");
     assert_eq!(mem.lists()[0].n_used, list.n_segs);
 }
@@ -180,24 +191,27 @@ fn event_callbacks_and_validators_register_once_by_name() {
         mem.unregister_event_callback("a").unwrap_err().kind(),
         ErrorKind::NoEnt
     );
-    mem.register_validator("v", 0, 1 << 20, |_, _, _| true)
+    mem.register_validator("v", Socket::Node(0), 1 << 20, |_, _, _| true)
         .unwrap();
     assert_eq!(
-        mem.register_validator("v", 0, 1, |_, _, _| true)
+        mem.register_validator("v", Socket::Node(0), 1, |_, _, _| true)
             .unwrap_err()
             .kind(),
         ErrorKind::Exist
     );
-    mem.register_validator("v", 1, 1, |_, _, _| true).unwrap();
+    mem.register_validator("v", Socket::Node(1), 1, |_, _, _| true)
+        .unwrap();
     assert_eq!(
-        mem.register_validator("v", -1, 1, |_, _, _| true)
+        mem.register_validator("v", Socket::Any, 1, |_, _, _| true)
             .unwrap_err()
             .kind(),
         ErrorKind::Inval
     );
-    mem.unregister_validator("v", 0).unwrap();
+    mem.unregister_validator("v", Socket::Node(0)).unwrap();
     assert_eq!(
-        mem.unregister_validator("v", 0).unwrap_err().kind(),
+        mem.unregister_validator("v", Socket::Node(0))
+            .unwrap_err()
+            .kind(),
         ErrorKind::NoEnt
     );
 }
@@ -243,7 +257,7 @@ fn unprivileged_no_huge_body() {
     assert_eq!(eal.iova_mode(), IovaMode::Va);
     let seg = eal.memory().segments(0)[100];
     // SAFETY: inside mapped no-huge memory owned by `eal`.
-    unsafe { std::ptr::write_bytes(seg.va as *mut u8, 0x11, seg.len as usize) };
+    unsafe { std::ptr::write_bytes(seg.va() as *mut u8, 0x11, seg.len()) };
     assert!(
         eal.runtime_dir().unwrap().starts_with("/tmp")
             || std::env::var_os("XDG_RUNTIME_DIR").is_some()

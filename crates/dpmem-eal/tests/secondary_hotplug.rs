@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use dpmem_eal::Eal;
+use dpmem_eal::{Eal, MemzoneFlags, Socket};
 use dpmem_testkit::ChildTest;
 
 const ENV_PREFIX: &str = "DPMEM_TEST_HOTPLUG_PREFIX";
@@ -79,7 +79,9 @@ fn racing_secondary_body() {
     let mut blocks = 0u64;
     while start.elapsed() < Duration::from_secs(3) {
         // Stats walk every free header, some of them on pages the primary just mapped.
-        eal.heaps().stats(0).expect("stats of the shared heap");
+        eal.heaps()
+            .stats(Socket::Node(0))
+            .expect("stats of the shared heap");
         let Ok(block) = eal.heaps().malloc(512 << 10, 0) else {
             continue;
         };
@@ -118,12 +120,16 @@ fn memory_callbacks_of_a_secondary_may_call_dpmem_during_its_catch_up() {
     let eal = Eal::init(args(&["--file-prefix", &prefix])).unwrap();
     let mut child = spawn_body("reentrant_callback_body", &prefix);
     child.wait_for_line("attached", CHILD_LIMIT);
-    let zone = eal.memzones().reserve("late", 6 << 20, 0, 0).unwrap();
+    let zone = eal
+        .memzones()
+        .reserve("late", 6 << 20, Socket::Node(0), MemzoneFlags::empty())
+        .unwrap();
     // SAFETY: the zone's bytes are ours until it is freed.
-    unsafe { std::ptr::write_bytes(zone.as_ptr(), 0x7E, zone.len as usize) };
+    unsafe { std::ptr::write_bytes(zone.as_ptr(), 0x7E, zone.len) };
     child.send("go");
     let (eal, _) = child.assert_passed_keeping(CHILD_LIMIT, eal);
-    eal.memzones().free(&zone).unwrap();
+    // SAFETY: nothing uses the memzone any more.
+    unsafe { eal.memzones().free(&zone) }.unwrap();
 }
 
 #[test]
@@ -164,7 +170,7 @@ fn reentrant_callback_body() {
         .lookup("late")
         .expect("the primary's new zone");
     // SAFETY: the primary's zone, mapped here by the catch-up in the walk.
-    let bytes = unsafe { std::slice::from_raw_parts(zone.as_ptr(), zone.len as usize) };
+    let bytes = unsafe { std::slice::from_raw_parts(zone.as_ptr(), zone.len) };
     assert!(bytes.iter().all(|&b| b == 0x7E), "the primary's bytes");
     assert!(
         calls.load(std::sync::atomic::Ordering::Relaxed) > 0,
@@ -190,14 +196,21 @@ fn a_replaced_page_whose_new_file_cannot_be_opened_leaves_the_secondary() {
     let dir = mount_2m().expect("hugepages_available checked the mount");
     let prefix = unique_prefix("hprepl");
     let eal = Eal::init(args(&["--file-prefix", &prefix])).unwrap();
-    let before = eal.memzones().reserve("before", 6 << 20, 0, 0).unwrap();
+    let before = eal
+        .memzones()
+        .reserve("before", 6 << 20, Socket::Node(0), MemzoneFlags::empty())
+        .unwrap();
     let mut child = spawn_body("replaced_page_secondary_body", &prefix);
     child.wait_for_line("mapped", CHILD_LIMIT);
     // Freeing the zone gives its pages back; the next zone maps new pages, in new files, into
     // the same slots of the memseg list (the lowest free ones).
     let files_before = files_with_prefix(&dir, &prefix);
-    eal.memzones().free(&before).unwrap();
-    let after = eal.memzones().reserve("after", 6 << 20, 0, 0).unwrap();
+    // SAFETY: nothing uses the memzone any more.
+    unsafe { eal.memzones().free(&before) }.unwrap();
+    let after = eal
+        .memzones()
+        .reserve("after", 6 << 20, Socket::Node(0), MemzoneFlags::empty())
+        .unwrap();
     assert_eq!(
         files_with_prefix(&dir, &prefix),
         files_before,
@@ -206,7 +219,8 @@ fn a_replaced_page_whose_new_file_cannot_be_opened_leaves_the_secondary() {
     remove_files_with_prefix(&dir, &prefix);
     child.send("go");
     let (eal, _) = child.assert_passed_keeping(CHILD_LIMIT, eal);
-    eal.memzones().free(&after).unwrap();
+    // SAFETY: nothing uses the memzone any more.
+    unsafe { eal.memzones().free(&after) }.unwrap();
 }
 
 #[test]
@@ -219,7 +233,7 @@ fn replaced_page_secondary_body() {
     let _ = first;
     // Every page the zone covers: the primary replaces them all, and a catch-up that stopped
     // at the first failure would leave the later ones stale.
-    let pages: Vec<u64> = (zone.va & !((2 << 20) - 1)..zone.va + zone.len)
+    let pages: Vec<usize> = (zone.va & !((2 << 20) - 1)..zone.va + zone.len)
         .step_by(2 << 20)
         .collect();
     assert!(pages.len() > 1, "a zone over several pages");
@@ -232,7 +246,7 @@ fn replaced_page_secondary_body() {
             }
         })
         .unwrap();
-    let mapping_at = |va: u64| {
+    let mapping_at = |va: usize| {
         std::fs::read_to_string("/proc/self/maps")
             .unwrap()
             .lines()
@@ -240,8 +254,8 @@ fn replaced_page_secondary_body() {
                 let range = line.split_whitespace().next().unwrap_or_default();
                 let (lo, hi) = range.split_once('-').unwrap_or_default();
                 let (lo, hi) = (
-                    u64::from_str_radix(lo, 16).unwrap_or(0),
-                    u64::from_str_radix(hi, 16).unwrap_or(0),
+                    usize::from_str_radix(lo, 16).unwrap_or(0),
+                    usize::from_str_radix(hi, 16).unwrap_or(0),
                 );
                 lo <= va && va < hi
             })
@@ -272,7 +286,7 @@ fn replaced_page_secondary_body() {
                 .lock()
                 .unwrap()
                 .iter()
-                .any(|&(va, len)| va as u64 <= page && page < (va + len) as u64),
+                .any(|&(va, len)| va <= page && page < va + len),
             "the Free of page {page:#x} was announced: {:?}",
             freed.lock().unwrap()
         );
@@ -306,7 +320,7 @@ fn small_blocks_a_secondary_frees_follow_the_primarys_parking_rule() {
     let upper = heaps.malloc(64, 0).unwrap();
     let lower = heaps.malloc(64, 0).unwrap();
     assert_eq!(
-        heaps.stats(0).unwrap().total_bytes,
+        heaps.stats(Socket::Node(0)).unwrap().total_bytes,
         2 << 20,
         "one fresh page"
     );
@@ -323,7 +337,7 @@ fn small_blocks_a_secondary_frees_follow_the_primarys_parking_rule() {
     child.wait_for_line("freed lower", CHILD_LIMIT);
     heaps.check().unwrap();
     let (eal, _) = child.assert_passed_keeping(CHILD_LIMIT, eal);
-    let stats = eal.heaps().stats(0).unwrap();
+    let stats = eal.heaps().stats(Socket::Node(0)).unwrap();
     assert_eq!((stats.alloc_count, stats.free_count), (0, 1));
     eal.heaps().check().unwrap();
 }

@@ -4,69 +4,64 @@
 use crate::error::RingError;
 use crate::mode::{ConsumerMode, ProducerMode};
 
-/// Creation flags, with DPDK 22.11's `RING_F_*` values so that a flag word reads the same
-/// in both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct RingFlags(pub u32);
+bitflags::bitflags! {
+    /// Creation flags, with DPDK 22.11's `RING_F_*` values so that a flag word reads the same
+    /// in both.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct RingFlags: u32 {
+        /// Default producer is single-thread (`RING_F_SP_ENQ`).
+        const SP_ENQ = 0x0001;
+        /// Default consumer is single-thread (`RING_F_SC_DEQ`).
+        const SC_DEQ = 0x0002;
+        /// Capacity is exactly the count asked for (`RING_F_EXACT_SZ`); the slot array is the
+        /// next power of two above it.
+        const EXACT_SZ = 0x0004;
+        /// Default producer is multi-thread, relaxed tail sync (`RING_F_MP_RTS_ENQ`).
+        const MP_RTS_ENQ = 0x0008;
+        /// Default consumer is multi-thread, relaxed tail sync (`RING_F_MC_RTS_DEQ`).
+        const MC_RTS_DEQ = 0x0010;
+        /// Default producer is multi-thread, head/tail sync (`RING_F_MP_HTS_ENQ`).
+        const MP_HTS_ENQ = 0x0020;
+        /// Default consumer is multi-thread, head/tail sync (`RING_F_MC_HTS_DEQ`).
+        const MC_HTS_DEQ = 0x0040;
+        /// dpmem's own, in a bit DPDK does not use: keep the head of each multi-thread side on
+        /// the same cache line as its tail, as DPDK does, instead of on a 128-byte block of its
+        /// own. Better when every thread both enqueues and dequeues (a mempool's ring: dpmem's
+        /// mempool handlers set it); worse for a pipeline where some threads only produce and
+        /// others only consume, where the consumers' polling of the tail would keep taking the
+        /// producers' head away from them. A single-thread side keeps its head apart (its one
+        /// thread contends with nobody for it; a per-call single-thread operation on a side whose
+        /// head is beside its tail runs the multi-thread protocol, correct for one thread too).
+        /// Only with [`RingFlags::CACHED_OTHER_TAIL`], the one combination it pays with. It
+        /// changes where positions live, not which elements any operation moves.
+        const HEAD_TAIL_TOGETHER = 0x1000_0000;
+
+        /// dpmem's own, in a bit DPDK does not use: a single-thread or classic multi-thread
+        /// claim that reads the other side's tail leaves, beside its head, how much room that tail
+        /// showed beyond what it took; the next claim that fits in that room takes its slots
+        /// without reading the other side's cache line at all. Only a claim that does not fit
+        /// reads the tail, so no operation takes fewer elements than it would without the flag.
+        ///
+        /// What changes is the `remaining` count an operation reports (DPDK's `free_space` and
+        /// `available`): when the room left sufficed, the true count is at least the one
+        /// reported, rather than equal to it as of the claim. On two cores that share a ring
+        /// this saves a cache-line transfer per operation whenever the ring is not nearly full or
+        /// empty (dpmem's mempool handlers set it). RTS and HTS sides do not use it.
+        const CACHED_OTHER_TAIL = 0x2000_0000;
+    }
+}
 
 impl RingFlags {
     /// No flags: MP producers, MC consumers, power-of-two count.
-    pub const NONE: RingFlags = RingFlags(0);
-    /// Default producer is single-thread (`RING_F_SP_ENQ`).
-    pub const SP_ENQ: RingFlags = RingFlags(0x0001);
-    /// Default consumer is single-thread (`RING_F_SC_DEQ`).
-    pub const SC_DEQ: RingFlags = RingFlags(0x0002);
-    /// Capacity is exactly the count asked for (`RING_F_EXACT_SZ`); the slot array is the
-    /// next power of two above it.
-    pub const EXACT_SZ: RingFlags = RingFlags(0x0004);
-    /// Default producer is multi-thread, relaxed tail sync (`RING_F_MP_RTS_ENQ`).
-    pub const MP_RTS_ENQ: RingFlags = RingFlags(0x0008);
-    /// Default consumer is multi-thread, relaxed tail sync (`RING_F_MC_RTS_DEQ`).
-    pub const MC_RTS_DEQ: RingFlags = RingFlags(0x0010);
-    /// Default producer is multi-thread, head/tail sync (`RING_F_MP_HTS_ENQ`).
-    pub const MP_HTS_ENQ: RingFlags = RingFlags(0x0020);
-    /// Default consumer is multi-thread, head/tail sync (`RING_F_MC_HTS_DEQ`).
-    pub const MC_HTS_DEQ: RingFlags = RingFlags(0x0040);
-
-    /// dpmem's own, in a bit DPDK does not use: keep the head of each multi-thread side on
-    /// the same cache line as its tail, as DPDK does, instead of on a 128-byte block of its
-    /// own. Better when every thread both enqueues and dequeues (a mempool's ring: dpmem's
-    /// mempool handlers set it); worse for a pipeline where some threads only produce and
-    /// others only consume, where the consumers' polling of the tail would keep taking the
-    /// producers' head away from them. A single-thread side keeps its head apart (its one
-    /// thread contends with nobody for it; a per-call single-thread operation on a side whose
-    /// head is beside its tail runs the multi-thread protocol, correct for one thread too).
-    /// Only with [`RingFlags::CACHED_OTHER_TAIL`], the one combination it pays with. It
-    /// changes where positions live, not which elements any operation moves.
-    pub const HEAD_TAIL_TOGETHER: RingFlags = RingFlags(0x1000_0000);
-
-    /// dpmem's own, in a bit DPDK does not use: a single-thread or classic multi-thread
-    /// claim that reads the other side's tail leaves, beside its head, how much room that tail
-    /// showed beyond what it took; the next claim that fits in that room takes its slots
-    /// without reading the other side's cache line at all. Only a claim that does not fit
-    /// reads the tail, so no operation takes fewer elements than it would without the flag.
-    ///
-    /// What changes is the `remaining` count an operation reports (DPDK's `free_space` and
-    /// `available`): when the room left sufficed, the true count is at least the one
-    /// reported, rather than equal to it as of the claim. On two cores that share a ring
-    /// this saves a cache-line transfer per operation whenever the ring is not nearly full or
-    /// empty (dpmem's mempool handlers set it). RTS and HTS sides do not use it.
-    pub const CACHED_OTHER_TAIL: RingFlags = RingFlags(0x2000_0000);
-
-    const KNOWN: u32 = 0x7f | Self::HEAD_TAIL_TOGETHER.0 | Self::CACHED_OTHER_TAIL.0;
-
-    /// Whether every bit of `other` is set here.
-    pub const fn contains(self, other: RingFlags) -> bool {
-        self.0 & other.0 == other.0
-    }
+    pub const NONE: RingFlags = RingFlags::empty();
 
     /// The producer and consumer modes these flags select, or why they conflict.
     pub fn modes(self) -> Result<(ProducerMode, ConsumerMode), RingError> {
         let bad = |reason| RingError::InvalidFlags {
-            flags: self.0,
+            flags: self.bits(),
             reason,
         };
-        if self.0 & !Self::KNOWN != 0 {
+        if !Self::all().contains(self) {
             return Err(bad("unknown flag bits"));
         }
         if self.contains(Self::HEAD_TAIL_TOGETHER) && !self.contains(Self::CACHED_OTHER_TAIL) {
@@ -95,13 +90,6 @@ impl RingFlags {
             _ => return Err(bad("more than one of SC_DEQ, MC_RTS_DEQ, MC_HTS_DEQ")),
         };
         Ok((producer, consumer))
-    }
-}
-
-impl core::ops::BitOr for RingFlags {
-    type Output = RingFlags;
-    fn bitor(self, rhs: RingFlags) -> RingFlags {
-        RingFlags(self.0 | rhs.0)
     }
 }
 

@@ -10,7 +10,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use dpmem_eal::memzone::Memzone;
-use dpmem_eal::{Eal, EalError, ErrorKind};
+use dpmem_eal::{Eal, EalError, ErrorKind, MemzoneFlags, Socket};
 
 use crate::cache_padded::CACHE_PAD;
 use crate::{memory_size, Ring, RingError, RingFlags, RingMemory, RING_NAME_MAX};
@@ -38,11 +38,11 @@ impl MemzoneMemory<'_> {
 // [`free`] does, consuming the handle.
 unsafe impl RingMemory for MemzoneMemory<'_> {
     fn base(&self) -> NonNull<u8> {
-        NonNull::new(self.zone.va as *mut u8).expect("memzones are never at address 0")
+        NonNull::new(self.zone.as_ptr()).expect("memzones are never at address 0")
     }
 
     fn len(&self) -> usize {
-        self.zone.len as usize
+        self.zone.len
     }
 }
 
@@ -80,19 +80,20 @@ fn memzone_name(name: &str) -> Result<String, RingError> {
     Ok(format!("{MEMZONE_PREFIX}{name}"))
 }
 
-/// Creates a ring of `count` `T`s called `name` in a new memzone on `socket`.
+/// Creates a ring of `count` `T`s called `name` in a new memzone on `socket` (DPDK's
+/// `rte_ring_create`).
 pub fn create<'eal, T: Copy>(
     eal: &'eal Eal,
     name: &str,
     count: u32,
-    socket: i32,
+    socket: Socket,
     flags: RingFlags,
 ) -> Result<Ring<T, MemzoneMemory<'eal>>, NamedRingError> {
     let zone_name = memzone_name(name)?;
     let bytes = memory_size(count, core::mem::size_of::<T>() as u32, flags)?;
     let zone = eal
         .memzones()
-        .reserve_aligned(&zone_name, bytes, socket, 0, CACHE_PAD)
+        .reserve_aligned(&zone_name, bytes, socket, MemzoneFlags::empty(), CACHE_PAD)
         .map_err(|source| NamedRingError::Memzone {
             name: name.to_owned(),
             source,
@@ -102,8 +103,9 @@ pub fn create<'eal, T: Copy>(
         _eal: PhantomData,
     };
     Ring::create_in(memory, name, count, flags).map_err(|e| {
-        // Nothing else can know the memzone yet: give it back.
-        let _ = eal.memzones().free(&zone);
+        // SAFETY: nothing else can know the memzone yet (no ring was built in it): give it
+        // back.
+        let _ = unsafe { eal.memzones().free(&zone) };
         NamedRingError::from(e)
     })
 }
@@ -111,8 +113,14 @@ pub fn create<'eal, T: Copy>(
 /// A handle on the ring called `name`, created by this process or by the primary.
 ///
 /// # Safety
-/// The ring holds valid `T`s: it was created for `T` (or a type of the same layout). Its
-/// element size is checked; its type cannot be.
+/// - The ring holds valid `T`s: it was created for `T` (or a type of the same layout). Its
+///   element size is checked; its type cannot be.
+/// - Its creation has finished ([`create`] returned in the process that made it): the
+///   memzone is found by name before the ring in it is built.
+/// - The handle is not used after the ring is freed ([`free`], in any process).
+/// - Its single-thread sides are used by one thread at a time across processes: the handles
+///   enforce that within each process's ring handle, and the shared header across processes,
+///   but a side reset by `RawRing::reset` is the caller's to coordinate (as in DPDK).
 pub unsafe fn lookup<'eal, T: Copy>(
     eal: &'eal Eal,
     name: &str,
@@ -137,7 +145,7 @@ pub fn free<T: Copy>(eal: &Eal, ring: Ring<T, MemzoneMemory<'_>>) -> Result<(), 
     let zone = ring.raw().memory().memzone().clone();
     let name = zone.name.clone();
     drop(ring);
-    eal.memzones()
-        .free(&zone)
-        .map_err(|source| NamedRingError::Memzone { name, source })
+    // SAFETY: this process's handle is consumed above; other handles exist only through
+    // `lookup`, whose contract forbids using them once the ring is freed.
+    unsafe { eal.memzones().free(&zone) }.map_err(|source| NamedRingError::Memzone { name, source })
 }

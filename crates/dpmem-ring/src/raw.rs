@@ -144,7 +144,7 @@ pub unsafe fn init_in(
             magic: AtomicU64::new(0),
             memory_size: needed as u64,
             name,
-            flags: flags.0,
+            flags: flags.bits(),
             size: g.size,
             mask: g.size - 1,
             capacity: g.capacity,
@@ -257,7 +257,7 @@ impl<M: RingMemory> RawRing<M> {
         // The data path trusts the sizes (slot indexes) and each side's recorded mode and
         // layout (which word it moves): refuse a header that `init_in` would not have written.
         let meta = ring.meta();
-        let flags = RingFlags(meta.flags);
+        let flags = RingFlags::from_bits_retain(meta.flags);
         let count = if flags.contains(RingFlags::EXACT_SZ) {
             meta.capacity
         } else {
@@ -344,7 +344,7 @@ impl<M: RingMemory> RawRing<M> {
 
     /// The creation flags.
     pub fn flags(&self) -> RingFlags {
-        RingFlags(self.meta().flags)
+        RingFlags::from_bits_retain(self.meta().flags)
     }
 
     /// Slots in the array (a power of two).

@@ -1,37 +1,19 @@
-//! The one place the ring (and the mempool, which uses this module too) takes its atomics
-//! from.
+//! The ring's view of the one place dpmem takes its atomics from, `dpmem_sys::sync` (the
+//! hardware's, or loom's under `RUSTFLAGS="--cfg loom"`), plus the ring's own CPU hints.
 //!
 //! Every head, tail and counter of the ring, and its header's magic, is one of these types,
-//! so that the same algorithm runs on the hardware and, under `RUSTFLAGS="--cfg loom"`,
-//! inside loom's model checker, which explores the interleavings and weak-memory outcomes
-//! the orderings allow. Nothing else in the crate names `core::sync::atomic` or `loom`
-//! directly (the loom-only slot cells come from here too). Public but hidden:
-//! `dpmem-mempool`'s caches and stacks run under the same switch.
+//! so that the same algorithm runs on the hardware and inside loom's model checker, which
+//! explores the interleavings and weak-memory outcomes the orderings allow. Nothing else in
+//! the crate names `core::sync::atomic` or `loom` directly (the loom-only slot cells come
+//! from the same place). Public but hidden: `dpmem-mempool`'s caches and stacks run under
+//! the same switch.
 
-#[cfg(loom)]
-pub use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-
-#[cfg(not(loom))]
-pub use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+pub use dpmem_sys::sync::{spin_wait, AtomicU32, AtomicU64, Ordering};
 
 /// Under loom only: a cell whose reads and writes loom checks for ordering, without holding
 /// the data (the ring's slot copies are plain memory; see `slots::track`).
 #[cfg(loom)]
-pub(crate) use loom::cell::UnsafeCell as ModelCell;
-
-/// One turn of a wait loop for another thread's progress.
-///
-/// On the hardware this is the CPU's spin-loop hint (`pause` on x86), which frees pipeline
-/// resources for a sibling hyper-thread and avoids the memory-order machine clear when the
-/// awaited line changes. Under loom a spinning thread must yield, or the model checker
-/// would explore the same loop forever.
-#[inline(always)]
-pub fn spin_wait() {
-    #[cfg(loom)]
-    loom::thread::yield_now();
-    #[cfg(not(loom))]
-    core::hint::spin_loop();
-}
+pub(crate) use dpmem_sys::sync::ModelCell;
 
 /// Whether this CPU has `prefetchw` (CPUID says so for every AMD64 CPU and Intel's since
 /// Broadwell). It is only used once CPUID said so ([`detect_prefetch_for_write`], when a

@@ -6,8 +6,7 @@ use dpmem_ring::{
 };
 
 /// Heads beside tails, the room left kept: the layout of dpmem's mempool rings.
-const MEMPOOL_LAYOUT: RingFlags =
-    RingFlags(RingFlags::HEAD_TAIL_TOGETHER.0 | RingFlags::CACHED_OTHER_TAIL.0);
+const MEMPOOL_LAYOUT: RingFlags = RingFlags::HEAD_TAIL_TOGETHER.union(RingFlags::CACHED_OTHER_TAIL);
 
 /// Every producer/consumer pairing of modes, in every layout (heads apart from tails or
 /// beside them, the other side's tail cached or not): the layout changes where positions
@@ -371,7 +370,7 @@ fn bad_input_is_refused_with_the_reason() {
         RingError::InvalidFlags { .. }
     ));
     assert!(matches!(
-        err(8, 8, RingFlags(0x100)),
+        err(8, 8, RingFlags::from_bits_retain(0x100)),
         RingError::InvalidFlags { .. }
     ));
     let long = "x".repeat(RING_NAME_MAX + 1);
@@ -474,14 +473,17 @@ fn attach_refuses_a_header_inconsistent_with_its_flags() {
     let read = |offset: usize| unsafe { word(offset).read() };
     // SAFETY: as above.
     let write = |offset: usize, v: u32| unsafe { word(offset).write(v) };
-    assert_eq!(read(flags_at), (RingFlags::SP_ENQ | RingFlags::SC_DEQ).0);
+    assert_eq!(
+        read(flags_at),
+        (RingFlags::SP_ENQ | RingFlags::SC_DEQ).bits()
+    );
     assert_eq!(read(mask_at), 15);
     for (offset, scribble, said) in [
         (mask_at, 0xffff, "inconsistent sizes"),
-        (flags_at, RingFlags::NONE.0, "producer side"),
+        (flags_at, RingFlags::NONE.bits(), "producer side"),
         (
             flags_at,
-            (RingFlags::SP_ENQ | RingFlags::SC_DEQ | RingFlags::CACHED_OTHER_TAIL).0,
+            (RingFlags::SP_ENQ | RingFlags::SC_DEQ | RingFlags::CACHED_OTHER_TAIL).bits(),
             "producer side",
         ),
     ] {
@@ -541,7 +543,7 @@ fn the_layout_flags_are_kept_and_reported_and_bad_ones_refused() {
         Ring::<u64>::new(
             "layout3",
             16,
-            RingFlags(RingFlags::CACHED_OTHER_TAIL.0 << 1)
+            RingFlags::from_bits_retain(RingFlags::CACHED_OTHER_TAIL.bits() << 1)
         ),
         Err(RingError::InvalidFlags { .. })
     ));

@@ -64,7 +64,7 @@ fn flags() -> impl Strategy<Value = RingFlags> {
 /// Whether a side in mode `relaxed_mode_flags` (its RTS and HTS bits) reports room from a
 /// cached tail on a ring with `flags`.
 fn reports_a_lower_bound(flags: RingFlags, relaxed_mode_flags: u32) -> bool {
-    flags.contains(RingFlags::CACHED_OTHER_TAIL) && flags.0 & relaxed_mode_flags == 0
+    flags.contains(RingFlags::CACHED_OTHER_TAIL) && flags.bits() & relaxed_mode_flags == 0
 }
 
 proptest! {
@@ -74,8 +74,8 @@ proptest! {
         let ring = Ring::<u32>::new("model", count, flags).unwrap();
         let capacity = ring.capacity() as usize;
         let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
-        let prod_bound = reports_a_lower_bound(flags, RingFlags::MP_RTS_ENQ.0 | RingFlags::MP_HTS_ENQ.0);
-        let cons_bound = reports_a_lower_bound(flags, RingFlags::MC_RTS_DEQ.0 | RingFlags::MC_HTS_DEQ.0);
+        let prod_bound = reports_a_lower_bound(flags, RingFlags::MP_RTS_ENQ.bits() | RingFlags::MP_HTS_ENQ.bits());
+        let cons_bound = reports_a_lower_bound(flags, RingFlags::MC_RTS_DEQ.bits() | RingFlags::MC_HTS_DEQ.bits());
         let mut model = VecDeque::new();
         let mut next = 0u32;
         for call in calls {

@@ -1,7 +1,7 @@
 //! Named rings in memzones: created, found and freed by name, in this process and from a real
 //! secondary process (this test binary re-executed).
 
-use dpmem_eal::{Eal, ErrorKind, ProcessRole};
+use dpmem_eal::{Eal, ErrorKind, ProcessRole, Socket};
 use dpmem_ring::named::{self, NamedRingError};
 use dpmem_ring::{RingError, RingFlags};
 
@@ -19,7 +19,8 @@ fn eal(extra: &[&str]) -> Eal {
 #[test]
 fn a_named_ring_is_found_by_name_and_freed() {
     let eal = eal(&["--no-huge", "-m", "16", "--file-prefix", &prefix("named")]);
-    let ring = named::create::<u64>(&eal, "rx_queue_0", 1024, 0, RingFlags::NONE).unwrap();
+    let ring =
+        named::create::<u64>(&eal, "rx_queue_0", 1024, Socket::Node(0), RingFlags::NONE).unwrap();
     assert_eq!(ring.capacity(), 1023);
     let zone = ring.raw().memory().memzone().clone();
     assert_eq!(zone.name, "RG_rx_queue_0");
@@ -44,10 +45,11 @@ fn a_named_ring_is_found_by_name_and_freed() {
     drop(consumer);
 
     // A taken name, a name too long for RG_ + 28 bytes, an element size that does not match.
-    let taken = named::create::<u64>(&eal, "rx_queue_0", 64, 0, RingFlags::NONE).unwrap_err();
+    let taken =
+        named::create::<u64>(&eal, "rx_queue_0", 64, Socket::Node(0), RingFlags::NONE).unwrap_err();
     assert_eq!(taken.memzone_kind(), Some(ErrorKind::Exist), "{taken}");
     let long = "n".repeat(29);
-    let err = named::create::<u64>(&eal, &long, 64, 0, RingFlags::NONE).unwrap_err();
+    let err = named::create::<u64>(&eal, &long, 64, Socket::Node(0), RingFlags::NONE).unwrap_err();
     assert!(
         matches!(err, NamedRingError::Ring(RingError::NameTooLong { .. })),
         "{err}"
@@ -63,7 +65,7 @@ fn a_named_ring_is_found_by_name_and_freed() {
     );
     // A bad ring (count 0) leaves no memzone behind.
     let before = eal.memzones().count();
-    assert!(named::create::<u64>(&eal, "bad", 0, 0, RingFlags::NONE).is_err());
+    assert!(named::create::<u64>(&eal, "bad", 0, Socket::Node(0), RingFlags::NONE).is_err());
     assert_eq!(eal.memzones().count(), before);
 
     drop(found);
@@ -72,7 +74,8 @@ fn a_named_ring_is_found_by_name_and_freed() {
     let gone = unsafe { named::lookup::<u64>(&eal, "rx_queue_0") };
     assert!(matches!(gone, Err(NamedRingError::NotFound(_))));
     // The name can be used again.
-    let again = named::create::<u64>(&eal, "rx_queue_0", 64, 0, RingFlags::NONE).unwrap();
+    let again =
+        named::create::<u64>(&eal, "rx_queue_0", 64, Socket::Node(0), RingFlags::NONE).unwrap();
     named::free(&eal, again).unwrap();
 }
 
@@ -91,7 +94,7 @@ fn a_secondary_process_dequeues_what_the_primary_enqueued() {
         &eal,
         "to_secondary",
         256,
-        0,
+        Socket::Node(0),
         RingFlags::SP_ENQ | RingFlags::SC_DEQ,
     )
     .unwrap();

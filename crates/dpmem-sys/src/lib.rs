@@ -20,6 +20,7 @@ pub mod numa;
 pub mod pagemap;
 pub mod process;
 pub mod root;
+pub mod sync;
 pub mod thread;
 
 pub use error::{SysError, SysResult};

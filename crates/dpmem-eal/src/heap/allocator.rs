@@ -1,6 +1,7 @@
 //! An `allocator-api2` allocator over one heap, so Rust collections (`Vec<T, A>`, `Box<T, A>`)
 //! keep their buffers in hugepage memory on a chosen socket.
 
+use crate::socket::Socket;
 use std::alloc::Layout;
 use std::ptr::NonNull;
 
@@ -17,16 +18,16 @@ use super::Heaps;
 #[derive(Debug, Clone, Copy)]
 pub struct HeapAllocator<'a> {
     heaps: Heaps<'a>,
-    socket: i32,
+    socket: Socket,
 }
 
 impl<'a> HeapAllocator<'a> {
-    pub(super) fn new(heaps: Heaps<'a>, socket: i32) -> Self {
+    pub(super) fn new(heaps: Heaps<'a>, socket: Socket) -> Self {
         Self { heaps, socket }
     }
 
     /// The socket this allocator takes memory from.
-    pub fn socket(&self) -> i32 {
+    pub fn socket(&self) -> Socket {
         self.socket
     }
 

@@ -11,14 +11,11 @@
 //! growing. Lock order: directory, then a heap, then the hotplug lock; nothing takes the
 //! directory while it holds a heap.
 
-use super::malloc_heap::{HEAP_NAME_LEN, MAX_HEAPS};
+use super::state::{HEAP_NAME_LEN, MAX_HEAPS};
 use crate::error::EalError;
-use crate::shared_config::{decode_str, encode_str};
+use crate::shared_name::encode_str;
+use crate::socket::EXTERNAL_SOCKET_BASE;
 use crate::sync::SharedLocked;
-
-/// The first socket id of external heaps (DPDK's `RTE_MAX_NUMA_NODES`): no real NUMA node has
-/// an id this high, so a socket id alone says which kind of heap it names.
-pub const EXTERNAL_SOCKET_BASE: i32 = 256;
 
 /// What occupies a heap slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,10 +45,6 @@ impl HeapEntry {
             2 => HeapKind::External,
             _ => HeapKind::Unused,
         }
-    }
-
-    pub fn name(&self) -> String {
-        decode_str(&self.name)
     }
 }
 

@@ -14,6 +14,8 @@
 //! makes the heap read "a header" that is really part of a live block, whose state must not
 //! change.
 
+use crate::error::EalError;
+
 /// Bytes of an element header; user data starts this far after it (one cache line).
 pub const HEADER_LEN: usize = 64;
 /// Every size and alignment the heap hands out is a multiple of this.
@@ -127,9 +129,10 @@ fn bookkeeping<R>(f: impl FnOnce() -> R) -> R {
 
 /// The address of an element header in heap memory. Reading or writing through it is valid
 /// while the owning heap's lock is held and the address is a header of that heap (callers
-/// establish this: from the heap's own links, or after `Elem::probe` checks on foreign input).
+/// establish this: from the heap's own links, or, for a pointer a caller passed in, by finding
+/// its page mapped in one of the heap's lists before [`Elem::live_block`] reads it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Elem(pub usize);
+pub(crate) struct Elem(pub(crate) usize);
 
 impl Elem {
     #[inline]
@@ -259,6 +262,65 @@ impl Elem {
         }
         // SAFETY: as in `seal`: mapped heap memory at the end of the element, lock held.
         bookkeeping(|| unsafe { self.trailer(size).read() == TRAILER_COOKIE ^ self.addr() })
+    }
+
+    /// The live block whose data starts at `ptr`, this element being the header just before
+    /// it, in the heap whose shared state is at `heap`: the block's real header and what it
+    /// says. Foreign pointers, pointers into the middle of a block and freed blocks are refused
+    /// by what the headers say; a pad header is followed back to its block only when
+    /// `is_mapped` says the address it leads to is mapped. With feature `debug`, a block
+    /// written past its end is refused too, never merged into a neighbour.
+    ///
+    /// The caller holds the heap's lock and found this header's page mapped in the heap's
+    /// memory (the type's invariant).
+    pub(crate) fn live_block(
+        self,
+        heap: u64,
+        ptr: usize,
+        is_mapped: impl Fn(usize) -> bool,
+    ) -> Result<(Elem, ElemHeader), EalError> {
+        let bad = |reason: &'static str| EalError::BadPointer { addr: ptr, reason };
+        let h = self.load();
+        if h.magic != self.expected_magic() || h.heap != heap {
+            return Err(bad(
+                "no live block starts here (never handed out, or freed and merged since)",
+            ));
+        }
+        let real = match h.state() {
+            Some(ElemState::Busy) if h.pad == 0 => self,
+            Some(ElemState::Busy) => {
+                return Err(bad("inside a padded block, not at its start"));
+            }
+            Some(ElemState::Free | ElemState::Parked) => {
+                return Err(EalError::DoubleFree { addr: ptr })
+            }
+            Some(ElemState::Pad) => {
+                let real = Elem(self.0.wrapping_sub(h.pad as usize));
+                if h.pad == 0 || !is_mapped(real.0) {
+                    return Err(bad("a pad header leads outside the heap"));
+                }
+                let rh = real.load();
+                if rh.magic != real.expected_magic() || rh.heap != heap || rh.pad != h.pad {
+                    return Err(bad("a pad header leads to no block"));
+                }
+                match rh.state() {
+                    Some(ElemState::Busy) => real,
+                    Some(ElemState::Free | ElemState::Parked) => {
+                        return Err(EalError::DoubleFree { addr: ptr })
+                    }
+                    _ => return Err(bad("a pad header leads to no block")),
+                }
+            }
+            None => return Err(bad("no live block starts here")),
+        };
+        let rh = real.load();
+        if !real.seal_intact(rh.size) {
+            return Err(EalError::BlockOverrun {
+                addr: ptr,
+                size: rh.usable_len(),
+            });
+        }
+        Ok((real, rh))
     }
 
     /// Fills `[start, start+len)` with zeroes: erased headers and cleared data.

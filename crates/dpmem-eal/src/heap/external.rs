@@ -17,12 +17,14 @@
 
 use super::directory::{encode_heap_name, HeapEntry, HeapKind};
 use super::elem::{elem_flags, Elem, ElemState, CACHE_LINE, HEADER_LEN};
-use super::malloc_heap::{HeapOps, HeapState, SharedHeap, HEAP_NAME_LEN};
+use super::malloc_heap::HeapOps;
+use super::state::{HeapState, SharedHeap, HEAP_NAME_LEN};
 use super::{heap_addr, Heaps};
 use crate::error::EalError;
+use crate::iova::Iova;
 use crate::memory::{check_range, ExternalArea, MemEvent};
-use crate::memseg::SOCKET_ID_ANY;
 use crate::memseg_list::MemsegListHeader;
+use crate::socket::{Socket, SOCKET_ID_ANY};
 
 /// A heap found by name: its slot, socket id and shared state.
 struct NamedHeap<'a> {
@@ -37,7 +39,15 @@ fn describe(va: u64, len: u64) -> String {
 
 impl<'a> Heaps<'a> {
     /// Socket ids of the external heaps, ascending.
-    pub fn external_sockets(&self) -> Vec<i32> {
+    pub fn external_sockets(&self) -> Vec<Socket> {
+        self.external_socket_ids()
+            .into_iter()
+            .map(Socket::from_recorded)
+            .collect()
+    }
+
+    /// [`Heaps::external_sockets`] as the shared tables record them.
+    pub(super) fn external_socket_ids(&self) -> Vec<i32> {
         let dir = self.memory.shared().heap_directory.lock();
         let mut sockets: Vec<i32> = dir
             .entries
@@ -96,7 +106,7 @@ impl<'a> Heaps<'a> {
     /// Errors: `EINVAL` for an empty name or one longer than 31 bytes, `EEXIST` when a heap
     /// (socket heaps included: `socket_0`, ...) has that name, `ENOSPC` when all
     /// [`super::MAX_HEAPS`] heap slots are in use.
-    pub fn heap_create(&self, name: &str) -> Result<i32, EalError> {
+    pub fn heap_create(&self, name: &str) -> Result<Socket, EalError> {
         let encoded = encode_heap_name(name)?;
         let mut dir = self.memory.shared().heap_directory.lock();
         if dir.find_name(&encoded).is_some() {
@@ -137,7 +147,7 @@ impl<'a> Heaps<'a> {
             kind: HeapKind::External as u32,
         };
         dir.next_socket_id = next;
-        Ok(socket_id)
+        Ok(Socket::from_recorded(socket_id))
     }
 
     /// Destroys the external heap `name` (DPDK's `rte_malloc_heap_destroy`). Its socket id is
@@ -176,11 +186,11 @@ impl<'a> Heaps<'a> {
     /// The socket id of the heap called `name` (DPDK's `rte_malloc_heap_get_socket`): a socket
     /// heap's (`socket_0` → 0) or an external heap's. `EINVAL` for a bad name, `ENOENT` for an
     /// unknown one.
-    pub fn heap_get_socket(&self, name: &str) -> Result<i32, EalError> {
+    pub fn heap_get_socket(&self, name: &str) -> Result<Socket, EalError> {
         let encoded = encode_heap_name(name)?;
         let dir = self.memory.shared().heap_directory.lock();
         dir.find_name(&encoded)
-            .map(|slot| dir.entries[slot].socket_id)
+            .map(|slot| Socket::from_recorded(dir.entries[slot].socket_id))
             .ok_or_else(|| EalError::NotFound {
                 what: "heap",
                 name: name.into(),
@@ -189,22 +199,23 @@ impl<'a> Heaps<'a> {
 
     /// Whether `socket` is the socket id of an external heap (DPDK's
     /// `rte_malloc_heap_socket_is_external`): `false` for socket heaps and for
-    /// [`SOCKET_ID_ANY`], `EINVAL` for a socket id no heap has.
-    pub fn heap_socket_is_external(&self, socket: i32) -> Result<bool, EalError> {
+    /// [`Socket::Any`], `EINVAL` for a socket no heap has.
+    pub fn heap_socket_is_external(&self, socket: Socket) -> Result<bool, EalError> {
+        let socket = socket.to_raw();
         if socket == SOCKET_ID_ANY {
             return Ok(false);
         }
         let dir = self.memory.shared().heap_directory.lock();
-        let slot = dir
-            .find_socket(socket)
-            .ok_or_else(|| EalError::InvalidArgument(format!("socket {socket} has no heap")))?;
+        let slot = dir.find_socket(socket).ok_or_else(|| {
+            EalError::InvalidArgument(format!("{} has no heap", Socket::from_recorded(socket)))
+        })?;
         Ok(dir.entries[slot].kind() == HeapKind::External)
     }
 
     /// Adds `[va, va+len)`, memory of `page_size` pages the caller mapped, to the external heap
     /// `name` (DPDK's `rte_malloc_heap_memory_add`). The memory gets an external memseg list
     /// of socket `heap_get_socket(name)` whose pages have the IOVAs of `iovas` (one per page) or
-    /// [`crate::BAD_IOVA`], becomes one free block of the heap, and a [`MemEvent::Alloc`] is
+    /// none known, becomes one free block of the heap, and a [`MemEvent::Alloc`] is
     /// announced for it. Its contents are treated as garbage: zeroing allocations clear it.
     ///
     /// Errors, with nothing changed: `EINVAL` for a null or empty range, a page size that is not
@@ -222,7 +233,7 @@ impl<'a> Heaps<'a> {
         name: &str,
         va: *mut u8,
         len: usize,
-        iovas: Option<&[u64]>,
+        iovas: Option<&[Iova]>,
         page_size: usize,
     ) -> Result<(), EalError> {
         let area = ExternalArea::new(va as usize, len, iovas, page_size)?;

@@ -10,7 +10,7 @@
 //! Sizes below 1 KiB fall into row 0, cut into exact 64-byte classes (every element size is a
 //! multiple of a cache line).
 
-use super::elem::{Elem, ElemHeader, ElemState};
+use super::elem::{Elem, ElemHeader};
 
 const SL_LOG2: u32 = 4;
 pub const SL_COUNT: usize = 1 << SL_LOG2;
@@ -166,18 +166,6 @@ impl FreeIndex {
                 .all(|sl| (self.list_bitmaps[fl] & (1 << sl) != 0) == (self.heads[fl][sl] != 0));
             lists_ok && row_set == (self.list_bitmaps[fl] != 0)
         })
-    }
-
-    /// Whether `elem` (free, of header `h`) is on the list its size selects.
-    pub fn holds(&self, elem: Elem, h: &ElemHeader) -> bool {
-        let mut cur = self.head(class_of(h.size));
-        while let Some(e) = cur {
-            if e == elem {
-                return h.state() == Some(ElemState::Free);
-            }
-            cur = Elem::from_addr(e.load().free_next);
-        }
-        false
     }
 }
 

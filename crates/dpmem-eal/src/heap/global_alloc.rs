@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
 
 use crate::eal::Eal;
 use crate::error::EalError;
-use crate::memseg::SOCKET_ID_ANY;
+use crate::socket::{Socket, SOCKET_ID_ANY};
 use crate::sync::{lock_depth, LockDepthScope};
 
 /// The EAL whose heap serves allocations; set once, never cleared, because blocks it handed out
@@ -54,21 +54,21 @@ impl DpmemGlobalAlloc {
         DpmemGlobalAlloc
     }
 
-    /// Routes allocations to `socket`'s heap of `eal` ([`SOCKET_ID_ANY`]: the registering
+    /// Routes allocations to `socket`'s heap of `eal` ([`Socket::Any`]: the registering
     /// thread's preferred socket, fixed now so the allocation path reads no thread state).
     /// The EAL is `'static` because blocks it serves may be freed at any later time: leak it
     /// (`Box::leak`). Registering the same EAL again changes the socket and resumes routing;
     /// another EAL is refused (`EEXIST`), as is a socket without a heap (`EINVAL`).
-    pub fn register(eal: &'static Eal, socket: i32) -> Result<(), EalError> {
+    pub fn register(eal: &'static Eal, socket: Socket) -> Result<(), EalError> {
         let heaps = eal.heaps();
-        let socket = if socket == SOCKET_ID_ANY {
+        let socket = if socket == Socket::Any {
             heaps.preferred_socket()
         } else {
             socket
         };
         if !heaps.sockets().contains(&socket) {
             return Err(EalError::InvalidArgument(format!(
-                "socket {socket} has no heap for the global allocator"
+                "{socket} has no heap for the global allocator"
             )));
         }
         let eal_ptr = eal as *const Eal as *mut Eal;
@@ -82,7 +82,7 @@ impl DpmemGlobalAlloc {
                 });
             }
         }
-        SOCKET.store(socket, Ordering::Release);
+        SOCKET.store(socket.to_raw(), Ordering::Release);
         ROUTING.store(true, Ordering::Release);
         Ok(())
     }
@@ -118,7 +118,7 @@ impl DpmemGlobalAlloc {
         let eal = Self::routing_eal()?;
         let _entry = enter_heap()?;
         let heaps = eal.heaps();
-        let socket = SOCKET.load(Ordering::Acquire);
+        let socket = Socket::from_recorded(SOCKET.load(Ordering::Acquire));
         let got = if zeroed {
             heaps.zmalloc_socket(layout.size(), layout.align(), socket)
         } else {
@@ -172,7 +172,7 @@ unsafe impl GlobalAlloc for DpmemGlobalAlloc {
             return unsafe { System.realloc(ptr, layout, new_size) };
         };
         if let (Some(_entry), Some(block)) = (enter_heap(), NonNull::new(ptr)) {
-            let socket = SOCKET.load(Ordering::Acquire);
+            let socket = Socket::from_recorded(SOCKET.load(Ordering::Acquire));
             // SAFETY: the caller owns the block and stops using `ptr` if this succeeds.
             let resized = unsafe {
                 eal.heaps()

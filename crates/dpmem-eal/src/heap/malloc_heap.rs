@@ -14,48 +14,14 @@
 
 use std::num::NonZeroUsize;
 
-use super::directory::EXTERNAL_SOCKET_BASE;
 use super::elem::{
     elem_flags, Elem, ElemHeader, ElemState, CACHE_LINE, HEADER_LEN, MIN_SPLIT_LEN, TRAILER_LEN,
 };
-use super::free_index::{class_at_least, class_of, FreeIndex};
-use super::quick_lists::{list_of, QuickLists, PARKED_MAX_BYTES, QUICK_LIST_COUNT};
+use super::free_index::{class_at_least, class_of};
+use super::state::HeapState;
 use crate::memory::{Memory, PageRequest};
-use crate::sync::SharedLocked;
-
-/// Heaps the configuration holds: one per socket id below this (DPDK's `RTE_MAX_HEAPS`).
-pub const MAX_HEAPS: usize = 32;
-pub const HEAP_NAME_LEN: usize = 32;
-
-/// The shared state of one heap. All-zero bytes are an unused, empty heap.
-#[repr(C)]
-#[derive(Debug)]
-pub struct HeapState {
-    pub name: [u8; HEAP_NAME_LEN],
-    pub socket_id: i32,
-    /// Non-zero once the primary set the heap up.
-    pub in_use: u32,
-    /// First and last element in address order (0 when the heap has no memory).
-    pub first: u64,
-    pub last: u64,
-    /// Bytes of memory the heap owns (headers included).
-    pub total_bytes: u64,
-    /// At least the bytes of that memory on pages that may go back to the system (memory
-    /// added as releasable, less what went back): 0 only when there are none, which spares
-    /// frees on pinned memory the look at their neighbours (`HeapOps::may_park`).
-    pub releasable_bytes: u64,
-    /// Busy elements.
-    pub alloc_count: u64,
-    /// Allocations asked for "any socket" that this heap served after the caller's own socket
-    /// could not.
-    pub fallback_alloc_count: u64,
-    pub free: FreeIndex,
-    /// Small blocks freed and not merged yet (socket heaps only).
-    pub quick: QuickLists,
-}
-
-/// A heap as it sits in the shared configuration: its lock and its state.
-pub type SharedHeap = SharedLocked<HeapState>;
+use crate::memzone_flags::MemzoneFlags;
+use crate::socket::Socket;
 
 /// What an allocation needs, already normalised (sizes and alignments multiples of a cache
 /// line, alignment a power of two).
@@ -68,7 +34,7 @@ pub(crate) struct AllocRequest {
     /// The data must be IOVA-contiguous.
     pub contig: bool,
     /// Page sizes allowed (memzone page-size flags); 0 = any.
-    pub page_flags: u32,
+    pub page_flags: MemzoneFlags,
 }
 
 /// A locked heap and the memory it draws pages from.
@@ -80,7 +46,7 @@ pub(crate) struct HeapOps<'a> {
 }
 
 /// Memcheck's view of the heap (feature `memcheck`; nothing without it).
-mod annotate {
+pub(super) mod annotate {
     #[cfg(feature = "memcheck")]
     pub use crate::memcheck::{freelike, make_noaccess, malloclike, resize_in_place};
 
@@ -115,7 +81,7 @@ const CLEAR_ON_FREE_MAX: usize = 16 << 10;
 const EXACT_CLASS_PROBES: usize = 4;
 
 #[inline]
-fn align_floor(v: usize, align: usize) -> usize {
+pub(super) fn align_floor(v: usize, align: usize) -> usize {
     v & !(align - 1)
 }
 
@@ -127,7 +93,7 @@ impl HeapOps<'_> {
 
     /// [`HeapOps::adjacent`] with both headers at hand.
     #[inline]
-    fn adjacent_headers(a: Elem, ah: &ElemHeader, b: Elem, bh: &ElemHeader) -> bool {
+    pub(super) fn adjacent_headers(a: Elem, ah: &ElemHeader, b: Elem, bh: &ElemHeader) -> bool {
         a.0 + ah.size as usize == b.0 && ah.list_index == bh.list_index
     }
 
@@ -300,10 +266,9 @@ impl HeapOps<'_> {
     }
 
     #[inline]
-    fn page_size_allowed(&self, list_index: u16, page_flags: u32) -> bool {
-        page_flags == 0
-            || super::page_size_flag(self.memory.list_page_size(u32::from(list_index))) & page_flags
-                != 0
+    fn page_size_allowed(&self, list_index: u16, page_flags: MemzoneFlags) -> bool {
+        page_flags.is_empty()
+            || page_flags.allows_page_size(self.memory.list_page_size(u32::from(list_index)))
     }
 
     /// Where in free element `elem` a block for `req` would start (its header), or `None` if it
@@ -326,9 +291,13 @@ impl HeapOps<'_> {
                 // (the bound is about the data; a trailer may lie past it).
                 end_pt = align_floor(end_pt, req.bound);
                 data = align_floor(end_pt.checked_sub(req.size)?, req.align);
-                if data & bmask != (data + req.size - 1) & bmask
-                    || data + span > start + h.size as usize
-                {
+                if data + span > start + h.size as usize {
+                    // The element ends at that boundary (a fresh heap's does), so the trailer
+                    // has no room after it: the window below, whose end leaves room.
+                    end_pt = end_pt.checked_sub(req.bound)?;
+                    data = align_floor(end_pt.checked_sub(req.size)?, req.align);
+                }
+                if data & bmask != (data + req.size - 1) & bmask {
                     return None;
                 }
             }
@@ -352,7 +321,7 @@ impl HeapOps<'_> {
     #[inline]
     fn find_suitable(&self, req: &AllocRequest) -> Option<(Elem, NonZeroUsize)> {
         let need = (req.size + HEADER_LEN + TRAILER_LEN + req.align - CACHE_LINE) as u64;
-        let unconstrained = req.bound == 0 && !req.contig && req.page_flags == 0;
+        let unconstrained = req.bound == 0 && !req.contig && req.page_flags.is_empty();
         if unconstrained {
             // A few elements of the request's own class may fit exactly; DPDK would take one
             // of them before any bigger element, which keeps big blocks whole.
@@ -455,23 +424,13 @@ impl HeapOps<'_> {
     /// address and whether the block may hold old data.
     #[inline]
     pub fn alloc(&mut self, req: &AllocRequest, may_grow: bool) -> Option<(NonZeroUsize, bool)> {
-        if let Some(list) = quick_list_for(req) {
-            if let Some(elem) = self.st.quick.head(list) {
-                return Some(self.unpark(elem, list));
-            }
+        if let Some(got) = self.unpark_for(req) {
+            return Some(got);
         }
         let mut found = self.find_suitable(req);
-        if !self.st.quick.is_empty() {
-            // Parked blocks are free memory too: merged, they may hold a request nothing else
-            // can, or leave a hole that spares the biggest free element (cutting into it would
-            // spread the heap). Merged once: consolidation empties the quick lists.
-            let cuts_biggest = found.is_some_and(|(elem, _)| {
-                self.st.free.last_nonempty() == Some(class_of(elem.load().size))
-            });
-            if found.is_none() || cuts_biggest {
-                self.consolidate();
-                found = self.find_suitable(req);
-            }
+        if self.consolidate_first(found.map(|(elem, _)| elem)) {
+            self.consolidate();
+            found = self.find_suitable(req);
         }
         let (elem, block) = match found {
             Some(found) => found,
@@ -498,24 +457,22 @@ impl HeapOps<'_> {
         let mut sizes = self.memory.page_sizes();
         sizes.sort_unstable_by(|a, b| b.cmp(a));
         for page_size in sizes {
-            if req.page_flags != 0 && super::page_size_flag(page_size) & req.page_flags == 0 {
+            if !req.page_flags.allows_page_size(page_size) {
                 continue;
             }
             let bytes = (req.align + req.size + HEADER_LEN) as u64;
             let mut page_req = PageRequest::new(
                 page_size,
-                self.st.socket_id,
+                Socket::from_recorded(self.st.socket_id),
                 bytes.div_ceil(page_size) as usize,
             );
             page_req.iova_contiguous = req.contig;
-            let Ok(run) = self.memory.alloc_pages(page_req) else {
+            let Ok(run) = self.memory.map_pages(page_req) else {
                 continue;
             };
-            let dirty = self
-                .memory
-                .any_page_dirty(run.va as usize, run.len as usize);
+            let dirty = self.memory.any_page_dirty(run.va, run.len);
             let flags = elem_flags::RELEASABLE | if dirty { elem_flags::DIRTY } else { 0 };
-            let elem = self.add_memory(run.va as usize, run.len as usize, run.list_index, flags);
+            let elem = self.add_memory(run.va, run.len, run.list_index, flags);
             let h = elem.load();
             if self.start_point(elem, &h, req).is_some() {
                 return true;
@@ -526,36 +483,11 @@ impl HeapOps<'_> {
         false
     }
 
-    /// Hands out parked element `elem`, the head of quick list `list`: it becomes busy again,
-    /// whole. Returns the data address and whether the block may hold old data.
-    #[inline]
-    fn unpark(&mut self, elem: Elem, list: usize) -> (NonZeroUsize, bool) {
-        // Only the fields that change: copying the whole header in and out costs more.
-        let (next, size, flags) = elem.quick_fields();
-        self.st.quick.pop_head(list, next, size);
-        elem.set_busy_from_parked();
-        elem.seal(size);
-        self.st.alloc_count += 1;
-        let data = elem.data();
-        if cfg!(feature = "memcheck") {
-            annotate::malloclike(
-                data as *const u8,
-                size as usize - HEADER_LEN - TRAILER_LEN,
-                0,
-                false,
-            );
-        }
-        (
-            NonZeroUsize::new(data).expect("heap memory is never at address 0"),
-            flags & elem_flags::DIRTY != 0,
-        )
-    }
-
     /// Frees busy element `elem` (DPDK's `malloc_elem_free` + `malloc_heap_free`): a small
     /// block of a socket heap is parked on its quick list, anything else merged at once.
     #[inline(always)]
     pub fn free(&mut self, elem: Elem, h: &ElemHeader) {
-        let mut h = *h;
+        let h = *h;
         let data = data_of(elem, &h);
         if h.pad > 0 {
             // The pad header sits in the block's own data: unmark it so it can never be taken
@@ -564,90 +496,8 @@ impl HeapOps<'_> {
         }
         self.st.alloc_count -= 1;
         annotate::freelike(data as *const u8, 0);
-        // External heaps merge at once: their memory may be attached in only some processes,
-        // and merging later could happen in one that cannot reach it.
-        match list_of(h.size) {
-            Some(list) if self.st.socket_id < EXTERNAL_SOCKET_BASE && self.may_park(elem, &h) => {
-                h.state = ElemState::Parked as u8;
-                h.pad = 0;
-                // What the owner wrote is still there.
-                h.flags |= elem_flags::DIRTY;
-                h.free_prev = 0;
-                h.free_next = self.st.quick.push(list, h.size, elem);
-                elem.store(h);
-                if self.st.quick.parked_bytes > PARKED_MAX_BYTES {
-                    self.consolidate();
-                }
-            }
-            _ => self.merge_freed(elem, &h),
-        }
-    }
-
-    /// Whether busy element `elem` (header `h`) may be parked rather than merged: when parking
-    /// it can keep no page from going back to the system. That is so when its pages are all
-    /// pinned, when this process gives no pages back, or when busy neighbours overlap every
-    /// page it lies on (those pages stay in use whatever happens to this block). Otherwise the
-    /// free merges it at once, with every free and parked element around it, so a page whose
-    /// last busy block goes is given back by that free, as without quick lists.
-    ///
-    /// One more case merges at once, whether this block's own pages are pinned or not: a free
-    /// neighbour holding a whole page that may go back (it may lie on grown pages next to
-    /// pinned ones). That page stayed
-    /// mapped only because giving it back would have left less than an element's worth of the
-    /// neighbour on one side; merged with this block, the leftover may be big enough. (Parked
-    /// elements never touch such a neighbour: one that grows into it merges them.) The rule
-    /// depends on the memory mode, not on the process, so the consistency check agrees with
-    /// what any process parked.
-    #[inline]
-    fn may_park(&self, elem: Elem, h: &ElemHeader) -> bool {
-        let pinned = h.flags & elem_flags::RELEASABLE == 0;
-        if !self.memory.pages_may_go_back() || (pinned && self.st.releasable_bytes == 0) {
-            return true;
-        }
-        let page = self.memory.list_page_size(u32::from(h.list_index)) as usize;
-        let below = Elem::from_addr(h.prev)
-            .map(|prev| (prev, prev.load()))
-            .filter(|(prev, ph)| Self::adjacent_headers(*prev, ph, elem, h));
-        let above = Elem::from_addr(h.next)
-            .map(|next| (next, next.load()))
-            .filter(|(next, nh)| Self::adjacent_headers(elem, h, *next, nh));
-        // Also for a block on pinned pages: its free neighbour may lie on grown ones.
-        for (n, nh) in below.iter().chain(above.iter()) {
-            if holds_releasable_page(*n, nh, page) {
-                return false;
-            }
-        }
-        if pinned {
-            return true;
-        }
-        let (start, end) = (elem.0, elem.0 + h.size as usize);
-        let first_page = align_floor(start, page);
-        let pages_end = end.next_multiple_of(page);
-        let busy = |n: &Option<(Elem, ElemHeader)>| {
-            n.as_ref()
-                .is_some_and(|(_, nh)| nh.state() == Some(ElemState::Busy))
-        };
-        // A busy neighbour below reaches into the first page, one above into the last.
-        let busy_below = start > first_page && busy(&below);
-        let busy_above = end < pages_end && busy(&above);
-        match (pages_end - first_page) / page {
-            1 => busy_below || busy_above,
-            2 => busy_below && busy_above,
-            _ => false,
-        }
-    }
-
-    /// Merges every parked element into the free space around it, as freeing each would have.
-    pub fn consolidate(&mut self) {
-        if self.st.quick.is_empty() {
-            return;
-        }
-        for list in 0..QUICK_LIST_COUNT {
-            while let Some(elem) = self.st.quick.head(list) {
-                let h = elem.load();
-                self.st.quick.pop_head(list, h.free_next, h.size);
-                self.merge_freed(elem, &h);
-            }
+        if !self.try_park(elem, &h) {
+            self.merge_freed(elem, &h);
         }
     }
 
@@ -656,7 +506,7 @@ impl HeapOps<'_> {
     /// elements around it, its bytes (which its owner may have written) cleared or the merged
     /// element marked dirty, on its free list, and whole free pages under it given back.
     #[inline(always)]
-    fn merge_freed(&mut self, elem: Elem, h: &ElemHeader) {
+    pub(super) fn merge_freed(&mut self, elem: Elem, h: &ElemHeader) {
         let end = elem.0 + h.size as usize;
         elem.update(|e| {
             e.state = ElemState::Free as u8;
@@ -752,7 +602,7 @@ impl HeapOps<'_> {
             self.st.releasable_bytes -= (run_end - run_start) as u64;
             if self
                 .memory
-                .free_pages(run_start, run_end - run_start)
+                .unmap_pages(run_start, run_end - run_start)
                 .is_err()
             {
                 // Still mapped (`--match-allocations` refuses partial runs): keep it as free
@@ -832,7 +682,7 @@ impl HeapOps<'_> {
     }
 
     /// The free element offering the biggest block for `align` and `page_flags`.
-    pub fn biggest_free(&self, align: usize, page_flags: u32, contig: bool) -> usize {
+    pub fn biggest_free(&self, align: usize, page_flags: MemzoneFlags, contig: bool) -> usize {
         let mut best = 0;
         self.st.free.for_each(|_, elem, h| {
             if !self.page_size_allowed(h.list_index, page_flags) {
@@ -850,28 +700,6 @@ impl HeapOps<'_> {
         });
         best
     }
-}
-
-/// The quick list whose elements serve `req` as they are, if any: requests with no constraint
-/// beyond the default alignment, whose block and header make an element a quick list takes.
-#[inline]
-fn quick_list_for(req: &AllocRequest) -> Option<usize> {
-    let plain = req.align == CACHE_LINE && req.bound == 0 && !req.contig && req.page_flags == 0;
-    if !plain {
-        return None;
-    }
-    list_of((req.size + HEADER_LEN + TRAILER_LEN) as u64)
-}
-
-/// Whether `n` (header `nh`, on a list of `page`-byte pages) is a free element holding a whole
-/// page that may go back to the system. Such a page stayed mapped only because giving it back
-/// would leave less than an element's worth of `n` beside it, so no block parks next to it
-/// (`HeapOps::may_park`; `check_heap` verifies the same rule).
-#[inline]
-pub(super) fn holds_releasable_page(n: Elem, nh: &ElemHeader, page: usize) -> bool {
-    nh.is_free()
-        && nh.flags & elem_flags::RELEASABLE != 0
-        && n.0.next_multiple_of(page) + page <= n.0 + nh.size as usize
 }
 
 /// The real header of the block placed at `block` in free element `elem`: the element itself

@@ -20,14 +20,17 @@
 //! statistics and dumps read as if every free had merged at once.
 
 mod allocator;
-pub mod directory;
-pub mod elem;
+mod check;
+pub(crate) mod directory;
+pub(crate) mod elem;
 mod external;
-pub mod free_index;
+mod free_index;
 mod global_alloc;
 mod heap_box;
-pub mod malloc_heap;
-pub mod quick_lists;
+pub(crate) mod malloc_heap;
+mod parking;
+mod quick_lists;
+pub(crate) mod state;
 
 use std::fmt::Write as _;
 use std::ptr::NonNull;
@@ -35,43 +38,27 @@ use std::ptr::NonNull;
 use serde::Serialize;
 
 use crate::error::EalError;
-use crate::memory::Memory;
-use crate::memseg::SOCKET_ID_ANY;
-use crate::shared_config::{decode_str, encode_str};
+use crate::memory::{Memory, MemoryMode};
+use crate::memzone_flags::MemzoneFlags;
+use crate::shared_name::{decode_str, encode_str};
+use crate::socket::{Socket, EXTERNAL_SOCKET_BASE, SOCKET_ID_ANY};
 pub use allocator::HeapAllocator;
-pub use directory::EXTERNAL_SOCKET_BASE;
 use directory::{HeapEntry, HeapKind};
 use elem::{elem_flags, Elem, ElemState, CACHE_LINE, HEADER_LEN};
-use free_index::class_of;
 pub use global_alloc::DpmemGlobalAlloc;
 pub use heap_box::HeapBox;
-pub use malloc_heap::MAX_HEAPS;
-use malloc_heap::{AllocRequest, HeapOps, HeapState, SharedHeap};
+use malloc_heap::{AllocRequest, HeapOps};
+use state::{HeapState, SharedHeap, MAX_HEAPS};
 
 /// The largest request size: rounded up to a cache line it stays at most `isize::MAX / 2`.
 const MAX_REQUEST: usize = (isize::MAX as usize / 2) & !(CACHE_LINE - 1);
-
-/// The memzone page-size flag of `page_size` (0 for sizes DPDK has no flag for).
-pub(crate) fn page_size_flag(page_size: u64) -> u32 {
-    use crate::memzone::flags;
-    match page_size {
-        0x4_0000 => flags::PAGE_256KB,
-        0x20_0000 => flags::PAGE_2MB,
-        0x100_0000 => flags::PAGE_16MB,
-        0x1000_0000 => flags::PAGE_256MB,
-        0x2000_0000 => flags::PAGE_512MB,
-        0x4000_0000 => flags::PAGE_1GB,
-        0x1_0000_0000 => flags::PAGE_4GB,
-        0x4_0000_0000 => flags::PAGE_16GB,
-        _ => 0,
-    }
-}
 
 /// Statistics of one heap (DPDK's `rte_malloc_socket_stats`, plus the any-socket fallbacks).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HeapStats {
     pub name: String,
-    pub socket_id: i32,
+    /// The node whose heap this is, or the external heap.
+    pub socket: Socket,
     /// Memory the heap owns, element headers included.
     pub total_bytes: u64,
     pub free_bytes: u64,
@@ -91,6 +78,48 @@ pub struct HeapStats {
     pub attached: bool,
 }
 
+/// A heap allocation to make (see [`Heaps::request`]): the arguments of DPDK's
+/// `rte_malloc_socket` / `rte_zmalloc_socket`, each with its default.
+#[derive(Debug, Clone, Copy)]
+#[must_use = "nothing is allocated until `alloc` is called"]
+pub struct HeapRequest<'a> {
+    heaps: Heaps<'a>,
+    size: usize,
+    align: usize,
+    socket: Socket,
+    zeroed: bool,
+}
+
+impl HeapRequest<'_> {
+    /// Alignment of the block: a power of two, raised to a cache line.
+    pub fn align(mut self, align: usize) -> Self {
+        self.align = align;
+        self
+    }
+
+    /// The heap to take it from; [`Socket::Any`] tries the calling thread's socket first.
+    pub fn socket(mut self, socket: Socket) -> Self {
+        self.socket = socket;
+        self
+    }
+
+    /// Hands the block out cleared (only memory that may hold old data is written).
+    pub fn zeroed(mut self) -> Self {
+        self.zeroed = true;
+        self
+    }
+
+    /// Makes the allocation; free it with [`Heaps::free`].
+    pub fn alloc(self) -> Result<NonNull<u8>, EalError> {
+        if self.zeroed {
+            self.heaps
+                .zmalloc_socket(self.size, self.align, self.socket)
+        } else {
+            self.heaps.malloc_socket(self.size, self.align, self.socket)
+        }
+    }
+}
+
 /// The heaps of one EAL instance, as this process reaches them.
 #[derive(Debug, Clone, Copy)]
 pub struct Heaps<'a> {
@@ -103,7 +132,7 @@ pub struct Heaps<'a> {
 pub(crate) fn init_primary(memory: &Memory) -> Result<(), EalError> {
     let heaps = Heaps { memory };
     let mut directory = memory.shared().heap_directory.lock();
-    for socket in memory.sockets() {
+    for &socket in memory.socket_ids() {
         let shared = heaps.shared_heap(socket).ok_or_else(|| {
             EalError::Limit(format!(
                 "socket {socket} has no heap slot (at most {MAX_HEAPS})"
@@ -125,7 +154,7 @@ pub(crate) fn init_primary(memory: &Memory) -> Result<(), EalError> {
         for seg_run in contiguous_runs(memory, list.index) {
             let (va, len, dirty, releasable) = seg_run;
             let shared = heaps
-                .shared_heap(list.socket_id)
+                .shared_heap(list.socket.to_raw())
                 .expect("heap created for every socket with lists");
             let mut st = shared.lock();
             let mut ops = HeapOps {
@@ -173,6 +202,26 @@ fn heap_addr(shared: &SharedHeap) -> u64 {
     shared as *const SharedHeap as u64
 }
 
+/// A byte count as a person reads it (`2 MiB`, `1536 KiB`, `40 B`).
+struct Bytes(u64);
+
+impl std::fmt::Display for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+        for (unit, name) in UNITS {
+            if self.0 >= unit && self.0.is_multiple_of(unit) {
+                return write!(f, "{} {name}", self.0 / unit);
+            }
+        }
+        for (unit, name) in UNITS {
+            if self.0 >= unit {
+                return write!(f, "{:.1} {name}", self.0 as f64 / unit as f64);
+            }
+        }
+        write!(f, "{} B", self.0)
+    }
+}
+
 fn bad_arg(msg: String) -> EalError {
     EalError::InvalidArgument(msg)
 }
@@ -211,10 +260,18 @@ impl<'a> Heaps<'a> {
         self.memory.shared().heaps.get(slot)
     }
 
-    /// Every socket id that has a heap: the sockets', then the external heaps', ascending.
-    pub fn heap_sockets(&self) -> Vec<i32> {
-        let mut sockets = self.sockets();
-        sockets.extend(self.external_sockets());
+    /// Every socket that has a heap: the NUMA nodes', then the external heaps', ascending.
+    pub fn heap_sockets(&self) -> Vec<Socket> {
+        self.heap_socket_ids()
+            .into_iter()
+            .map(Socket::from_recorded)
+            .collect()
+    }
+
+    /// [`Heaps::heap_sockets`] as the shared tables record them.
+    fn heap_socket_ids(&self) -> Vec<i32> {
+        let mut sockets: Vec<i32> = self.socket_heaps().collect();
+        sockets.extend(self.external_socket_ids());
         sockets
     }
 
@@ -229,9 +286,9 @@ impl<'a> Heaps<'a> {
             .flatten()
     }
 
-    /// Sockets that have a socket heap, ascending (external heaps: [`Heaps::external_sockets`]).
-    pub fn sockets(&self) -> Vec<i32> {
-        self.socket_heaps().collect()
+    /// NUMA nodes that have a heap, ascending (external heaps: [`Heaps::external_sockets`]).
+    pub fn sockets(&self) -> Vec<Socket> {
+        self.socket_heaps().map(Socket::from_recorded).collect()
     }
 
     /// [`Heaps::sockets`] without collecting them: the allocation paths walk it.
@@ -245,8 +302,10 @@ impl<'a> Heaps<'a> {
     }
 
     /// The socket "any socket" tries first: the calling thread's, when it has a heap.
-    pub fn preferred_socket(&self) -> i32 {
-        self.preferred_socket_given(crate::lcore::socket_id())
+    pub fn preferred_socket(&self) -> Socket {
+        Socket::from_recorded(
+            self.preferred_socket_given(crate::lcore::thread_local::thread_socket_id()),
+        )
     }
 
     /// [`Heaps::preferred_socket`] for a thread whose own socket is `own`.
@@ -271,7 +330,7 @@ impl<'a> Heaps<'a> {
 
     /// Normalises a request as DPDK does, refusing what it refuses.
     #[inline]
-    fn request(&self, size: usize, align: usize) -> Result<AllocRequest, EalError> {
+    fn normalize(&self, size: usize, align: usize) -> Result<AllocRequest, EalError> {
         // Every sensible request passes these, so the refusals (and their messages) stay out of
         // line, out of the allocation path.
         if size != 0 && size <= MAX_REQUEST && align.is_power_of_two() | (align == 0) {
@@ -280,13 +339,13 @@ impl<'a> Heaps<'a> {
                 align: align.max(CACHE_LINE),
                 bound: 0,
                 contig: false,
-                page_flags: 0,
+                page_flags: MemzoneFlags::empty(),
             });
         }
         self.refused_request(size, align)
     }
 
-    /// The whole check of a request [`Heaps::request`] did not accept at once: it is refused,
+    /// The whole check of a request [`Heaps::normalize`] did not accept at once: it is refused,
     /// with the reason.
     #[cold]
     fn refused_request(&self, size: usize, align: usize) -> Result<AllocRequest, EalError> {
@@ -305,22 +364,39 @@ impl<'a> Heaps<'a> {
             align: align.max(CACHE_LINE),
             bound: 0,
             contig: false,
-            page_flags: 0,
+            page_flags: MemzoneFlags::empty(),
         })
     }
 
     /// Sockets to try, in order, for `socket` (which may be [`SOCKET_ID_ANY`]).
     fn socket_order(&self, socket: i32) -> Result<Vec<i32>, EalError> {
+        let socket = self.effective_socket(socket);
         if socket == SOCKET_ID_ANY {
-            let first = self.preferred_socket();
+            let first = self.preferred_socket_given(crate::lcore::thread_local::thread_socket_id());
             let mut order = vec![first];
             order.extend(self.socket_heaps().filter(|&s| s != first));
             return Ok(order);
         }
         if self.heap_of(socket).is_none() {
-            return Err(bad_arg(format!("socket {socket} has no heap")));
+            return Err(bad_arg(format!(
+                "{} has no heap",
+                Socket::from_recorded(socket)
+            )));
         }
         Ok(vec![socket])
+    }
+
+    /// The socket a request for `socket` is served from. Without hugepages every node is the
+    /// same ordinary memory, so a request for a node's heap may be served from any node's (as
+    /// DPDK does for both `rte_malloc_socket` and memzones); an external heap is memory of its
+    /// own either way.
+    #[inline(always)]
+    pub(crate) fn effective_socket(&self, socket: i32) -> i32 {
+        if self.memory.mode() == MemoryMode::NoHuge && (0..EXTERNAL_SOCKET_BASE).contains(&socket) {
+            SOCKET_ID_ANY
+        } else {
+            socket
+        }
     }
 
     /// Refuses allocation from external heap `st` in a process that has not attached all of its
@@ -390,9 +466,9 @@ impl<'a> Heaps<'a> {
             memory: self.memory,
         };
         let got = ops.alloc(req, may_grow).or_else(|| {
-            (hint_only && req.page_flags != 0).then(|| {
+            (hint_only && !req.page_flags.is_empty()).then(|| {
                 let any_page = AllocRequest {
-                    page_flags: 0,
+                    page_flags: MemzoneFlags::empty(),
                     ..*req
                 };
                 ops.alloc(&any_page, may_grow)
@@ -416,22 +492,20 @@ impl<'a> Heaps<'a> {
         socket: i32,
         hint_only: bool,
     ) -> Result<(usize, bool), EalError> {
-        let exhausted = || EalError::HeapExhausted {
-            size: req.size,
-            align: req.align,
-            socket,
-        };
+        let asked = socket;
+        let exhausted = || self.exhausted(req.size, req.align, asked);
+        let socket = self.effective_socket(socket);
         if socket != SOCKET_ID_ANY {
             let shared = self
                 .heap_of(socket)
-                .ok_or_else(|| bad_arg(format!("socket {socket} has no heap")))?;
+                .ok_or_else(|| bad_arg(format!("{} has no heap", Socket::from_recorded(socket))))?;
             return self
                 .alloc_in(shared, socket, req, hint_only, false)?
                 .ok_or_else(exhausted);
         }
         // The calling thread's own socket first; when it has a heap it is also the preferred
         // socket, so trying it first changes no order.
-        let own = crate::lcore::socket_id();
+        let own = crate::lcore::thread_local::thread_socket_id();
         if own >= 0 {
             if let Some(got) = self.alloc_on(own, req, hint_only, false)? {
                 return Ok(got);
@@ -474,7 +548,7 @@ impl<'a> Heaps<'a> {
         &self,
         socket: i32,
         align: usize,
-        page_flags: u32,
+        page_flags: MemzoneFlags,
         contig: bool,
     ) -> Result<(usize, usize), EalError> {
         let order = self.socket_order(socket)?;
@@ -510,11 +584,67 @@ impl<'a> Heaps<'a> {
                 return Ok((data.get(), len));
             }
         }
-        Err(EalError::HeapExhausted {
-            size: 0,
+        Err(self.exhausted(0, align, socket))
+    }
+
+    /// The error of a request for `size` bytes (0: the biggest block) aligned to `align` that
+    /// no heap `socket` names could serve: what each of those heaps has free, and whether and
+    /// why it could not grow (the node's free hugepages), so the reader can tell fragmented
+    /// memory from exhausted hugepages.
+    #[cold]
+    #[inline(never)]
+    fn exhausted(&self, size: usize, align: usize, socket: i32) -> EalError {
+        let socket = self.effective_socket(socket);
+        let heaps: Vec<i32> = if socket == SOCKET_ID_ANY {
+            self.socket_heaps().collect()
+        } else {
+            vec![socket]
+        };
+        let hugepages = dpmem_sys::hugepage_info::discover(&dpmem_sys::root::SysRoot::host()).ok();
+        let mut detail = Vec::new();
+        for s in heaps {
+            let Ok(stats) = self.stats_of(s) else {
+                continue;
+            };
+            let mut line = format!(
+                "{}: {} free in {} block{}, the largest {}",
+                stats.socket,
+                Bytes(stats.free_bytes),
+                stats.free_count,
+                if stats.free_count == 1 { "" } else { "s" },
+                Bytes(stats.greatest_free_bytes)
+            );
+            if s >= EXTERNAL_SOCKET_BASE {
+                line.push_str(" (an external heap has only the memory added to it)");
+            } else if !self.memory.can_change_pages() {
+                line.push_str(&format!(
+                    " ({} memory was all mapped at start-up and does not grow)",
+                    match self.memory.mode() {
+                        MemoryMode::NoHuge => "--no-huge",
+                        MemoryMode::Legacy => "legacy",
+                        MemoryMode::Dynamic => "a secondary's",
+                    }
+                ));
+            } else if let Some(info) = &hugepages {
+                let free: Vec<String> = self
+                    .memory
+                    .page_sizes()
+                    .into_iter()
+                    .map(|ps| format!("{} of {}", info.free_on_node(ps, s as u32), Bytes(ps)))
+                    .collect();
+                line.push_str(&format!(
+                    "; node {s} has {} hugepages free to grow it",
+                    free.join(", ")
+                ));
+            }
+            detail.push(line);
+        }
+        EalError::HeapExhausted {
+            size,
             align,
-            socket,
-        })
+            socket: Socket::from_recorded(socket),
+            detail: detail.join("; "),
+        }
     }
 
     /// Finds the live block whose data starts at `ptr` and runs `f` on it with its heap
@@ -574,47 +704,7 @@ impl<'a> Heaps<'a> {
             }
         };
         let addr = heap_addr(shared);
-        let h = header.load();
-        if h.magic != header.expected_magic() || h.heap != addr {
-            return Err(bad(
-                "no live block starts here (never handed out, or freed and merged since)",
-            ));
-        }
-        let real = match h.state() {
-            Some(ElemState::Busy) if h.pad == 0 => header,
-            Some(ElemState::Busy) => {
-                return Err(bad("inside a padded block, not at its start"));
-            }
-            Some(ElemState::Free | ElemState::Parked) => {
-                return Err(EalError::DoubleFree { addr: ptr })
-            }
-            Some(ElemState::Pad) => {
-                let real = Elem(header.0.wrapping_sub(h.pad as usize));
-                if h.pad == 0 || self.memory.page_at(real.0).is_none() {
-                    return Err(bad("a pad header leads outside the heap"));
-                }
-                let rh = real.load();
-                if rh.magic != real.expected_magic() || rh.heap != addr || rh.pad != h.pad {
-                    return Err(bad("a pad header leads to no block"));
-                }
-                match rh.state() {
-                    Some(ElemState::Busy) => real,
-                    Some(ElemState::Free | ElemState::Parked) => {
-                        return Err(EalError::DoubleFree { addr: ptr })
-                    }
-                    _ => return Err(bad("a pad header leads to no block")),
-                }
-            }
-            None => return Err(bad("no live block starts here")),
-        };
-        // A write past the end is reported, never merged into a neighbour (feature `debug`).
-        let rh = real.load();
-        if !real.seal_intact(rh.size) {
-            return Err(EalError::BlockOverrun {
-                addr: ptr,
-                size: rh.usable_len(),
-            });
-        }
+        let (real, rh) = header.live_block(addr, ptr, |a| self.memory.page_at(a).is_some())?;
         let mut ops = HeapOps {
             st: &mut st,
             addr,
@@ -623,27 +713,50 @@ impl<'a> Heaps<'a> {
         Ok(f(&mut ops, real, &rh))
     }
 
+    /// An allocation of `size` bytes, to make once its alignment, socket and zeroing are set
+    /// (each has a default: a cache line, [`Socket::Any`], not cleared).
+    ///
+    /// ```no_run
+    /// # let eal = dpmem_eal::Eal::init(["app", "--no-huge", "-m", "16"])?;
+    /// use dpmem_eal::Socket;
+    /// let heaps = eal.heaps();
+    /// let block = heaps.request(1500).align(256).socket(Socket::Node(0)).zeroed().alloc()?;
+    /// // SAFETY: the block was allocated just above and is not used after this.
+    /// unsafe { heaps.free(block) }?;
+    /// # Ok::<(), dpmem_eal::EalError>(())
+    /// ```
+    pub fn request(&self, size: usize) -> HeapRequest<'a> {
+        HeapRequest {
+            heaps: *self,
+            size,
+            align: CACHE_LINE,
+            socket: Socket::Any,
+            zeroed: false,
+        }
+    }
+
     /// Allocates `size` bytes aligned to `align` (0: a cache line) on the preferred socket,
     /// falling back to the others (DPDK's `rte_malloc`).
     pub fn malloc(&self, size: usize, align: usize) -> Result<NonNull<u8>, EalError> {
-        self.malloc_socket(size, align, SOCKET_ID_ANY)
+        self.malloc_socket(size, align, Socket::Any)
     }
 
-    /// Allocates on `socket`, or any socket for [`SOCKET_ID_ANY`] (DPDK's `rte_malloc_socket`).
+    /// Allocates on `socket`, or any socket for [`Socket::Any`] (DPDK's `rte_malloc_socket`).
+    /// Without hugepages (`--no-huge`) every node's memory is the same, so any node will do.
     pub fn malloc_socket(
         &self,
         size: usize,
         align: usize,
-        socket: i32,
+        socket: Socket,
     ) -> Result<NonNull<u8>, EalError> {
-        let req = self.request(size, align)?;
-        let (data, _) = self.alloc_request(&req, socket, false)?;
+        let req = self.normalize(size, align)?;
+        let (data, _) = self.alloc_request(&req, socket.to_raw(), false)?;
         Ok(NonNull::new(data as *mut u8).expect("heap memory is never at address 0"))
     }
 
     /// Like [`Heaps::malloc`], with the memory cleared.
     pub fn zmalloc(&self, size: usize, align: usize) -> Result<NonNull<u8>, EalError> {
-        self.zmalloc_socket(size, align, SOCKET_ID_ANY)
+        self.zmalloc_socket(size, align, Socket::Any)
     }
 
     /// Like [`Heaps::malloc_socket`], with the memory cleared. Memory that is known to be zero
@@ -652,25 +765,26 @@ impl<'a> Heaps<'a> {
         &self,
         size: usize,
         align: usize,
-        socket: i32,
+        socket: Socket,
     ) -> Result<NonNull<u8>, EalError> {
-        let req = self.request(size, align)?;
-        let (data, dirty) = self.alloc_request(&req, socket, false)?;
+        let req = self.normalize(size, align)?;
+        let (data, dirty) = self.alloc_request(&req, socket.to_raw(), false)?;
         Elem::clear_block(data, size, dirty);
         Ok(NonNull::new(data as *mut u8).expect("heap memory is never at address 0"))
     }
 
     /// Cleared memory for `count` objects of `size` bytes.
     pub fn calloc(&self, count: usize, size: usize, align: usize) -> Result<NonNull<u8>, EalError> {
-        self.calloc_socket(count, size, align, SOCKET_ID_ANY)
+        self.calloc_socket(count, size, align, Socket::Any)
     }
 
+    /// [`Heaps::calloc`] on `socket` (DPDK's `rte_calloc_socket`).
     pub fn calloc_socket(
         &self,
         count: usize,
         size: usize,
         align: usize,
-        socket: i32,
+        socket: Socket,
     ) -> Result<NonNull<u8>, EalError> {
         let total = count
             .checked_mul(size)
@@ -701,7 +815,7 @@ impl<'a> Heaps<'a> {
         align: usize,
     ) -> Result<NonNull<u8>, EalError> {
         // SAFETY: the caller's promise is forwarded unchanged.
-        unsafe { self.realloc_socket(ptr, size, align, SOCKET_ID_ANY) }
+        unsafe { self.realloc_socket(ptr, size, align, Socket::Any) }
     }
 
     /// [`Heaps::realloc`] on `socket`: a block on another socket moves there.
@@ -713,15 +827,16 @@ impl<'a> Heaps<'a> {
         ptr: Option<NonNull<u8>>,
         size: usize,
         align: usize,
-        socket: i32,
+        socket: Socket,
     ) -> Result<NonNull<u8>, EalError> {
         let Some(ptr) = ptr else {
             return self.malloc_socket(size, align, socket);
         };
-        let req = self.request(size, align)?;
+        let raw_socket = socket.to_raw();
+        let req = self.normalize(size, align)?;
         let old = ptr.as_ptr() as usize;
         let in_place = self.with_block(old, |ops, elem, _| {
-            let same_socket = socket == SOCKET_ID_ANY || socket == ops.st.socket_id;
+            let same_socket = raw_socket == SOCKET_ID_ANY || raw_socket == ops.st.socket_id;
             if same_socket && old.is_multiple_of(req.align) && ops.resize(elem, req.size) {
                 return Ok(());
             }
@@ -745,16 +860,23 @@ impl<'a> Heaps<'a> {
     }
 
     /// The socket of a live block's heap.
-    pub fn socket_of(&self, ptr: *const u8) -> Result<i32, EalError> {
-        self.with_block(ptr as usize, |ops, _, _| ops.st.socket_id)
+    pub fn socket_of(&self, ptr: *const u8) -> Result<Socket, EalError> {
+        self.with_block(ptr as usize, |ops, _, _| {
+            Socket::from_recorded(ops.st.socket_id)
+        })
     }
 
     /// Statistics of `socket`'s heap (a socket heap or an external heap). Small blocks parked
     /// on the quick lists are merged first (as freeing them at once would have: in the primary
     /// of a dynamic-mode EAL that may give pages back, with the memory events that go with it),
     /// so the figures are those of a heap that merges every free.
-    pub fn stats(&self, socket: i32) -> Result<HeapStats, EalError> {
-        let no_heap = || bad_arg(format!("socket {socket} has no heap"));
+    pub fn stats(&self, socket: Socket) -> Result<HeapStats, EalError> {
+        self.stats_of(socket.to_raw())
+    }
+
+    /// [`Heaps::stats`] for a socket id as the shared tables record it.
+    fn stats_of(&self, socket: i32) -> Result<HeapStats, EalError> {
+        let no_heap = || bad_arg(format!("{} has no heap", Socket::from_recorded(socket)));
         let shared = self.heap_of(socket).ok_or_else(no_heap)?;
         let mut st = shared.lock();
         if st.in_use == 0 || st.socket_id != socket {
@@ -765,7 +887,7 @@ impl<'a> Heaps<'a> {
         self.memory.sync_with_primary()?;
         let mut stats = HeapStats {
             name: decode_str(&st.name),
-            socket_id: st.socket_id,
+            socket: Socket::from_recorded(st.socket_id),
             total_bytes: st.total_bytes,
             free_bytes: 0,
             alloc_bytes: 0,
@@ -799,9 +921,9 @@ impl<'a> Heaps<'a> {
 
     /// Statistics of every heap, socket heaps first, then external heaps.
     pub fn all_stats(&self) -> Vec<HeapStats> {
-        self.heap_sockets()
+        self.heap_socket_ids()
             .into_iter()
-            .filter_map(|s| self.stats(s).ok())
+            .filter_map(|s| self.stats_of(s).ok())
             .collect()
     }
 
@@ -812,7 +934,7 @@ impl<'a> Heaps<'a> {
     /// element keeps one mapped (a page under a parked element holds a busy one, and no parked
     /// element touches a free one holding a whole page). It merges nothing.
     pub fn check(&self) -> Result<(), EalError> {
-        for socket in self.heap_sockets() {
+        for socket in self.heap_socket_ids() {
             let Some(shared) = self.heap_of(socket) else {
                 continue;
             };
@@ -823,8 +945,12 @@ impl<'a> Heaps<'a> {
             }
             // A secondary walks the primary's current pages.
             self.memory.sync_with_primary()?;
-            check_heap(&st, heap_addr(shared), self.memory)
-                .map_err(|reason| EalError::HeapCorrupt { socket, reason })?;
+            check::check_heap(&st, heap_addr(shared), self.memory).map_err(|reason| {
+                EalError::HeapCorrupt {
+                    socket: Socket::from_recorded(socket),
+                    reason,
+                }
+            })?;
         }
         Ok(())
     }
@@ -832,15 +958,15 @@ impl<'a> Heaps<'a> {
     /// Every heap and its elements, as text.
     pub fn dump(&self) -> String {
         let mut out = String::new();
-        for socket in self.heap_sockets() {
-            let Ok(stats) = self.stats(socket) else {
+        for socket in self.heap_socket_ids() {
+            let Ok(stats) = self.stats_of(socket) else {
                 continue;
             };
             let _ = writeln!(
                 out,
-                "heap {} (socket {}): total {} free {} allocated {} greatest free {} free elements {} busy elements {} fallbacks {}",
+                "heap {} ({}): total {} free {} allocated {} greatest free {} free elements {} busy elements {} fallbacks {}",
                 stats.name,
-                stats.socket_id,
+                stats.socket,
                 stats.total_bytes,
                 stats.free_bytes,
                 stats.alloc_bytes,
@@ -896,18 +1022,18 @@ impl<'a> Heaps<'a> {
 
     /// An `allocator-api2` allocator over `socket`'s heap ([`SOCKET_ID_ANY`]: the caller's
     /// socket first, then the others), for `allocator_api2::vec::Vec<T, _>` and `Box<T, _>`.
-    pub fn allocator(&self, socket: i32) -> Result<HeapAllocator<'a>, EalError> {
-        self.socket_order(socket)?;
+    pub fn allocator(&self, socket: Socket) -> Result<HeapAllocator<'a>, EalError> {
+        self.socket_order(socket.to_raw())?;
         Ok(HeapAllocator::new(*self, socket))
     }
 
     /// Puts `value` in heap memory on the preferred socket.
     pub fn boxed<T>(&self, value: T) -> Result<HeapBox<'a, T>, EalError> {
-        self.boxed_socket(value, SOCKET_ID_ANY)
+        self.boxed_socket(value, Socket::Any)
     }
 
     /// Puts `value` in heap memory on `socket`.
-    pub fn boxed_socket<T>(&self, value: T, socket: i32) -> Result<HeapBox<'a, T>, EalError> {
+    pub fn boxed_socket<T>(&self, value: T, socket: Socket) -> Result<HeapBox<'a, T>, EalError> {
         let ptr = self.malloc_socket(
             std::mem::size_of::<T>().max(1),
             std::mem::align_of::<T>(),
@@ -917,266 +1043,5 @@ impl<'a> Heaps<'a> {
         // SAFETY: a fresh block of at least size_of::<T>() bytes aligned for T, owned by us.
         unsafe { ptr.as_ptr().write(value) };
         Ok(HeapBox::from_raw_parts(ptr, *self))
-    }
-}
-
-fn check_heap(st: &HeapState, addr: u64, memory: &Memory) -> Result<(), String> {
-    // Pages (start addresses) under parked elements that could go back to the system, and the
-    // busy elements (start, end), for the parking rule checked at the end.
-    let releasing = memory.pages_may_go_back();
-    let mut parked_pages: Vec<usize> = Vec::new();
-    let mut busy_spans: Vec<(usize, usize)> = Vec::new();
-    let mut cur = Elem::from_addr(st.first);
-    let mut prev: Option<(Elem, elem::ElemHeader)> = None;
-    let (mut total, mut busy, mut free) = (0u64, 0u64, 0u64);
-    let (mut parked, mut parked_bytes) = (0u64, 0u64);
-    while let Some(e) = cur {
-        let h = e.load();
-        if h.magic != e.expected_magic() || h.heap != addr {
-            return Err(format!(
-                "element {:#x}: header not marked as this heap's",
-                e.0
-            ));
-        }
-        if h.prev != prev.map_or(0, |(p, _)| p.addr()) {
-            return Err(format!(
-                "element {:#x}: prev link {:#x} is wrong",
-                e.0, h.prev
-            ));
-        }
-        if h.size < HEADER_LEN as u64 || h.size % CACHE_LINE as u64 != 0 {
-            return Err(format!("element {:#x}: bad size {}", e.0, h.size));
-        }
-        if let Some((p, ph)) = prev {
-            if p.0 + ph.size as usize > e.0 {
-                return Err(format!("element {:#x} overlaps the one before", e.0));
-            }
-            let adjacent = p.0 + ph.size as usize == e.0 && ph.list_index == h.list_index;
-            if adjacent && ph.is_free() && h.is_free() {
-                return Err(format!(
-                    "adjacent free elements at {:#x} and {:#x}",
-                    p.0, e.0
-                ));
-            }
-            // The other half of the parking rule: no parked element touches a free one holding
-            // a whole page that may go back.
-            let parked_by_page = |a: &elem::ElemHeader, b: Elem, bh: &elem::ElemHeader| {
-                let page = memory.list_page_size(u32::from(bh.list_index)) as usize;
-                a.state() == Some(ElemState::Parked)
-                    && malloc_heap::holds_releasable_page(b, bh, page)
-            };
-            if releasing && adjacent && (parked_by_page(&ph, e, &h) || parked_by_page(&h, p, &ph)) {
-                return Err(format!(
-                    "parked element next to a free one holding a whole page, at {:#x} and {:#x}",
-                    p.0, e.0
-                ));
-            }
-        }
-        match h.state() {
-            Some(ElemState::Free) => {
-                free += 1;
-                if h.pad != 0 {
-                    return Err(format!("free element {:#x} has padding", e.0));
-                }
-            }
-            Some(ElemState::Parked) => {
-                parked += 1;
-                parked_bytes += h.size;
-                if h.pad != 0 {
-                    return Err(format!("parked element {:#x} has padding", e.0));
-                }
-                if releasing && h.flags & elem_flags::RELEASABLE != 0 {
-                    let page = memory.list_page_size(u32::from(h.list_index)) as usize;
-                    let mut p = e.0 & !(page - 1);
-                    while p < e.0 + h.size as usize {
-                        parked_pages.push(p);
-                        p += page;
-                    }
-                }
-            }
-            Some(ElemState::Busy) => {
-                busy += 1;
-                busy_spans.push((e.0, e.0 + h.size as usize));
-                if h.pad > 0 {
-                    let pad = Elem(e.0 + h.pad as usize);
-                    let ph = pad.load();
-                    if ph.magic != pad.expected_magic()
-                        || ph.state() != Some(ElemState::Pad)
-                        || ph.pad != h.pad
-                        || ph.size != h.size - u64::from(h.pad)
-                    {
-                        return Err(format!("busy element {:#x}: bad pad header", e.0));
-                    }
-                }
-                if !e.seal_intact(h.size) {
-                    return Err(format!(
-                        "busy element {:#x} ({} usable bytes) was written past its end",
-                        e.0,
-                        h.usable_len()
-                    ));
-                }
-            }
-            _ => {
-                return Err(format!(
-                    "element {:#x}: state {} in the element links",
-                    e.0, h.state
-                ))
-            }
-        }
-        total += h.size;
-        prev = Some((e, h));
-        cur = Elem::from_addr(h.next);
-    }
-    if st.last != prev.map_or(0, |(p, _)| p.addr()) {
-        return Err("last element pointer is wrong".into());
-    }
-    if st.releasable_bytes > st.total_bytes {
-        return Err(format!(
-            "{} releasable bytes of {} in all",
-            st.releasable_bytes, st.total_bytes
-        ));
-    }
-    if total != st.total_bytes {
-        return Err(format!(
-            "elements add up to {total} bytes, heap says {}",
-            st.total_bytes
-        ));
-    }
-    if busy != st.alloc_count {
-        return Err(format!(
-            "{busy} busy elements, heap counts {}",
-            st.alloc_count
-        ));
-    }
-    let mut listed = 0u64;
-    let mut bad = None;
-    st.free.for_each(|class, e, h| {
-        listed += 1;
-        if bad.is_none()
-            && (!h.is_free() || class_of(h.size) != class || h.magic != e.expected_magic())
-        {
-            bad = Some(format!("free list entry {:#x} is wrong for its list", e.0));
-        }
-        if bad.is_none() {
-            if let Some(next) = Elem::from_addr(h.free_next) {
-                if next.load().free_prev != e.addr() {
-                    bad = Some(format!("free list links at {:#x} disagree", e.0));
-                }
-            }
-        }
-    });
-    if let Some(bad) = bad {
-        return Err(bad);
-    }
-    if listed != free {
-        return Err(format!(
-            "{free} free elements but {listed} on the free lists"
-        ));
-    }
-    if !st.free.bitmaps_consistent() {
-        return Err("free-list bitmaps disagree with the lists".into());
-    }
-    check_quick_lists(st, addr, parked, parked_bytes)?;
-    check_parked_pages_in_use(&mut parked_pages, &busy_spans, memory)
-}
-
-/// The parking rule (see `HeapOps::may_park`): a page that may go back to the system and holds
-/// a parked element also holds a busy one, so parking never kept a page mapped that freeing
-/// at once would have given back. `parked_pages` are the pages under such parked elements,
-/// `busy_spans` the busy elements in address order.
-fn check_parked_pages_in_use(
-    parked_pages: &mut Vec<usize>,
-    busy_spans: &[(usize, usize)],
-    memory: &Memory,
-) -> Result<(), String> {
-    parked_pages.sort_unstable();
-    parked_pages.dedup();
-    for &page in parked_pages.iter() {
-        let Some((list, _, _)) = memory.page_at(page) else {
-            return Err(format!("parked element on unmapped page {page:#x}"));
-        };
-        let page_end = page + memory.list_page_size(list) as usize;
-        // The busy spans are sorted and disjoint: the first one ending after the page start is
-        // the only candidate that can overlap it from below or within.
-        let i = busy_spans.partition_point(|&(_, end)| end <= page);
-        let in_use = busy_spans
-            .get(i)
-            .is_some_and(|&(start, _)| start < page_end);
-        if !in_use {
-            return Err(format!(
-                "page {page:#x} holds parked blocks but no busy one: freeing them at once would have given it back"
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The quick-list part of [`check_heap`]: every parked element (`parked` of them, `bytes` in
-/// all, found in the address walk) is on the list of its size exactly once, and the counts agree.
-fn check_quick_lists(st: &HeapState, addr: u64, parked: u64, bytes: u64) -> Result<(), String> {
-    if st.quick.parked_count != parked || st.quick.parked_bytes != bytes {
-        return Err(format!(
-            "{parked} parked elements of {bytes} bytes, quick lists count {} of {}",
-            st.quick.parked_count, st.quick.parked_bytes
-        ));
-    }
-    let (mut listed, mut listed_bytes) = (0u64, 0u64);
-    st.quick.walk(|list, e| {
-        let h = e.load();
-        if h.magic != e.expected_magic()
-            || h.heap != addr
-            || h.state() != Some(ElemState::Parked)
-            || quick_lists::list_of(h.size) != Some(list)
-        {
-            return Err(format!(
-                "quick list {list} entry {:#x} is wrong for its list",
-                e.0
-            ));
-        }
-        listed += 1;
-        listed_bytes += h.size;
-        Ok(h)
-    })?;
-    // Every listed entry is a parked element, and no more are listed than exist: with the
-    // counts equal, each parked element is listed exactly once.
-    if listed != parked || listed_bytes != bytes {
-        return Err(format!(
-            "{listed} elements of {listed_bytes} bytes on the quick lists, {parked} of {bytes} parked"
-        ));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod quick_list_tests {
-    use super::quick_lists::PARKED_MAX_BYTES;
-    use crate::Eal;
-
-    /// Bytes parked on socket 0's heap right now.
-    fn parked_bytes(eal: &Eal) -> u64 {
-        eal.memory().shared().heaps[0].lock().quick.parked_bytes
-    }
-
-    #[test]
-    fn parked_blocks_never_pass_their_bound_and_observing_merges_them() {
-        let prefix = format!("quickbound{}_", std::process::id());
-        let eal = Eal::init(["t", "--no-huge", "-m", "16", "--file-prefix", &prefix]).unwrap();
-        let heaps = eal.heaps();
-        // 3000 elements of 1088 bytes: half as much again as the bound.
-        let blocks: Vec<_> = (0..3000).map(|_| heaps.malloc(1000, 0).unwrap()).collect();
-        let mut most = 0;
-        for block in blocks {
-            // SAFETY: each block was allocated above, is unused and freed once.
-            unsafe { heaps.free(block) }.unwrap();
-            most = most.max(parked_bytes(&eal));
-        }
-        assert!(
-            most > PARKED_MAX_BYTES / 2,
-            "frees parked blocks ({most} bytes at most)"
-        );
-        assert!(most <= PARKED_MAX_BYTES, "{most} bytes parked at once");
-        heaps.check().unwrap();
-        assert_eq!(heaps.stats(0).unwrap().free_count, 1);
-        assert_eq!(parked_bytes(&eal), 0, "statistics merge every parked block");
     }
 }

@@ -10,13 +10,14 @@ use dpmem_sys::cpu_topology::CpuTopology;
 use dpmem_sys::thread::NativeThread;
 
 use super::error::LcoreError;
-use super::launch::{run_caught, Launch, MainLcore, MpLaunch, SlotState, WorkerSlot};
+use super::launch::{run_caught, Job, Launch, MainLcore, MpLaunch, SlotState, WorkerSlot};
 use super::registry::LcoreRegistry;
 use super::table::{build_table, LcoreInfo, LcoreRole};
 use super::thread_local;
 use crate::error::EalError;
 use crate::memory::{Memory, MemoryMode, PageRequest, ProcessRole};
 use crate::options::{LcoreMap, MAX_LCORE};
+use crate::socket::Socket;
 
 /// What waiting on an lcore gives: the untyped result of its work (downcast it to the
 /// closure's return type), `None` when the lcore was idle, or why there is none.
@@ -24,7 +25,7 @@ pub type WaitResult = Result<Option<Box<dyn Any + Send>>, LcoreError>;
 
 /// What [`LcoreThreads::start`] needs from the EAL's initialisation.
 #[derive(Debug)]
-pub struct LcoreSetup<'a> {
+pub(crate) struct LcoreSetup<'a> {
     pub lcores: &'a LcoreMap,
     pub main_lcore: u32,
     pub topology: &'a CpuTopology,
@@ -93,7 +94,7 @@ impl LcoreThreads {
     /// Starts one thread per worker lcore, each pinned to its CPU set (and on a hugepage stack
     /// with `--huge-worker-stack`), then makes the calling thread the main lcore. On failure
     /// every thread started so far is stopped and joined: nothing is left running.
-    pub fn start(setup: LcoreSetup<'_>, memory: &Memory) -> Result<LcoreThreads, EalError> {
+    pub(crate) fn start(setup: LcoreSetup<'_>, memory: &Memory) -> Result<LcoreThreads, EalError> {
         let table = build_table(setup.lcores, setup.main_lcore, setup.topology);
         let main_cpus = table
             .iter()
@@ -170,7 +171,7 @@ impl LcoreThreads {
                     (WorkerThread::Std(handle), None)
                 }
                 Some(kb) => {
-                    let (va, len) = huge_stack(memory, kb, info.socket_id, lcore)?;
+                    let (va, len) = huge_stack(memory, kb, info.socket, lcore)?;
                     // SAFETY: `[va, va+len)` is hugepage memory mapped just now for this stack
                     // alone, page-aligned; the EAL joins this thread (`shutdown`, or the drop
                     // of `NativeThread`) before `Memory` unmaps it, since `Eal` stops its lcore
@@ -246,10 +247,10 @@ impl LcoreThreads {
         self.registry.configured.contains_key(&lcore)
     }
 
-    /// The socket of `lcore`'s CPU set, [`SOCKET_ID_ANY`](crate::memseg::SOCKET_ID_ANY) when it spans nodes; `None` for an
-    /// id not in use (`rte_lcore_to_socket_id`).
-    pub fn lcore_socket(&self, lcore: u32) -> Option<i32> {
-        self.lcore_info(lcore).map(|i| i.socket_id)
+    /// The socket of `lcore`'s CPU set, [`Socket::Any`] when it spans nodes; `None` for an id
+    /// not in use (`rte_lcore_to_socket_id`).
+    pub fn lcore_socket(&self, lcore: u32) -> Option<Socket> {
+        self.lcore_info(lcore).map(|i| i.socket)
     }
 
     /// The lowest CPU of `lcore`'s set (`rte_lcore_to_cpu_id`).
@@ -343,27 +344,39 @@ impl LcoreThreads {
     /// Runs `f` on worker `lcore` (`rte_eal_remote_launch`). Fails with
     /// [`LcoreError::Busy`] when the lcore runs earlier work or holds an uncollected result,
     /// and for the main lcore, registered threads' ids and ids not in use.
+    ///
+    /// Work that borrows from the caller goes through [`LcoreThreads::scope`] instead.
     pub fn remote_launch<R, F>(&self, lcore: u32, f: F) -> Result<Launch<R>, LcoreError>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
+        let (slot, generation) = self.launch_job(
+            lcore,
+            Box::new(move || Box::new(f()) as Box<dyn Any + Send>),
+        )?;
+        Ok(Launch {
+            slot,
+            generation,
+            _result: PhantomData,
+        })
+    }
+
+    /// Hands `job` to idle worker `lcore`: its slot and the launch's generation.
+    pub(super) fn launch_job(
+        &self,
+        lcore: u32,
+        job: Job,
+    ) -> Result<(Arc<WorkerSlot>, u64), LcoreError> {
         let slot = self.worker_slot(lcore)?;
         let mut guard = slot.lock();
         if let Some(reason) = WorkerSlot::busy_reason(&guard.state) {
             return Err(LcoreError::Busy { lcore, reason });
         }
-        let generation = slot.launch(
-            &mut guard,
-            Box::new(move || Box::new(f()) as Box<dyn Any + Send>),
-        );
+        let generation = slot.launch(&mut guard, job);
         drop(guard);
         slot.notify();
-        Ok(Launch {
-            slot: slot.clone(),
-            generation,
-            _result: PhantomData,
-        })
+        Ok((slot.clone(), generation))
     }
 
     /// Waits for `lcore`'s current work and collects its result (`rte_eal_wait_lcore`):
@@ -467,7 +480,7 @@ impl Drop for LcoreThreads {
 fn huge_stack(
     memory: &Memory,
     kb: Option<u64>,
-    socket: i32,
+    socket: Socket,
     lcore: u32,
 ) -> Result<(usize, usize), EalError> {
     if memory.role() == ProcessRole::Secondary {
@@ -486,7 +499,7 @@ fn huge_stack(
     let mut request = PageRequest::new(page_size, socket, count);
     // Legacy memory only grows by pinned pages; the pages go back with the EAL's memory.
     request.pinned = memory.mode() != MemoryMode::Dynamic;
-    let run = memory.alloc_pages(request).map_err(|e| match e {
+    let run = memory.map_pages(request).map_err(|e| match e {
         EalError::OutOfMemory { reason, .. } => EalError::OutOfMemory {
             pages: count,
             page_size,
@@ -501,5 +514,5 @@ fn huge_stack(
         },
         other => other,
     })?;
-    Ok((run.va as usize, run.len as usize))
+    Ok((run.va, run.len))
 }

@@ -38,6 +38,7 @@ mod error;
 mod launch;
 mod lcore_threads;
 mod registry;
+mod scope;
 mod table;
 pub mod thread_local;
 pub mod tsc;
@@ -45,7 +46,9 @@ pub mod tsc;
 pub use control_thread::ControlThread;
 pub use error::LcoreError;
 pub use launch::{Launch, MainLcore, MpLaunch};
-pub use lcore_threads::{LcoreIdProbe, LcoreSetup, LcoreThreads, WaitResult};
+pub(crate) use lcore_threads::LcoreSetup;
+pub use lcore_threads::{LcoreIdProbe, LcoreThreads, WaitResult};
+pub use scope::{LcoreScope, ScopedLaunch};
 pub use table::{build_table, LcoreInfo, LcoreRole};
 pub use thread_local::{lcore_id, set_thread_affinity, socket_id, thread_affinity};
 

@@ -102,7 +102,10 @@ impl LcoreRegistry {
                     lcore_id,
                     role: LcoreRole::NonEal,
                     cpus: cpus.clone(),
-                    socket_id: super::table::socket_of(&self.topology, cpus),
+                    socket: crate::socket::Socket::from_recorded(super::table::socket_of(
+                        &self.topology,
+                        cpus,
+                    )),
                     cpu_id: cpus.iter().next().copied().unwrap_or(0),
                 },
             );

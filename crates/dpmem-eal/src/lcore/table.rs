@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use dpmem_sys::cpu_topology::CpuTopology;
 use serde::Serialize;
 
-use crate::memseg::SOCKET_ID_ANY;
 use crate::options::LcoreMap;
+use crate::socket::{Socket, SOCKET_ID_ANY};
 
 /// What an lcore id is used for (DPDK's `rte_lcore_role_t`, with its `ROLE_RTE` split into
 /// main and worker).
@@ -45,8 +45,8 @@ pub struct LcoreInfo {
     pub role: LcoreRole,
     /// The CPUs the lcore's thread may run on.
     pub cpus: BTreeSet<u32>,
-    /// The NUMA node of every CPU of the set, or [`SOCKET_ID_ANY`] when the set spans nodes.
-    pub socket_id: i32,
+    /// The NUMA node of every CPU of the set, or [`Socket::Any`] when the set spans nodes.
+    pub socket: Socket,
     /// The lowest CPU of the set (what `rte_lcore_to_cpu_id` reports).
     pub cpu_id: u32,
 }
@@ -69,7 +69,7 @@ pub fn build_table(map: &LcoreMap, main_lcore: u32, topology: &CpuTopology) -> V
                 LcoreRole::Worker
             },
             cpus: cpus.clone(),
-            socket_id: socket_of(topology, cpus),
+            socket: Socket::from_recorded(socket_of(topology, cpus)),
             // LcoreMap keeps every CPU set non-empty.
             cpu_id: cpus.iter().next().copied().unwrap_or(0),
         })

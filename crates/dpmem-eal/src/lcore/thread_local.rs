@@ -15,7 +15,7 @@ use super::error::LcoreError;
 use super::registry::LcoreRegistry;
 use super::table::socket_of;
 use super::LCORE_ID_ANY;
-use crate::memseg::SOCKET_ID_ANY;
+use crate::socket::{Socket, SOCKET_ID_ANY};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BindingKind {
@@ -167,10 +167,16 @@ fn lcore_id_in_slow(registry: &LcoreRegistry) -> u32 {
     lcore
 }
 
-/// The socket of the calling thread's CPU set, or [`SOCKET_ID_ANY`] when it spans nodes or
+/// The socket of the calling thread's CPU set, or [`Socket::Any`] when it spans nodes or
 /// dpmem never restricted this thread (DPDK's `rte_socket_id`).
 #[inline]
-pub fn socket_id() -> i32 {
+pub fn socket_id() -> Socket {
+    Socket::from_recorded(thread_socket_id())
+}
+
+/// [`socket_id`] as the shared tables record sockets, for the allocation paths.
+#[inline]
+pub(crate) fn thread_socket_id() -> i32 {
     STATE
         .try_with(|s| s.borrow().socket_id)
         .unwrap_or(SOCKET_ID_ANY)

@@ -12,7 +12,8 @@ use super::{Memory, MemoryMode, MemorySettings, ProcessRole};
 use crate::error::EalError;
 use crate::iova::IovaMode;
 use crate::options::HugeUnlink;
-use crate::shared_config::{decode_str, mode_flags, ConfigMapping};
+use crate::shared_config::{mode_flags, ConfigMapping};
+use crate::shared_name::decode_str;
 
 impl Memory {
     pub(crate) fn attach_secondary(config: ConfigMapping) -> Result<Memory, EalError> {

@@ -16,7 +16,7 @@ use dpmem_sys::pagemap::Pagemap;
 
 use crate::error::EalError;
 use crate::iova::IovaMode;
-use crate::memseg::BAD_IOVA;
+use crate::iova::BAD_IOVA;
 use crate::options::HugeUnlink;
 
 /// The backing of one list.

@@ -8,17 +8,18 @@ use serde::Serialize;
 use super::backing::{populate_parallel, PopulateContext, PopulateError};
 use super::{MemEvent, Memory, MemoryMode};
 use crate::error::EalError;
-use crate::iova::IovaMode;
-use crate::memseg::{flags, Memseg, BAD_IOVA, SOCKET_ID_ANY};
+use crate::iova::{Iova, IovaMode, BAD_IOVA};
+use crate::memseg::{flags, Memseg};
 use crate::memseg_list::MemsegListView;
+use crate::socket::Socket;
 
 /// A request for pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRequest {
     /// Page size; must be one of [`Memory::page_sizes`].
     pub page_size: u64,
-    /// Socket to place the pages on, or [`SOCKET_ID_ANY`] for the first socket that can.
-    pub socket: i32,
+    /// Where to place the pages: a NUMA node, or [`Socket::Any`] for the first that can.
+    pub socket: Socket,
     /// Number of pages; they are always virtually contiguous.
     pub count: usize,
     /// Also require contiguous IOVAs (only differs from VA contiguity in PA mode).
@@ -28,7 +29,8 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    pub fn new(page_size: u64, socket: i32, count: usize) -> Self {
+    /// `count` pages of `page_size` bytes on `socket`, not pinned, IOVA contiguity not asked.
+    pub fn new(page_size: u64, socket: Socket, count: usize) -> Self {
         Self {
             page_size,
             socket,
@@ -39,25 +41,27 @@ impl PageRequest {
     }
 }
 
-/// Pages that were mapped by one allocation.
+/// Where the pages of one allocation were mapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PageRun {
-    pub va: u64,
-    pub len: u64,
+    /// The first page (the same address in every process).
+    pub va: usize,
+    pub len: usize,
     pub page_size: u64,
-    pub socket_id: i32,
+    /// The node of the list the pages were mapped into.
+    pub socket: Socket,
     pub list_index: u32,
     pub first_seg: u32,
     pub n_pages: u32,
-    /// IOVA of the first page ([`BAD_IOVA`] if unknown).
-    pub iova: u64,
+    /// Device address of the first page, when known.
+    pub iova: Option<Iova>,
 }
 
 impl Memory {
     /// Maps `req.count` pages into one list of the requested type, fires the `Alloc` event and
     /// returns where they are. Fails without changing anything when no list has room, the node
     /// is out of pages, a validator refuses, or contiguous IOVAs cannot be had.
-    pub fn alloc_pages(&self, req: PageRequest) -> Result<PageRun, EalError> {
+    pub(crate) fn map_pages(&self, req: PageRequest) -> Result<PageRun, EalError> {
         if req.count == 0 {
             return Err(EalError::InvalidArgument(
                 "page allocation of 0 pages".into(),
@@ -80,10 +84,9 @@ impl Memory {
                 req.page_size
             )));
         }
-        let sockets: Vec<i32> = if req.socket == SOCKET_ID_ANY {
-            self.sockets()
-        } else {
-            vec![req.socket]
+        let sockets: Vec<i32> = match req.socket {
+            Socket::Any => self.socket_ids().to_vec(),
+            socket => vec![socket.to_raw()],
         };
         let mut last_err = None;
         for socket in sockets {
@@ -119,7 +122,7 @@ impl Memory {
         Err(EalError::OutOfMemory {
             pages: req.count,
             page_size: req.page_size,
-            socket,
+            socket: Socket::from_recorded(socket),
             reason: if had_list {
                 "no memseg list has that many free contiguous slots".into()
             } else {
@@ -162,8 +165,8 @@ impl Memory {
                     let run = self.commit_run(list, first, req, pages, backing);
                     // Callbacks may look segments up (which takes the backing table): release it.
                     drop(backings);
-                    self.account(h.socket_id, run.len, true);
-                    self.fire(MemEvent::Alloc, run.va, run.len);
+                    self.account(h.socket_id, run.len as u64, true);
+                    self.fire(MemEvent::Alloc, run.va as u64, run.len as u64);
                     return Ok(run);
                 }
                 for page in pages {
@@ -178,7 +181,7 @@ impl Memory {
             Some(PopulateError::WrongNode { got }) => EalError::OutOfMemory {
                 pages: req.count,
                 page_size: req.page_size,
-                socket: h.socket_id,
+                socket: Socket::from_recorded(h.socket_id),
                 reason: format!(
                     "the kernel placed a page on node {got}, not on node {}",
                     h.socket_id
@@ -188,7 +191,7 @@ impl Memory {
             None => EalError::OutOfMemory {
                 pages: req.count,
                 page_size: req.page_size,
-                socket: h.socket_id,
+                socket: Socket::from_recorded(h.socket_id),
                 reason: "the pages obtained are not IOVA-contiguous".into(),
             },
         })
@@ -205,14 +208,14 @@ impl Memory {
     ) -> PageRun {
         let h = *list.header();
         let run = PageRun {
-            va: list.slot_va(first),
-            len: req.count as u64 * h.page_size,
+            va: list.slot_va(first) as usize,
+            len: req.count * h.page_size as usize,
             page_size: h.page_size,
-            socket_id: h.socket_id,
+            socket: Socket::from_recorded(h.socket_id),
             list_index: h.index,
             first_seg: first,
             n_pages: req.count as u32,
-            iova: pages.first().map_or(BAD_IOVA, |p| p.iova),
+            iova: pages.first().and_then(|p| Iova::new(p.iova)),
         };
         // The count this map ends at (the hotplug lock is held, so nobody else moves it).
         let map_seq = self
@@ -268,7 +271,7 @@ impl Memory {
         let mb = |pages: u64| (pages * req.page_size) >> 20;
         let requested = req.count as u64;
         EalError::NodeShortfall {
-            socket,
+            socket: Socket::from_recorded(socket),
             requested_mb: mb(requested),
             available_mb: mb(available),
             shortfall_mb: mb(requested.saturating_sub(available)),
@@ -278,8 +281,9 @@ impl Memory {
     /// Unmaps the pages of `[va, va+len)` and gives them back to the system (subject to
     /// `--huge-unlink=never`, which keeps them in their files for reuse). The range must be
     /// whole mapped pages of one list; pinned pages refuse (`EBUSY`), and with
-    /// `--match-allocations` the range must be exactly one earlier allocation.
-    pub fn free_pages(&self, va: usize, len: usize) -> Result<(), EalError> {
+    /// `--match-allocations` the range must be exactly one earlier allocation. The caller
+    /// owns the pages: the heap for its own, [`super::Pages`] for the user's.
+    pub(crate) fn unmap_pages(&self, va: usize, len: usize) -> Result<(), EalError> {
         let (va, len) = (va as u64, len as u64);
         if self.settings.role == super::ProcessRole::Secondary {
             return Err(EalError::Unsupported(

@@ -18,11 +18,13 @@ use std::ops::{ControlFlow, Deref};
 use super::Memory;
 use crate::error::EalError;
 use crate::fbarray::FbArray;
-use crate::memseg::{flags, Memseg, BAD_IOVA, SOCKET_ID_ANY};
+use crate::iova::{Iova, BAD_IOVA};
+use crate::memseg::{flags, Memseg};
 use crate::memseg_list::{
     list_flags, MemsegListHeader, MemsegListInfo, MemsegListView, MAX_ATTACHED_PROCESSES,
 };
 use crate::shared_config::{external_list_bytes, MAX_MEMSEG_LISTS};
+use crate::socket::SOCKET_ID_ANY;
 
 /// Segments all external lists of one configuration may hold together, unless the EAL settings
 /// say otherwise: 4 GiB of 4 KiB pages, or 2 TiB of 2 MiB pages. Their metadata (57 bytes a
@@ -56,7 +58,7 @@ pub(crate) struct ExternalArea<'a> {
     pub len: u64,
     pub page_size: u64,
     pub n_pages: u32,
-    pub iovas: Option<&'a [u64]>,
+    pub iovas: Option<&'a [Iova]>,
 }
 
 fn bad(msg: String) -> EalError {
@@ -83,7 +85,7 @@ impl<'a> ExternalArea<'a> {
     pub(crate) fn new(
         va: usize,
         len: usize,
-        iovas: Option<&'a [u64]>,
+        iovas: Option<&'a [Iova]>,
         page_size: usize,
     ) -> Result<Self, EalError> {
         check_range(va, len)?;
@@ -321,7 +323,7 @@ impl Memory {
             let va = area.va + u64::from(i) * area.page_size;
             let seg = Memseg {
                 va,
-                iova: area.iovas.map_or(BAD_IOVA, |t| t[i as usize]),
+                iova: area.iovas.map_or(BAD_IOVA, |t| t[i as usize].get()),
                 len: area.page_size,
                 page_size: area.page_size,
                 socket_id: socket,
@@ -498,7 +500,8 @@ impl Memory {
     /// Registers memory the user mapped so that address lookups know it (DPDK's
     /// `rte_extmem_register`): [`Memory::virt_to_memseg`], [`Memory::virt_to_iova`] and the
     /// walks see it as one external list of `len / page_size` segments of socket
-    /// [`SOCKET_ID_ANY`], with the IOVAs of `iovas` (one per page) or [`BAD_IOVA`]. No heap uses
+    /// [`Socket::Any`](crate::Socket::Any), with the IOVAs of `iovas` (one per page) or none
+    /// known. No heap uses
     /// it and dpmem never reads or writes it.
     ///
     /// Errors: `EINVAL` for a null or empty range, a page size that is not a power of two, an
@@ -509,7 +512,7 @@ impl Memory {
         &self,
         va: usize,
         len: usize,
-        iovas: Option<&[u64]>,
+        iovas: Option<&[Iova]>,
         page_size: usize,
     ) -> Result<MemsegListInfo, EalError> {
         let area = ExternalArea::new(va, len, iovas, page_size)?;
@@ -561,7 +564,7 @@ mod tests {
     fn areas_are_checked_as_dpdk_checks_them() {
         let ok = ExternalArea::new(0x10_0000, 0x4000, None, 0x1000).unwrap();
         assert_eq!(ok.n_pages, 4);
-        let table = [1u64, 2, 3, 4];
+        let table = [1u64, 2, 3, 4].map(|i| Iova::new(i).unwrap());
         assert!(ExternalArea::new(0x10_0000, 0x4000, Some(&table), 0x1000).is_ok());
         for (va, len, ps, iovas) in [
             (0, 0x4000, 0x1000, None),

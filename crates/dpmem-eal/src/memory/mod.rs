@@ -13,6 +13,7 @@ mod attach;
 pub(crate) mod backing;
 mod dynamic;
 mod external;
+mod pages;
 mod secondary_sync;
 mod startup;
 
@@ -27,16 +28,18 @@ use dpmem_sys::pagemap::Pagemap;
 use serde::Serialize;
 
 use crate::error::EalError;
-use crate::iova::IovaMode;
-use crate::memseg::{Memseg, BAD_IOVA};
+use crate::iova::{Iova, IovaMode, BAD_IOVA};
+use crate::memseg::Memseg;
 use crate::memseg_list::{MemsegListInfo, MemsegListView};
 use crate::options::HugeUnlink;
 use crate::shared_config::{ConfigMapping, MAX_SOCKETS};
+use crate::socket::Socket;
 use backing::ListBacking;
 
 pub use dynamic::{PageRequest, PageRun};
 pub use external::DEFAULT_EXTERNAL_SEGMENTS;
 pub(crate) use external::{check_range, ExternalArea};
+pub use pages::Pages;
 pub(crate) use startup::PrimarySetup;
 
 /// How memory is obtained, as chosen by the options.
@@ -74,7 +77,7 @@ pub type EventCallback = dyn Fn(MemEvent, usize, usize) + Send + Sync;
 
 /// An allocation validator: `(socket, limit, new_total_bytes) -> allow`. It is asked when an
 /// allocation would take a socket's hugepage memory past `limit`.
-pub type ValidatorCallback = dyn Fn(i32, u64, u64) -> bool + Send + Sync;
+pub type ValidatorCallback = dyn Fn(Socket, u64, u64) -> bool + Send + Sync;
 
 struct Validator {
     name: String,
@@ -176,10 +179,13 @@ impl Memory {
         sizes
     }
 
-    /// The sockets that have internal memseg lists, ascending (external memory has socket ids
-    /// of its own, see [`crate::heap::Heaps::heap_create`], and is not counted here).
-    pub fn sockets(&self) -> Vec<i32> {
-        self.socket_ids().to_vec()
+    /// The NUMA nodes that have internal memseg lists, ascending (external memory is not
+    /// counted here: it belongs to the heaps named after it).
+    pub fn sockets(&self) -> Vec<Socket> {
+        self.sockets
+            .iter()
+            .map(|&s| Socket::from_recorded(s))
+            .collect()
     }
 
     /// [`Memory::sockets`] without the copy, for the heaps' fast paths.
@@ -212,8 +218,13 @@ impl Memory {
             .unwrap_or_default()
     }
 
-    /// Bytes of memory currently mapped on `socket` (all processes, all lists of the socket).
-    pub fn socket_bytes(&self, socket: i32) -> u64 {
+    /// Bytes of memory currently mapped on node `socket` (all processes, all lists of the
+    /// node; 0 for [`Socket::Any`] and external heaps).
+    pub fn socket_bytes(&self, socket: Socket) -> u64 {
+        self.socket_bytes_of(socket.to_raw())
+    }
+
+    fn socket_bytes_of(&self, socket: i32) -> u64 {
         usize::try_from(socket)
             .ok()
             .filter(|&s| s < MAX_SOCKETS)
@@ -251,7 +262,7 @@ impl Memory {
     /// not call heap or memzone functions (see [`Memory::walk_segments`]).
     pub fn walk_contig<B>(
         &self,
-        mut f: impl FnMut(&MemsegListInfo, &Memseg, u64) -> ControlFlow<B>,
+        mut f: impl FnMut(&MemsegListInfo, &Memseg, usize) -> ControlFlow<B>,
     ) -> Option<B> {
         let _lock = self.config.header().hotplug_lock.lock_reentrant();
         self.for_each_list(|list| {
@@ -263,13 +274,13 @@ impl Memory {
                     let seg = list.segment(idx);
                     let iova_follows = first.iova != BAD_IOVA && seg.iova == first.iova + len;
                     if !iova_follows {
-                        f(&info, &first, len)?;
+                        f(&info, &first, len as usize)?;
                         first = seg;
                         len = 0;
                     }
                     len += seg.len;
                 }
-                f(&info, &first, len)?;
+                f(&info, &first, len as usize)?;
             }
             ControlFlow::Continue(())
         })
@@ -305,14 +316,16 @@ impl Memory {
             .then(|| list.segment(slot))
     }
 
-    /// The IOVA of `va`, if it is mapped dpmem memory with a known IOVA.
-    pub fn virt_to_iova(&self, va: usize) -> Option<u64> {
+    /// The IOVA of `va`, if it is mapped dpmem memory with a known IOVA (DPDK's
+    /// `rte_mem_virt2iova`).
+    pub fn virt_to_iova(&self, va: usize) -> Option<Iova> {
         let seg = self.virt_to_memseg(va)?;
-        (seg.iova != BAD_IOVA).then(|| seg.iova + (va as u64 - seg.va))
+        seg.iova()?.checked_add(va as u64 - seg.va)
     }
 
-    /// The virtual address of `iova` in dpmem memory.
-    pub fn iova_to_virt(&self, iova: u64) -> Option<usize> {
+    /// The virtual address of `iova` in dpmem memory (DPDK's `rte_mem_iova2virt`).
+    pub fn iova_to_virt(&self, iova: Iova) -> Option<usize> {
+        let iova = iova.get();
         self.walk_segments(|_, seg| {
             if seg.iova != BAD_IOVA && iova >= seg.iova && iova < seg.iova + seg.len {
                 ControlFlow::Break((seg.va + (iova - seg.iova)) as usize)
@@ -376,20 +389,24 @@ impl Memory {
         Ok(())
     }
 
-    /// Registers a validator asked whenever an allocation would take `socket` past `limit`
-    /// bytes. One validator per (name, socket).
+    /// Registers a validator asked whenever an allocation would take node `socket` past
+    /// `limit` bytes (DPDK's `rte_mem_alloc_validator_register`): it gets the node, the limit
+    /// and the new total, and refuses by returning `false`. One validator per (name, node).
     pub fn register_validator(
         &self,
         name: &str,
-        socket: i32,
+        socket: Socket,
         limit: u64,
-        callback: impl Fn(i32, u64, u64) -> bool + Send + Sync + 'static,
+        callback: impl Fn(Socket, u64, u64) -> bool + Send + Sync + 'static,
     ) -> Result<(), EalError> {
-        if socket < 0 || socket as usize >= MAX_SOCKETS {
-            return Err(EalError::InvalidArgument(format!(
-                "validator {name:?}: socket {socket} out of range"
-            )));
-        }
+        let socket = match socket.node() {
+            Some(node) if (node as usize) < MAX_SOCKETS => node as i32,
+            _ => {
+                return Err(EalError::InvalidArgument(format!(
+                    "validator {name:?}: {socket} is not a NUMA node below {MAX_SOCKETS}"
+                )))
+            }
+        };
         // Counted as a dpmem lock: a heap growing on another thread reads this table while
         // holding its heap lock, so allocations made here must not wait for a heap.
         let _depth = crate::sync::LockDepthScope::enter();
@@ -412,7 +429,8 @@ impl Memory {
         Ok(())
     }
 
-    pub fn unregister_validator(&self, name: &str, socket: i32) -> Result<(), EalError> {
+    pub fn unregister_validator(&self, name: &str, socket: Socket) -> Result<(), EalError> {
+        let socket = socket.to_raw();
         // Counted as a dpmem lock: a heap growing on another thread reads this table while
         // holding its heap lock, so allocations made here must not wait for a heap.
         let _depth = crate::sync::LockDepthScope::enter();
@@ -442,17 +460,17 @@ impl Memory {
     }
 
     fn check_validators(&self, socket: i32, adding: u64) -> Result<(), EalError> {
-        let current = self.socket_bytes(socket);
+        let current = self.socket_bytes_of(socket);
         let new_total = current + adding;
         let validators = self.validators.read().expect("validator table poisoned");
         for v in validators
             .iter()
             .filter(|v| v.socket == socket && new_total > v.limit)
         {
-            if !(v.callback)(socket, v.limit, new_total) {
+            if !(v.callback)(Socket::from_recorded(socket), v.limit, new_total) {
                 return Err(EalError::Vetoed {
                     validator: v.name.clone(),
-                    socket,
+                    socket: Socket::from_recorded(socket),
                     bytes: adding,
                     limit: v.limit,
                 });

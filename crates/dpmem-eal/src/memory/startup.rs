@@ -13,10 +13,12 @@ use super::backing::{list_file_path, page_file_path, ListBacking};
 use super::{Memory, MemoryMode, MemorySettings, PageRequest};
 use crate::error::EalError;
 use crate::iova::IovaMode;
+use crate::iova::BAD_IOVA;
 use crate::limits::{plan_lists, MemsegLimits, PlannedList};
-use crate::memseg::{flags, Memseg, BAD_IOVA};
+use crate::memseg::{flags, Memseg};
 use crate::options::HugeUnlink;
 use crate::shared_config::{mode_flags, ConfigMapping, ListSpec, PrimaryRecord};
+use crate::socket::Socket;
 
 /// Everything the primary decided before touching memory.
 #[derive(Debug)]
@@ -136,7 +138,12 @@ impl Memory {
         // From here on, `Memory`'s drop releases the windows and whatever got mapped.
         let memory = Memory::new(config, backings, settings);
         for &(socket, limit) in &setup.socket_limits {
-            memory.register_validator("socket-limit", socket, limit, |_, _, _| false)?;
+            memory.register_validator(
+                "socket-limit",
+                Socket::from_recorded(socket),
+                limit,
+                |_, _, _| false,
+            )?;
         }
         match memory.settings.mode {
             MemoryMode::NoHuge => memory.map_no_huge()?,
@@ -147,7 +154,6 @@ impl Memory {
                 }
             }
         }
-        crate::heap::init_primary(&memory)?;
         Ok(memory)
     }
 
@@ -195,7 +201,7 @@ impl Memory {
         let mut plan = Vec::new();
         match amounts {
             None => {
-                for socket in self.sockets() {
+                for &socket in self.socket_ids() {
                     for &ps in &sizes {
                         let free = info.free_on_node(ps, socket as u32) as usize;
                         if free > 0 {
@@ -212,7 +218,7 @@ impl Memory {
             Some(amounts) => {
                 let smallest = *sizes.last().expect("lists exist");
                 for &(socket, bytes) in amounts.iter().filter(|(_, b)| *b > 0) {
-                    if !self.sockets().contains(&socket) {
+                    if !self.socket_ids().contains(&socket) {
                         return Err(EalError::InvalidArgument(format!(
                             "socket {socket} has no memseg lists (no such NUMA node)"
                         )));
@@ -230,7 +236,7 @@ impl Memory {
                     }
                     if remaining > 0 {
                         return Err(EalError::NodeShortfall {
-                            socket,
+                            socket: Socket::from_recorded(socket),
                             requested_mb: bytes >> 20,
                             available_mb: available_total >> 20,
                             shortfall_mb: remaining.div_ceil(1 << 20),
@@ -263,9 +269,9 @@ impl Memory {
                     )));
                 }
                 let chunk = n.min(room);
-                let mut req = PageRequest::new(ps, socket, chunk);
+                let mut req = PageRequest::new(ps, Socket::from_recorded(socket), chunk);
                 req.pinned = true;
-                self.alloc_pages(req)?;
+                self.map_pages(req)?;
                 n -= chunk;
             }
         }
@@ -280,9 +286,9 @@ impl Memory {
         if self.settings.single_file_segments {
             // Pages of one file cannot be reordered by renaming; keep file order.
             for (socket, ps, n) in plan {
-                let mut req = PageRequest::new(ps, socket, n);
+                let mut req = PageRequest::new(ps, Socket::from_recorded(socket), n);
                 req.pinned = true;
-                self.alloc_pages(req)?;
+                self.map_pages(req)?;
             }
             return Ok(());
         }
@@ -418,7 +424,7 @@ impl Memory {
                 return Err(EalError::OutOfMemory {
                     pages: 1,
                     page_size: ps,
-                    socket,
+                    socket: Socket::from_recorded(socket),
                     reason: format!("the kernel placed a page on node {node}"),
                 });
             }

@@ -22,13 +22,6 @@ pub struct SharedLocked<T> {
 unsafe impl<T: Send> Sync for SharedLocked<T> {}
 
 impl<T> SharedLocked<T> {
-    pub fn new(value: T) -> Self {
-        Self {
-            mutex: SharedMutex::new(),
-            value: UnsafeCell::new(value),
-        }
-    }
-
     /// Takes the lock. Values behind a `SharedLocked` are never locked re-entrantly, so the
     /// owner is not recorded ([`SharedMutex::lock_untracked`]).
     #[inline]
@@ -41,8 +34,10 @@ impl<T> SharedLocked<T> {
         }
     }
 
-    /// Resets the lock of a value no process can be using yet (the primary's initialisation).
-    pub fn force_unlock(&self) {
+    /// Resets the lock of a value no process can be using yet (the primary's initialisation,
+    /// over a configuration a dead primary may have left locked). Crate-private: a guard taken
+    /// before would then coexist with the next one.
+    pub(crate) fn force_unlock(&self) {
         self.mutex.force_reset();
     }
 }

@@ -7,9 +7,8 @@
 //! without deadlocking on their own thread's lock ([`SharedMutex::lock_reentrant`]); locks
 //! never taken that way skip recording it (`lock_untracked`).
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use dpmem_sys::futex;
+use dpmem_sys::sync::{self as shim, AtomicU32, Ordering};
 
 use super::LockDepthScope;
 
@@ -32,7 +31,10 @@ fn current_tid() -> u32 {
 }
 
 impl SharedMutex {
-    pub const fn new() -> Self {
+    /// A lock nobody holds (shared memory starts so when zeroed; tests and models make
+    /// their own).
+    #[cfg(any(test, loom))]
+    pub fn new() -> Self {
         Self {
             state: AtomicU32::new(UNLOCKED),
             owner_tid: AtomicU32::new(0),
@@ -70,7 +72,7 @@ impl SharedMutex {
     fn lock_contended(&self) {
         // Announce a waiter (state 2) before sleeping so the unlocker knows to wake someone.
         while self.state.swap(CONTENDED, Ordering::Acquire) != UNLOCKED {
-            futex::wait(&self.state, CONTENDED);
+            shim::wait_while(&self.state, CONTENDED);
         }
     }
 
@@ -87,6 +89,7 @@ impl SharedMutex {
     }
 
     /// Whether some thread of some process holds the lock right now (a hint for diagnostics).
+    #[cfg(any(test, loom))]
     pub fn is_locked(&self) -> bool {
         self.state.load(Ordering::Relaxed) != UNLOCKED
     }
@@ -101,7 +104,7 @@ impl SharedMutex {
 
     #[cold]
     fn wake_one(&self) {
-        futex::wake(&self.state, 1);
+        shim::wake(&self.state, 1);
     }
 
     /// Resets a lock left held by a process that died. Only the primary calls this, while it
@@ -129,7 +132,7 @@ impl Drop for SharedMutexGuard<'_> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::sync::Arc;
@@ -169,5 +172,63 @@ mod tests {
         assert!(mutex.is_locked(), "inner no-op guard must not unlock");
         drop(outer);
         assert!(!mutex.is_locked());
+    }
+}
+
+/// The lock's protocol under loom, with the futex modelled (`dpmem_sys::sync`): mutual
+/// exclusion (the counter is a loom cell, so two holders at once are a reported race), and no
+/// lost wake-up (a waiter sleeps until woken, so an unlock that forgot a sleeper would leave it
+/// asleep and loom would report the deadlock).
+///
+/// `RUSTFLAGS="--cfg loom" cargo test -p dpmem-eal --release --lib loom`
+#[cfg(all(test, loom))]
+mod loom_model {
+    use loom::cell::UnsafeCell;
+    use loom::sync::Arc;
+
+    use super::*;
+
+    fn add_one(mutex: &SharedMutex, counter: &UnsafeCell<u32>) {
+        let _guard = mutex.lock_untracked();
+        // SAFETY: the lock is held, so no other thread touches the counter (loom checks it).
+        counter.with_mut(|c| unsafe { *c += 1 });
+    }
+
+    #[test]
+    fn loom_three_lockers_exclude_each_other_and_none_sleeps_forever() {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(3);
+        model.check(|| {
+            let mutex = Arc::new(SharedMutex::new());
+            let counter = Arc::new(UnsafeCell::new(0u32));
+            let lockers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (mutex, counter) = (mutex.clone(), counter.clone());
+                    loom::thread::spawn(move || add_one(&mutex, &counter))
+                })
+                .collect();
+            add_one(&mutex, &counter);
+            for locker in lockers {
+                locker.join().unwrap();
+            }
+            // SAFETY: every other thread has ended.
+            assert_eq!(counter.with(|c| unsafe { *c }), 3);
+            assert!(!mutex.is_locked());
+        });
+    }
+
+    #[test]
+    fn loom_tracked_lock_records_and_clears_its_owner() {
+        loom::model(|| {
+            let mutex = Arc::new(SharedMutex::new());
+            let other = {
+                let mutex = mutex.clone();
+                loom::thread::spawn(move || drop(mutex.lock()))
+            };
+            drop(mutex.lock());
+            other.join().unwrap();
+            assert_eq!(mutex.owner_tid.load(Ordering::Relaxed), 0);
+            assert!(!mutex.is_locked());
+        });
     }
 }
