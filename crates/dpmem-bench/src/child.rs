@@ -1,56 +1,96 @@
 //! Benchmark child processes.
 //!
 //! DPDK allows `rte_eal_init` once per process, and a fair comparison gives dpmem the same
-//! fresh process, so every timed EAL init runs in a child: the harness re-executes its own
-//! executable with a hidden first argument, the child does one init + cleanup and prints
-//! one result line, and the parent parses it. Everything else the child prints (DPDK logs
-//! go to stdout in 22.11) is kept only to explain a failure.
+//! fresh process, so every EAL a workload times runs in a child: dpmem's children are the
+//! `dpmem` program itself, DPDK's are the `dpmem-bench-dpdk` program (the only one that
+//! links DPDK, see [`crate::dpdk_runner`]). A child's argv is
+//!
+//! ```text
+//! PROGRAM __dpmem-bench-child KIND ROWS EAL-OPTIONS...
+//! ```
+//!
+//! where ROWS is a [`RowSelection`] (ignored by the init kinds). The child prints its
+//! results as lines starting with a marker and the parent parses them; everything else it
+//! prints (DPDK logs go to stdout in 22.11) is kept only to explain a failure. A third kind
+//! of child, `run`, is a whole workload run in a fresh process for `--repeat` (see
+//! [`crate::repeat`]).
 
+use std::ffi::OsString;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-/// First argument that turns the executable into a benchmark child.
+use crate::dpdk_loops::DpdkLoops;
+use crate::row_selection::RowSelection;
+
+/// First argument that turns a program into a benchmark child.
 pub const CHILD_FLAG: &str = "__dpmem-bench-child";
 
-/// Marker of the one line of child output the parent reads.
+/// Exit code of a child given arguments it cannot run.
+const EXIT_MISUSE: i32 = 2;
+
+/// Marker of the one line of an init child's output the parent reads.
 const RESULT_MARKER: &str = "DPMEM_BENCH_RESULT";
+
+/// Marker of the line a DPDK child's `dpdk-version` kind prints.
+pub(crate) const VERSION_MARKER: &str = "DPMEM_BENCH_DPDK_VERSION";
 
 /// What a child measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChildKind {
-    /// `rte_eal_init` + `rte_eal_cleanup` through the C shim.
+    /// Prints the DPDK version (no EAL): how the parent finds out the DPDK side works.
+    DpdkVersion,
+    /// `rte_eal_init` + `rte_eal_cleanup`.
     DpdkInit,
     /// `dpmem::eal::Eal::init` + drop.
     DpmemInit,
-    /// DPDK's ring loops (see [`crate::ring`]); prints one result line per measurement.
+    /// DPDK's ring loops (see [`crate::ring`]); prints one result line per row.
     DpdkRing,
     /// DPDK's mempool loops (see [`crate::mempool`]); one result line per row.
     DpdkMempool,
     /// dpmem's mempool loops, the same rows and lines.
     DpmemMempool,
+    /// DPDK's malloc loops (see [`crate::malloc`]); one result line.
+    DpdkMalloc,
 }
 
+const ALL_KINDS: [ChildKind; 7] = [
+    ChildKind::DpdkVersion,
+    ChildKind::DpdkInit,
+    ChildKind::DpmemInit,
+    ChildKind::DpdkRing,
+    ChildKind::DpdkMempool,
+    ChildKind::DpmemMempool,
+    ChildKind::DpdkMalloc,
+];
+
 impl ChildKind {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
+            ChildKind::DpdkVersion => "dpdk-version",
             ChildKind::DpdkInit => "dpdk-init",
             ChildKind::DpmemInit => "dpmem-init",
             ChildKind::DpdkRing => "dpdk-ring",
             ChildKind::DpdkMempool => "dpdk-mempool",
             ChildKind::DpmemMempool => "dpmem-mempool",
+            ChildKind::DpdkMalloc => "dpdk-malloc",
         }
     }
 
     fn from_name(name: &str) -> Option<Self> {
-        [
-            ChildKind::DpdkInit,
-            ChildKind::DpmemInit,
-            ChildKind::DpdkRing,
-            ChildKind::DpdkMempool,
-            ChildKind::DpmemMempool,
-        ]
-        .into_iter()
-        .find(|k| k.name() == name)
+        ALL_KINDS.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether the `dpmem-bench-dpdk` program runs it (else the `dpmem` program does).
+    fn is_dpdk(self) -> bool {
+        matches!(
+            self,
+            ChildKind::DpdkVersion
+                | ChildKind::DpdkInit
+                | ChildKind::DpdkRing
+                | ChildKind::DpdkMempool
+                | ChildKind::DpdkMalloc
+        )
     }
 }
 
@@ -63,55 +103,140 @@ pub struct InitCleanup {
     pub cleanup: Duration,
 }
 
-/// The argv a child's EAL sees: the program name, then the options the parent chose (what
-/// follows the child flag and the child kind in `args`).
-pub(crate) fn eal_argv(args: &[String]) -> Vec<String> {
+/// A child's arguments, parsed.
+#[derive(Debug)]
+pub(crate) struct ChildArgs {
+    /// The rows the parent asked for, as given (parsed by the workload, which knows its
+    /// row count).
+    rows: String,
+    /// What the child's EAL sees: the program name, then the options the parent chose.
+    pub eal_args: Vec<String>,
+}
+
+impl ChildArgs {
+    /// The rows to run of a workload with `rows` rows.
+    pub fn rows(&self, rows: usize) -> Result<RowSelection, String> {
+        RowSelection::from_arg(&self.rows, rows)
+    }
+}
+
+/// The arguments as strings; a benchmark child is only ever started by its parent, with
+/// UTF-8 arguments, so anything else is a misuse named in the error.
+pub(crate) fn utf8_args(args: &[OsString]) -> Result<Vec<String>, String> {
     args.iter()
-        .take(1)
-        .chain(args.iter().skip(3))
-        .cloned()
+        .map(|a| {
+            a.to_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("argument {a:?} is not valid UTF-8"))
+        })
         .collect()
 }
 
-/// Run as a benchmark child if `args` (as from `std::env::args()`, program name first)
-/// asks for it, returning the process exit code; `None` for an ordinary invocation.
-///
-/// The `dpmem` binary calls this first thing in `main`, so that the child does nothing
-/// else that could allocate or spawn before the EAL under test starts.
-pub fn child_main(args: &[String]) -> Option<i32> {
-    if args.get(1).map(String::as_str) != Some(CHILD_FLAG) {
+/// `args` (program name first) if they start a benchmark child; `Err` for a child flag
+/// followed by nonsense.
+fn parse(args: &[OsString]) -> Option<Result<(ChildKind, Vec<String>), String>> {
+    if args.get(1).map(OsString::as_os_str) != Some(CHILD_FLAG.as_ref()) {
         return None;
     }
-    if args.get(2).map(String::as_str) == Some(crate::malloc::DPDK_CHILD) {
-        return Some(crate::malloc::dpdk_child(args));
+    Some(utf8_args(args).and_then(|args| {
+        let kind = args.get(2).and_then(|k| ChildKind::from_name(k));
+        match kind {
+            Some(kind) => Ok((kind, args)),
+            None => Err(format!(
+                "unknown child kind {:?} (known: {}, run)",
+                args.get(2),
+                ALL_KINDS.map(ChildKind::name).join(", ")
+            )),
+        }
+    }))
+}
+
+fn child_args(args: &[String]) -> ChildArgs {
+    ChildArgs {
+        rows: args.get(3).cloned().unwrap_or_default(),
+        eal_args: args
+            .iter()
+            .take(1)
+            .chain(args.iter().skip(4))
+            .cloned()
+            .collect(),
     }
-    let Some(kind) = args.get(2).and_then(|k| ChildKind::from_name(k)) else {
+}
+
+/// Run as a benchmark child of the `dpmem` program if `args` (as from
+/// `std::env::args_os()`, program name first) asks for it, returning the process exit
+/// code; `None` for an ordinary invocation.
+///
+/// The `dpmem` program calls this first thing in `main`, so that the child does nothing
+/// else that could allocate or spawn before the EAL under test starts.
+pub fn child_main(args: &[OsString]) -> Option<i32> {
+    if let Some(code) = crate::repeat::child_main(args) {
+        return Some(code);
+    }
+    let (kind, args) = match parse(args)? {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            eprintln!("{CHILD_FLAG}: {e}");
+            return Some(EXIT_MISUSE);
+        }
+    };
+    if kind.is_dpdk() {
         eprintln!(
-            "{CHILD_FLAG}: unknown child kind {:?} (known: dpdk-init, dpmem-init)",
-            args.get(2)
+            "{CHILD_FLAG}: {} runs in the dpmem-bench-dpdk program, not this one",
+            kind.name()
         );
-        return Some(2);
-    };
-    if kind == ChildKind::DpdkRing {
-        return Some(crate::ring::dpdk_child(args));
+        return Some(EXIT_MISUSE);
     }
-    if matches!(kind, ChildKind::DpdkMempool | ChildKind::DpmemMempool) {
-        return Some(crate::mempool::child(kind, args));
-    }
-    let eal_args = eal_argv(args);
-    let result = match kind {
-        ChildKind::DpdkInit => {
-            crate::dpdk_shim::eal_init_and_cleanup(&eal_args).map(|t| InitCleanup {
-                init: Duration::from_nanos(t.init_ns),
-                cleanup: Duration::from_nanos(t.cleanup_ns),
-            })
+    let child = child_args(&args);
+    Some(match kind {
+        ChildKind::DpmemMempool => crate::mempool::dpmem_child(&child),
+        _ => print_init_result(crate::init::dpmem_eal_init_and_cleanup(&child.eal_args)),
+    })
+}
+
+/// The `dpmem-bench-dpdk` program's `main`: runs the DPDK child `args` asks for, through
+/// `dpdk`, and returns the exit code.
+pub fn dpdk_child_main(args: &[OsString], dpdk: &dyn DpdkLoops) -> i32 {
+    let (kind, args) = match parse(args) {
+        Some(Ok(parsed)) => parsed,
+        Some(Err(e)) => {
+            eprintln!("{CHILD_FLAG}: {e}");
+            return EXIT_MISUSE;
         }
-        ChildKind::DpmemInit => crate::init::dpmem_eal_init_and_cleanup(&eal_args),
-        ChildKind::DpdkRing | ChildKind::DpdkMempool | ChildKind::DpmemMempool => {
-            unreachable!("handled above")
+        None => {
+            eprintln!(
+                "dpmem-bench-dpdk: the DPDK 22.11 side of `dpmem bench`, which runs it; \
+                 it is not meant to be run by hand"
+            );
+            return EXIT_MISUSE;
         }
     };
-    Some(match result {
+    if !kind.is_dpdk() {
+        eprintln!("{CHILD_FLAG}: {} runs in the dpmem program", kind.name());
+        return EXIT_MISUSE;
+    }
+    let child = child_args(&args);
+    match kind {
+        ChildKind::DpdkVersion => {
+            println!("{VERSION_MARKER} {}", dpdk.version());
+            0
+        }
+        ChildKind::DpdkRing => crate::ring::dpdk_child(&child, dpdk),
+        ChildKind::DpdkMempool => crate::mempool::dpdk_child(&child, dpdk),
+        ChildKind::DpdkMalloc => crate::malloc::dpdk_child(&child, dpdk),
+        _ => print_init_result(
+            dpdk.eal_init_and_cleanup(&child.eal_args)
+                .map(|t| InitCleanup {
+                    init: Duration::from_nanos(t.init_ns),
+                    cleanup: Duration::from_nanos(t.cleanup_ns),
+                }),
+        ),
+    }
+}
+
+/// An init child's one result line, or its error; the exit code.
+fn print_init_result(result: Result<InitCleanup, String>) -> i32 {
+    match result {
         Ok(t) => {
             println!(
                 "{RESULT_MARKER} init_ns={} cleanup_ns={}",
@@ -124,19 +249,25 @@ pub fn child_main(args: &[String]) -> Option<i32> {
             eprintln!("{e}");
             1
         }
-    })
+    }
 }
 
-/// Run one child of `kind` with arguments `args` and return every line of its standard
-/// output that starts with `marker`, or why it failed.
-pub fn run_lines(kind: ChildKind, args: &[String], marker: &str) -> Result<Vec<String>, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("finding own executable: {e}"))?;
-    let out = Command::new(&exe)
+/// Run `program` as a child of `kind` for `rows` with EAL options `eal_args` and return
+/// every line of its standard output that starts with `marker`, or why it failed.
+pub fn run_lines(
+    program: &Path,
+    kind: ChildKind,
+    rows: &RowSelection,
+    eal_args: &[String],
+    marker: &str,
+) -> Result<Vec<String>, String> {
+    let out = Command::new(program)
         .arg(CHILD_FLAG)
         .arg(kind.name())
-        .args(args)
+        .arg(rows.to_arg())
+        .args(eal_args)
         .output()
-        .map_err(|e| format!("running {}: {e}", exe.display()))?;
+        .map_err(|e| format!("running {}: {e}", program.display()))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if out.status.success() {
         return Ok(stdout
@@ -154,9 +285,20 @@ pub fn run_lines(kind: ChildKind, args: &[String], marker: &str) -> Result<Vec<S
     ))
 }
 
-/// Run one child of `kind` with EAL options `eal_args` (program name excluded).
-pub fn run(kind: ChildKind, eal_args: &[String]) -> Result<InitCleanup, String> {
-    let lines = run_lines(kind, eal_args, RESULT_MARKER)?;
+/// The program running this code: dpmem's children are the `dpmem` program again.
+pub(crate) fn own_program() -> Result<std::path::PathBuf, String> {
+    std::env::current_exe().map_err(|e| format!("finding own executable: {e}"))
+}
+
+/// Run one init child of `kind` in `program` with EAL options `eal_args` (program name
+/// excluded).
+pub fn run_init(
+    program: &Path,
+    kind: ChildKind,
+    eal_args: &[String],
+) -> Result<InitCleanup, String> {
+    let none = RowSelection::matching(&[], None);
+    let lines = run_lines(program, kind, &none, eal_args, RESULT_MARKER)?;
     match lines.first() {
         Some(line) => parse_result(line),
         None => Err(format!(
@@ -170,7 +312,7 @@ pub fn run(kind: ChildKind, eal_args: &[String]) -> Result<InitCleanup, String> 
 ///
 /// DPDK 22.11 logs to stdout, where a usage text may follow its errors, so only its
 /// `EAL: ` lines count there; the child's own error is on stderr.
-fn failure_text(stdout: &str, stderr: &str) -> String {
+pub(crate) fn failure_text(stdout: &str, stderr: &str) -> String {
     let said: Vec<&str> = stdout
         .lines()
         .map(str::trim)
@@ -202,14 +344,46 @@ fn parse_result(line: &str) -> Result<InitCleanup, String> {
 mod tests {
     use super::*;
 
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
     #[test]
     fn ordinary_invocations_are_not_children() {
-        assert_eq!(child_main(&["dpmem".into(), "bench".into()]), None);
-        assert_eq!(child_main(&["dpmem".into()]), None);
+        assert_eq!(child_main(&os(&["dpmem", "bench"])), None);
+        assert_eq!(child_main(&os(&["dpmem"])), None);
         assert_eq!(
-            child_main(&["dpmem".into(), CHILD_FLAG.into(), "nonsense".into()]),
-            Some(2)
+            child_main(&os(&["dpmem", CHILD_FLAG, "nonsense"])),
+            Some(EXIT_MISUSE)
         );
+    }
+
+    #[test]
+    fn each_program_refuses_the_others_kinds() {
+        assert_eq!(
+            child_main(&os(&["dpmem", CHILD_FLAG, "dpdk-version"])),
+            Some(EXIT_MISUSE)
+        );
+    }
+
+    #[test]
+    fn a_non_utf8_child_argument_is_an_error_not_a_panic() {
+        use std::os::unix::ffi::OsStringExt;
+        let mut args = os(&["dpmem", CHILD_FLAG, "dpmem-init", ""]);
+        args.push(OsString::from_vec(vec![0xff, b'x']));
+        assert_eq!(child_main(&args), Some(EXIT_MISUSE));
+        assert!(utf8_args(&args).unwrap_err().contains("UTF-8"));
+    }
+
+    #[test]
+    fn child_arguments_split_rows_from_eal_options() {
+        let args: Vec<String> = ["prog", CHILD_FLAG, "dpdk-ring", "0,2", "-l", "0-1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let child = child_args(&args);
+        assert_eq!(child.eal_args, ["prog", "-l", "0-1"]);
+        assert_eq!(child.rows(3).unwrap().indices(), [0, 2]);
     }
 
     #[test]

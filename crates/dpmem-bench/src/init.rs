@@ -20,10 +20,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::child::{self, ChildKind, InitCleanup};
+use crate::dpdk_runner::{self, DpdkRunner};
 use crate::hugepage_host::{self, PAGE_2M};
 use crate::report::{Measurement, Report, Row};
 use crate::stats::median;
-use crate::{dpdk_shim, BenchOptions};
+use crate::BenchOptions;
 
 /// Memory every configuration asks for, in MiB (`-m 1024`).
 const MEMORY_MB: u64 = 1024;
@@ -48,6 +49,11 @@ const CONFIGS: [InitConfig; 3] = [
         eal_args: &["--in-memory", "-m", "1024"],
     },
 ];
+
+/// The rows' names, in the order a [`crate::row_selection::RowSelection`] indexes them.
+pub(crate) fn row_names() -> Vec<String> {
+    CONFIGS.iter().map(|c| c.name.to_owned()).collect()
+}
 
 /// Options both sides get on top of the row's: one lcore, so that DPDK starts no worker
 /// threads (work that is not memory) and dpmem sees the same lcore map.
@@ -163,11 +169,15 @@ pub fn run_init(opts: &BenchOptions) -> Report {
     // Hugepage file names start with the prefix, so the prefix is also how leftovers are
     // found; the pid keeps two concurrent benches apart.
     let prefix = format!("dpmem-bench-{}", std::process::id());
-    let dpdk_missing = dpdk_shim::missing_reason();
+    let runner = DpdkRunner::find();
+    let dpdk_missing = runner.as_ref().err().map(String::as_str);
+    let selection = opts.selection(&row_names());
+    let own = child::own_program();
 
     let mut rows = Vec::new();
     let mut mount_for_notes = None;
-    for config in &CONFIGS {
+    for &i in selection.indices() {
+        let config = &CONFIGS[i];
         let hugepages = hugepages_for_1g();
         let mount = hugepage_host::hugetlbfs_2m_mount().ok();
         mount_for_notes = mount_for_notes.or(mount.clone());
@@ -199,12 +209,14 @@ pub fn run_init(opts: &BenchOptions) -> Report {
         let (mut dpdk_init, mut dpdk_cleanup) = (Samples::default(), Samples::default());
         let (mut kernel_1t, mut kernel_2t) = (Samples::default(), Samples::default());
         for _ in 0..reps {
-            let r = child::run(ChildKind::DpmemInit, &dpmem_args);
+            let r = own
+                .clone()
+                .and_then(|own| child::run_init(&own, ChildKind::DpmemInit, &dpmem_args));
             remove_leftovers(mount.as_deref(), &prefix);
             dpmem_init.push(r.clone().map(|t| t.init));
             dpmem_cleanup.push(r.map(|t| t.cleanup));
-            if dpdk_missing.is_none() {
-                let r = child::run(ChildKind::DpdkInit, &dpdk_args);
+            if let Ok(runner) = &runner {
+                let r = runner.run_init(&dpdk_args);
                 remove_leftovers(mount.as_deref(), &prefix);
                 dpdk_init.push(r.clone().map(|t| t.init));
                 dpdk_cleanup.push(r.map(|t| t.cleanup));
@@ -244,7 +256,7 @@ pub fn run_init(opts: &BenchOptions) -> Report {
         title: "EAL init of 1 GiB of 2 MiB hugepages".to_owned(),
         unit: "ms".to_owned(),
         reps,
-        dpdk_build: dpdk_shim::version().unwrap_or_else(|why| format!("no DPDK ({why})")),
+        dpdk_build: dpdk_runner::build_text(&runner),
         extra_columns: vec![
             "dpmem cleanup".to_owned(),
             "dpdk cleanup".to_owned(),

@@ -1,18 +1,20 @@
 //! Side-by-side benchmarks of dpmem and DPDK 22.11.
 //!
-//! Each workload family runs the same operations on dpmem and, through a small C shim
-//! compiled against Debian's libdpdk (`csrc/dpdk_shim.c`, feature `dpdk`), on DPDK 22.11,
-//! in one run, and reports both medians, their ratio, and the geometric mean of the ratios:
+//! Each workload family runs the same operations on dpmem and on DPDK 22.11 in one run, and
+//! reports both medians, their ratio, and the geometric mean of the ratios:
 //!
 //! ```text
-//! dpmem bench init [--json] [--reps N]
-//! dpmem bench ring [--json] [--reps N]
-//! dpmem bench mempool [--json] [--reps N]
+//! dpmem bench <init|ring|malloc|mempool> [--json] [--reps N] [--repeat K] [--filter PATTERN]
 //! dpmem bench list
 //! ```
 //!
-//! The `dpmem` binary must call [`child_main`] first thing in `main`: workloads that can run
-//! only once per process (EAL init) re-execute the binary as a child.
+//! DPDK's side is C compiled against Debian's libdpdk (the `dpmem-bench-dpdk` crate), and
+//! only the `dpmem-bench-dpdk` program links it: `dpmem bench` runs DPDK's side there as a
+//! child process ([`dpdk_runner`]), so the `dpmem` program itself starts on machines without
+//! DPDK. That program's `main` is [`dpdk_child_main`] with the C behind [`DpdkLoops`].
+//!
+//! The `dpmem` program must call [`child_main`] first thing in `main`: workloads that can
+//! run only once per process (EAL init) re-execute the program as a child.
 //!
 //! | family | what                                           | unit |
 //! | ------ | ---------------------------------------------- | ---- |
@@ -23,18 +25,23 @@
 
 mod child;
 mod cli;
-mod dpdk_shim;
+mod dpdk_loops;
+pub mod dpdk_runner;
 mod hugepage_host;
 mod init;
 mod kernel_baseline;
 mod malloc;
 mod mempool;
+mod repeat;
+pub mod repeated_report;
 pub mod report;
 mod ring;
+mod row_selection;
 pub mod stats;
 
-pub use child::child_main;
-pub use cli::{main_with_args, WORKLOADS};
+pub use child::{child_main, dpdk_child_main};
+pub use cli::{run, BenchArgs, Workload, WORKLOADS};
+pub use dpdk_loops::{DpdkLoops, EalTimes, LcoreCount, MallocPlan, MallocTimes};
 pub use init::run_init;
 pub use malloc::run_malloc;
 pub use mempool::run_mempool;
@@ -44,12 +51,24 @@ pub use ring::run_ring;
 /// Settings shared by every workload.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    /// Repetitions each median is taken over.
+    /// Repetitions each median is taken over, inside one run.
     pub reps: usize,
+    /// Only the rows whose name contains this (all rows without it).
+    pub filter: Option<String>,
+}
+
+impl BenchOptions {
+    /// The rows of a workload whose rows are `names` that these options select.
+    pub(crate) fn selection(&self, names: &[String]) -> row_selection::RowSelection {
+        row_selection::RowSelection::matching(names, self.filter.as_deref())
+    }
 }
 
 impl Default for BenchOptions {
     fn default() -> Self {
-        BenchOptions { reps: 5 }
+        BenchOptions {
+            reps: 5,
+            filter: None,
+        }
     }
 }

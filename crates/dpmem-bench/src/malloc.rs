@@ -11,24 +11,25 @@
 //!
 //! Both sides start from a fresh EAL with the same options, 512 MiB reserved at start (`-m`:
 //! pinned, never given back), so the loops time the allocators rather than the kernel mapping
-//! and clearing pages (every batch fits). DPDK runs in a child process (one `rte_eal_init` per
-//! process), dpmem in this one with a fresh EAL per repetition.
+//! and clearing pages (every batch fits). DPDK runs in a `dpmem-bench-dpdk` child (one
+//! `rte_eal_init` per process), dpmem in this one with a fresh EAL per repetition.
 //! The churn row also reports the greatest free block of socket 0 after the churn, before its
 //! blocks are freed: the fragmentation each heap is left with.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::process::Command;
 use std::ptr::NonNull;
 use std::time::Instant;
 
 use dpmem::eal::{Eal, SOCKET_ID_ANY};
 
+use crate::child::{ChildArgs, ChildKind};
+use crate::dpdk_loops::{DpdkLoops, MallocPlan, MallocTimes};
+use crate::dpdk_runner::{self, DpdkRunner};
 use crate::report::{Measurement, Report, Row};
+use crate::row_selection::RowSelection;
 use crate::stats::median;
-use crate::{dpdk_shim, BenchOptions};
+use crate::BenchOptions;
 
-/// The child kind that runs DPDK's side (see [`crate::child`]).
-pub(crate) const DPDK_CHILD: &str = "dpdk-malloc";
 const RESULT_MARKER: &str = "DPMEM_BENCH_MALLOC";
 
 const SIZES: [u64; 5] = [64, 1 << 10, 64 << 10, 1 << 20, 16 << 20];
@@ -47,6 +48,102 @@ const DPDK_ONLY_ARGS: &[&str] = &["--no-pci", "--no-telemetry", "--log-level=err
 
 fn count_for(size: u64) -> u64 {
     (BATCH_BYTES / size).min(1000)
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MallocRow {
+    /// A batch of allocations of `SIZES[size]` bytes, then their frees.
+    Batch {
+        size: usize,
+        zeroed: bool,
+    },
+    Memzone,
+    Churn,
+}
+
+impl MallocRow {
+    fn name(self) -> String {
+        match self {
+            MallocRow::Batch { size, zeroed } => format!(
+                "{}+free {} x{}",
+                if zeroed { "zmalloc" } else { "malloc" },
+                size_name(SIZES[size]),
+                count_for(SIZES[size])
+            ),
+            MallocRow::Memzone => format!(
+                "memzone reserve+free {} x{MEMZONE_COUNT}",
+                size_name(MEMZONE_LEN)
+            ),
+            MallocRow::Churn => format!("churn {CHURN_OPS} ops over {CHURN_SLOTS} slots"),
+        }
+    }
+
+    /// This row's figure among a run's.
+    fn pick(self, f: &Figures) -> f64 {
+        match self {
+            MallocRow::Batch {
+                size,
+                zeroed: false,
+            } => f.malloc_ns[size],
+            MallocRow::Batch { size, zeroed: true } => f.zmalloc_ns[size],
+            MallocRow::Memzone => f.memzone_ns,
+            MallocRow::Churn => f.churn_ns,
+        }
+    }
+}
+
+/// Every row, in table order: malloc and zmalloc per size, the memzones, the churn.
+fn rows() -> Vec<MallocRow> {
+    let mut rows: Vec<MallocRow> = (0..SIZES.len())
+        .flat_map(|size| [false, true].map(|zeroed| MallocRow::Batch { size, zeroed }))
+        .collect();
+    rows.extend([MallocRow::Memzone, MallocRow::Churn]);
+    rows
+}
+
+/// The rows' names, in the order a [`RowSelection`] indexes them.
+pub(crate) fn row_names() -> Vec<String> {
+    rows().into_iter().map(MallocRow::name).collect()
+}
+
+/// The loops the selected rows need; the others get a count of 0.
+fn plan(selection: &RowSelection) -> MallocPlan {
+    let specs = rows();
+    let selected = |row: MallocRow| {
+        specs
+            .iter()
+            .position(|r| *r == row)
+            .is_some_and(|i| selection.contains(i))
+    };
+    let batch = |zeroed| -> Vec<u64> {
+        (0..SIZES.len())
+            .map(|size| {
+                if selected(MallocRow::Batch { size, zeroed }) {
+                    count_for(SIZES[size])
+                } else {
+                    0
+                }
+            })
+            .collect()
+    };
+    MallocPlan {
+        sizes: SIZES.to_vec(),
+        malloc_counts: batch(false),
+        zmalloc_counts: batch(true),
+        memzone_len: MEMZONE_LEN,
+        memzone_count: if selected(MallocRow::Memzone) {
+            MEMZONE_COUNT
+        } else {
+            0
+        },
+        churn_slots: CHURN_SLOTS,
+        churn_ops: if selected(MallocRow::Churn) {
+            CHURN_OPS
+        } else {
+            0
+        },
+    }
 }
 
 /// One repetition's figures, in ns per operation.
@@ -75,6 +172,16 @@ impl Figures {
             self.churn_ns,
             self.greatest_free_after_churn
         )
+    }
+
+    fn from_times(t: MallocTimes) -> Figures {
+        Figures {
+            malloc_ns: t.malloc_ns.into_iter().map(|v| v as f64).collect(),
+            zmalloc_ns: t.zmalloc_ns.into_iter().map(|v| v as f64).collect(),
+            memzone_ns: t.memzone_ns as f64,
+            churn_ns: t.churn_ns as f64,
+            greatest_free_after_churn: t.greatest_free_after_churn,
+        }
     }
 
     fn from_line(line: &str) -> Result<Figures, String> {
@@ -113,14 +220,14 @@ fn per_op(start: Instant, ops: u64) -> f64 {
 }
 
 /// dpmem's side: the same loops as the C shim, on a fresh EAL.
-fn run_dpmem(args: &[String]) -> Result<Figures, String> {
+fn run_dpmem(args: &[String], plan: &MallocPlan) -> Result<Figures, String> {
     let eal = Eal::init(args).map_err(|e| format!("Eal::init failed: {e}"))?;
     let heaps = eal.heaps();
     let mut figures = Figures::default();
     let mut blocks: Vec<NonNull<u8>> = Vec::with_capacity(1000);
-    for size in SIZES {
-        let count = count_for(size);
+    for (i, &size) in plan.sizes.iter().enumerate() {
         for zeroed in [false, true] {
+            let count = batch_count(plan, i, zeroed);
             let start = Instant::now();
             for _ in 0..count {
                 let block = if zeroed {
@@ -144,26 +251,26 @@ fn run_dpmem(args: &[String]) -> Result<Figures, String> {
     }
 
     let memzones = eal.memzones();
-    let names: Vec<String> = (0..MEMZONE_COUNT)
+    let names: Vec<String> = (0..plan.memzone_count)
         .map(|n| format!("bench_mz_{n}"))
         .collect();
     let start = Instant::now();
     let zones = names
         .iter()
-        .map(|name| memzones.reserve(name, MEMZONE_LEN as usize, SOCKET_ID_ANY, 0))
+        .map(|name| memzones.reserve(name, plan.memzone_len as usize, SOCKET_ID_ANY, 0))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("memzone reserve: {e}"))?;
     for zone in &zones {
         memzones.free(zone).map_err(|e| e.to_string())?;
     }
-    figures.memzone_ns = per_op(start, u64::from(MEMZONE_COUNT));
+    figures.memzone_ns = per_op(start, u64::from(plan.memzone_count));
 
-    let mut slots: Vec<Option<NonNull<u8>>> = vec![None; CHURN_SLOTS as usize];
+    let mut slots: Vec<Option<NonNull<u8>>> = vec![None; plan.churn_slots as usize];
     let mut rng = CHURN_SEED;
     let start = Instant::now();
-    for _ in 0..CHURN_OPS {
+    for _ in 0..plan.churn_ops {
         let r = churn_next(&mut rng);
-        let slot = &mut slots[(r % u64::from(CHURN_SLOTS)) as usize];
+        let slot = &mut slots[(r % u64::from(plan.churn_slots)) as usize];
         match slot.take() {
             // SAFETY: the slot's block is live, owned here, and freed once.
             Some(block) => unsafe { heaps.free(block) }.map_err(|e| e.to_string())?,
@@ -173,7 +280,7 @@ fn run_dpmem(args: &[String]) -> Result<Figures, String> {
             }
         }
     }
-    figures.churn_ns = per_op(start, u64::from(CHURN_OPS));
+    figures.churn_ns = per_op(start, u64::from(plan.churn_ops));
     figures.greatest_free_after_churn = heaps
         .stats(0)
         .map_err(|e| e.to_string())?
@@ -185,15 +292,24 @@ fn run_dpmem(args: &[String]) -> Result<Figures, String> {
     Ok(figures)
 }
 
+/// Allocations of size `i`'s batch in `plan`.
+fn batch_count(plan: &MallocPlan, i: usize, zeroed: bool) -> u64 {
+    if zeroed {
+        plan.zmalloc_counts[i]
+    } else {
+        plan.malloc_counts[i]
+    }
+}
+
 /// The system allocator on the malloc and zmalloc loops: ns per alloc+free pair per size.
-fn run_system() -> (Vec<f64>, Vec<f64>) {
+fn run_system(plan: &MallocPlan) -> (Vec<f64>, Vec<f64>) {
     let mut malloc_ns = Vec::new();
     let mut zmalloc_ns = Vec::new();
     let mut blocks: Vec<*mut u8> = Vec::with_capacity(1000);
-    for size in SIZES {
-        let count = count_for(size);
+    for (i, &size) in plan.sizes.iter().enumerate() {
         let layout = Layout::from_size_align(size as usize, 64).expect("valid layout");
         for zeroed in [false, true] {
+            let count = batch_count(plan, i, zeroed);
             let start = Instant::now();
             for _ in 0..count {
                 let block = if zeroed {
@@ -222,87 +338,14 @@ fn run_system() -> (Vec<f64>, Vec<f64>) {
     (malloc_ns, zmalloc_ns)
 }
 
-#[cfg(dpdk_shim)]
-mod ffi {
-    use std::ffi::{c_char, c_int, c_uint};
-
-    extern "C" {
-        pub fn dpmem_bench_dpdk_malloc(
-            argc: c_int,
-            argv: *mut *mut c_char,
-            sizes: *const u64,
-            counts: *const u64,
-            n_sizes: c_uint,
-            mz_len: u64,
-            mz_count: c_uint,
-            churn_slots: c_uint,
-            churn_ops: c_uint,
-            malloc_ns: *mut u64,
-            zmalloc_ns: *mut u64,
-            memzone_ns: *mut u64,
-            churn_ns: *mut u64,
-            greatest_free_after_churn: *mut u64,
-        ) -> c_int;
-    }
-}
-
-/// DPDK's side, in a benchmark child: `args[0]` is the program name.
-fn dpdk_figures(args: &[String]) -> Result<Figures, String> {
-    #[cfg(dpdk_shim)]
-    {
-        let (argc, argv) = crate::dpdk_shim::leaked_argv(args)?;
-        let counts: Vec<u64> = SIZES.iter().map(|&s| count_for(s)).collect();
-        let mut malloc_ns = vec![0u64; SIZES.len()];
-        let mut zmalloc_ns = vec![0u64; SIZES.len()];
-        let (mut memzone_ns, mut churn_ns, mut greatest) = (0u64, 0u64, 0u64);
-        // SAFETY: argv holds argc leaked NUL-terminated strings and a null; the size and count
-        // arrays hold SIZES.len() entries, as do both output arrays; the other out-pointers
-        // point at live u64s.
-        let rc = unsafe {
-            ffi::dpmem_bench_dpdk_malloc(
-                argc,
-                argv,
-                SIZES.as_ptr(),
-                counts.as_ptr(),
-                SIZES.len() as std::ffi::c_uint,
-                MEMZONE_LEN,
-                MEMZONE_COUNT,
-                CHURN_SLOTS,
-                CHURN_OPS,
-                malloc_ns.as_mut_ptr(),
-                zmalloc_ns.as_mut_ptr(),
-                &mut memzone_ns,
-                &mut churn_ns,
-                &mut greatest,
-            )
-        };
-        if rc != 0 {
-            return Err(format!("DPDK malloc loops failed: errno {rc}"));
-        }
-        Ok(Figures {
-            malloc_ns: malloc_ns.into_iter().map(|v| v as f64).collect(),
-            zmalloc_ns: zmalloc_ns.into_iter().map(|v| v as f64).collect(),
-            memzone_ns: memzone_ns as f64,
-            churn_ns: churn_ns as f64,
-            greatest_free_after_churn: greatest,
-        })
-    }
-    #[cfg(not(dpdk_shim))]
-    {
-        let _ = args;
-        Err(dpdk_shim::missing_reason()
-            .unwrap_or("DPDK shim not built")
-            .to_owned())
-    }
-}
-
-/// Entry of the DPDK child: `args` as the child got them (program, child flag, kind, EAL
-/// options). Prints one result line; returns the exit code.
-pub(crate) fn dpdk_child(args: &[String]) -> i32 {
-    let eal_args = crate::child::eal_argv(args);
-    match dpdk_figures(&eal_args) {
-        Ok(figures) => {
-            println!("{}", figures.to_line());
+/// Entry of the DPDK child: the selected rows' loops, one result line; the exit code.
+pub(crate) fn dpdk_child(child: &ChildArgs, dpdk: &dyn DpdkLoops) -> i32 {
+    let result = child
+        .rows(rows().len())
+        .and_then(|selection| dpdk.malloc(&child.eal_args, &plan(&selection)));
+    match result {
+        Ok(times) => {
+            println!("{}", Figures::from_times(times).to_line());
             0
         }
         Err(e) => {
@@ -312,31 +355,16 @@ pub(crate) fn dpdk_child(args: &[String]) -> i32 {
     }
 }
 
-fn run_dpdk_child(eal_args: &[String]) -> Result<Figures, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("finding own executable: {e}"))?;
-    let out = Command::new(&exe)
-        .arg(crate::child::CHILD_FLAG)
-        .arg(DPDK_CHILD)
-        .args(eal_args)
-        .output()
-        .map_err(|e| format!("running {}: {e}", exe.display()))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if out.status.success() {
-        if let Some(line) = stdout.lines().find(|l| l.starts_with(RESULT_MARKER)) {
-            return Figures::from_line(line);
-        }
+fn run_dpdk_child(
+    runner: &DpdkRunner,
+    selection: &RowSelection,
+    eal_args: &[String],
+) -> Result<Figures, String> {
+    let lines = runner.run_lines(ChildKind::DpdkMalloc, selection, eal_args, RESULT_MARKER)?;
+    match lines.first() {
+        Some(line) => Figures::from_line(line),
+        None => Err(format!("the DPDK child printed no {RESULT_MARKER} line")),
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let said: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("EAL: "))
-        .chain(stderr.lines())
-        .collect();
-    Err(format!(
-        "DPDK child {}: {}",
-        out.status,
-        said[said.len().saturating_sub(3)..].join(" | ")
-    ))
 }
 
 fn size_name(size: u64) -> String {
@@ -372,85 +400,68 @@ pub fn run_malloc(options: &BenchOptions) -> Report {
     let dpmem_args: Vec<String> = std::iter::once("dpmem-bench".to_owned())
         .chain(common.iter().cloned())
         .collect();
-    let dpdk_missing = dpdk_shim::missing_reason();
+    let runner = DpdkRunner::find();
+    let selection = options.selection(&row_names());
+    let plan = plan(&selection);
 
     let (mut dpmem_runs, mut dpdk_runs, mut system_runs) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..options.reps {
-        dpmem_runs.push(run_dpmem(&dpmem_args));
-        if let Some(why) = dpdk_missing {
-            dpdk_runs.push(Err(why.to_owned()));
-        } else {
-            dpdk_runs.push(run_dpdk_child(&dpdk_args));
-        }
-        system_runs.push(run_system());
+        dpmem_runs.push(run_dpmem(&dpmem_args, &plan));
+        dpdk_runs.push(match &runner {
+            Ok(runner) => run_dpdk_child(runner, &selection, &dpdk_args),
+            Err(why) => Err(why.clone()),
+        });
+        system_runs.push(run_system(&plan));
+        // DPDK's in-memory mode still makes its runtime directory, and leaves it.
+        crate::init::remove_leftovers(None, &prefix);
     }
 
+    let specs = rows();
     let mut rows = Vec::new();
-    for (i, &size) in SIZES.iter().enumerate() {
-        for zeroed in [false, true] {
-            let pick = move |f: &Figures| {
-                if zeroed {
-                    f.zmalloc_ns[i]
-                } else {
-                    f.malloc_ns[i]
-                }
-            };
-            let system: Vec<f64> = system_runs
-                .iter()
-                .map(|(m, z)| if zeroed { z[i] } else { m[i] })
-                .collect();
-            rows.push(Row {
-                name: format!(
-                    "{}+free {} x{}",
-                    if zeroed { "zmalloc" } else { "malloc" },
-                    size_name(size),
-                    count_for(size)
-                ),
-                dpmem: median_of(&dpmem_runs, pick),
-                dpdk: median_of(&dpdk_runs, pick),
-                extra: vec![median(&system).map_or_else(
+    for &i in selection.indices() {
+        let spec = specs[i];
+        let extra = match spec {
+            MallocRow::Batch { size, zeroed } => {
+                let system: Vec<f64> = system_runs
+                    .iter()
+                    .map(|(m, z)| if zeroed { z[size] } else { m[size] })
+                    .collect();
+                median(&system).map_or_else(
                     || Measurement::Missing("no repetitions".to_owned()),
                     Measurement::Value,
-                )],
-                note: None,
-            });
-        }
+                )
+            }
+            MallocRow::Memzone | MallocRow::Churn => {
+                Measurement::Missing("no system-allocator counterpart".to_owned())
+            }
+        };
+        let greatest = |runs: &[Result<Figures, String>]| match median_of(runs, |f| {
+            f.greatest_free_after_churn as f64
+        }) {
+            Measurement::Value(v) => format!("{:.1} MiB", v / f64::from(1 << 20)),
+            Measurement::Missing(_) => "—".to_owned(),
+        };
+        rows.push(Row {
+            name: spec.name(),
+            dpmem: median_of(&dpmem_runs, |f| spec.pick(f)),
+            dpdk: median_of(&dpdk_runs, |f| spec.pick(f)),
+            extra: vec![extra],
+            note: (spec == MallocRow::Churn).then(|| {
+                format!(
+                    "greatest free block after the churn: dpmem {}, DPDK {}",
+                    greatest(&dpmem_runs),
+                    greatest(&dpdk_runs)
+                )
+            }),
+        });
     }
-    let not_measured = || Measurement::Missing("no system-allocator counterpart".to_owned());
-    rows.push(Row {
-        name: format!(
-            "memzone reserve+free {} x{MEMZONE_COUNT}",
-            size_name(MEMZONE_LEN)
-        ),
-        dpmem: median_of(&dpmem_runs, |f| f.memzone_ns),
-        dpdk: median_of(&dpdk_runs, |f| f.memzone_ns),
-        extra: vec![not_measured()],
-        note: None,
-    });
-    let greatest = |runs: &[Result<Figures, String>]| match median_of(runs, |f| {
-        f.greatest_free_after_churn as f64
-    }) {
-        Measurement::Value(v) => format!("{:.1} MiB", v / f64::from(1 << 20)),
-        Measurement::Missing(_) => "—".to_owned(),
-    };
-    rows.push(Row {
-        name: format!("churn {CHURN_OPS} ops over {CHURN_SLOTS} slots"),
-        dpmem: median_of(&dpmem_runs, |f| f.churn_ns),
-        dpdk: median_of(&dpdk_runs, |f| f.churn_ns),
-        extra: vec![not_measured()],
-        note: Some(format!(
-            "greatest free block after the churn: dpmem {}, DPDK {}",
-            greatest(&dpmem_runs),
-            greatest(&dpdk_runs)
-        )),
-    });
 
     Report {
         family: "malloc".to_owned(),
         title: "heap and memzone operations (malloc_perf_autotest loops)".to_owned(),
         unit: "ns per op".to_owned(),
         reps: options.reps,
-        dpdk_build: dpdk_shim::version().unwrap_or_else(|why| format!("no DPDK ({why})")),
+        dpdk_build: dpdk_runner::build_text(&runner),
         extra_columns: vec!["system allocator".to_owned()],
         rows,
         notes: vec![
@@ -495,7 +506,8 @@ mod tests {
             .map(|s| s.to_string())
             .chain([format!("malloc_test_{}", std::process::id())])
             .collect();
-        let f = run_dpmem(&args).unwrap();
+        let all = RowSelection::matching(&row_names(), None);
+        let f = run_dpmem(&args, &plan(&all)).unwrap();
         assert_eq!(f.malloc_ns.len(), SIZES.len());
         assert_eq!(f.zmalloc_ns.len(), SIZES.len());
         assert!(f.greatest_free_after_churn > 0);

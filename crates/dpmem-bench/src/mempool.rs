@@ -19,8 +19,9 @@
 //! lcores both wait at a start line, so the timed loops overlap.
 //!
 //! Each side runs in its own child process with its own EAL (`-l 0-1`, one worker lcore):
-//! DPDK's loops in C (`csrc/dpdk_mempool_shim.c`) under `rte_eal_remote_launch`, dpmem's
-//! under [`LcoreThreads::remote_launch`](dpmem::eal::lcore::LcoreThreads::remote_launch).
+//! DPDK's loops in C (`dpdk/csrc/dpdk_mempool_shim.c`, in a `dpmem-bench-dpdk` child) under
+//! `rte_eal_remote_launch`, dpmem's (a `dpmem` child) under
+//! [`LcoreThreads::remote_launch`](dpmem::eal::lcore::LcoreThreads::remote_launch).
 //! One child per side per repetition, the two sides taking turns at going first, so that
 //! load from other processes hits both columns alike. The bulk size is a compile-time
 //! constant in both loops (the autotest's `constant_n=1` form, DPDK's fastest). Both loops
@@ -35,10 +36,12 @@ use std::time::{Duration, Instant};
 use dpmem::eal::{Eal, SOCKET_ID_ANY};
 use dpmem::mempool::{Mempool, MempoolConfig, MempoolFlags};
 
-use crate::child::{self, ChildKind};
-use crate::dpdk_shim::{self, LcoreCount};
+use crate::child::{self, ChildArgs, ChildKind};
+use crate::dpdk_loops::{DpdkLoops, LcoreCount};
+use crate::dpdk_runner::{self, DpdkRunner};
 use crate::hugepage_host::{self, PAGE_2M};
 use crate::report::{Measurement, Report, Row};
+use crate::row_selection::RowSelection;
 use crate::stats::median;
 use crate::BenchOptions;
 
@@ -110,6 +113,11 @@ fn rows() -> Vec<RowSpec> {
         }
     }
     rows
+}
+
+/// The rows' names, in the order a [`RowSelection`] indexes them.
+pub(crate) fn row_names() -> Vec<String> {
+    rows().iter().map(RowSpec::name).collect()
 }
 
 /// Objects in each pool for `lcores` lcores (the autotest's `MEMPOOL_SIZE`).
@@ -316,8 +324,12 @@ fn dpmem_pool<'eal>(
     .map_err(|e| format!("dpmem: creating mempool {name}: {e}"))
 }
 
-/// dpmem's child: EAL, two pools, every row once; one result line per row.
-fn dpmem_child(eal_args: &[String], duration: Duration) -> Result<(), String> {
+/// dpmem's child: EAL, two pools, every selected row once; one result line per row.
+fn dpmem_rows(
+    eal_args: &[String],
+    selection: &RowSelection,
+    duration: Duration,
+) -> Result<(), String> {
     let eal = Eal::init(eal_args).map_err(|e| format!("Eal::init failed: {e}"))?;
     // remote_launch needs 'static work, so the EAL and the pools live until the process
     // exits, right after the rows.
@@ -331,7 +343,9 @@ fn dpmem_child(eal_args: &[String], duration: Duration) -> Result<(), String> {
         pools.push((cache, pool));
     }
     println!("{RESULT_MARKER} pool {size}");
-    for (i, row) in rows().into_iter().enumerate() {
+    let specs = rows();
+    for &i in selection.indices() {
+        let row = specs[i];
         let pool = pools
             .iter()
             .find(|(cache, _)| *cache == row.cache)
@@ -344,14 +358,21 @@ fn dpmem_child(eal_args: &[String], duration: Duration) -> Result<(), String> {
 
 // ---- the DPDK side -------------------------------------------------------------------
 
-fn dpdk_child(eal_args: &[String], duration: Duration) -> Result<(), String> {
-    let size = dpdk_shim::mempool_eal_init(eal_args, ELT_SIZE)?;
+fn dpdk_rows(
+    dpdk: &dyn DpdkLoops,
+    eal_args: &[String],
+    selection: &RowSelection,
+    duration: Duration,
+) -> Result<(), String> {
+    let size = dpdk.mempool_eal_init(eal_args, ELT_SIZE)?;
     println!("{RESULT_MARKER} pool {size}");
     let duration_ns = duration.as_nanos() as u64;
-    for (i, row) in rows().into_iter().enumerate() {
+    let specs = rows();
+    for &i in selection.indices() {
+        let row = specs[i];
         print_row(
             i,
-            dpdk_shim::mempool_run(row.cache, row.cores, row.bulk, row.keep, duration_ns),
+            dpdk.mempool_run(row.cache, row.cores, row.bulk, row.keep, duration_ns),
         );
     }
     Ok(())
@@ -370,14 +391,26 @@ fn print_row(i: usize, result: Result<Vec<LcoreCount>, String>) {
     }
 }
 
-/// Entry of both mempool children: `args` as the child got them (program, child flag, kind,
-/// EAL options). Returns the exit code; a failed row is a result line, not a failure.
-pub(crate) fn child(kind: ChildKind, args: &[String]) -> i32 {
-    let eal_args = crate::child::eal_argv(args);
-    let result = match kind {
-        ChildKind::DpmemMempool => dpmem_child(&eal_args, ROW_DURATION),
-        _ => dpdk_child(&eal_args, ROW_DURATION),
-    };
+/// Entry of dpmem's mempool child. Returns the exit code; a failed row is a result line,
+/// not a failure.
+pub(crate) fn dpmem_child(child: &ChildArgs) -> i32 {
+    exit_code(
+        child
+            .rows(rows().len())
+            .and_then(|selection| dpmem_rows(&child.eal_args, &selection, ROW_DURATION)),
+    )
+}
+
+/// Entry of DPDK's mempool child, as [`dpmem_child`].
+pub(crate) fn dpdk_child(child: &ChildArgs, dpdk: &dyn DpdkLoops) -> i32 {
+    exit_code(
+        child
+            .rows(rows().len())
+            .and_then(|selection| dpdk_rows(dpdk, &child.eal_args, &selection, ROW_DURATION)),
+    )
+}
+
+fn exit_code(result: Result<(), String>) -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {
@@ -424,14 +457,18 @@ fn parse_child_lines(lines: &[String], rows: usize) -> Result<ChildReport, Strin
     Ok(report)
 }
 
-/// One repetition of one side: a child process running every row.
+/// One repetition of one side: a child process (`program`) running every selected row.
 fn run_side(
+    program: &Result<std::path::PathBuf, String>,
     kind: ChildKind,
     args: &[String],
     prefix: &str,
+    selection: &RowSelection,
     rows: usize,
 ) -> Result<ChildReport, String> {
-    let lines = child::run_lines(kind, args, RESULT_MARKER);
+    let lines = program
+        .clone()
+        .and_then(|program| child::run_lines(&program, kind, selection, args, RESULT_MARKER));
     crate::init::remove_leftovers(None, prefix);
     parse_child_lines(&lines?, rows)
 }
@@ -501,7 +538,14 @@ pub fn run_mempool(opts: &BenchOptions) -> Report {
     common.extend(["--file-prefix".to_owned(), prefix.clone()]);
     let mut dpdk_args: Vec<String> = DPDK_ONLY_ARGS.iter().map(|s| s.to_string()).collect();
     dpdk_args.extend(common.iter().cloned());
-    let dpdk_missing = dpdk_shim::missing_reason();
+    let runner = DpdkRunner::find();
+    let dpdk_missing = runner.as_ref().err();
+    let dpdk_program = runner
+        .as_ref()
+        .map(|r| r.path().to_path_buf())
+        .map_err(Clone::clone);
+    let own = child::own_program();
+    let selection = opts.selection(&row_names());
 
     let mut dpmem: Vec<Samples> = specs.iter().map(|_| Samples::default()).collect();
     let mut dpdk: Vec<Samples> = specs.iter().map(|_| Samples::default()).collect();
@@ -516,20 +560,20 @@ pub fn run_mempool(opts: &BenchOptions) -> Report {
             sides.reverse();
         }
         for kind in sides {
-            let (args, cells, pool) = match kind {
-                ChildKind::DpmemMempool => (&common, &mut dpmem, &mut dpmem_pool),
-                _ => (&dpdk_args, &mut dpdk, &mut dpdk_pool),
+            let (program, args, cells, pool) = match kind {
+                ChildKind::DpmemMempool => (&own, &common, &mut dpmem, &mut dpmem_pool),
+                _ => (&dpdk_program, &dpdk_args, &mut dpdk, &mut dpdk_pool),
             };
-            match run_side(kind, args, &prefix, specs.len()) {
+            match run_side(program, kind, args, &prefix, &selection, specs.len()) {
                 Ok(report) => {
                     *pool = pool.or(report.pool_size);
-                    for (cell, r) in cells.iter_mut().zip(report.rows) {
-                        cell.push(r);
+                    for &i in selection.indices() {
+                        cells[i].push(report.rows[i].clone());
                     }
                 }
                 Err(e) => {
-                    for cell in cells.iter_mut() {
-                        cell.push(Err(e.clone()));
+                    for &i in selection.indices() {
+                        cells[i].push(Err(e.clone()));
                     }
                 }
             }
@@ -539,11 +583,13 @@ pub fn run_mempool(opts: &BenchOptions) -> Report {
     let rows = specs
         .iter()
         .zip(dpmem.into_iter().zip(dpdk))
-        .map(|(spec, (ours, theirs))| Row {
+        .enumerate()
+        .filter(|(i, _)| selection.contains(*i))
+        .map(|(_, (spec, (ours, theirs)))| Row {
             name: spec.name(),
             dpmem: ours.into_measurement(reps),
             dpdk: match dpdk_missing {
-                Some(why) => Measurement::Missing(why.to_owned()),
+                Some(why) => Measurement::Missing(why.clone()),
                 None => theirs.into_measurement(reps),
             },
             extra: vec![],
@@ -589,7 +635,7 @@ pub fn run_mempool(opts: &BenchOptions) -> Report {
         title: "mempool_perf_autotest rows, 2048-byte objects".to_owned(),
         unit: "million objects per second".to_owned(),
         reps,
-        dpdk_build: dpdk_shim::version().unwrap_or_else(|why| format!("no DPDK ({why})")),
+        dpdk_build: dpdk_runner::build_text(&runner),
         extra_columns: vec![],
         rows,
         notes,
@@ -680,6 +726,7 @@ mod tests {
     /// pools, one short row per cache size and core count; every pool full afterwards.
     #[test]
     fn dpmem_side_runs_rows_on_two_lcores() {
+        let prefix = format!("mempool_test_{}", std::process::id());
         let args: Vec<String> = [
             "bench",
             "-l",
@@ -691,7 +738,7 @@ mod tests {
         ]
         .iter()
         .map(|s| s.to_string())
-        .chain([format!("mempool_test_{}", std::process::id())])
+        .chain([prefix.clone()])
         .collect();
         let eal = match Eal::init(&args) {
             Ok(eal) => eal,
@@ -730,5 +777,8 @@ mod tests {
                 assert!(pool.is_full(), "a row loses no object");
             }
         }
+        // The EAL stays (remote_launch needs it 'static), but its runtime directory goes:
+        // a test leaves nothing behind.
+        crate::init::remove_leftovers(None, &prefix);
     }
 }

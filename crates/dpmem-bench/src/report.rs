@@ -7,7 +7,7 @@
 //! A side that could not be measured carries the reason instead of a number, so a table
 //! never silently drops a row.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::stats::geometric_mean;
 
@@ -15,7 +15,7 @@ use crate::stats::geometric_mean;
 pub const RATE_UNIT_SUFFIX: &str = "per second";
 
 /// Which way a report's numbers are better, and so how to read its ratios.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Better {
     /// A time per operation: dpmem/dpdk below 1 means dpmem is faster.
@@ -25,7 +25,7 @@ pub enum Better {
 }
 
 /// One cell: a median, or why there is none.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Measurement {
     /// The median over the repetitions, in the report's unit.
@@ -45,7 +45,7 @@ impl Measurement {
 }
 
 /// One line of a table: the same operation on both sides, plus optional extra figures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
     /// What was measured, e.g. `legacy`.
     pub name: String,
@@ -56,7 +56,7 @@ pub struct Row {
     /// One entry per [`Report::extra_columns`], in that order.
     pub extra: Vec<Measurement>,
     /// Something the reader must know to read this row (e.g. ran with `--no-huge`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 
@@ -69,7 +69,7 @@ impl Row {
 }
 
 /// One workload family's results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// The family, as named on the command line (`init`, `ring`, ...).
     pub family: String,
@@ -114,6 +114,14 @@ impl Report {
         }
     }
 
+    /// How the closing line names the direction: `time, lower is better`.
+    pub fn direction_text(&self) -> &'static str {
+        match self.better() {
+            Better::Lower => "time, lower is better",
+            Better::Higher => "rate, higher is better",
+        }
+    }
+
     /// Geometric mean of dpmem/dpdk over the rows that have both sides.
     pub fn ratio_geomean(&self) -> Option<f64> {
         let ratios: Vec<f64> = self.rows.iter().filter_map(Row::ratio).collect();
@@ -122,10 +130,7 @@ impl Report {
 
     /// The closing line every table ends with.
     pub fn ratio_line(&self) -> String {
-        let what = match self.better() {
-            Better::Lower => "time, lower is better",
-            Better::Higher => "rate, higher is better",
-        };
+        let what = self.direction_text();
         match self.ratio_geomean() {
             Some(g) => format!("ratio dpmem/dpdk ({what}): {g:.2}"),
             None => format!("ratio dpmem/dpdk ({what}): n/a (no row has both sides)"),
@@ -148,21 +153,7 @@ impl Report {
     /// A missing cell prints as `n/a [k]`, with reason `k` listed under the table: reasons
     /// (pkg-config errors, DPDK's init error) are too long to sit in a column.
     pub fn render_text(&self) -> String {
-        let mut reasons: Vec<String> = Vec::new();
-        let mut cell = |m: &Measurement| match m {
-            Measurement::Value(v) => format_value(*v),
-            Measurement::Missing(why) => {
-                let k = match reasons.iter().position(|r| r == why) {
-                    Some(i) => i + 1,
-                    None => {
-                        reasons.push(why.clone());
-                        reasons.len()
-                    }
-                };
-                format!("n/a [{k}]")
-            }
-        };
-
+        let mut footnotes = Footnotes::default();
         let mut header = vec![
             self.family.clone(),
             "dpmem".to_owned(),
@@ -172,52 +163,30 @@ impl Report {
         header.extend(self.extra_columns.iter().cloned());
         let mut table = vec![header];
         for row in &self.rows {
-            let mut line = vec![row.name.clone(), cell(&row.dpmem), cell(&row.dpdk)];
+            let mut line = vec![
+                row.name.clone(),
+                footnotes.cell(&row.dpmem),
+                footnotes.cell(&row.dpdk),
+            ];
             line.push(
                 row.ratio()
                     .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}")),
             );
-            line.extend(row.extra.iter().map(&mut cell));
+            line.extend(row.extra.iter().map(|m| footnotes.cell(m)));
             table.push(line);
         }
 
-        let columns = table.iter().map(Vec::len).max().unwrap_or(0);
-        let widths: Vec<usize> = (0..columns)
-            .map(|c| {
-                let w = table
-                    .iter()
-                    .filter_map(|l| l.get(c))
-                    .map(|s| s.chars().count());
-                w.max().unwrap_or(0)
-            })
-            .collect();
-
-        let mut out = String::new();
-        out.push_str(&format!(
+        let mut out = format!(
             "{}: {} (median of {} reps, {}; vs {})\n",
             self.family, self.title, self.reps, self.unit, self.dpdk_build
-        ));
-        for line in &table {
-            let mut text = String::new();
-            for (c, s) in line.iter().enumerate() {
-                // Names left-aligned, numbers right-aligned so their digits line up.
-                if c == 0 {
-                    text.push_str(&format!("{s:<w$}", w = widths[c]));
-                } else {
-                    text.push_str(&format!("  {s:>w$}", w = widths[c]));
-                }
-            }
-            out.push_str(text.trim_end());
-            out.push('\n');
-        }
+        );
+        out.push_str(&render_table(&table));
         for row in &self.rows {
             if let Some(note) = &row.note {
                 out.push_str(&format!("{}: {note}\n", row.name));
             }
         }
-        for (i, why) in reasons.iter().enumerate() {
-            out.push_str(&format!("[{}] {why}\n", i + 1));
-        }
+        out.push_str(&footnotes.render());
         for note in &self.notes {
             out.push_str(note);
             out.push('\n');
@@ -228,8 +197,74 @@ impl Report {
     }
 }
 
+/// The reasons of a table's missing cells: a cell prints as `n/a [k]` and reason `k` is
+/// listed under the table, since reasons (pkg-config errors, DPDK's init error) are too long
+/// to sit in a column. A reason shared by several cells is listed once.
+#[derive(Debug, Default)]
+pub(crate) struct Footnotes {
+    reasons: Vec<String>,
+}
+
+impl Footnotes {
+    /// The text of one cell.
+    pub fn cell(&mut self, m: &Measurement) -> String {
+        match m {
+            Measurement::Value(v) => format_value(*v),
+            Measurement::Missing(why) => {
+                let k = match self.reasons.iter().position(|r| r == why) {
+                    Some(i) => i + 1,
+                    None => {
+                        self.reasons.push(why.clone());
+                        self.reasons.len()
+                    }
+                };
+                format!("n/a [{k}]")
+            }
+        }
+    }
+
+    /// One line per reason: `[k] why`.
+    pub fn render(&self) -> String {
+        self.reasons
+            .iter()
+            .enumerate()
+            .map(|(i, why)| format!("[{}] {why}\n", i + 1))
+            .collect()
+    }
+}
+
+/// Lines of cells as an aligned table: names (the first column) left-aligned, numbers
+/// right-aligned so their digits line up.
+pub(crate) fn render_table(table: &[Vec<String>]) -> String {
+    let columns = table.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            let w = table
+                .iter()
+                .filter_map(|l| l.get(c))
+                .map(|s| s.chars().count());
+            w.max().unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for line in table {
+        let mut text = String::new();
+        for (c, s) in line.iter().enumerate() {
+            // `{:>w$}` pads by chars, so a cell with an en dash still lines up.
+            if c == 0 {
+                text.push_str(&format!("{s:<w$}", w = widths[c]));
+            } else {
+                text.push_str(&format!("  {s:>w$}", w = widths[c]));
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 /// Three significant figures or more: enough to compare, few enough to read.
-fn format_value(v: f64) -> String {
+pub(crate) fn format_value(v: f64) -> String {
     if v.abs() >= 100.0 {
         format!("{v:.1}")
     } else if v.abs() >= 1.0 {

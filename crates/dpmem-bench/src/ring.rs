@@ -12,10 +12,10 @@
 //! autotest reports). Every loop has the shape of the C one: one-core loops run pinned to
 //! CPU 0 (DPDK's main lcore) after the same warm-up, the element a single dequeue returns is
 //! stored into the destination array as the C dequeue stores it, and the same `rdtsc` reads
-//! bracket the loop. DPDK's loops run in C (`csrc/dpdk_shim.c`) in a child process with
-//! its own EAL (`--no-huge`: the rings fit in L1, so page size does not matter), one child
-//! per repetition, interleaved with dpmem's and the peers' runs so that load from other
-//! processes hits every column alike.
+//! bracket the loop. DPDK's loops run in C (`dpdk/csrc/dpdk_shim.c`) in a
+//! `dpmem-bench-dpdk` child with its own EAL (`--no-huge`: the rings fit in L1, so page size
+//! does not matter), one child per repetition, interleaved with dpmem's and the peers' runs
+//! so that load from other processes hits every column alike.
 //!
 //! Peers: crossbeam-queue's `ArrayQueue` (MPMC, one element per call, so bulk and burst
 //! are loops) and rtrb's `RingBuffer` (SPSC only; bulk and burst through its chunk API).
@@ -25,10 +25,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use dpmem::ring::{Ring, RingFlags};
 
-use crate::child::{self, ChildKind};
+use crate::child::{ChildArgs, ChildKind};
+use crate::dpdk_loops::DpdkLoops;
+use crate::dpdk_runner::{self, DpdkRunner};
 use crate::report::{Measurement, Report, Row};
+use crate::row_selection::RowSelection;
 use crate::stats::median;
-use crate::{dpdk_shim, BenchOptions};
+use crate::BenchOptions;
 
 /// Slots of every ring and queue (the autotest's `RING_SIZE`).
 const RING_SIZE: u32 = 4096;
@@ -114,6 +117,11 @@ fn rows() -> Vec<RowSpec> {
         }
     }
     rows
+}
+
+/// The rows' names, in the order [`RowSelection`] indexes them.
+pub(crate) fn row_names() -> Vec<String> {
+    rows().iter().map(RowSpec::name).collect()
 }
 
 /// The CPU's time-stamp counter (what DPDK's `rte_rdtsc` reads).
@@ -471,22 +479,28 @@ fn by_esize<R>(row: &RowSpec, ptr: impl FnOnce() -> R, e16: impl FnOnce() -> R) 
     }
 }
 
-/// Child side: init DPDK, run every row once, print one result line per row.
-///
-/// `args`: program, child flag, kind, then the EAL arguments.
-pub(crate) fn dpdk_child(args: &[String]) -> i32 {
-    let eal_args = crate::child::eal_argv(args);
-    if let Err(e) = dpdk_shim::ring_eal_init(&eal_args) {
+/// Child side: init DPDK, run every selected row once, print one result line per row.
+pub(crate) fn dpdk_child(child: &ChildArgs, dpdk: &dyn DpdkLoops) -> i32 {
+    let specs = rows();
+    let selection = match child.rows(specs.len()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    if let Err(e) = dpdk.ring_eal_init(&child.eal_args) {
         eprintln!("{e}");
         return 1;
     }
-    for (i, row) in rows().iter().enumerate() {
+    for &i in selection.indices() {
+        let row = &specs[i];
         let result = if row.two_cores {
-            dpdk_shim::ring_two_cores(row.esize, row.single_thread, row.n, row.iterations())
+            dpdk.ring_two_cores(row.esize, row.single_thread, row.n, row.iterations())
                 .map(|(a, b)| (a + b) as f64 / 2.0 / row.elements())
         } else {
             let run = |iters| {
-                dpdk_shim::ring_one_core(row.esize, row.single_thread, row.op.code(), row.n, iters)
+                dpdk.ring_one_core(row.esize, row.single_thread, row.op.code(), row.n, iters)
             };
             run(row.iterations() / 16)
                 .and_then(|_| run(row.iterations()).map(|c| c as f64 / row.elements()))
@@ -502,8 +516,13 @@ pub(crate) fn dpdk_child(args: &[String]) -> i32 {
     0
 }
 
-/// One rep of DPDK's side: every row's cycles per element, in row order.
-fn dpdk_rep(prefix: &str, rows: usize) -> Result<Vec<f64>, String> {
+/// One rep of DPDK's side: cycles per element of every selected row, by row index.
+fn dpdk_rep(
+    runner: &DpdkRunner,
+    prefix: &str,
+    selection: &RowSelection,
+    rows: usize,
+) -> Result<Vec<f64>, String> {
     let args: Vec<String> = [
         "-l",
         "0-1",
@@ -519,7 +538,7 @@ fn dpdk_rep(prefix: &str, rows: usize) -> Result<Vec<f64>, String> {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let lines = child::run_lines(ChildKind::DpdkRing, &args, RESULT_MARKER);
+    let lines = runner.run_lines(ChildKind::DpdkRing, selection, &args, RESULT_MARKER);
     crate::init::remove_leftovers(None, prefix);
     let mut values = vec![f64::NAN; rows];
     for line in lines? {
@@ -537,7 +556,7 @@ fn dpdk_rep(prefix: &str, rows: usize) -> Result<Vec<f64>, String> {
             values[i] = v;
         }
     }
-    if values.iter().any(|v| v.is_nan()) {
+    if selection.indices().iter().any(|&i| values[i].is_nan()) {
         return Err("the DPDK child reported fewer rows than asked".to_owned());
     }
     Ok(values)
@@ -547,28 +566,30 @@ fn dpdk_rep(prefix: &str, rows: usize) -> Result<Vec<f64>, String> {
 pub fn run_ring(opts: &BenchOptions) -> Report {
     let reps = opts.reps.max(1);
     let specs = rows();
+    let selection = opts.selection(&row_names());
     let prefix = format!("dpmem-bench-ring-{}", std::process::id());
-    let dpdk_missing = dpdk_shim::missing_reason();
+    let runner = DpdkRunner::find();
 
     let mut dpmem = vec![Vec::new(); specs.len()];
     let mut dpdk = vec![Vec::new(); specs.len()];
     let mut array_queue = vec![Vec::new(); specs.len()];
     let mut rtrb = vec![Vec::new(); specs.len()];
     let mut dpmem_failure: Vec<Option<String>> = vec![None; specs.len()];
-    let mut dpdk_failure: Option<String> = dpdk_missing.map(str::to_owned);
+    let mut dpdk_failure: Option<String> = runner.as_ref().err().cloned();
 
     for _ in 0..reps {
-        if dpdk_failure.is_none() {
-            match dpdk_rep(&prefix, specs.len()) {
+        if let (None, Ok(runner)) = (&dpdk_failure, &runner) {
+            match dpdk_rep(runner, &prefix, &selection, specs.len()) {
                 Ok(values) => {
-                    for (cell, v) in dpdk.iter_mut().zip(values) {
-                        cell.push(v);
+                    for &i in selection.indices() {
+                        dpdk[i].push(values[i]);
                     }
                 }
                 Err(e) => dpdk_failure = Some(e),
             }
         }
-        for (i, row) in specs.iter().enumerate() {
+        for &i in selection.indices() {
+            let row = &specs[i];
             match by_esize(
                 row,
                 || dpmem_run::<PtrElem>(row),
@@ -597,10 +618,11 @@ pub fn run_ring(opts: &BenchOptions) -> Report {
         (None, Some(m)) => Measurement::Value(m),
         (None, None) => Measurement::Missing("not measured".to_owned()),
     };
-    let rows = specs
+    let rows = selection
+        .indices()
         .iter()
-        .enumerate()
-        .map(|(i, spec)| {
+        .map(|&i| {
+            let spec = &specs[i];
             let ours = cell(&dpmem[i], dpmem_failure[i].as_ref());
             let aq = cell(&array_queue[i], None);
             let speedup = match (aq.value(), ours.value()) {
@@ -630,7 +652,7 @@ pub fn run_ring(opts: &BenchOptions) -> Report {
         title: "ring_perf_autotest rows, 4096-slot rings".to_owned(),
         unit: "TSC cycles per element".to_owned(),
         reps,
-        dpdk_build: dpdk_shim::version().unwrap_or_else(|why| format!("no DPDK ({why})")),
+        dpdk_build: dpdk_runner::build_text(&runner),
         extra_columns: vec![
             "ArrayQueue".to_owned(),
             "ArrayQueue/dpmem".to_owned(),

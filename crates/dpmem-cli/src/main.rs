@@ -5,12 +5,19 @@
 //! dpmem hugepages reserve SIZE [--page-size 2M|1G] [--node N] [--mount [DIR]]
 //! dpmem hugepages clear
 //! dpmem info [--json] [--segments] [-- EAL-ARGS]
-//! dpmem bench <workload> [--json] [--reps N] | dpmem bench list
+//! dpmem bench <workload> [--json] [--reps N] [--repeat K] [--filter PATTERN]
+//! dpmem bench list
 //! ```
+//!
+//! A closed standard output (`dpmem info --json | head -1`) ends the program quietly, and an
+//! argument that is not UTF-8 is an error message, not a panic.
 
 mod byte_size;
 mod hugepages;
 mod info;
+
+use std::ffi::OsString;
+use std::io::{ErrorKind, Write};
 
 use clap::{Parser, Subcommand};
 
@@ -32,29 +39,48 @@ enum Command {
     /// Initialise the EAL and print its memory layout.
     Info(info::InfoArgs),
     /// Run a benchmark workload on dpmem and DPDK 22.11 side by side.
-    // The bench harness has its own parser (it also serves the bench child processes), so
-    // every word after `bench`, `--help` included, goes to it untouched.
-    #[command(disable_help_flag = true)]
-    Bench {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
-        args: Vec<String>,
-    },
+    Bench(dpmem_bench::BenchArgs),
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    // Arguments as the kernel gave them: `std::env::args()` panics on one that is not UTF-8,
+    // where clap (and a benchmark child) names it in an error instead.
+    let args: Vec<OsString> = std::env::args_os().collect();
+    restore_default_sigpipe();
     // A benchmark child must reach its EAL init before anything else happens in the process.
     if let Some(code) = dpmem_bench::child_main(&args) {
         std::process::exit(code);
     }
-    let cli = Cli::parse_from(&args);
+    let cli = Cli::parse_from(args);
     let result = match cli.command {
         Command::Hugepages(args) => hugepages::run(args),
-        Command::Info(args) => info::run(args),
-        Command::Bench { args } => std::process::exit(dpmem_bench::main_with_args(&args)),
+        Command::Info(args) => info::run(args).and_then(|text| write_stdout(&text)),
+        Command::Bench(args) => dpmem_bench::run(&args).and_then(|text| write_stdout(&text)),
     };
     if let Err(message) = result {
         eprintln!("dpmem: {message}");
         std::process::exit(1);
+    }
+}
+
+/// Rust starts programs with SIGPIPE ignored, so a write to a pipe whose reader has gone
+/// fails with EPIPE, and `println!` turns that failure into a panic. A command whose reader
+/// went away (`| head -1`) should end quietly, as `cat` does: the default action ends the
+/// process at that write, whichever command's output it was (the hugepages commands'
+/// `println!`s, clap's help). Commands that must clean up first (`info`'s EAL leaves files
+/// until it is dropped) do all their work before they write.
+fn restore_default_sigpipe() {
+    // SAFETY: SIG_DFL installs no handler, so no code of ours runs in signal context; this
+    // runs first in `main`, before the program starts any thread that could be writing.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
+/// A command's output, all at once; a reader that went away is the end of the command, not
+/// an error (where SIGPIPE is blocked, so the write returns EPIPE instead of ending us).
+fn write_stdout(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != ErrorKind::BrokenPipe => Err(format!("writing the output: {e}")),
+        _ => Ok(()),
     }
 }

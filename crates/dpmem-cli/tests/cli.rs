@@ -394,3 +394,295 @@ fn bench_names_known_workloads_for_an_unknown_one() {
     let err = stderr(&out);
     assert!(err.contains("nosuch") && err.contains("init"), "{err}");
 }
+
+/// Runs `program args` with its stdout a pipe whose reader is already gone, as in
+/// `dpmem ... | head -0`, and checks that it ended quietly: exit 0 or SIGPIPE's default end,
+/// and nothing on stderr (no panic message).
+fn assert_quiet_with_closed_stdout(program: &Path, args: &[&str]) {
+    use std::os::unix::process::ExitStatusExt;
+
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    // Closed before the program starts, so its first write finds no reader whatever its timing.
+    drop(reader);
+    let out = Command::new(program)
+        .args(args)
+        .stdout(writer)
+        .output()
+        .expect("run the program");
+    let err = stderr(&out);
+    assert!(
+        out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+        "{args:?}: {:?}, stderr: {err}",
+        out.status
+    );
+    assert!(err.is_empty(), "{args:?}: {err}");
+}
+
+/// Runtime directories an EAL with `prefix` may create (root's, then a user's).
+fn runtime_dirs(prefix: &str) -> Vec<PathBuf> {
+    let mut dirs = vec![PathBuf::from("/var/run/dpmem").join(prefix)];
+    if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR") {
+        dirs.push(PathBuf::from(xdg).join("dpmem").join(prefix));
+    }
+    dirs
+}
+
+#[test]
+fn a_closed_pipe_ends_every_command_quietly() {
+    let dpmem = Path::new(env!("CARGO_BIN_EXE_dpmem"));
+    let m = FakeMachine::two_nodes();
+    let root = m.root().to_str().expect("temp dir path is UTF-8");
+    let prefix = unique_prefix("closed-pipe");
+    let eal = ["--no-huge", "-m", "16", "--file-prefix", prefix.as_str()];
+    let info_json: Vec<&str> = ["info", "--json", "--"].into_iter().chain(eal).collect();
+    let info_text: Vec<&str> = ["info", "--"].into_iter().chain(eal).collect();
+    for args in [
+        &info_json[..],
+        &info_text[..],
+        &["hugepages", "show", "--sys-root", root],
+        &["hugepages", "show", "--json", "--sys-root", root],
+        &["bench", "list"],
+        &["--help"],
+        &["bench", "--help"],
+    ] {
+        assert_quiet_with_closed_stdout(dpmem, args);
+    }
+    // The EAL was gone before info wrote: nothing of it is left behind.
+    for dir in runtime_dirs(&prefix) {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+}
+
+#[test]
+fn info_with_its_default_configuration_cleans_up_before_a_closed_pipe_ends_it() {
+    // The default configuration uses hugepages when it can, with the file prefix
+    // `dpmem-info-<pid>`: a write that ended the program with the EAL still up would leave
+    // its hugepage files (holding their pages) and runtime directory behind.
+    let dpmem = Path::new(env!("CARGO_BIN_EXE_dpmem"));
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let child = Command::new(dpmem)
+        .args(["info", "--json"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run dpmem");
+    let prefix = format!("dpmem-info-{}", child.id());
+    let out = child.wait_with_output().expect("wait for dpmem");
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    for dir in runtime_dirs(&prefix) {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    for mount in mounts
+        .lines()
+        .filter(|l| l.split_whitespace().nth(2) == Some("hugetlbfs"))
+        .filter_map(|l| l.split_whitespace().nth(1))
+    {
+        let Ok(entries) = std::fs::read_dir(mount) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            assert!(
+                !name.to_string_lossy().starts_with(&prefix),
+                "{mount}/{} left behind",
+                name.to_string_lossy()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_non_utf8_argument_is_an_error_not_a_panic() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    let bad = OsStr::from_bytes(b"not-\xff-utf8");
+    let cases: [(&str, Vec<&OsStr>); 6] = [
+        ("dpmem", vec![bad]),
+        ("dpmem", vec!["bench".as_ref(), bad]),
+        (
+            "dpmem",
+            vec!["bench".as_ref(), "ring".as_ref(), "--filter".as_ref(), bad],
+        ),
+        (
+            "dpmem",
+            vec![
+                "info".as_ref(),
+                "--".as_ref(),
+                "--file-prefix".as_ref(),
+                bad,
+            ],
+        ),
+        (
+            "dpmem",
+            vec![
+                "__dpmem-bench-child".as_ref(),
+                "dpmem-init".as_ref(),
+                "".as_ref(),
+                bad,
+            ],
+        ),
+        (
+            "dpmem-bench-dpdk",
+            vec![
+                "__dpmem-bench-child".as_ref(),
+                "dpdk-init".as_ref(),
+                "".as_ref(),
+                bad,
+            ],
+        ),
+    ];
+    for (program, args) in cases {
+        let path = match program {
+            "dpmem" => env!("CARGO_BIN_EXE_dpmem"),
+            _ => env!("CARGO_BIN_EXE_dpmem-bench-dpdk"),
+        };
+        let out = Command::new(path).args(&args).output().expect("run");
+        let err = stderr(&out);
+        assert!(
+            out.status.code().is_some_and(|c| c != 0),
+            "{program} {args:?}: {:?}",
+            out.status
+        );
+        assert!(!err.contains("panicked"), "{program} {args:?}: {err}");
+        // The answer names the problem, or the argument where it is no known word (a
+        // runner built without DPDK says only that).
+        assert!(
+            err.contains("UTF-8")
+                || err.contains("unrecognized subcommand 'not-\u{fffd}-utf8'")
+                || err.contains("built without DPDK"),
+            "{program} {args:?}: {err}"
+        );
+    }
+}
+
+/// Whether the DPDK side of the benchmarks can run here: the runner next to `dpmem`
+/// answers with its DPDK version (it does not when DPDK was missing at build time).
+fn dpdk_runner_works() -> bool {
+    Command::new(env!("CARGO_BIN_EXE_dpmem-bench-dpdk"))
+        .args(["__dpmem-bench-child", "dpdk-version"])
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// `dpmem bench <args> --json`, parsed.
+fn bench_json(args: &[&str]) -> Value {
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = dpmem(&all);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout).expect("bench --json prints JSON")
+}
+
+fn row_names(report: &Value) -> Vec<&str> {
+    report["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["name"].as_str().expect("row name"))
+        .collect()
+}
+
+#[test]
+fn bench_filter_runs_only_the_matching_rows() {
+    let dpdk = dpdk_runner_works();
+    if !dpdk {
+        eprintln!("DPDK side not built here: checking the dpmem column only");
+    }
+    // Ring: dpmem in this process, DPDK in a child that gets the selection.
+    let ring = bench_json(&["ring", "--reps", "1", "--filter", "ptr SP/SC 1c bulk"]);
+    assert_eq!(
+        row_names(&ring),
+        ["ptr SP/SC 1c bulk 8", "ptr SP/SC 1c bulk 32"]
+    );
+    // Mempool: both sides are children that get the selection.
+    let mempool = bench_json(&[
+        "mempool",
+        "--reps",
+        "1",
+        "--filter",
+        "cache 512 1c bulk 32 keep 512",
+    ]);
+    assert_eq!(row_names(&mempool), ["cache 512 1c bulk 32 keep 512"]);
+    for report in [&ring, &mempool] {
+        for row in report["rows"].as_array().unwrap() {
+            assert!(row["dpmem"]["value"].as_f64().unwrap() > 0.0, "{row}");
+            if dpdk {
+                assert!(row["dpdk"]["value"].as_f64().unwrap() > 0.0, "{row}");
+            } else {
+                assert!(row["dpdk"]["missing"].is_string(), "{row}");
+            }
+        }
+    }
+    let out = dpmem(&["bench", "ring", "--filter", "no such row"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("ptr SP/SC 1c single"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bench_repeat_reports_the_median_ratio_and_its_range() {
+    let dpdk = dpdk_runner_works();
+    let args = [
+        "bench",
+        "ring",
+        "--reps",
+        "1",
+        "--repeat",
+        "2",
+        "--filter",
+        "ptr SP/SC 1c single",
+    ];
+    let out = dpmem(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap().contains("2 of 2 runs"), "{text}");
+    let header = lines.next().unwrap();
+    assert!(
+        header.contains("dpmem/dpdk median") && header.contains("range"),
+        "{text}"
+    );
+    let row = lines.next().unwrap();
+    assert!(row.starts_with("ptr SP/SC 1c single"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("behind DPDK in the median (dpmem/dpdk above 1.0): ")),
+        "{text}"
+    );
+    let last = text.lines().last().unwrap();
+    assert!(
+        last.starts_with("ratio dpmem/dpdk (time, lower is better): "),
+        "{text}"
+    );
+    if dpdk {
+        // `median X, range A–B over 2 runs`, and the row's own range.
+        assert!(
+            last.contains("range") && last.ends_with("over 2 runs"),
+            "{text}"
+        );
+        assert!(row.contains('–'), "{text}");
+    }
+
+    let report = bench_json(&args[1..]);
+    assert_eq!(report["repeats"], 2);
+    assert_eq!(report["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(row_names(&report), ["ptr SP/SC 1c single"]);
+    if dpdk {
+        let ratio = &report["rows"][0]["ratio"];
+        let (min, median, max) = (
+            ratio["min"].as_f64().unwrap(),
+            ratio["median"].as_f64().unwrap(),
+            ratio["max"].as_f64().unwrap(),
+        );
+        assert!(min <= median && median <= max, "{ratio}");
+        assert_eq!(ratio["runs"], 2);
+        assert!(report["ratio_dpmem_over_dpdk"]["median"].is_f64());
+    }
+}

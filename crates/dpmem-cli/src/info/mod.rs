@@ -38,7 +38,10 @@ pub struct InfoArgs {
     eal_args: Vec<String>,
 }
 
-pub fn run(args: InfoArgs) -> Result<(), String> {
+/// Brings the EAL up, describes it, and takes it down again; the description is returned
+/// rather than printed so that the EAL's files are gone before anything is written (a
+/// reader that closes the pipe early ends the program at the first write).
+pub fn run(args: InfoArgs) -> Result<String, String> {
     let eal_args = if args.eal_args.is_empty() {
         let chosen = default_eal_args::choose(&SysRoot::host(), std::process::id());
         if let Some(reason) = &chosen.fallback_reason {
@@ -56,6 +59,7 @@ pub fn run(args: InfoArgs) -> Result<(), String> {
     let heaps = eal.heaps().all_stats();
     let memzones = eal.memzones().list();
     let mempools = mempool_text::collect(&eal);
+    drop(eal);
     if args.json {
         let report = InfoReport {
             layout: &layout,
@@ -65,13 +69,12 @@ pub fn run(args: InfoArgs) -> Result<(), String> {
             mempools: &mempools,
         };
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        println!("{text}");
+        Ok(text + "\n")
     } else {
-        println!("EAL options: {}", eal_args.join(" "));
-        print!("{}", layout_text::render(&layout, args.segments));
-        print!("{}", layout_text::render_heaps(&heaps, &memzones));
-        print!("{}", mempool_text::render(&mempools));
-        print!("{}", lcore_text::render(&lcores));
+        Ok(format!("EAL options: {}\n", eal_args.join(" "))
+            + &layout_text::render(&layout, args.segments)
+            + &layout_text::render_heaps(&heaps, &memzones)
+            + &mempool_text::render(&mempools)
+            + &lcore_text::render(&lcores))
     }
-    Ok(())
 }

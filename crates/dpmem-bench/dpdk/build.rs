@@ -2,10 +2,11 @@
 //!
 //! DPDK's fast paths are `static inline`, so Rust cannot call them: the workloads that time
 //! DPDK live in C (`csrc/dpdk_shim.c`, and `csrc/dpdk_mempool_shim.c` for the mempool
-//! loops), compiled here against Debian's libdpdk-dev. When the
-//! `dpdk` feature is off or pkg-config cannot find libdpdk, the crate still builds; it
-//! then gets the reason in `DPMEM_BENCH_DPDK_MISSING` so that every DPDK column can say
-//! why it is empty instead of silently showing nothing.
+//! loops), compiled here against Debian's libdpdk-dev. This crate's library is linked into
+//! the `dpmem-bench-dpdk` program only, never into `dpmem`. When the `dpdk` feature is off
+//! or pkg-config cannot find libdpdk, the crate still builds; it then gets the reason in
+//! `DPMEM_BENCH_DPDK_MISSING`, which the program prints instead of running, so that every
+//! DPDK column can say why it is empty instead of silently showing nothing.
 
 use std::env;
 use std::process::Command;

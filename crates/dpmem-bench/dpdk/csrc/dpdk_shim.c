@@ -7,7 +7,7 @@
  * paths), so the FFI call itself never lands inside the measurement.
  *
  * Conventions for every function in this file:
- *   - names start with dpmem_bench_dpdk_ and are declared in src/dpdk_shim.rs;
+ *   - names start with dpmem_bench_dpdk_ and are declared in src/shim.rs;
  *   - the return value is 0 on success or a positive rte_errno / errno value;
  *   - results go through out-pointers, one per figure;
  *   - no function prints: the Rust harness owns all output.
@@ -358,22 +358,24 @@ churn_next(uint64_t *state)
 }
 
 /*
- * After rte_eal_init(argc, argv): for each of n_sizes sizes, `counts[i]` rte_malloc calls
- * then as many rte_free calls, timed as a batch, then the same with rte_zmalloc;
- * `mz_count` memzones of `mz_len` bytes reserved then freed; a churn of `churn_ops` random
- * allocations and frees over `churn_slots` slots (sizes 64 B .. 64 KiB). Outputs, in ns
+ * After rte_eal_init(argc, argv): for each of n_sizes sizes, `malloc_counts[i]` rte_malloc
+ * calls then as many rte_free calls, timed as a batch, then `zmalloc_counts[i]` of the same
+ * with rte_zmalloc; `mz_count` memzones of `mz_len` bytes reserved then freed; a churn of
+ * `churn_ops` random allocations and frees over `churn_slots` slots (sizes 64 B .. 64 KiB).
+ * A count of 0 skips its loop (`dpmem bench --filter`), whose figure is then 0. Outputs, in ns
  * per alloc+free pair (per operation for the churn): malloc_ns[i], zmalloc_ns[i],
  * *memzone_ns, *churn_ns, and the greatest free block of socket 0 after the churn, before
  * its blocks are freed. rte_eal_cleanup() follows.
  */
 int
-dpmem_bench_dpdk_malloc(int argc, char **argv, const uint64_t *sizes, const uint64_t *counts,
+dpmem_bench_dpdk_malloc(int argc, char **argv, const uint64_t *sizes,
+			const uint64_t *malloc_counts, const uint64_t *zmalloc_counts,
 			unsigned int n_sizes, uint64_t mz_len, unsigned int mz_count,
 			unsigned int churn_slots, unsigned int churn_ops, uint64_t *malloc_ns,
 			uint64_t *zmalloc_ns, uint64_t *memzone_ns, uint64_t *churn_ns,
 			uint64_t *greatest_free_after_churn)
 {
-	uint64_t max_count = 0, start, alloc_time, rng = 0x9e3779b97f4a7c15ULL;
+	uint64_t max_count = 0, start, alloc_time, count, rng = 0x9e3779b97f4a7c15ULL;
 	const struct rte_memzone **zones;
 	struct rte_malloc_socket_stats stats;
 	void **blocks;
@@ -382,14 +384,16 @@ dpmem_bench_dpdk_malloc(int argc, char **argv, const uint64_t *sizes, const uint
 
 	if (rte_eal_init(argc, argv) < 0)
 		return rte_errno != 0 ? rte_errno : EINVAL;
-	for (i = 0; i < n_sizes; i++)
-		max_count = counts[i] > max_count ? counts[i] : max_count;
+	for (i = 0; i < n_sizes; i++) {
+		max_count = malloc_counts[i] > max_count ? malloc_counts[i] : max_count;
+		max_count = zmalloc_counts[i] > max_count ? zmalloc_counts[i] : max_count;
+	}
 	if (churn_slots > max_count)
 		max_count = churn_slots;
 	if (mz_count > max_count)
 		max_count = mz_count;
-	blocks = calloc(max_count, sizeof(*blocks));
-	zones = calloc(max_count, sizeof(*zones));
+	blocks = calloc(max_count ? max_count : 1, sizeof(*blocks));
+	zones = calloc(max_count ? max_count : 1, sizeof(*zones));
 	if (blocks == NULL || zones == NULL) {
 		ret = ENOMEM;
 		goto out;
@@ -397,8 +401,9 @@ dpmem_bench_dpdk_malloc(int argc, char **argv, const uint64_t *sizes, const uint
 
 	for (i = 0; i < n_sizes && ret == 0; i++) {
 		for (pass = 0; pass < 2 && ret == 0; pass++) {
+			count = pass == 0 ? malloc_counts[i] : zmalloc_counts[i];
 			start = monotonic_ns();
-			for (n = 0; n < counts[i]; n++) {
+			for (n = 0; n < count; n++) {
 				blocks[n] = pass == 0 ? rte_malloc(NULL, sizes[i], 0) :
 							rte_zmalloc(NULL, sizes[i], 0);
 				if (blocks[n] == NULL) {
@@ -411,7 +416,7 @@ dpmem_bench_dpdk_malloc(int argc, char **argv, const uint64_t *sizes, const uint
 			for (unsigned int k = 0; k < n; k++)
 				rte_free(blocks[k]);
 			alloc_time += monotonic_ns() - start;
-			(pass == 0 ? malloc_ns : zmalloc_ns)[i] = alloc_time / (counts[i] ? counts[i] : 1);
+			(pass == 0 ? malloc_ns : zmalloc_ns)[i] = count ? alloc_time / count : 0;
 		}
 	}
 
@@ -429,7 +434,7 @@ dpmem_bench_dpdk_malloc(int argc, char **argv, const uint64_t *sizes, const uint
 		}
 		for (unsigned int k = 0; k < n; k++)
 			rte_memzone_free(zones[k]);
-		*memzone_ns = (monotonic_ns() - start) / (mz_count ? mz_count : 1);
+		*memzone_ns = mz_count ? (monotonic_ns() - start) / mz_count : 0;
 	}
 
 	if (ret == 0) {
@@ -447,7 +452,7 @@ dpmem_bench_dpdk_malloc(int argc, char **argv, const uint64_t *sizes, const uint
 				blocks[slot] = rte_malloc(NULL, (size_t)64 << ((r >> 32) % 11), 0);
 			}
 		}
-		*churn_ns = (monotonic_ns() - start) / (churn_ops ? churn_ops : 1);
+		*churn_ns = churn_ops ? (monotonic_ns() - start) / churn_ops : 0;
 		rte_malloc_get_socket_stats(0, &stats);
 		*greatest_free_after_churn = stats.greatest_free_size;
 		for (n = 0; n < churn_slots; n++)
