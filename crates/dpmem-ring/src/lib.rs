@@ -54,6 +54,7 @@
 mod cache_padded;
 mod config;
 mod error;
+mod handle_ring;
 mod header;
 mod headtail;
 mod held;
@@ -72,6 +73,7 @@ mod view;
 pub use cache_padded::CACHE_PAD;
 pub use config::{Behavior, RingFlags};
 pub use error::RingError;
+pub use handle_ring::{Handle, HandleConsumer, HandleProducer, HandleRing};
 pub use header::RING_NAME_MAX;
 pub use memory::{HeapRegion, RingMemory};
 pub use mode::{ConsumerMode, ProducerMode};

@@ -409,6 +409,26 @@ impl<'r, T: Copy, M: RingMemory> Consumer<'r, T, M> {
         moved(unsafe { self.take(n, behavior, empty) })
     }
 
+    /// Dequeue into the front of `out`, which need not be initialised: all of it or nothing
+    /// ([`Behavior::Fixed`]) or as many as are there. The first `count` elements of `out` are
+    /// then initialised. For element types no placeholder value exists for (handles holding
+    /// references: [`crate::HandleRing`]).
+    #[inline]
+    pub(crate) fn dequeue_uninit(
+        &mut self,
+        out: &mut [MaybeUninit<T>],
+        behavior: Behavior,
+    ) -> Moved {
+        let n = slice_count(out.len());
+        let empty = CopyOut {
+            dst: out.as_mut_ptr().cast(),
+            esize: size_of::<T>(),
+        };
+        // SAFETY: `empty` copies into out, which has room for n values of T (uninitialised
+        // memory may be written through a raw pointer).
+        moved(unsafe { self.take(n, behavior, empty) })
+    }
+
     /// Dequeue one value, or `None` when the ring is empty.
     #[inline]
     pub fn dequeue(&mut self) -> Option<T> {
