@@ -176,8 +176,8 @@ pub fn mount_at(root: &SysRoot, path: &Path) -> SysResult<Option<MountEntry>> {
     let target = resolve_mount_path(root, path);
     Ok(parse_mounts(&text)
         .into_iter()
-        .filter(|m| resolve_mount_path(root, &m.mount_point) == target)
-        .last())
+        .rev()
+        .find(|m| resolve_mount_path(root, &m.mount_point) == target))
 }
 
 /// On the host an existing path is canonicalised (symlinks and `..` resolved as the kernel
