@@ -7,7 +7,8 @@
 //!
 //! The runtime-directory attack matters for an ordinary user without `XDG_RUNTIME_DIR`, whose
 //! directory lies under the shared `/tmp`; run as root, the test plays the attacker and runs the
-//! victim as `nobody` in a child process (and skips, saying why, otherwise).
+//! victim in a child process as an unprivileged user of its own (a uid no account has, so its
+//! `/tmp/dpmem-<uid>` is free to plant in), and skips, saying why, otherwise.
 
 mod common;
 
@@ -18,8 +19,14 @@ use std::path::{Path, PathBuf};
 use common::*;
 use dpmem_eal::{Eal, EalError};
 
-/// The unprivileged victim's ids (`nobody`).
+/// The uid of the owner of a planted hugepage file (`nobody`).
 const NOBODY: u32 = 65534;
+
+/// The unprivileged victim's uid and gid: one no account has, different for each run, so no
+/// other test's (or run's) `/tmp/dpmem-<uid>` is in the way.
+fn victim_uid() -> u32 {
+    3_000_000 + std::process::id() % 1_000_000
+}
 /// Tells the child test its file prefix and the refusal it must get.
 const ENV_PREFIX: &str = "DPMEM_TEST_UNTRUSTED_PREFIX";
 const ENV_EXPECT: &str = "DPMEM_TEST_UNTRUSTED_EXPECT";
@@ -42,30 +49,39 @@ fn entries(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Runs [`victim_starts_an_eal`] as `nobody` with no `XDG_RUNTIME_DIR`, expecting a refusal
+/// Runs [`victim_starts_an_eal`] as the victim with no `XDG_RUNTIME_DIR`, from a copy of this
+/// test binary the victim can reach (the checkout may lie under /root), expecting a refusal
 /// that mentions `expect`.
 fn run_victim(prefix: &str, expect: &str) {
-    let printed = run_ignored_test_in_child(
-        &std::env::current_exe().unwrap(),
-        "victim_starts_an_eal",
-        |command| {
-            command
-                .uid(NOBODY)
-                .gid(NOBODY)
-                .env_remove("XDG_RUNTIME_DIR")
-                .env(ENV_PREFIX, prefix)
-                .env(ENV_EXPECT, expect);
-        },
-    );
+    let dir = tempfile::Builder::new()
+        .prefix("dpmem-victim")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = dir.path().join("untrusted_paths_test");
+    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let printed = run_ignored_test_in_child(&exe, "victim_starts_an_eal", |command| {
+        command
+            .current_dir(dir.path())
+            .uid(victim_uid())
+            .gid(victim_uid())
+            .env_remove("XDG_RUNTIME_DIR")
+            .env(ENV_PREFIX, prefix)
+            .env(ENV_EXPECT, expect);
+    });
     assert!(printed.contains("refused as expected"), "{printed}");
 }
 
 #[test]
-#[ignore = "run as nobody by a_planted_runtime_base_is_refused_for_an_unprivileged_user"]
+#[ignore = "run as another user by a_planted_runtime_base_is_refused_for_an_unprivileged_user"]
 fn victim_starts_an_eal() {
     let prefix = std::env::var(ENV_PREFIX).expect("run by an untrusted-paths test");
     let expect = std::env::var(ENV_EXPECT).unwrap();
-    assert_eq!(dpmem_sys::process::effective_uid(), NOBODY);
+    assert!(
+        !dpmem_sys::process::is_root(),
+        "the victim runs unprivileged"
+    );
     let err = Eal::init(args(&["--no-huge", "-m", "4", "--file-prefix", &prefix]))
         .expect_err("the victim's EAL must not start in a planted directory");
     assert!(matches!(err, EalError::RuntimeDir { .. }), "{err}");
@@ -78,12 +94,13 @@ fn a_planted_runtime_base_is_refused_for_an_unprivileged_user() {
     if !dpmem_sys::process::is_root() {
         eprintln!(
             "skipped a_planted_runtime_base_is_refused_for_an_unprivileged_user: needs root to \
-             play another user (the attacker) and run the victim as nobody"
+             play another user (the attacker) and run the victim as an unprivileged user"
         );
         return;
     }
-    let base = PathBuf::from(format!("/tmp/dpmem-{NOBODY}"));
-    let per_user = PathBuf::from(format!("/run/user/{NOBODY}"));
+    let victim = victim_uid();
+    let base = PathBuf::from(format!("/tmp/dpmem-{victim}"));
+    let per_user = PathBuf::from(format!("/run/user/{victim}"));
     if std::fs::symlink_metadata(&base).is_ok() || per_user.exists() {
         eprintln!(
             "skipped a_planted_runtime_base_is_refused_for_an_unprivileged_user: {} or {} \
@@ -125,9 +142,9 @@ fn a_planted_runtime_base_is_refused_for_an_unprivileged_user() {
         "the attacker's directory is untouched"
     );
 
-    // The victim's own directory with a loose mode: used as is by nobody, and not "fixed".
+    // The victim's own directory with a loose mode: refused, and its mode left as it is.
     std::fs::create_dir(&base).unwrap();
-    std::os::unix::fs::chown(&base, Some(NOBODY), Some(NOBODY)).unwrap();
+    std::os::unix::fs::chown(&base, Some(victim), Some(victim)).unwrap();
     std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
     let result = std::panic::catch_unwind(|| run_victim(&prefix, "mode 0755"));
     let after = (mode(&base), entries(&base));
