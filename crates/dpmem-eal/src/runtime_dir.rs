@@ -162,14 +162,14 @@ extern "C" fn remove_leftovers_at_exit() {
 /// configuration file are gone). For a primary it also has the configuration file and the
 /// directory removed should the process exit with this still alive.
 #[derive(Debug)]
-pub struct Cleanup {
+pub(crate) struct Cleanup {
     dir: PathBuf,
     exit_entry: Option<u64>,
 }
 
 impl Cleanup {
     /// For the runtime directory `dir` of a secondary: removed only if left empty.
-    pub fn secondary(dir: PathBuf) -> Cleanup {
+    pub(crate) fn secondary(dir: PathBuf) -> Cleanup {
         Cleanup {
             dir,
             exit_entry: None,
@@ -177,7 +177,7 @@ impl Cleanup {
     }
 
     /// For the runtime directory `dir` of a primary, whose configuration file is `config`.
-    pub fn primary(dir: PathBuf, config: PathBuf) -> Cleanup {
+    pub(crate) fn primary(dir: PathBuf, config: PathBuf) -> Cleanup {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         // Without the hook (the C library refused to record it) the files are left behind at
         // exit, as before; the EAL itself works the same.
