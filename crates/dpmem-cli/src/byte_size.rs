@@ -1,7 +1,8 @@
 //! Byte counts as people write them on a command line (`512M`, `2G`) and read them back.
 //!
 //! Parsing follows the kernel's `memparse` through `dpmem::sys::mounts::parse_size_suffix`,
-//! so `dpmem hugepages reserve 2G` and `pagesize=2M` in `/proc/mounts` mean the same thing.
+//! so `dpmem hugepages reserve 2G` and `pagesize=2M` in `/proc/mounts` mean the same thing, and
+//! numbers are read in C's notation as DPDK reads them (`0x20G` hexadecimal, `050M` octal).
 
 use std::fmt;
 use std::str::FromStr;
@@ -24,7 +25,7 @@ impl FromStr for ByteSize {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         parse_size_suffix(text).map(ByteSize).ok_or_else(|| {
-            format!("{text:?} is not a size: expected a number with an optional K, M, G or T suffix (e.g. 512M, 2G)")
+            format!("{text:?} is not a size: expected a number (decimal, 0x hexadecimal or 0 octal) with an optional K, M, G or T suffix (e.g. 512M, 2G, 0x20G)")
         })
     }
 }
@@ -75,6 +76,19 @@ mod tests {
         assert_eq!("4096".parse(), Ok(ByteSize(4096)));
         assert!("2X".parse::<ByteSize>().unwrap_err().contains("\"2X\""));
         assert!("".parse::<ByteSize>().is_err());
+    }
+
+    #[test]
+    fn parses_c_notation_as_dpdk_does() {
+        assert_eq!("0x20g".parse(), Ok(ByteSize(32 * GIB)));
+        assert_eq!("0x103".parse(), Ok(ByteSize(0x103)));
+        // A leading 0 is octal: 050m is 40 MiB, 0200 is 128 bytes.
+        assert_eq!("050m".parse(), Ok(ByteSize(40 * MIB)));
+        assert_eq!("0200".parse(), Ok(ByteSize(128)));
+        assert!("09"
+            .parse::<ByteSize>()
+            .unwrap_err()
+            .contains("0x hexadecimal"));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use dpmem_sys::backing_file::BackingFile;
 use dpmem_sys::cpu_topology::{self, CpuTopology};
 use dpmem_sys::hugepage_info::{self, HugepageInfo};
 use dpmem_sys::mounts;
@@ -67,22 +68,15 @@ pub struct Eal {
     lcores: LcoreMap,
     main_lcore: u32,
     hugepages: HugepageInfo,
-    runtime_dir: Option<RuntimeDirGuard>,
-}
-
-/// Removes the runtime directory, if empty, after the memory (and its config file) is gone.
-#[derive(Debug)]
-struct RuntimeDirGuard(PathBuf);
-
-impl Drop for RuntimeDirGuard {
-    fn drop(&mut self) {
-        runtime_dir::remove_if_empty(&self.0);
-    }
+    runtime_dir: Option<runtime_dir::Cleanup>,
 }
 
 impl Eal {
     /// Initialises from DPDK's command-line form: `args[0]` is the program name, EAL options
     /// follow, and the application's own arguments come after `--` (see [`Eal::app_args`]).
+    ///
+    /// DPDK options that mean nothing to dpmem (`-n 4`, `-a 0000:01:00.0`, `--no-pci`, ...) are
+    /// accepted and each printed once as a warning on stderr; `options().warnings()` lists them.
     pub fn init<I, S>(args: I) -> Result<Eal, EalError>
     where
         I: IntoIterator<Item = S>,
@@ -95,7 +89,13 @@ impl Eal {
     }
 
     /// Initialises from typed options (see [`EalOptions::builder`]).
+    ///
+    /// DPDK options the options carry without effect ([`EalOptions::ignored`]) are reported
+    /// once, one line each on stderr, before anything else happens.
     pub fn init_with(options: EalOptions, settings: EalSettings) -> Result<Eal, EalError> {
+        for warning in options.warnings() {
+            eprintln!("dpmem: warning: {warning}");
+        }
         let root = &settings.sys_root;
         let topology =
             cpu_topology::discover(root).map_err(|e| EalError::sys("read CPU topology", e))?;
@@ -137,42 +137,24 @@ impl Eal {
             .or_else(|| lcores.lcore_ids().next())
             .unwrap_or(0);
 
-        let (role, runtime) = if options.in_memory {
-            (ProcessRole::Primary, None)
+        let runtime = if options.in_memory {
+            None
         } else {
-            let dir = runtime_dir::create(&options.file_prefix)?;
-            let lock = ConfigMapping::try_become_primary(&dir)?;
-            let role = match (options.proc_type, lock) {
-                (ProcType::Primary, Some(file)) | (ProcType::Auto, Some(file)) => (ProcessRole::Primary, Some(file)),
-                (ProcType::Primary, None) => {
-                    return Err(EalError::Busy(format!(
-                        "a primary process already runs with file prefix {:?} (use another --file-prefix or --proc-type=secondary)",
-                        options.file_prefix
-                    )))
-                }
-                (ProcType::Secondary, Some(file)) => {
-                    let _ = file.unlock();
-                    return Err(EalError::Secondary(format!(
-                        "no primary process is running with file prefix {:?}",
-                        options.file_prefix
-                    )));
-                }
-                (ProcType::Secondary, None) | (ProcType::Auto, None) => (ProcessRole::Secondary, None),
-            };
-            (role.0, Some((dir, role.1)))
+            Some(open_runtime_dir(&options)?)
+        };
+        let role = match &runtime {
+            Some((_, None)) => ProcessRole::Secondary,
+            _ => ProcessRole::Primary,
         };
 
-        let runtime_path = runtime.as_ref().map(|(dir, _)| dir.clone());
-        let memory = match role {
-            ProcessRole::Secondary => {
-                let (dir, _) = runtime
-                    .as_ref()
-                    .expect("secondaries have a runtime directory");
+        let runtime_path = runtime.as_ref().map(|(dir, _)| dir.path().to_path_buf());
+        let memory = match (role, &runtime) {
+            (ProcessRole::Secondary, Some((dir, _))) => {
                 ConfigMapping::attach(dir).and_then(Memory::attach_secondary)
             }
-            ProcessRole::Primary => {
+            _ => {
                 let config_file =
-                    runtime.and_then(|(dir, file)| file.map(|f| (f, dir.join("config"))));
+                    runtime.and_then(|(dir, file)| file.map(|f| (f, dir.config_path())));
                 primary_setup(
                     &options,
                     &settings,
@@ -192,18 +174,22 @@ impl Eal {
             Ok(m) => m,
             Err(e) => {
                 // A failed start leaves nothing behind: the primary's lock file goes (the
-                // mapping that owned it is already dropped) and so does an empty directory.
-                if let Some(dir) = runtime_path {
-                    if role == ProcessRole::Primary {
-                        let _ = std::fs::remove_file(dir.join("config"));
-                    }
+                // mapping that owned it is already dropped) and so does an empty directory. A
+                // secondary created neither, so it removes neither.
+                if let (Some(dir), ProcessRole::Primary) = (runtime_path, role) {
+                    let _ = std::fs::remove_file(dir.join(runtime_dir::CONFIG_FILE));
                     runtime_dir::remove_if_empty(&dir);
                 }
                 return Err(e);
             }
         };
-        let runtime_dir = (!options.in_memory)
-            .then(|| RuntimeDirGuard(runtime_dir::location(&options.file_prefix)));
+        let runtime_dir = runtime_path.map(|dir| match role {
+            ProcessRole::Primary => {
+                let config = dir.join(runtime_dir::CONFIG_FILE);
+                runtime_dir::Cleanup::primary(dir, config)
+            }
+            ProcessRole::Secondary => runtime_dir::Cleanup::secondary(dir),
+        });
         // Last, because huge worker stacks come from the memory just brought up.
         let setup = LcoreSetup {
             lcores: &lcores,
@@ -285,7 +271,7 @@ impl Eal {
 
     /// The runtime directory (none with `--in-memory`).
     pub fn runtime_dir(&self) -> Option<&std::path::Path> {
-        self.runtime_dir.as_ref().map(|g| g.0.as_path())
+        self.runtime_dir.as_ref().map(|g| g.path())
     }
 
     /// Tears the EAL down now (the same as dropping it).
@@ -358,6 +344,40 @@ pub struct ListLayout {
 pub struct SocketTotal {
     pub socket: Socket,
     pub bytes: u64,
+}
+
+/// Opens the runtime directory and decides the process's role: the configuration file comes
+/// back locked when this process becomes the primary, `None` for a secondary. A secondary
+/// creates nothing: with no runtime directory or configuration there is no primary to attach
+/// to, and it says so.
+fn open_runtime_dir(
+    options: &EalOptions,
+) -> Result<(runtime_dir::RuntimeDir, Option<BackingFile>), EalError> {
+    let prefix = &options.file_prefix;
+    if options.proc_type == ProcType::Secondary {
+        let dir = runtime_dir::open_existing(prefix)?.ok_or_else(|| {
+            EalError::Secondary(format!(
+                "no primary process is running with file prefix {prefix:?} (no runtime directory {})",
+                runtime_dir::location(prefix).display()
+            ))
+        })?;
+        return Ok((dir, None));
+    }
+    let dir = runtime_dir::create(prefix)?;
+    let lock = match ConfigMapping::try_become_primary(&dir) {
+        Ok(lock) => lock,
+        Err(e) => {
+            runtime_dir::remove_if_empty(dir.path());
+            return Err(e);
+        }
+    };
+    match (options.proc_type, lock) {
+        (_, Some(file)) => Ok((dir, Some(file))),
+        (ProcType::Primary, None) => Err(EalError::Busy(format!(
+            "a primary process already runs with file prefix {prefix:?} (use another --file-prefix or --proc-type=secondary)"
+        ))),
+        (_, None) => Ok((dir, None)),
+    }
 }
 
 fn primary_setup(

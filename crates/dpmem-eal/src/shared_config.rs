@@ -24,6 +24,7 @@ use crate::heap::state::{SharedHeap, MAX_HEAPS};
 use crate::memseg::Memseg;
 use crate::memseg_list::{ListSlot, MemsegListHeader, MemsegListView, MAX_ATTACHED_PROCESSES};
 use crate::memzone::table::{MemzoneTable, SLOT_SIZE};
+use crate::runtime_dir::RuntimeDir;
 use crate::shared_name::{decode_str, encode_str};
 use crate::sync::{SharedLocked, SharedMutex};
 
@@ -229,10 +230,13 @@ pub(crate) struct PrimaryRecord<'a> {
 impl ConfigMapping {
     /// Locks (or fails to lock) the configuration file of a runtime directory, telling whether a
     /// primary is alive. Returns the file holding the exclusive lock when none is.
-    pub(crate) fn try_become_primary(runtime_dir: &Path) -> Result<Option<BackingFile>, EalError> {
-        let path = runtime_dir.join("config");
-        let file = BackingFile::open_or_create(&path)
-            .map_err(|e| EalError::sys("open shared configuration", e))?;
+    ///
+    /// The file is created when missing (and opened without following a symbolic link, only
+    /// when it is a regular file of this user: see [`crate::runtime_dir`]).
+    pub(crate) fn try_become_primary(
+        runtime_dir: &RuntimeDir,
+    ) -> Result<Option<BackingFile>, EalError> {
+        let file = runtime_dir.open_or_create_config()?;
         if file
             .try_lock_exclusive()
             .map_err(|e| EalError::sys("lock shared configuration", e))?
@@ -348,11 +352,11 @@ impl ConfigMapping {
     }
 
     /// Maps an existing configuration as a secondary, at the primary's address.
-    pub(crate) fn attach(runtime_dir: &Path) -> Result<Self, EalError> {
-        let path = runtime_dir.join("config");
-        let file = BackingFile::open_existing(&path).map_err(|e| {
+    pub(crate) fn attach(runtime_dir: &RuntimeDir) -> Result<Self, EalError> {
+        let path = runtime_dir.config_path();
+        let file = runtime_dir.open_config()?.ok_or_else(|| {
             EalError::Secondary(format!(
-                "no shared configuration at {}: {e}",
+                "no primary process is running (no shared configuration at {})",
                 path.display()
             ))
         })?;
@@ -363,7 +367,7 @@ impl ConfigMapping {
             let _ = file.unlock();
             return Err(EalError::Secondary(format!(
                 "no primary process is running for {} (its configuration is not locked)",
-                runtime_dir.display()
+                runtime_dir.path().display()
             )));
         }
         // Read the fixed prefix of the header with pread first: which address to map at, and

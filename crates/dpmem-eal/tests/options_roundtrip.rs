@@ -29,6 +29,31 @@ fn socket_list() -> impl Strategy<Value = Vec<u64>> {
     prop::collection::vec(prop_oneof![0u64..5000, 0..(1u64 << 44)], 1..5)
 }
 
+/// DPDK options dpmem ignores, with values DPDK accepts (some that look like options or the end
+/// of the EAL's arguments, to check they print back safely).
+fn ignored_options() -> impl Strategy<Value = Vec<(&'static str, Option<&'static str>)>> {
+    let one = prop::sample::select(vec![
+        ("-n", Some("4")),
+        ("-r", Some("2")),
+        ("-a", Some("0000:00:00.0")),
+        ("--allow", Some("0000:01:00.0,arg=1")),
+        ("-b", Some("0000:02:00.0")),
+        ("--block", Some("0000:03:00.0")),
+        ("--vdev", Some("net_pcap0,iface=eth2")),
+        ("-d", Some("-looks-like-an-option")),
+        ("-d", Some("--")),
+        ("--log-level", Some("lib.eal:debug")),
+        ("--syslog", Some("local3")),
+        ("--trace-dir", Some("/tmp/trace")),
+        ("--no-pci", None),
+        ("--no-telemetry", None),
+        ("-v", None),
+        ("--force-max-simd-bitwidth", Some("512")),
+        ("--vfio-intr", Some("msix")),
+    ]);
+    prop::collection::vec(one, 0..4)
+}
+
 fn options() -> impl Strategy<Value = EalOptions> {
     let lcores = (
         prop::option::of(lcore_map()),
@@ -59,17 +84,18 @@ fn options() -> impl Strategy<Value = EalOptions> {
     );
     let misc = (
         prop::option::of("/[a-z]{1,8}(/[a-z0-9 ._-]{1,8}){0,2}"),
-        prop::option::of("[A-Za-z0-9._=-]{1,12}"),
+        prop::option::of("[A-Za-z0-9._-]{1,12}"),
         prop::option::of(any::<u64>().prop_map(|a| a >> 1)),
         prop::option::of(prop::option::of(1u64..1 << 30)),
     );
-    (lcores, memory, modes, misc).prop_filter_map(
+    (lcores, memory, modes, misc, ignored_options()).prop_filter_map(
         "combination refused by the rules",
         |(
             (lcores, main, main_in_set),
             (memory, socket_mem, socket_limit),
             ([legacy, in_memory, sfs, no_huge, matching], unlink, iova, proc_type),
             (huge_dir, prefix, base, stack),
+            ignored,
         )| {
             let mut b = EalOptions::builder()
                 .legacy_mem(legacy)
@@ -115,6 +141,9 @@ fn options() -> impl Strategy<Value = EalOptions> {
             }
             if let Some(s) = stack {
                 b = b.huge_worker_stack_kb(s);
+            }
+            for (option, value) in ignored {
+                b = b.ignored_option(option, value).ok()?;
             }
             b.build().ok()
         },

@@ -8,9 +8,10 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{FallocateFlags, FlockOperation, MemfdFlags, Mode, OFlags};
+use rustix::fs::{FallocateFlags, FlockOperation, MemfdFlags, Mode, OFlags, CWD};
 use rustix::io::Errno;
 
+use crate::dir_handle::{self, DirError, DirHandle};
 use crate::error::{SysError, SysResult};
 use crate::mapping::huge_size_bits;
 
@@ -25,23 +26,49 @@ pub struct BackingFile {
 
 impl BackingFile {
     /// Opens `path` on a hugetlbfs mount, creating it (mode 0600) when missing.
+    ///
+    /// The name may lie in a directory other users can write to, so it is created with
+    /// `O_EXCL`, and an existing entry is opened without following a symbolic link and used
+    /// only when it is a regular file of this user: a planted link cannot make dpmem size or
+    /// map a file of its choosing, and another user's file cannot come to share this process's
+    /// memory. A refusal is `ELOOP` (a link) or `EPERM`, with the reason in the error's target.
     pub fn open_or_create(path: &Path) -> SysResult<Self> {
-        let fd = rustix::fs::open(
-            path,
-            OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC,
-            Mode::RUSR | Mode::WUSR,
-        )
-        .map_err(|e| SysError::with_path("open", path, e))?;
+        let (fd, _created) = dir_handle::open_or_create_own_file(CWD, path, path)?;
         Ok(Self {
             fd,
             path: Some(path.to_path_buf()),
         })
     }
 
-    /// Opens an existing file (a secondary attaching to the primary's pages).
+    /// Opens the file `name` in `dir`, creating it (mode 0600) when missing, with the care of
+    /// [`open_or_create`](Self::open_or_create); the `bool` says whether it was created.
+    pub fn open_or_create_in(dir: &DirHandle, name: &str) -> Result<(Self, bool), DirError> {
+        let (fd, created) = dir.open_or_create_file(name)?;
+        Ok((
+            Self {
+                fd,
+                path: Some(dir.path().join(name)),
+            },
+            created,
+        ))
+    }
+
+    /// Opens the existing file `name` in `dir` without following a symbolic link, and only when
+    /// it is a regular file of this user; `None` when there is no such entry.
+    pub fn open_existing_in(dir: &DirHandle, name: &str) -> Result<Option<Self>, DirError> {
+        Ok(dir.open_file(name)?.map(|fd| Self {
+            fd,
+            path: Some(dir.path().join(name)),
+        }))
+    }
+
+    /// Opens an existing file (a secondary attaching to the primary's pages), and only when it
+    /// is a regular file of this user. A symbolic link in `path` is followed (a memfd shared
+    /// through `/proc/<pid>/fd/<n>` is reached that way); the file it leads to is checked.
     pub fn open_existing(path: &Path) -> SysResult<Self> {
         let fd = rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| SysError::with_path("open", path, e))?;
+        dir_handle::check_own_regular_file(&fd, path)?;
         Ok(Self {
             fd,
             path: Some(path.to_path_buf()),
@@ -219,5 +246,37 @@ mod tests {
         assert!(!other.try_lock_exclusive().unwrap());
         drop(holder);
         assert!(other.try_lock_exclusive().unwrap());
+    }
+
+    #[test]
+    fn a_planted_symlink_is_refused_and_its_target_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let page = dir.path().join("dpmemmap_0_0");
+        std::os::unix::fs::symlink(&victim, &page).unwrap();
+        let err = BackingFile::open_or_create(&page).unwrap_err();
+        assert_eq!(err.errno, Errno::LOOP, "{err}");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    }
+
+    #[test]
+    fn another_users_file_is_refused() {
+        if !crate::process::is_root() {
+            eprintln!("skipped another_users_file_is_refused: needs root to give a file away");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let page = dir.path().join("dpmemmap_0_0");
+        std::fs::write(&page, b"").unwrap();
+        std::os::unix::fs::chown(&page, Some(65534), Some(65534)).unwrap();
+        for err in [
+            BackingFile::open_or_create(&page).unwrap_err(),
+            BackingFile::open_existing(&page).unwrap_err(),
+        ] {
+            assert_eq!(err.errno, Errno::PERM, "{err}");
+            assert!(err.to_string().contains("uid 65534"), "{err}");
+        }
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod backing_file;
 pub mod cpu_topology;
+pub mod dir_handle;
 pub mod error;
 pub mod futex;
 pub mod hugepage_info;

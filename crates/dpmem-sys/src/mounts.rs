@@ -77,19 +77,7 @@ pub fn hugetlbfs_mount_containing(
     path: &Path,
 ) -> SysResult<Option<HugetlbfsMount>> {
     let mounts = hugetlbfs_mounts(root)?;
-    let resolve = |p: &Path| -> PathBuf {
-        if root.is_host() {
-            if let Ok(canonical) = p.canonicalize() {
-                return canonical;
-            }
-            if p.is_relative() {
-                if let Ok(cwd) = std::env::current_dir() {
-                    return lexical_normalize(&cwd.join(p));
-                }
-            }
-        }
-        lexical_normalize(p)
-    };
+    let resolve = |p: &Path| resolve_mount_path(root, p);
     let target = resolve(path);
     let mut best: Option<(usize, HugetlbfsMount)> = None;
     for mount in mounts {
@@ -111,19 +99,33 @@ pub fn hugetlbfs_mount_containing(
 }
 
 /// Parses a size with an optional binary suffix, as the kernel's `memparse` and DPDK's
-/// size options accept it: `4096`, `2048k`, `2M`, `1G`, `1T` (case-insensitive; a trailing
-/// `B` or `iB` is tolerated, so `2MB` and `2MiB` work too). Returns `None` for anything
-/// else, including overflow.
+/// `rte_str_to_size` read it: the number in C's notation (`strtoull` with base 0: `0x20` is
+/// hexadecimal, a leading `0` octal, anything else decimal), then an optional unit `K`, `M`,
+/// `G` or `T` (case-insensitive; a trailing `B` or `iB` after the unit is tolerated, so `2MB`
+/// and `2MiB` work too): `4096`, `2048k`, `2M`, `0x20g`, `050m`. Returns `None` for anything
+/// else — a sign, blanks inside, an octal number with an 8 or 9 — and on overflow.
 pub fn parse_size_suffix(text: &str) -> Option<u64> {
     let text = text.trim();
-    let digits_end = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
+    let (radix, body) =
+        if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+            (16, hex)
+        } else if text.len() > 1 && text.starts_with('0') && text.as_bytes()[1].is_ascii_digit() {
+            // Every decimal digit belongs to the number, so `08` is refused rather than read
+            // as 0 followed by a unit `8`.
+            (8, &text[1..])
+        } else {
+            (10, text)
+        };
+    let in_number = |c: char| match radix {
+        16 => c.is_ascii_hexdigit(),
+        _ => c.is_ascii_digit(),
+    };
+    let digits_end = body.find(|c: char| !in_number(c)).unwrap_or(body.len());
     if digits_end == 0 {
         return None;
     }
-    let number: u64 = text[..digits_end].parse().ok()?;
-    let suffix = text[digits_end..].to_ascii_lowercase();
+    let number = u64::from_str_radix(&body[..digits_end], radix).ok()?;
+    let suffix = body[digits_end..].to_ascii_lowercase();
     let unit = suffix
         .strip_suffix("ib")
         .or_else(|| suffix.strip_suffix('b'))
@@ -141,6 +143,57 @@ pub fn parse_size_suffix(text: &str) -> Option<u64> {
         return None;
     }
     number.checked_mul(1u64 << shift)
+}
+
+/// One mounted file system, of any type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountEntry {
+    /// Where it is mounted, with `/proc/mounts` escapes decoded.
+    pub mount_point: PathBuf,
+    /// Its type: `hugetlbfs`, `tmpfs`, `ext4`, ...
+    pub fs_type: String,
+}
+
+/// Parses text in `/proc/mounts` format, keeping every entry.
+pub fn parse_mounts(text: &str) -> Vec<MountEntry> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_ascii_whitespace();
+            let (_source, mount_point, fs_type) = (fields.next()?, fields.next()?, fields.next()?);
+            Some(MountEntry {
+                mount_point: PathBuf::from(decode_mount_escapes(mount_point)),
+                fs_type: fs_type.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The file system mounted on `path` itself (not merely containing it), if any: the last one
+/// `/proc/mounts` lists there, which is the one on top. Paths are resolved as
+/// [`hugetlbfs_mount_containing`] resolves them.
+pub fn mount_at(root: &SysRoot, path: &Path) -> SysResult<Option<MountEntry>> {
+    let text = root.read_string("/proc/mounts")?;
+    let target = resolve_mount_path(root, path);
+    Ok(parse_mounts(&text)
+        .into_iter()
+        .rev()
+        .find(|m| resolve_mount_path(root, &m.mount_point) == target))
+}
+
+/// On the host an existing path is canonicalised (symlinks and `..` resolved as the kernel
+/// will); under a fake root, or for a path that does not exist, it is normalised lexically.
+fn resolve_mount_path(root: &SysRoot, p: &Path) -> PathBuf {
+    if root.is_host() {
+        if let Ok(canonical) = p.canonicalize() {
+            return canonical;
+        }
+        if p.is_relative() {
+            if let Ok(cwd) = std::env::current_dir() {
+                return lexical_normalize(&cwd.join(p));
+            }
+        }
+    }
+    lexical_normalize(p)
 }
 
 /// Undoes the octal escapes (`\040` for space, `\011` tab, `\012` newline, `\134`
@@ -198,6 +251,53 @@ mod tests {
         // Not a full escape: left as is.
         assert_eq!(decode_mount_escapes(r"/a\04"), r"/a\04");
         assert_eq!(decode_mount_escapes(r"/a\9xx"), r"/a\9xx");
+    }
+
+    #[test]
+    fn sizes_are_read_in_c_notation() {
+        // strtoull with base 0, as DPDK and the kernel read them.
+        assert_eq!(parse_size_suffix("0x20g"), Some(0x20 << 30));
+        assert_eq!(parse_size_suffix("0x103"), Some(0x103));
+        assert_eq!(parse_size_suffix("0X1000K"), Some(0x1000 << 10));
+        assert_eq!(
+            parse_size_suffix("0x2b"),
+            Some(0x2b),
+            "b is a hex digit here"
+        );
+        assert_eq!(parse_size_suffix("050m"), Some(0o50 << 20));
+        assert_eq!(parse_size_suffix("0200"), Some(0o200));
+        assert_eq!(parse_size_suffix("0"), Some(0));
+        assert_eq!(parse_size_suffix("0k"), Some(0));
+        assert_eq!(parse_size_suffix("10"), Some(10));
+        for bad in [
+            "0x",
+            "0xg",
+            "08",
+            "019m",
+            "0x-1",
+            "0x1ffffffffffffffff",
+            "0x10000000000T",
+        ] {
+            assert_eq!(parse_size_suffix(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn mount_entries_of_any_type() {
+        let text = "proc /proc proc rw 0 0\nnodev /mnt/a\\040b tmpfs rw 0 0\nbad\n";
+        assert_eq!(
+            parse_mounts(text),
+            vec![
+                MountEntry {
+                    mount_point: PathBuf::from("/proc"),
+                    fs_type: "proc".into()
+                },
+                MountEntry {
+                    mount_point: PathBuf::from("/mnt/a b"),
+                    fs_type: "tmpfs".into()
+                },
+            ]
+        );
     }
 
     #[test]

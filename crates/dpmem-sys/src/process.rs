@@ -15,6 +15,25 @@ pub fn pid() -> u32 {
     rustix::process::getpid().as_raw_nonzero().get() as u32
 }
 
+/// Has the C library run `hook` when the process exits normally (returning from `main` or
+/// calling `exit`), as `atexit` does: hooks run in the reverse order of registration, and not
+/// at all when the process is killed or calls `_exit`. A child made by `fork` inherits the
+/// hook; one that `exec`s does not.
+pub fn run_at_exit(hook: extern "C" fn()) -> crate::SysResult<()> {
+    // SAFETY: atexit only records the function pointer, which is a plain `extern "C" fn` and so
+    // valid for the whole life of the program.
+    let rc = unsafe { libc::atexit(hook) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(crate::SysError::new(
+            "atexit",
+            "",
+            crate::error::Errno::NOMEM,
+        ))
+    }
+}
+
 /// A handle on one process (a pidfd): unlike a pid, it can never come to name another process
 /// once this one has exited and been reaped, so killing through it cannot hit a stranger.
 #[derive(Debug)]

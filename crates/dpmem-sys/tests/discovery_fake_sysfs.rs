@@ -461,6 +461,9 @@ fn size_suffixes() {
     assert_eq!(parse_size_suffix("2MB"), Some(2 * MIB));
     assert_eq!(parse_size_suffix("2MiB"), Some(2 * MIB));
     assert_eq!(parse_size_suffix(" 16G "), Some(16 * GIB));
+    // C notation, as DPDK's strtoull(.., 0) reads it.
+    assert_eq!(parse_size_suffix("0x10"), Some(16));
+    assert_eq!(parse_size_suffix("010M"), Some(8 * MIB));
     for bad in [
         "",
         "M",
@@ -468,7 +471,7 @@ fn size_suffixes() {
         "-2M",
         "2 M",
         "2MM",
-        "0x10",
+        "08",
         "2B",
         "99999999999999G",
     ] {

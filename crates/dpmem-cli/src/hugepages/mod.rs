@@ -42,9 +42,15 @@ enum HugepagesCommand {
         #[arg(long, value_name = "N")]
         node: Option<u32>,
         /// Also mount hugetlbfs for this page size, unless one is mounted already
-        /// (default DIR: /dev/hugepages, /dev/hugepages1G for 1G pages).
+        /// (default DIR: /dev/hugepages, /dev/hugepages1G for 1G pages). A DIR that is not
+        /// empty, or is already a mount point of another kind, is refused (unless --force):
+        /// mounting over it would hide what is there.
         #[arg(long, value_name = "DIR", num_args = 0..=1)]
         mount: Option<Option<PathBuf>>,
+        /// With --mount: mount even over a directory that is not empty or is already a mount
+        /// point of another kind.
+        #[arg(long, requires = "mount")]
+        force: bool,
     },
     /// Empty every hugepage pool; pages still mapped by a process stay until it unmaps them.
     Clear,
@@ -59,7 +65,8 @@ pub fn run(args: HugepagesArgs) -> Result<(), String> {
             page_size,
             node,
             mount,
-        } => reserve::reserve(&root, size, page_size, node, mount),
+            force,
+        } => reserve::reserve(&root, size, page_size, node, mount, force),
         HugepagesCommand::Clear => reserve::clear(&root),
     }
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::error::OptionsError;
+use super::ignored::{self, IgnoredOption};
 use super::lcores::{parse_corelist, parse_coremask, parse_lcores, LcoreMap};
 use super::validate::check_options;
 use super::{EalOptions, HugeUnlink, IovaModeRequest, ProcType, BASE_VIRTADDR_ALIGN};
@@ -145,6 +146,26 @@ impl EalOptionsBuilder {
     pub fn huge_worker_stack_kb(mut self, kib: Option<u64>) -> Self {
         self.opts.huge_worker_stack_kb = Some(kib);
         self
+    }
+
+    /// A DPDK option dpmem accepts without acting on (`"-n"`, `Some("4")`; `"--no-pci"`,
+    /// `None`), as the command line gives it: kept in [`EalOptions::ignored`] and reported by
+    /// [`EalOptions::warnings`]. [`build`](Self::build) checks the value as the parser does;
+    /// an option that is not one of these is refused here.
+    pub fn ignored_option(
+        mut self,
+        option: &str,
+        value: Option<&str>,
+    ) -> Result<Self, OptionsError> {
+        if ignored::find(option).is_none() {
+            return Err(ignored::refusal(option)
+                .unwrap_or_else(|| OptionsError::UnknownOption(option.to_owned())));
+        }
+        self.opts.ignored.push(IgnoredOption {
+            option: option.to_owned(),
+            value: value.map(str::to_owned),
+        });
+        Ok(self)
     }
 
     /// Runs the checks [`EalOptions::parse`] runs and returns the options.

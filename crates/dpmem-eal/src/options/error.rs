@@ -21,6 +21,16 @@ pub enum OptionsError {
         option: &'static str,
     },
 
+    /// A DPDK option dpmem knows but cannot honour: ignoring it would change what the program
+    /// does.
+    #[error("option {option} is not supported by dpmem: {reason}")]
+    Unsupported {
+        /// The option, e.g. `-s`.
+        option: &'static str,
+        /// Why it cannot be honoured, and what to do instead.
+        reason: &'static str,
+    },
+
     /// A switch such as `--no-huge` was given `=value`.
     #[error("option {option} takes no value, got '{value}'")]
     UnexpectedValue {

@@ -17,9 +17,16 @@
 //!
 //! Where dpmem departs from DPDK it does so by refusing something DPDK tolerates, never the
 //! other way round; each such place says so in its documentation.
+//!
+//! DPDK's options for what dpmem does not have — devices, drivers, logging, tracing,
+//! telemetry (`-n`, `-a`, `--log-level`, `--no-pci`, ...) — are accepted with their values
+//! checked, kept in [`EalOptions::ignored`] and reported by [`EalOptions::warnings`], so a DPDK
+//! command line runs unchanged (`ignored.rs`); the few whose meaning dpmem cannot honour are
+//! refused with the reason.
 
 mod builder;
 mod error;
+mod ignored;
 mod lcores;
 mod parse;
 mod to_args;
@@ -32,6 +39,7 @@ use serde::{Deserialize, Serialize};
 
 pub use builder::EalOptionsBuilder;
 pub use error::OptionsError;
+pub use ignored::IgnoredOption;
 pub use lcores::{LcoreMap, MAX_CPU, MAX_LCORE};
 
 /// Most NUMA nodes `--socket-mem` / `--socket-limit` may name (`RTE_MAX_NUMA_NODES`).
@@ -39,6 +47,10 @@ pub const MAX_NUMA_NODES: usize = 32;
 
 /// Hugepage file prefix used when `--file-prefix` is not given.
 pub const DEFAULT_FILE_PREFIX: &str = "dpmem";
+
+/// Longest `--file-prefix`: it names a directory and starts every hugepage file name, and the
+/// shared configuration records it in 64 bytes.
+pub const MAX_FILE_PREFIX_LEN: usize = 63;
 
 /// DPDK rounds `--base-virtaddr` up to this (16 MiB, the largest common hugepage
 /// alignment need: POWER's smallest hugepage), so dpmem stores the rounded address.
@@ -159,6 +171,9 @@ pub struct EalOptions {
     /// `--huge-worker-stack[=KiB]`: `Some(None)` is the bare flag (system default stack
     /// size), `Some(Some(kib))` an explicit size.
     pub huge_worker_stack_kb: Option<Option<u64>>,
+    /// DPDK options accepted without effect (devices, logging, tracing, ...), in the order
+    /// given; see [`EalOptions::warnings`].
+    pub ignored: Vec<IgnoredOption>,
 }
 
 impl Default for EalOptions {
@@ -182,6 +197,7 @@ impl Default for EalOptions {
             proc_type: ProcType::Primary,
             base_virtaddr: None,
             huge_worker_stack_kb: None,
+            ignored: Vec::new(),
         }
     }
 }
@@ -202,7 +218,10 @@ impl EalOptions {
     /// after a `--` belongs to the application and is returned (without the `--`).
     ///
     /// Unknown options, stray words before `--`, bad values and forbidden combinations are
-    /// errors. Long options take `--opt=value` or `--opt value`; short ones `-l0-3` or
+    /// errors. DPDK options that mean nothing to dpmem (`-n 4`, `-a 0000:01:00.0`,
+    /// `--log-level=8`, `--no-pci`, ...) are accepted into [`EalOptions::ignored`], their
+    /// values checked as DPDK checks them; those whose meaning dpmem cannot honour (`-s`,
+    /// `--no-shconf`, ...) are [`OptionsError::Unsupported`]. Long options take `--opt=value` or `--opt value`; short ones `-l0-3` or
     /// `-l 0-3`. `--huge-unlink` and `--huge-worker-stack` take a value only after `=`, as
     /// with DPDK's getopt. A repeated option replaces the earlier value, except `-l`, `-c`
     /// and `--lcores`, of which only one may appear, once (as in DPDK).
@@ -235,6 +254,12 @@ impl EalOptions {
     /// A `--huge-dir` that is not valid UTF-8 is printed lossily.
     pub fn to_args(&self) -> Vec<String> {
         to_args::to_args(self)
+    }
+
+    /// One line per ignored DPDK option, saying what is ignored and why
+    /// (`EAL option -n 4 ignored: ...`). [`Eal::init`](crate::Eal::init) prints them to stderr.
+    pub fn warnings(&self) -> Vec<String> {
+        self.ignored.iter().map(IgnoredOption::warning).collect()
     }
 
     /// The unlink policy in force: `--in-memory` keeps no files, so it behaves as

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use super::error::OptionsError;
+use super::ignored::{self, IgnoredOption};
 use super::lcores::{parse_corelist, parse_coremask, parse_lcores, LcoreMap};
 use super::validate::check_options;
 use super::{EalOptions, HugeUnlink, IovaModeRequest, ProcType, BASE_VIRTADDR_ALIGN};
@@ -97,15 +98,12 @@ where
             app_args.extend(args.by_ref());
             break;
         }
-        let (name, opt, value) = if arg.starts_with("--") {
+        let (name, found, value) = if arg.starts_with("--") {
             let (name_part, inline) = match arg.split_once('=') {
                 Some((n, v)) => (n, Some(v.to_owned())),
                 None => (arg.as_str(), None),
             };
-            let &(name, arity, opt) = LONG
-                .iter()
-                .find(|(n, _, _)| *n == name_part)
-                .ok_or_else(|| OptionsError::UnknownOption(arg.clone()))?;
+            let (name, arity, found) = lookup_long(name_part, &arg)?;
             let value = match (arity, inline) {
                 (Arity::None, Some(v)) => {
                     return Err(OptionsError::UnexpectedValue {
@@ -119,23 +117,27 @@ where
                 (Arity::Required, None) => Some(next_value(&mut args, name)?),
             };
             last_optional = (arity == Arity::Optional && value.is_none()).then_some(name);
-            (name, opt, value)
+            (name, found, value)
         } else if arg.len() > 1 && arg.starts_with('-') {
             let mut chars = arg.chars();
             chars.next();
             let letter = chars.next().unwrap_or('-');
-            let &(_, name, opt) = SHORT
-                .iter()
-                .find(|(c, _, _)| *c == letter)
-                .ok_or_else(|| OptionsError::UnknownOption(arg.clone()))?;
+            let (name, arity, found) = lookup_short(letter, &arg)?;
             let attached = chars.as_str();
-            let value = if attached.is_empty() {
-                next_value(&mut args, name)?
-            } else {
-                attached.to_owned()
+            let value = match arity {
+                Arity::None if attached.is_empty() => None,
+                // getopt would read `-vx` as `-v -x`; dpmem takes one option per word.
+                Arity::None => {
+                    return Err(OptionsError::UnexpectedValue {
+                        option: name,
+                        value: attached.to_owned(),
+                    })
+                }
+                _ if attached.is_empty() => Some(next_value(&mut args, name)?),
+                _ => Some(attached.to_owned()),
             };
             last_optional = None;
-            (name, opt, Some(value))
+            (name, found, value)
         } else {
             // getopt would move the word to the application's side; dpmem refuses it,
             // since it is most often a value meant for the option before it.
@@ -145,12 +147,57 @@ where
             };
             return Err(OptionsError::UnexpectedArgument { arg, hint });
         };
-        state.apply(name, opt, value)?;
+        match found {
+            Found::Known(opt) => state.apply(name, opt, value)?,
+            Found::Ignored => state.opts.ignored.push(IgnoredOption {
+                option: name.to_owned(),
+                value,
+            }),
+        }
     }
 
     let State { opts, lcore_option } = state;
     check_options(&opts, lcore_option.unwrap_or("--lcores"))?;
     Ok((opts, app_args))
+}
+
+/// What an option on the command line turned out to be.
+enum Found {
+    /// One dpmem acts on.
+    Known(Opt),
+    /// One of DPDK's that dpmem accepts and does not act on.
+    Ignored,
+}
+
+/// The long option `name` (`--lcores`): its `'static` spelling, arity and kind. `arg` is the
+/// whole word, for the message about an unknown option.
+fn lookup_long(name: &str, arg: &str) -> Result<(&'static str, Arity, Found), OptionsError> {
+    if let Some(&(name, arity, opt)) = LONG.iter().find(|(n, _, _)| *n == name) {
+        return Ok((name, arity, Found::Known(opt)));
+    }
+    lookup_dpdk_only(name, arg)
+}
+
+/// The short option `-<letter>`, as [`lookup_long`].
+fn lookup_short(letter: char, arg: &str) -> Result<(&'static str, Arity, Found), OptionsError> {
+    if let Some(&(_, name, opt)) = SHORT.iter().find(|(c, _, _)| *c == letter) {
+        return Ok((name, Arity::Required, Found::Known(opt)));
+    }
+    lookup_dpdk_only(&format!("-{letter}"), arg)
+}
+
+/// A DPDK option outside dpmem's own: ignored (with a warning), refused with a reason, or
+/// unknown.
+fn lookup_dpdk_only(name: &str, arg: &str) -> Result<(&'static str, Arity, Found), OptionsError> {
+    if let Some(spec) = ignored::find(name) {
+        let arity = if spec.takes_value {
+            Arity::Required
+        } else {
+            Arity::None
+        };
+        return Ok((spec.spelling(name), arity, Found::Ignored));
+    }
+    Err(ignored::refusal(name).unwrap_or_else(|| OptionsError::UnknownOption(arg.to_owned())))
 }
 
 /// The next word as an option's value; `--` ends the EAL options, so it is not a value.
@@ -265,7 +312,11 @@ impl State {
 
 /// A plain decimal `u64`: digits only, no sign, no blanks (DPDK's `atoi` for `-m` would
 /// read `12abc` as 12; dpmem refuses it).
-fn parse_decimal(option: &'static str, text: &str, shown: &str) -> Result<u64, OptionsError> {
+pub(super) fn parse_decimal(
+    option: &'static str,
+    text: &str,
+    shown: &str,
+) -> Result<u64, OptionsError> {
     if text.is_empty() {
         return Err(OptionsError::invalid(option, shown, "empty number"));
     }
@@ -282,7 +333,7 @@ fn parse_decimal(option: &'static str, text: &str, shown: &str) -> Result<u64, O
 
 /// An integer in C's `strtol(.., 0)` notation, as DPDK reads `--main-lcore`: `0x1f` is
 /// hexadecimal, a leading `0` means octal, anything else decimal.
-fn parse_c_integer(option: &'static str, text: &str) -> Result<u32, OptionsError> {
+pub(super) fn parse_c_integer(option: &'static str, text: &str) -> Result<u32, OptionsError> {
     let (digits, radix) =
         if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
             (hex, 16)

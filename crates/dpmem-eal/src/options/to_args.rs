@@ -70,5 +70,9 @@ pub(crate) fn to_args(o: &EalOptions) -> Vec<String> {
         Some(None) => args.push("--huge-worker-stack".to_owned()),
         Some(Some(kib)) => args.push(format!("--huge-worker-stack={kib}")),
     }
+    // Last and in their order, so the list parses back equal.
+    for ignored in &o.ignored {
+        args.extend(ignored.to_args());
+    }
     args
 }

@@ -8,8 +8,12 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::error::OptionsError;
+use super::ignored;
 use super::lcores::{ranges_text, MAX_LCORE};
-use super::{EalOptions, HostFacts, HugeUnlink, ProcType, BASE_VIRTADDR_ALIGN, MAX_NUMA_NODES};
+use super::{
+    EalOptions, HostFacts, HugeUnlink, ProcType, BASE_VIRTADDR_ALIGN, MAX_FILE_PREFIX_LEN,
+    MAX_NUMA_NODES,
+};
 
 /// Bytes per megabyte, for the overflow checks of `-m`, `--socket-mem`, `--socket-limit`.
 const MB: u64 = 1 << 20;
@@ -18,6 +22,7 @@ const MB: u64 = 1 << 20;
 /// (`-l`, `-c` or `--lcores`) for the `--main-lcore` message.
 pub(crate) fn check_options(opts: &EalOptions, lcore_option: &str) -> Result<(), OptionsError> {
     check_values(opts)?;
+    ignored::check(&opts.ignored)?;
     check_combinations(opts, lcore_option)
 }
 
@@ -47,24 +52,7 @@ fn check_values(opts: &EalOptions) -> Result<(), OptionsError> {
             check_socket_list(option, list)?;
         }
     }
-    // DPDK checks the prefix only for an empty string and '%' (it is a printf format
-    // piece); dpmem also refuses '/', which DPDK lets through only to fail later while
-    // creating its runtime directory.
-    let prefix = &opts.file_prefix;
-    if prefix.is_empty() {
-        return Err(OptionsError::invalid(
-            "--file-prefix",
-            prefix,
-            "must not be empty",
-        ));
-    }
-    if let Some(c) = prefix.chars().find(|c| matches!(c, '%' | '/' | '\0')) {
-        return Err(OptionsError::invalid(
-            "--file-prefix",
-            prefix,
-            format!("must not contain '{}'", c.escape_default()),
-        ));
-    }
+    check_file_prefix(&opts.file_prefix)?;
     if let Some(dir) = &opts.huge_dir {
         if dir.as_os_str().is_empty() {
             return Err(OptionsError::invalid("--huge-dir", "", "must not be empty"));
@@ -96,6 +84,37 @@ fn check_values(opts: &EalOptions) -> Result<(), OptionsError> {
         }
     }
     Ok(())
+}
+
+/// The prefix names the runtime directory (`<base>/<prefix>`) and starts every hugepage file
+/// name, so it must be one plain file name that cannot climb out of either place: DPDK refuses
+/// only an empty prefix and '%', so that `--file-prefix ..` as root made `/run` mode 0700 and
+/// wrote the configuration there. dpmem takes letters, digits, '-', '_' and '.', not `.` or
+/// `..` alone, at most [`MAX_FILE_PREFIX_LEN`] bytes.
+fn check_file_prefix(prefix: &str) -> Result<(), OptionsError> {
+    let reason = if prefix.is_empty() {
+        Some("must not be empty".to_owned())
+    } else if prefix == "." || prefix == ".." {
+        Some(format!("'{prefix}' names a directory, not a prefix"))
+    } else if prefix.len() > MAX_FILE_PREFIX_LEN {
+        Some(format!("{} bytes long", prefix.len()))
+    } else {
+        prefix
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+            .map(|c| format!("'{}' is not allowed", c.escape_default()))
+    };
+    match reason {
+        Some(reason) => Err(OptionsError::invalid(
+            "--file-prefix",
+            prefix,
+            format!(
+                "{reason}: a file prefix is 1 to {MAX_FILE_PREFIX_LEN} letters, digits, '-', '_' \
+                 or '.', and not '.' or '..'"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn megabytes_fit(option: &'static str, mb: u64, shown: &str) -> Result<(), OptionsError> {
