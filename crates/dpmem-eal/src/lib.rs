@@ -17,6 +17,8 @@
 //! # Ok::<(), dpmem_eal::EalError>(())
 //! ```
 
+mod byte_count;
+mod default_memory;
 pub mod eal;
 pub mod error;
 pub mod fbarray;
@@ -37,6 +39,7 @@ mod shared_name;
 mod socket;
 mod sync;
 
+pub use default_memory::DefaultMemory;
 pub use eal::{Eal, EalSettings, MemoryLayout};
 pub use error::{EalError, ErrorKind};
 pub use heap::{DpmemGlobalAlloc, HeapAllocator, HeapBox, HeapRequest, HeapStats, Heaps};
