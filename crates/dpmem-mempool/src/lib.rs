@@ -44,12 +44,10 @@
 
 pub mod cache;
 mod error;
-mod events;
 mod flags;
 pub mod handler;
 mod header;
 mod layout;
-mod lcore_cache;
 mod pool;
 /// The ring's atomics shim: loom's types under `--cfg loom`, the hardware's otherwise.
 use dpmem_ring::sync;
@@ -57,7 +55,6 @@ mod typed;
 
 pub use cache::{flush_threshold, CACHE_MAX_SIZE};
 pub use error::MempoolError;
-pub use events::{register_event_callback, unregister_event_callback, CallbackId, MempoolEvent};
 pub use flags::MempoolFlags;
 pub use handler::{
     handler_names, register_handler, HandlerStore, MempoolHandler, PoolContext, StackKind,
@@ -65,6 +62,13 @@ pub use handler::{
 };
 pub use header::MEMPOOL_NAME_MAX;
 pub use layout::{calc_obj_size, ObjSize, CACHE_LINE};
-pub use lcore_cache::LcoreCache;
-pub use pool::{ChunkFreeFn, MemChunk, Mempool, MempoolConfig, UserCache};
+pub use pool::create::MempoolConfig;
+pub use pool::events::{
+    register_event_callback, unregister_event_callback, CallbackId, MempoolEvent,
+};
+pub use pool::lcore_cache::LcoreCache;
+pub use pool::objects::MemChunk;
+pub use pool::populate::ChunkFreeFn;
+pub use pool::user_cache::UserCache;
+pub use pool::Mempool;
 pub use typed::{PoolObj, TypedMempool};
