@@ -10,6 +10,9 @@
 //!   the `debug` feature) and, with `debug`, a trailer cookie after it; slots are whole cache
 //!   lines unless [`MempoolFlags::NO_CACHE_ALIGN`]. Objects never straddle a page unless
 //!   [`MempoolFlags::NO_IOVA_CONTIG`], so each one is IOVA-contiguous.
+//! - **Memory**: [`Mempool::populate_default`] (what [`Mempool::create`] uses) takes the
+//!   whole pool in one IOVA-contiguous block when the EAL has one, and otherwise builds it
+//!   from as many chunks as the memory's pieces need ([`Mempool::mem_iter`] lists them).
 //! - **Handlers** hold the objects that are in the pool ([`handler`]): rings in every mode
 //!   (the default follows [`MempoolFlags::SP_PUT`] / [`MempoolFlags::SC_GET`]), a spinlocked
 //!   and a lock-free stack, or one the user registers.

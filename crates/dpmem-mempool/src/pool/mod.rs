@@ -13,8 +13,10 @@
 //!   puts, and the handle on the lcore's cache;
 //! - `counts` and `audit`: what is in the pool, and checking and describing it;
 //! - `events`: the ready and destroy callbacks;
-//! - `populate`: giving a pool its objects (memory from the EAL, caller memory, anonymous
-//!   memory) and taking the memory back;
+//! - `populate`: giving a pool its objects chunk by chunk (caller memory, anonymous memory)
+//!   and taking the memory back;
+//! - `populate_default`: the EAL's memory, in one block when it can, else in as many as it
+//!   takes;
 //! - `create`: creating, finding, walking and freeing pools, and counting this process's
 //!   handles.
 
@@ -28,6 +30,7 @@ mod get_put;
 pub(crate) mod lcore_cache;
 pub(crate) mod objects;
 pub(crate) mod populate;
+mod populate_default;
 pub(crate) mod user_cache;
 
 use core::ptr::NonNull;

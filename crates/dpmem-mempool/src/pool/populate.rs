@@ -1,20 +1,20 @@
-//! Giving a pool its objects: each populate lays slots out in one memory chunk, writes their
-//! headers, links them into the pool's object list and hands them to the handler's store,
-//! and records the chunk (its address, IOVA and length) so that the pool can give the memory
-//! back when it is freed. The memory comes from the EAL (memzones the pool reserves), from
-//! the caller (by IOVA or by pages), or from anonymous memory of the populating process.
+//! Giving a pool its objects, chunk by chunk: each chunk's slots are laid out (none crossing a
+//! page when the pool keeps objects IOVA-contiguous), their headers written and linked into
+//! the pool's object list, the objects handed to the handler's store, and the chunk recorded
+//! (its address, IOVA and length) so that the pool can give the memory back when it is freed.
+//! The memory comes from the caller (by IOVA or by pages), from anonymous memory of the
+//! populating process, or from the EAL (`populate_default`, which builds on this).
 
 use core::ptr::NonNull;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use dpmem_eal::memzone::flags as mz_flags;
 use dpmem_eal::{EalError, IovaMode, BAD_IOVA};
 
 use crate::error::MempoolError;
 use crate::flags::MempoolFlags;
 use crate::handler::Store;
-use crate::header::{decode, encode, ChunkRecord, MEMZONE_PREFIX};
+use crate::header::{decode, encode, ChunkRecord};
 use crate::layout::{
     crosses_page, mem_size, slot_align, ObjHeader, COOKIE_IN_POOL, COOKIE_TRAILER,
 };
@@ -48,9 +48,10 @@ fn register_region_free(record: u64, addr: usize, len: usize, free: ChunkFreeFn)
         .unwrap_or_else(|e| e.into_inner())
         .insert(record, RegionFree { addr, len, free });
 }
+
 impl<'eal> Mempool<'eal> {
     /// Builds the handler's store at the first populate and fixes the page rule.
-    fn ensure_store(&mut self) -> Result<(), MempoolError> {
+    pub(super) fn ensure_store(&mut self) -> Result<(), MempoolError> {
         if self.store.is_some() {
             return Ok(());
         }
@@ -77,7 +78,7 @@ impl<'eal> Mempool<'eal> {
 
     /// Adds the objects that fit in `[addr, addr + len)` (whose IOVA is `iova`) and records
     /// the chunk. Returns the number added.
-    fn add_chunk(
+    pub(super) fn add_chunk(
         &mut self,
         addr: usize,
         iova: u64,
@@ -260,7 +261,7 @@ impl<'eal> Mempool<'eal> {
         len: usize,
         page_size: usize,
         memzone: &str,
-        mut free_fn: Option<ChunkFreeFn>,
+        free_fn: Option<ChunkFreeFn>,
     ) -> Result<u32, MempoolError> {
         if !page_size.is_power_of_two()
             || !addr.is_multiple_of(page_size)
@@ -272,29 +273,47 @@ impl<'eal> Mempool<'eal> {
                 self.name
             )));
         }
-        let memory = self.eal.memory();
+        self.add_iova_runs(addr, len, page_size, memzone, free_fn)
+    }
+
+    /// Adds the objects that fit in `[addr, addr + len)`, a chunk per run of its pages of
+    /// `page_size` whose IOVA is contiguous (a page whose IOVA is unknown is a run of its
+    /// own), so that no object spans a discontinuity. The region's ends need not be on page
+    /// boundaries: the first and last runs start or end inside a page. `free_fn` frees the
+    /// whole region and goes with its first chunk. `EINVAL` when not one object fits.
+    pub(super) fn add_iova_runs(
+        &mut self,
+        addr: usize,
+        len: usize,
+        page_size: usize,
+        memzone: &str,
+        mut free_fn: Option<ChunkFreeFn>,
+    ) -> Result<u32, MempoolError> {
+        let eal = self.eal;
+        let memory = eal.memory();
         let iova_of = |va: usize| -> u64 {
-            if self.eal.iova_mode() == IovaMode::Va {
+            if eal.iova_mode() == IovaMode::Va {
                 va as u64
             } else {
                 memory.virt_to_iova(va).unwrap_or(BAD_IOVA)
             }
         };
+        let end = addr + len;
         let mut added = 0;
-        let mut off = 0;
-        while off < len && self.populated_size() < self.size() {
-            let iova = iova_of(addr + off);
-            let mut run = page_size;
-            while off + run < len
+        let mut start = addr;
+        while start < end && self.populated_size() < self.size() {
+            let iova = iova_of(start);
+            // To the end of `start`'s page, then page by page while the IOVA follows on.
+            let mut run_end = (start / page_size + 1).saturating_mul(page_size).min(end);
+            while run_end < end
                 && iova != BAD_IOVA
-                && iova_of(addr + off + run) == iova + run as u64
+                && iova_of(run_end) == iova + (run_end - start) as u64
             {
-                run += page_size;
+                run_end = run_end.saturating_add(page_size).min(end);
             }
-            match self.add_chunk(addr + off, iova, run, memzone, false) {
+            match self.add_chunk(start, iova, run_end - start, memzone, false) {
                 Ok(n) => {
                     added += n;
-                    // The callback frees the whole region: it goes with its first chunk.
                     if let Some(free) = free_fn.take() {
                         register_region_free(self.hdr().chunk_tail, addr, len, free);
                     }
@@ -302,7 +321,7 @@ impl<'eal> Mempool<'eal> {
                 Err(MempoolError::RegionTooSmall { .. }) => {}
                 Err(e) => return Err(e),
             }
-            off += run;
+            start = run_end;
         }
         if added == 0 {
             return Err(MempoolError::RegionTooSmall {
@@ -311,87 +330,6 @@ impl<'eal> Mempool<'eal> {
                 len,
                 total: self.obj_size().total_size as usize,
             });
-        }
-        Ok(added)
-    }
-
-    /// Populates the whole pool with memory from the EAL (`rte_mempool_populate_default`):
-    /// one IOVA-contiguous memzone when it can get one, else page-aligned memory split where
-    /// its IOVA breaks; objects never straddle a page unless `NO_IOVA_CONTIG`. `EEXIST` when
-    /// the pool already has memory.
-    pub fn populate_default(&mut self) -> Result<u32, MempoolError> {
-        self.populate_from_memzones(false)
-    }
-
-    /// Populates the whole pool in one memzone, so its objects form one region of memory
-    /// (IOVA-contiguous unless `NO_IOVA_CONTIG`) — what a device that registers one memory
-    /// area for all buffers needs (AF_XDP's UMEM). `ENOMEM` when no such region is free.
-    pub fn populate_single_region(&mut self) -> Result<u32, MempoolError> {
-        self.populate_from_memzones(true)
-    }
-
-    fn populate_from_memzones(&mut self, single: bool) -> Result<u32, MempoolError> {
-        if self.nb_mem_chunks() != 0 {
-            return Err(MempoolError::AlreadyExists(format!(
-                "{} (already populated)",
-                self.name
-            )));
-        }
-        self.ensure_store()?;
-        let result = self.populate_memzones_inner(single);
-        if result.is_err() {
-            self.unpopulate();
-        }
-        result
-    }
-
-    fn populate_memzones_inner(&mut self, single: bool) -> Result<u32, MempoolError> {
-        let need_contig = !self.flags().contains(MempoolFlags::NO_IOVA_CONTIG);
-        let page = self.hdr().page_bound as usize;
-        let total = self.obj_size().total_size as usize;
-        let align = slot_align(self.flags()).max(page);
-        let mut added = 0;
-        while self.populated_size() < self.size() {
-            let remaining = (self.size() - self.populated_size()) as usize;
-            let zone_name = format!("{MEMZONE_PREFIX}{}_{}", self.name, self.hdr().next_zone_id);
-            self.hdr_mut().next_zone_id += 1;
-            let bytes = mem_size(remaining, total, page, slot_align(self.flags()));
-            let memzones = self.eal.memzones();
-            let contig_flag = if need_contig {
-                mz_flags::IOVA_CONTIG
-            } else {
-                0
-            };
-            let mut zone =
-                memzones.reserve_aligned(&zone_name, bytes, self.socket_id(), contig_flag, align);
-            if zone.is_err() && need_contig && !single {
-                zone = memzones.reserve_aligned(&zone_name, bytes, self.socket_id(), 0, align);
-            }
-            let zone = zone.map_err(eal_error(&self.name))?;
-            let contiguous = zone.iova != BAD_IOVA
-                && (zone.flags & mz_flags::IOVA_CONTIG != 0
-                    || self.eal.iova_mode() == IovaMode::Va);
-            let n = if contiguous || single {
-                self.add_chunk(
-                    zone.va as usize,
-                    zone.iova,
-                    zone.len as usize,
-                    &zone.name,
-                    false,
-                )
-            } else {
-                let page_size = zone.page_size as usize;
-                let start = (zone.va as usize).next_multiple_of(page_size);
-                let end = ((zone.va + zone.len) as usize) / page_size * page_size;
-                self.populate_region(start, end - start, page_size, &zone.name, None)
-            };
-            match n {
-                Ok(n) => added += n,
-                Err(e) => {
-                    let _ = memzones.free(&zone);
-                    return Err(e);
-                }
-            }
         }
         Ok(added)
     }
@@ -441,7 +379,7 @@ impl<'eal> Mempool<'eal> {
 
     /// Takes every object back out of the store and frees the chunks: the pool is empty
     /// again (after a failed populate).
-    fn unpopulate(&mut self) {
+    pub(super) fn unpopulate(&mut self) {
         let populated = self.populated_size() as usize;
         if let Some(store) = &self.store {
             let mut drained = vec![0usize; populated];
