@@ -37,6 +37,32 @@ pub enum MempoolError {
     /// The pool already holds all its objects (`ENOSPC`).
     #[error("mempool {0:?} is already fully populated")]
     Full(String),
+    /// The EAL's heaps had no free block for the pool's memory, not even a chunk of
+    /// `smallest` bytes (`ENOMEM`): one object's worth for the default populate, which takes
+    /// memory in as many pieces as it must, the whole pool for
+    /// [`Mempool::populate_single_region`](crate::Mempool::populate_single_region). What was
+    /// free for the objects (the pool's own chunks given back) on the pool's socket, every
+    /// socket's heap for `SOCKET_ID_ANY`, is named, to tell too little memory from memory in
+    /// pieces too small.
+    #[error(
+        "mempool {pool:?}: no memory for its {objects} objects: they need {needed} bytes{}; \
+         free on {}: {free_bytes} bytes in {free_blocks} blocks, the largest {largest_free} bytes",
+        in_blocks_of(.needed, .smallest),
+        socket_name(.socket)
+    )]
+    NoMemory {
+        pool: String,
+        objects: u32,
+        /// Bytes the whole pool needs in one block.
+        needed: usize,
+        /// The smallest request made.
+        smallest: usize,
+        socket: i32,
+        free_bytes: u64,
+        free_blocks: u64,
+        /// The biggest free block, its heap header included (as the heap statistics count).
+        largest_free: u64,
+    },
     /// A populate region too small for even one object (`EINVAL`).
     #[error("mempool {pool:?}: {len} bytes at {addr:#x} cannot hold one {total} byte object")]
     RegionTooSmall {
@@ -88,7 +114,25 @@ impl MempoolError {
             MempoolError::HandlerTableFull { .. } | MempoolError::Full(_) => ErrorKind::NoSpc,
             MempoolError::Handler { .. } => ErrorKind::Io,
             MempoolError::CacheBusy { .. } => ErrorKind::Busy,
+            MempoolError::NoMemory { .. } => ErrorKind::NoMem,
             MempoolError::Eal { source, .. } => source.kind(),
         }
+    }
+}
+
+/// How the memory of a pool may come: in one block, or in blocks of at least `smallest`.
+fn in_blocks_of(needed: &usize, smallest: &usize) -> String {
+    if smallest >= needed {
+        " in one block".to_owned()
+    } else {
+        format!(", in blocks of at least {smallest} bytes")
+    }
+}
+
+fn socket_name(socket: &i32) -> String {
+    if *socket == dpmem_eal::SOCKET_ID_ANY {
+        "any socket".to_owned()
+    } else {
+        format!("socket {socket}")
     }
 }

@@ -3,6 +3,7 @@
 //! that hold the objects (blocks of the EAL's heap). No field points at process-local memory.
 
 use crate::cache::CacheState;
+use crate::layout::ObjSize;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// Marks an initialised pool header.
@@ -68,7 +69,7 @@ impl PoolHeader {
         size: u32,
         cache_size: u32,
         requested_elt_size: u32,
-        obj: crate::ObjSize,
+        obj: ObjSize,
         private_data_size: u32,
         socket_id: i32,
         private_offset: u32,

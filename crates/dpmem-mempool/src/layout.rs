@@ -88,6 +88,27 @@ pub(crate) fn mem_size(objs: usize, total: usize, page: usize, align: usize) -> 
     objs.div_ceil(per_page) * page
 }
 
+/// Bytes of memory that hold `objs` slots of `total` bytes with no slot crossing a page
+/// (`page` 0: back to back) wherever in a page the memory starts (slot-aligned): what a chunk
+/// of memory that is not page-aligned needs (DPDK's default `calc_mem_size`).
+///
+/// Laid out from a page boundary, the slots fill whole pages and then `last` slots of the
+/// last one. Starting `x` bytes into a page instead, the first `a` slots fit before the
+/// boundary, leaving `w < total` bytes unused there, and the rest go from the boundary on
+/// as before: `a * total + w` bytes more than those `a` slots would take from a boundary,
+/// which is never less, so `total - 1` bytes of margin cover every start.
+pub(crate) fn mem_size_from_any_start(objs: usize, total: usize, page: usize) -> usize {
+    if objs == 0 {
+        return 0;
+    }
+    if page == 0 || total > page {
+        return objs * total;
+    }
+    let per_page = page / total;
+    let last = (objs - 1) % per_page + 1;
+    (objs - last) / per_page * page + last * total + total - 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +143,44 @@ mod tests {
         );
         assert_eq!(mem_size(10, 1000, 4096, 64), 3 * 4096);
         assert_eq!(mem_size(10, 1000, 0, 64), 10_064);
+    }
+
+    /// Lays `objs` slots out from `start` as a populate does (skipping to the next page
+    /// rather than crossing one) and returns the bytes they span.
+    fn span_from(start: usize, objs: usize, total: usize, page: usize) -> usize {
+        let mut at = start;
+        for _ in 0..objs {
+            if crosses_page(at, total, page) {
+                at = at.next_multiple_of(page);
+            }
+            at += total;
+        }
+        at - start
+    }
+
+    #[test]
+    fn any_start_size_holds_the_objects_from_every_start() {
+        for (total, page) in [
+            (1088, 4096),
+            (2112, 4096),
+            (1000, 4096),
+            (4096, 4096),
+            (64, 4096),
+        ] {
+            for objs in [1, 2, 3, 4, 5, 7, 8, 13] {
+                let size = mem_size_from_any_start(objs, total, page);
+                let worst = (0..page)
+                    .step_by(8)
+                    .map(|x| span_from(page + x, objs, total, page))
+                    .max()
+                    .unwrap();
+                assert!(size >= worst, "{objs} x {total}: {size} < {worst}");
+                // Never more than one slot beyond what the worst start needs.
+                assert!(size < worst + total, "{objs} x {total}: {size} vs {worst}");
+            }
+        }
+        assert_eq!(mem_size_from_any_start(3, 8192, 4096), 3 * 8192);
+        assert_eq!(mem_size_from_any_start(3, 1000, 0), 3000);
+        assert_eq!(mem_size_from_any_start(0, 1000, 4096), 0);
     }
 }

@@ -10,6 +10,9 @@
 //!   the `debug` feature) and, with `debug`, a trailer cookie after it; slots are whole cache
 //!   lines unless [`MempoolFlags::NO_CACHE_ALIGN`]. Objects never straddle a page unless
 //!   [`MempoolFlags::NO_IOVA_CONTIG`], so each one is IOVA-contiguous.
+//! - **Memory**: [`Mempool::populate_default`] (what [`Mempool::create`] uses) takes the
+//!   whole pool in one IOVA-contiguous block when the EAL has one, and otherwise builds it
+//!   from as many chunks as the memory's pieces need ([`Mempool::mem_iter`] lists them).
 //! - **Handlers** hold the objects that are in the pool ([`handler`]): rings in every mode
 //!   (the default follows [`MempoolFlags::SP_PUT`] / [`MempoolFlags::SC_GET`]), a spinlocked
 //!   and a lock-free stack, or one the user registers.
@@ -44,12 +47,10 @@
 
 pub mod cache;
 mod error;
-mod events;
 mod flags;
 pub mod handler;
 mod header;
 mod layout;
-mod lcore_cache;
 mod pool;
 /// The ring's atomics shim: loom's types under `--cfg loom`, the hardware's otherwise.
 use dpmem_ring::sync;
@@ -57,7 +58,6 @@ mod typed;
 
 pub use cache::{flush_threshold, CACHE_MAX_SIZE};
 pub use error::MempoolError;
-pub use events::{register_event_callback, unregister_event_callback, CallbackId, MempoolEvent};
 pub use flags::MempoolFlags;
 pub use handler::{
     handler_names, register_handler, HandlerStore, MempoolHandler, PoolContext, StackKind,
@@ -65,6 +65,13 @@ pub use handler::{
 };
 pub use header::MEMPOOL_NAME_MAX;
 pub use layout::{calc_obj_size, ObjSize, CACHE_LINE};
-pub use lcore_cache::LcoreCache;
-pub use pool::{ChunkFreeFn, MemChunk, Mempool, MempoolConfig, UserCache};
+pub use pool::create::MempoolConfig;
+pub use pool::events::{
+    register_event_callback, unregister_event_callback, CallbackId, MempoolEvent,
+};
+pub use pool::lcore_cache::LcoreCache;
+pub use pool::objects::MemChunk;
+pub use pool::populate::ChunkFreeFn;
+pub use pool::user_cache::UserCache;
+pub use pool::Mempool;
 pub use typed::{PoolObj, TypedMempool};

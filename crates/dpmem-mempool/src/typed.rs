@@ -15,7 +15,8 @@ use dpmem_eal::Eal;
 use crate::error::MempoolError;
 use crate::flags::MempoolFlags;
 use crate::layout::slot_align;
-use crate::pool::{Mempool, MempoolConfig};
+use crate::pool::create::MempoolConfig;
+use crate::pool::Mempool;
 
 /// A pool of `T` values.
 #[derive(Debug)]

@@ -41,7 +41,7 @@ pub struct PoolContext<'a> {
     /// Objects the pool holds when full: the store must have room for all of them.
     pub size: u32,
     pub socket_id: i32,
-    pub flags: crate::MempoolFlags,
+    pub flags: crate::flags::MempoolFlags,
     /// A word in the pool's shared header for the handler to find its store again from any
     /// process (DPDK's `pool_data`): typically the store's address.
     pub pool_data: u64,
@@ -157,8 +157,8 @@ pub(crate) fn find(name: &str) -> Result<Handler, MempoolError> {
 }
 
 /// The handler a pool gets by default: the ring mode its SP_PUT/SC_GET flags ask for.
-pub(crate) fn default_for(flags: crate::MempoolFlags) -> &'static str {
-    use crate::MempoolFlags as F;
+pub(crate) fn default_for(flags: crate::flags::MempoolFlags) -> &'static str {
+    use crate::flags::MempoolFlags as F;
     match (flags.contains(F::SP_PUT), flags.contains(F::SC_GET)) {
         (true, true) => "ring_sp_sc",
         (true, false) => "ring_sp_mc",

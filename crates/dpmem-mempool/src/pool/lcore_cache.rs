@@ -20,8 +20,31 @@ use core::ptr::NonNull;
 use crate::cache::{self, CacheState};
 use crate::error::MempoolError;
 use crate::handler::Store;
-use crate::pool::{as_words, as_words_mut, Mempool};
+use crate::pool::data_path::{as_words, as_words_mut};
+use crate::pool::Mempool;
 use crate::sync::Ordering;
+
+impl<'eal> Mempool<'eal> {
+    /// The calling thread's cache as a handle (`rte_mempool_default_cache`), for loops that
+    /// get and put many times: the handle finds the cache once and keeps its length in a
+    /// register, where [`get_bulk`](Self::get_bulk) and [`put_bulk`](Self::put_bulk) look both
+    /// up on every call. Without a cache (a pool made with cache size 0, or a thread with no
+    /// lcore id) the handle's gets and puts go to the handler, as those calls do.
+    ///
+    /// While the handle lives, this thread's plain gets and puts skip the cache (going to the
+    /// handler), so the two never disagree about what it holds. `EBUSY`
+    /// ([`MempoolError::CacheBusy`]) when another handle holds the cache.
+    ///
+    /// Without a cache the handle reaches the handler through a call, so that loops over a
+    /// handle with a cache hold the cache's few instructions only: a pool made without caches
+    /// is better served by [`generic_get`](Self::generic_get) and
+    /// [`generic_put`](Self::generic_put) with no cache (as DPDK code passes a null cache),
+    /// which inline the handler.
+    #[inline]
+    pub fn lcore_cache(&self) -> Result<LcoreCache<'_, 'eal>, MempoolError> {
+        LcoreCache::new(self)
+    }
+}
 
 /// The calling thread's cache in one pool (see [`Mempool::lcore_cache`]); dropping it lets
 /// the plain calls use the cache again. A handle that is forgotten (`mem::forget`) instead
