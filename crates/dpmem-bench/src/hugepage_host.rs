@@ -7,8 +7,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use dpmem::sys::root::SysRoot;
-use dpmem::sys::{hugepage_info, mounts};
+use dpmem_sys::root::SysRoot;
+use dpmem_sys::{hugepage_info, mounts};
 
 /// Size of the pages every `init` configuration uses.
 pub const PAGE_2M: u64 = 2 << 20;

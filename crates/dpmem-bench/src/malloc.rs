@@ -20,7 +20,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr::NonNull;
 use std::time::Instant;
 
-use dpmem::eal::{Eal, SOCKET_ID_ANY};
+use dpmem::eal::{Eal, MemzoneFlags, Socket};
 
 use crate::child::{ChildArgs, ChildKind};
 use crate::dpdk_loops::{DpdkLoops, MallocPlan, MallocTimes};
@@ -257,11 +257,19 @@ fn run_dpmem(args: &[String], plan: &MallocPlan) -> Result<Figures, String> {
     let start = Instant::now();
     let zones = names
         .iter()
-        .map(|name| memzones.reserve(name, plan.memzone_len as usize, SOCKET_ID_ANY, 0))
+        .map(|name| {
+            memzones.reserve(
+                name,
+                plan.memzone_len as usize,
+                Socket::Any,
+                MemzoneFlags::empty(),
+            )
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("memzone reserve: {e}"))?;
     for zone in &zones {
-        memzones.free(zone).map_err(|e| e.to_string())?;
+        // SAFETY: the memzone was reserved just above and nothing uses its memory.
+        unsafe { memzones.free(zone) }.map_err(|e| e.to_string())?;
     }
     figures.memzone_ns = per_op(start, u64::from(plan.memzone_count));
 
@@ -282,7 +290,7 @@ fn run_dpmem(args: &[String], plan: &MallocPlan) -> Result<Figures, String> {
     }
     figures.churn_ns = per_op(start, u64::from(plan.churn_ops));
     figures.greatest_free_after_churn = heaps
-        .stats(0)
+        .stats(Socket::Node(0))
         .map_err(|e| e.to_string())?
         .greatest_free_bytes;
     for block in slots.into_iter().flatten() {

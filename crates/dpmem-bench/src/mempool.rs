@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dpmem::eal::{Eal, SOCKET_ID_ANY};
+use dpmem::eal::{Eal, Socket};
 use dpmem::mempool::{Mempool, MempoolConfig, MempoolFlags};
 
 use crate::child::{self, ChildArgs, ChildKind};
@@ -306,7 +306,7 @@ fn dpmem_pool<'eal>(
         elt_size: ELT_SIZE,
         cache_size: cache,
         private_data_size: 0,
-        socket_id: SOCKET_ID_ANY,
+        socket: Socket::Any,
         flags: MempoolFlags::empty(),
     };
     Mempool::create_with(

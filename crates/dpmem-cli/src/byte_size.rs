@@ -1,13 +1,13 @@
 //! Byte counts as people write them on a command line (`512M`, `2G`) and read them back.
 //!
-//! Parsing follows the kernel's `memparse` through `dpmem::sys::mounts::parse_size_suffix`,
+//! Parsing follows the kernel's `memparse` through `dpmem_sys::mounts::parse_size_suffix`,
 //! so `dpmem hugepages reserve 2G` and `pagesize=2M` in `/proc/mounts` mean the same thing, and
 //! numbers are read in C's notation as DPDK reads them (`0x20G` hexadecimal, `050M` octal).
 
 use std::fmt;
 use std::str::FromStr;
 
-use dpmem::sys::mounts::parse_size_suffix;
+use dpmem_sys::mounts::parse_size_suffix;
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;

@@ -342,6 +342,7 @@ pub struct ListLayout {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SocketTotal {
+    #[serde(rename = "socket_id")]
     pub socket: Socket,
     pub bytes: u64,
 }

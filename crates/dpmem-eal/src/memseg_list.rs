@@ -100,6 +100,7 @@ pub struct MemsegListInfo {
     pub base_va: usize,
     pub len: usize,
     pub page_size: u64,
+    #[serde(rename = "socket_id")]
     pub socket: Socket,
     pub n_segs: u32,
     pub n_used: u32,

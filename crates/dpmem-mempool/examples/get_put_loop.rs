@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use dpmem_eal::{Eal, SOCKET_ID_ANY};
+use dpmem_eal::{Eal, Socket};
 use dpmem_mempool::{Mempool, MempoolFlags};
 
 fn main() {
@@ -28,7 +28,7 @@ fn main() {
             2048,
             cache,
             0,
-            SOCKET_ID_ANY,
+            Socket::Any,
             MempoolFlags::empty(),
         )
         .unwrap();

@@ -1,6 +1,6 @@
 //! What can go wrong with a mempool, with the errno-like kind a DPDK user expects.
 
-use dpmem_eal::{EalError, ErrorKind};
+use dpmem_eal::{EalError, ErrorKind, Socket};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MempoolError {
@@ -42,13 +42,12 @@ pub enum MempoolError {
     /// memory in as many pieces as it must, the whole pool for
     /// [`Mempool::populate_single_region`](crate::Mempool::populate_single_region). What was
     /// free for the objects (the pool's own chunks given back) on the pool's socket, every
-    /// socket's heap for `SOCKET_ID_ANY`, is named, to tell too little memory from memory in
+    /// socket's heap for [`Socket::Any`], is named, to tell too little memory from memory in
     /// pieces too small.
     #[error(
         "mempool {pool:?}: no memory for its {objects} objects: they need {needed} bytes{}; \
-         free on {}: {free_bytes} bytes in {free_blocks} blocks, the largest {largest_free} bytes",
-        in_blocks_of(.needed, .smallest),
-        socket_name(.socket)
+         free on {socket}: {free_bytes} bytes in {free_blocks} blocks, the largest {largest_free} bytes",
+        in_blocks_of(.needed, .smallest)
     )]
     NoMemory {
         pool: String,
@@ -57,7 +56,7 @@ pub enum MempoolError {
         needed: usize,
         /// The smallest request made.
         smallest: usize,
-        socket: i32,
+        socket: Socket,
         free_bytes: u64,
         free_blocks: u64,
         /// The biggest free block, its heap header included (as the heap statistics count).
@@ -126,13 +125,5 @@ fn in_blocks_of(needed: &usize, smallest: &usize) -> String {
         " in one block".to_owned()
     } else {
         format!(", in blocks of at least {smallest} bytes")
-    }
-}
-
-fn socket_name(socket: &i32) -> String {
-    if *socket == dpmem_eal::SOCKET_ID_ANY {
-        "any socket".to_owned()
-    } else {
-        format!("socket {socket}")
     }
 }

@@ -3,6 +3,10 @@
 
 use crate::flags::MempoolFlags;
 
+/// What object headers and chunk records say of an unknown IOVA (DPDK's `RTE_BAD_IOVA`); the
+/// public API says `None`.
+pub(crate) const BAD_IOVA: u64 = dpmem_eal::Iova::to_raw(None);
+
 /// Cache line: objects start on one unless [`MempoolFlags::NO_CACHE_ALIGN`].
 pub const CACHE_LINE: usize = 64;
 
@@ -22,7 +26,7 @@ pub(crate) struct ObjHeader {
     pub next: u64,
     /// Address of the owning pool's header.
     pub pool: u64,
-    /// IOVA of the object (not of the header), or `BAD_IOVA`.
+    /// IOVA of the object (not of the header), or [`BAD_IOVA`].
     pub iova: u64,
     /// [`COOKIE_IN_POOL`] or [`COOKIE_OUT`]; only checked with the debug feature, always
     /// present so that the layout does not depend on a feature.

@@ -23,15 +23,19 @@
 //!   [`Mempool::lcore_cache`] (DPDK's `rte_mempool_default_cache` with
 //!   `rte_mempool_generic_get/put`): the [`LcoreCache`] handle keeps the cache's length in a
 //!   register, about twice as fast per object as the plain calls.
-//! - **Typed**: [`TypedMempool`] hands out guards that put their value back when dropped.
+//! - **Typed**: [`TypedMempool`] hands out [`PoolObj`] handles that put their value back when
+//!   dropped; they are `Send` and travel through a [`HandleRing`](dpmem_ring::HandleRing)
+//!   to another lcore and back, with no `unsafe` in the program.
 //!
 //! A per-lcore cache belongs to whichever thread holds that lcore id; as in DPDK, two
 //! processes must not run threads with the same lcore id on one pool.
 //!
+//! The raw object API, as DPDK's C has it:
+//!
 //! ```no_run
-//! use dpmem_mempool::{Mempool, MempoolFlags};
+//! use dpmem_mempool::MempoolConfig;
 //! let eal = dpmem_eal::Eal::init(["app", "--no-huge", "-m", "64"]).unwrap();
-//! let pool = Mempool::create(&eal, "frames", 4095, 2048, 256, 0, -1, MempoolFlags::empty()).unwrap();
+//! let pool = MempoolConfig::new("frames", 4095, 2048).cache_size(256).create(&eal).unwrap();
 //! let mut objs = [core::ptr::null_mut(); 32];
 //! pool.get_bulk(&mut objs).unwrap();
 //! // SAFETY: the objects came from this pool and are given back once.
@@ -74,4 +78,4 @@ pub use pool::objects::MemChunk;
 pub use pool::populate::ChunkFreeFn;
 pub use pool::user_cache::UserCache;
 pub use pool::Mempool;
-pub use typed::{PoolObj, TypedMempool};
+pub use typed::{PoolObj, TypedMempool, TypedPoolBuilder};

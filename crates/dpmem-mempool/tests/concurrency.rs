@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use dpmem_eal::SOCKET_ID_ANY;
+use dpmem_eal::Socket;
 use dpmem_mempool::{Mempool, MempoolConfig, MempoolFlags};
 
 mod common;
@@ -62,7 +62,7 @@ fn stress(handler: &str, cache: u32) {
         elt_size: 64,
         cache_size: cache,
         private_data_size: 0,
-        socket_id: SOCKET_ID_ANY,
+        socket: Socket::Any,
         flags: MempoolFlags::empty(),
     };
     let mut pool = Mempool::create_empty(&eal, &config).unwrap();
@@ -133,7 +133,7 @@ fn sp_put_sc_get_with_one_producer_and_one_consumer_lcore() {
         64,
         0,
         0,
-        SOCKET_ID_ANY,
+        Socket::Any,
         MempoolFlags::SP_PUT | MempoolFlags::SC_GET,
     )
     .unwrap();

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use dpmem_eal::{ErrorKind, BAD_IOVA, SOCKET_ID_ANY};
+use dpmem_eal::{ErrorKind, Iova, Socket};
 use dpmem_mempool::{
     handler_names, register_event_callback, unregister_event_callback, Mempool, MempoolConfig,
     MempoolError, MempoolEvent, MempoolFlags, TypedMempool, UserCache, CACHE_MAX_SIZE,
@@ -24,7 +24,7 @@ fn config(name: &str, n: u32, cache: u32) -> MempoolConfig<'_> {
         elt_size: 128,
         cache_size: cache,
         private_data_size: 0,
-        socket_id: SOCKET_ID_ANY,
+        socket: Socket::Any,
         flags: MempoolFlags::empty(),
     }
 }
@@ -145,7 +145,7 @@ fn create_checks_its_arguments_and_changes_nothing_when_refusing() {
             c.elt_size,
             c.cache_size,
             c.private_data_size,
-            c.socket_id,
+            c.socket,
             c.flags,
         )
         .unwrap_err()
@@ -160,7 +160,7 @@ fn create_checks_its_arguments_and_changes_nothing_when_refusing() {
     let e = refuse(config("cache_vs_n", 120, 100));
     assert_eq!(e.kind(), ErrorKind::Inval, "{e}");
     let mut bad_flags = config("flags", 100, 0);
-    bad_flags.flags = MempoolFlags(0x8000);
+    bad_flags.flags = MempoolFlags::from_bits_retain(0x8000);
     assert_eq!(refuse(bad_flags).kind(), ErrorKind::Inval);
     let mut internal = config("internal", 100, 0);
     internal.flags = MempoolFlags::POOL_CREATED;
@@ -176,7 +176,7 @@ fn create_checks_its_arguments_and_changes_nothing_when_refusing() {
         64,
         0,
         0,
-        SOCKET_ID_ANY,
+        Socket::Any,
         MempoolFlags::empty(),
     )
     .unwrap();
@@ -187,7 +187,7 @@ fn create_checks_its_arguments_and_changes_nothing_when_refusing() {
         64,
         0,
         0,
-        SOCKET_ID_ANY,
+        Socket::Any,
         MempoolFlags::empty(),
     )
     .unwrap_err();
@@ -245,7 +245,7 @@ fn caches_count_in_avail_and_flush_past_the_threshold() {
         64,
         100,
         0,
-        SOCKET_ID_ANY,
+        Socket::Any,
         MempoolFlags::empty(),
     )
     .unwrap();
@@ -303,7 +303,7 @@ fn caches_count_in_avail_and_flush_past_the_threshold() {
         64,
         0,
         0,
-        SOCKET_ID_ANY,
+        Socket::Any,
         MempoolFlags::empty(),
     )
     .unwrap();
@@ -362,17 +362,17 @@ fn caller_memory_populates_and_is_freed_through_the_callback() {
     let region = eal.heaps().zmalloc(2 * 4096, 4096).unwrap();
     let freed = Arc::new(AtomicUsize::new(0));
     let f = freed.clone();
+    let base = Iova::new(0x1000_0000);
     // Too small for one object: EINVAL, nothing recorded.
     // SAFETY: the region is ours and stays alive until the callback frees it.
-    let e =
-        unsafe { pool.populate_iova(region.as_ptr(), 0x1000_0000, slot / 2, None) }.unwrap_err();
+    let e = unsafe { pool.populate_iova(region.as_ptr(), base, slot / 2, None) }.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Inval);
     assert_eq!(pool.nb_mem_chunks(), 0);
     // SAFETY: as above.
     let added = unsafe {
         pool.populate_iova(
             region.as_ptr(),
-            0x1000_0000,
+            base,
             2 * 4096,
             Some(Box::new(move |_, len| {
                 f.store(len, Ordering::SeqCst);
@@ -389,14 +389,14 @@ fn caller_memory_populates_and_is_freed_through_the_callback() {
         iovas.push((obj as usize, unsafe { Mempool::obj_iova(obj) }));
     });
     for (va, iova) in &iovas {
-        assert_eq!(iova - 0x1000_0000, (va - region.as_ptr() as usize) as u64);
+        let offset = (va - region.as_ptr() as usize) as u64;
+        assert_eq!(*iova, Iova::new(0x1000_0000 + offset));
     }
     // The rest from anonymous memory is refused (already has memory)... but populate_iova
-    // can add more: BAD_IOVA memory does not make the pool non-IO again.
+    // can add more: memory of unknown IOVA does not make the pool non-IO again.
     let region2 = eal.heaps().zmalloc(40 * slot + 64, 64).unwrap();
     // SAFETY: as above.
-    let added2 =
-        unsafe { pool.populate_iova(region2.as_ptr(), BAD_IOVA, 40 * slot, None) }.unwrap();
+    let added2 = unsafe { pool.populate_iova(region2.as_ptr(), None, 40 * slot, None) }.unwrap();
     assert_eq!(
         added2 as usize,
         64 - 2 * per_page,
@@ -410,7 +410,7 @@ fn caller_memory_populates_and_is_freed_through_the_callback() {
     assert_eq!(chunks[0].objects + chunks[1].objects, 64);
     // Full: ENOSPC.
     // SAFETY: as above.
-    let e = unsafe { pool.populate_iova(region2.as_ptr(), BAD_IOVA, slot, None) }.unwrap_err();
+    let e = unsafe { pool.populate_iova(region2.as_ptr(), None, slot, None) }.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NoSpc);
     take_all_then_give_back(&pool);
     pool.free().unwrap();
@@ -430,7 +430,7 @@ fn anonymous_memory_makes_a_non_io_pool() {
     assert!(pool.is_non_io());
     pool.obj_iter(|_, obj, _| {
         // SAFETY: obj is an object of this pool.
-        assert_eq!(unsafe { Mempool::obj_iova(obj) }, BAD_IOVA);
+        assert_eq!(unsafe { Mempool::obj_iova(obj) }, None);
     });
     take_all_then_give_back(&pool);
     pool.free().unwrap();
@@ -494,7 +494,7 @@ fn lookup_and_walk_find_pools_and_free_waits_for_other_handles() {
         64,
         0,
         0,
-        SOCKET_ID_ANY,
+        Socket::Any,
         MempoolFlags::empty(),
     )
     .unwrap();
@@ -554,7 +554,7 @@ fn events_fire_and_callbacks_may_change_the_registry_during_one() {
         64,
         0,
         0,
-        SOCKET_ID_ANY,
+        Socket::Any,
         MempoolFlags::empty(),
     )
     .unwrap();
@@ -586,19 +586,15 @@ fn typed_pool_hands_out_guards_that_return_on_drop() {
         seq: u64,
         bytes: [u8; 200],
     }
-    let pool = TypedMempool::<Frame>::create(
-        &eal,
-        "frames",
-        64,
-        8,
-        SOCKET_ID_ANY,
-        MempoolFlags::empty(),
-        |i| Frame {
+    let pool = TypedMempool::<Frame>::builder("frames", 64)
+        .cache_size(8)
+        .socket(Socket::Any)
+        .flags(MempoolFlags::empty())
+        .create(&eal, |i| Frame {
             seq: u64::from(i),
             bytes: [0; 200],
-        },
-    )
-    .unwrap();
+        })
+        .unwrap();
     {
         let mut a = pool.get().unwrap();
         a.bytes[0] = 0xab;
@@ -614,21 +610,14 @@ fn typed_pool_hands_out_guards_that_return_on_drop() {
     }
     let batch = pool.get_array::<16>().unwrap();
     assert_eq!(pool.raw().in_use_count(), 16);
-    pool.put_all(batch);
+    pool.put_all(batch).unwrap();
     assert!(pool.raw().is_full());
     #[derive(Clone, Copy, Debug)]
     #[repr(align(128))]
     struct TooAligned(#[allow(dead_code)] u8);
-    let e = TypedMempool::<TooAligned>::create(
-        &eal,
-        "aligned",
-        8,
-        0,
-        SOCKET_ID_ANY,
-        MempoolFlags::empty(),
-        |_| TooAligned(0),
-    )
-    .unwrap_err();
+    let e = TypedMempool::<TooAligned>::builder("aligned", 8)
+        .create(&eal, |_| TooAligned(0))
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Inval);
     pool.free().unwrap();
 }

@@ -5,7 +5,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use dpmem_eal::SOCKET_ID_ANY;
+use dpmem_eal::Socket;
 use dpmem_mempool::{Mempool, MempoolFlags};
 
 mod common;
@@ -25,7 +25,7 @@ fn misuse_is_reported_and_the_pool_stays_intact() {
         100,
         8,
         0,
-        SOCKET_ID_ANY,
+        Socket::Any,
         MempoolFlags::empty(),
     )
     .unwrap();
@@ -36,7 +36,7 @@ fn misuse_is_reported_and_the_pool_stays_intact() {
         100,
         8,
         0,
-        SOCKET_ID_ANY,
+        Socket::Any,
         MempoolFlags::empty(),
     )
     .unwrap();

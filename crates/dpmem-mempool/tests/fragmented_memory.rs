@@ -12,7 +12,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use dpmem_eal::{Eal, ErrorKind, IovaMode, Memzone, BAD_IOVA, SOCKET_ID_ANY};
+use dpmem_eal::{Eal, ErrorKind, Iova, IovaMode, Memzone, MemzoneFlags, Socket};
 use dpmem_mempool::{calc_obj_size, MemChunk, Mempool, MempoolConfig, MempoolError, MempoolFlags};
 
 mod common;
@@ -65,21 +65,27 @@ fn fragment(eal: &Eal, piece: usize) -> Vec<Memzone> {
     let mut held = Vec::new();
     loop {
         let name = format!("frag_{}", held.len());
-        match memzones.reserve(&name, piece, SOCKET_ID_ANY, 0) {
+        match memzones.reserve(&name, piece, Socket::Any, MemzoneFlags::empty()) {
             Ok(zone) => held.push(zone),
             Err(e) if e.kind() == ErrorKind::NoMem => break,
             Err(e) => panic!("reserving {name}: {e}"),
         }
     }
     // Length 0: the biggest free block, whatever its size.
-    while let Ok(zone) = memzones.reserve(&format!("frag_{}", held.len()), 0, SOCKET_ID_ANY, 0) {
+    while let Ok(zone) = memzones.reserve(
+        &format!("frag_{}", held.len()),
+        0,
+        Socket::Any,
+        MemzoneFlags::empty(),
+    ) {
         held.push(zone);
     }
     held.sort_by_key(|z| z.va);
     let mut kept = Vec::new();
     for (i, zone) in held.into_iter().enumerate() {
         if i % 2 == 0 {
-            memzones.free(&zone).unwrap();
+            // SAFETY: the zone was reserved above and nothing has used its memory.
+            unsafe { memzones.free(&zone) }.unwrap();
         } else {
             kept.push(zone);
         }
@@ -94,17 +100,17 @@ fn config(name: &str, n: u32) -> MempoolConfig<'_> {
         elt_size: 2048,
         cache_size: 0,
         private_data_size: 0,
-        socket_id: SOCKET_ID_ANY,
+        socket: Socket::Any,
         flags: MempoolFlags::empty(),
     }
 }
 
-/// The IOVA the EAL gives `va`.
-fn iova_of(eal: &Eal, va: usize) -> u64 {
+/// The IOVA the EAL gives `va` (`None` where it knows none).
+fn iova_of(eal: &Eal, va: usize) -> Option<Iova> {
     if eal.iova_mode() == IovaMode::Va {
-        va as u64
+        Iova::new(va as u64)
     } else {
-        eal.memory().virt_to_iova(va).unwrap_or(BAD_IOVA)
+        eal.memory().virt_to_iova(va)
     }
 }
 
@@ -125,12 +131,12 @@ fn check_pool(eal: &Eal, pool: &Mempool<'_>, page: usize) -> Vec<MemChunk> {
         pool.dump()
     );
     for c in &chunks {
-        if c.iova != BAD_IOVA {
-            assert_eq!(c.iova, iova_of(eal, c.addr), "chunk {c:?}");
+        if let Some(iova) = c.iova {
+            assert_eq!(Some(iova), iova_of(eal, c.addr), "chunk {c:?}");
             let last = c.addr + c.len - 1;
             assert_eq!(
                 iova_of(eal, last),
-                c.iova + (c.len - 1) as u64,
+                iova.checked_add((c.len - 1) as u64),
                 "chunk {c:?}"
             );
         }
@@ -158,7 +164,7 @@ fn check_pool(eal: &Eal, pool: &Mempool<'_>, page: usize) -> Vec<MemChunk> {
         );
         // SAFETY: an object of this pool.
         let iova = unsafe { Mempool::obj_iova(obj) };
-        if iova != BAD_IOVA {
+        if iova.is_some() {
             assert_eq!(iova, iova_of(eal, a), "object {a:#x}");
         }
     }
@@ -316,7 +322,8 @@ fn pool_from_pieces(eal: &Eal, page: usize) {
     assert_eq!(free_memory(eal), cut);
 
     for zone in kept {
-        eal.memzones().free(&zone).unwrap();
+        // SAFETY: the zone was reserved by `fragment` and nothing has used its memory.
+        unsafe { eal.memzones().free(&zone) }.unwrap();
     }
     assert_eq!(free_memory(eal), whole, "the heaps are whole again");
 }

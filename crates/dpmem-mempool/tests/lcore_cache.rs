@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use dpmem_eal::{ErrorKind, SOCKET_ID_ANY};
+use dpmem_eal::{ErrorKind, Socket};
 use dpmem_mempool::{Mempool, MempoolFlags};
 
 mod common;
@@ -20,7 +20,7 @@ fn pool<'e>(eal: &'e dpmem_eal::Eal, name: &str, n: u32, cache: u32) -> Mempool<
         64,
         cache,
         0,
-        SOCKET_ID_ANY,
+        Socket::Any,
         MempoolFlags::empty(),
     )
     .unwrap()

@@ -8,7 +8,7 @@
 
 use std::process::Command;
 
-use dpmem_eal::{memcheck, Eal, SOCKET_ID_ANY};
+use dpmem_eal::{memcheck, Eal, Socket};
 use dpmem_mempool::{Mempool, MempoolConfig, MempoolFlags};
 
 const SCENARIO_ENV: &str = "DPMEM_MEMPOOL_MEMCHECK_SCENARIO";
@@ -31,7 +31,7 @@ fn child(scenario: &str) {
         elt_size: 200,
         cache_size: 8,
         private_data_size: 0,
-        socket_id: SOCKET_ID_ANY,
+        socket: Socket::Any,
         flags: MempoolFlags::empty(),
     };
     let pool = Mempool::create_with(

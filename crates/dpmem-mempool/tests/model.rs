@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use dpmem_eal::SOCKET_ID_ANY;
+use dpmem_eal::Socket;
 
 mod common;
 use dpmem_mempool::{Mempool, MempoolConfig, MempoolFlags, UserCache};
@@ -38,7 +38,7 @@ proptest! {
         let eal = common::no_huge_eal("model");
         let n = 300u32;
         let config = MempoolConfig { name: "model", n, elt_size: 32, cache_size: cache,
-            private_data_size: 0, socket_id: SOCKET_ID_ANY, flags: MempoolFlags::empty() };
+            private_data_size: 0, socket: Socket::Any, flags: MempoolFlags::empty() };
         let mut pool = Mempool::create_empty(&eal, &config).unwrap();
         pool.set_handler(handler).unwrap();
         pool.populate_default().unwrap();

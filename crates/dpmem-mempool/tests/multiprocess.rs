@@ -1,7 +1,7 @@
 //! A real secondary process (this test binary re-executed) finds the primary's pools by
 //! name and takes and returns objects at the same addresses.
 
-use dpmem_eal::{Eal, ProcessRole, SOCKET_ID_ANY};
+use dpmem_eal::{Eal, ProcessRole, Socket};
 use dpmem_mempool::{Mempool, MempoolConfig, MempoolFlags};
 
 mod common;
@@ -22,7 +22,7 @@ fn a_secondary_uses_the_primarys_pools() {
                 elt_size: 256,
                 cache_size: 32,
                 private_data_size: 64,
-                socket_id: SOCKET_ID_ANY,
+                socket: Socket::Any,
                 flags: MempoolFlags::empty(),
             };
             let mut pool = Mempool::create_empty(&eal, &config).unwrap();

@@ -171,7 +171,12 @@ impl<T: Handle, M: RingMemory> HandleProducer<'_, T, M> {
     pub fn enqueue_burst(&mut self, items: &mut Vec<T>) -> u32 {
         let mut moved = 0;
         while !items.is_empty() {
-            let n = items.len().min(STEP);
+            // Handles are turned into raw forms only for the room there is, so a producer
+            // that finds the ring full (and tries again) moves nothing in `items`.
+            let n = items.len().min(STEP).min(self.inner.room() as usize);
+            if n == 0 {
+                break;
+            }
             let mut raws = [const { MaybeUninit::<T::Raw>::uninit() }; STEP];
             for (slot, item) in raws.iter_mut().zip(items.drain(..n)) {
                 slot.write(item.into_raw());

@@ -283,6 +283,13 @@ impl<'r, T: Copy, M: RingMemory> Producer<'r, T, M> {
         moved(unsafe { self.put(n, behavior, fill) })
     }
 
+    /// Free slots as of now: a lower bound for a single producer (consumers only add room),
+    /// a hint on a multi-thread side.
+    #[inline]
+    pub(crate) fn room(&self) -> u32 {
+        self.ring.raw.free_count()
+    }
+
     /// Enqueue one value, or hand it back when the ring is full.
     #[inline]
     pub fn enqueue(&mut self, value: T) -> Result<(), T> {

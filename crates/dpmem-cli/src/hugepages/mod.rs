@@ -7,8 +7,8 @@ mod show;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use dpmem::sys::error::{Errno, SysError};
-use dpmem::sys::root::SysRoot;
+use dpmem_sys::error::{Errno, SysError};
+use dpmem_sys::root::SysRoot;
 
 use crate::byte_size::ByteSize;
 

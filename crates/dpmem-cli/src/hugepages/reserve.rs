@@ -2,12 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use dpmem::sys::hugepage_info::{self, HugepageInfo};
-use dpmem::sys::hugepage_reserve::{
+use dpmem_sys::hugepage_info::{self, HugepageInfo};
+use dpmem_sys::hugepage_reserve::{
     clear_hugepages, hugepages_count, mount_hugetlbfs, set_hugepages,
 };
-use dpmem::sys::mounts;
-use dpmem::sys::root::SysRoot;
+use dpmem_sys::mounts;
+use dpmem_sys::root::SysRoot;
 
 use super::privileged_error;
 use crate::byte_size::{approximate, ByteSize};

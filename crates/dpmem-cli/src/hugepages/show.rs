@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use dpmem::sys::hugepage_info::{self, HugepageInfo};
-use dpmem::sys::root::SysRoot;
+use dpmem_sys::hugepage_info::{self, HugepageInfo};
+use dpmem_sys::root::SysRoot;
 use serde::Serialize;
 
 use crate::byte_size::{approximate, ByteSize};

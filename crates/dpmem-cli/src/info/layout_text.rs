@@ -6,9 +6,8 @@
 
 use std::fmt::Write;
 
-use dpmem::eal::memseg::flags;
 use dpmem::eal::memseg_list::MemsegListInfo;
-use dpmem::eal::{MemoryLayout, MemoryMode, Memseg, ProcessRole, BAD_IOVA};
+use dpmem::eal::{MemoryLayout, MemoryMode, Memseg, ProcessRole, Socket};
 
 use crate::byte_size::{approximate, ByteSize};
 
@@ -51,26 +50,60 @@ pub fn render(layout: &MemoryLayout, every_segment: bool) -> String {
         let _ = writeln!(out, "  no memory mapped");
     }
     for s in &layout.sockets {
-        let _ = writeln!(out, "  socket {}: {}", s.socket_id, approximate(s.bytes));
+        let _ = writeln!(out, "  {}: {}", s.socket, approximate(s.bytes));
     }
     out
 }
 
 fn render_list(out: &mut String, info: &MemsegListInfo, segments: &[Memseg], every_segment: bool) {
+    let segments: Vec<SegLine> = segments.iter().map(SegLine::of).collect();
+    render_segments(out, info, &segments, every_segment);
+}
+
+/// What a segment's line shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SegLine {
+    va: usize,
+    iova: Option<u64>,
+    len: usize,
+    socket: Socket,
+    pinned: bool,
+    dirty: bool,
+}
+
+impl SegLine {
+    fn of(seg: &Memseg) -> SegLine {
+        SegLine {
+            va: seg.va(),
+            iova: seg.iova().map(|i| i.get()),
+            len: seg.len(),
+            socket: seg.socket(),
+            pinned: seg.is_pinned(),
+            dirty: seg.is_dirty(),
+        }
+    }
+}
+
+fn render_segments(
+    out: &mut String,
+    info: &MemsegListInfo,
+    segments: &[SegLine],
+    every_segment: bool,
+) {
     let _ = writeln!(
         out,
-        "memseg list {}: page size {}, socket {}, va 0x{:x}-0x{:x} ({}), {}/{} segments used{}",
+        "memseg list {}: page size {}, {}, va 0x{:x}-0x{:x} ({}), {}/{} segments used{}",
         info.index,
         ByteSize(info.page_size),
-        info.socket_id,
+        info.socket,
         info.base_va,
         info.base_va + info.len,
-        approximate(info.len),
+        approximate(info.len as u64),
         info.n_used,
         info.n_segs,
         if info.external { ", external" } else { "" }
     );
-    let slot = |seg: &Memseg| (seg.va - info.base_va) / info.page_size.max(1);
+    let slot = |seg: &SegLine| (seg.va - info.base_va) as u64 / info.page_size.max(1);
     let mut start = 0;
     while start < segments.len() {
         let mut end = start + 1;
@@ -86,66 +119,59 @@ fn render_list(out: &mut String, info: &MemsegListInfo, segments: &[Memseg], eve
         } else {
             format!("{}..{}", slot(first), slot(last))
         };
-        let bytes: u64 = run.iter().map(|s| s.len).sum();
+        let bytes: u64 = run.iter().map(|s| s.len as u64).sum();
         let _ = writeln!(
             out,
-            "  seg {index:<11} va 0x{:x}-0x{:x}  iova {}  len {}  socket {}  {}",
+            "  seg {index:<11} va 0x{:x}-0x{:x}  iova {}  len {}  {}  {}",
             first.va,
-            last.end(),
+            last.va + last.len,
             iova_text(run),
             approximate(bytes),
-            first.socket_id,
-            flag_words(first.flags)
+            first.socket,
+            flag_words(first)
         );
         start = end;
     }
 }
 
 /// Whether `next` belongs on the same line as `prev`: the next slot, same socket and flags.
-fn continues_run(info: &MemsegListInfo, prev: &Memseg, next: &Memseg) -> bool {
-    next.va == prev.va + info.page_size
-        && next.socket_id == prev.socket_id
-        && next.flags == prev.flags
+fn continues_run(info: &MemsegListInfo, prev: &SegLine, next: &SegLine) -> bool {
+    next.va as u64 == prev.va as u64 + info.page_size
+        && next.socket == prev.socket
+        && (next.pinned, next.dirty) == (prev.pinned, prev.dirty)
 }
 
 /// The IOVA of a run: its range when contiguous (what a device DMA across the run needs),
 /// else how many contiguous pieces it falls into.
-fn iova_text(run: &[Memseg]) -> String {
-    let first = &run[0];
-    if run.iter().any(|s| s.iova == BAD_IOVA) {
+fn iova_text(run: &[SegLine]) -> String {
+    let Some(iovas) = run
+        .iter()
+        .map(|s| s.iova.map(|i| (i, s.len as u64)))
+        .collect::<Option<Vec<(u64, u64)>>>()
+    else {
         return "unknown".to_owned();
-    }
-    let pieces = 1 + run
+    };
+    let first = iovas[0].0;
+    let pieces = 1 + iovas
         .windows(2)
-        .filter(|w| w[1].iova != w[0].iova.wrapping_add(w[0].len))
+        .filter(|w| w[1].0 != w[0].0.wrapping_add(w[0].1))
         .count();
-    if run.len() == 1 {
-        format!("0x{:x}", first.iova)
+    if iovas.len() == 1 {
+        format!("0x{first:x}")
     } else if pieces == 1 {
-        let last = &run[run.len() - 1];
-        format!(
-            "0x{:x}-0x{:x} (contiguous)",
-            first.iova,
-            last.iova + last.len
-        )
+        let (last, len) = iovas[iovas.len() - 1];
+        format!("0x{first:x}-0x{:x} (contiguous)", last + len)
     } else {
-        format!("from 0x{:x} in {pieces} contiguous pieces", first.iova)
+        format!("from 0x{first:x} in {pieces} contiguous pieces")
     }
 }
 
 /// Segment flags as words: `pinned,dirty`; `-` when none is set.
-fn flag_words(bits: u32) -> String {
-    let mut words = Vec::new();
-    if bits & flags::DO_NOT_FREE != 0 {
-        words.push("pinned".to_owned());
-    }
-    if bits & flags::DIRTY != 0 {
-        words.push("dirty".to_owned());
-    }
-    let unknown = bits & !(flags::DO_NOT_FREE | flags::DIRTY);
-    if unknown != 0 {
-        words.push(format!("0x{unknown:x}"));
-    }
+fn flag_words(seg: &SegLine) -> String {
+    let words: Vec<&str> = [(seg.pinned, "pinned"), (seg.dirty, "dirty")]
+        .into_iter()
+        .filter_map(|(set, word)| set.then_some(word))
+        .collect();
     if words.is_empty() {
         "-".to_owned()
     } else {
@@ -161,17 +187,16 @@ pub fn render_heaps(heaps: &[dpmem::eal::HeapStats], memzones: &[dpmem::eal::Mem
         if !h.attached {
             let _ = writeln!(
                 out,
-                "  {} (external, socket {}): total {} busy elements {} (memory not attached in this process: free space unknown)",
-                h.name, h.socket_id, h.total_bytes, h.alloc_count
+                "  {} ({}): total {} busy elements {} (memory not attached in this process: free space unknown)",
+                h.name, h.socket, h.total_bytes, h.alloc_count
             );
             continue;
         }
         let _ = writeln!(
             out,
-            "  {} ({}socket {}): total {} free {} allocated {} greatest free {} free elements {} busy elements {}",
+            "  {} ({}): total {} free {} allocated {} greatest free {} free elements {} busy elements {}",
             h.name,
-            if h.external { "external, " } else { "" },
-            h.socket_id,
+            h.socket,
             h.total_bytes,
             h.free_bytes,
             h.alloc_bytes,
@@ -182,10 +207,13 @@ pub fn render_heaps(heaps: &[dpmem::eal::HeapStats], memzones: &[dpmem::eal::Mem
     }
     let _ = writeln!(out, "memzones: {}", memzones.len());
     for mz in memzones {
+        let iova = mz
+            .iova
+            .map_or_else(|| "unknown".to_owned(), |i| i.to_string());
         let _ = writeln!(
             out,
-            "  {}: va {:#x} iova {:#x} len {} page {} socket {}",
-            mz.name, mz.va, mz.iova, mz.len, mz.page_size, mz.socket_id
+            "  {}: va {:#x} iova {iova} len {} page {} {}",
+            mz.name, mz.va, mz.len, mz.page_size, mz.socket
         );
     }
     out
@@ -195,14 +223,14 @@ pub fn render_heaps(heaps: &[dpmem::eal::HeapStats], memzones: &[dpmem::eal::Mem
 mod tests {
     use super::*;
 
-    fn seg(va: u64, iova: u64) -> Memseg {
-        Memseg {
+    fn seg(va: usize, iova: u64) -> SegLine {
+        SegLine {
             va,
-            iova,
+            iova: Some(iova),
             len: 4096,
-            page_size: 4096,
-            flags: flags::DO_NOT_FREE,
-            ..Memseg::default()
+            socket: Socket::Node(0),
+            pinned: true,
+            dirty: false,
         }
     }
 
@@ -212,7 +240,7 @@ mod tests {
             base_va: 0x10000,
             len: 16 * 4096,
             page_size: 4096,
-            socket_id: 0,
+            socket: Socket::Node(0),
             n_segs: 16,
             n_used,
             external: false,
@@ -222,18 +250,18 @@ mod tests {
 
     #[test]
     fn contiguous_runs_collapse_to_one_line() {
-        let segs: Vec<Memseg> = (0..4)
-            .map(|i| seg(0x10000 + i * 4096, 0x10000 + i * 4096))
+        let segs: Vec<SegLine> = (0..4)
+            .map(|i| seg(0x10000 + i * 4096, 0x10000 + i as u64 * 4096))
             .collect();
         let mut out = String::new();
-        render_list(&mut out, &list(4), &segs, false);
+        render_segments(&mut out, &list(4), &segs, false);
         assert_eq!(out.lines().count(), 2, "{out}");
         assert!(out.contains("seg 0..3"), "{out}");
         assert!(out.contains("iova 0x10000-0x14000 (contiguous)"), "{out}");
         assert!(out.contains("pinned"), "{out}");
 
         let mut every = String::new();
-        render_list(&mut every, &list(4), &segs, true);
+        render_segments(&mut every, &list(4), &segs, true);
         assert_eq!(every.lines().count(), 5, "{every}");
     }
 
@@ -246,7 +274,7 @@ mod tests {
             seg(0x13000, 0x5000),
         ];
         let mut out = String::new();
-        render_list(&mut out, &list(3), &segs, false);
+        render_segments(&mut out, &list(3), &segs, false);
         assert!(out.contains("seg 0..1"), "{out}");
         assert!(out.contains("in 2 contiguous pieces"), "{out}");
         assert!(out.contains("seg 3 "), "{out}");
@@ -255,7 +283,7 @@ mod tests {
     fn heap(name: &str, socket_id: i32, external: bool) -> dpmem::eal::HeapStats {
         dpmem::eal::HeapStats {
             name: name.into(),
-            socket_id,
+            socket: Socket::from_raw(socket_id).unwrap(),
             total_bytes: 4 << 20,
             free_bytes: 3 << 20,
             alloc_bytes: 1 << 20,
@@ -287,23 +315,29 @@ mod tests {
             "{out}"
         );
         assert!(
-            lines[2].starts_with("  frames (external, socket 256): total 4194304 free 3145728"),
+            lines[2].starts_with(
+                "  frames (external heap 0 (socket id 256)): total 4194304 free 3145728"
+            ),
             "{out}"
         );
         assert!(lines[2].ends_with("busy elements 2"), "{out}");
         assert_eq!(
             lines[3],
-            "  theirs (external, socket 257): total 4194304 busy elements 2 (memory not attached in this process: free space unknown)"
+            "  theirs (external heap 1 (socket id 257)): total 4194304 busy elements 2 (memory not attached in this process: free space unknown)"
         );
     }
 
     #[test]
     fn flags_read_as_words() {
-        assert_eq!(flag_words(0), "-");
-        assert_eq!(
-            flag_words(flags::DO_NOT_FREE | flags::DIRTY),
-            "pinned,dirty"
-        );
-        assert_eq!(flag_words(1 << 7), "0x80");
+        let plain = SegLine {
+            pinned: false,
+            ..seg(0, 0)
+        };
+        assert_eq!(flag_words(&plain), "-");
+        let both = SegLine {
+            dirty: true,
+            ..seg(0, 0)
+        };
+        assert_eq!(flag_words(&both), "pinned,dirty");
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use dpmem::eal::lcore::LcoreInfo;
-use dpmem::eal::SOCKET_ID_ANY;
+use dpmem::eal::Socket;
 
 /// `0-2,5` for {0, 1, 2, 5}.
 fn cpu_list(cpus: &std::collections::BTreeSet<u32>) -> String {
@@ -36,10 +36,9 @@ pub fn render(lcores: &[LcoreInfo]) -> String {
         "lcore", "role", "cpus"
     );
     for info in lcores {
-        let socket = if info.socket_id == SOCKET_ID_ANY {
-            "any".to_owned()
-        } else {
-            info.socket_id.to_string()
+        let socket = match info.socket {
+            Socket::Any => "any".to_owned(),
+            other => other.to_raw().to_string(),
         };
         let _ = writeln!(
             out,
@@ -64,14 +63,14 @@ mod tests {
                 lcore_id: 0,
                 role: LcoreRole::Main,
                 cpus: [0, 6].into(),
-                socket_id: SOCKET_ID_ANY,
+                socket: Socket::Any,
                 cpu_id: 0,
             },
             LcoreInfo {
                 lcore_id: 2,
                 role: LcoreRole::Worker,
                 cpus: [5, 6, 7, 9].into(),
-                socket_id: 1,
+                socket: Socket::Node(1),
                 cpu_id: 5,
             },
         ];

@@ -16,7 +16,7 @@ pub struct MempoolInfo {
     pub avail: u32,
     pub in_use: u32,
     pub handler: String,
-    pub socket_id: i32,
+    pub socket: dpmem::Socket,
     pub populated: u32,
     pub non_io: bool,
 }
@@ -32,7 +32,7 @@ pub fn collect(eal: &Eal) -> Vec<MempoolInfo> {
             avail: p.avail_count(),
             in_use: p.in_use_count(),
             handler: p.handler_name(),
-            socket_id: p.socket_id(),
+            socket: p.socket(),
             populated: p.populated_size(),
             non_io: p.is_non_io(),
         })
@@ -46,7 +46,7 @@ pub fn render(pools: &[MempoolInfo]) -> String {
     for p in pools {
         let _ = writeln!(
             out,
-            "  {}: size {} elt {} cache {} avail {} in use {} handler {} socket {}{}",
+            "  {}: size {} elt {} cache {} avail {} in use {} handler {} {}{}",
             p.name,
             p.size,
             p.elt_size,
@@ -54,7 +54,7 @@ pub fn render(pools: &[MempoolInfo]) -> String {
             p.avail,
             p.in_use,
             p.handler,
-            p.socket_id,
+            p.socket,
             if p.non_io { " non-io" } else { "" }
         );
     }
@@ -76,7 +76,7 @@ mod tests {
             64,
             8,
             0,
-            dpmem::eal::SOCKET_ID_ANY,
+            dpmem::Socket::Any,
             dpmem::mempool::MempoolFlags::empty(),
         )
         .unwrap();

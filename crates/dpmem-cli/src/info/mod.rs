@@ -1,7 +1,6 @@
 //! `dpmem info`: initialise the EAL and print the memory layout, heaps, memzones and the lcore
 //! table it built.
 
-mod default_eal_args;
 mod layout_text;
 mod lcore_text;
 mod mempool_text;
@@ -9,7 +8,6 @@ mod mempool_text;
 use clap::Args;
 use dpmem::eal::lcore::LcoreInfo;
 use dpmem::eal::{Eal, MemoryLayout};
-use dpmem::sys::root::SysRoot;
 use serde::Serialize;
 
 /// What `--json` prints: the memory layout's fields, then the lcore table, heaps, memzones and
@@ -23,6 +21,9 @@ struct InfoReport<'a> {
     memzones: &'a [dpmem::eal::Memzone],
     mempools: &'a [mempool_text::MempoolInfo],
 }
+
+/// Memory the embedded default asks for, in MiB.
+const DEFAULT_MEMORY_MB: u64 = 16;
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
@@ -43,12 +44,18 @@ pub struct InfoArgs {
 /// reader that closes the pipe early ends the program at the first write).
 pub fn run(args: InfoArgs) -> Result<String, String> {
     let eal_args = if args.eal_args.is_empty() {
-        let chosen = default_eal_args::choose(&SysRoot::host(), std::process::id());
-        if let Some(reason) = &chosen.fallback_reason {
+        let memory = dpmem::DefaultMemory::detect(DEFAULT_MEMORY_MB);
+        if let Some(note) = memory.note() {
             // stderr, so that `--json` output stays parseable.
-            eprintln!("dpmem info: using --no-huge: {reason}");
+            eprintln!("dpmem info: {note}");
         }
-        chosen.args
+        let mut eal_args = memory.eal_args();
+        // The pid keeps concurrent runs, and any running application, apart.
+        eal_args.extend([
+            "--file-prefix".to_owned(),
+            format!("dpmem-info-{}", std::process::id()),
+        ]);
+        eal_args
     } else {
         args.eal_args
     };

@@ -59,6 +59,7 @@ const MAX_REQUEST: usize = (isize::MAX as usize / 2) & !(CACHE_LINE - 1);
 pub struct HeapStats {
     pub name: String,
     /// The node whose heap this is, or the external heap.
+    #[serde(rename = "socket_id")]
     pub socket: Socket,
     /// Memory the heap owns, element headers included.
     pub total_bytes: u64,

@@ -46,6 +46,7 @@ pub struct LcoreInfo {
     /// The CPUs the lcore's thread may run on.
     pub cpus: BTreeSet<u32>,
     /// The NUMA node of every CPU of the set, or [`Socket::Any`] when the set spans nodes.
+    #[serde(rename = "socket_id")]
     pub socket: Socket,
     /// The lowest CPU of the set (what `rte_lcore_to_cpu_id` reports).
     pub cpu_id: u32,

@@ -49,6 +49,7 @@ pub struct Memzone {
     /// Page size of the memory under the memzone.
     pub page_size: u64,
     /// Where the memory is: the NUMA node of its first page, or the external heap it came from.
+    #[serde(rename = "socket_id")]
     pub socket: Socket,
     /// The flags it was reserved with.
     pub flags: MemzoneFlags,

@@ -40,7 +40,8 @@ pub struct PoolContext<'a> {
     pub name: &'a str,
     /// Objects the pool holds when full: the store must have room for all of them.
     pub size: u32,
-    pub socket_id: i32,
+    /// Where the pool's memory comes from.
+    pub socket: dpmem_eal::Socket,
     pub flags: crate::flags::MempoolFlags,
     /// A word in the pool's shared header for the handler to find its store again from any
     /// process (DPDK's `pool_data`): typically the store's address.

@@ -93,11 +93,11 @@ impl<'eal> RingStore<'eal> {
             eal,
             &format!("{RING_PREFIX}{}", pool.name),
             count,
-            pool.socket_id,
+            pool.socket,
             kind.flags(),
         )
         .map_err(|e| e.to_string())?;
-        let data = ring.raw().memory().memzone().va;
+        let data = ring.raw().memory().memzone().va as u64;
         Ok((data, RingStore { ring }))
     }
 
@@ -105,7 +105,7 @@ impl<'eal> RingStore<'eal> {
         // SAFETY: the ring was built by `create` for usize elements (object addresses).
         let ring = unsafe { named::lookup::<usize>(eal, &format!("{RING_PREFIX}{}", pool.name)) }
             .map_err(|e| e.to_string())?;
-        if ring.raw().memory().memzone().va != pool.pool_data {
+        if ring.raw().memory().memzone().va as u64 != pool.pool_data {
             return Err("the pool's ring is not the one its header names".to_owned());
         }
         Ok(RingStore { ring })

@@ -110,8 +110,8 @@ impl<'eal> StackStore<'eal> {
             .reserve_aligned(
                 &format!("{STACK_PREFIX}{}", pool.name),
                 bytes,
-                pool.socket_id,
-                0,
+                pool.socket,
+                dpmem_eal::MemzoneFlags::empty(),
                 64,
             )
             .map_err(|e| e.to_string())?;
@@ -158,7 +158,7 @@ impl<'eal> StackStore<'eal> {
         }
         // SAFETY: the header is initialised; the magic, written last, marks it usable.
         unsafe { (*header.as_ptr()).magic = STACK_MAGIC };
-        Ok((store.zone.va, store))
+        Ok((store.zone.va as u64, store))
     }
 
     pub fn attach(eal: &'eal Eal, pool: &PoolContext<'_>) -> Result<Self, String> {
@@ -167,7 +167,7 @@ impl<'eal> StackStore<'eal> {
             .memzones()
             .lookup(&name)
             .ok_or_else(|| format!("memzone {name:?} not found"))?;
-        if zone.va != pool.pool_data {
+        if zone.va as u64 != pool.pool_data {
             return Err("the pool's stack is not the one its header names".to_owned());
         }
         let header = NonNull::new(zone.as_ptr().cast::<StackHeader>()).expect("memzone at 0");
@@ -190,7 +190,8 @@ impl<'eal> StackStore<'eal> {
     }
 
     pub fn free(self, eal: &Eal) {
-        let _ = eal.memzones().free(&self.zone);
+        // SAFETY: the pool is being freed: its store is used by no handle any more.
+        let _ = unsafe { eal.memzones().free(&self.zone) };
     }
 
     fn header(&self) -> &StackHeader {

@@ -63,14 +63,14 @@ impl<'eal> Mempool<'eal> {
     pub fn dump(&self) -> String {
         let o = self.obj_size();
         let mut s = format!(
-            "mempool <{}>@{:p}\n  flags={:#x}\n  socket_id={}\n  handler={}\n  pool_data={:#x}\n  \
+            "mempool <{}>@{:p}\n  flags={:#x}\n  socket={}\n  handler={}\n  pool_data={:#x}\n  \
              size={}\n  populated_size={}\n  header_size={}\n  elt_size={}\n  trailer_size={}\n  \
              total_obj_size={}\n  private_data_size={}\n  nb_mem_chunks={}\n  cache_size={}\n  \
              avail_count={}\n  in_use_count={}\n",
             self.name,
             self.header,
-            self.flags().0,
-            self.socket_id(),
+            self.flags().bits(),
+            self.socket(),
             self.handler_name(),
             self.hdr().pool_data,
             self.size(),
@@ -97,9 +97,12 @@ impl<'eal> Mempool<'eal> {
             }
         }
         self.mem_iter(|_, c| {
+            let iova = c
+                .iova
+                .map_or_else(|| "unknown".to_owned(), |i| i.to_string());
             s.push_str(&format!(
-                "  chunk {:#x} iova={:#x} len={} objects={}\n",
-                c.addr, c.iova, c.len, c.objects
+                "  chunk {:#x} iova={iova} len={} objects={}\n",
+                c.addr, c.len, c.objects
             ))
         });
         s

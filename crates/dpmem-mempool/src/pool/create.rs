@@ -8,7 +8,7 @@ use std::sync::{Mutex, OnceLock};
 
 use dpmem_eal::memzone::Memzone;
 use dpmem_eal::options::MAX_LCORE;
-use dpmem_eal::{Eal, EalError, ErrorKind};
+use dpmem_eal::{Eal, EalError, ErrorKind, MemzoneFlags, Socket};
 
 use crate::cache::{self, CacheState, CACHE_MAX_SIZE};
 use crate::error::MempoolError;
@@ -34,8 +34,66 @@ pub struct MempoolConfig<'a> {
     pub cache_size: u32,
     /// Bytes of the pool-wide private area ([`Mempool::private_data`]).
     pub private_data_size: u32,
-    pub socket_id: i32,
+    /// Where the pool's memory comes from ([`Socket::Any`]: the first socket that has it).
+    pub socket: Socket,
     pub flags: MempoolFlags,
+}
+
+impl<'a> MempoolConfig<'a> {
+    /// A pool called `name` of `n` objects of `elt_size` bytes: no caches, no private area,
+    /// any socket, no flags, until set.
+    ///
+    /// ```no_run
+    /// # let eal = dpmem_eal::Eal::init(["app", "--no-huge", "-m", "16"])?;
+    /// use dpmem_mempool::MempoolConfig;
+    /// let pool = MempoolConfig::new("frames", 4095, 2048).cache_size(256).create(&eal)?;
+    /// assert_eq!(pool.avail_count(), 4095);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(name: &'a str, n: u32, elt_size: u32) -> Self {
+        MempoolConfig {
+            name,
+            n,
+            elt_size,
+            cache_size: 0,
+            private_data_size: 0,
+            socket: Socket::Any,
+            flags: MempoolFlags::empty(),
+        }
+    }
+
+    /// Objects each lcore keeps at hand (at most 512 and at most `n / 1.5`).
+    pub fn cache_size(mut self, cache_size: u32) -> Self {
+        self.cache_size = cache_size;
+        self
+    }
+
+    /// Bytes of the pool-wide private area ([`Mempool::private_data`]).
+    pub fn private_data_size(mut self, bytes: u32) -> Self {
+        self.private_data_size = bytes;
+        self
+    }
+
+    /// Where the pool's memory comes from.
+    pub fn socket(mut self, socket: Socket) -> Self {
+        self.socket = socket;
+        self
+    }
+
+    pub fn flags(mut self, flags: MempoolFlags) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// Creates and populates the pool ([`Mempool::create_with`] without init callbacks).
+    pub fn create<'eal>(&self, eal: &'eal Eal) -> Result<Mempool<'eal>, MempoolError> {
+        Mempool::create_with(eal, self, |_| {}, |_, _, _| {})
+    }
+
+    /// Creates the pool without objects ([`Mempool::create_empty`]).
+    pub fn create_empty<'eal>(&self, eal: &'eal Eal) -> Result<Mempool<'eal>, MempoolError> {
+        Mempool::create_empty(eal, self)
+    }
 }
 
 /// Handles open in this process, by pool header address: a pool is not freed under another
@@ -72,7 +130,7 @@ impl<'eal> Mempool<'eal> {
         elt_size: u32,
         cache_size: u32,
         private_data_size: u32,
-        socket_id: i32,
+        socket: Socket,
         flags: MempoolFlags,
     ) -> Result<Mempool<'eal>, MempoolError> {
         let config = MempoolConfig {
@@ -81,7 +139,7 @@ impl<'eal> Mempool<'eal> {
             elt_size,
             cache_size,
             private_data_size,
-            socket_id,
+            socket,
             flags,
         };
         Self::create_with(eal, &config, |_| {}, |_, _, _| {})
@@ -143,7 +201,13 @@ impl<'eal> Mempool<'eal> {
         let zone_name = format!("{MEMZONE_PREFIX}{}", config.name);
         let zone = eal
             .memzones()
-            .reserve_aligned(&zone_name, total, config.socket_id, 0, CACHE_LINE)
+            .reserve_aligned(
+                &zone_name,
+                total,
+                config.socket,
+                MemzoneFlags::empty(),
+                CACHE_LINE,
+            )
             .map_err(|e| {
                 if e.kind() == ErrorKind::Exist {
                     MempoolError::AlreadyExists(config.name.to_owned())
@@ -159,13 +223,13 @@ impl<'eal> Mempool<'eal> {
             header.as_ptr().write(PoolHeader::new(
                 config.name,
                 handler_name,
-                flags.0 | MempoolFlags::NON_IO.0,
+                flags.union(MempoolFlags::NON_IO).bits(),
                 config.n,
                 config.cache_size,
                 config.elt_size,
                 obj,
                 config.private_data_size,
-                config.socket_id,
+                config.socket.to_raw(),
                 private_offset as u32,
                 cache_offset as u32,
             ))
@@ -213,7 +277,7 @@ impl<'eal> Mempool<'eal> {
 
     /// Opens the pool whose header memzone is `zone`; `None` when it holds no pool header.
     fn open(eal: &'eal Eal, zone: Memzone) -> Option<Result<Mempool<'eal>, MempoolError>> {
-        if (zone.len as usize) < core::mem::size_of::<PoolHeader>() {
+        if zone.len < core::mem::size_of::<PoolHeader>() {
             return None;
         }
         let header = NonNull::new(zone.as_ptr().cast::<PoolHeader>())?;
@@ -257,7 +321,7 @@ impl<'eal> Mempool<'eal> {
         };
         // Counted now: an early return drops (and uncounts) the handle.
         pool.count_handle(1);
-        if MempoolFlags(h.flags()).contains(MempoolFlags::POOL_CREATED) {
+        if MempoolFlags::from_bits_retain(h.flags()).contains(MempoolFlags::POOL_CREATED) {
             let attached = Store::attach(&pool.handler, eal, &pool.context());
             match attached {
                 Ok(store) => pool.store = Some(store),
@@ -325,7 +389,10 @@ impl<'eal> Mempool<'eal> {
         let (eal, zone) = (this.eal, this.zone.clone());
         // The handle goes (and is uncounted) before its memzone does.
         drop(this);
-        eal.memzones().free(&zone).map_err(eal_error(&zone.name))
+        // SAFETY: the store, the chunks and this process's handle are gone; `free` refuses
+        // while another handle of this process is open, and other processes' handles on a
+        // freed pool are theirs to drop first (as in DPDK).
+        unsafe { eal.memzones().free(&zone) }.map_err(eal_error(&zone.name))
     }
 
     /// Chooses the handler by name (`rte_mempool_set_ops_byname`); only before the first

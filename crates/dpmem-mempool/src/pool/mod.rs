@@ -37,7 +37,7 @@ use core::ptr::NonNull;
 
 use dpmem_eal::lcore::LcoreIdProbe;
 use dpmem_eal::memzone::Memzone;
-use dpmem_eal::{Eal, EalError};
+use dpmem_eal::{Eal, EalError, Socket};
 
 use crate::cache::CacheState;
 use crate::error::MempoolError;
@@ -135,12 +135,12 @@ impl<'eal> Mempool<'eal> {
         }
     }
 
-    pub fn socket_id(&self) -> i32 {
-        self.hdr().socket_id
+    pub fn socket(&self) -> Socket {
+        Socket::from_raw(self.hdr().socket_id).unwrap_or(Socket::Any)
     }
 
     pub fn flags(&self) -> MempoolFlags {
-        MempoolFlags(self.hdr().flags())
+        MempoolFlags::from_bits_retain(self.hdr().flags())
     }
 
     /// Whether no object has a valid IOVA (the pool cannot be used for device IO).
@@ -181,7 +181,7 @@ impl<'eal> Mempool<'eal> {
             eal: self.eal,
             name: &self.name,
             size: self.size(),
-            socket_id: self.socket_id(),
+            socket: self.socket(),
             flags: self.flags(),
             pool_data: self.hdr().pool_data,
         }

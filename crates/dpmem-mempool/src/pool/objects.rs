@@ -1,6 +1,8 @@
 //! A pool's objects and memory chunks as the caller sees them: the header before each object
 //! (owning pool, IOVA), and iterating every object and every chunk.
 
+use dpmem_eal::Iova;
+
 use crate::header::{decode, ChunkRecord, PoolHeader};
 use crate::layout::{ObjHeader, COOKIE_IN_POOL};
 use crate::pool::Mempool;
@@ -9,8 +11,8 @@ use crate::pool::Mempool;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemChunk {
     pub addr: usize,
-    /// IOVA of `addr`, or [`BAD_IOVA`](dpmem_eal::BAD_IOVA).
-    pub iova: u64,
+    /// Device address of `addr`, when known.
+    pub iova: Option<Iova>,
     pub len: usize,
     /// Objects in it.
     pub objects: u32,
@@ -35,14 +37,13 @@ impl<'eal> Mempool<'eal> {
         unsafe { (*Self::obj_header(obj)).pool == self.header.as_ptr() as u64 }
     }
 
-    /// The IOVA of an object of this pool ([`BAD_IOVA`](dpmem_eal::BAD_IOVA) when unknown)
-    /// (`rte_mempool_virt2iova`).
+    /// The device address of an object of this pool, when known (`rte_mempool_virt2iova`).
     ///
     /// # Safety
     /// `obj` is an object of some dpmem pool.
-    pub unsafe fn obj_iova(obj: *const u8) -> u64 {
+    pub unsafe fn obj_iova(obj: *const u8) -> Option<Iova> {
         // SAFETY: the caller's contract.
-        unsafe { (*Self::obj_header(obj)).iova }
+        Iova::new(unsafe { (*Self::obj_header(obj)).iova })
     }
 
     /// The name of the pool `obj` belongs to (`rte_mempool_from_obj`).
@@ -92,7 +93,7 @@ impl<'eal> Mempool<'eal> {
                 self,
                 &MemChunk {
                     addr: rec.addr as usize,
-                    iova: rec.iova,
+                    iova: Iova::new(rec.iova),
                     len: rec.len as usize,
                     objects: rec.objects,
                 },

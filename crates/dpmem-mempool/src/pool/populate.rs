@@ -9,14 +9,14 @@ use core::ptr::NonNull;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use dpmem_eal::{EalError, IovaMode, BAD_IOVA};
+use dpmem_eal::{EalError, Iova, IovaMode};
 
 use crate::error::MempoolError;
 use crate::flags::MempoolFlags;
 use crate::handler::Store;
 use crate::header::{decode, encode, ChunkRecord};
 use crate::layout::{
-    crosses_page, mem_size, slot_align, ObjHeader, COOKIE_IN_POOL, COOKIE_TRAILER,
+    crosses_page, mem_size, slot_align, ObjHeader, BAD_IOVA, COOKIE_IN_POOL, COOKIE_TRAILER,
 };
 use crate::pool::events::{self, MempoolEvent};
 use crate::pool::{eal_error, Mempool};
@@ -71,7 +71,7 @@ impl<'eal> Mempool<'eal> {
         let h = self.hdr_mut();
         h.pool_data = data;
         h.page_bound = page_bound;
-        h.set_flags(MempoolFlags::POOL_CREATED.0, 0);
+        h.set_flags(MempoolFlags::POOL_CREATED.bits(), 0);
         self.store = Some(store);
         Ok(())
     }
@@ -118,7 +118,7 @@ impl<'eal> Mempool<'eal> {
         let record = self
             .eal
             .heaps()
-            .zmalloc_socket(core::mem::size_of::<ChunkRecord>(), 0, self.socket_id())
+            .zmalloc_socket(core::mem::size_of::<ChunkRecord>(), 0, self.socket())
             .or_else(|_| {
                 self.eal
                     .heaps()
@@ -197,7 +197,7 @@ impl<'eal> Mempool<'eal> {
         }
         h.chunk_tail = record_addr;
         if iova != BAD_IOVA {
-            h.set_flags(0, MempoolFlags::NON_IO.0);
+            h.set_flags(0, MempoolFlags::NON_IO.bits());
         }
         h.nb_mem_chunks.fetch_add(1, Ordering::Release);
         // Last: once it reaches the size, other handles may open the pool (see `open`).
@@ -217,8 +217,8 @@ impl<'eal> Mempool<'eal> {
         }
     }
 
-    /// Adds objects in caller memory `[addr, addr + len)` whose IOVA is `iova` (or
-    /// [`BAD_IOVA`]) (`rte_mempool_populate_iova`). Returns the objects added; `ENOSPC`
+    /// Adds objects in caller memory `[addr, addr + len)` whose device address is `iova`
+    /// (`None`: unknown) (`rte_mempool_populate_iova`). Returns the objects added; `ENOSPC`
     /// when the pool is full, `EINVAL` when not one object fits.
     ///
     /// # Safety
@@ -228,11 +228,11 @@ impl<'eal> Mempool<'eal> {
     pub unsafe fn populate_iova(
         &mut self,
         addr: *mut u8,
-        iova: u64,
+        iova: Option<Iova>,
         len: usize,
         free_fn: Option<ChunkFreeFn>,
     ) -> Result<u32, MempoolError> {
-        let added = self.add_chunk(addr as usize, iova, len, "", false)?;
+        let added = self.add_chunk(addr as usize, Iova::to_raw(iova), len, "", false)?;
         if let Some(free) = free_fn {
             register_region_free(self.hdr().chunk_tail, addr as usize, len, free);
         }
@@ -295,7 +295,7 @@ impl<'eal> Mempool<'eal> {
             if eal.iova_mode() == IovaMode::Va {
                 va as u64
             } else {
-                memory.virt_to_iova(va).unwrap_or(BAD_IOVA)
+                Iova::to_raw(memory.virt_to_iova(va))
             }
         };
         let end = addr + len;
@@ -428,7 +428,9 @@ impl<'eal> Mempool<'eal> {
         }
         for name in zones {
             if let Some(zone) = self.eal.memzones().lookup(&name) {
-                let _ = self.eal.memzones().free(&zone);
+                // SAFETY: the pool's own chunk memzone: its objects are all back (the pool
+                // is being freed or unpopulated) and nothing else uses its memory.
+                let _ = unsafe { self.eal.memzones().free(&zone) };
             }
         }
         let h = self.hdr_mut();

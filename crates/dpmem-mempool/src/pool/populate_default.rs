@@ -13,8 +13,8 @@
 //! as any other (`mem_iter`); when not even one object's block is free, the error names what
 //! was.
 
-use dpmem_eal::memzone::{flags as mz_flags, Memzone};
-use dpmem_eal::{ErrorKind, HeapStats, IovaMode, BAD_IOVA, SOCKET_ID_ANY};
+use dpmem_eal::memzone::Memzone;
+use dpmem_eal::{ErrorKind, HeapStats, Iova, IovaMode, MemzoneFlags, Socket};
 
 use crate::error::MempoolError;
 use crate::flags::MempoolFlags;
@@ -123,16 +123,16 @@ impl<'eal> Mempool<'eal> {
         single: bool,
     ) -> Result<Option<u32>, Stop> {
         let need_contig = !self.flags().contains(MempoolFlags::NO_IOVA_CONTIG);
-        let attempts: &[u32] = match (need_contig, single) {
-            (false, _) => &[0],
-            (true, true) => &[mz_flags::IOVA_CONTIG],
-            (true, false) => &[mz_flags::IOVA_CONTIG, 0],
+        let attempts: &[MemzoneFlags] = match (need_contig, single) {
+            (false, _) => &[MemzoneFlags::empty()],
+            (true, true) => &[MemzoneFlags::IOVA_CONTIG],
+            (true, false) => &[MemzoneFlags::IOVA_CONTIG, MemzoneFlags::empty()],
         };
         let zone_name = format!("{MEMZONE_PREFIX}{}_{}", self.name, self.hdr().next_zone_id);
         let memzones = self.eal.memzones();
         let mut zone = None;
         for &flags in attempts {
-            match memzones.reserve_aligned(&zone_name, bytes, self.socket_id(), flags, align) {
+            match memzones.reserve_aligned(&zone_name, bytes, self.socket(), flags, align) {
                 Ok(z) => {
                     zone = Some(z);
                     break;
@@ -150,11 +150,13 @@ impl<'eal> Mempool<'eal> {
                 Ok(Some(n))
             }
             Err(MempoolError::RegionTooSmall { .. }) => {
-                let _ = memzones.free(&zone);
+                // SAFETY: the memzone was reserved just above and no object was carved from it.
+                let _ = unsafe { memzones.free(&zone) };
                 Ok(None)
             }
             Err(e) => {
-                let _ = memzones.free(&zone);
+                // SAFETY: as above: the chunk was refused, so nothing uses the memzone.
+                let _ = unsafe { memzones.free(&zone) };
                 Err(e.into())
             }
         }
@@ -163,11 +165,12 @@ impl<'eal> Mempool<'eal> {
     /// Adds the objects that fit in `zone`: one chunk when its IOVA is contiguous (or one
     /// region was asked for), else a chunk per IOVA run.
     fn add_memzone(&mut self, zone: &Memzone, single: bool) -> Result<u32, MempoolError> {
-        let contiguous = zone.iova != BAD_IOVA
-            && (zone.flags & mz_flags::IOVA_CONTIG != 0 || self.eal.iova_mode() == IovaMode::Va);
-        let (va, len) = (zone.va as usize, zone.len as usize);
+        let contiguous = zone.iova.is_some()
+            && (zone.flags.contains(MemzoneFlags::IOVA_CONTIG)
+                || self.eal.iova_mode() == IovaMode::Va);
+        let (va, len) = (zone.va, zone.len);
         if contiguous || single {
-            self.add_chunk(va, zone.iova, len, &zone.name, false)
+            self.add_chunk(va, Iova::to_raw(zone.iova), len, &zone.name, false)
         } else {
             self.add_iova_runs(va, len, zone.page_size as usize, &zone.name, None)
         }
@@ -189,7 +192,7 @@ impl<'eal> Mempool<'eal> {
             objects: self.size(),
             needed,
             smallest,
-            socket: self.socket_id(),
+            socket: self.socket(),
             free_bytes: heaps.iter().map(|s| s.free_bytes).sum(),
             free_blocks: heaps.iter().map(|s| s.free_count).sum(),
             largest_free: heaps
@@ -202,11 +205,11 @@ impl<'eal> Mempool<'eal> {
 
     /// Statistics of the heaps the pool's memzones come from: its socket's, or every
     /// socket's (not external heaps, which only a named socket id reaches) for
-    /// `SOCKET_ID_ANY` or a socket without a heap.
+    /// [`Socket::Any`] or a socket without a heap.
     fn free_heaps(&self) -> Vec<HeapStats> {
         let heaps = self.eal.heaps();
-        if self.socket_id() != SOCKET_ID_ANY {
-            if let Ok(stats) = heaps.stats(self.socket_id()) {
+        if self.socket() != Socket::Any {
+            if let Ok(stats) = heaps.stats(self.socket()) {
                 return vec![stats];
             }
         }
