@@ -13,7 +13,6 @@ use dpmem_sys::cpu_topology::{self, CpuTopology};
 use dpmem_sys::hugepage_info::{self, HugepageInfo};
 use dpmem_sys::mounts;
 use dpmem_sys::root::SysRoot;
-use serde::Serialize;
 
 use crate::error::EalError;
 use crate::iova::{self, IovaMode};
@@ -320,7 +319,8 @@ impl Drop for Eal {
 }
 
 /// The memory layout, as `dpmem info` prints it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MemoryLayout {
     pub iova_mode: IovaMode,
     pub memory_mode: MemoryMode,
@@ -333,16 +333,18 @@ pub struct MemoryLayout {
     pub sockets: Vec<SocketTotal>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ListLayout {
-    #[serde(flatten)]
+    #[cfg_attr(feature = "serde", serde(flatten))]
     pub info: MemsegListInfo,
     pub segments: Vec<Memseg>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct SocketTotal {
-    #[serde(rename = "socket_id")]
+    #[cfg_attr(feature = "serde", serde(rename = "socket_id"))]
     pub socket: Socket,
     pub bytes: u64,
 }

@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use serde::Serialize;
 
 /// The IOVA of memory whose device address is unknown, as shared memory records it (DPDK's
 /// `RTE_BAD_IOVA`). Public values say `None` instead.
@@ -13,8 +12,9 @@ pub(crate) const BAD_IOVA: u64 = u64::MAX;
 /// A type of its own so that a virtual address cannot be handed where a device address is
 /// wanted, or the other way round. Unknown device addresses are `Option::None`, never a
 /// sentinel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 pub struct Iova(u64);
 
 impl Iova {
@@ -61,8 +61,9 @@ impl fmt::LowerHex for Iova {
 }
 
 /// How memseg IOVAs are derived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum IovaMode {
     /// Physical addresses read from `/proc/self/pagemap` (needs root).
     Pa,

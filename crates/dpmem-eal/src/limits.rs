@@ -3,13 +3,13 @@
 //! The defaults are DPDK 22.11's build-time limits for x86-64 (`RTE_MAX_MEMSEG_LISTS` and
 //! friends); in dpmem they are run-time settings of the builder.
 
-use serde::Serialize;
 
 pub use crate::heap::state::MAX_HEAPS;
 pub use crate::shared_config::MAX_MEMSEG_LISTS;
 
 /// Limits on memseg lists; every field is configurable through the EAL builder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MemsegLimits {
     /// Lists in all (`RTE_MAX_MEMSEG_LISTS`).
     pub max_lists: u32,

@@ -1,7 +1,5 @@
 //! One memory segment: one page of a memseg list, as every process sees it.
 
-use serde::ser::SerializeStruct;
-use serde::Serialize;
 
 use crate::iova::Iova;
 use crate::socket::Socket;
@@ -103,8 +101,10 @@ impl Memseg {
 }
 
 /// As DPDK's tools print a segment: integers, `iova` null when unknown.
-impl Serialize for Memseg {
+#[cfg(feature = "serde")]
+impl serde::Serialize for Memseg {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
         let mut out = s.serialize_struct("Memseg", 8)?;
         out.serialize_field("va", &self.va)?;
         out.serialize_field("iova", &self.iova())?;

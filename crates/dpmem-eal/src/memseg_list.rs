@@ -8,7 +8,6 @@
 
 use std::cell::UnsafeCell;
 
-use serde::Serialize;
 
 use crate::fbarray::FbArray;
 use crate::memseg::Memseg;
@@ -94,13 +93,14 @@ impl ListSlot {
 }
 
 /// A copy of a list's description, for callers outside the lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MemsegListInfo {
     pub index: u32,
     pub base_va: usize,
     pub len: usize,
     pub page_size: u64,
-    #[serde(rename = "socket_id")]
+    #[cfg_attr(feature = "serde", serde(rename = "socket_id"))]
     pub socket: Socket,
     pub n_segs: u32,
     pub n_used: u32,

@@ -55,6 +55,7 @@ impl MemzoneFlags {
     }
 }
 
+#[cfg(feature = "serde")]
 impl serde::Serialize for MemzoneFlags {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u32(self.bits())

@@ -103,6 +103,7 @@ impl fmt::Display for Socket {
 }
 
 /// As DPDK's integer, so JSON output reads as DPDK's tools print it.
+#[cfg(feature = "serde")]
 impl serde::Serialize for Socket {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_i32(self.to_raw())

@@ -35,7 +35,6 @@ pub(crate) mod state;
 use std::fmt::Write as _;
 use std::ptr::NonNull;
 
-use serde::Serialize;
 
 use crate::byte_count::Bytes;
 use crate::error::EalError;
@@ -55,11 +54,12 @@ use state::{HeapState, SharedHeap, MAX_HEAPS};
 const MAX_REQUEST: usize = (isize::MAX as usize / 2) & !(CACHE_LINE - 1);
 
 /// Statistics of one heap (DPDK's `rte_malloc_socket_stats`, plus the any-socket fallbacks).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct HeapStats {
     pub name: String,
     /// The node whose heap this is, or the external heap.
-    #[serde(rename = "socket_id")]
+    #[cfg_attr(feature = "serde", serde(rename = "socket_id"))]
     pub socket: Socket,
     /// Memory the heap owns, element headers included.
     pub total_bytes: u64,

@@ -6,15 +6,15 @@
 use std::collections::BTreeSet;
 
 use dpmem_sys::cpu_topology::CpuTopology;
-use serde::Serialize;
 
 use crate::options::LcoreMap;
 use crate::socket::{Socket, SOCKET_ID_ANY};
 
 /// What an lcore id is used for (DPDK's `rte_lcore_role_t`, with its `ROLE_RTE` split into
 /// main and worker).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 pub enum LcoreRole {
     /// The thread that initialised the EAL.
     Main,
@@ -39,14 +39,15 @@ impl LcoreRole {
 }
 
 /// One lcore of an EAL.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LcoreInfo {
     pub lcore_id: u32,
     pub role: LcoreRole,
     /// The CPUs the lcore's thread may run on.
     pub cpus: BTreeSet<u32>,
     /// The NUMA node of every CPU of the set, or [`Socket::Any`] when the set spans nodes.
-    #[serde(rename = "socket_id")]
+    #[cfg_attr(feature = "serde", serde(rename = "socket_id"))]
     pub socket: Socket,
     /// The lowest CPU of the set (what `rte_lcore_to_cpu_id` reports).
     pub cpu_id: u32,

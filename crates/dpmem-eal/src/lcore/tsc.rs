@@ -11,7 +11,6 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 
 /// The counter now. Not ordered with surrounding instructions: the CPU may read it early or
 /// late by a few instructions (see [`rdtsc_precise`]).
@@ -69,8 +68,9 @@ pub fn pause() {
 }
 
 /// Where the frequency came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 pub enum TscFrequencySource {
     /// CPUID leaf 0x15: crystal frequency × TSC/crystal ratio, as the CPU states it.
     Cpuid,
@@ -83,7 +83,8 @@ pub enum TscFrequencySource {
 }
 
 /// The counter's frequency and how it was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TscFrequency {
     pub hz: u64,
     pub source: TscFrequencySource,

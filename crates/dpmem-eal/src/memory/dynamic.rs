@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 
 use super::backing::{populate_parallel, PopulateContext, PopulateError};
 use super::{MemEvent, Memory, MemoryMode};
@@ -42,7 +41,8 @@ impl PageRequest {
 }
 
 /// Where the pages of one allocation were mapped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct PageRun {
     /// The first page (the same address in every process).
     pub va: usize,

@@ -25,7 +25,6 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use dpmem_sys::mapping;
 use dpmem_sys::pagemap::Pagemap;
-use serde::Serialize;
 
 use crate::error::EalError;
 use crate::iova::{Iova, IovaMode, BAD_IOVA};
@@ -43,8 +42,9 @@ pub use pages::Pages;
 pub(crate) use startup::PrimarySetup;
 
 /// How memory is obtained, as chosen by the options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 pub enum MemoryMode {
     /// Pages mapped on demand and released when freed (DPDK's default since 18.05).
     Dynamic,
@@ -55,8 +55,9 @@ pub enum MemoryMode {
 }
 
 /// Whether this process created the configuration or attached to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum ProcessRole {
     Primary,
     Secondary,

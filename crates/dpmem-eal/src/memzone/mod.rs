@@ -16,7 +16,6 @@
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
 
-use serde::Serialize;
 
 pub(crate) mod table;
 
@@ -38,7 +37,8 @@ use table::MemzoneSlot;
 pub const DEFAULT_MAX_MEMZONES: u32 = 2560;
 
 /// A memzone as a process sees it: a description, copied out of the shared table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Memzone {
     pub name: String,
     /// Start of the memory (the same in every process).
@@ -49,7 +49,7 @@ pub struct Memzone {
     /// Page size of the memory under the memzone.
     pub page_size: u64,
     /// Where the memory is: the NUMA node of its first page, or the external heap it came from.
-    #[serde(rename = "socket_id")]
+    #[cfg_attr(feature = "serde", serde(rename = "socket_id"))]
     pub socket: Socket,
     /// The flags it was reserved with.
     pub flags: MemzoneFlags,

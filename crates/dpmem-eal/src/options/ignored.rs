@@ -13,13 +13,13 @@
 //!
 //! [`EalOptions::warnings`]: super::EalOptions::warnings
 
-use serde::{Deserialize, Serialize};
 
 use super::error::OptionsError;
 use super::parse::{parse_c_integer, parse_decimal};
 
 /// A DPDK option that dpmem accepted and does not act on, as it was given.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct IgnoredOption {
     /// The option as spelled on the command line: `-n`, `-a`, `--allow`, `--log-level`.
     pub option: String,

@@ -25,7 +25,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use serde::{Deserialize, Serialize};
 
 use super::error::OptionsError;
 
@@ -42,7 +41,8 @@ pub const MAX_CPU: u32 = 1024;
 ///
 /// Invariants, kept by every constructor: lcore ids are below [`MAX_LCORE`], every CPU set
 /// is non-empty and its ids are below [`MAX_CPU`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LcoreMap {
     map: BTreeMap<u32, BTreeSet<u32>>,
 }

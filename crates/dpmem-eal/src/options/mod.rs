@@ -35,7 +35,6 @@ mod validate;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
 
 pub use builder::EalOptionsBuilder;
 pub use error::OptionsError;
@@ -57,7 +56,8 @@ pub const MAX_FILE_PREFIX_LEN: usize = 63;
 pub const BASE_VIRTADDR_ALIGN: u64 = 16 << 20;
 
 /// When hugepage backing files are removed (`--huge-unlink`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum HugeUnlink {
     /// Remove files left by an earlier run before reusing them; keep the files of pages
     /// in use, so secondaries can map them (DPDK's default, `--huge-unlink=existing`).
@@ -83,7 +83,8 @@ impl HugeUnlink {
 }
 
 /// An explicit `--iova-mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum IovaModeRequest {
     /// `--iova-mode=pa`: device addresses are physical addresses.
     Pa,
@@ -102,7 +103,8 @@ impl IovaModeRequest {
 }
 
 /// `--proc-type`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ProcType {
     /// Owns the shared configuration and the hugepages (the default).
     #[default]
@@ -128,7 +130,8 @@ impl ProcType {
 ///
 /// Build one with [`EalOptions::parse`] or [`EalOptions::builder`]; both run the same
 /// checks. [`EalOptions::default`] is what an empty command line gives.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct EalOptions {
     /// Lcores and their CPUs from `-l`, `-c` or `--lcores`; `None` when none was given,
     /// which later means every CPU the process may run on.
