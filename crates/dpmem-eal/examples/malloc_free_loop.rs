@@ -5,15 +5,21 @@
 use std::ptr::NonNull;
 use std::time::Instant;
 
-use dpmem_eal::Eal;
+use dpmem_eal::{DefaultMemory, Eal};
 
-fn main() {
-    let prefix = format!("mallocloop{}_", std::process::id());
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     // As the bench's dpmem side: memory mapped at start and pinned, hugepages if there are any.
-    let args = |memory: &'static str| ["loop", memory, "-m", "512", "-l", "0", "--file-prefix"];
-    let eal = Eal::init(args("--in-memory").iter().copied().chain([prefix.as_str()]))
-        .or_else(|_| Eal::init(args("--no-huge").iter().copied().chain([prefix.as_str()])))
-        .unwrap();
+    let memory = DefaultMemory::detect(512);
+    if let Some(note) = memory.note() {
+        eprintln!("malloc_free_loop: {note}");
+    }
+    let mut args = vec!["loop".to_owned(), "-l".into(), "0".into()];
+    args.extend(memory.eal_args_in_memory());
+    args.extend([
+        "--file-prefix".into(),
+        format!("mallocloop{}_", std::process::id()),
+    ]);
+    let eal = Eal::init(args)?;
     let heaps = eal.heaps();
     let mut blocks: Vec<NonNull<u8>> = Vec::with_capacity(1000);
     // More batches for a profiler: DPMEM_LOOP_BATCHES=2000.
@@ -33,12 +39,12 @@ fn main() {
                     } else {
                         heaps.malloc(size, 0)
                     };
-                    blocks.push(block.unwrap());
+                    blocks.push(block?);
                 }
                 alloc_phase.push(start.elapsed().as_nanos() as f64 / 1000.0);
                 for block in blocks.drain(..) {
                     // SAFETY: allocated just above, freed once, unused.
-                    unsafe { heaps.free(block) }.unwrap();
+                    unsafe { heaps.free(block) }?;
                 }
                 batches.push(start.elapsed().as_nanos() as f64 / 1000.0);
             }
@@ -53,4 +59,5 @@ fn main() {
             );
         }
     }
+    Ok(())
 }

@@ -70,6 +70,17 @@ impl DefaultMemory {
         args
     }
 
+    /// [`DefaultMemory::eal_args`] for a program that wants nothing on the file system:
+    /// `--in-memory` on hugepages (no page files, no runtime directory); `--no-huge` memory
+    /// has no page files, and its runtime directory goes when the EAL does.
+    pub fn eal_args_in_memory(&self) -> Vec<String> {
+        let mut args = self.eal_args();
+        if self.hugepages() {
+            args.push("--in-memory".to_owned());
+        }
+        args
+    }
+
     /// The one line to tell the user when hugepages are not used.
     pub fn note(&self) -> Option<String> {
         self.fallback_reason.as_ref().map(|reason| {

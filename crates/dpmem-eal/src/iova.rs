@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-
 /// The IOVA of memory whose device address is unknown, as shared memory records it (DPDK's
 /// `RTE_BAD_IOVA`). Public values say `None` instead.
 pub(crate) const BAD_IOVA: u64 = u64::MAX;

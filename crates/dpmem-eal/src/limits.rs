@@ -3,7 +3,6 @@
 //! The defaults are DPDK 22.11's build-time limits for x86-64 (`RTE_MAX_MEMSEG_LISTS` and
 //! friends); in dpmem they are run-time settings of the builder.
 
-
 pub use crate::heap::state::MAX_HEAPS;
 pub use crate::shared_config::MAX_MEMSEG_LISTS;
 

@@ -1,6 +1,5 @@
 //! One memory segment: one page of a memseg list, as every process sees it.
 
-
 use crate::iova::Iova;
 use crate::socket::Socket;
 

@@ -8,7 +8,6 @@
 
 use std::cell::UnsafeCell;
 
-
 use crate::fbarray::FbArray;
 use crate::memseg::Memseg;
 use crate::socket::Socket;

@@ -57,6 +57,7 @@ fn hugepages_when_a_mount_takes_files_and_enough_pages_are_free() {
     let choice = DefaultMemory::detect_in(&SysRoot::at(fake.path()), 16);
     assert!(choice.hugepages(), "{:?}", choice.fallback_reason());
     assert_eq!(choice.eal_args(), ["-m", "16"]);
+    assert_eq!(choice.eal_args_in_memory(), ["-m", "16", "--in-memory"]);
     assert_eq!(choice.note(), None);
     assert_eq!(
         std::fs::read_dir(mount.path()).unwrap().count(),
@@ -86,6 +87,7 @@ fn no_huge_with_the_reason_otherwise() {
         let reason = choice.fallback_reason().unwrap();
         assert!(reason.contains(why), "{reason:?} should say {why:?}");
         assert_eq!(choice.eal_args(), ["--no-huge", "-m", "16"]);
+        assert_eq!(choice.eal_args_in_memory(), choice.eal_args());
         assert!(choice.note().unwrap().contains("--no-huge"));
     }
 }

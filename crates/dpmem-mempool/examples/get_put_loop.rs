@@ -4,22 +4,21 @@
 
 use std::time::Instant;
 
-use dpmem_eal::{Eal, Socket};
+use dpmem_eal::{DefaultMemory, Eal, Socket};
 use dpmem_mempool::{Mempool, MempoolFlags};
 
-fn main() {
-    let prefix = format!("getput{}_", std::process::id());
-    let eal = Eal::init([
-        "loop",
-        "--no-huge",
-        "-m",
-        "64",
-        "-l",
-        "0",
-        "--file-prefix",
-        &prefix,
-    ])
-    .unwrap();
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let memory = DefaultMemory::detect(64);
+    if let Some(note) = memory.note() {
+        eprintln!("get_put_loop: {note}");
+    }
+    let mut args = vec!["loop".to_owned(), "-l".into(), "0".into()];
+    args.extend(memory.eal_args_in_memory());
+    args.extend([
+        "--file-prefix".into(),
+        format!("getput{}_", std::process::id()),
+    ]);
+    let eal = Eal::init(args)?;
     for cache in [0, 512] {
         let pool = Mempool::create(
             &eal,
@@ -30,8 +29,7 @@ fn main() {
             0,
             Socket::Any,
             MempoolFlags::empty(),
-        )
-        .unwrap();
+        )?;
         let rounds = 2_000_000u64;
         let ns = plain_loop(&pool, rounds);
         println!(
@@ -47,8 +45,9 @@ fn main() {
         println!("cache {cache}, LcoreCache:  {ns:.2} ns per object (get + put of 4)");
         let ns = handle_bulk_loop::<32>(&pool, rounds / 8);
         println!("cache {cache}, LcoreCache:  {ns:.2} ns per object (get + put of 32)");
-        pool.free().unwrap();
+        pool.free()?;
     }
+    Ok(())
 }
 
 /// `rounds` of 32 single gets then 32 single puts through `Mempool::get_bulk`/`put_bulk`.

@@ -35,7 +35,6 @@ pub(crate) mod state;
 use std::fmt::Write as _;
 use std::ptr::NonNull;
 
-
 use crate::byte_count::Bytes;
 use crate::error::EalError;
 use crate::memory::{Memory, MemoryMode};

@@ -11,7 +11,6 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-
 /// The counter now. Not ordered with surrounding instructions: the CPU may read it early or
 /// late by a few instructions (see [`rdtsc_precise`]).
 #[inline]

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-
 use super::backing::{populate_parallel, PopulateContext, PopulateError};
 use super::{MemEvent, Memory, MemoryMode};
 use crate::error::EalError;

@@ -16,7 +16,6 @@
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
 
-
 pub(crate) mod table;
 
 use crate::error::EalError;

@@ -13,7 +13,6 @@
 //!
 //! [`EalOptions::warnings`]: super::EalOptions::warnings
 
-
 use super::error::OptionsError;
 use super::parse::{parse_c_integer, parse_decimal};
 

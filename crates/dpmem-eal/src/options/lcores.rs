@@ -25,7 +25,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-
 use super::error::OptionsError;
 
 /// Number of lcore ids (`RTE_MAX_LCORE` of DPDK's default build): ids are `0..MAX_LCORE`.

@@ -35,7 +35,6 @@ mod validate;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-
 pub use builder::EalOptionsBuilder;
 pub use error::OptionsError;
 pub use ignored::IgnoredOption;
