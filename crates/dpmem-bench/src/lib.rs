@@ -24,6 +24,7 @@
 //! | `mempool` | mempool_perf_autotest's rows: cache 0/512, bulk 1..32, keep 32..512, 1 and 2 cores | million objects per second (higher is better) |
 
 mod child;
+mod child_dispatch;
 mod cli;
 mod dpdk_loops;
 pub mod dpdk_runner;
@@ -38,15 +39,17 @@ pub mod report;
 mod ring;
 mod row_selection;
 pub mod stats;
+mod workloads;
 
-pub use child::{child_main, dpdk_child_main};
-pub use cli::{run, BenchArgs, Workload, WORKLOADS};
+pub use child_dispatch::{child_main, dpdk_child_main};
+pub use cli::{run, BenchArgs};
 pub use dpdk_loops::{DpdkLoops, EalTimes, LcoreCount, MallocPlan, MallocTimes};
 pub use init::run_init;
 pub use malloc::run_malloc;
 pub use mempool::run_mempool;
 pub use report::{Better, Measurement, Report, Row};
 pub use ring::run_ring;
+pub use workloads::{Workload, WORKLOADS};
 
 /// Settings shared by every workload.
 #[derive(Debug, Clone)]

@@ -12,9 +12,9 @@ use std::ffi::OsString;
 use std::process::{Command, Stdio};
 
 use crate::child::{self, CHILD_FLAG};
-use crate::cli::Workload;
 use crate::repeated_report::RepeatedReport;
 use crate::report::Report;
+use crate::workloads::Workload;
 use crate::BenchOptions;
 
 /// The kind word of a run child.
@@ -31,7 +31,7 @@ pub(crate) fn child_main(args: &[OsString]) -> Option<i32> {
     let result = child::utf8_args(args).and_then(|args| {
         let workload = args
             .get(3)
-            .and_then(|name| crate::cli::workload(name))
+            .and_then(|name| crate::workloads::workload(name))
             .ok_or_else(|| format!("run child: no such workload {:?}", args.get(3)))?;
         let reps = args
             .get(4)

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use crate::cpu_topology::parse_cpu_list;
 use crate::error::{Errno, SysError, SysResult};
+use crate::meminfo;
 use crate::mounts;
 use crate::root::SysRoot;
 
@@ -120,7 +121,7 @@ impl HugepageSizeInfo {
 /// A kernel without hugepage support (no `/sys/kernel/mm/hugepages`) gives an empty
 /// `sizes` list rather than an error, because dpmem still runs there (`--no-huge`).
 pub fn discover(root: &SysRoot) -> SysResult<HugepageInfo> {
-    let default_page_size = default_page_size(root)?;
+    let default_page_size = meminfo::default_page_size(root)?;
     let numa_nodes = numa_nodes(root)?;
     let mounts = match root.read_string("/proc/mounts") {
         Ok(text) => mounts::parse_hugetlbfs_mounts(&text, default_page_size),
@@ -206,35 +207,6 @@ fn parse_size_dir_name(name: &str) -> Option<u64> {
         .parse()
         .ok()?;
     kib.checked_mul(1024).filter(|&bytes| bytes > 0)
-}
-
-/// The kernel's default hugepage size in bytes, from `Hugepagesize:` in `/proc/meminfo`.
-/// `None` when the line (or the file) is absent, as on kernels without hugetlbfs.
-pub fn default_page_size(root: &SysRoot) -> SysResult<Option<u64>> {
-    let text = match root.read_string("/proc/meminfo") {
-        Ok(text) => text,
-        Err(e) if e.errno == Errno::NOENT => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let Some(line) = text.lines().find(|l| l.starts_with("Hugepagesize:")) else {
-        return Ok(None);
-    };
-    let bad = || {
-        SysError::with_path(
-            "parse Hugepagesize in",
-            &root.path("/proc/meminfo"),
-            Errno::INVAL,
-        )
-    };
-    let mut fields = line["Hugepagesize:".len()..].split_ascii_whitespace();
-    let value: u64 = fields.next().and_then(|v| v.parse().ok()).ok_or_else(bad)?;
-    // meminfo writes "kB" but means KiB.
-    let multiplier = match fields.next() {
-        Some("kB") => 1024,
-        None => 1,
-        Some(_) => return Err(bad()),
-    };
-    value.checked_mul(multiplier).map(Some).ok_or_else(bad)
 }
 
 /// The online NUMA nodes, ascending.

@@ -5,7 +5,7 @@
 //! through a [`SysRoot`](root::SysRoot) so that tests can present any machine: two NUMA nodes,
 //! 1 GiB pages, no hugetlbfs mount, no hugepages at all.
 //!
-//! The raw syscalls live in the modules that need them (`mapping`, `hugepage_file`, `pagemap`,
+//! The raw syscalls live in the modules that need them (`mapping`, `backing_file`, `pagemap`,
 //! `numa`); each `unsafe` block there says which invariant makes it sound.
 
 pub mod backing_file;
@@ -16,6 +16,7 @@ pub mod futex;
 pub mod hugepage_info;
 pub mod hugepage_reserve;
 pub mod mapping;
+pub mod meminfo;
 pub mod mounts;
 pub mod numa;
 pub mod pagemap;

@@ -8,7 +8,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::SysResult;
-use crate::hugepage_info;
+use crate::meminfo;
 use crate::root::SysRoot;
 
 /// One mounted hugetlbfs.
@@ -27,7 +27,7 @@ pub struct HugetlbfsMount {
 /// left out, because a mount whose page size cannot be determined cannot be used safely.
 pub fn hugetlbfs_mounts(root: &SysRoot) -> SysResult<Vec<HugetlbfsMount>> {
     let text = root.read_string("/proc/mounts")?;
-    let default_page_size = hugepage_info::default_page_size(root)?;
+    let default_page_size = meminfo::default_page_size(root)?;
     Ok(parse_hugetlbfs_mounts(&text, default_page_size))
 }
 

@@ -368,15 +368,18 @@ fn default_page_size_from_meminfo() {
     let m = FakeMachine::new();
     m.meminfo(Some(2048));
     assert_eq!(
-        hugepage_info::default_page_size(&m.root()).unwrap(),
+        dpmem_sys::meminfo::default_page_size(&m.root()).unwrap(),
         Some(2 * MIB)
     );
     let m = FakeMachine::new();
     m.meminfo(None);
-    assert_eq!(hugepage_info::default_page_size(&m.root()).unwrap(), None);
+    assert_eq!(
+        dpmem_sys::meminfo::default_page_size(&m.root()).unwrap(),
+        None
+    );
     let m = FakeMachine::new();
     assert_eq!(
-        hugepage_info::default_page_size(&m.root()).unwrap(),
+        dpmem_sys::meminfo::default_page_size(&m.root()).unwrap(),
         None,
         "no /proc/meminfo"
     );

@@ -14,7 +14,7 @@
 //! [`EalOptions::warnings`]: super::EalOptions::warnings
 
 use super::error::OptionsError;
-use super::parse::{parse_c_integer, parse_decimal};
+use super::numbers::{parse_c_integer, parse_decimal};
 
 /// A DPDK option that dpmem accepted and does not act on, as it was given.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

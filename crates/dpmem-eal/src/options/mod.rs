@@ -28,6 +28,7 @@ mod builder;
 mod error;
 mod ignored;
 mod lcores;
+mod numbers;
 mod parse;
 mod to_args;
 mod validate;

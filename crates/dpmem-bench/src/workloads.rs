@@ -1,0 +1,53 @@
+//! The workload families `dpmem bench` runs, by name: the table the command line, `list`
+//! and the repeated runs share.
+
+use crate::report::Report;
+use crate::BenchOptions;
+
+/// A workload family the command line can run.
+#[derive(Debug)]
+pub struct Workload {
+    /// Its name on the command line.
+    pub name: &'static str,
+    /// One line for `dpmem bench list`.
+    pub about: &'static str,
+    /// The names of its rows, in table order (what `--filter` matches).
+    pub rows: fn() -> Vec<String>,
+    /// Runs it.
+    pub run: fn(&BenchOptions) -> Report,
+}
+
+/// Every workload family known so far, in the order `list` prints them.
+pub const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "init",
+        about: "EAL init of 1 GiB of 2 MiB hugepages: legacy, dynamic, in-memory (ms)",
+        rows: crate::init::row_names,
+        run: crate::init::run_init,
+    },
+    Workload {
+        name: "ring",
+        about:
+            "ring_perf_autotest: single/burst/bulk, SP/SC and MP/MC, 1 and 2 cores (cycles/elem)",
+        rows: crate::ring::row_names,
+        run: crate::ring::run_ring,
+    },
+    Workload {
+        name: "malloc",
+        about: "malloc/zmalloc+free 64 B..16 MiB, memzone reserve+free, churn (ns per op)",
+        rows: crate::malloc::row_names,
+        run: crate::malloc::run_malloc,
+    },
+    Workload {
+        name: "mempool",
+        about: "mempool_perf_autotest: cache 0/512, bulk 1..32, keep 32..512, 1 and 2 cores \
+                (M objects/s, higher is better)",
+        rows: crate::mempool::row_names,
+        run: crate::mempool::run_mempool,
+    },
+];
+
+/// The workload called `name`.
+pub(crate) fn workload(name: &str) -> Option<&'static Workload> {
+    WORKLOADS.iter().find(|w| w.name == name)
+}
