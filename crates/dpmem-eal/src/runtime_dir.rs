@@ -16,7 +16,7 @@
 //! regular file of ours.
 //!
 //! A primary's configuration file and directory go when its [`Eal`](crate::Eal) is dropped;
-//! [`Cleanup`] also removes them when the process exits without dropping it (an EAL held in a
+//! a cleanup registered at start-up also removes them when the process exits without dropping it (an EAL held in a
 //! static, or leaked to lend it to lcores for `'static`), which would otherwise leave them
 //! behind on every run.
 

@@ -173,8 +173,8 @@ impl ChildTest {
             .unwrap_or_else(|e| panic!("writing to child test {}: {e}", self.name));
     }
 
-    /// Waits until the child prints a line ending with `marker` (the harness prints "test
-    /// <name> ... " without a newline before the body's first line). Panics with what it
+    /// Waits until the child prints a line ending with `marker` (the harness prints `test
+    /// <name> ... ` without a newline before the body's first line). Panics with what it
     /// printed when it ends first or takes longer than `limit`; a child still running is
     /// killed first.
     pub fn wait_for_line(&mut self, marker: &str, limit: Duration) {

@@ -10,7 +10,7 @@ use allocator_api2::alloc::{AllocError, Allocator};
 use super::Heaps;
 
 /// A handle that allocates from one socket's heap (or any heap, for
-/// [`SOCKET_ID_ANY`](crate::SOCKET_ID_ANY)); made by [`Heaps::allocator`].
+/// [`Socket::Any`]); made by [`Heaps::allocator`].
 ///
 /// Zero-sized requests never reach the heap (DPDK refuses size 0): they get a dangling,
 /// well-aligned pointer, as the standard allocators give. Growing and shrinking go through the

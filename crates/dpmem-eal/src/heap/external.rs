@@ -100,8 +100,8 @@ impl<'a> Heaps<'a> {
     }
 
     /// Creates an empty heap called `name` (DPDK's `rte_malloc_heap_create`) and returns the
-    /// socket id that allocates from it. Socket ids start at [`EXTERNAL_SOCKET_BASE`](super::EXTERNAL_SOCKET_BASE) and are
-    /// never reused.
+    /// [`Socket::External`] that allocates from it. Its number is DPDK's socket id less 256;
+    /// numbers are never reused.
     ///
     /// Errors: `EINVAL` for an empty name or one longer than 31 bytes, `EEXIST` when a heap
     /// (socket heaps included: `socket_0`, ...) has that name, `ENOSPC` when all

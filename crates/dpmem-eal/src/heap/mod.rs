@@ -11,12 +11,12 @@
 //! a zero size or an alignment that is not a power of two is refused; "any socket" tries the
 //! caller's socket first, then the others; zeroing allocations clear only memory that may hold
 //! old data; heaps grow by mapping pages (memory events and validators apply) and give whole
-//! free pages back, except pinned ones. External heaps have socket ids from
-//! [`EXTERNAL_SOCKET_BASE`] up; they never grow and "any socket" never falls back to them: they
-//! serve only allocations that name their socket.
+//! free pages back, except pinned ones. External heaps are [`Socket::External`] (DPDK's socket
+//! ids from 256 up); they never grow and "any socket" never falls back to them: they serve only
+//! allocations that name their socket.
 //!
 //! Small blocks freed on a socket heap wait unmerged on quick lists for the next request of
-//! their size ([`quick_lists`]); whatever looks at the heap's free space merges them first, so
+//! their size (quick lists); whatever looks at the heap's free space merges them first, so
 //! statistics and dumps read as if every free had merged at once.
 
 mod allocator;
@@ -70,7 +70,7 @@ pub struct HeapStats {
     pub alloc_count: u64,
     /// Any-socket allocations this heap served because the caller's socket could not.
     pub fallback_alloc_count: u64,
-    /// A named heap of user memory (socket id from [`EXTERNAL_SOCKET_BASE`] up).
+    /// A named heap of user memory ([`Socket::External`]).
     pub external: bool,
     /// Whether this process can read the heap's elements: always for socket heaps; for an
     /// external heap, once this process attached all of its memory. When `false` only
@@ -1001,7 +1001,7 @@ impl<'a> Heaps<'a> {
         out
     }
 
-    /// An `allocator-api2` allocator over `socket`'s heap ([`SOCKET_ID_ANY`]: the caller's
+    /// An `allocator-api2` allocator over `socket`'s heap ([`Socket::Any`]: the caller's
     /// socket first, then the others), for `allocator_api2::vec::Vec<T, _>` and `Box<T, _>`.
     pub fn allocator(&self, socket: Socket) -> Result<HeapAllocator<'a>, EalError> {
         self.socket_order(socket.to_raw())?;
