@@ -148,7 +148,7 @@ impl EalError {
                 Errno::INVAL => ErrorKind::Inval,
                 _ => ErrorKind::Io,
             },
-            EalError::RuntimeDir { .. } => ErrorKind::Io,
+            EalError::RuntimeDir { .. } => ErrorKind::Perm,
             EalError::PhysicalAddressesUnavailable { .. } | EalError::Unsupported(_) => {
                 ErrorKind::NotSup
             }

@@ -1,8 +1,9 @@
 //! The runtime directory: where the shared configuration of one file prefix lives.
 //!
 //! It is `<base>/<prefix>`, the base being `/var/run/dpmem` for root; for other users
-//! `$XDG_RUNTIME_DIR/dpmem` when that variable names a directory, else `/run/user/<uid>/dpmem`
-//! when that exists, else `/tmp/dpmem-<uid>`.
+//! `$XDG_RUNTIME_DIR/dpmem` when that variable names a directory of this user (an absolute
+//! path, as the XDG rules ask), else `/run/user/<uid>/dpmem` when that is a directory of this
+//! user, else `/tmp/dpmem-<uid>`.
 //!
 //! Whoever can open the files there can map all of the primary's memory, and whoever can choose
 //! where the directory lies can make dpmem write there. `/tmp` is shared with every other user,
@@ -33,7 +34,7 @@ pub const CONFIG_FILE: &str = "config";
 
 /// The open runtime directory of one file prefix.
 #[derive(Debug)]
-pub struct RuntimeDir {
+pub(crate) struct RuntimeDir {
     dir: DirHandle,
 }
 
@@ -61,13 +62,18 @@ impl RuntimeDir {
     }
 }
 
+/// A refusal keeps its reason; a failed system call keeps its errno (and with it the error's
+/// kind: `EACCES` is not `ENOENT`).
 fn refusal(err: DirError) -> EalError {
-    EalError::RuntimeDir {
-        path: err.path(),
-        reason: match err {
-            DirError::Refused { reason, .. } => reason,
-            DirError::Sys(e) => e.to_string(),
+    match err {
+        DirError::Refused { .. } => EalError::RuntimeDir {
+            path: err.path(),
+            reason: match err {
+                DirError::Refused { reason, .. } => reason,
+                DirError::Sys(_) => unreachable!("matched Refused"),
+            },
         },
+        DirError::Sys(e) => EalError::sys("runtime directory", e),
     }
 }
 
@@ -77,15 +83,20 @@ fn base_parts() -> (PathBuf, String) {
     if dpmem_sys::process::is_root() {
         return (PathBuf::from("/var/run"), "dpmem".to_owned());
     }
-    // The XDG rules: a relative path is not a runtime directory and is ignored.
+    // The XDG rules: a relative path is not a runtime directory and is ignored; one that is
+    // not this user's (left behind by `su`, say) cannot be written and is passed over too.
+    let ours = |dir: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        dir.is_absolute() && std::fs::metadata(dir).is_ok_and(|m| m.is_dir() && m.uid() == uid)
+    };
     if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
         let dir = PathBuf::from(dir);
-        if dir.is_absolute() {
+        if ours(&dir) {
             return (dir, "dpmem".to_owned());
         }
     }
     let per_user = PathBuf::from(format!("/run/user/{uid}"));
-    if per_user.is_dir() {
+    if ours(&per_user) {
         return (per_user, "dpmem".to_owned());
     }
     (PathBuf::from("/tmp"), format!("dpmem-{uid}"))
@@ -98,7 +109,7 @@ fn open_anchor() -> Result<(DirHandle, String), EalError> {
 
 /// The directory for `prefix`, created (with the base) mode 0700 when missing; an existing one
 /// is used only when it is a real directory of this user with mode 0700.
-pub fn create(prefix: &str) -> Result<RuntimeDir, EalError> {
+pub(crate) fn create(prefix: &str) -> Result<RuntimeDir, EalError> {
     let (anchor, name) = open_anchor()?;
     let (base, _created) = anchor.create_private_subdir(&name).map_err(refusal)?;
     let (dir, _created) = base.create_private_subdir(prefix).map_err(refusal)?;
@@ -107,7 +118,7 @@ pub fn create(prefix: &str) -> Result<RuntimeDir, EalError> {
 
 /// The existing directory for `prefix`, checked as [`create`] checks it; `None` when it (or the
 /// base) does not exist. Creates nothing: a secondary looking for its primary uses this.
-pub fn open_existing(prefix: &str) -> Result<Option<RuntimeDir>, EalError> {
+pub(crate) fn open_existing(prefix: &str) -> Result<Option<RuntimeDir>, EalError> {
     let (anchor, name) = open_anchor()?;
     let Some(base) = anchor.open_private_subdir(&name).map_err(refusal)? else {
         return Ok(None);
@@ -125,7 +136,7 @@ pub fn location(prefix: &str) -> PathBuf {
 }
 
 /// Removes the directory if nothing is left in it (`rmdir` never follows a symbolic link).
-pub fn remove_if_empty(dir: &Path) {
+pub(crate) fn remove_if_empty(dir: &Path) {
     let _ = std::fs::remove_dir(dir);
 }
 

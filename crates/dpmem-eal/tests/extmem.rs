@@ -205,8 +205,10 @@ fn added_memory_serves_allocations_that_name_the_heaps_socket() {
 
     let p = heaps.malloc_socket(1000, 0, s).unwrap();
     assert!(mem.contains(p.as_ptr()));
-    assert_eq!(heaps.socket_of(p.as_ptr()).unwrap(), s);
-    assert!(heaps.validate(p.as_ptr()).unwrap() >= 1000);
+    // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+    assert_eq!(unsafe { heaps.socket_of(p.as_ptr()) }.unwrap(), s);
+    // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+    assert!(unsafe { heaps.validate(p.as_ptr()) }.unwrap() >= 1000);
     let seg = eal.memory().virt_to_memseg(p.as_ptr() as usize).unwrap();
     assert_eq!((seg.socket(), seg.iova(), seg.len()), (s, None, PAGE));
     assert!(seg.contains(p.as_ptr() as usize));
@@ -625,14 +627,19 @@ fn registered_memory_is_known_to_lookups_but_to_no_heap() {
         }
     });
     assert_eq!(run, Some((mem.addr, mem.len)));
-    let fd = memory.segment_fd(mem.addr).expect("a mapped segment");
+    // SAFETY: the descriptor is only inspected, never written through nor truncated.
+    let fd = unsafe { memory.segment_fd(mem.addr) }.expect("a mapped segment");
     assert_eq!(kind(fd), ErrorKind::NotSup);
     // SAFETY: registered memory is the user's, not pages dpmem mapped: refused before anything
     // is unmapped (what this checks).
     let freed = unsafe { memory.free_pages(mem.addr, PAGE) };
     assert_eq!(kind(freed), ErrorKind::Inval);
     // No heap has it: nothing there passes for a heap block.
-    assert_eq!(kind(eal.heaps().validate(mem.at(64))), ErrorKind::Inval);
+    assert_eq!(
+        // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+        kind(unsafe { eal.heaps().validate(mem.at(64)) }),
+        ErrorKind::Inval
+    );
 
     assert_eq!(
         kind(memory.extmem_register(mem.addr, mem.len, None, PAGE)),
@@ -961,7 +968,8 @@ fn extmem_secondary_body() {
     heaps.check().unwrap();
     assert!(heaps.dump().contains("not attached in this process"));
     assert_eq!(
-        kind(heaps.validate(primary_block as *const u8)),
+        // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+        kind(unsafe { heaps.validate(primary_block as *const u8) }),
         ErrorKind::Inval
     );
     // Map the same memory at the same address, then attach.

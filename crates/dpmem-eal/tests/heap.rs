@@ -66,7 +66,8 @@ fn alignments_from_1_to_4096_are_honoured_without_overlap() {
                 0,
                 "align {align} size {size}"
             );
-            let usable = heaps.validate(p.as_ptr()).unwrap();
+            // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+            let usable = unsafe { heaps.validate(p.as_ptr()) }.unwrap();
             assert!(usable >= size, "usable {usable} < {size}");
             fill(p, size, (blocks.len() % 251) as u8);
             blocks.push((p, size));
@@ -109,7 +110,11 @@ fn bad_arguments_are_refused_and_change_nothing() {
     // Without hugepages every node is the same memory: node 7's request is served from
     // node 0's heap, as DPDK does (a hugepage EAL refuses it: see below).
     let p = heaps.malloc_socket(64, 0, Socket::Node(7)).unwrap();
-    assert_eq!(heaps.socket_of(p.as_ptr()).unwrap(), Socket::Node(0));
+    assert_eq!(
+        // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+        unsafe { heaps.socket_of(p.as_ptr()) }.unwrap(),
+        Socket::Node(0)
+    );
     free(&eal, p);
     // An external heap nobody created has no memory to fall back on.
     assert_eq!(
@@ -168,7 +173,8 @@ fn one_allocation_moves_the_stats_by_exactly_its_block() {
     assert_eq!(after.free_bytes, before.free_bytes - 1088 - TRAILER as u64);
     assert_eq!(after.free_count, before.free_count);
     assert_eq!(after.total_bytes, before.total_bytes);
-    assert_eq!(heaps.validate(p.as_ptr()).unwrap(), 1024);
+    // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+    assert_eq!(unsafe { heaps.validate(p.as_ptr()) }.unwrap(), 1024);
     // Allocations come from the end of the free element.
     assert_eq!(p.as_ptr() as usize + 1024 + TRAILER, {
         let list = &eal.memory().lists()[0];
@@ -238,14 +244,16 @@ fn realloc_grows_in_place_once_the_neighbour_is_free_and_moves_otherwise() {
     );
     assert!(bytes(moved, 1000).iter().all(|&b| b == 0x22));
     assert_eq!(
-        heaps.validate(low.as_ptr()).unwrap_err().kind(),
+        // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+        unsafe { heaps.validate(low.as_ptr()) }.unwrap_err().kind(),
         ErrorKind::Inval
     );
     // Moving freed `low`, the neighbour right above `moved`: now it grows in place.
     // SAFETY: `moved` is ours.
     let grown = unsafe { heaps.realloc(Some(moved), 4000, 0) }.unwrap();
     assert_eq!(grown, moved, "grown in place into the freed neighbour");
-    assert!(heaps.validate(grown.as_ptr()).unwrap() >= 4000);
+    // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+    assert!(unsafe { heaps.validate(grown.as_ptr()) }.unwrap() >= 4000);
     assert!(bytes(grown, 1000).iter().all(|&b| b == 0x22));
     heaps.check().unwrap();
     // Shrinking stays in place and gives the rest back.
@@ -253,7 +261,8 @@ fn realloc_grows_in_place_once_the_neighbour_is_free_and_moves_otherwise() {
     // SAFETY: `grown` is ours.
     let shrunk = unsafe { heaps.realloc(Some(grown), 64, 0) }.unwrap();
     assert_eq!(shrunk, grown);
-    assert_eq!(heaps.validate(shrunk.as_ptr()).unwrap(), 64);
+    // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+    assert_eq!(unsafe { heaps.validate(shrunk.as_ptr()) }.unwrap(), 64);
     assert!(stats(&eal).free_bytes > before.free_bytes);
     assert_eq!(bytes(shrunk, 64)[63], 0x22);
     // A stricter alignment than the block has moves it.
@@ -282,7 +291,8 @@ fn a_failed_realloc_keeps_the_old_block() {
         // SAFETY: `p` is ours; on failure it stays ours.
         let err = unsafe { heaps.realloc(Some(p), size, align) }.unwrap_err();
         assert_eq!(err.kind(), kind, "{err}");
-        assert_eq!(heaps.validate(p.as_ptr()).unwrap(), 5056);
+        // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+        assert_eq!(unsafe { heaps.validate(p.as_ptr()) }.unwrap(), 5056);
         assert!(bytes(p, 5000).iter().all(|&b| b == 0x5C));
     }
     heaps.check().unwrap();
@@ -425,7 +435,11 @@ fn padded_block(eal: &Eal) -> NonNull<u8> {
         hole.as_ptr() as usize + 64,
         "the block fills the hole, its data one line further in"
     );
-    assert_eq!(heaps.validate(padded.as_ptr()).unwrap(), (16 << 10) - 64);
+    assert_eq!(
+        // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+        unsafe { heaps.validate(padded.as_ptr()) }.unwrap(),
+        (16 << 10) - 64
+    );
     free(eal, rest);
     free(eal, below);
     padded
@@ -458,7 +472,8 @@ fn double_frees_and_foreign_pointers_are_errors_and_the_heap_stays_intact() {
         // SAFETY: deliberately bad pointers; the heap must refuse them untouched.
         let err = unsafe { heaps.free(p) }.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Inval, "{p:?}: {err}");
-        assert!(heaps.validate(p.as_ptr()).is_err());
+        // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+        assert!(unsafe { heaps.validate(p.as_ptr()) }.is_err());
     }
     assert_eq!(stats(&eal), before);
     heaps.check().unwrap();
@@ -492,7 +507,8 @@ fn a_small_freed_block_waits_for_its_size_and_is_refused_like_any_freed_block() 
     fill(mid, 256, 0xAB);
     free(&eal, mid);
     // Parked, not merged (no statistics taken since): refused all the same.
-    assert!(heaps.validate(mid.as_ptr()).is_err());
+    // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+    assert!(unsafe { heaps.validate(mid.as_ptr()) }.is_err());
     // SAFETY: a deliberate double free of a parked block; the heap must refuse it.
     let err = unsafe { heaps.free(mid) }.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Inval);
@@ -501,7 +517,8 @@ fn a_small_freed_block_waits_for_its_size_and_is_refused_like_any_freed_block() 
     // The next request of its size takes it back, old bytes and all (a plain malloc).
     let again = heaps.malloc(256, 0).unwrap();
     assert_eq!(again, mid);
-    assert_eq!(heaps.validate(again.as_ptr()).unwrap(), 256);
+    // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+    assert_eq!(unsafe { heaps.validate(again.as_ptr()) }.unwrap(), 256);
     assert!(bytes(again, 256).iter().all(|&b| b == 0xAB));
     free(&eal, again);
     // A zeroing request of that size gets it cleared.
@@ -611,7 +628,8 @@ fn heap_boxes_drop_their_value_and_free_their_block() {
         let mut b = heaps.boxed(Counted(drops.clone(), [7; 100])).unwrap();
         b.1[99] = 8;
         assert_eq!(b.1[0] + b.1[99], 15);
-        assert_eq!(heaps.validate(b.as_ptr().cast()).unwrap(), 832);
+        // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+        assert_eq!(unsafe { heaps.validate(b.as_ptr().cast()) }.unwrap(), 832);
         assert_eq!(stats(&eal).alloc_count, 1);
         let unit = heaps.boxed_socket((), Socket::Node(0)).unwrap();
         assert_eq!(stats(&eal).alloc_count, 2);
@@ -630,8 +648,13 @@ fn the_request_builder_allocates_what_it_describes() {
     // Defaults: a cache line of alignment, any socket, contents as they are.
     let plain = heaps.request(100).alloc().unwrap();
     assert_eq!(plain.as_ptr() as usize % 64, 0);
-    assert_eq!(heaps.validate(plain.as_ptr()).unwrap(), 128);
-    assert_eq!(heaps.socket_of(plain.as_ptr()).unwrap(), Socket::Node(0));
+    // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+    assert_eq!(unsafe { heaps.validate(plain.as_ptr()) }.unwrap(), 128);
+    assert_eq!(
+        // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+        unsafe { heaps.socket_of(plain.as_ptr()) }.unwrap(),
+        Socket::Node(0)
+    );
     // Dirty memory, freed between busy neighbours so it stays dirty, is what `zeroed` clears.
     let guard_hi = heaps.malloc(64, 0).unwrap();
     let dirty = heaps.malloc(8192, 256).unwrap();
@@ -684,7 +707,11 @@ fn socket_any_serves_from_the_preferred_socket_without_counting_a_fallback() {
     let heaps = eal.heaps();
     assert_eq!(heaps.preferred_socket(), Socket::Node(0));
     let p = heaps.malloc_socket(64, 0, Socket::Any).unwrap();
-    assert_eq!(heaps.socket_of(p.as_ptr()).unwrap(), Socket::Node(0));
+    assert_eq!(
+        // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+        unsafe { heaps.socket_of(p.as_ptr()) }.unwrap(),
+        Socket::Node(0)
+    );
     assert_eq!(stats(&eal).fallback_alloc_count, 0);
     free(&eal, p);
 }

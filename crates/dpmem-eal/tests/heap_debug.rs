@@ -19,7 +19,8 @@ fn a_write_past_the_end_is_reported_and_the_block_kept() {
     let heaps = eal.heaps();
     let fresh = heaps.stats(Socket::Node(0)).unwrap();
     let p = heaps.malloc(100, 0).unwrap();
-    let usable = heaps.validate(p.as_ptr()).unwrap();
+    // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+    let usable = unsafe { heaps.validate(p.as_ptr()) }.unwrap();
     assert_eq!(usable, 128, "100 bytes round up to two cache lines");
     // SAFETY: the byte just past the usable bytes is the trailer, mapped heap memory; this test
     // reads it, overwrites it (the overrun under test) and later puts it back.
@@ -40,7 +41,8 @@ fn a_write_past_the_end_is_reported_and_the_block_kept() {
             other => panic!("expected an overrun report, got {other}"),
         }
     };
-    expect_overrun(heaps.validate(p.as_ptr()).unwrap_err());
+    // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+    expect_overrun(unsafe { heaps.validate(p.as_ptr()) }.unwrap_err());
     // SAFETY: the block is ours; the free is refused, so it stays ours.
     expect_overrun(unsafe { heaps.free(p) }.unwrap_err());
     let err = heaps.check().unwrap_err();
@@ -55,7 +57,8 @@ fn a_write_past_the_end_is_reported_and_the_block_kept() {
     // Putting the overwritten byte back makes the block whole: it frees and merges again.
     // SAFETY: as above.
     unsafe { past_end.write(original) };
-    assert_eq!(heaps.validate(p.as_ptr()).unwrap(), usable);
+    // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+    assert_eq!(unsafe { heaps.validate(p.as_ptr()) }.unwrap(), usable);
     // SAFETY: ours, unused afterwards.
     unsafe { heaps.free(p) }.unwrap();
     heaps.check().unwrap();
@@ -68,12 +71,14 @@ fn blocks_that_stay_inside_their_bytes_free_cleanly_through_realloc_and_memzones
     let heaps = eal.heaps();
     let fresh = heaps.stats(Socket::Node(0)).unwrap();
     let p = heaps.malloc(1000, 256).unwrap();
-    let usable = heaps.validate(p.as_ptr()).unwrap();
+    // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+    let usable = unsafe { heaps.validate(p.as_ptr()) }.unwrap();
     // SAFETY: exactly the block's usable bytes.
     unsafe { p.as_ptr().write_bytes(1, usable) };
     // SAFETY: the block is ours and not used after the call.
     let p = unsafe { heaps.realloc(Some(p), 5000, 256) }.unwrap();
-    let usable = heaps.validate(p.as_ptr()).unwrap();
+    // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+    let usable = unsafe { heaps.validate(p.as_ptr()) }.unwrap();
     // SAFETY: exactly the grown block's usable bytes.
     unsafe { p.as_ptr().write_bytes(2, usable) };
     heaps.check().unwrap();

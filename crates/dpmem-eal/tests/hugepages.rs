@@ -292,8 +292,10 @@ fn single_file_segments_use_one_file_per_list() {
         .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
         .unwrap()
     };
-    let (fd0, off0) = mem.segment_fd(segs[0].va()).unwrap().unwrap();
-    let (fd3, off3) = mem.segment_fd(segs[3].va()).unwrap().unwrap();
+    // SAFETY: the descriptor is only inspected, never written through nor truncated.
+    let (fd0, off0) = unsafe { mem.segment_fd(segs[0].va()) }.unwrap().unwrap();
+    // SAFETY: the descriptor is only inspected, never written through nor truncated.
+    let (fd3, off3) = unsafe { mem.segment_fd(segs[3].va()) }.unwrap().unwrap();
     assert_eq!(ino(&fd0), ino(&fd3));
     assert_eq!(off3 - off0, 3 * PAGE_2M);
     let run = mem.alloc_pages(PageRequest::new(PAGE_2M, S0, 2)).unwrap();
@@ -330,7 +332,8 @@ fn in_memory_uses_memfds_and_no_files() {
     assert!(files_with_prefix(&dir, &prefix).is_empty());
     assert_eq!(free_2m(), free_before - 4);
     let seg = mem.segments(0)[1];
-    let (fd, offset) = mem.segment_fd(seg.va()).unwrap().unwrap();
+    // SAFETY: the descriptor is only inspected, never written through nor truncated.
+    let (fd, offset) = unsafe { mem.segment_fd(seg.va()) }.unwrap().unwrap();
     assert_eq!(offset, seg.file_offset());
     let link = std::fs::read_link(format!(
         "/proc/self/fd/{}",

@@ -389,7 +389,8 @@ fn scoped_work_borrows_locals_and_the_eal_and_join_returns_its_value() {
             .launch(2, || {
                 let heaps = eal.heaps();
                 let block = heaps.malloc(64, 0).unwrap();
-                let socket = heaps.socket_of(block.as_ptr()).unwrap();
+                // SAFETY: the pointer is this test's own block (or memory nothing writes meanwhile).
+                let socket = unsafe { heaps.socket_of(block.as_ptr()) }.unwrap();
                 // SAFETY: the block was allocated just above and is not used after this.
                 unsafe { heaps.free(block) }.unwrap();
                 (lcore::lcore_id(), socket)
@@ -468,6 +469,54 @@ fn the_scope_waits_for_work_nobody_joined() {
         "scope returned before the work it launched finished"
     );
     assert_eq!(returned, "closure's value");
+    assert_every_worker_idle(t);
+}
+
+#[test]
+fn the_scope_waits_for_work_that_scoped_work_launched_after_the_closure_returned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let eal = scope_eal(tmp.path());
+    let t = eal.lcore_threads();
+    let borrowed = String::from("borrowed by the inner launch");
+    let inner_done = std::sync::atomic::AtomicBool::new(false);
+    t.scope(|s| {
+        let (borrowed, inner_done) = (&borrowed, &inner_done);
+        drop(
+            s.launch(1, move || {
+                // Long enough that the scope's closure has returned and its first pass over
+                // the launches has begun before this launches more.
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                drop(
+                    s.launch(2, move || {
+                        std::thread::sleep(std::time::Duration::from_millis(300));
+                        assert!(!borrowed.is_empty());
+                        inner_done.store(true, std::sync::atomic::Ordering::Release);
+                    })
+                    .unwrap(),
+                );
+            })
+            .unwrap(),
+        );
+    });
+    assert!(
+        inner_done.load(std::sync::atomic::Ordering::Acquire),
+        "scope returned while work launched from scoped work still ran with its borrows"
+    );
+    assert_every_worker_idle(t);
+}
+
+#[test]
+fn join_gives_the_value_even_when_a_plain_wait_collected_the_launch_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let eal = scope_eal(tmp.path());
+    let t = eal.lcore_threads();
+    let got = t.scope(|s| {
+        let launch = s.launch(1, || 41 + 1).unwrap();
+        // DPDK's wait on the lcore collects the outcome first (an untyped `()` here).
+        assert!(t.wait_lcore(1).unwrap().is_some());
+        launch.join()
+    });
+    assert_eq!(got.unwrap(), 42);
     assert_every_worker_idle(t);
 }
 

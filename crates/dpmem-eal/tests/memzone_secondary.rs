@@ -246,9 +246,8 @@ fn late_pages_secondary_body() {
             ["block", addr, seed] => {
                 let addr: usize = addr.parse().unwrap();
                 let seed: u8 = seed.parse().unwrap();
-                let usable = eal
-                    .heaps()
-                    .validate(addr as *const u8)
+                // SAFETY: a live block the primary handed over and no longer writes to.
+                let usable = unsafe { eal.heaps().validate(addr as *const u8) }
                     .expect("the primary's live block");
                 assert!(usable >= LATE_LEN);
                 // SAFETY: a live block of the primary's, mapped here by validate's catch-up.

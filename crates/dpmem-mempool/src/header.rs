@@ -6,8 +6,9 @@ use crate::cache::CacheState;
 use crate::layout::ObjSize;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
-/// Marks an initialised pool header.
-pub(crate) const POOL_MAGIC: u64 = 0x6470_6d65_6d50_4f4c;
+/// Marks an initialised pool header (changed with the layout: a header of another layout is no
+/// pool to this build).
+pub(crate) const POOL_MAGIC: u64 = 0x6470_6d65_6d50_4f32;
 
 /// Longest pool name (`RTE_MEMPOOL_NAMESIZE` less its NUL): `MP_` + name must fit a ring
 /// name, and `RG_MP_` + name a memzone name.
@@ -58,6 +59,10 @@ pub(crate) struct PoolHeader {
     /// First and last object header of the list of every object (0: none).
     pub obj_head: u64,
     pub obj_tail: u64,
+    /// Tells this pool from another made later at the same address: a random number drawn at
+    /// creation, never changed (what a [`UserCache`](crate::UserCache) binds to with the
+    /// header's address).
+    pub serial: u64,
 }
 
 impl PoolHeader {
@@ -101,6 +106,7 @@ impl PoolHeader {
             chunk_tail: 0,
             obj_head: 0,
             obj_tail: 0,
+            serial: new_serial(),
         }
     }
 
@@ -112,6 +118,17 @@ impl PoolHeader {
         let now = self.flags.load(Ordering::Relaxed);
         self.flags.store((now | set) & !clear, Ordering::Release);
     }
+}
+
+/// A number no other pool of any process is likely to draw (one in 2^64): hashed with keys the
+/// standard library seeds from the operating system's randomness.
+fn new_serial() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    hasher.finish()
 }
 
 /// A block of memory holding objects (DPDK's `rte_mempool_memhdr`), in the EAL's heap.

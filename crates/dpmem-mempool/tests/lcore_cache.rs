@@ -206,3 +206,38 @@ fn a_thread_given_a_held_lcore_id_bypasses_the_cache() {
     pool.audit().unwrap();
     owned.free().unwrap();
 }
+
+/// A user cache holding objects of a pool that is freed keeps refusing every other pool, one
+/// made later at the very same address included: its objects are not that pool's, and taking
+/// them would hand two owners one object.
+#[test]
+fn a_user_cache_refuses_a_pool_made_later_where_its_pool_was() {
+    use dpmem_mempool::{MempoolConfig, UserCache};
+    let eal = eal("ucstale");
+    let first = MempoolConfig::new("first", 63, 64)
+        .cache_size(16)
+        .create(&eal)
+        .unwrap();
+    let mut cache = UserCache::new(32).unwrap();
+    let mut one = [core::ptr::null_mut(); 1];
+    first.generic_get(&mut one, Some(&mut cache)).unwrap();
+    // SAFETY: the object came from `first` and goes back once, into the user cache.
+    unsafe { first.generic_put(&one, Some(&mut cache)) }.unwrap();
+    assert!(!cache.is_empty(), "the cache holds objects of `first`");
+    let first_addr = first.memzone().va;
+    first.free().unwrap();
+    let second = MempoolConfig::new("second", 63, 64)
+        .cache_size(16)
+        .create(&eal)
+        .unwrap();
+    // The heap gives the freed header's block back to the next pool of the same size: the
+    // case an address alone could not tell apart.
+    assert_eq!(second.memzone().va, first_addr, "the second pool reuses the first's place");
+    let err = cache.flush(&second).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Inval, "{err}");
+    let mut taken = [core::ptr::null_mut(); 1];
+    let err = second.generic_get(&mut taken, Some(&mut cache)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Inval, "{err}");
+    assert_eq!(second.avail_count(), 63);
+    second.audit().unwrap();
+}

@@ -280,7 +280,8 @@ impl DirHandle {
 
 /// Opens `path` (relative to `dir`) read-write: created with `O_EXCL` (mode 0600) when missing,
 /// else opened without following a symbolic link and used only when it is a regular file owned
-/// by this user. The `bool` says whether it was created.
+/// by this user that nobody else may open (mode 0600 or less). The `bool` says whether it was
+/// created.
 ///
 /// A refusal is a [`SysError`] whose target names the path and why: `ELOOP` for a symbolic
 /// link, `EPERM` for another user's file or one that is not a regular file.
@@ -315,7 +316,28 @@ pub fn open_own_file(dir: BorrowedFd<'_>, path: &Path, shown: &Path) -> Result<O
     )
     .map_err(|e| refusal_or_error("open", shown, e))?;
     check_own_regular_file(&fd, shown)?;
+    check_private_mode(&fd, shown)?;
     Ok(fd)
+}
+
+/// Refuses a file of ours that group or others may open: dpmem creates its files 0600, and one
+/// whose mode was opened up may already be open in another user's process, which would then
+/// share the memory this process puts in it.
+fn check_private_mode(fd: impl AsFd, shown: &Path) -> Result<(), SysError> {
+    let stat = rustix::fs::fstat(fd).map_err(|e| SysError::with_path("stat", shown, e))?;
+    let mode = mode_bits(&stat);
+    if mode & 0o077 != 0 {
+        return Err(SysError::new(
+            "open",
+            format!(
+                "{} (mode {mode:04o}: others may open it and so reach this process's memory; \
+                 refused: remove it, or chmod 600 it to use it)",
+                shown.display()
+            ),
+            Errno::PERM,
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses a descriptor that is not a regular file owned by this user.
@@ -373,6 +395,20 @@ mod tests {
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         let dir = DirHandle::open_anchor(tmp.path()).unwrap();
         (tmp, dir)
+    }
+
+    #[test]
+    fn a_file_of_ours_that_others_may_open_is_refused_until_it_is_private_again() {
+        let (tmp, dir) = anchor();
+        let path = tmp.path().join("page");
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = dir.open_or_create_file("page").unwrap_err();
+        assert!(err.to_string().contains("mode 0644"), "{err}");
+        assert_eq!(mode_of(&path), 0o644, "the refusal changed nothing");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let (_fd, created) = dir.open_or_create_file("page").unwrap();
+        assert!(!created);
     }
 
     fn mode_of(path: &Path) -> u32 {

@@ -111,10 +111,10 @@ impl ElemHeader {
     }
 
     /// Bytes the owner of a busy element may use: the element minus header, padding and
-    /// trailer.
+    /// trailer (0 for a header too small for them, which no block has).
     #[inline]
     pub fn usable_len(&self) -> usize {
-        self.size as usize - self.pad as usize - HEADER_LEN - TRAILER_LEN
+        (self.size as usize).saturating_sub(self.pad as usize + HEADER_LEN + TRAILER_LEN)
     }
 }
 
@@ -296,7 +296,10 @@ impl Elem {
             }
             Some(ElemState::Pad) => {
                 let real = Elem(self.0.wrapping_sub(h.pad as usize));
-                if h.pad == 0 || !is_mapped(real.0) {
+                // Pads are whole cache lines (blocks and elements start on them), so a header
+                // read there lies in one page, the one checked mapped.
+                if h.pad == 0 || !(h.pad as usize).is_multiple_of(CACHE_LINE) || !is_mapped(real.0)
+                {
                     return Err(bad("a pad header leads outside the heap"));
                 }
                 let rh = real.load();
@@ -314,6 +317,19 @@ impl Elem {
             None => return Err(bad("no live block starts here")),
         };
         let rh = real.load();
+        // What the header says of its size is what the trailer check and the usable length
+        // compute from: a size no block can have is refused before either.
+        let min_size = (HEADER_LEN + rh.pad as usize + TRAILER_LEN) as u64;
+        if rh.size < min_size || !rh.size.is_multiple_of(CACHE_LINE as u64) {
+            return Err(bad(
+                "no live block starts here (its header's size is impossible)",
+            ));
+        }
+        if cfg!(feature = "debug") && !is_mapped(real.0 + rh.size as usize - TRAILER_LEN) {
+            return Err(bad(
+                "no live block starts here (its header's size leads outside the heap)",
+            ));
+        }
         if !real.seal_intact(rh.size) {
             return Err(EalError::BlockOverrun {
                 addr: ptr,

@@ -836,12 +836,21 @@ impl<'a> Heaps<'a> {
 
     /// The usable size of a live block (DPDK's `rte_malloc_validate`): an error for pointers the
     /// heap did not hand out or already freed.
-    pub fn validate(&self, ptr: *const u8) -> Result<usize, EalError> {
+    ///
+    /// # Safety
+    /// The cache line before `ptr` (where a block's header would be) is written by no other
+    /// thread or process during the call: `ptr` is a block of this heap the caller owns, a
+    /// block freed since (and not handed out again), or memory nothing else uses. Any other
+    /// pointer may make the check read bytes someone is writing.
+    pub unsafe fn validate(&self, ptr: *const u8) -> Result<usize, EalError> {
         self.with_block(ptr as usize, |_, _, h| h.usable_len())
     }
 
     /// The socket of a live block's heap.
-    pub fn socket_of(&self, ptr: *const u8) -> Result<Socket, EalError> {
+    ///
+    /// # Safety
+    /// As for [`Heaps::validate`].
+    pub unsafe fn socket_of(&self, ptr: *const u8) -> Result<Socket, EalError> {
         self.with_block(ptr as usize, |ops, _, _| {
             Socket::from_recorded(ops.st.socket_id)
         })

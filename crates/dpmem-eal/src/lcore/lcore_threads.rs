@@ -20,7 +20,9 @@ use crate::options::{LcoreMap, MAX_LCORE};
 use crate::socket::Socket;
 
 /// What waiting on an lcore gives: the untyped result of its work (downcast it to the
-/// closure's return type), `None` when the lcore was idle, or why there is none.
+/// closure's return type; work launched in a [`LcoreThreads::scope`] gives `()` here, its
+/// value going to [`ScopedLaunch::join`](super::ScopedLaunch::join)), `None` when the lcore
+/// was idle, or why there is none.
 pub type WaitResult = Result<Option<Box<dyn Any + Send>>, LcoreError>;
 
 /// What [`LcoreThreads::start`] needs from the EAL's initialisation.

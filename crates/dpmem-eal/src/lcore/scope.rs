@@ -16,7 +16,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::error::LcoreError;
-use super::launch::{Job, Outcome, WorkerSlot};
+use super::launch::{Job, WorkerSlot};
 use super::lcore_threads::LcoreThreads;
 
 /// Where a scoped launch leaves its return value for [`ScopedLaunch::join`].
@@ -168,28 +168,32 @@ impl<'scope, 'env> LcoreScope<'scope, 'env> {
     }
 
     /// Waits for every launch nobody joined; the first panic among them, if any.
+    ///
+    /// Work running in the scope may launch more (the scope is `Sync`), so this takes the
+    /// list again after each pass until a pass finds it empty: only running work adds to
+    /// it, and a pass waits for all of it, so once a pass begins with an empty list nothing
+    /// can be added any more.
     fn finish_all(&self) -> Option<(u32, String)> {
-        let launched =
-            std::mem::take(&mut *self.launched.lock().unwrap_or_else(PoisonError::into_inner));
         let mut first_panic = None;
-        for launch in launched {
-            let mut joined = launch.joined.lock().unwrap_or_else(PoisonError::into_inner);
-            if *joined {
-                continue;
+        loop {
+            let launched =
+                std::mem::take(&mut *self.launched.lock().unwrap_or_else(PoisonError::into_inner));
+            if launched.is_empty() {
+                return first_panic;
             }
-            *joined = true;
-            if let Some(Err(message)) = collect(&launch.slot, launch.generation) {
-                first_panic.get_or_insert((launch.slot.lcore, message));
+            for launch in launched {
+                // A join in progress holds this lock until its launch has finished.
+                let mut joined = launch.joined.lock().unwrap_or_else(PoisonError::into_inner);
+                if *joined {
+                    continue;
+                }
+                *joined = true;
+                if let Ok(Some(Err(message))) = launch.slot.collect(Some(launch.generation)) {
+                    first_panic.get_or_insert((launch.slot.lcore, message));
+                }
             }
         }
-        first_panic
     }
-}
-
-/// Waits for launch `generation` on `slot` to finish and takes its outcome; `None` when it can
-/// no longer be had (the EAL is shutting down, which it cannot while a scope borrows it).
-fn collect(slot: &WorkerSlot, generation: u64) -> Option<Outcome> {
-    slot.collect(Some(generation)).ok().flatten()
 }
 
 impl<R> ScopedLaunch<'_, R> {
@@ -210,17 +214,22 @@ impl<R> ScopedLaunch<'_, R> {
                 return Err(LcoreError::ResultTaken { lcore });
             }
             *joined = true;
-            collect(&self.slot, self.generation)
+            self.slot.collect(Some(self.generation))
         };
-        match outcome {
-            Some(Ok(_)) => self
-                .result
+        let value = || {
+            self.result
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take()
-                .ok_or(LcoreError::ResultTaken { lcore }),
-            Some(Err(message)) => Err(LcoreError::Panicked { lcore, message }),
-            None => Err(LcoreError::EalGone),
+                .ok_or(LcoreError::ResultTaken { lcore })
+        };
+        match outcome {
+            Ok(Some(Ok(_))) => value(),
+            Ok(Some(Err(message))) => Err(LcoreError::Panicked { lcore, message }),
+            // A plain `wait_lcore` collected the outcome first: the work had finished, and
+            // its value, unless it panicked, is in the cell it wrote.
+            Ok(None) | Err(LcoreError::ResultTaken { .. }) => value(),
+            Err(e) => Err(e),
         }
     }
 }

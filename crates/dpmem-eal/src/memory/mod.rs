@@ -338,7 +338,13 @@ impl Memory {
 
     /// A descriptor of the file backing the segment at `va` and the segment's offset in it
     /// (DPDK's `rte_memseg_get_fd` + `_offset`). `None` for anonymous memory.
-    pub fn segment_fd(&self, va: usize) -> Option<Result<(OwnedFd, u64), EalError>> {
+    ///
+    /// # Safety
+    /// The descriptor reaches memory that blocks, memzones, rings and pools of every process
+    /// use: the caller neither writes through it nor changes the file's size (truncating it
+    /// makes every access to those pages fault), and mapping it again is the caller's
+    /// responsibility as any `mmap` of shared memory is.
+    pub unsafe fn segment_fd(&self, va: usize) -> Option<Result<(OwnedFd, u64), EalError>> {
         let _lock = self.config.header().hotplug_lock.lock_reentrant();
         let (list, slot) = self.locate(va as u64)?;
         if !list.occupancy.is_used(slot).ok()? {

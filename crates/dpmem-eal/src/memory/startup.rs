@@ -666,8 +666,24 @@ fn make_backings(
 
 /// Removes page files of `prefix` left by a run that crashed (`--huge-unlink=existing`). A
 /// file some live process still holds a lock on is another run's memory: refuse to start.
+/// Whether `name` is a page file of `prefix`: `<prefix>map_<list>` or `<prefix>map_<list>_<seg>`
+/// (see `backing::page_file_path`), and not a file of a longer prefix that starts the same way
+/// (`a` must not take `amap_1map_0_0`, a file of prefix `amap_1`).
+fn is_page_file_of(name: &str, prefix: &str) -> bool {
+    let Some(rest) = name
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix("map_"))
+    else {
+        return false;
+    };
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match rest.split_once('_') {
+        Some((list, seg)) => number(list) && number(seg),
+        None => number(rest),
+    }
+}
+
 fn remove_stale_files(dir: &Path, prefix: &str) -> Result<(), EalError> {
-    let stem = format!("{prefix}map_");
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -678,8 +694,7 @@ fn remove_stale_files(dir: &Path, prefix: &str) -> Result<(), EalError> {
         }
     };
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        if !name.to_string_lossy().starts_with(&stem) {
+        if !is_page_file_of(&entry.file_name().to_string_lossy(), prefix) {
             continue;
         }
         let path = entry.path();
@@ -699,4 +714,21 @@ fn remove_stale_files(dir: &Path, prefix: &str) -> Result<(), EalError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod page_file_name_tests {
+    use super::is_page_file_of;
+
+    #[test]
+    fn only_a_prefixs_own_page_files_match() {
+        assert!(is_page_file_of("amap_0_12", "a"));
+        assert!(is_page_file_of("amap_3", "a"));
+        // Another prefix's files, though they start with "amap_".
+        assert!(!is_page_file_of("amap_1map_0_0", "a"));
+        assert!(!is_page_file_of("amap_x", "a"));
+        assert!(!is_page_file_of("amap_", "a"));
+        assert!(!is_page_file_of("amap_1_", "a"));
+        assert!(!is_page_file_of("bmap_0_0", "a"));
+    }
 }

@@ -386,6 +386,9 @@ impl<'eal> Mempool<'eal> {
             store.free(&this.context());
         }
         this.free_chunks();
+        // No longer a pool: a lookup racing the free, or a memzone made later in the same
+        // memory, must not take these bytes for a pool header.
+        this.hdr().magic.store(0, Ordering::Release);
         let (eal, zone) = (this.eal, this.zone.clone());
         // The handle goes (and is uncounted) before its memzone does.
         drop(this);

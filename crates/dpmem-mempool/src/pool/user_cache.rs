@@ -7,10 +7,13 @@ use crate::pool::Mempool;
 
 /// A cache owned by the caller (`rte_mempool_cache_create`), for threads without an lcore id
 /// or to keep objects apart from the lcore's cache. It binds to the first pool it is used
-/// with; using it with another is refused (`EINVAL`). Flush it before dropping it, or its
-/// objects stay out of the pool.
+/// with; using it with another is refused (`EINVAL`), a pool made later at the same address
+/// included (the objects it holds are of the pool that was freed). Flush it before dropping
+/// it, or its objects stay out of the pool.
 pub struct UserCache {
     state: Box<CacheState>,
+    /// The bound pool's serial (see `PoolHeader::serial`), with `state.bound_pool` its address.
+    bound_serial: u64,
 }
 
 impl std::fmt::Debug for UserCache {
@@ -32,6 +35,7 @@ impl UserCache {
         }
         Ok(UserCache {
             state: Box::new(CacheState::new(size)),
+            bound_serial: 0,
         })
     }
 
@@ -45,9 +49,11 @@ impl UserCache {
 
     pub(super) fn bind(&mut self, pool: &Mempool<'_>) -> Result<*mut CacheState, MempoolError> {
         let addr = pool.header.as_ptr() as u64;
+        let serial = pool.hdr().serial;
         if self.state.bound_pool == 0 {
             self.state.bound_pool = addr;
-        } else if self.state.bound_pool != addr {
+            self.bound_serial = serial;
+        } else if self.state.bound_pool != addr || self.bound_serial != serial {
             return Err(MempoolError::InvalidArgument(format!(
                 "this cache holds objects of another pool than {:?}",
                 pool.name
