@@ -12,7 +12,7 @@ use crate::cache_padded::{CachePadded, CACHE_PAD};
 use crate::config::{Behavior, RingFlags};
 use crate::error::RingError;
 use crate::header::{RingHeader, RingMeta, RING_MAGIC, RING_NAME_MAX, SLOTS_OFFSET};
-use crate::headtail::{HeadTail, Layout};
+use crate::headtail::{HeadTail, Layout, OPEN_CLAIM};
 use crate::memory::{HeapRegion, RingMemory};
 use crate::mode::{ConsumerMode, ProducerMode, SyncType};
 use crate::side::Side;
@@ -170,6 +170,25 @@ pub unsafe fn init_in(
     Ok(())
 }
 
+/// A side's head position and the room left kept beside it (0 where claims keep none).
+fn head_and_room_left(side: &HeadTail) -> (u32, u32) {
+    match side.sync_type() {
+        // Both positions live in the tail word: the head is its high half.
+        SyncType::MtHts => ((side.tail.word.load(Ordering::Acquire) >> 32) as u32, 0),
+        // The high half counts head moves.
+        SyncType::MtRts => (side.head_word().load(Ordering::Acquire) as u32, 0),
+        SyncType::St | SyncType::Mt => {
+            let word = side.head_word().load(Ordering::Acquire);
+            let room = if side.layout().cached {
+                (word >> 32) as u32 & !OPEN_CLAIM
+            } else {
+                0
+            };
+            (word as u32, room)
+        }
+    }
+}
+
 /// A handle on a ring living in a block of memory `M`.
 pub struct RawRing<M: RingMemory = HeapRegion> {
     /// The header at the start of `memory`, with provenance over the whole block (the
@@ -292,7 +311,42 @@ impl<M: RingMemory> RawRing<M> {
         if needed > len {
             return Err(bad(format!("holds a ring of {needed} bytes")));
         }
+        ring.check_positions(g.capacity).map_err(bad)?;
         Ok(ring)
+    }
+
+    /// Refuses head and tail positions that no ring in use shows, which the data path would
+    /// turn into a room larger than the ring and so into copies past the slot array.
+    ///
+    /// In use, whatever operations are in flight, positions (modulo 2^32, from the consumers'
+    /// tail) keep `cons tail <= cons head <= prod tail <= prod head <= cons tail + capacity`,
+    /// and a room left kept beside a head never reaches past the other side's tail (the
+    /// consumers' `head + room <= prod tail`, the producers' `head + room <= cons tail +
+    /// capacity`). Each position only moves forward, so reading them in this order — each
+    /// side's tail before its head, the consumers' first, and the consumers' tail once more
+    /// at the end for the bounds that need it later — checks them without a false refusal
+    /// while other threads or processes work on the ring.
+    fn check_positions(&self, capacity: u32) -> Result<(), String> {
+        let (prod, cons) = (self.prod(), self.cons());
+        let cons_tail = cons.tail_position(Ordering::Acquire);
+        let (cons_head, cons_room) = head_and_room_left(cons);
+        let prod_tail = prod.tail_position(Ordering::Acquire);
+        let (prod_head, prod_room) = head_and_room_left(prod);
+        let cons_tail_later = cons.tail_position(Ordering::Acquire);
+        let from = |pos: u32| u64::from(pos.wrapping_sub(cons_tail));
+        let limit = from(cons_tail_later) + u64::from(capacity);
+        let consistent = from(cons_head) <= from(prod_tail)
+            && from(prod_tail) <= from(prod_head)
+            && from(prod_head) + u64::from(prod_room) <= limit
+            && from(cons_head) + u64::from(cons_room) <= from(prod_tail);
+        if consistent {
+            return Ok(());
+        }
+        Err(format!(
+            "holds positions no ring in use shows: producers head {prod_head} (room left \
+             {prod_room}) tail {prod_tail}, consumers head {cons_head} (room left {cons_room}) \
+             tail {cons_tail}, capacity {capacity}"
+        ))
     }
 
     /// The block the ring lives in.
@@ -653,5 +707,106 @@ mod tests {
                 assert_eq!(raw.count(), 3);
             }
         }
+    }
+
+    /// A second handle on `ring`'s block, as another process's mapping would be.
+    struct View(NonNull<u8>, usize);
+
+    // SAFETY: the tests use a view only while the ring that owns the block lives.
+    unsafe impl RingMemory for View {
+        fn base(&self) -> NonNull<u8> {
+            self.0
+        }
+        fn len(&self) -> usize {
+            self.1
+        }
+    }
+
+    fn view_of(ring: &RawRing) -> View {
+        View(ring.memory().base(), ring.memory_size())
+    }
+
+    /// Sets a side's head and tail positions (and the high half of its head word) as damage
+    /// to the header would.
+    fn set_positions(side: &HeadTail, head: u32, tail: u32, head_high: u32) {
+        side.head_word()
+            .store(pack(head, head_high), Ordering::Relaxed);
+        side.tail.word.store(u64::from(tail), Ordering::Relaxed);
+    }
+
+    fn pack(low: u32, high: u32) -> u64 {
+        (u64::from(high) << 32) | u64::from(low)
+    }
+
+    /// Positions no ring in use can show are refused: the data path computes the room from
+    /// them and would move more elements than the slot array holds (a burst of 64 into an
+    /// 8-slot ring whose consumers look 100 positions ahead took all 64, 59 of them written
+    /// from slot 0 on, far past the end of the block).
+    #[test]
+    fn attach_refuses_positions_no_ring_in_use_shows() {
+        let sp_sc = RingFlags::SP_ENQ | RingFlags::SC_DEQ;
+        let cached = sp_sc | RingFlags::CACHED_OTHER_TAIL;
+        // (flags, producer head, tail, room left; consumer head, tail, room left)
+        let damaged = [
+            // Consumers ahead of the producers.
+            (sp_sc, (3, 3, 0), (100, 100, 0)),
+            // Consumers have taken elements the producers have not published.
+            (sp_sc, (5, 3, 0), (4, 2, 0)),
+            // More elements in the ring than it holds.
+            (sp_sc, (20, 20, 0), (0, 0, 0)),
+            // A tail ahead of its head.
+            (sp_sc, (3, 5, 0), (0, 0, 0)),
+            // A room left beyond the room there is.
+            (cached, (3, 3, 1000), (0, 0, 0)),
+            (cached, (3, 3, 0), (1, 1, 5)),
+        ];
+        for (flags, prod, cons) in damaged {
+            let ring = RawRing::new("damaged", 8, 4, flags).unwrap();
+            set_positions(ring.prod(), prod.0, prod.1, prod.2);
+            set_positions(ring.cons(), cons.0, cons.1, cons.2);
+            let err = RawRing::attach(view_of(&ring))
+                .map(|attached| attached.dump())
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("positions"),
+                "{flags:?} {prod:?} {cons:?}: {err}"
+            );
+        }
+    }
+
+    /// What a ring in use shows is accepted: positions anywhere (here across the wrap at 2^32),
+    /// and an operation in flight on a side (head ahead of tail, room left kept).
+    #[test]
+    fn attach_accepts_positions_of_a_ring_in_use() {
+        let near_wrap = u32::MAX - 2;
+        let ring = RawRing::new("in use", 8, 4, RingFlags::CACHED_OTHER_TAIL).unwrap();
+        set_positions(
+            ring.prod(),
+            near_wrap.wrapping_add(6),
+            near_wrap.wrapping_add(4),
+            1,
+        );
+        set_positions(ring.cons(), near_wrap.wrapping_add(1), near_wrap, 2);
+        let attached = RawRing::attach(view_of(&ring)).unwrap();
+        assert_eq!(attached.count(), 4);
+        // The in-flight operations finish (as their threads would), then the ring works on
+        // across the wrap.
+        let finish = |side: &HeadTail| {
+            side.tail
+                .word
+                .store(u64::from(side.head_position()), Ordering::Relaxed)
+        };
+        finish(ring.prod());
+        finish(ring.cons());
+        let mut out = [0u8; 4 * 5];
+        // SAFETY: one thread uses the ring; the buffer has room for the elements asked for.
+        let (taken, _) = unsafe { attached.dequeue_elems(&mut out, 5, Behavior::Fixed, None) };
+        assert_eq!(taken, 5);
+        // SAFETY: as above, the buffer holds them.
+        let (put, _) = unsafe { attached.enqueue_elems(&[7; 4 * 7], 7, Behavior::Fixed, None) };
+        assert_eq!(put, 7);
+        // SAFETY: as above.
+        let (over, _) = unsafe { attached.enqueue_elems(&[7; 4], 1, Behavior::Fixed, None) };
+        assert_eq!(over, 0, "full at 7");
     }
 }
