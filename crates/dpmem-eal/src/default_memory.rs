@@ -112,6 +112,11 @@ fn hugepages_unusable(root: &SysRoot, bytes: u64) -> Option<String> {
             reasons.push(format!("{size} pages: {available} free, {needed} needed"));
             continue;
         }
+        // The rule Eal::init applies to page directories.
+        if let Err(e) = dpmem_sys::dir_handle::DirHandle::open_anchor(mount) {
+            reasons.push(format!("{size} pages: {e}"));
+            continue;
+        }
         match can_create_files(mount) {
             Ok(()) => return None,
             Err(e) => reasons.push(format!(

@@ -423,15 +423,31 @@ fn primary_setup(
                     dir.display()
                 ))
             })?;
+        if let Err(reason) = page_dir_is_private(&settings.sys_root, dir) {
+            return Err(EalError::InvalidArgument(format!("--huge-dir {reason}")));
+        }
         vec![(mount.page_size, dir.clone())]
     } else {
         let mut dirs: Vec<(u64, PathBuf)> = Vec::new();
+        let mut passed_over = Vec::new();
         for m in mounts {
-            if !dirs.iter().any(|(ps, _)| *ps == m.page_size) {
-                dirs.push((m.page_size, m.mount_point.clone()));
+            if dirs.iter().any(|(ps, _)| *ps == m.page_size) {
+                continue;
+            }
+            match page_dir_is_private(&settings.sys_root, &m.mount_point) {
+                Ok(()) => dirs.push((m.page_size, m.mount_point.clone())),
+                Err(reason) => passed_over.push(reason),
             }
         }
         dirs.sort_by_key(|(ps, _)| *ps);
+        if dirs.is_empty() && !passed_over.is_empty() {
+            return Err(EalError::NoHugepages {
+                reason: format!(
+                    "no hugetlbfs mount is safe for page files: {}",
+                    passed_over.join("; ")
+                ),
+            });
+        }
         dirs
     };
     if mode != MemoryMode::NoHuge && huge_dirs.is_empty() {
@@ -501,6 +517,20 @@ fn primary_setup(
         max_memzones: settings.max_memzones,
         external_segments: settings.external_segments,
     })
+}
+
+/// Whether page files may go in `dir`: the rule of the runtime directory's anchor (owned by
+/// root or by this user, and sticky when others may write to it), since in a directory others
+/// may write to without the sticky bit they could rename or remove this process's page files
+/// and put their own in their place. Only the host's directories are checked (a fake root's
+/// mounts are imaginary).
+fn page_dir_is_private(root: &SysRoot, dir: &std::path::Path) -> Result<(), String> {
+    if !root.is_host() {
+        return Ok(());
+    }
+    dpmem_sys::dir_handle::DirHandle::open_anchor(dir)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// `-m` without `--socket-mem`: memory goes to sockets in proportion to their lcores (DPDK's

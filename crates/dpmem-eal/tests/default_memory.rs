@@ -78,7 +78,7 @@ fn no_huge_with_the_reason_otherwise() {
             64,
             0,
             Some(Path::new("/nonexistent-dpmem-mount")),
-            "cannot create files in /nonexistent-dpmem-mount",
+            "/nonexistent-dpmem-mount failed: No such file or directory",
         ),
     ] {
         let fake = machine(free, reserved, mount);
@@ -90,6 +90,18 @@ fn no_huge_with_the_reason_otherwise() {
         assert_eq!(choice.eal_args_in_memory(), choice.eal_args());
         assert!(choice.note().unwrap().contains("--no-huge"));
     }
+}
+
+#[test]
+fn a_mount_others_may_write_to_without_the_sticky_bit_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let mount = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(mount.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let fake = machine(64, 0, Some(mount.path()));
+    let choice = DefaultMemory::detect_in(&SysRoot::at(fake.path()), 16);
+    assert!(!choice.hugepages());
+    let reason = choice.fallback_reason().unwrap();
+    assert!(reason.contains("sticky"), "{reason}");
 }
 
 #[test]

@@ -664,3 +664,50 @@ fn base_virtaddr_places_the_lists_there_or_fails_loudly() {
     .unwrap_err();
     assert!(err.to_string().contains("base-virtaddr"), "{err}");
 }
+
+#[test]
+fn page_files_never_go_where_others_may_replace_them() {
+    let _serial = hugepage_lock();
+    if !hugepages_available("page_files_never_go_where_others_may_replace_them", 1) {
+        return;
+    }
+    let dir = mount_2m().unwrap();
+    // A directory of the hugetlbfs mount that anybody may write to, without the sticky bit:
+    // another user could rename this process's page files away and put their own there.
+    let open = dir.join(format!("open{}", std::process::id()));
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let prefix = unique_prefix("opendir");
+    let free_before = free_2m();
+    let err = Eal::init(args(&[
+        "--huge-dir",
+        open.to_str().unwrap(),
+        "-m",
+        "4",
+        "--file-prefix",
+        &prefix,
+    ]))
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Inval, "{err}");
+    assert!(err.to_string().contains("sticky"), "{err}");
+    assert_eq!(free_2m(), free_before, "nothing was mapped");
+    assert_eq!(
+        std::fs::read_dir(&open).unwrap().count(),
+        0,
+        "no file was made"
+    );
+    // With the sticky bit (as /tmp has) the directory is fine.
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+    let eal = Eal::init(args(&[
+        "--huge-dir",
+        open.to_str().unwrap(),
+        "-m",
+        "4",
+        "--file-prefix",
+        &prefix,
+    ]))
+    .unwrap();
+    drop(eal);
+    remove_files_with_prefix(&open, &prefix);
+    std::fs::remove_dir(&open).unwrap();
+}

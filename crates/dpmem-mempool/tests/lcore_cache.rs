@@ -232,11 +232,17 @@ fn a_user_cache_refuses_a_pool_made_later_where_its_pool_was() {
         .unwrap();
     // The heap gives the freed header's block back to the next pool of the same size: the
     // case an address alone could not tell apart.
-    assert_eq!(second.memzone().va, first_addr, "the second pool reuses the first's place");
+    assert_eq!(
+        second.memzone().va,
+        first_addr,
+        "the second pool reuses the first's place"
+    );
     let err = cache.flush(&second).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Inval, "{err}");
     let mut taken = [core::ptr::null_mut(); 1];
-    let err = second.generic_get(&mut taken, Some(&mut cache)).unwrap_err();
+    let err = second
+        .generic_get(&mut taken, Some(&mut cache))
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Inval, "{err}");
     assert_eq!(second.avail_count(), 63);
     second.audit().unwrap();

@@ -7,10 +7,13 @@
 //! "run as root" instead of guessing.
 
 use std::ffi::CString;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
+use rustix::fs::{Mode, OFlags};
 use rustix::mount::{MountFlags, UnmountFlags};
 
+use crate::dir_handle::{DirError, DirHandle};
 use crate::error::{Errno, SysError, SysResult};
 use crate::hugepage_info::{self, size_dir_name};
 use crate::root::SysRoot;
@@ -75,21 +78,74 @@ pub fn clear_hugepages(root: &SysRoot) -> SysResult<()> {
     Ok(())
 }
 
-/// Mounts a hugetlbfs serving `page_size` pages at `mount_point`, creating the directory
-/// (and its parents) first. This is the real `mount(2)`, not a path under a [`SysRoot`].
+/// Mounts a hugetlbfs serving `page_size` pages at `mount_point`, creating that directory
+/// (mode 0755) when missing. This is the real `mount(2)`, not a path under a [`SysRoot`].
+///
+/// Nobody else can steer where the mount lands: the parent directory must exist and be owned
+/// by root or by this user (and sticky when others may write to it, as `/tmp`); the mount point
+/// is created and opened relative to it without following a symbolic link (a link there is
+/// refused, `ELOOP`; anything else that is not a directory, `ENOTDIR`), and the mount goes onto that opened directory (through its
+/// `/proc/self/fd` entry), so a directory swapped for a link after the checks is not followed.
 ///
 /// Needs `CAP_SYS_ADMIN` (`EPERM` otherwise); a page size the kernel does not support gives
 /// `EINVAL`.
 pub fn mount_hugetlbfs(mount_point: &Path, page_size: u64) -> SysResult<()> {
     check_page_size(page_size)?;
-    std::fs::create_dir_all(mount_point)
-        .map_err(|e| SysError::from_io("create mount point", mount_point, &e))?;
+    let (Some(parent), Some(name)) = (mount_point.parent(), mount_point.file_name()) else {
+        return Err(SysError::with_path(
+            "mount hugetlbfs on",
+            mount_point,
+            Errno::INVAL,
+        ));
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let parent_dir = DirHandle::open_anchor(parent).map_err(|e| match e {
+        DirError::Sys(e) => e,
+        DirError::Refused { reason, .. } => SysError::new(
+            "mount hugetlbfs on",
+            format!("{} ({}: {reason})", mount_point.display(), parent.display()),
+            Errno::PERM,
+        ),
+    })?;
+    match rustix::fs::mkdirat(parent_dir.fd(), name, Mode::from_raw_mode(0o755)) {
+        Ok(()) | Err(Errno::EXIST) => {}
+        Err(e) => return Err(SysError::with_path("create mount point", mount_point, e)),
+    }
+    let target = rustix::fs::openat(
+        parent_dir.fd(),
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        let link = rustix::fs::statat(parent_dir.fd(), name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+            .is_ok_and(|st| {
+                rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Symlink
+            });
+        if link {
+            SysError::new(
+                "mount hugetlbfs on",
+                format!(
+                    "{} (a symbolic link: refused, name the directory itself)",
+                    mount_point.display()
+                ),
+                Errno::LOOP,
+            )
+        } else {
+            SysError::with_path("open mount point", mount_point, e)
+        }
+    })?;
     // Digits and a unit letter: never an interior NUL, so this cannot fail.
     let options = CString::new(format!("pagesize={}", format_page_size(page_size)))
         .map_err(|_| SysError::with_path("mount hugetlbfs on", mount_point, Errno::INVAL))?;
+    let pinned = format!("/proc/self/fd/{}", target.as_raw_fd());
     rustix::mount::mount(
         "nodev",
-        mount_point,
+        pinned.as_str(),
         "hugetlbfs",
         MountFlags::empty(),
         options.as_c_str(),

@@ -162,3 +162,24 @@ fn mount_and_unmount_hugetlbfs_when_permitted() {
     // Unmounting what is no longer a mount point is the kernel's EINVAL.
     assert_eq!(unmount(&mount_point).unwrap_err().errno, Errno::INVAL);
 }
+
+#[test]
+fn a_symbolic_link_at_the_mount_point_is_refused_and_nothing_is_mounted() {
+    let root = SysRoot::host();
+    let Some(page_size) = hugepage_info::page_sizes(&root).unwrap().first().copied() else {
+        eprintln!("skipped: no hugepage support on this kernel");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let mount_point = dir.path().join("huge");
+    std::os::unix::fs::symlink(&elsewhere, &mount_point).unwrap();
+    let err = mount_hugetlbfs(&mount_point, page_size).unwrap_err();
+    assert_eq!(err.errno, Errno::LOOP, "{err}");
+    assert_eq!(
+        hugetlbfs_mount_containing(&root, &elsewhere.join("file")).unwrap(),
+        None,
+        "the link's target was not mounted on"
+    );
+}

@@ -104,6 +104,9 @@ fn plan_mount(
 ) -> Result<MountPlan, String> {
     let existing = info.size(page_size).map_or(&[][..], |s| &s.mounts[..]);
     let mounted_here = |d: &Path| existing.iter().any(|m| m == d);
+    // The kernel lists mount points resolved (no `..`, no links): compare the named directory
+    // the same way, or `/dev/x/../hugepages` would pass for another place.
+    let dir = dir.map(|d| resolved(root, &d)).transpose()?;
     match &dir {
         None if !existing.is_empty() => return Ok(MountPlan::Already(existing[0].clone())),
         Some(d) if mounted_here(d) => return Ok(MountPlan::Already(d.clone())),
@@ -154,6 +157,46 @@ fn plan_mount(
         dir,
         covers: Some(covers),
     })
+}
+
+/// `dir` as the kernel would list it once mounted: absolute, `.` and `..` resolved, and, when
+/// it exists on this host, its links resolved too — except the last component, which must not
+/// be a link at all (the mount would land where it points). Under a fake root, only made
+/// absolute and cleaned of `.` and `..` (its tree is not this host's).
+fn resolved(root: &SysRoot, dir: &Path) -> Result<PathBuf, String> {
+    let absolute = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| format!("--mount {}: {e}", dir.display()))?
+            .join(dir)
+    };
+    let mut clean = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => clean.push(other),
+        }
+    }
+    if !root.is_host() {
+        return Ok(clean);
+    }
+    if std::fs::symlink_metadata(&clean).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(format!(
+            "--mount {}: a symbolic link; name the directory itself",
+            dir.display()
+        ));
+    }
+    // The parent resolved (it must exist: a mount point's parent is not created).
+    let (Some(parent), Some(name)) = (clean.parent(), clean.file_name()) else {
+        return Ok(clean);
+    };
+    let parent = std::fs::canonicalize(parent)
+        .map_err(|e| format!("--mount {}: {}: {e}", dir.display(), parent.display()))?;
+    Ok(parent.join(name))
 }
 
 fn carry_out(root: &SysRoot, page_size: u64, plan: MountPlan) -> Result<(), String> {
@@ -382,5 +425,40 @@ mod tests {
         // /proc is a proc mount on any Linux host.
         let err = check(Path::new("/proc"), false).unwrap_err();
         assert!(err.contains("already a proc mount"), "{err}");
+        // A path with `..` names the directory it resolves to, as the mount list does.
+        let inner = dir.path().join("inner");
+        std::fs::create_dir(&inner).unwrap();
+        let roundabout = inner.join("..").join("fresh");
+        assert_eq!(
+            check(&roundabout, false),
+            Ok(MountPlan::Mount {
+                dir: dir.path().canonicalize().unwrap().join("fresh"),
+                covers: None
+            })
+        );
+        // A link where the mount point goes is refused: the mount would land where it points.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&inner, &link).unwrap();
+        let err = check(&link, true).unwrap_err();
+        assert!(err.contains("symbolic link"), "{err}");
+    }
+
+    #[test]
+    fn a_hugetlbfs_mount_named_by_a_roundabout_path_is_recognised() {
+        let host = SysRoot::host();
+        let info = hugepage_info::discover(&host).unwrap();
+        let Some(size) = info
+            .sizes
+            .iter()
+            .find(|s| s.mounts.iter().any(|m| m == Path::new("/dev/hugepages")))
+        else {
+            eprintln!("skipped: no hugetlbfs mounted on /dev/hugepages here");
+            return;
+        };
+        let roundabout = PathBuf::from("/dev/shm/../hugepages");
+        assert_eq!(
+            plan_mount(&host, &info, size.page_size, Some(roundabout), false),
+            Ok(MountPlan::Already(PathBuf::from("/dev/hugepages")))
+        );
     }
 }
