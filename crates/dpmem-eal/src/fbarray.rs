@@ -73,7 +73,7 @@ const BITS: u32 = u64::BITS;
 /// same bytes. It is not constructed directly: [`FbArray::init`] writes it.
 #[repr(C, align(8))]
 #[derive(Debug)]
-pub struct FbArrayHeader {
+pub(crate) struct FbArrayHeader {
     /// Number of slots. Written once by [`FbArray::init`] and never changed afterwards, so
     /// it needs no atomic; views cache it.
     len: u32,

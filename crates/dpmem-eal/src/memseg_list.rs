@@ -13,7 +13,7 @@ use crate::memseg::Memseg;
 use crate::socket::Socket;
 
 /// List flags.
-pub mod list_flags {
+pub(crate) mod list_flags {
     /// Memory registered by the user (external memory), not allocated by dpmem. On a slot of the
     /// external range this flag is also what says the slot is in use.
     pub const EXTERNAL: u32 = 1 << 0;
@@ -23,12 +23,12 @@ pub mod list_flags {
 }
 
 /// Processes that can have one external list attached at the same time.
-pub const MAX_ATTACHED_PROCESSES: usize = 16;
+pub(crate) const MAX_ATTACHED_PROCESSES: usize = 16;
 
 /// The shared description of one list. Lives in the shared configuration.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
-pub struct MemsegListHeader {
+pub(crate) struct MemsegListHeader {
     /// Start of the reserved window (identical in every process).
     pub base_va: u64,
     /// Length of the window: `n_segs * page_size`.
@@ -63,7 +63,7 @@ impl MemsegListHeader {
 /// lock, which is why the header sits in an `UnsafeCell`.
 #[repr(transparent)]
 #[derive(Debug, Default)]
-pub struct ListSlot(UnsafeCell<MemsegListHeader>);
+pub(crate) struct ListSlot(UnsafeCell<MemsegListHeader>);
 
 // SAFETY: the header is plain data; writers hold the hotplug lock (external slots) or run before
 // the configuration is shared (internal slots), and readers of external slots hold the lock too.
