@@ -333,7 +333,7 @@ impl<'a> Heaps<'a> {
     ///
     /// Errors: `EINVAL` for a null or empty range or a bad name, `ENOENT` for an unknown heap or
     /// a range that is not one of its chunks, `EPERM` for a socket heap, `ENOSPC` when
-    /// [`crate::memseg_list::MAX_ATTACHED_PROCESSES`] live processes are attached already.
+    /// 16 live processes (the most the shared list records) are attached already.
     ///
     /// # Safety
     /// The chunk must be mapped read-write at `va` in this process (the same memory the process
