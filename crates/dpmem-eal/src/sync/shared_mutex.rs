@@ -33,7 +33,7 @@ fn current_tid() -> u32 {
 impl SharedMutex {
     /// A lock nobody holds (shared memory starts so when zeroed; tests and models make
     /// their own).
-    #[cfg(any(test, loom))]
+    #[cfg(test)]
     pub fn new() -> Self {
         Self {
             state: AtomicU32::new(UNLOCKED),
@@ -89,7 +89,7 @@ impl SharedMutex {
     }
 
     /// Whether some thread of some process holds the lock right now (a hint for diagnostics).
-    #[cfg(any(test, loom))]
+    #[cfg(test)]
     pub fn is_locked(&self) -> bool {
         self.state.load(Ordering::Relaxed) != UNLOCKED
     }
