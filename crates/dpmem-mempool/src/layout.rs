@@ -46,8 +46,9 @@ pub struct ObjSize {
     pub total_size: u32,
 }
 
-/// The slot sizes for elements of `elt_size` bytes.
-pub fn calc_obj_size(elt_size: u32, flags: MempoolFlags) -> ObjSize {
+/// The slot sizes for elements of `elt_size` bytes, or `None` when the slot would be 4 GiB or
+/// more (its sizes are `u32`, as DPDK's are; such elements cannot make a pool).
+pub fn calc_obj_size(elt_size: u32, flags: MempoolFlags) -> Option<ObjSize> {
     let aligned = !flags.contains(MempoolFlags::NO_CACHE_ALIGN);
     let mut header = core::mem::size_of::<ObjHeader>();
     if aligned {
@@ -59,12 +60,12 @@ pub fn calc_obj_size(elt_size: u32, flags: MempoolFlags) -> ObjSize {
         let total = header + elt + trailer;
         trailer += total.next_multiple_of(CACHE_LINE) - total;
     }
-    ObjSize {
-        header_size: header as u32,
-        elt_size: elt as u32,
-        trailer_size: trailer as u32,
-        total_size: (header + elt + trailer) as u32,
-    }
+    Some(ObjSize {
+        header_size: u32::try_from(header).ok()?,
+        elt_size: u32::try_from(elt).ok()?,
+        trailer_size: u32::try_from(trailer).ok()?,
+        total_size: u32::try_from(header + elt + trailer).ok()?,
+    })
 }
 
 /// Alignment of a slot's start.
@@ -120,7 +121,7 @@ mod tests {
     #[test]
     fn aligned_slots_are_whole_cache_lines() {
         for elt in [1, 8, 63, 64, 65, 2048, 2049] {
-            let s = calc_obj_size(elt, MempoolFlags::empty());
+            let s = calc_obj_size(elt, MempoolFlags::empty()).unwrap();
             assert_eq!(s.header_size as usize % CACHE_LINE, 0);
             assert_eq!(s.total_size as usize % CACHE_LINE, 0, "elt {elt}");
             assert!(s.elt_size >= elt && s.elt_size.is_multiple_of(8));
@@ -129,8 +130,21 @@ mod tests {
     }
 
     #[test]
+    fn slots_of_4_gib_or_more_have_no_size() {
+        // 64 header + elt + up to 63 of padding (and the debug trailer) must stay below 2^32.
+        assert!(calc_obj_size(u32::MAX, MempoolFlags::empty()).is_none());
+        assert!(calc_obj_size(u32::MAX - 64, MempoolFlags::empty()).is_none());
+        assert!(calc_obj_size(u32::MAX - 16, MempoolFlags::NO_CACHE_ALIGN).is_none());
+        // A line of header, the element, a line of trailer (debug) at most: fits.
+        let fitting = u32::MAX - 255;
+        let s = calc_obj_size(fitting, MempoolFlags::empty()).unwrap();
+        assert_eq!(s.total_size, s.header_size + s.elt_size + s.trailer_size);
+        assert!(s.elt_size >= fitting);
+    }
+
+    #[test]
     fn unaligned_slots_are_packed() {
-        let s = calc_obj_size(20, MempoolFlags::NO_CACHE_ALIGN);
+        let s = calc_obj_size(20, MempoolFlags::NO_CACHE_ALIGN).unwrap();
         assert_eq!(s.header_size as usize, core::mem::size_of::<ObjHeader>());
         assert_eq!(s.elt_size, 24);
         assert_eq!(s.total_size, s.header_size + 24 + s.trailer_size);

@@ -165,6 +165,14 @@ fn create_checks_its_arguments_and_changes_nothing_when_refusing() {
     let mut internal = config("internal", 100, 0);
     internal.flags = MempoolFlags::POOL_CREATED;
     assert_eq!(refuse(internal).kind(), ErrorKind::Inval);
+    // Elements whose slot, header and padding included, would not fit the u32 sizes.
+    for elt_size in [u32::MAX, u32::MAX - 120] {
+        let e = refuse(MempoolConfig {
+            elt_size,
+            ..config("vast", 3, 0)
+        });
+        assert_eq!(e.kind(), ErrorKind::Inval, "{elt_size}: {e}");
+    }
     assert_eq!(eal.memzones().count(), before, "nothing reserved");
 
     // The longest name works; a second pool of that name is EEXIST, the first intact.

@@ -193,7 +193,9 @@ fn check_pool(eal: &Eal, pool: &Mempool<'_>, page: usize) -> Vec<MemChunk> {
 
 /// The whole story on one EAL whose memory cannot grow, with pages of `page` bytes.
 fn pool_from_pieces(eal: &Eal, page: usize) {
-    let total = calc_obj_size(2048, MempoolFlags::empty()).total_size as usize;
+    let total = calc_obj_size(2048, MempoolFlags::empty())
+        .unwrap()
+        .total_size as usize;
     let n = 4000u32;
     // At least the bytes the objects span: slots back to back, or a page apart where only
     // one fits a page.
@@ -368,7 +370,9 @@ fn pools_fit_scattered_legacy_hugepages() {
     pool.free().unwrap();
     assert_eq!(free_memory(&eal), whole);
 
-    let total = calc_obj_size(2048, MempoolFlags::empty()).total_size as usize;
+    let total = calc_obj_size(2048, MempoolFlags::empty())
+        .unwrap()
+        .total_size as usize;
     let need = 3 * whole.largest as usize;
     if need > whole.bytes as usize / 2 {
         eprintln!(

@@ -82,7 +82,7 @@ fn builder_defaults_and_setters_take_effect() {
     assert_eq!(raw.private_data_size(), 0);
     assert_eq!(
         raw.obj_size(),
-        calc_obj_size(raw.elt_size(), MempoolFlags::empty())
+        calc_obj_size(raw.elt_size(), MempoolFlags::empty()).unwrap()
     );
     let all = pool.get_array::<255>().unwrap();
     let mut indices: Vec<u32> = all.iter().map(|v| v.index).collect();
@@ -133,11 +133,13 @@ fn builder_defaults_and_setters_take_effect() {
     assert_eq!(raw.handler_name(), "ring_sp_sc");
     assert_eq!(
         raw.obj_size(),
-        calc_obj_size(raw.elt_size(), MempoolFlags::NO_CACHE_ALIGN)
+        calc_obj_size(raw.elt_size(), MempoolFlags::NO_CACHE_ALIGN).unwrap()
     );
     assert_ne!(
         raw.obj_size().total_size,
-        calc_obj_size(raw.elt_size(), MempoolFlags::empty()).total_size,
+        calc_obj_size(raw.elt_size(), MempoolFlags::empty())
+            .unwrap()
+            .total_size,
         "8-byte slots differ from cache-line ones for this size"
     );
     drop(pool.get().unwrap());
@@ -169,6 +171,13 @@ fn builder_defaults_and_setters_take_effect() {
     let long = "t".repeat(MEMPOOL_NAME_MAX + 1);
     let named = TypedMempool::<Record>::builder(&long, 63).create(&eal, Record::fresh);
     assert_refused(&eal, named, &long, ErrorKind::NameTooLong, zones_before);
+    // Values whose slot would pass the pool's u32 sizes (4 GiB and more, and just under, where
+    // the header and padding carry it past): refused before any value is made.
+    let vast = TypedMempool::<[u8; 1 << 32]>::builder("vast", 3).create(&eal, |_| unreachable!());
+    assert_refused(&eal, vast, "vast", ErrorKind::Inval, zones_before);
+    let nearly =
+        TypedMempool::<[u8; (1 << 32) - 16]>::builder("nearly", 3).create(&eal, |_| unreachable!());
+    assert_refused(&eal, nearly, "nearly", ErrorKind::Inval, zones_before);
 
     // T's alignment against the slot's: 128 is more than a cache line; 16 fits a cache-line
     // slot but not an 8-byte one.

@@ -189,7 +189,13 @@ impl<'eal> Mempool<'eal> {
                 config.n * 2 / 3
             )));
         }
-        let obj = calc_obj_size(config.elt_size, flags);
+        let obj = calc_obj_size(config.elt_size, flags).ok_or_else(|| {
+            MempoolError::InvalidArgument(format!(
+                "mempool {:?}: elements of {} bytes need slots of 4 GiB or more, past what a \
+                 pool's u32 sizes hold",
+                config.name, config.elt_size
+            ))
+        })?;
         let private = (config.private_data_size as usize).next_multiple_of(CACHE_LINE);
         let private_offset = core::mem::size_of::<PoolHeader>();
         let cache_offset = if config.cache_size > 0 {
