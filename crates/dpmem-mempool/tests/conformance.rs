@@ -857,3 +857,202 @@ fn other_handles_open_a_pool_only_once_it_is_fully_populated() {
     drop(other);
     pool.free().unwrap();
 }
+
+/// A user handler whose store holds at most `limit` objects and refuses (all or none) an
+/// enqueue past it: what a store of fixed capacity does.
+struct BoundedFifo {
+    limit: usize,
+}
+
+struct BoundedStore {
+    limit: usize,
+    objs: Mutex<Vec<usize>>,
+}
+
+impl dpmem_mempool::HandlerStore for BoundedStore {
+    fn enqueue(&self, objs: &[usize]) -> bool {
+        let mut held = self.objs.lock().unwrap();
+        if held.len() + objs.len() > self.limit {
+            return false;
+        }
+        held.extend(objs);
+        true
+    }
+    fn dequeue(&self, out: &mut [usize]) -> bool {
+        let mut held = self.objs.lock().unwrap();
+        if held.len() < out.len() {
+            return false;
+        }
+        let rest = held.len() - out.len();
+        out.copy_from_slice(&held[rest..]);
+        held.truncate(rest);
+        true
+    }
+    fn count(&self) -> u32 {
+        self.objs.lock().unwrap().len() as u32
+    }
+}
+
+impl dpmem_mempool::MempoolHandler for BoundedFifo {
+    fn name(&self) -> &str {
+        "test_bounded"
+    }
+    fn alloc(
+        &self,
+        _pool: &dpmem_mempool::PoolContext<'_>,
+    ) -> Result<(u64, Box<dyn dpmem_mempool::HandlerStore>), String> {
+        let store = BoundedStore {
+            limit: self.limit,
+            objs: Mutex::new(Vec::new()),
+        };
+        Ok((0, Box::new(store)))
+    }
+    fn attach(
+        &self,
+        _pool: &dpmem_mempool::PoolContext<'_>,
+    ) -> Result<Box<dyn dpmem_mempool::HandlerStore>, String> {
+        Err("a process-local store cannot be attached".into())
+    }
+    fn free(
+        &self,
+        _pool: &dpmem_mempool::PoolContext<'_>,
+        _store: Box<dyn dpmem_mempool::HandlerStore>,
+    ) {
+    }
+}
+
+#[test]
+fn a_chunk_the_store_refuses_leaves_the_pool_as_it_was() {
+    let eal = eal("refusedchunk");
+    bounded_handler();
+    let mut pool = Mempool::create_empty(&eal, &config("bounded", 100, 0)).unwrap();
+    pool.set_handler("test_bounded").unwrap();
+    let slot = pool.obj_size().total_size as usize;
+    let first = eal.heaps().zmalloc(30 * slot + 64, 64).unwrap();
+    let second = eal.heaps().zmalloc(30 * slot + 64, 64).unwrap();
+    // Objects do not straddle pages, so a region may hold one fewer than its bytes say.
+    // SAFETY: the regions are ours and outlive the pool (freed below, after it).
+    let kept = unsafe { pool.populate_iova(first.as_ptr(), None, 30 * slot + 64, None) }.unwrap();
+    assert!(kept >= 28, "{kept}");
+    let heap_blocks = || -> u64 { eal.heaps().all_stats().iter().map(|s| s.alloc_count).sum() };
+    let blocks_before = heap_blocks();
+
+    // 28 or more would pass the store's 40: refused, and nothing of the second region stays.
+    // SAFETY: as above.
+    let e = unsafe { pool.populate_iova(second.as_ptr(), None, 30 * slot + 64, None) }.unwrap_err();
+    assert!(e.to_string().contains("refused"), "{e}");
+    assert_eq!(pool.populated_size(), kept);
+    assert_eq!(pool.nb_mem_chunks(), 1);
+    assert_eq!(
+        heap_blocks(),
+        blocks_before,
+        "the refused chunk's record is given back"
+    );
+    let first_range = first.as_ptr() as usize..first.as_ptr() as usize + 30 * slot + 64;
+    let mut listed = 0;
+    pool.obj_iter(|_, obj, _| {
+        assert!(
+            first_range.contains(&(obj as usize)),
+            "{obj:?} is not of the first region"
+        );
+        listed += 1;
+    });
+    assert_eq!(
+        listed, kept,
+        "the object list holds the first region's objects only"
+    );
+    let mut out = vec![core::ptr::null_mut(); kept as usize];
+    pool.get_bulk(&mut out).unwrap();
+    assert!(out.iter().all(|&obj| first_range.contains(&(obj as usize))));
+    // SAFETY: the objects came from this pool just above.
+    unsafe { pool.put_bulk(&out) };
+
+    // A region the store can take still goes in after the refusal.
+    let third = eal.heaps().zmalloc(5 * slot + 64, 64).unwrap();
+    // SAFETY: as above.
+    let added = unsafe { pool.populate_iova(third.as_ptr(), None, 5 * slot + 64, None) }.unwrap();
+    assert!(added >= 4, "{added}");
+    assert_eq!(pool.populated_size(), kept + added);
+    pool.free().unwrap();
+    for region in [first, second, third] {
+        // SAFETY: the pool that used the regions is gone.
+        unsafe { eal.heaps().free(region.cast()) }.unwrap();
+    }
+}
+
+/// Registers [`BoundedFifo`] (store of 40) once for the tests of this binary.
+fn bounded_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        dpmem_mempool::register_handler(Arc::new(BoundedFifo { limit: 40 })).unwrap();
+    });
+}
+
+#[test]
+fn a_populate_refused_after_its_first_runs_leaves_the_pool_empty() {
+    // A memzone whose pages are not IOVA-contiguous goes into a pool a run of pages at a time,
+    // each run a chunk, so a store can refuse a run after taking the ones before. Such memory on demand: an external heap of 4 KiB pages given IOVAs
+    // with a gap after every page, under an EAL in IOVA-as-PA mode (real hugepages, root).
+    if !common::hugepages_usable(8) {
+        return;
+    }
+    let prefix = format!("mpruns{}", std::process::id());
+    let eal =
+        dpmem_eal::Eal::init(["runs", "-l", "0", "-m", "16", "--file-prefix", &prefix]).unwrap();
+    if eal.iova_mode() != dpmem_eal::IovaMode::Pa {
+        eprintln!("skipped: IOVA mode is {:?}, not PA", eal.iova_mode());
+        return;
+    }
+    const PAGE: usize = 4096;
+    const PAGES: usize = 64;
+    let va = dpmem_sys::mapping::reserve(PAGES * PAGE, PAGE, None).unwrap();
+    // SAFETY: the reservation made just above holds nothing yet.
+    unsafe { dpmem_sys::mapping::map_anonymous_fixed(va, PAGES * PAGE, None, false) }.unwrap();
+    let iovas: Vec<Iova> = (0..PAGES)
+        .map(|i| Iova::new((0x40_0000_0000 + 2 * i * PAGE) as u64).unwrap())
+        .collect();
+    let heaps = eal.heaps();
+    let socket = heaps.heap_create("gappy").unwrap();
+    // SAFETY: the mapping is this test's, read-write, and stays until the heap lets it go.
+    unsafe { heaps.heap_memory_add("gappy", va as *mut u8, PAGES * PAGE, Some(&iovas), PAGE) }
+        .unwrap();
+
+    bounded_handler();
+    let mut c = config("boundedruns", 100, 0);
+    c.socket = socket;
+    let mut pool = Mempool::create_empty(&eal, &c).unwrap();
+    pool.set_handler("test_bounded").unwrap();
+    let zones_before = eal.memzones().count();
+    let heap_blocks = || -> u64 { eal.heaps().all_stats().iter().map(|s| s.alloc_count).sum() };
+    let blocks_before = heap_blocks();
+    // The first runs go in, a later one is refused: the pool is empty again, as
+    // `populate_default` promises, and has given back its memzone and chunk records.
+    let e = pool.populate_default().unwrap_err();
+    assert!(
+        e.to_string().contains("refused") && !e.to_string().contains("refused 100 "),
+        "a run is refused, not the whole pool at once: {e}"
+    );
+    assert_eq!(pool.populated_size(), 0);
+    assert_eq!(pool.nb_mem_chunks(), 0);
+    assert_eq!(
+        eal.memzones().count(),
+        zones_before,
+        "the pool's memzone is given back"
+    );
+    assert_eq!(
+        heap_blocks(),
+        blocks_before,
+        "the chunk records are given back"
+    );
+    let mut listed = 0;
+    pool.obj_iter(|_, _, _| listed += 1);
+    assert_eq!(listed, 0);
+    pool.free().unwrap();
+    heaps
+        .heap_memory_remove("gappy", va as *mut u8, PAGES * PAGE)
+        .unwrap();
+    heaps.heap_destroy("gappy").unwrap();
+    drop(eal);
+    // SAFETY: the heap that used the mapping is gone.
+    unsafe { dpmem_sys::mapping::release(va, PAGES * PAGE) }.unwrap();
+}

@@ -141,9 +141,9 @@ impl<'eal> Mempool<'eal> {
         let record_addr = record.as_ptr() as u64;
         let pool_addr = self.header.as_ptr() as u64;
         let header_size = obj.header_size as usize;
-        let mut batch = [0usize; 64];
-        let mut batched = 0;
-        let mut prev_tail = self.hdr().obj_tail;
+        let first_tail = self.hdr().obj_tail;
+        let mut prev_tail = first_tail;
+        let mut objects = Vec::with_capacity(slots.len());
         for &slot in &slots {
             let obj_addr = slot + header_size;
             // The header ends where the object starts (the rest of the header area pads).
@@ -174,17 +174,27 @@ impl<'eal> Mempool<'eal> {
                 unsafe { (*(prev_tail as *mut ObjHeader)).next = hdr_addr as u64 };
             }
             prev_tail = hdr_addr as u64;
-            if cfg!(feature = "debug") {
+            objects.push(obj_addr);
+        }
+        // All the chunk's objects go into the store in one step, which takes all or none: a
+        // store that refuses leaves the pool as it was, with no object of a region the
+        // caller may take back.
+        if let Err(e) = self.store_objects(&objects) {
+            if first_tail == 0 {
+                self.hdr_mut().obj_head = 0;
+            } else {
+                // SAFETY: first_tail is still the header of this pool's last object.
+                unsafe { (*(first_tail as *mut ObjHeader)).next = 0 };
+            }
+            // SAFETY: the record was allocated above from this EAL's heap and never linked.
+            let _ = unsafe { self.eal.heaps().free(record.cast()) };
+            return Err(e);
+        }
+        if cfg!(feature = "debug") {
+            for &obj_addr in &objects {
                 dpmem_eal::memcheck::make_noaccess(obj_addr as *const u8, obj.elt_size as usize);
             }
-            batch[batched] = obj_addr;
-            batched += 1;
-            if batched == batch.len() {
-                self.store_objects(&batch)?;
-                batched = 0;
-            }
         }
-        self.store_objects(&batch[..batched])?;
         let count = slots.len() as u32;
         populated += count;
         let h = self.hdr_mut();

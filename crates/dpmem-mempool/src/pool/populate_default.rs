@@ -144,20 +144,27 @@ impl<'eal> Mempool<'eal> {
         let Some(zone) = zone else {
             return Ok(None);
         };
+        let chunks_before = self.nb_mem_chunks();
         match self.add_memzone(&zone, single) {
             Ok(n) => {
                 self.hdr_mut().next_zone_id += 1;
                 Ok(Some(n))
             }
-            Err(MempoolError::RegionTooSmall { .. }) => {
-                // SAFETY: the memzone was reserved just above and no object was carved from it.
-                let _ = unsafe { memzones.free(&zone) };
-                Ok(None)
+            Err(e) if self.nb_mem_chunks() != chunks_before => {
+                // The zone's first IOVA runs are in the pool, a later one failed: the zone is
+                // the pool's now, given back with its chunks when the pool is freed.
+                self.hdr_mut().next_zone_id += 1;
+                Err(e.into())
             }
             Err(e) => {
-                // SAFETY: as above: the chunk was refused, so nothing uses the memzone.
+                // SAFETY: the memzone was reserved just above and no chunk of the pool holds
+                // any of it (adding a chunk succeeds whole or leaves nothing), so nothing
+                // uses it.
                 let _ = unsafe { memzones.free(&zone) };
-                Err(e.into())
+                match e {
+                    MempoolError::RegionTooSmall { .. } => Ok(None),
+                    e => Err(e.into()),
+                }
             }
         }
     }
