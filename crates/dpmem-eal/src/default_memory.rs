@@ -43,9 +43,13 @@ impl DefaultMemory {
 
     /// [`DefaultMemory::detect`] on the machine `root` describes.
     pub fn detect_in(root: &SysRoot, memory_mb: u64) -> DefaultMemory {
+        let fallback_reason = match memory_mb.checked_mul(1 << 20) {
+            Some(bytes) => hugepages_unusable(root, bytes),
+            None => Some(format!("{memory_mb} MiB is more than 64-bit memory holds")),
+        };
         DefaultMemory {
             memory_mb,
-            fallback_reason: hugepages_unusable(root, memory_mb << 20),
+            fallback_reason,
         }
     }
 

@@ -50,7 +50,8 @@ impl Socket {
     }
 
     /// DPDK's integer for this socket (`-1` for any, `256 + index` for external heaps).
-    /// Node ids past 255 and external indices past `i32::MAX - 256` do not exist; they saturate.
+    /// Node ids past 255 and external indices past `i32::MAX - 256` do not exist; they saturate
+    /// (the heaps and memzones refuse them before they get this far).
     pub const fn to_raw(self) -> i32 {
         match self {
             Socket::Any => SOCKET_ID_ANY,
@@ -60,6 +61,16 @@ impl Socket {
                 EXTERNAL_SOCKET_BASE + i as i32
             }
             Socket::External(_) => i32::MAX,
+        }
+    }
+
+    /// [`Socket::to_raw`] for the sockets DPDK's integer can name; `None` for node ids past 255
+    /// and external indices past `i32::MAX - 256`, which no heap can have.
+    pub(crate) const fn to_raw_checked(self) -> Option<i32> {
+        match self {
+            Socket::Node(n) if n >= EXTERNAL_SOCKET_BASE as u32 => None,
+            Socket::External(i) if i > (i32::MAX - EXTERNAL_SOCKET_BASE) as u32 => None,
+            _ => Some(self.to_raw()),
         }
     }
 

@@ -105,6 +105,21 @@ fn a_mount_others_may_write_to_without_the_sticky_bit_is_not_used() {
 }
 
 #[test]
+fn a_size_past_64_bit_memory_is_no_hugepage_request() {
+    // 2^44 MiB is 2^64 bytes: it must not wrap to nothing and pass as a fit.
+    let mount = tempfile::tempdir().unwrap();
+    let fake = machine(64, 0, Some(mount.path()));
+    let choice = DefaultMemory::detect_in(&SysRoot::at(fake.path()), 1 << 44);
+    assert!(!choice.hugepages());
+    let reason = choice.fallback_reason().unwrap();
+    assert!(reason.contains("more than 64-bit memory holds"), "{reason}");
+    let mut args = vec!["default".to_owned(), "--file-prefix".into(), "vast".into()];
+    args.extend(choice.eal_args());
+    let err = dpmem_eal::Eal::init(args).unwrap_err();
+    assert!(err.to_string().contains("17592186044416"), "{err}");
+}
+
+#[test]
 fn no_huge_on_a_kernel_without_hugepages() {
     let fake = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(fake.path().join("proc")).unwrap();

@@ -116,6 +116,30 @@ fn bad_arguments_are_refused_and_change_nothing() {
         Socket::Node(0)
     );
     free(&eal, p);
+    // Node ids DPDK's integer cannot name (256 and up are external heaps' ids) and external
+    // indices past it: refused naming what was asked, not what the id would have saturated to.
+    for (socket, named) in [
+        (Socket::Node(256), "socket 256"),
+        (Socket::Node(u32::MAX), "socket 4294967295"),
+        (Socket::External(u32::MAX), "External(4294967295)"),
+    ] {
+        let refusals = [
+            heaps.malloc_socket(64, 0, socket).map(|_| ()),
+            heaps.zmalloc_socket(64, 0, socket).map(|_| ()),
+            heaps.stats(socket).map(|_| ()),
+            heaps.allocator(socket).map(|_| ()),
+            heaps.heap_socket_is_external(socket).map(|_| ()),
+            heaps.request(64).socket(socket).alloc().map(|_| ()),
+            eal.memzones()
+                .reserve("badsock", 64, socket, Default::default())
+                .map(|_| ()),
+        ];
+        for refusal in refusals {
+            let err = refusal.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Inval, "{err}");
+            assert!(err.to_string().contains(named), "{socket:?}: {err}");
+        }
+    }
     // An external heap nobody created has no memory to fall back on.
     assert_eq!(
         heaps

@@ -201,7 +201,7 @@ impl<'a> Heaps<'a> {
     /// `rte_malloc_heap_socket_is_external`): `false` for socket heaps and for
     /// [`Socket::Any`], `EINVAL` for a socket no heap has.
     pub fn heap_socket_is_external(&self, socket: Socket) -> Result<bool, EalError> {
-        let socket = socket.to_raw();
+        let socket = super::raw_socket(socket)?;
         if socket == SOCKET_ID_ANY {
             return Ok(false);
         }

@@ -203,6 +203,19 @@ fn heap_addr(shared: &SharedHeap) -> u64 {
     shared as *const SharedHeap as u64
 }
 
+/// DPDK's integer for a socket a caller named, refusing a node id or external index that no
+/// heap can have (rather than letting it saturate into another kind of socket's id).
+fn raw_socket(socket: Socket) -> Result<i32, EalError> {
+    socket.to_raw_checked().ok_or_else(|| {
+        bad_arg(match socket {
+            Socket::Node(n) => {
+                format!("socket {n} has no heap: NUMA node ids are below {EXTERNAL_SOCKET_BASE}")
+            }
+            _ => format!("{socket:?} has no heap: no external heap has that index"),
+        })
+    })
+}
+
 fn bad_arg(msg: String) -> EalError {
     EalError::InvalidArgument(msg)
 }
@@ -731,7 +744,7 @@ impl<'a> Heaps<'a> {
         socket: Socket,
     ) -> Result<NonNull<u8>, EalError> {
         let req = self.normalize(size, align)?;
-        let (data, _) = self.alloc_request(&req, socket.to_raw(), false)?;
+        let (data, _) = self.alloc_request(&req, raw_socket(socket)?, false)?;
         Ok(NonNull::new(data as *mut u8).expect("heap memory is never at address 0"))
     }
 
@@ -749,7 +762,7 @@ impl<'a> Heaps<'a> {
         socket: Socket,
     ) -> Result<NonNull<u8>, EalError> {
         let req = self.normalize(size, align)?;
-        let (data, dirty) = self.alloc_request(&req, socket.to_raw(), false)?;
+        let (data, dirty) = self.alloc_request(&req, raw_socket(socket)?, false)?;
         Elem::clear_block(data, size, dirty);
         Ok(NonNull::new(data as *mut u8).expect("heap memory is never at address 0"))
     }
@@ -813,11 +826,11 @@ impl<'a> Heaps<'a> {
         let Some(ptr) = ptr else {
             return self.malloc_socket(size, align, socket);
         };
-        let raw_socket = socket.to_raw();
+        let wanted = raw_socket(socket)?;
         let req = self.normalize(size, align)?;
         let old = ptr.as_ptr() as usize;
         let in_place = self.with_block(old, |ops, elem, _| {
-            let same_socket = raw_socket == SOCKET_ID_ANY || raw_socket == ops.st.socket_id;
+            let same_socket = wanted == SOCKET_ID_ANY || wanted == ops.st.socket_id;
             if same_socket && old.is_multiple_of(req.align) && ops.resize(elem, req.size) {
                 return Ok(());
             }
@@ -861,7 +874,7 @@ impl<'a> Heaps<'a> {
     /// of a dynamic-mode EAL that may give pages back, with the memory events that go with it),
     /// so the figures are those of a heap that merges every free.
     pub fn stats(&self, socket: Socket) -> Result<HeapStats, EalError> {
-        self.stats_of(socket.to_raw())
+        self.stats_of(raw_socket(socket)?)
     }
 
     /// [`Heaps::stats`] for a socket id as the shared tables record it.
@@ -1013,7 +1026,7 @@ impl<'a> Heaps<'a> {
     /// An `allocator-api2` allocator over `socket`'s heap ([`Socket::Any`]: the caller's
     /// socket first, then the others), for `allocator_api2::vec::Vec<T, _>` and `Box<T, _>`.
     pub fn allocator(&self, socket: Socket) -> Result<HeapAllocator<'a>, EalError> {
-        self.socket_order(socket.to_raw())?;
+        self.socket_order(raw_socket(socket)?)?;
         Ok(HeapAllocator::new(*self, socket))
     }
 

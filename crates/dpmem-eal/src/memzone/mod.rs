@@ -257,7 +257,9 @@ impl<'a> Memzones<'a> {
         // A socket heap's id, or an external heap's (which the heap lookup below checks).
         let socket_heap = socket.node().is_some_and(|n| (n as usize) < MAX_HEAPS);
         if matches!(socket, Socket::Node(_)) && !socket_heap {
-            return Err(invalid(format!("memzone {name:?}: bad socket ({socket})")));
+            return Err(invalid(format!(
+                "memzone {name:?}: bad socket ({socket}: no NUMA node has a heap of that id)"
+            )));
         }
         if align != 0 && !align.is_power_of_two() {
             return Err(invalid(format!(
@@ -285,7 +287,9 @@ impl<'a> Memzones<'a> {
         let contig = flags.contains(MemzoneFlags::IOVA_CONTIG);
         let page_flags = flags.intersection(MemzoneFlags::PAGE_SIZES);
         let hint_only = flags.contains(MemzoneFlags::SIZE_HINT_ONLY);
-        let raw_socket = socket.to_raw();
+        let raw_socket = socket
+            .to_raw_checked()
+            .ok_or_else(|| invalid(format!("memzone {name:?}: bad socket ({socket:?})")))?;
         let (va, len) = if len == 0 && bound == 0 {
             let got = heaps.alloc_biggest(raw_socket, align, page_flags, contig);
             let got = match got {
