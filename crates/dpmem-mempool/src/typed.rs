@@ -185,8 +185,11 @@ pub struct PoolObj<'p, 'eal, T: Copy + Send> {
     obj: NonNull<T>,
 }
 
-// SAFETY: the handle owns its value exclusively until it drops, and putting it back from
-// another thread is what pools are for (the pool is Sync); T: Send.
+// SAFETY: the handle owns its value exclusively until it drops, and T: Send lets the value
+// move. The pool reference goes along even when T is not Sync (a `TypedMempool<T>` then is
+// not Sync either): the handle puts its own value back through it, and what else the
+// reference reaches (`get`, `raw`, via `Handle::into_raw`) takes values out one handle at a
+// time or deals in raw pointers; no `&T` is ever shared between threads through it.
 unsafe impl<T: Copy + Send> Send for PoolObj<'_, '_, T> {}
 // SAFETY: &PoolObj gives &T only.
 unsafe impl<T: Copy + Send + Sync> Sync for PoolObj<'_, '_, T> {}

@@ -59,7 +59,9 @@ unsafe impl<T: Handle + Send, M: RingMemory + Send> Send for HandleRing<T, M> {}
 unsafe impl<T: Handle + Send, M: RingMemory + Sync> Sync for HandleRing<T, M> {}
 
 impl<T: Handle> HandleRing<T> {
-    /// A ring of `count` slots (`EXACT_SZ`: capacity `count`) in a heap block of this process.
+    /// A ring in a heap block of this process, sized as DPDK sizes rings: `count` slots, a
+    /// power of two, holding `count - 1` handles; with [`RingFlags::EXACT_SZ`] any `count`,
+    /// holding exactly `count` (in the next power of two of slots).
     pub fn new(name: &str, count: u32, flags: RingFlags) -> Result<Self, RingError> {
         Ok(HandleRing {
             ring: Ring::new(name, count, flags)?,

@@ -42,7 +42,9 @@ pub struct Moved {
 }
 
 impl<T: Copy> Ring<T> {
-    /// A ring of `count` slots (`EXACT_SZ`: capacity `count`) in a heap block.
+    /// A ring in a heap block, as DPDK sizes them: `count` slots, a power of two, holding
+    /// `count - 1` elements; with [`RingFlags::EXACT_SZ`] any `count`, holding exactly `count`
+    /// (in the next power of two of slots).
     pub fn new(name: &str, count: u32, flags: RingFlags) -> Result<Self, RingError> {
         let () = Self::ELEMENT_FITS;
         Ok(Ring {

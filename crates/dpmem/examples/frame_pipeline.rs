@@ -2,7 +2,7 @@
 //! pool, writes each one (a sequence number, a payload and its checksum), and moves the
 //! frame's handle through a ring; the main lcore takes the handle, checks the frame in place,
 //! and drops the handle, which puts the buffer back in its pool. No `unsafe`, no `'static`,
-//! no integer casts: the worker borrows the pool and the ring through a scoped launch, and
+//! no pointers passed as integers: the worker borrows the pool and the ring through a scoped launch, and
 //! frames travel as owning handles.
 //!
 //! ```sh
