@@ -577,3 +577,39 @@ impl HeadTail {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Two multi-thread claims made in turn, the later one finished first: its slots are not
+    /// published before the earlier claim's, which may still be being written. The other side
+    /// never sees the tail pass a slot in progress, and the tail never moves back.
+    #[test]
+    fn multi_thread_claims_publish_in_the_order_they_were_made() {
+        let producers = HeadTail::new(SyncType::Mt, 0, Layout::APART);
+        let consumers = HeadTail::new(SyncType::Mt, 0, Layout::APART);
+        let capacity = 15;
+        let claim = |n| {
+            producers.move_head::<false, false, false>(&consumers, capacity, n, Behavior::Fixed)
+        };
+        let (earlier, later) = (claim(4), claim(3));
+        assert_eq!((earlier.start, earlier.n), (0, 4));
+        assert_eq!((later.start, later.n), (4, 3));
+        std::thread::scope(|s| {
+            let publisher = s.spawn(|| producers.update_tail::<false>(later.start, later.n));
+            std::thread::sleep(Duration::from_millis(50));
+            assert_eq!(
+                producers.tail_position(Ordering::Acquire),
+                0,
+                "the later claim published past the earlier one"
+            );
+            assert!(!publisher.is_finished(), "the later claim waits its turn");
+            producers.update_tail::<false>(earlier.start, earlier.n);
+            publisher.join().unwrap();
+        });
+        assert_eq!(producers.tail_position(Ordering::Acquire), 7);
+    }
+}

@@ -214,6 +214,29 @@ fn peek_across_the_wrap_for_st_and_hts() {
     }
 }
 
+/// The dump gives each side's head and tail, as `rte_ring_dump` does: while a reservation
+/// is open, the producers' head is past their tail by the slots it holds, in both modes that
+/// have reservations (single-thread and HTS).
+#[test]
+fn the_dump_shows_an_open_reservation_as_the_head_past_the_tail() {
+    for flags in [
+        RingFlags::SP_ENQ | RingFlags::SC_DEQ,
+        RingFlags::MP_HTS_ENQ | RingFlags::MC_HTS_DEQ,
+    ] {
+        let ring = Ring::<u64>::new("dump", 16, flags).unwrap();
+        let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        p.enqueue_bulk(&[0; 6]);
+        c.dequeue_bulk(&mut [0; 2]);
+        let open = p.enqueue_start(3, Behavior::Fixed).unwrap();
+        let dump = ring.dump();
+        assert!(dump.contains(": head=9 tail=6 "), "{flags:?}: {dump}");
+        assert!(dump.contains(": head=2 tail=2 "), "{flags:?}: {dump}");
+        open.finish(&[1, 2, 3]);
+        let dump = ring.dump();
+        assert!(dump.contains(": head=9 tail=9 "), "{flags:?}: {dump}");
+    }
+}
+
 /// On an HTS side a start that claims nothing holds nothing, so another handle may claim
 /// next; giving back the empty reservation must leave that claim alone (finishing it would
 /// end the other claim and let a third take the same slots).

@@ -195,4 +195,124 @@ mod tests {
         assert_eq!(class_of(2047 & !63), (1, 15));
         assert!(class_of(u64::MAX).0 < FL_COUNT);
     }
+
+    /// The smallest element size list `class` holds.
+    fn smallest_in((fl, sl): (usize, usize)) -> u64 {
+        if fl == 0 {
+            sl as u64 * 64
+        } else {
+            ((SL_COUNT + sl) as u64) << (fl as u32 + FL_SHIFT - 1 - SL_LOG2)
+        }
+    }
+
+    /// `class_at_least(size)` is the first list whose every element is at least `size` bytes:
+    /// its smallest member is no smaller than `size`, and the list before it holds a smaller
+    /// one (rounding up no further than needed), for any size, a multiple of a cache line or
+    /// not; a size no class can round up to is `None`.
+    #[test]
+    fn class_at_least_is_the_first_list_whose_every_element_is_big_enough() {
+        let sizes = (1..4096u64)
+            .chain((4096..1 << 22).step_by(64))
+            .chain((23..64).flat_map(|bit| {
+                let p = 1u64 << bit;
+                [p - 1, p, p + 1, p + (p >> 4) - 1, p + (p >> 4) + 1]
+            }));
+        for size in sizes {
+            let Some(c) = class_at_least(size) else {
+                panic!("{size} has a class")
+            };
+            assert!(c.0 < FL_COUNT && c.1 < SL_COUNT, "{size}: {c:?}");
+            assert!(smallest_in(c) >= size, "{size}: {c:?} holds smaller");
+            let before = match c {
+                (0, 0) => None,
+                (fl, 0) => Some((fl - 1, SL_COUNT - 1)),
+                (fl, sl) => Some((fl, sl - 1)),
+            };
+            if let Some(before) = before {
+                assert!(
+                    smallest_in(before) < size,
+                    "{size}: {c:?} rounds past {before:?}"
+                );
+            }
+        }
+        assert_eq!(class_at_least(u64::MAX), None);
+    }
+
+    /// Element headers in ordinary memory, as they would be in heap memory: 64-byte aligned.
+    #[repr(C, align(64))]
+    struct Headers([ElemHeader; 4]);
+
+    /// Free elements inserted and removed again: the index says it is empty exactly when no
+    /// list holds one, finds each by its class and in size order, and its bitmaps agree with
+    /// its lists after every step.
+    #[test]
+    fn the_index_is_empty_exactly_when_no_list_holds_an_element() {
+        let mut mem = Box::new(Headers([ElemHeader::default(); 4]));
+        let sizes = [128u64, 128, 4096, 1 << 20];
+        let elems: Vec<Elem> = (0..4)
+            .map(|i| {
+                let elem = Elem(&raw mut mem.0[i] as usize);
+                elem.store(ElemHeader {
+                    size: sizes[i],
+                    ..ElemHeader::default()
+                });
+                elem
+            })
+            .collect();
+        let mut index = FreeIndex {
+            row_bitmap: 0,
+            list_bitmaps: [0; FL_COUNT],
+            heads: [[0; SL_COUNT]; FL_COUNT],
+        };
+        assert!(index.is_empty());
+        assert_eq!(index.first_nonempty_from((0, 0)), None);
+        for &elem in &elems {
+            index.insert(elem);
+            assert!(!index.is_empty());
+            assert!(index.bitmaps_consistent());
+        }
+        let classes: Vec<_> = sizes.iter().map(|&s| class_of(s)).collect();
+        assert_eq!(index.head(classes[0]), Some(elems[1]), "newest first");
+        assert_eq!(index.first_nonempty_from((0, 0)), Some(classes[0]));
+        assert_eq!(index.next_nonempty_after(classes[0]), Some(classes[2]));
+        assert_eq!(index.next_nonempty_after(classes[2]), Some(classes[3]));
+        assert_eq!(index.next_nonempty_after(classes[3]), None);
+        assert_eq!(index.last_nonempty(), Some(classes[3]));
+        // The consistency check notices a bitmap that disagrees with the lists: a list
+        // marked non-empty that is empty, or a row marked empty that holds one.
+        let (fl, sl) = classes[0];
+        let empty_sl = (0..SL_COUNT).find(|&x| x != sl).unwrap();
+        index.list_bitmaps[fl] |= 1 << empty_sl;
+        assert!(
+            !index.bitmaps_consistent(),
+            "an empty list marked non-empty"
+        );
+        index.list_bitmaps[fl] &= !(1 << empty_sl);
+        index.row_bitmap &= !(1 << fl);
+        assert!(!index.bitmaps_consistent(), "a non-empty row marked empty");
+        index.row_bitmap |= 1 << fl;
+        assert!(index.bitmaps_consistent());
+        let mut seen = Vec::new();
+        index.for_each(|c, e, h| seen.push((c, e, h.size)));
+        assert_eq!(
+            seen,
+            [(classes[0], elems[1], 128), (classes[0], elems[0], 128)]
+                .into_iter()
+                .chain([
+                    (classes[2], elems[2], 4096),
+                    (classes[3], elems[3], 1 << 20)
+                ])
+                .collect::<Vec<_>>()
+        );
+        // Removed in an order that takes a lone element, one behind a list's head, then the head.
+        for i in [3, 0, 1, 2] {
+            let h = elems[i].load();
+            index.remove(elems[i], &h);
+            let h = elems[i].load();
+            assert_eq!((h.free_prev, h.free_next), (0, 0), "links cleared");
+            assert!(index.bitmaps_consistent());
+            assert_eq!(index.is_empty(), i == 2, "after removing {i}");
+        }
+        assert_eq!(index.last_nonempty(), None);
+    }
 }
