@@ -16,6 +16,10 @@ use dpmem_eal::heap::Heaps;
 use dpmem_eal::{Eal, HeapStats, Memzone, MemzoneFlags, Socket};
 use libfuzzer_sys::fuzz_target;
 
+#[path = "../common/input_reader.rs"]
+mod input_reader;
+use input_reader::Reader;
+
 /// The heap's alignment when a call passes 0.
 const CACHE_LINE: usize = 64;
 /// Live blocks and memzones kept at once; further allocations are skipped.
@@ -46,30 +50,8 @@ fn eal() -> &'static Eal {
     })
 }
 
-/// The input, read a few bytes at a time; past its end every read is 0.
-struct Reader<'a> {
-    data: &'a [u8],
-}
-
+/// The heap's own readings of the input: sizes, alignments and sockets as a user might pass.
 impl Reader<'_> {
-    fn u8(&mut self) -> u8 {
-        match self.data.split_first() {
-            Some((b, rest)) => {
-                self.data = rest;
-                *b
-            }
-            None => 0,
-        }
-    }
-
-    fn u16(&mut self) -> u16 {
-        u16::from_le_bytes([self.u8(), self.u8()])
-    }
-
-    fn u32(&mut self) -> u32 {
-        u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
-    }
-
     /// A size: mostly small, sometimes large (up to 16 MiB, the whole heap), sometimes absurd.
     fn size(&mut self) -> usize {
         let kind = self.u8();
@@ -526,9 +508,9 @@ fuzz_target!(|data: &[u8]| {
         freed_zones: Vec::new(),
         next_fill: 0,
     };
-    let mut r = Reader { data };
+    let mut r = Reader::new(data);
     for _ in 0..MAX_OPS {
-        if r.data.is_empty() {
+        if r.is_empty() {
             break;
         }
         let op = r.u8();

@@ -24,8 +24,13 @@ use std::time::{Duration, Instant};
 
 use dpmem_ring::{
     memory_size, Behavior, ConsumerMode, HeapRegion, ProducerMode, RawRing, RingFlags, RingMemory,
+    ZeroCopyRegions,
 };
 use libfuzzer_sys::fuzz_target;
+
+#[path = "../common/input_reader.rs"]
+mod input_reader;
+use input_reader::Reader;
 
 // Where the header keeps what the harness reads and damages on purpose (header.rs, headtail.rs:
 // five 128-byte blocks, checked against a real ring at start-up by `check_layout`).
@@ -65,28 +70,6 @@ unsafe impl RingMemory for Borrowed {
     }
     fn len(&self) -> usize {
         self.len
-    }
-}
-
-struct Reader<'a> {
-    data: &'a [u8],
-}
-
-impl Reader<'_> {
-    fn u8(&mut self) -> u8 {
-        match self.data.split_first() {
-            Some((b, rest)) => {
-                self.data = rest;
-                *b
-            }
-            None => 0,
-        }
-    }
-    fn u32(&mut self) -> u32 {
-        u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
-    }
-    fn u64(&mut self) -> u64 {
-        u64::from(self.u32()) | u64::from(self.u32()) << 32
     }
 }
 
@@ -395,6 +378,20 @@ fn operate<M: RingMemory>(ring: &RawRing<M>, block: &Block, r: &mut Reader<'_>) 
             );
         }
     };
+    // A zero-copy claim's regions must lie in the slot array; their lengths in bytes.
+    let check_regions = |regions: &ZeroCopyRegions| {
+        check_moved(regions.n);
+        let first = regions.first_len as usize * esize;
+        let second = (regions.n - regions.first_len) as usize * esize;
+        if regions.n > 0 {
+            assert!(
+                block.in_slots(regions.first, first, slots_len)
+                    && (second == 0 || block.in_slots(regions.second, second, slots_len)),
+                "zero-copy regions {regions:?} outside the slots: {what}"
+            );
+        }
+        (first, second)
+    };
     match op & 7 {
         0 | 1 => {
             if may_wait(producer, per_call) {
@@ -460,16 +457,8 @@ fn operate<M: RingMemory>(ring: &RawRing<M>, block: &Block, r: &mut Reader<'_>) 
                     || unsafe { ring.enqueue_zc_start(n, behavior) },
                 );
                 if let Ok(regions) = started {
-                    check_moved(regions.n);
-                    let first = regions.first_len as usize * esize;
-                    let second = (regions.n - regions.first_len) as usize * esize;
+                    let (first, second) = check_regions(&regions);
                     if regions.n > 0 {
-                        assert!(
-                            block.in_slots(regions.first, first, slots_len)
-                                && (second == 0
-                                    || block.in_slots(regions.second, second, slots_len)),
-                            "zero-copy regions {regions:?} outside the slots: {what}"
-                        );
                         // SAFETY: the claimed regions, inside the slot array (checked).
                         unsafe {
                             std::ptr::write_bytes(regions.first, op, first);
@@ -507,16 +496,8 @@ fn operate<M: RingMemory>(ring: &RawRing<M>, block: &Block, r: &mut Reader<'_>) 
                     || unsafe { ring.dequeue_zc_start(n, behavior) },
                 );
                 if let Ok(regions) = started {
-                    check_moved(regions.n);
-                    let first = regions.first_len as usize * esize;
-                    let second = (regions.n - regions.first_len) as usize * esize;
+                    check_regions(&regions);
                     if regions.n > 0 {
-                        assert!(
-                            block.in_slots(regions.first, first, slots_len)
-                                && (second == 0
-                                    || block.in_slots(regions.second, second, slots_len)),
-                            "zero-copy regions {regions:?} outside the slots: {what}"
-                        );
                         // SAFETY: finishes the claim just made.
                         unsafe { ring.dequeue_zc_finish(regions.n) };
                     }
@@ -548,7 +529,7 @@ fn operate<M: RingMemory>(ring: &RawRing<M>, block: &Block, r: &mut Reader<'_>) 
 fuzz_target!(|data: &[u8]| {
     start_watchdog();
     check_layout();
-    let mut r = Reader { data };
+    let mut r = Reader::new(data);
     let (count, esize, flags) = geometry(&mut r);
     let ring_len = memory_size(count, esize, flags).expect("a geometry the ring accepts");
     let region = HeapRegion::zeroed(ring_len + GUARD).expect("memory for the ring");
@@ -583,7 +564,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(attached.memory_size() <= ring_len);
     let _ = (attached.name(), attached.flags(), attached.dump());
     for _ in 0..MAX_OPS {
-        if r.data.is_empty() {
+        if r.is_empty() {
             break;
         }
         let what = operate(&attached, &block, &mut r);

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::report::{render_table, Better, Footnotes, Measurement, Report};
+use crate::report::{render_notes, render_table, Better, Footnotes, Measurement, Report};
 use crate::stats::median;
 
 /// Median and range of one figure over the runs that measured it.
@@ -221,16 +221,11 @@ impl RepeatedReport {
             self.family, self.title, self.repeats, self.reps, self.unit, self.dpdk_build
         );
         out.push_str(&render_table(&table));
-        for row in &self.rows {
-            if let Some(note) = &row.note {
-                out.push_str(&format!("{}: {note}\n", row.name));
-            }
-        }
-        out.push_str(&footnotes.render());
-        for note in &self.notes {
-            out.push_str(note);
-            out.push('\n');
-        }
+        let row_notes = self
+            .rows
+            .iter()
+            .map(|r| (r.name.as_str(), r.note.as_deref()));
+        out.push_str(&render_notes(row_notes, &footnotes, &self.notes));
         for why in &self.failed_runs {
             out.push_str(&format!("failed {why}\n"));
         }

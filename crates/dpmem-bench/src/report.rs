@@ -181,16 +181,11 @@ impl Report {
             self.family, self.title, self.reps, self.unit, self.dpdk_build
         );
         out.push_str(&render_table(&table));
-        for row in &self.rows {
-            if let Some(note) = &row.note {
-                out.push_str(&format!("{}: {note}\n", row.name));
-            }
-        }
-        out.push_str(&footnotes.render());
-        for note in &self.notes {
-            out.push_str(note);
-            out.push('\n');
-        }
+        let row_notes = self
+            .rows
+            .iter()
+            .map(|r| (r.name.as_str(), r.note.as_deref()));
+        out.push_str(&render_notes(row_notes, &footnotes, &self.notes));
         out.push_str(&self.ratio_line());
         out.push('\n');
         out
@@ -235,6 +230,27 @@ impl Footnotes {
 
 /// Lines of cells as an aligned table: names (the first column) left-aligned, numbers
 /// right-aligned so their digits line up.
+/// What goes under a table: each row's note, the reasons of its missing cells, then the
+/// report's own notes.
+pub(crate) fn render_notes<'a>(
+    row_notes: impl Iterator<Item = (&'a str, Option<&'a str>)>,
+    footnotes: &Footnotes,
+    notes: &[String],
+) -> String {
+    let mut out = String::new();
+    for (name, note) in row_notes {
+        if let Some(note) = note {
+            out.push_str(&format!("{name}: {note}\n"));
+        }
+    }
+    out.push_str(&footnotes.render());
+    for note in notes {
+        out.push_str(note);
+        out.push('\n');
+    }
+    out
+}
+
 pub(crate) fn render_table(table: &[Vec<String>]) -> String {
     let columns = table.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)

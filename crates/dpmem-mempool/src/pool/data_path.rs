@@ -69,9 +69,9 @@ impl<'eal> Mempool<'eal> {
     #[inline(never)]
     pub(super) fn get_uncached(&self, objs: &mut [*mut u8]) -> Result<(), MempoolError> {
         match objs {
-            // SAFETY: no cache.
+            // SAFETY: a null cache, which `get_with` takes as none.
             [one] => unsafe { self.get_with(core::slice::from_mut(one), core::ptr::null_mut()) },
-            // SAFETY: no cache.
+            // SAFETY: a null cache, which `get_with` takes as none.
             _ => unsafe { self.get_with(objs, core::ptr::null_mut()) },
         }
     }
@@ -83,9 +83,11 @@ impl<'eal> Mempool<'eal> {
     #[inline(never)]
     pub(super) unsafe fn put_uncached(&self, objs: &[*mut u8]) {
         match objs {
-            // SAFETY: the caller's contract; no cache.
+            // SAFETY: the objects are as `put_bulk` requires (the caller's contract), and a
+            // null cache is none.
             [one] => unsafe { self.put_with(core::slice::from_ref(one), core::ptr::null_mut()) },
-            // SAFETY: the caller's contract; no cache.
+            // SAFETY: the objects are as `put_bulk` requires (the caller's contract), and a
+            // null cache is none.
             _ => unsafe { self.put_with(objs, core::ptr::null_mut()) },
         }
     }
