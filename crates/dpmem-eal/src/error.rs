@@ -23,6 +23,8 @@ pub enum ErrorKind {
     NameTooLong,
     /// Shared state found inconsistent (`EFAULT`).
     Fault,
+    /// A count past what its field holds (`EOVERFLOW`): a chain of too many segments.
+    Overflow,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,34 @@
+//! [`PoolInfo`]: what a packet buffer pool records about its buffers, in the mempool's private
+//! area (DPDK's `rte_pktmbuf_pool_private`), where every process finds it at the same address.
+//! A buffer's header points here, so the room and private sizes of its pool are one load away
+//! when a buffer is detached or checked.
+
+/// The pool's buffers hold pinned external memory: each buffer's data is a fixed piece of the
+/// caller's memory and is never detached from it (`RTE_PKTMBUF_POOL_F_PINNED_EXT_BUF`).
+pub const POOL_F_PINNED_EXT_BUF: u32 = 1 << 0;
+
+/// Marks a mempool private area as a packet buffer pool's ("MBUFPOOL" in ASCII).
+pub(crate) const POOL_INFO_MAGIC: u64 = u64::from_le_bytes(*b"MBUFPOOL");
+
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct PoolInfo {
+    /// Bytes of each buffer's data room (0 for a pinned pool: the data is external).
+    pub(crate) data_room: u16,
+    /// Bytes of the private area between each header and its room.
+    pub(crate) priv_size: u16,
+    /// `POOL_F_*` flags.
+    pub(crate) flags: u32,
+    /// [`POOL_INFO_MAGIC`] once the pool is set up: a private area without it is not a
+    /// packet buffer pool's.
+    pub(crate) magic: u64,
+    /// The mempool's shared header: which pool a process's handle must put buffers back to.
+    pub(crate) mempool_header: u64,
+}
+
+impl PoolInfo {
+    #[inline]
+    pub(crate) fn is_pinned(&self) -> bool {
+        self.flags & POOL_F_PINNED_EXT_BUF != 0
+    }
+}

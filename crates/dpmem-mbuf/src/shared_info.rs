@@ -1,0 +1,129 @@
+//! [`ExtSharedInfo`]: the shared info of an external buffer (DPDK's
+//! `rte_mbuf_ext_shared_info`): a reference count and the callback that gives the memory back
+//! when the last reference goes.
+//!
+//! The shared info lives wherever its owner put it — at the end of the external buffer
+//! ([`ExtSharedInfo::init_at_end`]), embedded in a frame descriptor, or, for a pinned pool,
+//! right after each buffer's header. Buffers attached to the external memory point at it;
+//! the count says how many. As in DPDK, attaching a buffer does not add to the count: whoever
+//! attaches accounts for the reference ([`ExtSharedInfo::refcnt_update`]).
+//!
+//! The callback is a function address, valid in the process that set it (and in processes of
+//! the same executable without address randomisation): the last release of an external
+//! buffer must happen in such a process.
+
+use core::ffi::c_void;
+use core::ptr::NonNull;
+
+use crate::refcount;
+use crate::sync::AtomicU16;
+
+/// The function that gives an external buffer back: called with the buffer's address and the
+/// opaque value given at set-up, once, after the last reference is released, from whichever
+/// thread released it.
+pub type ExtFreeCallback = unsafe extern "C" fn(addr: *mut c_void, opaque: *mut c_void);
+
+/// An external buffer's shared info (24 bytes, as DPDK's).
+#[repr(C)]
+#[derive(Debug)]
+pub struct ExtSharedInfo {
+    /// The callback; `None` only in a pinned pool, where the "callback" is to put the buffer
+    /// named by `fcb_opaque` back in its pool (this crate does that itself: a function address
+    /// is not valid in every process).
+    pub(crate) free_cb: Option<ExtFreeCallback>,
+    pub(crate) fcb_opaque: *mut c_void,
+    /// References to the external buffer.
+    pub(crate) refcnt: AtomicU16,
+}
+
+#[cfg(not(loom))]
+const _: () = assert!(core::mem::size_of::<ExtSharedInfo>() == 24);
+
+impl ExtSharedInfo {
+    /// A shared info with one reference (the caller's).
+    pub fn new(free_cb: ExtFreeCallback, opaque: *mut c_void) -> ExtSharedInfo {
+        ExtSharedInfo {
+            free_cb: Some(free_cb),
+            fcb_opaque: opaque,
+            refcnt: AtomicU16::new(1),
+        }
+    }
+
+    /// Places a shared info with one reference at the end of the caller's buffer
+    /// (`rte_pktmbuf_ext_shinfo_init_helper`): at the last 8-byte aligned place where it
+    /// fits, and shrinks `*buf_len` so the usable buffer stops before it. `None`, with
+    /// `*buf_len` unchanged, when the buffer is too short to hold it and a byte of data.
+    ///
+    /// # Safety
+    /// `buf` is valid for writes of `*buf_len` bytes and stays so while the shared info is
+    /// used.
+    pub unsafe fn init_at_end(
+        buf: *mut u8,
+        buf_len: &mut u16,
+        free_cb: ExtFreeCallback,
+        opaque: *mut c_void,
+    ) -> Option<NonNull<ExtSharedInfo>> {
+        let size = core::mem::size_of::<ExtSharedInfo>();
+        let end = (buf as usize).checked_add(*buf_len as usize)?;
+        let at = end.checked_sub(size)? & !7;
+        if at <= buf as usize {
+            return None;
+        }
+        let shinfo = at as *mut ExtSharedInfo;
+        // SAFETY: `at..at+24` is inside the caller's buffer (`at + 24 <= end`, `at > buf`),
+        // 8-byte aligned, and the caller gives us the buffer.
+        unsafe { shinfo.write(ExtSharedInfo::new(free_cb, opaque)) };
+        *buf_len = (at - buf as usize) as u16;
+        NonNull::new(shinfo)
+    }
+
+    /// The references (`rte_mbuf_ext_refcnt_read`).
+    #[inline]
+    pub fn refcnt(&self) -> u16 {
+        refcount::read(&self.refcnt)
+    }
+
+    /// Sets the references (`rte_mbuf_ext_refcnt_set`), for memory nobody else holds yet.
+    #[inline]
+    pub fn refcnt_set(&self, value: u16) {
+        refcount::set(&self.refcnt, value)
+    }
+
+    /// Adds `delta` references and returns the new count (`rte_mbuf_ext_refcnt_update`).
+    /// Dropping the last reference this way does not run the callback: release through a
+    /// buffer's free, or [`release`](Self::release).
+    #[inline]
+    pub fn refcnt_update(&self, delta: i16) -> u16 {
+        refcount::update(&self.refcnt, delta)
+    }
+
+    /// Drops one reference; runs the callback when it was the last.
+    ///
+    /// # Safety
+    /// The caller holds the reference it drops, and the callback may run now, in this
+    /// process.
+    pub unsafe fn release(this: NonNull<ExtSharedInfo>, buf_addr: *mut u8) {
+        // SAFETY: the caller holds a reference, so the shared info is alive.
+        let last = refcount::release(unsafe { &this.as_ref().refcnt });
+        if last {
+            // SAFETY: the last reference is gone: this thread owns the shared info.
+            unsafe { Self::run_callback(this, buf_addr) }
+        }
+    }
+
+    /// Runs the callback of a shared info whose last reference is gone.
+    ///
+    /// # Safety
+    /// No reference is left and the callback was set in this process.
+    pub(crate) unsafe fn run_callback(this: NonNull<ExtSharedInfo>, buf_addr: *mut u8) {
+        // SAFETY: the caller's contract: nobody else uses the shared info.
+        let info = unsafe { this.as_ref() };
+        let (cb, opaque) = (info.free_cb, info.fcb_opaque);
+        if let Some(cb) = cb {
+            // SAFETY: the callback's contract is its setter's; this is its one call, after
+            // the last release. It is the last touch: the shared info may be inside the
+            // memory it frees.
+            unsafe { cb(buf_addr.cast(), opaque) };
+        }
+    }
+}
