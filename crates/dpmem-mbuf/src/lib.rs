@@ -59,6 +59,6 @@ pub use header::{
     PORT_INVALID, PRIV_ALIGN,
 };
 pub use pool::create::{ExtMem, PktmbufPoolBuilder, DEFAULT_BUF_SIZE};
-pub use pool::PktmbufPool;
+pub use pool::{PacketPoolInfo, PktmbufPool};
 pub use pool_info::POOL_F_PINNED_EXT_BUF;
 pub use shared_info::{ExtFreeCallback, ExtSharedInfo};

@@ -17,6 +17,17 @@ use dpmem_mempool::Mempool;
 use crate::error::MbufError;
 use crate::pool_info::{PoolInfo, POOL_INFO_MAGIC};
 
+/// What a mempool holding packet buffers says about them ([`PktmbufPool::describe`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketPoolInfo {
+    /// Bytes of each buffer's room (0 for a pinned pool).
+    pub data_room: u16,
+    /// Bytes of each buffer's private area.
+    pub priv_size: u16,
+    /// Whether the data is pinned external memory.
+    pub pinned: bool,
+}
+
 /// This process's state of one open pool, shared by every handle on it in the process and
 /// found from a buffer's header through [`open_pools`].
 #[derive(Debug)]
@@ -121,6 +132,20 @@ impl<'eal> PktmbufPool<'eal> {
         let mempool = Mempool::lookup(eal, name)?;
         let info = Self::info_of(&mempool)?;
         Self::open(info, mempool, false)
+    }
+
+    /// What `mempool` says about its packet buffers, if it is a packet buffer pool (for tools
+    /// that walk every mempool, such as `dpmem info`).
+    pub fn describe(mempool: &Mempool<'_>) -> Option<PacketPoolInfo> {
+        let info = Self::info_of(mempool).ok()?;
+        // SAFETY: `info_of` found the pool info in the pool's private area, which lives with
+        // the pool the caller holds.
+        let info = unsafe { info.as_ref() };
+        Some(PacketPoolInfo {
+            data_room: info.data_room,
+            priv_size: info.priv_size,
+            pinned: info.is_pinned(),
+        })
     }
 
     /// The pool info in a mempool's private area, if it is a packet buffer pool.
