@@ -123,6 +123,18 @@ impl<'p> Mbuf<'p> {
         }
     }
 
+    /// A handle on packet `m` with the lifetime the caller names.
+    ///
+    /// # Safety
+    /// As [`from_raw`](Self::from_raw), with `'p` no longer than the pools' being open.
+    #[inline(always)]
+    pub(crate) unsafe fn from_raw_parts(m: NonNull<MbufHeader>) -> Mbuf<'p> {
+        Mbuf {
+            m,
+            _pools: PhantomData,
+        }
+    }
+
     /// Gives up the handle without freeing: the caller owns the packet's reference.
     #[inline(always)]
     pub fn into_raw(self) -> NonNull<MbufHeader> {

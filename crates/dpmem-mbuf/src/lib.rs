@@ -47,6 +47,7 @@ mod header;
 mod pool;
 mod pool_info;
 mod refcount;
+mod ring_handle;
 mod shared_info;
 mod sync;
 
