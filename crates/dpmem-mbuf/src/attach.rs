@@ -69,15 +69,8 @@ pub(crate) unsafe fn detach_data(m: NonNull<MbufHeader>) -> bool {
 fn pinned_release_own(h: &MbufHeader) -> bool {
     // SAFETY: a pinned buffer's shared info is right after its header, live with it.
     let shinfo = unsafe { &*h.shinfo.get() };
-    if shinfo.refcnt() == 1 {
-        return true;
-    }
-    if !refcount::release(&shinfo.refcnt) {
-        return false;
-    }
-    // The clones are gone: the memory is this buffer's alone again.
-    shinfo.refcnt_set(1);
-    true
+    // When the clones are gone the count is back at 1: the memory is this buffer's alone.
+    refcount::release_for_reuse(&shinfo.refcnt)
 }
 
 /// Drops `h`'s reference on its external memory, running the callback when it was the last.
@@ -134,11 +127,10 @@ unsafe fn release_direct(h: &MbufHeader) {
     let md = NonNull::new(direct_of(h)).expect("an indirect buffer's direct buffer");
     // SAFETY: `h` holds a reference on `md`, so it is live.
     let direct = unsafe { md.as_ref() };
-    if refcount::release(&direct.refcnt) {
+    if refcount::release_for_reuse(&direct.refcnt) {
         // The last reference is gone: this thread has `md` alone.
         direct.next.set(null_mut());
         direct.nb_segs.set(1);
-        refcount::set(&direct.refcnt, 1);
         // SAFETY: ready for its pool, owned here; the pool is open (contract).
         unsafe { raw_free(md) };
     }

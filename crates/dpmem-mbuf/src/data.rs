@@ -65,13 +65,38 @@ pub fn iova_at(m: &MbufHeader, offset: usize) -> Option<dpmem_eal::Iova> {
 }
 
 /// The packet length after adding `len` bytes.
+#[inline(always)]
 fn grown(m: &MbufHeader, len: u16) -> Result<u32, MbufError> {
-    m.pkt_len
-        .get()
-        .checked_add(len as u32)
-        .ok_or(MbufError::PacketTooLong {
-            len: m.pkt_len.get() as u64 + len as u64,
-        })
+    match m.pkt_len.get().checked_add(len as u32) {
+        Some(pkt_len) => Ok(pkt_len),
+        None => Err(too_long(m.pkt_len.get() as u64 + len as u64)),
+    }
+}
+
+#[cold]
+fn too_long(len: u64) -> MbufError {
+    MbufError::PacketTooLong { len }
+}
+
+#[cold]
+fn no_headroom(wanted: u16, room: u16) -> MbufError {
+    MbufError::NoHeadroom {
+        wanted: wanted as usize,
+        room,
+    }
+}
+
+#[cold]
+fn no_tailroom(wanted: usize, room: u16) -> MbufError {
+    MbufError::NoTailroom { wanted, room }
+}
+
+#[cold]
+fn too_short(wanted: u16, len: u16) -> MbufError {
+    MbufError::SegmentTooShort {
+        wanted: wanted as usize,
+        len,
+    }
 }
 
 /// Grows the data of the first segment by `len` bytes at the front (`rte_pktmbuf_prepend`);
@@ -81,10 +106,7 @@ fn grown(m: &MbufHeader, len: u16) -> Result<u32, MbufError> {
 #[inline]
 pub fn prepend(m: &MbufHeader, len: u16) -> Result<*mut u8, MbufError> {
     if len > m.data_off.get() {
-        return Err(MbufError::NoHeadroom {
-            wanted: len as usize,
-            room: m.data_off.get(),
-        });
+        return Err(no_headroom(len, m.data_off.get()));
     }
     let pkt_len = grown(m, len)?;
     m.data_off.set(m.data_off.get() - len);
@@ -97,13 +119,19 @@ pub fn prepend(m: &MbufHeader, len: u16) -> Result<*mut u8, MbufError> {
 /// returns where the new bytes start. `ENOSPC` when that segment's tailroom is shorter.
 #[inline]
 pub fn append(m: &MbufHeader, len: u16) -> Result<*mut u8, MbufError> {
-    let last = last_segment(m);
+    append_to_last(m, last_segment(m), len)
+}
+
+/// [`append`] with the last segment of `m` already found.
+#[inline(always)]
+pub(crate) fn append_to_last(
+    m: &MbufHeader,
+    last: &MbufHeader,
+    len: u16,
+) -> Result<*mut u8, MbufError> {
     let room = tailroom(last);
     if len > room {
-        return Err(MbufError::NoTailroom {
-            wanted: len as usize,
-            room,
-        });
+        return Err(no_tailroom(len as usize, room));
     }
     let pkt_len = grown(m, len)?;
     let tail = data_at(last, last.data_len.get() as usize);
@@ -117,10 +145,7 @@ pub fn append(m: &MbufHeader, len: u16) -> Result<*mut u8, MbufError> {
 #[inline]
 pub fn adj(m: &MbufHeader, len: u16) -> Result<*mut u8, MbufError> {
     if len > m.data_len.get() {
-        return Err(MbufError::SegmentTooShort {
-            wanted: len as usize,
-            len: m.data_len.get(),
-        });
+        return Err(too_short(len, m.data_len.get()));
     }
     m.data_len.set(m.data_len.get() - len);
     m.data_off.set(m.data_off.get() + len);
@@ -134,10 +159,7 @@ pub fn adj(m: &MbufHeader, len: u16) -> Result<*mut u8, MbufError> {
 pub fn trim(m: &MbufHeader, len: u16) -> Result<(), MbufError> {
     let last = last_segment(m);
     if len > last.data_len.get() {
-        return Err(MbufError::SegmentTooShort {
-            wanted: len as usize,
-            len: last.data_len.get(),
-        });
+        return Err(too_short(len, last.data_len.get()));
     }
     last.data_len.set(last.data_len.get() - len);
     m.pkt_len.set(m.pkt_len.get() - len as u32);

@@ -50,7 +50,7 @@ fn pool_not_open(info: *const PoolInfo) -> ! {
 pub(crate) unsafe fn prefree_seg(m: NonNull<MbufHeader>) -> Option<NonNull<MbufHeader>> {
     // SAFETY: the caller's contract: the segment is live.
     let h = unsafe { m.as_ref() };
-    if !refcount::release(&h.refcnt) {
+    if !refcount::release_for_reuse(&h.refcnt) {
         return None;
     }
     // The last reference is gone: this thread has the segment alone.
@@ -65,7 +65,6 @@ pub(crate) unsafe fn prefree_seg(m: NonNull<MbufHeader>) -> Option<NonNull<MbufH
     if h.nb_segs.get() != 1 {
         h.nb_segs.set(1);
     }
-    refcount::set(&h.refcnt, 1);
     Some(m)
 }
 
