@@ -55,9 +55,16 @@ pub enum MbufError {
     /// A dynamic field or flag name taken with other parameters (`EEXIST`).
     #[error("dynamic {what} {name:?} is registered with other parameters")]
     DynamicExists { what: &'static str, name: String },
-    /// The offset or bit asked for is taken, or no room is left (`EBUSY` / `ENOENT` as DPDK).
-    #[error("no room for dynamic {what} {name:?}: {reason}")]
+    /// The offset or bit asked for is taken (`EBUSY`).
+    #[error("dynamic {what} {name:?} cannot go there: {reason}")]
     DynamicBusy {
+        what: &'static str,
+        name: String,
+        reason: String,
+    },
+    /// No room is left for a new dynamic field or flag (`ENOENT`, as DPDK).
+    #[error("no room for dynamic {what} {name:?}: {reason}")]
+    DynamicNoRoom {
         what: &'static str,
         name: String,
         reason: String,
@@ -82,7 +89,9 @@ impl MbufError {
             | MbufError::OutOfPacket { .. }
             | MbufError::Corrupt(_) => ErrorKind::Inval,
             MbufError::Mempool(e) => e.kind(),
-            MbufError::Exhausted { .. } | MbufError::DynamicNotFound { .. } => ErrorKind::NoEnt,
+            MbufError::Exhausted { .. }
+            | MbufError::DynamicNotFound { .. }
+            | MbufError::DynamicNoRoom { .. } => ErrorKind::NoEnt,
             MbufError::TooManySegments { .. } | MbufError::PacketTooLong { .. } => {
                 ErrorKind::Overflow
             }
