@@ -80,7 +80,8 @@ impl<'eal> PktmbufPool<'eal> {
         self.mempool().size()
     }
 
-    /// Bytes of each buffer's data room (`rte_pktmbuf_data_room_size`); 0 for a pinned pool.
+    /// Bytes of each buffer's data room (`rte_pktmbuf_data_room_size`); in a pinned pool,
+    /// how much of each external element a buffer uses.
     pub fn data_room(&self) -> u16 {
         self.info().data_room
     }
