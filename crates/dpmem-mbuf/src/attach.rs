@@ -67,6 +67,9 @@ pub(crate) unsafe fn detach_data(m: NonNull<MbufHeader>) -> bool {
 
 /// A pinned pool's buffer releasing its own memory: true when no clone shares it any more.
 fn pinned_release_own(h: &MbufHeader) -> bool {
+    // The buffer is being freed: its flags go back to a fresh pinned buffer's (as DPDK's),
+    // so a raw allocation never sees the last packet's offload flags.
+    h.ol_flags.set(OlFlags::EXTERNAL.bits());
     // SAFETY: a pinned buffer's shared info is right after its header, live with it.
     let shinfo = unsafe { &*h.shinfo.get() };
     if shinfo.refcnt() == 1 {
@@ -272,9 +275,21 @@ pub unsafe fn attach_extbuf(
 }
 
 impl PktmbufPool<'_> {
+    /// `EINVAL` for a pinned pool, whose buffers are external for good and so can never be
+    /// attached to other data (DPDK only asserts this in debug builds).
+    pub(crate) fn check_buffers_attachable(&self) -> Result<(), MbufError> {
+        if self.is_pinned() {
+            return Err(MbufError::InvalidArgument(format!(
+                "packet buffer pool {:?} is pinned: its buffers cannot be attached to other data",
+                self.name()
+            )));
+        }
+        Ok(())
+    }
+
     /// A clone of packet `m`: one indirect buffer from this pool per segment, sharing the
     /// data (`rte_pktmbuf_clone`). On failure whatever was made is freed and `m` is as it
-    /// was.
+    /// was. `EINVAL` when this pool is pinned.
     ///
     /// # Safety
     /// The caller holds a reference on `m`; its pools are open in this process.
@@ -282,6 +297,7 @@ impl PktmbufPool<'_> {
         &self,
         m: NonNull<MbufHeader>,
     ) -> Result<NonNull<MbufHeader>, MbufError> {
+        self.check_buffers_attachable()?;
         let head = self.alloc_raw_reset()?;
         let mut tail = head;
         let mut seg = m;
