@@ -66,6 +66,9 @@ pub(crate) unsafe fn detach_data(m: NonNull<MbufHeader>) -> bool {
 
 /// A pinned pool's buffer releasing its own memory: true when no clone shares it any more.
 fn pinned_release_own(h: &MbufHeader) -> bool {
+    // The buffer is being freed: its flags go back to a fresh pinned buffer's (as DPDK's),
+    // so a raw allocation never sees the last packet's offload flags.
+    h.ol_flags.set(OlFlags::EXTERNAL.bits());
     // SAFETY: a pinned buffer's shared info is right after its header, live with it.
     let shinfo = unsafe { &*h.shinfo.get() };
     // When the clones are gone the count is back at 1: the memory is this buffer's alone.

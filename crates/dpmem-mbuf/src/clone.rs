@@ -12,7 +12,7 @@ use crate::pool::PktmbufPool;
 impl PktmbufPool<'_> {
     /// A clone of packet `m`: one indirect buffer from this pool per segment, sharing the
     /// data (`rte_pktmbuf_clone`). On failure whatever was made is freed and `m` is as it
-    /// was.
+    /// was. `EINVAL` when this pool is pinned.
     ///
     /// # Safety
     /// The caller holds a reference on `m`; its pools are open in this process.
@@ -20,6 +20,7 @@ impl PktmbufPool<'_> {
         &self,
         m: NonNull<MbufHeader>,
     ) -> Result<NonNull<MbufHeader>, MbufError> {
+        self.check_buffers_attachable()?;
         let head = self.alloc_raw_reset()?;
         let mut tail = head;
         let mut seg = m;

@@ -194,10 +194,12 @@ pub unsafe fn chain(head: &MbufHeader, tail: &MbufHeader) -> Result<(), MbufErro
     Ok(())
 }
 
-/// Checks `offset..offset+len` is inside packet `m`.
+/// Checks `offset..offset+len` is inside packet `m`. Compared as what is left after
+/// `offset`, so that no `len` (up to `usize::MAX`) can wrap the sum back into the packet.
 fn check_range(m: &MbufHeader, offset: u32, len: usize) -> Result<(), MbufError> {
     let pkt_len = m.pkt_len.get();
-    if offset as u64 + len as u64 > pkt_len as u64 {
+    let inside = offset <= pkt_len && len as u64 <= u64::from(pkt_len - offset);
+    if !inside {
         return Err(MbufError::OutOfPacket {
             offset: offset as u64,
             len: len as u64,
@@ -217,8 +219,11 @@ pub fn read(
     buf: &mut [u8],
 ) -> Result<*const u8, MbufError> {
     check_range(m, offset, len)?;
-    if offset as usize + len <= m.data_len.get() as usize {
-        return Ok(data_at(m, offset as usize));
+    // A range inside one segment, whichever, is read in place (as DPDK's slow path does
+    // after skipping the segments before it).
+    let (seg, off) = skip_to(m, offset as usize);
+    if off + len <= seg.data_len.get() as usize {
+        return Ok(data_at(seg, off));
     }
     if buf.len() < len {
         return Err(MbufError::InvalidArgument(format!(

@@ -16,6 +16,14 @@ pub enum MbufError {
     /// The mempool exists but was not made as a packet buffer pool (`EINVAL`).
     #[error("mempool {0:?} is not a packet buffer pool")]
     NotAPacketPool(String),
+    /// The external memory given to a pinned pool holds fewer buffers than the pool's size
+    /// (`ENOMEM`); nothing was created.
+    #[error("packet buffer pool {pool:?}: the external memory holds {available} buffers, {wanted} wanted")]
+    ExternalMemoryShort {
+        pool: String,
+        available: usize,
+        wanted: u32,
+    },
     /// Not enough buffers for an all-or-nothing allocation (`ENOENT`); nothing was taken.
     #[error("packet buffer pool {pool:?}: {wanted} buffers wanted, not that many available")]
     Exhausted { pool: String, wanted: usize },
@@ -99,6 +107,7 @@ impl MbufError {
             MbufError::NotDirectOrShared(_) | MbufError::PoolBusy(_) => ErrorKind::Busy,
             MbufError::DynamicBusy { .. } => ErrorKind::Busy,
             MbufError::NameTooLong { .. } => ErrorKind::NameTooLong,
+            MbufError::ExternalMemoryShort { .. } => ErrorKind::NoMem,
             MbufError::DynamicExists { .. } => ErrorKind::Exist,
             MbufError::Eal(e) => e.kind(),
         }

@@ -359,7 +359,8 @@ impl<'p> Mbuf<'p> {
     }
 
     /// A clone sharing this packet's data: one indirect buffer from `pool` per segment
-    /// (`rte_pktmbuf_clone`). Neither can write the shared data while both live.
+    /// (`rte_pktmbuf_clone`). Neither can write the shared data while both live. `EINVAL`
+    /// when `pool` is pinned.
     pub fn clone_in<'q>(&self, pool: &'q PktmbufPool<'_>) -> Result<Mbuf<'q>, MbufError>
     where
         'p: 'q,

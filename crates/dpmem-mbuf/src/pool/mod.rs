@@ -91,7 +91,8 @@ impl<'eal> PktmbufPool<'eal> {
         self.mempool().size()
     }
 
-    /// Bytes of each buffer's data room (`rte_pktmbuf_data_room_size`); 0 for a pinned pool.
+    /// Bytes of each buffer's data room (`rte_pktmbuf_data_room_size`); in a pinned pool,
+    /// how much of each external element a buffer uses.
     pub fn data_room(&self) -> u16 {
         self.info().data_room
     }
@@ -124,6 +125,18 @@ impl<'eal> PktmbufPool<'eal> {
     /// Checks the pool's counts and objects ([`Mempool::audit`]).
     pub fn audit(&self) -> Result<(), MbufError> {
         Ok(self.mempool().audit()?)
+    }
+
+    /// `EINVAL` for a pinned pool, whose buffers are external for good and so can never be
+    /// attached to other data (DPDK only asserts this in debug builds).
+    pub(crate) fn check_buffers_attachable(&self) -> Result<(), MbufError> {
+        if self.is_pinned() {
+            return Err(MbufError::InvalidArgument(format!(
+                "packet buffer pool {:?} is pinned: its buffers cannot be attached to other data",
+                self.name()
+            )));
+        }
+        Ok(())
     }
 
     /// Opens an existing pool by name, in this or another process (`rte_mempool_lookup`):
