@@ -166,7 +166,7 @@ fn bind_name(dir: &DirHandle, name: &str) -> Result<Option<SeqpacketListener>, T
             SocketEntry::Foreign(what) => {
                 return Err(TelemetryError::Directory {
                     path: dir.path().join(name),
-                    reason: format!("{what}; remove it, or run with --no-telemetry"),
+                    reason: format!("{what}; remove it"),
                 })
             }
         }
