@@ -2,11 +2,13 @@
 //!
 //! [`Eal::init`] takes DPDK's command line, discovers the machine, decides whether this process
 //! is the primary or a secondary, and brings the memory up in the mode the options ask for.
-//! Dropping the [`Eal`] tears it down: pages unmapped, files removed as the mode says, address
-//! space released, the configuration removed (primary) or unmapped (secondary).
+//! Dropping the [`Eal`] tears it down: the telemetry server stopped, pages unmapped, files
+//! removed as the mode says, address space released, the configuration removed (primary) or
+//! unmapped (secondary).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use dpmem_sys::backing_file::BackingFile;
 use dpmem_sys::cpu_topology::{self, CpuTopology};
@@ -26,6 +28,7 @@ use crate::options::{EalOptions, HostFacts, HugeUnlink, IovaModeRequest, LcoreMa
 use crate::runtime_dir;
 use crate::shared_config::ConfigMapping;
 use crate::socket::Socket;
+use crate::telemetry::{self, TelemetryServer};
 
 /// Memory mapped with `--no-huge` when `-m` does not say (DPDK's `MEMSIZE_IF_NO_HUGE_PAGE`).
 pub const NO_HUGE_DEFAULT_MB: u64 = 64;
@@ -59,10 +62,23 @@ impl Default for EalSettings {
 /// An initialised EAL. Several may coexist in one process when their file prefixes differ.
 #[derive(Debug)]
 pub struct Eal {
+    /// The telemetry server, stopped (thread joined, socket removed) before anything else
+    /// goes. `None` with `--no-telemetry`, and on the handle the server lends to its command
+    /// handlers.
+    telemetry: Option<TelemetryServer>,
+    /// Everything else, shared with that lent handle; torn down when the application's handle
+    /// drops, after the server (the last other holder) is gone.
+    core: Arc<EalCore>,
+}
+
+#[derive(Debug)]
+struct EalCore {
     /// Worker threads and lcore ids; stopped in `Drop` before `memory` goes (huge stacks).
     lcore_threads: LcoreThreads,
     memory: Memory,
     options: EalOptions,
+    /// The command line up to `--`, program name first (DPDK's `/eal/params`).
+    eal_args: Vec<String>,
     app_args: Vec<String>,
     lcores: LcoreMap,
     main_lcore: u32,
@@ -81,10 +97,10 @@ impl Eal {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let (options, app_args) = EalOptions::parse(args)?;
-        let mut eal = Self::init_with(options, EalSettings::default())?;
-        eal.app_args = app_args;
-        Ok(eal)
+        let args: Vec<String> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        let (options, app_args) = EalOptions::parse(&args)?;
+        let eal_args = args.into_iter().take_while(|a| a != "--").collect();
+        Self::start(options, EalSettings::default(), eal_args, app_args)
     }
 
     /// Initialises from typed options (see [`EalOptions::builder`]).
@@ -92,6 +108,21 @@ impl Eal {
     /// DPDK options the options carry without effect ([`EalOptions::ignored`]) are reported
     /// once, one line each on stderr, before anything else happens.
     pub fn init_with(options: EalOptions, settings: EalSettings) -> Result<Eal, EalError> {
+        // What telemetry reports as the command line: this program, and the options as
+        // arguments that parse to them.
+        let program = std::env::args()
+            .next()
+            .unwrap_or_else(|| "dpmem".to_owned());
+        let eal_args = std::iter::once(program).chain(options.to_args()).collect();
+        Self::start(options, settings, eal_args, Vec::new())
+    }
+
+    fn start(
+        options: EalOptions,
+        settings: EalSettings,
+        eal_args: Vec<String>,
+        app_args: Vec<String>,
+    ) -> Result<Eal, EalError> {
         for warning in options.warnings() {
             eprintln!("dpmem: warning: {warning}");
         }
@@ -207,70 +238,97 @@ impl Eal {
                 return Err(e);
             }
         };
-        Ok(Eal {
+        let core = Arc::new(EalCore {
             lcore_threads,
             memory,
             options,
-            app_args: Vec::new(),
+            eal_args,
+            app_args,
             lcores,
             main_lcore,
             hugepages,
             runtime_dir,
-        })
+        });
+        // Last, as in DPDK: it serves what is up. On failure `core` drops here, tearing down
+        // what was started.
+        let telemetry = if core.options.no_telemetry {
+            None
+        } else {
+            let lent = Eal {
+                telemetry: None,
+                core: Arc::clone(&core),
+            };
+            let server =
+                telemetry::start_server(&core.lcore_threads, lent, &core.options.file_prefix)?;
+            Some(server)
+        };
+        Ok(Eal { telemetry, core })
     }
 
     /// The application's arguments (those after `--`).
     pub fn app_args(&self) -> &[String] {
-        &self.app_args
+        &self.core.app_args
+    }
+
+    /// The EAL's command line: the program name, then the EAL options as given (up to `--`);
+    /// for [`Eal::init_with`], the options as [`EalOptions::to_args`] prints them.
+    pub fn eal_args(&self) -> &[String] {
+        &self.core.eal_args
     }
 
     pub fn options(&self) -> &EalOptions {
-        &self.options
+        &self.core.options
     }
 
     pub fn memory(&self) -> &Memory {
-        &self.memory
+        &self.core.memory
     }
 
     /// The malloc heaps (DPDK's `rte_malloc` family).
     pub fn heaps(&self) -> crate::heap::Heaps<'_> {
-        crate::heap::Heaps::new(&self.memory)
+        crate::heap::Heaps::new(&self.core.memory)
     }
 
     /// The memzones (DPDK's `rte_memzone` family).
     pub fn memzones(&self) -> crate::memzone::Memzones<'_> {
-        crate::memzone::Memzones::new(&self.memory)
+        crate::memzone::Memzones::new(&self.core.memory)
     }
 
     pub fn lcores(&self) -> &LcoreMap {
-        &self.lcores
+        &self.core.lcores
     }
 
     pub fn main_lcore(&self) -> u32 {
-        self.main_lcore
+        self.core.main_lcore
     }
 
     /// Lcore roles, worker threads, launch and thread registration.
     pub fn lcore_threads(&self) -> &LcoreThreads {
-        &self.lcore_threads
+        &self.core.lcore_threads
     }
 
     pub fn process_role(&self) -> ProcessRole {
-        self.memory.role()
+        self.core.memory.role()
     }
 
     pub fn iova_mode(&self) -> IovaMode {
-        self.memory.iova_mode()
+        self.core.memory.iova_mode()
     }
 
     /// The hugepage picture discovered at initialisation.
     pub fn hugepages(&self) -> &HugepageInfo {
-        &self.hugepages
+        &self.core.hugepages
     }
 
     /// The runtime directory (none with `--in-memory`).
     pub fn runtime_dir(&self) -> Option<&std::path::Path> {
-        self.runtime_dir.as_ref().map(|g| g.path())
+        self.core.runtime_dir.as_ref().map(|g| g.path())
+    }
+
+    /// The telemetry socket this EAL serves (see [`telemetry`]); `None`
+    /// with `--no-telemetry`, and on the handle telemetry command handlers are given.
+    pub fn telemetry_socket(&self) -> Option<&std::path::Path> {
+        self.telemetry.as_ref().map(|t| t.path())
     }
 
     /// Tears the EAL down now (the same as dropping it).
@@ -278,7 +336,7 @@ impl Eal {
 
     /// A serialisable picture of the memory layout.
     pub fn layout(&self) -> MemoryLayout {
-        let memory = &self.memory;
+        let memory = &self.core.memory;
         let lists: Vec<ListLayout> = memory
             .lists()
             .into_iter()
@@ -298,7 +356,7 @@ impl Eal {
             iova_mode: memory.iova_mode(),
             memory_mode: memory.mode(),
             process_type: memory.role(),
-            file_prefix: self.options.file_prefix.clone(),
+            file_prefix: self.core.options.file_prefix.clone(),
             in_memory: memory.is_in_memory(),
             runtime_dir: self.runtime_dir().map(|p| p.display().to_string()),
             page_sizes: memory.page_sizes(),
@@ -312,6 +370,14 @@ impl Eal {
 }
 
 impl Drop for Eal {
+    fn drop(&mut self) {
+        // The server holds the other handle on the core: once it is joined, `core` is the last
+        // and goes right after this, on this thread.
+        drop(self.telemetry.take());
+    }
+}
+
+impl Drop for EalCore {
     fn drop(&mut self) {
         // Workers may run on hugepage stacks: they end before the memory is unmapped.
         self.lcore_threads.shutdown();

@@ -126,6 +126,10 @@ pub enum EalError {
 
     #[error("memzone table is full ({capacity} memzones)")]
     MemzoneTableFull { capacity: u32 },
+
+    /// The telemetry server could not start (`--no-telemetry` runs without it).
+    #[error("telemetry: {0} (--no-telemetry runs without the telemetry socket)")]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
 }
 
 impl EalError {
@@ -167,6 +171,7 @@ impl EalError {
             EalError::HeapExhausted { .. } => ErrorKind::NoMem,
             EalError::BadPointer { .. } | EalError::DoubleFree { .. } => ErrorKind::Inval,
             EalError::HeapCorrupt { .. } | EalError::BlockOverrun { .. } => ErrorKind::Fault,
+            EalError::Telemetry(e) => e.kind(),
         }
     }
 }

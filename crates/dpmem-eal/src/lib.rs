@@ -16,6 +16,15 @@
 //! }
 //! # Ok::<(), dpmem_eal::EalError>(())
 //! ```
+//!
+//! # Telemetry
+//!
+//! Each EAL serves DPDK 22.11's telemetry protocol on a unix socket where DPDK puts its own
+//! (`/var/run/dpdk/<file prefix>/dpdk_telemetry.v2` for root), so DPDK's client reads a
+//! running dpmem program unchanged: `dpdk-telemetry.py -f <file prefix>`, then `/` for the
+//! commands, `/eal/heap_info,0`, `/eal/memzone_list`, `/mempool/list`, ... It starts with
+//! the EAL (`--no-telemetry` turns it off) and goes with it;
+//! [`telemetry::register_command`] adds an application's own commands. See [`telemetry`].
 
 mod byte_count;
 mod default_memory;
@@ -38,6 +47,7 @@ mod shared_config;
 mod shared_name;
 mod socket;
 mod sync;
+pub mod telemetry;
 
 pub use default_memory::DefaultMemory;
 pub use eal::{Eal, EalSettings, MemoryLayout};

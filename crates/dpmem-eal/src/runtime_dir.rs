@@ -140,14 +140,15 @@ pub(crate) fn remove_if_empty(dir: &Path) {
     let _ = std::fs::remove_dir(dir);
 }
 
-/// What to remove if the process exits while a primary still lives.
+/// What to remove if the process exits while its owner still lives.
 #[derive(Debug)]
 struct ExitEntry {
     id: u64,
     /// The process that registered it: a child made by `fork` inherits the list and the hook,
     /// and must not remove its parent's files when it exits.
     pid: u32,
-    config: PathBuf,
+    file: PathBuf,
+    /// Removed after `file`, if then empty.
     dir: PathBuf,
 }
 
@@ -164,31 +165,21 @@ extern "C" fn remove_leftovers_at_exit() {
     };
     let pid = dpmem_sys::process::pid();
     for entry in entries.iter().filter(|e| e.pid == pid) {
-        let _ = std::fs::remove_file(&entry.config);
+        let _ = std::fs::remove_file(&entry.file);
         remove_if_empty(&entry.dir);
     }
 }
 
-/// Removes the runtime directory, if empty, when dropped (after the memory and its
-/// configuration file are gone). For a primary it also has the configuration file and the
-/// directory removed should the process exit with this still alive.
+/// Has `file`, then `dir` if it is left empty, removed should the process exit while this is
+/// alive: for what an EAL never dropped (held in a static, or leaked to lend it to lcores for
+/// `'static`) would otherwise leave behind on every run. Dropping it cancels that.
 #[derive(Debug)]
-pub(crate) struct Cleanup {
-    dir: PathBuf,
-    exit_entry: Option<u64>,
+pub(crate) struct RemoveAtExit {
+    id: u64,
 }
 
-impl Cleanup {
-    /// For the runtime directory `dir` of a secondary: removed only if left empty.
-    pub(crate) fn secondary(dir: PathBuf) -> Cleanup {
-        Cleanup {
-            dir,
-            exit_entry: None,
-        }
-    }
-
-    /// For the runtime directory `dir` of a primary, whose configuration file is `config`.
-    pub(crate) fn primary(dir: PathBuf, config: PathBuf) -> Cleanup {
+impl RemoveAtExit {
+    pub(crate) fn register(file: PathBuf, dir: PathBuf) -> RemoveAtExit {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         // Without the hook (the C library refused to record it) the files are left behind at
         // exit, as before; the EAL itself works the same.
@@ -202,13 +193,41 @@ impl Cleanup {
             .push(ExitEntry {
                 id,
                 pid: dpmem_sys::process::pid(),
-                config,
-                dir: dir.clone(),
+                file,
+                dir,
             });
-        Cleanup {
-            dir,
-            exit_entry: Some(id),
-        }
+        RemoveAtExit { id }
+    }
+}
+
+impl Drop for RemoveAtExit {
+    fn drop(&mut self) {
+        AT_EXIT
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|e| e.id != self.id);
+    }
+}
+
+/// Removes the runtime directory, if empty, when dropped (after the memory and its
+/// configuration file are gone). For a primary it also has the configuration file and the
+/// directory removed should the process exit with this still alive.
+#[derive(Debug)]
+pub(crate) struct Cleanup {
+    dir: PathBuf,
+    at_exit: Option<RemoveAtExit>,
+}
+
+impl Cleanup {
+    /// For the runtime directory `dir` of a secondary: removed only if left empty.
+    pub(crate) fn secondary(dir: PathBuf) -> Cleanup {
+        Cleanup { dir, at_exit: None }
+    }
+
+    /// For the runtime directory `dir` of a primary, whose configuration file is `config`.
+    pub(crate) fn primary(dir: PathBuf, config: PathBuf) -> Cleanup {
+        let at_exit = Some(RemoveAtExit::register(config, dir.clone()));
+        Cleanup { dir, at_exit }
     }
 
     /// The runtime directory.
@@ -219,12 +238,7 @@ impl Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        if let Some(id) = self.exit_entry {
-            AT_EXIT
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .retain(|e| e.id != id);
-        }
+        drop(self.at_exit.take());
         remove_if_empty(&self.dir);
     }
 }

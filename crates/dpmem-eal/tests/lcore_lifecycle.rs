@@ -1,5 +1,5 @@
-//! No leaked threads: many EALs started and stopped one after another and side by side, and
-//! failed starts (bad CPU sets, a huge worker stack that does not fit after the first worker
+//! No leaked threads (workers, the telemetry server): many EALs started and stopped one after
+//! another and side by side, and failed starts (bad CPU sets, a huge worker stack that does not fit after the first worker
 //! started) leave the thread count where it was.
 //!
 //! One test alone in its binary, so nothing else starts threads while it counts them.
@@ -26,7 +26,10 @@ fn eal_threads_never_outlive_their_eal() {
     for _ in 0..20 {
         let eal = init(&["--no-huge", "-m", "4"]).unwrap();
         let workers = eal.lcore_threads().worker_ids().count();
-        assert_eq!(thread_count(), before + workers);
+        // And the telemetry server's control thread.
+        let server = usize::from(eal.telemetry_socket().is_some());
+        assert_eq!(server, 1);
+        assert_eq!(thread_count(), before + workers + server);
     }
     assert_eq!(thread_count(), before);
 

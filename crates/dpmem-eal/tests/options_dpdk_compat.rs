@@ -1,5 +1,5 @@
 //! A DPDK command line runs unchanged: options for what dpmem does not have (devices, drivers,
-//! logging, tracing, telemetry) are accepted with a warning each, their values checked as DPDK
+//! logging, tracing) are accepted with a warning each, their values checked as DPDK
 //! checks them; options whose meaning dpmem cannot honour are refused with the reason; and the
 //! file prefix is one plain name.
 
@@ -178,8 +178,6 @@ fn every_ignored_option_is_accepted_in_both_forms() {
         &["--create-uio-dev"],
         &["--vfio-intr", "msix"],
         &["--vfio-vf-token=14d63f20-8445-11ea-8900-1f9ce7d5650d"],
-        &["--telemetry"],
-        &["--no-telemetry"],
         &["-v"],
         &["--force-max-simd-bitwidth=512"],
         &["--mbuf-pool-ops-name", "ring_mp_mc"],
@@ -204,6 +202,42 @@ fn every_ignored_option_is_accepted_in_both_forms() {
             EalOptions::parse(std::iter::once("app".to_owned()).chain(opts.to_args())).unwrap();
         assert_eq!(back, opts, "{line:?}");
     }
+}
+
+#[test]
+fn telemetry_options_mean_what_they_mean_in_dpdk() {
+    // On by default; `--no-telemetry` turns it off wherever it stands, `--telemetry` asks for
+    // the default. Neither is an ignored option, so neither warns.
+    for (line, off) in [
+        (&[][..], false),
+        (&["--telemetry"], false),
+        (&["--no-telemetry"], true),
+        (&["--no-telemetry", "--telemetry"], true),
+        (&["--telemetry", "--no-telemetry"], true),
+    ] {
+        let (opts, _) = parse(line).unwrap();
+        assert_eq!(opts.no_telemetry, off, "{line:?}");
+        assert!(opts.warnings().is_empty(), "{line:?}");
+        let (back, _) =
+            EalOptions::parse(std::iter::once("app".to_owned()).chain(opts.to_args())).unwrap();
+        assert_eq!(back, opts, "{line:?}");
+    }
+    assert_eq!(
+        EalOptions::builder()
+            .no_telemetry(true)
+            .build()
+            .unwrap()
+            .to_args(),
+        ["--no-telemetry"]
+    );
+    assert!(matches!(
+        parse(&["--no-telemetry=1"]),
+        Err(OptionsError::UnexpectedValue {
+            option: "--no-telemetry",
+            ..
+        })
+    ));
+    assert!(parse(&["--telemetry=yes"]).is_err());
 }
 
 #[test]

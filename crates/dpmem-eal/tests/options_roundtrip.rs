@@ -46,7 +46,6 @@ fn ignored_options() -> impl Strategy<Value = Vec<(&'static str, Option<&'static
         ("--syslog", Some("local3")),
         ("--trace-dir", Some("/tmp/trace")),
         ("--no-pci", None),
-        ("--no-telemetry", None),
         ("-v", None),
         ("--force-max-simd-bitwidth", Some("512")),
         ("--vfio-intr", Some("msix")),
@@ -83,6 +82,7 @@ fn options() -> impl Strategy<Value = EalOptions> {
         ],
     );
     let misc = (
+        any::<bool>(),
         prop::option::of("/[a-z]{1,8}(/[a-z0-9 ._-]{1,8}){0,2}"),
         prop::option::of("[A-Za-z0-9._-]{1,12}"),
         prop::option::of(any::<u64>().prop_map(|a| a >> 1)),
@@ -94,7 +94,7 @@ fn options() -> impl Strategy<Value = EalOptions> {
             (lcores, main, main_in_set),
             (memory, socket_mem, socket_limit),
             ([legacy, in_memory, sfs, no_huge, matching], unlink, iova, proc_type),
-            (huge_dir, prefix, base, stack),
+            (no_telemetry, huge_dir, prefix, base, stack),
             ignored,
         )| {
             let mut b = EalOptions::builder()
@@ -103,6 +103,7 @@ fn options() -> impl Strategy<Value = EalOptions> {
                 .single_file_segments(sfs)
                 .no_huge(no_huge)
                 .match_allocations(matching)
+                .no_telemetry(no_telemetry)
                 .proc_type(proc_type);
             // Pick the main lcore from the set most of the time, so such cases survive.
             let main = match (&lcores, main_in_set) {

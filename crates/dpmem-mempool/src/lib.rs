@@ -27,6 +27,10 @@
 //!   dropped; they are `Send` and travel through a [`HandleRing`](dpmem_ring::HandleRing)
 //!   to another lcore and back, with no `unsafe` in the program.
 //!
+//! - **Telemetry**: `/mempool/list` and `/mempool/info,<name>` on the EAL's telemetry socket
+//!   (DPDK's commands and field names), registered when the process first creates, looks up
+//!   or walks a pool, or calls [`register_telemetry`].
+//!
 //! A per-lcore cache belongs to whichever thread holds that lcore id; as in DPDK, two
 //! processes must not run threads with the same lcore id on one pool.
 //!
@@ -56,6 +60,7 @@ pub mod handler;
 mod header;
 mod layout;
 mod pool;
+mod telemetry;
 /// The ring's atomics shim: loom's types under `--cfg loom`, the hardware's otherwise.
 use dpmem_ring::sync;
 mod typed;
@@ -78,4 +83,5 @@ pub use pool::objects::MemChunk;
 pub use pool::populate::ChunkFreeFn;
 pub use pool::user_cache::UserCache;
 pub use pool::Mempool;
+pub use telemetry::register_telemetry;
 pub use typed::{PoolObj, TypedMempool, TypedPoolBuilder};

@@ -67,6 +67,7 @@ mod side;
 mod slots;
 #[doc(hidden)]
 pub mod sync;
+mod telemetry;
 mod typed;
 mod view;
 

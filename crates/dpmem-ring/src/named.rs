@@ -69,6 +69,13 @@ impl NamedRingError {
     }
 }
 
+/// Registers `/ring/list` (the named rings' names) with the EAL's telemetry, once per process;
+/// the first [`create`] or [`lookup`] does it too. A command of that name registered before
+/// (by the application) is left in place.
+pub fn register_telemetry() {
+    crate::telemetry::register_ring_list(MEMZONE_PREFIX);
+}
+
 fn memzone_name(name: &str) -> Result<String, RingError> {
     if name.len() > RING_NAME_MAX {
         return Err(RingError::NameTooLong {
@@ -89,6 +96,7 @@ pub fn create<'eal, T: Copy>(
     socket: Socket,
     flags: RingFlags,
 ) -> Result<Ring<T, MemzoneMemory<'eal>>, NamedRingError> {
+    register_telemetry();
     let zone_name = memzone_name(name)?;
     let bytes = memory_size(count, core::mem::size_of::<T>() as u32, flags)?;
     let zone = eal
@@ -125,6 +133,7 @@ pub unsafe fn lookup<'eal, T: Copy>(
     eal: &'eal Eal,
     name: &str,
 ) -> Result<Ring<T, MemzoneMemory<'eal>>, NamedRingError> {
+    register_telemetry();
     let zone_name = memzone_name(name)?;
     let zone = eal
         .memzones()

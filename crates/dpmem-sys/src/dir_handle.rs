@@ -263,6 +263,19 @@ impl DirHandle {
         }
     }
 
+    /// Locks the directory against every other holder of such a lock on it, in this process
+    /// or another (`flock`), until the guard drops: for a few steps that must not interleave,
+    /// such as replacing a stale socket while another process may be binding the same name.
+    pub fn lock_exclusive(&self) -> Result<DirLock<'_>, DirError> {
+        loop {
+            match rustix::fs::flock(&self.fd, rustix::fs::FlockOperation::LockExclusive) {
+                Ok(()) => return Ok(DirLock { dir: self }),
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(SysError::with_path("lock directory", &self.path, e).into()),
+            }
+        }
+    }
+
     /// Removes the file `name` from this directory (never what a symbolic link points at).
     pub fn remove_file(&self, name: &str) -> Result<(), DirError> {
         check_component(&self.path, name)?;
@@ -275,6 +288,18 @@ impl DirHandle {
         check_component(&self.path, name)?;
         rustix::fs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR)
             .map_err(|e| SysError::with_path("remove directory", &self.path.join(name), e).into())
+    }
+}
+
+/// A held [`DirHandle::lock_exclusive`]; unlocked when dropped.
+#[derive(Debug)]
+pub struct DirLock<'a> {
+    dir: &'a DirHandle,
+}
+
+impl Drop for DirLock<'_> {
+    fn drop(&mut self) {
+        let _ = rustix::fs::flock(&self.dir.fd, rustix::fs::FlockOperation::Unlock);
     }
 }
 

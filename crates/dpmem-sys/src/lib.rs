@@ -6,7 +6,7 @@
 //! 1 GiB pages, no hugetlbfs mount, no hugepages at all.
 //!
 //! The raw syscalls live in the modules that need them (`mapping`, `backing_file`, `pagemap`,
-//! `numa`); each `unsafe` block there says which invariant makes it sound.
+//! `numa`, `seqpacket`); each `unsafe` block there says which invariant makes it sound.
 
 pub mod backing_file;
 pub mod cpu_topology;
@@ -21,7 +21,9 @@ pub mod mounts;
 pub mod numa;
 pub mod pagemap;
 pub mod process;
+pub mod readiness;
 pub mod root;
+pub mod seqpacket;
 pub mod sync;
 pub mod thread;
 

@@ -13,6 +13,11 @@
 //!   holding, which no time limit of a wait on the child covers, often while dropping its EAL
 //!   after the child's test failed — is aborted with a message naming the child, every child
 //!   it still has killed first: the test binary fails instead of hanging the whole run.
+//! - **Telemetry clients** ([`telemetry_client`]): one of the tests' own on a telemetry
+//!   socket, and DPDK's `dpdk-telemetry.py`, which `DPMEM_REQUIRE_TELEMETRY_CLIENT=1` (CI)
+//!   requires instead of skipping without it.
+
+pub mod telemetry_client;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

@@ -262,6 +262,27 @@ impl<'a> Heaps<'a> {
             .collect()
     }
 
+    /// Every heap with its slot in the configuration's heap table, ascending by slot: DPDK's
+    /// heap id, which telemetry reports. Socket heaps sit in the slot of their socket id,
+    /// external heaps in the slot they took.
+    pub(crate) fn heap_ids(&self) -> Vec<(u32, Socket)> {
+        let mut ids: Vec<(u32, Socket)> = self
+            .socket_heaps()
+            .map(|s| (s as u32, Socket::from_recorded(s)))
+            .collect();
+        let dir = self.memory.shared().heap_directory.lock();
+        ids.extend(
+            dir.entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.kind() == HeapKind::External)
+                .map(|(slot, e)| (slot as u32, Socket::from_recorded(e.socket_id))),
+        );
+        drop(dir);
+        ids.sort_unstable();
+        ids
+    }
+
     /// [`Heaps::heap_sockets`] as the shared tables record them.
     fn heap_socket_ids(&self) -> Vec<i32> {
         let mut sockets: Vec<i32> = self.socket_heaps().collect();

@@ -383,12 +383,18 @@ impl<'a> Memzones<'a> {
 
     /// Every memzone, in slot order.
     pub fn list(&self) -> Vec<Memzone> {
+        self.list_indexed().into_iter().map(|(_, mz)| mz).collect()
+    }
+
+    /// Every memzone with its slot in the table (DPDK's memzone index, which telemetry
+    /// reports), in slot order.
+    pub(crate) fn list_indexed(&self) -> Vec<(u32, Memzone)> {
         let mapping = self.mapping();
         let table = self.memory.shared().memzones.lock();
         (0..table.capacity)
-            .map(|idx| table.read_slot(mapping, idx))
-            .filter(MemzoneSlot::in_use)
-            .map(|s| Memzone::from_slot(&s))
+            .map(|idx| (idx, table.read_slot(mapping, idx)))
+            .filter(|(_, slot)| slot.in_use())
+            .map(|(idx, slot)| (idx, Memzone::from_slot(&slot)))
             .collect()
     }
 

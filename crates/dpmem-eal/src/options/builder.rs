@@ -148,6 +148,12 @@ impl EalOptionsBuilder {
         self
     }
 
+    /// `--no-telemetry`: no telemetry socket.
+    pub fn no_telemetry(mut self, on: bool) -> Self {
+        self.opts.no_telemetry = on;
+        self
+    }
+
     /// A DPDK option dpmem accepts without acting on (`"-n"`, `Some("4")`; `"--no-pci"`,
     /// `None`), as the command line gives it: kept in [`EalOptions::ignored`] and reported by
     /// [`EalOptions::warnings`]. [`build`](Self::build) checks the value as the parser does;

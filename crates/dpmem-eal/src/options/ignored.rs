@@ -1,7 +1,6 @@
 //! DPDK 22.11's EAL options that mean nothing to dpmem, and those it must refuse.
 //!
-//! dpmem is DPDK's memory subsystem without its devices, drivers, logging, tracing and
-//! telemetry. A DPDK command line names those too (`-n 4 -a 0000:01:00.0 --log-level=8`), so
+//! dpmem is DPDK's memory subsystem without its devices, drivers, logging and tracing. A DPDK command line names those too (`-n 4 -a 0000:01:00.0 --log-level=8`), so
 //! that such a line runs unchanged, their options are accepted, their values checked as DPDK
 //! checks them (a line DPDK refuses is refused here too), and each one is reported as a
 //! one-line warning saying what is ignored and why: [`EalOptions::warnings`], printed by
@@ -193,20 +192,6 @@ const IGNORED: &[IgnoredSpec] = &[
         once: true,
         reason: "dpmem has no trace points",
         check: trace_mode,
-    },
-    IgnoredSpec {
-        names: &["--telemetry"],
-        takes_value: false,
-        once: false,
-        reason: "dpmem opens no telemetry socket",
-        check: not_empty,
-    },
-    IgnoredSpec {
-        names: &["--no-telemetry"],
-        takes_value: false,
-        once: false,
-        reason: "dpmem opens no telemetry socket",
-        check: not_empty,
     },
     IgnoredSpec {
         names: &["--no-hpet"],

@@ -18,8 +18,8 @@
 //! Where dpmem departs from DPDK it does so by refusing something DPDK tolerates, never the
 //! other way round; each such place says so in its documentation.
 //!
-//! DPDK's options for what dpmem does not have — devices, drivers, logging, tracing,
-//! telemetry (`-n`, `-a`, `--log-level`, `--no-pci`, ...) — are accepted with their values
+//! DPDK's options for what dpmem does not have — devices, drivers, logging, tracing
+//! (`-n`, `-a`, `--log-level`, `--no-pci`, ...) — are accepted with their values
 //! checked, kept in [`EalOptions::ignored`] and reported by [`EalOptions::warnings`], so a DPDK
 //! command line runs unchanged (`ignored.rs`); the few whose meaning dpmem cannot honour are
 //! refused with the reason.
@@ -174,6 +174,9 @@ pub struct EalOptions {
     /// `--huge-worker-stack[=KiB]`: `Some(None)` is the bare flag (system default stack
     /// size), `Some(Some(kib))` an explicit size.
     pub huge_worker_stack_kb: Option<Option<u64>>,
+    /// `--no-telemetry`: no telemetry socket ([`crate::telemetry`]). As in DPDK, `--telemetry`
+    /// asks for the default (a socket) and does not undo a `--no-telemetry` given anywhere.
+    pub no_telemetry: bool,
     /// DPDK options accepted without effect (devices, logging, tracing, ...), in the order
     /// given; see [`EalOptions::warnings`].
     pub ignored: Vec<IgnoredOption>,
@@ -200,6 +203,7 @@ impl Default for EalOptions {
             proc_type: ProcType::Primary,
             base_virtaddr: None,
             huge_worker_stack_kb: None,
+            no_telemetry: false,
             ignored: Vec::new(),
         }
     }

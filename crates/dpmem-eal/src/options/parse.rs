@@ -45,6 +45,8 @@ enum Opt {
     ProcType,
     BaseVirtaddr,
     HugeWorkerStack,
+    Telemetry,
+    NoTelemetry,
 }
 
 /// (name as written, arity, option).
@@ -69,6 +71,8 @@ const LONG: &[(&str, Arity, Opt)] = &[
     ("--proc-type", Arity::Required, Opt::ProcType),
     ("--base-virtaddr", Arity::Required, Opt::BaseVirtaddr),
     ("--huge-worker-stack", Arity::Optional, Opt::HugeWorkerStack),
+    ("--telemetry", Arity::None, Opt::Telemetry),
+    ("--no-telemetry", Arity::None, Opt::NoTelemetry),
 ];
 
 /// Short options; all take a value.
@@ -286,6 +290,9 @@ impl State {
                     Some(kib) => Some(parse_decimal(name, kib, kib)?),
                 })
             }
+            // The default; DPDK's `--telemetry` does not undo a `--no-telemetry` either.
+            Opt::Telemetry => {}
+            Opt::NoTelemetry => o.no_telemetry = true,
         }
         Ok(())
     }

@@ -42,6 +42,7 @@ pub(crate) fn to_args(o: &EalOptions) -> Vec<String> {
         (o.single_file_segments, "--single-file-segments"),
         (o.no_huge, "--no-huge"),
         (o.match_allocations, "--match-allocations"),
+        (o.no_telemetry, "--no-telemetry"),
     ] {
         if on {
             args.push(flag.to_owned());

@@ -170,6 +170,7 @@ impl<'eal> Mempool<'eal> {
         eal: &'eal Eal,
         config: &MempoolConfig<'_>,
     ) -> Result<Mempool<'eal>, MempoolError> {
+        crate::telemetry::register_telemetry();
         let flags = config.flags.checked()?;
         check_name(config.name)?;
         if config.n == 0 {
@@ -273,6 +274,7 @@ impl<'eal> Mempool<'eal> {
     /// (`rte_mempool_lookup`). Its handler must be registered in this process, and the pool
     /// fully populated ([`MempoolError::NotReady`] before: its builder is still writing it).
     pub fn lookup(eal: &'eal Eal, name: &str) -> Result<Mempool<'eal>, MempoolError> {
+        crate::telemetry::register_telemetry();
         check_name(name)?;
         let zone = eal
             .memzones()
@@ -340,6 +342,7 @@ impl<'eal> Mempool<'eal> {
     /// Calls `f` on every pool of the EAL (`rte_mempool_walk`); pools whose handler this
     /// process has not registered, and pools not fully populated yet, are skipped.
     pub fn walk(eal: &'eal Eal, mut f: impl FnMut(&Mempool<'eal>)) {
+        crate::telemetry::register_telemetry();
         for zone in eal.memzones().list() {
             if !zone.name.starts_with(MEMZONE_PREFIX) {
                 continue;
