@@ -162,6 +162,18 @@ pub(crate) fn child_args(args: &[String]) -> ChildArgs {
     }
 }
 
+/// The exit code of a child that ran its rows (a failed row is a result line, not a
+/// failure) or could not (the reason goes to stderr, which the parent reports).
+pub(crate) fn exit_code(result: Result<(), String>) -> i32 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
 /// An init child's one result line, or its error; the exit code.
 pub(crate) fn print_init_result(result: Result<InitCleanup, String>) -> i32 {
     match result {

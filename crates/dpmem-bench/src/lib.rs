@@ -38,7 +38,9 @@ pub mod repeated_report;
 pub mod report;
 mod ring;
 mod row_selection;
+mod samples;
 pub mod stats;
+mod tsc;
 mod workloads;
 
 pub use child_dispatch::{child_main, dpdk_child_main};
