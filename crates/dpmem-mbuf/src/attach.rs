@@ -1,6 +1,6 @@
 //! Sharing data between buffers: attaching a buffer to another's data (an indirect buffer,
-//! `rte_pktmbuf_attach`), to an external buffer (`rte_pktmbuf_attach_extbuf`), cloning a
-//! packet segment by segment (`rte_pktmbuf_clone`), and detaching (`rte_pktmbuf_detach`).
+//! `rte_pktmbuf_attach`), to an external buffer (`rte_pktmbuf_attach_extbuf`), and detaching
+//! (`rte_pktmbuf_detach`); cloning a whole packet is in `clone`.
 //!
 //! An indirect buffer holds a reference on the direct buffer whose room it points into; an
 //! external one holds a reference on the shared info of the memory it points into (taken by
@@ -14,10 +14,9 @@ use core::ptr::{null_mut, NonNull};
 use dpmem_mempool::Mempool;
 
 use crate::error::MbufError;
-use crate::free::{free, raw_free};
 use crate::header::{MbufHeader, OlFlags, HEADER_SIZE, HEADROOM};
-use crate::pool::PktmbufPool;
 use crate::pool_info::PoolInfo;
+use crate::put::raw_free;
 use crate::refcount;
 use crate::shared_info::ExtSharedInfo;
 
@@ -67,17 +66,13 @@ pub(crate) unsafe fn detach_data(m: NonNull<MbufHeader>) -> bool {
 
 /// A pinned pool's buffer releasing its own memory: true when no clone shares it any more.
 fn pinned_release_own(h: &MbufHeader) -> bool {
+    // The buffer is being freed: its flags go back to a fresh pinned buffer's (as DPDK's),
+    // so a raw allocation never sees the last packet's offload flags.
+    h.ol_flags.set(OlFlags::EXTERNAL.bits());
     // SAFETY: a pinned buffer's shared info is right after its header, live with it.
     let shinfo = unsafe { &*h.shinfo.get() };
-    if shinfo.refcnt() == 1 {
-        return true;
-    }
-    if !refcount::release(&shinfo.refcnt) {
-        return false;
-    }
-    // The clones are gone: the memory is this buffer's alone again.
-    shinfo.refcnt_set(1);
-    true
+    // When the clones are gone the count is back at 1: the memory is this buffer's alone.
+    refcount::release_for_reuse(&shinfo.refcnt)
 }
 
 /// Drops `h`'s reference on its external memory, running the callback when it was the last.
@@ -134,11 +129,10 @@ unsafe fn release_direct(h: &MbufHeader) {
     let md = NonNull::new(direct_of(h)).expect("an indirect buffer's direct buffer");
     // SAFETY: `h` holds a reference on `md`, so it is live.
     let direct = unsafe { md.as_ref() };
-    if refcount::release(&direct.refcnt) {
+    if refcount::release_for_reuse(&direct.refcnt) {
         // The last reference is gone: this thread has `md` alone.
         direct.next.set(null_mut());
         direct.nb_segs.set(1);
-        refcount::set(&direct.refcnt, 1);
         // SAFETY: ready for its pool, owned here; the pool is open (contract).
         unsafe { raw_free(md) };
     }
@@ -269,54 +263,4 @@ pub unsafe fn attach_extbuf(
     h.ol_flags.set(h.ol_flags.get() | OlFlags::EXTERNAL.bits());
     h.shinfo.set(shinfo.as_ptr());
     Ok(())
-}
-
-impl PktmbufPool<'_> {
-    /// A clone of packet `m`: one indirect buffer from this pool per segment, sharing the
-    /// data (`rte_pktmbuf_clone`). On failure whatever was made is freed and `m` is as it
-    /// was.
-    ///
-    /// # Safety
-    /// The caller holds a reference on `m`; its pools are open in this process.
-    pub unsafe fn clone_raw(
-        &self,
-        m: NonNull<MbufHeader>,
-    ) -> Result<NonNull<MbufHeader>, MbufError> {
-        let head = self.alloc_raw_reset()?;
-        let mut tail = head;
-        let mut seg = m;
-        let mut nseg = 0u16;
-        loop {
-            // SAFETY: `tail` is a fresh buffer of this pool (direct, one reference); the
-            // caller holds `m`'s reference, which covers its segments.
-            unsafe { attach(tail, seg) }.expect("a fresh buffer is direct with one reference");
-            nseg += 1;
-            // SAFETY: a segment of the held packet.
-            let Some(next) = NonNull::new(unsafe { seg.as_ref() }.next.get()) else {
-                break;
-            };
-            seg = next;
-            match self.alloc_raw_reset() {
-                Ok(mi) => {
-                    // SAFETY: `tail` is ours.
-                    unsafe { tail.as_ref() }.next.set(mi.as_ptr());
-                    tail = mi;
-                }
-                Err(e) => {
-                    // SAFETY: the partial clone is ours: one chain of attached buffers.
-                    unsafe { head.as_ref() }.nb_segs.set(nseg);
-                    // SAFETY: as above; the pools are open.
-                    unsafe { free(head) };
-                    return Err(e);
-                }
-            }
-        }
-        // SAFETY: `head` is ours.
-        let h = unsafe { head.as_ref() };
-        // SAFETY: `m` is held by the caller.
-        let src = unsafe { m.as_ref() };
-        h.nb_segs.set(nseg);
-        h.pkt_len.set(src.pkt_len.get());
-        Ok(head)
-    }
 }

@@ -38,8 +38,13 @@ impl PktmbufPool<'_> {
         // SAFETY: fresh from the pool, ours.
         let mc = unsafe { head.as_ref() };
         copy_header_fields(mc, src);
+        // The source's flags but where its data is; the copy's data is in its own buffer,
+        // which is external for good in a pinned pool (dropping that bit would make a clone
+        // of the copy look for a direct buffer in front of the external memory).
+        let own_data = mc.ol_flags.get() & OlFlags::EXTERNAL.bits();
+        let where_data = (OlFlags::INDIRECT | OlFlags::EXTERNAL).bits();
         mc.ol_flags
-            .set(src.ol_flags.get() & !(OlFlags::INDIRECT | OlFlags::EXTERNAL).bits());
+            .set((src.ol_flags.get() & !where_data) | own_data);
         let mut last = mc;
         let mut seg = src;
         let mut off = offset;

@@ -65,13 +65,38 @@ pub fn iova_at(m: &MbufHeader, offset: usize) -> Option<dpmem_eal::Iova> {
 }
 
 /// The packet length after adding `len` bytes.
+#[inline(always)]
 fn grown(m: &MbufHeader, len: u16) -> Result<u32, MbufError> {
-    m.pkt_len
-        .get()
-        .checked_add(len as u32)
-        .ok_or(MbufError::PacketTooLong {
-            len: m.pkt_len.get() as u64 + len as u64,
-        })
+    match m.pkt_len.get().checked_add(len as u32) {
+        Some(pkt_len) => Ok(pkt_len),
+        None => Err(too_long(m.pkt_len.get() as u64 + len as u64)),
+    }
+}
+
+#[cold]
+fn too_long(len: u64) -> MbufError {
+    MbufError::PacketTooLong { len }
+}
+
+#[cold]
+fn no_headroom(wanted: u16, room: u16) -> MbufError {
+    MbufError::NoHeadroom {
+        wanted: wanted as usize,
+        room,
+    }
+}
+
+#[cold]
+fn no_tailroom(wanted: usize, room: u16) -> MbufError {
+    MbufError::NoTailroom { wanted, room }
+}
+
+#[cold]
+fn too_short(wanted: u16, len: u16) -> MbufError {
+    MbufError::SegmentTooShort {
+        wanted: wanted as usize,
+        len,
+    }
 }
 
 /// Grows the data of the first segment by `len` bytes at the front (`rte_pktmbuf_prepend`);
@@ -81,10 +106,7 @@ fn grown(m: &MbufHeader, len: u16) -> Result<u32, MbufError> {
 #[inline]
 pub fn prepend(m: &MbufHeader, len: u16) -> Result<*mut u8, MbufError> {
     if len > m.data_off.get() {
-        return Err(MbufError::NoHeadroom {
-            wanted: len as usize,
-            room: m.data_off.get(),
-        });
+        return Err(no_headroom(len, m.data_off.get()));
     }
     let pkt_len = grown(m, len)?;
     m.data_off.set(m.data_off.get() - len);
@@ -97,13 +119,19 @@ pub fn prepend(m: &MbufHeader, len: u16) -> Result<*mut u8, MbufError> {
 /// returns where the new bytes start. `ENOSPC` when that segment's tailroom is shorter.
 #[inline]
 pub fn append(m: &MbufHeader, len: u16) -> Result<*mut u8, MbufError> {
-    let last = last_segment(m);
+    append_to_last(m, last_segment(m), len)
+}
+
+/// [`append`] with the last segment of `m` already found.
+#[inline(always)]
+pub(crate) fn append_to_last(
+    m: &MbufHeader,
+    last: &MbufHeader,
+    len: u16,
+) -> Result<*mut u8, MbufError> {
     let room = tailroom(last);
     if len > room {
-        return Err(MbufError::NoTailroom {
-            wanted: len as usize,
-            room,
-        });
+        return Err(no_tailroom(len as usize, room));
     }
     let pkt_len = grown(m, len)?;
     let tail = data_at(last, last.data_len.get() as usize);
@@ -117,10 +145,7 @@ pub fn append(m: &MbufHeader, len: u16) -> Result<*mut u8, MbufError> {
 #[inline]
 pub fn adj(m: &MbufHeader, len: u16) -> Result<*mut u8, MbufError> {
     if len > m.data_len.get() {
-        return Err(MbufError::SegmentTooShort {
-            wanted: len as usize,
-            len: m.data_len.get(),
-        });
+        return Err(too_short(len, m.data_len.get()));
     }
     m.data_len.set(m.data_len.get() - len);
     m.data_off.set(m.data_off.get() + len);
@@ -134,10 +159,7 @@ pub fn adj(m: &MbufHeader, len: u16) -> Result<*mut u8, MbufError> {
 pub fn trim(m: &MbufHeader, len: u16) -> Result<(), MbufError> {
     let last = last_segment(m);
     if len > last.data_len.get() {
-        return Err(MbufError::SegmentTooShort {
-            wanted: len as usize,
-            len: last.data_len.get(),
-        });
+        return Err(too_short(len, last.data_len.get()));
     }
     last.data_len.set(last.data_len.get() - len);
     m.pkt_len.set(m.pkt_len.get() - len as u32);
@@ -172,10 +194,12 @@ pub unsafe fn chain(head: &MbufHeader, tail: &MbufHeader) -> Result<(), MbufErro
     Ok(())
 }
 
-/// Checks `offset..offset+len` is inside packet `m`.
+/// Checks `offset..offset+len` is inside packet `m`. Compared as what is left after
+/// `offset`, so that no `len` (up to `usize::MAX`) can wrap the sum back into the packet.
 fn check_range(m: &MbufHeader, offset: u32, len: usize) -> Result<(), MbufError> {
     let pkt_len = m.pkt_len.get();
-    if offset as u64 + len as u64 > pkt_len as u64 {
+    let inside = offset <= pkt_len && len as u64 <= u64::from(pkt_len - offset);
+    if !inside {
         return Err(MbufError::OutOfPacket {
             offset: offset as u64,
             len: len as u64,
@@ -195,8 +219,11 @@ pub fn read(
     buf: &mut [u8],
 ) -> Result<*const u8, MbufError> {
     check_range(m, offset, len)?;
-    if offset as usize + len <= m.data_len.get() as usize {
-        return Ok(data_at(m, offset as usize));
+    // A range inside one segment, whichever, is read in place (as DPDK's slow path does
+    // after skipping the segments before it).
+    let (seg, off) = skip_to(m, offset as usize);
+    if off + len <= seg.data_len.get() as usize {
+        return Ok(data_at(seg, off));
     }
     if buf.len() < len {
         return Err(MbufError::InvalidArgument(format!(

@@ -16,6 +16,14 @@ pub enum MbufError {
     /// The mempool exists but was not made as a packet buffer pool (`EINVAL`).
     #[error("mempool {0:?} is not a packet buffer pool")]
     NotAPacketPool(String),
+    /// The external memory given to a pinned pool holds fewer buffers than the pool's size
+    /// (`ENOMEM`); nothing was created.
+    #[error("packet buffer pool {pool:?}: the external memory holds {available} buffers, {wanted} wanted")]
+    ExternalMemoryShort {
+        pool: String,
+        available: usize,
+        wanted: u32,
+    },
     /// Not enough buffers for an all-or-nothing allocation (`ENOENT`); nothing was taken.
     #[error("packet buffer pool {pool:?}: {wanted} buffers wanted, not that many available")]
     Exhausted { pool: String, wanted: usize },
@@ -55,9 +63,16 @@ pub enum MbufError {
     /// A dynamic field or flag name taken with other parameters (`EEXIST`).
     #[error("dynamic {what} {name:?} is registered with other parameters")]
     DynamicExists { what: &'static str, name: String },
-    /// The offset or bit asked for is taken, or no room is left (`EBUSY` / `ENOENT` as DPDK).
-    #[error("no room for dynamic {what} {name:?}: {reason}")]
+    /// The offset or bit asked for is taken (`EBUSY`).
+    #[error("dynamic {what} {name:?} cannot go there: {reason}")]
     DynamicBusy {
+        what: &'static str,
+        name: String,
+        reason: String,
+    },
+    /// No room is left for a new dynamic field or flag (`ENOENT`, as DPDK).
+    #[error("no room for dynamic {what} {name:?}: {reason}")]
+    DynamicNoRoom {
         what: &'static str,
         name: String,
         reason: String,
@@ -82,7 +97,9 @@ impl MbufError {
             | MbufError::OutOfPacket { .. }
             | MbufError::Corrupt(_) => ErrorKind::Inval,
             MbufError::Mempool(e) => e.kind(),
-            MbufError::Exhausted { .. } | MbufError::DynamicNotFound { .. } => ErrorKind::NoEnt,
+            MbufError::Exhausted { .. }
+            | MbufError::DynamicNotFound { .. }
+            | MbufError::DynamicNoRoom { .. } => ErrorKind::NoEnt,
             MbufError::TooManySegments { .. } | MbufError::PacketTooLong { .. } => {
                 ErrorKind::Overflow
             }
@@ -90,6 +107,7 @@ impl MbufError {
             MbufError::NotDirectOrShared(_) | MbufError::PoolBusy(_) => ErrorKind::Busy,
             MbufError::DynamicBusy { .. } => ErrorKind::Busy,
             MbufError::NameTooLong { .. } => ErrorKind::NameTooLong,
+            MbufError::ExternalMemoryShort { .. } => ErrorKind::NoMem,
             MbufError::DynamicExists { .. } => ErrorKind::Exist,
             MbufError::Eal(e) => e.kind(),
         }

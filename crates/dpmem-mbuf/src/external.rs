@@ -134,7 +134,7 @@ impl<'a> ExternalBuffer<'a> {
 
     /// A packet whose one segment is `len` bytes at `offset` of the memory, in a buffer from
     /// `pool` (`rte_pktmbuf_attach_extbuf` with the reference taken for it). `EINVAL` when
-    /// the range is past the memory or longer than a segment holds.
+    /// the range is past the memory or longer than a segment holds, or `pool` is pinned.
     pub fn attach<'q>(
         &self,
         pool: &'q PktmbufPool<'_>,
@@ -154,6 +154,7 @@ impl<'a> ExternalBuffer<'a> {
                 pkt_len: self.len.min(u32::MAX as usize) as u32,
             });
         }
+        pool.check_buffers_attachable()?;
         let m = pool.alloc_raw_reset()?;
         // SAFETY: the handle holds a reference, so the shared info is live; this one is the
         // packet's.

@@ -9,36 +9,12 @@
 
 use core::ptr::{null_mut, NonNull};
 
-use dpmem_mempool::Mempool;
-
 use crate::attach::detach_data;
 use crate::header::MbufHeader;
-use crate::pool::open_pools;
 use crate::pool_info::PoolInfo;
+use crate::put::mempool_at;
+pub use crate::put::raw_free;
 use crate::refcount;
-
-/// The process's handle on the pool whose info is at `info`.
-///
-/// # Safety
-/// `info` is the pool of a live buffer, open in this process while the result is used.
-#[inline(always)]
-unsafe fn mempool_at<'a>(info: *const PoolInfo) -> &'a Mempool<'static> {
-    match open_pools::lookup(info) {
-        // SAFETY: a recorded entry stays allocated while the pool is open, which the caller
-        // guarantees for as long as it uses the result.
-        Some(entry) => unsafe { &(*entry).mempool },
-        None => pool_not_open(info),
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn pool_not_open(info: *const PoolInfo) -> ! {
-    panic!(
-        "a packet buffer names the pool at {info:p}, which is not open in this process (a \
-         buffer of a closed pool, or not a packet buffer)"
-    )
-}
 
 /// Drops one reference on segment `m`; when it was the last, readies the segment to go back
 /// to its pool (detached, alone, count 1) and returns it (`rte_pktmbuf_prefree_seg`).
@@ -50,7 +26,7 @@ fn pool_not_open(info: *const PoolInfo) -> ! {
 pub(crate) unsafe fn prefree_seg(m: NonNull<MbufHeader>) -> Option<NonNull<MbufHeader>> {
     // SAFETY: the caller's contract: the segment is live.
     let h = unsafe { m.as_ref() };
-    if !refcount::release(&h.refcnt) {
+    if !refcount::release_for_reuse(&h.refcnt) {
         return None;
     }
     // The last reference is gone: this thread has the segment alone.
@@ -65,7 +41,6 @@ pub(crate) unsafe fn prefree_seg(m: NonNull<MbufHeader>) -> Option<NonNull<MbufH
     if h.nb_segs.get() != 1 {
         h.nb_segs.set(1);
     }
-    refcount::set(&h.refcnt, 1);
     Some(m)
 }
 
@@ -96,26 +71,6 @@ pub unsafe fn free(m: NonNull<MbufHeader>) {
         // SAFETY: the caller's contract covers every segment.
         unsafe { free_seg(m) };
     }
-}
-
-/// Puts a buffer back with no reference-count step (`rte_mbuf_raw_free`).
-///
-/// # Safety
-/// The buffer is ready for its pool (one reference, alone, direct or of a pinned pool), the
-/// caller owns it and nothing uses it afterwards; its pool is open in this process.
-#[inline(always)]
-pub unsafe fn raw_free(m: NonNull<MbufHeader>) {
-    #[cfg(feature = "debug")]
-    // SAFETY: the caller's contract: the buffer is live.
-    if let Err(reason) = unsafe { crate::check::check_header(m.as_ptr(), false) } {
-        panic!("freeing a bad packet buffer {:p}: {reason}", m.as_ptr());
-    }
-    // SAFETY: the caller's contract: the buffer is live.
-    let info = unsafe { m.as_ref() }.pool.get();
-    // SAFETY: the caller's contract: the pool is open and the buffer is its object, owned.
-    let pool = unsafe { mempool_at(info) };
-    // SAFETY: as above.
-    unsafe { pool.put(m.cast()) }
 }
 
 /// How many segments a bulk free gathers before putting them back in one call.

@@ -123,6 +123,18 @@ impl<'p> Mbuf<'p> {
         }
     }
 
+    /// A handle on packet `m` with the lifetime the caller names.
+    ///
+    /// # Safety
+    /// As [`from_raw`](Self::from_raw), with `'p` no longer than the pools' being open.
+    #[inline(always)]
+    pub(crate) unsafe fn from_raw_parts(m: NonNull<MbufHeader>) -> Mbuf<'p> {
+        Mbuf {
+            m,
+            _pools: PhantomData,
+        }
+    }
+
     /// Gives up the handle without freeing: the caller owns the packet's reference.
     #[inline(always)]
     pub fn into_raw(self) -> NonNull<MbufHeader> {
@@ -211,15 +223,14 @@ impl<'p> Mbuf<'p> {
         if self.is_writable() {
             Ok(())
         } else {
-            Err(MbufError::NotDirectOrShared(
-                "its data is shared with another buffer and cannot be written".into(),
-            ))
+            Err(shared_data())
         }
     }
 
     /// The first segment's data, to write. `EBUSY` when it is shared.
+    #[inline]
     pub fn data_mut(&mut self) -> Result<&mut [u8], MbufError> {
-        self.check_writable()?;
+        check_segment_writable(self.header())?;
         let (at, len) = (
             data::data_at(self.header(), 0),
             self.header().data_len() as usize,
@@ -231,14 +242,17 @@ impl<'p> Mbuf<'p> {
 
     /// Grows the packet by `len` bytes at the end (in the last segment's tailroom) and gives
     /// them to write. `ENOSPC` when the tailroom is short, `EBUSY` when the data is shared.
+    #[inline]
     pub fn append(&mut self, len: u16) -> Result<&mut [u8], MbufError> {
-        self.check_writable()?;
-        let at = data::append(self.header(), len)?;
+        let last = data::last_segment(self.header());
+        check_segment_writable(last)?;
+        let at = data::append_to_last(self.header(), last, len)?;
         // SAFETY: the new bytes are inside the last segment's buffer, this packet's alone.
         Ok(unsafe { core::slice::from_raw_parts_mut(at, len as usize) })
     }
 
     /// Appends a copy of `bytes` (in the last segment's tailroom).
+    #[inline]
     pub fn extend_from_slice(&mut self, bytes: &[u8]) -> Result<(), MbufError> {
         let len = u16::try_from(bytes.len()).map_err(|_| MbufError::NoTailroom {
             wanted: bytes.len(),
@@ -250,19 +264,22 @@ impl<'p> Mbuf<'p> {
 
     /// Grows the packet by `len` bytes at the front (in the headroom) and gives them to
     /// write. `ENOSPC` when the headroom is short, `EBUSY` when the data is shared.
+    #[inline]
     pub fn prepend(&mut self, len: u16) -> Result<&mut [u8], MbufError> {
-        self.check_writable()?;
+        check_segment_writable(self.header())?;
         let at = data::prepend(self.header(), len)?;
         // SAFETY: the new bytes are inside the first segment's buffer, this packet's alone.
         Ok(unsafe { core::slice::from_raw_parts_mut(at, len as usize) })
     }
 
     /// Removes `len` bytes from the front of the first segment. `EINVAL` when it holds fewer.
+    #[inline]
     pub fn adj(&mut self, len: u16) -> Result<(), MbufError> {
         data::adj(self.header(), len).map(|_| ())
     }
 
     /// Removes `len` bytes from the end of the last segment. `EINVAL` when it holds fewer.
+    #[inline]
     pub fn trim(&mut self, len: u16) -> Result<(), MbufError> {
         data::trim(self.header(), len)
     }
@@ -342,7 +359,8 @@ impl<'p> Mbuf<'p> {
     }
 
     /// A clone sharing this packet's data: one indirect buffer from `pool` per segment
-    /// (`rte_pktmbuf_clone`). Neither can write the shared data while both live.
+    /// (`rte_pktmbuf_clone`). Neither can write the shared data while both live. `EINVAL`
+    /// when `pool` is pinned.
     pub fn clone_in<'q>(&self, pool: &'q PktmbufPool<'_>) -> Result<Mbuf<'q>, MbufError>
     where
         'p: 'q,
@@ -376,7 +394,25 @@ impl<'p> Mbuf<'p> {
     }
 }
 
+/// `EBUSY` unless the segment's data is its own to write.
+#[inline(always)]
+fn check_segment_writable(s: &MbufHeader) -> Result<(), MbufError> {
+    if segment_writable(s) {
+        Ok(())
+    } else {
+        Err(shared_data())
+    }
+}
+
+#[cold]
+fn shared_data() -> MbufError {
+    MbufError::NotDirectOrShared(
+        "its data is shared with another buffer and cannot be written".into(),
+    )
+}
+
 /// Whether a segment's data is its own to write.
+#[inline(always)]
 fn segment_writable(s: &MbufHeader) -> bool {
     if s.refcnt() != 1 || s.is_indirect() {
         return false;

@@ -36,6 +36,7 @@ mod alloc;
 pub mod attach;
 mod bytes_owner;
 pub mod check;
+mod clone;
 mod copy;
 pub mod data;
 pub mod dynamic;
@@ -46,7 +47,9 @@ mod handle;
 mod header;
 mod pool;
 mod pool_info;
+mod put;
 mod refcount;
+mod ring_handle;
 mod shared_info;
 mod sync;
 
@@ -59,6 +62,6 @@ pub use header::{
     PORT_INVALID, PRIV_ALIGN,
 };
 pub use pool::create::{ExtMem, PktmbufPoolBuilder, DEFAULT_BUF_SIZE};
-pub use pool::PktmbufPool;
+pub use pool::{PacketPoolInfo, PktmbufPool};
 pub use pool_info::POOL_F_PINNED_EXT_BUF;
 pub use shared_info::{ExtFreeCallback, ExtSharedInfo};

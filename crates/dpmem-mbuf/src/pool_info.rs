@@ -13,7 +13,7 @@ pub(crate) const POOL_INFO_MAGIC: u64 = u64::from_le_bytes(*b"MBUFPOOL");
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct PoolInfo {
-    /// Bytes of each buffer's data room (0 for a pinned pool: the data is external).
+    /// Bytes of each buffer's data room (in a pinned pool, of its external element).
     pub(crate) data_room: u16,
     /// Bytes of the private area between each header and its room.
     pub(crate) priv_size: u16,

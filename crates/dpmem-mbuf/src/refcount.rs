@@ -43,6 +43,21 @@ pub(crate) fn release(count: &AtomicU16) -> bool {
     update(count, -1) == 0
 }
 
+/// Drops one reference for an object that is recycled when its last reference goes (a
+/// buffer going back to its pool): true when it was the last. The count is then 1 again,
+/// ready for the object's next owner; a sole owner's release writes nothing at all.
+#[inline(always)]
+pub(crate) fn release_for_reuse(count: &AtomicU16) -> bool {
+    if count.load(Ordering::Acquire) == 1 {
+        return true;
+    }
+    if count.fetch_sub(1, Ordering::AcqRel) != 1 {
+        return false;
+    }
+    count.store(1, Ordering::Relaxed);
+    true
+}
+
 /// Sets the count (an object not yet shared, or being recycled).
 #[inline(always)]
 pub(crate) fn set(count: &AtomicU16, value: u16) {
@@ -82,9 +97,25 @@ mod loom_models {
         shared.freed.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The two ways a reference goes: dropping it (the count reaches 0 at the last) and
+    /// dropping it for reuse (the count is 1 again at the last), with the count each leaves
+    /// after the last release.
+    type Release = fn(&AtomicU16) -> bool;
+    const RELEASES: [(&str, Release, u16); 2] = [
+        ("release", release, 0),
+        ("release_for_reuse", release_for_reuse, 1),
+    ];
+
     #[test]
     fn two_clones_released_at_once_free_once_after_both_writes() {
-        loom::model(|| {
+        for (name, release, after) in RELEASES {
+            println!("{name}");
+            two_owners_release_at_once(release, after);
+        }
+    }
+
+    fn two_owners_release_at_once(release: Release, after: u16) {
+        loom::model(move || {
             let shared = Arc::new(Shared {
                 count: AtomicU16::new(2),
                 data: UnsafeCell::new(0),
@@ -103,32 +134,43 @@ mod loom_models {
             }
             t.join().unwrap();
             assert_eq!(shared.freed.load(Ordering::Relaxed), 1);
+            assert_eq!(shared.count.load(Ordering::Relaxed), after);
         });
     }
 
+    /// The single-owner shortcut: once the other owner has released (seen through a relaxed
+    /// flag, which orders nothing), this owner's release takes the count-of-1 path and must
+    /// still see the other's writes; only the acquire load of that path gives that.
     #[test]
-    fn a_sole_owner_after_a_release_sees_the_other_owners_writes() {
-        loom::model(|| {
+    fn the_single_owner_shortcut_sees_the_other_owners_writes() {
+        for (name, release, after) in RELEASES {
+            println!("{name}");
+            sole_owner_after_a_release(release, after);
+        }
+    }
+
+    fn sole_owner_after_a_release(release: Release, after: u16) {
+        loom::model(move || {
             let shared = Arc::new(Shared {
                 count: AtomicU16::new(2),
                 data: UnsafeCell::new(0),
                 freed: AtomicU16::new(0),
             });
-            let other = shared.clone();
+            let released = Arc::new(AtomicU16::new(0));
+            let (other, other_released) = (shared.clone(), released.clone());
             let t = loom::thread::spawn(move || {
                 // SAFETY: the other owner writes, then releases.
                 other.data.with_mut(|d| unsafe { *d = 7 });
-                let _ = release(&other.count);
+                assert!(!release(&other.count));
+                other_released.store(1, Ordering::Relaxed);
             });
-            // Wait until this thread is the sole owner, then use the single-owner shortcut.
-            while read(&shared.count) != 1 {
+            while released.load(Ordering::Relaxed) == 0 {
                 loom::thread::yield_now();
             }
-            // SAFETY: sole owner: the other's write happened before its release.
-            let seen = shared.data.with(|d| unsafe { *d });
-            assert_eq!(seen, 7);
             assert!(release(&shared.count));
+            last_release(&shared);
             t.join().unwrap();
+            assert_eq!(shared.count.load(Ordering::Relaxed), after);
         });
     }
 }

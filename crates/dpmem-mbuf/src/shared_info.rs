@@ -127,3 +127,69 @@ impl ExtSharedInfo {
         }
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    //! Two holders of an external buffer release at once: the callback runs exactly once, on
+    //! whichever thread released last, and sees what the other holder wrote before releasing.
+    use super::*;
+    use core::ptr::NonNull;
+    use loom::cell::UnsafeCell;
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::sync::Arc;
+
+    struct Frame {
+        shinfo: ExtSharedInfo,
+        data: UnsafeCell<u32>,
+        calls: AtomicUsize,
+        seen: AtomicUsize,
+    }
+
+    // SAFETY (test only): `data` is accessed under the protocol being checked; loom's cell
+    // reports any access the protocol does not order.
+    unsafe impl Sync for Frame {}
+    // SAFETY (test only): as above.
+    unsafe impl Send for Frame {}
+
+    unsafe extern "C" fn frame_done(_addr: *mut c_void, opaque: *mut c_void) {
+        // SAFETY: the opaque value is the frame, kept alive by the test's Arc.
+        let frame = unsafe { &*opaque.cast::<Frame>() };
+        // SAFETY: the callback runs after the last release; loom checks the read is ordered
+        // after both holders' writes.
+        let value = frame.data.with(|d| unsafe { *d });
+        frame.seen.store(value as usize, Ordering::Relaxed);
+        frame.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn the_last_release_runs_the_callback_once_after_the_other_holders_writes() {
+        loom::model(|| {
+            let frame = Arc::new(Frame {
+                shinfo: ExtSharedInfo::new(frame_done, core::ptr::null_mut()),
+                data: UnsafeCell::new(0),
+                calls: AtomicUsize::new(0),
+                seen: AtomicUsize::new(0),
+            });
+            // The opaque value points at the frame itself.
+            let opaque = Arc::as_ptr(&frame).cast_mut().cast::<c_void>();
+            // SAFETY (test only): set before any other thread sees the frame.
+            unsafe { (*Arc::as_ptr(&frame).cast_mut()).shinfo.fcb_opaque = opaque };
+            // A second holder (a packet attached to the frame).
+            frame.shinfo.refcnt_update(1);
+            let other = frame.clone();
+            let t = loom::thread::spawn(move || {
+                // SAFETY: this holder writes before it releases.
+                other.data.with_mut(|d| unsafe { *d += 1 });
+                let shinfo = NonNull::from(&other.shinfo);
+                // SAFETY: this thread holds one reference; the callback is this process's.
+                unsafe { ExtSharedInfo::release(shinfo, core::ptr::null_mut()) };
+            });
+            let shinfo = NonNull::from(&frame.shinfo);
+            // SAFETY: as above, the builder's own reference.
+            unsafe { ExtSharedInfo::release(shinfo, core::ptr::null_mut()) };
+            t.join().unwrap();
+            assert_eq!(frame.calls.load(Ordering::Relaxed), 1);
+            assert_eq!(frame.seen.load(Ordering::Relaxed), 1);
+        });
+    }
+}

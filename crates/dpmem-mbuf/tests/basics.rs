@@ -85,3 +85,48 @@ impl<'a> OwnedForTest<'a> for ExternalBuffer<'a> {
         }
     }
 }
+
+#[test]
+fn packets_travel_between_lcores_through_a_handle_ring_without_unsafe() {
+    use dpmem_ring::{HandleRing, RingFlags};
+    let eal = common::no_huge_eal("ring");
+    let pool = PktmbufPool::builder("ring", 1023)
+        .cache_size(64)
+        .create(&eal)
+        .unwrap();
+    let ring: HandleRing<Mbuf<'_>> =
+        HandleRing::new("packets", 256, RingFlags::SP_ENQ | RingFlags::SC_DEQ).unwrap();
+    let worker = eal.lcore_threads().worker_ids().next().expect("-l 0-1");
+    eal.lcore_threads()
+        .scope(|s| {
+            let sender = s.launch(worker, || {
+                let mut tx = ring.producer().unwrap();
+                for i in 0..200u8 {
+                    let mut packet = pool.alloc().unwrap();
+                    packet.extend_from_slice(&[i; 60]).unwrap();
+                    while let Err(back) = tx.enqueue(packet) {
+                        packet = back;
+                        std::hint::spin_loop();
+                    }
+                }
+            })?;
+            let mut rx = ring.consumer().unwrap();
+            let mut next = 0u8;
+            while next < 200 {
+                if let Some(packet) = rx.dequeue() {
+                    assert_eq!(packet.data(), &[next; 60]);
+                    next += 1;
+                }
+            }
+            sender.join()?;
+            Ok::<_, Box<dyn std::error::Error>>(())
+        })
+        .unwrap();
+    assert_eq!(pool.avail_count(), 1023);
+    // A packet left in the ring is freed with it.
+    let mut tx = ring.producer().unwrap();
+    assert!(tx.enqueue(pool.alloc().unwrap()).is_ok());
+    drop(tx);
+    drop(ring);
+    assert_eq!(pool.avail_count(), 1023);
+}

@@ -86,6 +86,8 @@
 //!   memzones, every DPDK sync mode, peek and zero-copy, and the raw byte API.
 //! - [`mempool`]: [`Mempool`] (the raw object API and per-lcore caches), [`TypedMempool`]
 //!   with [`PoolObj`] handles that travel through rings.
+//! - [`mbuf`]: packet buffers — [`PktmbufPool`] (plain and pinned external memory) and the
+//!   owning [`Mbuf`] handle: chains, clones, copies, external buffers, a zero-copy `Bytes`.
 //!
 //! Each DPDK function has a counterpart named after it (`malloc_socket`, `reserve_bounded`,
 //! `remote_launch`, `get_bulk`, ...), typed, for porting C code; builders and handles are the
@@ -93,6 +95,8 @@
 
 #[doc(inline)]
 pub use dpmem_eal as eal;
+#[doc(inline)]
+pub use dpmem_mbuf as mbuf;
 #[doc(inline)]
 pub use dpmem_mempool as mempool;
 #[doc(inline)]
@@ -104,6 +108,8 @@ pub use dpmem_eal::{
     MemzoneFlags, Memzones, Socket,
 };
 #[doc(inline)]
+pub use dpmem_mbuf::{ExternalBuffer, Mbuf, MbufError, PktmbufPool};
+#[doc(inline)]
 pub use dpmem_mempool::{
     Mempool, MempoolConfig, MempoolError, MempoolFlags, PoolObj, TypedMempool,
 };
@@ -114,6 +120,8 @@ pub use dpmem_ring::{HandleRing, Ring, RingError, RingFlags};
 pub mod prelude {
     #[doc(no_inline)]
     pub use dpmem_eal::{DefaultMemory, Eal, Iova, MemzoneFlags, Socket};
+    #[doc(no_inline)]
+    pub use dpmem_mbuf::{ExternalBuffer, Mbuf, PktmbufPool};
     #[doc(no_inline)]
     pub use dpmem_mempool::{MempoolConfig, MempoolFlags, PoolObj, TypedMempool};
     #[doc(no_inline)]

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use dpmem::eal::Eal;
+use dpmem::mbuf::PktmbufPool;
 use dpmem::mempool::Mempool;
 use serde::Serialize;
 
@@ -19,6 +20,15 @@ pub struct MempoolInfo {
     pub socket: dpmem::Socket,
     pub populated: u32,
     pub non_io: bool,
+    /// For a packet buffer pool: its buffers' room and private sizes, pinned or not.
+    pub packet_buffers: Option<PacketBuffers>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PacketBuffers {
+    pub data_room: u16,
+    pub priv_size: u16,
+    pub pinned: bool,
 }
 
 pub fn collect(eal: &Eal) -> Vec<MempoolInfo> {
@@ -35,6 +45,11 @@ pub fn collect(eal: &Eal) -> Vec<MempoolInfo> {
             socket: p.socket(),
             populated: p.populated_size(),
             non_io: p.is_non_io(),
+            packet_buffers: PktmbufPool::describe(p).map(|d| PacketBuffers {
+                data_room: d.data_room,
+                priv_size: d.priv_size,
+                pinned: d.pinned,
+            }),
         })
     });
     pools
@@ -46,7 +61,7 @@ pub fn render(pools: &[MempoolInfo]) -> String {
     for p in pools {
         let _ = writeln!(
             out,
-            "  {}: size {} elt {} cache {} avail {} in use {} handler {} {}{}",
+            "  {}: size {} elt {} cache {} avail {} in use {} handler {} {}{}{}",
             p.name,
             p.size,
             p.elt_size,
@@ -55,7 +70,16 @@ pub fn render(pools: &[MempoolInfo]) -> String {
             p.in_use,
             p.handler,
             p.socket,
-            if p.non_io { " non-io" } else { "" }
+            if p.non_io { " non-io" } else { "" },
+            match &p.packet_buffers {
+                Some(b) => format!(
+                    "; packet buffers: room {} priv {}{}",
+                    b.data_room,
+                    b.priv_size,
+                    if b.pinned { " pinned external" } else { "" }
+                ),
+                None => String::new(),
+            }
         );
     }
     out
@@ -93,6 +117,25 @@ mod tests {
         );
         // SAFETY: the object came from this pool.
         unsafe { pool.put(obj) };
+        pool.free().unwrap();
+    }
+
+    #[test]
+    fn a_packet_buffer_pool_shows_its_room_and_private_size() {
+        let prefix = format!("cli_mb{}_", std::process::id());
+        let eal = Eal::init(["t", "--no-huge", "-m", "32", "--file-prefix", &prefix]).unwrap();
+        let pool = PktmbufPool::builder("cli_pkts", 63)
+            .priv_size(8)
+            .create(&eal)
+            .unwrap();
+        let packet = pool.alloc().unwrap();
+        let text = render(&collect(&eal));
+        assert!(
+            text.contains("cli_pkts: size 63 elt 2312 cache 0 avail 62 in use 1"),
+            "{text}"
+        );
+        assert!(text.contains("packet buffers: room 2176 priv 8"), "{text}");
+        drop(packet);
         pool.free().unwrap();
     }
 }

@@ -206,13 +206,11 @@ impl<'n> PktmbufPoolBuilder<'n> {
         }
         let available: usize = ext.iter().map(ExtMem::buffers).sum();
         if available < self.n as usize {
-            return Err(MbufError::Mempool(
-                dpmem_mempool::MempoolError::InvalidArgument(format!(
-                    "packet buffer pool {:?}: the external memory holds {available} buffers, \
-                     {} wanted",
-                    self.name, self.n
-                )),
-            ));
+            return Err(MbufError::ExternalMemoryShort {
+                pool: self.name.to_owned(),
+                available,
+                wanted: self.n,
+            });
         }
         let elt_size = HEADER_SIZE as u32
             + self.priv_size as u32
@@ -223,10 +221,12 @@ impl<'n> PktmbufPoolBuilder<'n> {
             return Err(e.into());
         }
         let info = mempool.private_data().cast::<PoolInfo>().cast_const();
-        let priv_size = self.priv_size;
+        let (priv_size, room) = (self.priv_size, self.data_room);
         let (mut piece, mut off) = (0usize, 0usize);
         mempool.obj_iter(|_, obj, _| {
-            if off + ext[piece].elt_size as usize > ext[piece].len {
+            // Past every piece too short for another element (some may hold none at all);
+            // the pieces hold at least `n` elements, so one is found.
+            while off + ext[piece].elt_size as usize > ext[piece].len {
                 piece += 1;
                 off = 0;
             }
@@ -234,7 +234,7 @@ impl<'n> PktmbufPoolBuilder<'n> {
             // SAFETY: the object is a fresh slot of this pool; the piece holds a buffer at
             // `off` (pieces hold at least `n` buffers in all, checked above); the caller
             // vouches for the memory.
-            unsafe { init_pinned(obj, priv_size, at, off, info) };
+            unsafe { init_pinned(obj, priv_size, room, at, off, info) };
             off += at.elt_size as usize;
         });
         let info = NonNull::new(info.cast_mut()).expect("the private area is not null");
@@ -279,15 +279,17 @@ unsafe fn init_direct(obj: *mut u8, priv_size: u16, room: u16, info: *const Pool
     unsafe { obj.cast::<MbufHeader>().write(header) };
 }
 
-/// Sets up a pinned pool's buffer: its data at `off` in `ext`, its shared info right after
-/// the header and private area.
+/// Sets up a pinned pool's buffer: its data at `off` in `ext`, `room` bytes long (the pool's
+/// data room, as DPDK's, not the element size), its shared info right after the header and
+/// private area.
 ///
 /// # Safety
 /// `obj` is a fresh object of a pool whose elements are `128 + priv_size + 24` bytes;
-/// `ext` holds a buffer at `off`.
+/// `ext` holds a buffer at `off`, and `room` is at most its element size.
 unsafe fn init_pinned(
     obj: *mut u8,
     priv_size: u16,
+    room: u16,
     ext: &ExtMem,
     off: usize,
     info: *const PoolInfo,
@@ -311,7 +313,7 @@ unsafe fn init_pinned(
     let header = MbufHeader::new_in_pool(
         ext.addr.wrapping_add(off),
         Iova::to_raw(iova),
-        ext.elt_size,
+        room,
         priv_size,
         info,
     );

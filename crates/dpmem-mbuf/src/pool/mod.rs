@@ -17,6 +17,17 @@ use dpmem_mempool::Mempool;
 use crate::error::MbufError;
 use crate::pool_info::{PoolInfo, POOL_INFO_MAGIC};
 
+/// What a mempool holding packet buffers says about them ([`PktmbufPool::describe`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketPoolInfo {
+    /// Bytes of each buffer's room (0 for a pinned pool).
+    pub data_room: u16,
+    /// Bytes of each buffer's private area.
+    pub priv_size: u16,
+    /// Whether the data is pinned external memory.
+    pub pinned: bool,
+}
+
 /// This process's state of one open pool, shared by every handle on it in the process and
 /// found from a buffer's header through [`open_pools`].
 #[derive(Debug)]
@@ -80,7 +91,8 @@ impl<'eal> PktmbufPool<'eal> {
         self.mempool().size()
     }
 
-    /// Bytes of each buffer's data room (`rte_pktmbuf_data_room_size`); 0 for a pinned pool.
+    /// Bytes of each buffer's data room (`rte_pktmbuf_data_room_size`); in a pinned pool,
+    /// how much of each external element a buffer uses.
     pub fn data_room(&self) -> u16 {
         self.info().data_room
     }
@@ -115,12 +127,38 @@ impl<'eal> PktmbufPool<'eal> {
         Ok(self.mempool().audit()?)
     }
 
+    /// `EINVAL` for a pinned pool, whose buffers are external for good and so can never be
+    /// attached to other data (DPDK only asserts this in debug builds).
+    pub(crate) fn check_buffers_attachable(&self) -> Result<(), MbufError> {
+        if self.is_pinned() {
+            return Err(MbufError::InvalidArgument(format!(
+                "packet buffer pool {:?} is pinned: its buffers cannot be attached to other data",
+                self.name()
+            )));
+        }
+        Ok(())
+    }
+
     /// Opens an existing pool by name, in this or another process (`rte_mempool_lookup`):
     /// `EINVAL` ([`MbufError::NotAPacketPool`]) for a mempool that holds no packet buffers.
     pub fn lookup(eal: &'eal Eal, name: &str) -> Result<PktmbufPool<'eal>, MbufError> {
         let mempool = Mempool::lookup(eal, name)?;
         let info = Self::info_of(&mempool)?;
         Self::open(info, mempool, false)
+    }
+
+    /// What `mempool` says about its packet buffers, if it is a packet buffer pool (for tools
+    /// that walk every mempool, such as `dpmem info`).
+    pub fn describe(mempool: &Mempool<'_>) -> Option<PacketPoolInfo> {
+        let info = Self::info_of(mempool).ok()?;
+        // SAFETY: `info_of` found the pool info in the pool's private area, which lives with
+        // the pool the caller holds.
+        let info = unsafe { info.as_ref() };
+        Some(PacketPoolInfo {
+            data_room: info.data_room,
+            priv_size: info.priv_size,
+            pinned: info.is_pinned(),
+        })
     }
 
     /// The pool info in a mempool's private area, if it is a packet buffer pool.

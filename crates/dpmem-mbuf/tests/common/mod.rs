@@ -31,3 +31,10 @@ pub fn no_huge_eal(tag: &str) -> Eal {
 pub fn hugepages_usable(pages: u64) -> bool {
     dpmem_testkit::hugepages_available("mbuf hugepage test", pages)
 }
+
+pub mod packet_ops;
+mod packet_shape;
+mod whole_pool;
+
+pub use packet_shape::shape;
+pub use whole_pool::assert_pool_whole;
