@@ -3,14 +3,13 @@
 //! the DPDK-named raw functions where it has none (a bulk free) — and timed the same way: the
 //! monotonic clock and the TSC read around the loop.
 
-use core::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Instant;
 
 use dpmem::eal::Eal;
-use dpmem::ring::{Handle, HandleRing, RingFlags};
+use dpmem::ring::{HandleRing, RingFlags};
 use dpmem_mbuf::free::free_bulk;
-use dpmem_mbuf::{ExternalBuffer, Mbuf, MbufError, MbufHeader, PktmbufPool};
+use dpmem_mbuf::{ExternalBuffer, Mbuf, MbufError, PktmbufPool};
 
 use super::rows::{
     MbufRow, APPEND_LEN, BURST, COPY_LEN, EXT_LEN, HDR_LEN, PREPEND_LEN, RING_SIZE, SEQ_OFFSET,
@@ -68,31 +67,6 @@ fn free_in_bulk<const N: usize>(packets: [Mbuf<'_>; N]) {
     // SAFETY: each pointer carries the reference its handle gave up and is freed once, here;
     // the handles borrowed their pools, which the caller's borrow keeps open.
     unsafe { free_bulk(&raw) }
-}
-
-/// A packet on its way to another lcore through a [`HandleRing`]. `Mbuf` does not implement
-/// the ring's [`Handle`], so this wrapper does, as a program would today: its raw form is the
-/// packet's header and the pool its handle borrows (16 bytes, as a pool object's).
-struct RingPacket<'p, 'eal> {
-    packet: Mbuf<'p>,
-    pool: &'p PktmbufPool<'eal>,
-}
-
-impl<'p, 'eal> Handle for RingPacket<'p, 'eal> {
-    type Raw = (NonNull<MbufHeader>, &'p PktmbufPool<'eal>);
-
-    #[inline]
-    fn into_raw(self) -> Self::Raw {
-        (self.packet.into_raw(), self.pool)
-    }
-
-    #[inline]
-    unsafe fn from_raw((m, pool): Self::Raw) -> Self {
-        // SAFETY: `m` came from `into_raw` with the reference its handle owned, turned back
-        // once (the caller's contract); `pool` is the pool that handle borrowed, open for 'p.
-        let packet = unsafe { Mbuf::from_raw(m, pool) };
-        RingPacket { packet, pool }
-    }
 }
 
 /// Waits until both lcores of the cross-core row are at the start line.
@@ -317,7 +291,7 @@ impl<'eal> DpmemMbufBench<'eal> {
             .next_lcore(Some(threads.main_lcore()), true, false)
             .ok_or("dpmem: the cross-core row needs a worker lcore (-l 0-1)")?;
         let source = self.source()?;
-        let ring = HandleRing::<RingPacket<'_, 'eal>>::new(
+        let ring = HandleRing::<Mbuf<'_>>::new(
             "bench_mbuf_xcore",
             RING_SIZE,
             RingFlags::SP_ENQ | RingFlags::SC_DEQ,
@@ -365,7 +339,7 @@ impl<'eal> DpmemMbufBench<'eal> {
     fn produce<'p>(
         &'p self,
         source: &Mbuf<'p>,
-        ring: &HandleRing<RingPacket<'p, 'eal>>,
+        ring: &HandleRing<Mbuf<'p>>,
         ops: u64,
         ready: &AtomicU32,
         abort: &AtomicBool,
@@ -377,11 +351,7 @@ impl<'eal> DpmemMbufBench<'eal> {
         let start = Stamp::start();
         for _ in 0..ops / BURST as u64 {
             for _ in 0..BURST {
-                let packet = source.clone_in(&self.main).map_err(failed("clone_in"))?;
-                batch.push(RingPacket {
-                    packet,
-                    pool: &self.main,
-                });
+                batch.push(source.clone_in(&self.main).map_err(failed("clone_in"))?);
             }
             while !batch.is_empty() {
                 if producer.enqueue_burst(&mut batch) == 0 {
@@ -399,7 +369,7 @@ impl<'eal> DpmemMbufBench<'eal> {
 /// The worker lcore's loop of the cross-core row: dequeue up to `BURST` packets at a time and
 /// free each (by dropping it), until `ops` are freed.
 fn consume(
-    ring: &HandleRing<RingPacket<'_, '_>>,
+    ring: &HandleRing<Mbuf<'_>>,
     ops: u64,
     ready: &AtomicU32,
     abort: &AtomicBool,

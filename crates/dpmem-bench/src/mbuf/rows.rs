@@ -139,10 +139,9 @@ impl MbufRow {
             MbufRow::CrossCore => format!(
                 "per packet; lcore 0 clones a {COPY_LEN}-byte packet, bursts of {BURST} go \
                  through a {RING_SIZE}-slot SP/SC ring, lcore 1 frees each; time from the first \
-                 start to the last end of the two loops; dpmem: clone_in, a HandleRing (through \
-                 a local Handle wrapper: Mbuf implements none), drop (safe); DPDK: \
-                 rte_pktmbuf_clone, rte_ring_sp_enqueue_burst/sc_dequeue_burst, \
-                 rte_pktmbuf_free"
+                 start to the last end of the two loops; dpmem: clone_in, a HandleRing<Mbuf> \
+                 (enqueue_burst/dequeue_burst of Vecs), drop (safe); DPDK: rte_pktmbuf_clone, \
+                 rte_ring_sp_enqueue_burst/sc_dequeue_burst, rte_pktmbuf_free"
             ),
         }
     }
