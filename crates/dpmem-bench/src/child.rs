@@ -51,9 +51,13 @@ pub enum ChildKind {
     DpmemMempool,
     /// DPDK's malloc loops (see [`crate::malloc`]); one result line.
     DpdkMalloc,
+    /// DPDK's packet buffer loops (see [`crate::mbuf`]); one result line per row.
+    DpdkMbuf,
+    /// dpmem's packet buffer loops, the same rows and lines.
+    DpmemMbuf,
 }
 
-const ALL_KINDS: [ChildKind; 7] = [
+const ALL_KINDS: [ChildKind; 9] = [
     ChildKind::DpdkVersion,
     ChildKind::DpdkInit,
     ChildKind::DpmemInit,
@@ -61,6 +65,8 @@ const ALL_KINDS: [ChildKind; 7] = [
     ChildKind::DpdkMempool,
     ChildKind::DpmemMempool,
     ChildKind::DpdkMalloc,
+    ChildKind::DpdkMbuf,
+    ChildKind::DpmemMbuf,
 ];
 
 impl ChildKind {
@@ -73,6 +79,8 @@ impl ChildKind {
             ChildKind::DpdkMempool => "dpdk-mempool",
             ChildKind::DpmemMempool => "dpmem-mempool",
             ChildKind::DpdkMalloc => "dpdk-malloc",
+            ChildKind::DpdkMbuf => "dpdk-mbuf",
+            ChildKind::DpmemMbuf => "dpmem-mbuf",
         }
     }
 
@@ -89,6 +97,7 @@ impl ChildKind {
                 | ChildKind::DpdkRing
                 | ChildKind::DpdkMempool
                 | ChildKind::DpdkMalloc
+                | ChildKind::DpdkMbuf
         )
     }
 }
@@ -159,6 +168,18 @@ pub(crate) fn child_args(args: &[String]) -> ChildArgs {
             .chain(args.iter().skip(4))
             .cloned()
             .collect(),
+    }
+}
+
+/// The exit code of a child that ran its rows (a failed row is a result line, not a
+/// failure) or could not (the reason goes to stderr, which the parent reports).
+pub(crate) fn exit_code(result: Result<(), String>) -> i32 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
     }
 }
 

@@ -60,6 +60,36 @@ pub struct MallocTimes {
     pub greatest_free_after_churn: u64,
 }
 
+/// The pools and packet sizes of the mbuf workload, the same on both sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MbufShape {
+    /// Buffers of each pool.
+    pub buffers: u32,
+    /// Buffers each lcore keeps in its cache, per pool.
+    pub cache: u32,
+    /// Data room of the main pool and the second pool (headroom included).
+    pub data_room: u16,
+    /// Data room of the header pool (the chain pool has none).
+    pub hdr_room: u16,
+    /// Packets per burst.
+    pub burst: u32,
+    /// Bytes of a transmitted packet's header.
+    pub hdr_len: u16,
+    /// Bytes of a transmitted packet's external payload.
+    pub ext_len: u16,
+    /// Bytes of the packet the clone and copy rows start from.
+    pub copy_len: u32,
+}
+
+/// How long a timed loop ran, on the monotonic clock and on the TSC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed {
+    /// Nanoseconds.
+    pub ns: u64,
+    /// TSC cycles.
+    pub cycles: u64,
+}
+
 /// DPDK 22.11's side of the workloads. Every EAL init may be called once per process (DPDK's
 /// rule), and only in a benchmark child; the loops run after their workload's init.
 pub trait DpdkLoops {
@@ -113,4 +143,12 @@ pub trait DpdkLoops {
 
     /// `rte_eal_init(args)`, the malloc loops of `plan`, then `rte_eal_cleanup()`.
     fn malloc(&self, args: &[String], plan: &MallocPlan) -> Result<MallocTimes, String>;
+
+    /// `rte_eal_init(args)`, then the mbuf workload's pools of `shape` (main, second,
+    /// header, chain), its cross-core ring and its external frame.
+    fn mbuf_eal_init(&self, args: &[String], shape: &MbufShape) -> Result<(), String>;
+
+    /// One mbuf row (`row`: the workload's row code), `ops` operations timed as one loop;
+    /// every pool must be full before and after it.
+    fn mbuf_run(&self, row: u32, ops: u64) -> Result<Elapsed, String>;
 }

@@ -44,3 +44,27 @@ pub fn remove_files_with_prefix(dir: &Path, prefix: &str) {
         }
     }
 }
+
+/// The memory options of a benchmark child's EAL, both sides alike: `memory_mb` MiB of 2 MiB
+/// hugepages when enough are free (in-memory, so no hugepage file is left behind), else
+/// `--no-huge`, with the reason.
+pub fn child_memory_args(memory_mb: u64) -> (Vec<String>, Result<(), String>) {
+    let needed = (memory_mb << 20) / PAGE_2M;
+    let hugepages = hugetlbfs_2m_mount().and_then(|_| {
+        let free = free_2m_hugepages()?;
+        if free < needed {
+            return Err(format!("only {free} free 2 MiB hugepages, {needed} needed"));
+        }
+        Ok(())
+    });
+    let mode = if hugepages.is_ok() {
+        "--in-memory"
+    } else {
+        "--no-huge"
+    };
+    let args = [mode, "-m", &memory_mb.to_string()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    (args, hugepages)
+}

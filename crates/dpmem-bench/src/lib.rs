@@ -4,7 +4,7 @@
 //! reports both medians, their ratio, and the geometric mean of the ratios:
 //!
 //! ```text
-//! dpmem bench <init|ring|malloc|mempool> [--json] [--reps N] [--repeat K] [--filter PATTERN]
+//! dpmem bench <init|ring|malloc|mempool|mbuf> [--json] [--reps N] [--repeat K] [--filter PATTERN]
 //! dpmem bench list
 //! ```
 //!
@@ -22,6 +22,7 @@
 //! | `ring` | ring_perf_autotest's rows, 1 and 2 cores       | TSC cycles per element |
 //! | `malloc` | malloc/zmalloc+free 64 B..16 MiB, memzones, churn | ns per op |
 //! | `mempool` | mempool_perf_autotest's rows: cache 0/512, bulk 1..32, keep 32..512, 1 and 2 cores | million objects per second (higher is better) |
+//! | `mbuf` | packet buffers: alloc/free single and bulk, data operations, clone, copy, external buffers, an ST 2110 transmit packet, mixed-pool bulk free, clone and free on two lcores | ns per op (and TSC cycles) |
 
 mod child;
 mod child_dispatch;
@@ -32,20 +33,26 @@ mod hugepage_host;
 mod init;
 mod kernel_baseline;
 mod malloc;
+mod mbuf;
 mod mempool;
 mod repeat;
 pub mod repeated_report;
 pub mod report;
 mod ring;
 mod row_selection;
+mod samples;
 pub mod stats;
+mod tsc;
 mod workloads;
 
 pub use child_dispatch::{child_main, dpdk_child_main};
 pub use cli::{run, BenchArgs};
-pub use dpdk_loops::{DpdkLoops, EalTimes, LcoreCount, MallocPlan, MallocTimes};
+pub use dpdk_loops::{
+    DpdkLoops, EalTimes, Elapsed, LcoreCount, MallocPlan, MallocTimes, MbufShape,
+};
 pub use init::run_init;
 pub use malloc::run_malloc;
+pub use mbuf::run_mbuf;
 pub use mempool::run_mempool;
 pub use report::{Better, Measurement, Report, Row};
 pub use ring::run_ring;

@@ -36,13 +36,13 @@ use std::time::{Duration, Instant};
 use dpmem::eal::{Eal, Socket};
 use dpmem::mempool::{Mempool, MempoolConfig, MempoolFlags};
 
-use crate::child::{self, ChildArgs, ChildKind};
+use crate::child::{self, exit_code, ChildArgs, ChildKind};
 use crate::dpdk_loops::{DpdkLoops, LcoreCount};
 use crate::dpdk_runner::{self, DpdkRunner};
-use crate::hugepage_host::{self, PAGE_2M};
+use crate::hugepage_host;
 use crate::report::{Measurement, Report, Row};
 use crate::row_selection::RowSelection;
-use crate::stats::median;
+use crate::samples::Samples;
 use crate::BenchOptions;
 
 /// Bytes per object (the autotest's `MEMPOOL_ELT_SIZE`).
@@ -410,16 +410,6 @@ pub(crate) fn dpdk_child(child: &ChildArgs, dpdk: &dyn DpdkLoops) -> i32 {
     )
 }
 
-fn exit_code(result: Result<(), String>) -> i32 {
-    match result {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("{e}");
-            1
-        }
-    }
-}
-
 /// What one child reported: the pool size and, per row, a rate or why there is none.
 #[derive(Debug, Clone, PartialEq)]
 struct ChildReport {
@@ -473,66 +463,12 @@ fn run_side(
     parse_child_lines(&lines?, rows)
 }
 
-/// Repetitions of one cell and the first failure among them.
-#[derive(Debug, Default)]
-struct Samples {
-    values: Vec<f64>,
-    failure: Option<String>,
-}
-
-impl Samples {
-    fn push(&mut self, r: Result<f64, String>) {
-        match r {
-            Ok(v) => self.values.push(v),
-            Err(e) => {
-                self.failure.get_or_insert(e);
-            }
-        }
-    }
-
-    fn into_measurement(self, reps: usize) -> Measurement {
-        match (self.failure, median(&self.values)) {
-            (Some(e), _) if self.values.is_empty() => Measurement::Missing(e),
-            (Some(e), _) => Measurement::Missing(format!(
-                "failed in {} of {reps} reps: {e}",
-                reps - self.values.len()
-            )),
-            (None, Some(m)) => Measurement::Value(m),
-            (None, None) => Measurement::Missing("not run".to_owned()),
-        }
-    }
-}
-
-/// The memory options both sides get: 2 MiB hugepages when enough are free, else
-/// `--no-huge`, with the reason.
-fn memory_args() -> (Vec<String>, Result<(), String>) {
-    let needed = (MEMORY_MB << 20) / PAGE_2M;
-    let hugepages = hugepage_host::hugetlbfs_2m_mount().and_then(|_| {
-        let free = hugepage_host::free_2m_hugepages()?;
-        if free < needed {
-            return Err(format!("only {free} free 2 MiB hugepages, {needed} needed"));
-        }
-        Ok(())
-    });
-    let mode = if hugepages.is_ok() {
-        // In-memory: hugepages without files in hugetlbfs, so nothing is left behind.
-        "--in-memory"
-    } else {
-        "--no-huge"
-    };
-    let args = [mode, "-m", &MEMORY_MB.to_string()]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    (args, hugepages)
-}
-
 /// Run the `mempool` workload.
 pub fn run_mempool(opts: &BenchOptions) -> Report {
     let reps = opts.reps.max(1);
     let specs = rows();
     let prefix = format!("dpmem-bench-mempool-{}", std::process::id());
-    let (memory, hugepages) = memory_args();
+    let (memory, hugepages) = hugepage_host::child_memory_args(MEMORY_MB);
     let mut common: Vec<String> = SHARED_ARGS.iter().map(|s| s.to_string()).collect();
     common.extend(memory.iter().cloned());
     common.extend(["--file-prefix".to_owned(), prefix.clone()]);
@@ -704,22 +640,6 @@ mod tests {
         assert_eq!(r.rows[2], Err("a get found the pool empty".to_owned()));
         assert!(parse_child_lines(&["DPMEM_BENCH_MEMPOOL row 9 rate 1".to_owned()], 3).is_err());
         assert!(parse_child_lines(&["DPMEM_BENCH_MEMPOOL row 0 rate x".to_owned()], 3).is_err());
-    }
-
-    #[test]
-    fn a_failed_rep_keeps_its_reason() {
-        let mut s = Samples::default();
-        s.push(Ok(2.0));
-        s.push(Err("boom".to_owned()));
-        assert_eq!(
-            s.into_measurement(2),
-            Measurement::Missing("failed in 1 of 2 reps: boom".to_owned())
-        );
-        let mut s = Samples::default();
-        s.push(Ok(2.0));
-        s.push(Ok(4.0));
-        s.push(Ok(3.0));
-        assert_eq!(s.into_measurement(3), Measurement::Value(3.0));
     }
 
     /// The smallest form of the dpmem side end to end: a no-huge EAL with two lcores, both

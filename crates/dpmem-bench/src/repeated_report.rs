@@ -56,7 +56,8 @@ pub struct RepeatedRow {
     pub behind_dpdk: bool,
     /// Medians of the extra columns.
     pub extra: Vec<Measurement>,
-    /// What a reader must know: cells missing in some runs.
+    /// What a reader must know: the row's own note (the first run's: what the row does, the
+    /// same in every run), then cells missing in some runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -146,7 +147,10 @@ impl RepeatedReport {
                     .collect();
                 let ratios: Vec<f64> = same.iter().filter_map(|r| r.ratio()).collect();
                 let ratio = Spread::of(&ratios);
-                let notes: Vec<String> = [dpmem_note, dpdk_note].into_iter().flatten().collect();
+                let notes: Vec<String> = [row.note.clone(), dpmem_note, dpdk_note]
+                    .into_iter()
+                    .flatten()
+                    .collect();
                 RepeatedRow {
                     name: row.name.clone(),
                     dpmem,
@@ -367,5 +371,23 @@ mod tests {
         assert!(text.contains("failed run 1: exit status 1"), "{text}");
         assert!(text.contains("(2 of 3 runs,"), "{text}");
         assert!(RepeatedReport::new(&[], 2, vec![]).is_none());
+    }
+
+    #[test]
+    fn a_rows_own_note_is_kept_before_what_the_runs_add() {
+        let mut first = run("ns per op", &[("a", 2.0, Some(1.0))]);
+        first.rows[0].note = Some("dpmem: the safe handle".to_owned());
+        let runs = [first, run("ns per op", &[("a", 2.0, None)])];
+        let r = RepeatedReport::new(&runs, 2, vec![]).unwrap();
+        assert_eq!(
+            r.rows[0].note.as_deref(),
+            Some("dpmem: the safe handle; dpdk missing in 1 of 2 runs (child died)")
+        );
+        assert!(
+            r.render_text()
+                .contains("a: dpmem: the safe handle; dpdk missing"),
+            "{}",
+            r.render_text()
+        );
     }
 }

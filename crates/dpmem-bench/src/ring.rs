@@ -31,6 +31,7 @@ use crate::dpdk_runner::{self, DpdkRunner};
 use crate::report::{Measurement, Report, Row};
 use crate::row_selection::RowSelection;
 use crate::stats::median;
+use crate::tsc::tsc;
 use crate::BenchOptions;
 
 /// Slots of every ring and queue (the autotest's `RING_SIZE`).
@@ -122,26 +123,6 @@ fn rows() -> Vec<RowSpec> {
 /// The rows' names, in the order [`RowSelection`] indexes them.
 pub(crate) fn row_names() -> Vec<String> {
     rows().iter().map(RowSpec::name).collect()
-}
-
-/// The CPU's time-stamp counter (what DPDK's `rte_rdtsc` reads).
-#[inline(always)]
-fn tsc() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY: rdtsc has no preconditions on x86-64.
-        unsafe { core::arch::x86_64::_rdtsc() }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        // No TSC: nanoseconds stand in (the report's unit then is ns, not cycles).
-        use std::sync::OnceLock;
-        static START: OnceLock<std::time::Instant> = OnceLock::new();
-        START
-            .get_or_init(std::time::Instant::now)
-            .elapsed()
-            .as_nanos() as u64
-    }
 }
 
 /// Pin the calling thread to `cpu` (best effort: a cpuset without it leaves it unpinned).

@@ -45,6 +45,13 @@ pub const WORKLOADS: &[Workload] = &[
         rows: crate::mempool::row_names,
         run: crate::mempool::run_mempool,
     },
+    Workload {
+        name: "mbuf",
+        about: "packet buffers: alloc/free, bulk, data ops, clone, copy, extbuf attach, \
+                ST 2110 tx packet, mixed-pool free, cross-core clone/free (ns per op)",
+        rows: crate::mbuf::row_names,
+        run: crate::mbuf::run_mbuf,
+    },
 ];
 
 /// The workload called `name`.

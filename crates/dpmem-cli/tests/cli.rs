@@ -607,7 +607,10 @@ fn bench_filter_runs_only_the_matching_rows() {
         "cache 512 1c bulk 32 keep 512",
     ]);
     assert_eq!(row_names(&mempool), ["cache 512 1c bulk 32 keep 512"]);
-    for report in [&ring, &mempool] {
+    // Mbuf: both sides are children too; the two-lcore row exercises the worker lcore.
+    let mbuf = bench_json(&["mbuf", "--reps", "1", "--filter", "2c clone"]);
+    assert_eq!(row_names(&mbuf), ["2c clone, free on the other lcore"]);
+    for report in [&ring, &mempool, &mbuf] {
         for row in report["rows"].as_array().unwrap() {
             assert!(row["dpmem"]["value"].as_f64().unwrap() > 0.0, "{row}");
             if dpdk {

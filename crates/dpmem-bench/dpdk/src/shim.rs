@@ -1,4 +1,5 @@
-//! The C shim (`csrc/dpdk_shim.c`, `csrc/dpdk_mempool_shim.c`) behind [`DpdkLoops`].
+//! The C shim (`csrc/dpdk_shim.c`, `csrc/dpdk_mempool_shim.c`, `csrc/dpdk_mbuf_shim.c`)
+//! behind [`DpdkLoops`].
 //!
 //! Only built when build.rs found libdpdk (`cfg(dpdk_shim)`). Every C function returns 0 or
 //! a positive errno / rte_errno and hands its figures back through out-pointers; the
@@ -6,7 +7,7 @@
 
 use std::ffi::{c_char, c_int, c_uint, CStr, CString};
 
-use dpmem_bench::{DpdkLoops, EalTimes, LcoreCount, MallocPlan, MallocTimes};
+use dpmem_bench::{DpdkLoops, EalTimes, Elapsed, LcoreCount, MallocPlan, MallocTimes, MbufShape};
 
 mod ffi {
     use std::ffi::{c_char, c_int, c_uint};
@@ -68,6 +69,24 @@ mod ffi {
             memzone_ns: *mut u64,
             churn_ns: *mut u64,
             greatest_free_after_churn: *mut u64,
+        ) -> c_int;
+        pub fn dpmem_bench_dpdk_mbuf_init(
+            argc: c_int,
+            argv: *mut *mut c_char,
+            buffers: c_uint,
+            cache: c_uint,
+            data_room: u16,
+            hdr_room: u16,
+            burst: c_uint,
+            hdr_len: c_uint,
+            ext_len: c_uint,
+            copy_len: c_uint,
+        ) -> c_int;
+        pub fn dpmem_bench_dpdk_mbuf_run(
+            row: c_uint,
+            ops: u64,
+            ns: *mut u64,
+            cycles: *mut u64,
         ) -> c_int;
     }
 }
@@ -294,5 +313,57 @@ impl DpdkLoops for Shim {
             return Err(format!("DPDK malloc loops failed: errno {rc}"));
         }
         Ok(times)
+    }
+
+    fn mbuf_eal_init(&self, args: &[String], shape: &MbufShape) -> Result<(), String> {
+        let (argc, argv) = leaked_argv(args)?;
+        // SAFETY: argv holds argc leaked NUL-terminated strings and a null terminator; the
+        // rest are plain values.
+        let rc = unsafe {
+            ffi::dpmem_bench_dpdk_mbuf_init(
+                argc,
+                argv,
+                shape.buffers,
+                shape.cache,
+                shape.data_room,
+                shape.hdr_room,
+                shape.burst,
+                shape.hdr_len.into(),
+                shape.ext_len.into(),
+                shape.copy_len,
+            )
+        };
+        if rc == rustix::io::Errno::INVAL.raw_os_error() {
+            return Err(
+                "rte_eal_init/rte_pktmbuf_pool_create failed, or the shim's burst and packet \
+                 sizes are not the workload's: Invalid argument"
+                    .to_owned(),
+            );
+        }
+        if rc != 0 {
+            return Err(format!(
+                "rte_eal_init/rte_pktmbuf_pool_create failed: {}",
+                error_text(rc)
+            ));
+        }
+        Ok(())
+    }
+
+    fn mbuf_run(&self, row: u32, ops: u64) -> Result<Elapsed, String> {
+        let mut elapsed = Elapsed { ns: 0, cycles: 0 };
+        // SAFETY: plain values and live out-pointers; the pools exist (mbuf_eal_init).
+        let rc = unsafe {
+            ffi::dpmem_bench_dpdk_mbuf_run(row, ops, &mut elapsed.ns, &mut elapsed.cycles)
+        };
+        if rc == rustix::io::Errno::NOENT.raw_os_error() {
+            return Err("DPDK: a pool ran out of buffers (ENOENT)".to_owned());
+        }
+        if rc == rustix::io::Errno::BUSY.raw_os_error() {
+            return Err("DPDK: a pool was not full before or after the row".to_owned());
+        }
+        if rc != 0 {
+            return Err(format!("DPDK mbuf row {row} failed: {}", error_text(rc)));
+        }
+        Ok(elapsed)
     }
 }
