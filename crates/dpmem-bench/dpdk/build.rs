@@ -13,11 +13,13 @@ use std::process::Command;
 
 const SHIM: &str = "csrc/dpdk_shim.c";
 const MEMPOOL_SHIM: &str = "csrc/dpdk_mempool_shim.c";
+const DMA_SHIM: &str = "csrc/dpdk_dma_shim.c";
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(dpdk_shim)");
     println!("cargo::rerun-if-changed={SHIM}");
     println!("cargo::rerun-if-changed={MEMPOOL_SHIM}");
+    println!("cargo::rerun-if-changed={DMA_SHIM}");
     println!("cargo::rerun-if-changed=build.rs");
 
     match build_shim() {
@@ -49,6 +51,7 @@ fn build_shim() -> Result<(), String> {
     build
         .file(SHIM)
         .file(MEMPOOL_SHIM)
+        .file(DMA_SHIM)
         .warnings(true)
         .extra_warnings(true)
         .opt_level(3);

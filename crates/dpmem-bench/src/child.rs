@@ -51,9 +51,13 @@ pub enum ChildKind {
     DpmemMempool,
     /// DPDK's malloc loops (see [`crate::malloc`]); one result line.
     DpdkMalloc,
+    /// DPDK's copy-engine loops (see [`crate::dma`]); one result line per row.
+    DpdkDma,
+    /// dpmem's copy-engine loops, the same rows and lines.
+    DpmemDma,
 }
 
-const ALL_KINDS: [ChildKind; 7] = [
+const ALL_KINDS: [ChildKind; 9] = [
     ChildKind::DpdkVersion,
     ChildKind::DpdkInit,
     ChildKind::DpmemInit,
@@ -61,6 +65,8 @@ const ALL_KINDS: [ChildKind; 7] = [
     ChildKind::DpdkMempool,
     ChildKind::DpmemMempool,
     ChildKind::DpdkMalloc,
+    ChildKind::DpdkDma,
+    ChildKind::DpmemDma,
 ];
 
 impl ChildKind {
@@ -73,6 +79,8 @@ impl ChildKind {
             ChildKind::DpdkMempool => "dpdk-mempool",
             ChildKind::DpmemMempool => "dpmem-mempool",
             ChildKind::DpdkMalloc => "dpdk-malloc",
+            ChildKind::DpdkDma => "dpdk-dma",
+            ChildKind::DpmemDma => "dpmem-dma",
         }
     }
 
@@ -89,6 +97,7 @@ impl ChildKind {
                 | ChildKind::DpdkRing
                 | ChildKind::DpdkMempool
                 | ChildKind::DpdkMalloc
+                | ChildKind::DpdkDma
         )
     }
 }

@@ -8,7 +8,8 @@
 //! status, as an IOMMU fault would. The table is a copy, so a lookup takes no lock; whoever
 //! owns it rebuilds it when memory changes or when a lookup misses (memory registered since).
 //!
-//! Lookups remember the run they last found: a channel's copies tend to stay in one buffer.
+//! Lookups start with a hint, the run the caller's last lookup found (one hint per end of a
+//! copy): a stream of copies tends to stay in one buffer at each end.
 
 use std::ops::ControlFlow;
 
@@ -63,11 +64,10 @@ pub(crate) enum VaRange {
 pub(crate) struct AddressMap {
     by_iova: Vec<Run>,
     by_va: Vec<Run>,
-    /// The run of `by_iova` the last IOVA lookup found.
-    last_iova: usize,
-    /// The run of `by_va` the last virtual lookup found.
-    last_va: usize,
 }
+
+/// Where a lookup tries first: the run the previous lookup of the same caller found.
+pub(crate) type Hint = usize;
 
 impl AddressMap {
     /// The runs of `memory` now.
@@ -97,19 +97,14 @@ impl AddressMap {
         }
         let mut by_iova = by_va.clone();
         by_iova.sort_unstable_by_key(|r| r.iova);
-        AddressMap {
-            by_iova,
-            by_va,
-            last_iova: 0,
-            last_va: 0,
-        }
+        AddressMap { by_iova, by_va }
     }
 
     /// The virtual address of `iova` and how many bytes from there on its run holds.
     #[inline]
-    pub(crate) fn iova_piece(&mut self, iova: u64) -> Option<(usize, usize)> {
+    pub(crate) fn iova_piece(&self, iova: u64, hint: &mut Hint) -> Option<(usize, usize)> {
         let hit = |r: &Run| iova >= r.iova && iova < r.iova_end();
-        let run = match self.by_iova.get(self.last_iova) {
+        let run = match self.by_iova.get(*hint) {
             Some(r) if hit(r) => *r,
             _ => {
                 let i = self
@@ -120,7 +115,7 @@ impl AddressMap {
                 if !hit(&r) {
                     return None;
                 }
-                self.last_iova = i;
+                *hint = i;
                 r
             }
         };
@@ -130,8 +125,8 @@ impl AddressMap {
 
     /// Where `len` bytes at `iova` lead.
     #[inline]
-    pub(crate) fn resolve_iova(&mut self, iova: u64, len: u64) -> IovaRange {
-        let Some((va, room)) = self.iova_piece(iova) else {
+    pub(crate) fn resolve_iova(&self, iova: u64, len: u64, hint: &mut Hint) -> IovaRange {
+        let Some((va, room)) = self.iova_piece(iova, hint) else {
             return IovaRange::Outside;
         };
         if room as u64 >= len {
@@ -142,7 +137,9 @@ impl AddressMap {
             let Some(next) = iova.checked_add(covered) else {
                 return IovaRange::PastEnd;
             };
-            match self.iova_piece(next) {
+            // The pieces after the first do not move the hint: the next copy most likely
+            // starts where this one did.
+            match self.iova_piece(next, &mut hint.clone()) {
                 Some((_, room)) => covered += room as u64,
                 None => return IovaRange::PastEnd,
             }
@@ -152,9 +149,9 @@ impl AddressMap {
 
     /// Where `len` bytes at virtual address `va` lead.
     #[inline]
-    pub(crate) fn resolve_va(&mut self, va: usize, len: usize) -> VaRange {
+    pub(crate) fn resolve_va(&self, va: usize, len: usize, hint: &mut Hint) -> VaRange {
         let hit = |r: &Run| va >= r.va && va < r.va_end();
-        let run = match self.by_va.get(self.last_va) {
+        let run = match self.by_va.get(*hint) {
             Some(r) if hit(r) => *r,
             _ => {
                 let found = self
@@ -165,7 +162,7 @@ impl AddressMap {
                 let Some(i) = found else {
                     return VaRange::Outside;
                 };
-                self.last_va = i;
+                *hint = i;
                 self.by_va[i]
             }
         };
@@ -191,44 +188,42 @@ mod tests {
             .collect();
         let mut by_iova = by_va.clone();
         by_iova.sort_unstable_by_key(|r| r.iova);
-        AddressMap {
-            by_iova,
-            by_va,
-            last_iova: 0,
-            last_va: 0,
-        }
+        AddressMap { by_iova, by_va }
     }
 
     #[test]
     fn iova_ranges_resolve_whole_in_pieces_or_not_at_all() {
         // Two pages whose IOVAs follow each other but whose addresses do not, and a third.
-        let mut m = map(&[
+        let m = map(&[
             (0x10000, 0x5000, 0x1000),
             (0x30000, 0x6000, 0x1000),
             (0x50000, 0x9000, 0x1000),
         ]);
         assert_eq!(
-            m.resolve_iova(0x5100, 0x100),
+            m.resolve_iova(0x5100, 0x100, &mut 0),
             IovaRange::Contiguous(0x10100)
         );
-        assert_eq!(m.resolve_iova(0x5f00, 0x200), IovaRange::Pieces);
-        assert_eq!(m.iova_piece(0x6000), Some((0x30000, 0x1000)));
-        assert_eq!(m.resolve_iova(0x6f00, 0x200), IovaRange::PastEnd);
-        assert_eq!(m.resolve_iova(0x8000, 1), IovaRange::Outside);
-        assert_eq!(m.resolve_iova(0, 1), IovaRange::Outside);
-        assert_eq!(m.resolve_iova(0x9fff, 1), IovaRange::Contiguous(0x50fff));
+        assert_eq!(m.resolve_iova(0x5f00, 0x200, &mut 0), IovaRange::Pieces);
+        assert_eq!(m.iova_piece(0x6000, &mut 0), Some((0x30000, 0x1000)));
+        assert_eq!(m.resolve_iova(0x6f00, 0x200, &mut 0), IovaRange::PastEnd);
+        assert_eq!(m.resolve_iova(0x8000, 1, &mut 0), IovaRange::Outside);
+        assert_eq!(m.resolve_iova(0, 1, &mut 0), IovaRange::Outside);
+        assert_eq!(
+            m.resolve_iova(0x9fff, 1, &mut 0),
+            IovaRange::Contiguous(0x50fff)
+        );
     }
 
     #[test]
     fn virtual_ranges_that_cross_an_iova_jump_are_discontiguous() {
-        let mut m = map(&[(0x10000, 0x5000, 0x1000), (0x11000, 0x9000, 0x1000)]);
+        let m = map(&[(0x10000, 0x5000, 0x1000), (0x11000, 0x9000, 0x1000)]);
         assert_eq!(
-            m.resolve_va(0x10800, 0x800),
+            m.resolve_va(0x10800, 0x800, &mut 0),
             VaRange::Contiguous(Iova::new(0x5800).unwrap())
         );
-        assert_eq!(m.resolve_va(0x10800, 0x801), VaRange::Discontiguous);
-        assert_eq!(m.resolve_va(0x11fff, 2), VaRange::Discontiguous);
-        assert_eq!(m.resolve_va(0x12000, 1), VaRange::Outside);
-        assert_eq!(m.resolve_va(0xffff, 1), VaRange::Outside);
+        assert_eq!(m.resolve_va(0x10800, 0x801, &mut 0), VaRange::Discontiguous);
+        assert_eq!(m.resolve_va(0x11fff, 2, &mut 0), VaRange::Discontiguous);
+        assert_eq!(m.resolve_va(0x12000, 1, &mut 0), VaRange::Outside);
+        assert_eq!(m.resolve_va(0xffff, 1, &mut 0), VaRange::Outside);
     }
 }

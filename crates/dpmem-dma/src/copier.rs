@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use dpmem_eal::Memory;
 
-use crate::address_map::{AddressMap, IovaRange};
+use crate::address_map::{AddressMap, Hint, IovaRange};
 use crate::engine::Executor;
 use crate::ring::descriptor::{Descriptor, OpKind};
 use crate::status::Status;
@@ -58,6 +58,9 @@ pub(crate) struct SoftwareCopier {
     generation: Arc<StdAtomicU64>,
     /// The generation `map` was built at.
     built_at: u64,
+    /// Where lookups of sources, and of destinations, start.
+    src_hint: Hint,
+    dst_hint: Hint,
 }
 
 impl SoftwareCopier {
@@ -73,6 +76,8 @@ impl SoftwareCopier {
             memory,
             generation,
             built_at,
+            src_hint: 0,
+            dst_hint: 0,
         }
     }
 
@@ -86,23 +91,33 @@ impl SoftwareCopier {
 
     /// Where `len` bytes at `iova` lead; on a miss the map is rebuilt once (memory may have
     /// been registered since), and the answer is final.
-    fn resolve(&mut self, iova: u64, len: u64) -> IovaRange {
-        match self.map.resolve_iova(iova, len) {
+    fn resolve(&mut self, iova: u64, len: u64, dst: bool) -> IovaRange {
+        let hint = if dst {
+            &mut self.dst_hint
+        } else {
+            &mut self.src_hint
+        };
+        match self.map.resolve_iova(iova, len, hint) {
             IovaRange::Outside | IovaRange::PastEnd => {
                 self.rebuild();
-                self.map.resolve_iova(iova, len)
+                let hint = if dst {
+                    &mut self.dst_hint
+                } else {
+                    &mut self.src_hint
+                };
+                self.map.resolve_iova(iova, len, hint)
             }
             found => found,
         }
     }
 
     fn copy(&mut self, src: u64, dst: u64, len: u64) -> Status {
-        let from = match self.resolve(src, len) {
+        let from = match self.resolve(src, len, false) {
             IovaRange::Outside => return Status::InvalidSrcAddr,
             IovaRange::PastEnd => return Status::InvalidLength,
             found => found,
         };
-        let to = match self.resolve(dst, len) {
+        let to = match self.resolve(dst, len, true) {
             IovaRange::Outside => return Status::InvalidDstAddr,
             IovaRange::PastEnd => return Status::InvalidLength,
             found => found,
@@ -113,12 +128,13 @@ impl SoftwareCopier {
             unsafe { core::ptr::copy(from as *const u8, to as *mut u8, len as usize) };
             return Status::Successful;
         }
+        let (mut src_hint, mut dst_hint) = (self.src_hint, self.dst_hint);
         let mut done = 0;
         while done < len {
             // Both ranges resolved whole above, so every piece is found.
             let (Some((from, src_room)), Some((to, dst_room))) = (
-                self.map.iova_piece(src + done),
-                self.map.iova_piece(dst + done),
+                self.map.iova_piece(src + done, &mut src_hint),
+                self.map.iova_piece(dst + done, &mut dst_hint),
             ) else {
                 return Status::ErrorUnknown;
             };
@@ -131,7 +147,7 @@ impl SoftwareCopier {
     }
 
     fn fill(&mut self, pattern: u64, dst: u64, len: u64) -> Status {
-        let to = match self.resolve(dst, len) {
+        let to = match self.resolve(dst, len, true) {
             IovaRange::Outside => return Status::InvalidDstAddr,
             IovaRange::PastEnd => return Status::InvalidLength,
             found => found,
@@ -141,9 +157,10 @@ impl SoftwareCopier {
             unsafe { fill_bytes(to as *mut u8, len as usize, pattern, 0) };
             return Status::Successful;
         }
+        let mut hint = self.dst_hint;
         let mut done = 0;
         while done < len {
-            let Some((to, room)) = self.map.iova_piece(dst + done) else {
+            let Some((to, room)) = self.map.iova_piece(dst + done, &mut hint) else {
                 return Status::ErrorUnknown;
             };
             let n = (len - done).min(room as u64);

@@ -179,17 +179,16 @@ impl Engine {
     /// One pass over every ring; whether anything was done.
     fn serve_all(&self, cursors: &mut [WorkerCursor], executor: &mut impl Executor) -> bool {
         let mut worked = false;
+        let mut prepared = false;
         for (vchan, cursor) in self.vchans.iter().zip(cursors.iter_mut()) {
-            if vchan.ring.pending(cursor) == 0 {
-                continue;
-            }
-            if !worked {
-                executor.prepare();
-                worked = true;
-            }
-            vchan
-                .ring
-                .process(cursor, BUDGET, |op| executor.execute(op));
+            let done = vchan.ring.process(cursor, BUDGET, |op| {
+                if !prepared {
+                    executor.prepare();
+                    prepared = true;
+                }
+                executor.execute(op)
+            });
+            worked |= done != 0;
         }
         worked
     }

@@ -8,6 +8,8 @@ use std::ffi::{c_char, c_int, c_uint, CStr, CString};
 
 use dpmem_bench::{DpdkLoops, EalTimes, LcoreCount, MallocPlan, MallocTimes};
 
+mod dma;
+
 mod ffi {
     use std::ffi::{c_char, c_int, c_uint};
 

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering};
 use dpmem_eal::{Eal, Iova};
 use dpmem_mbuf::Mbuf;
 
-use crate::address_map::{AddressMap, VaRange};
+use crate::address_map::{AddressMap, Hint, VaRange};
 use crate::error::DmaError;
 use crate::op_flags::OpFlags;
 use crate::status::Status;
@@ -62,6 +62,9 @@ pub struct DmaBorrower<'a, 'p> {
     eal: &'a Eal,
     vchan: Option<Vchan<'a>>,
     map: AddressMap,
+    /// Where lookups of packet data, and of destinations, start.
+    src_hint: Hint,
+    dst_hint: Hint,
     lenders: Vec<Option<LenderSlot<'a, 'p>>>,
     /// Packets of copies in flight, in the order the copies were queued.
     borrowed: VecDeque<Borrowed<'p>>,
@@ -91,6 +94,8 @@ impl<'a, 'p> DmaBorrower<'a, 'p> {
             eal,
             vchan,
             map: AddressMap::build(eal.memory()),
+            src_hint: 0,
+            dst_hint: 0,
             lenders: Vec::new(),
             borrowed: VecDeque::new(),
             stats: BorrowStats::default(),
@@ -216,7 +221,10 @@ impl<'a, 'p> DmaBorrower<'a, 'p> {
             ));
         }
         let src = data[offset as usize..].as_ptr() as usize;
-        let (src_at, dst_at) = match (self.locate(src, len), self.locate(dst as usize, len)) {
+        let (src_at, dst_at) = match (
+            self.locate(src, len, false),
+            self.locate(dst as usize, len, true),
+        ) {
             (Some(s), Some(d)) => (s, d),
             (s, _) => {
                 let which = if s.is_none() { "source" } else { "destination" };
@@ -245,11 +253,17 @@ impl<'a, 'p> DmaBorrower<'a, 'p> {
 
     /// Where `len` bytes at `va` lead in IOVA; `None` when not dpmem memory (after looking
     /// again at memory, which may have been registered since the map was built).
-    fn locate(&mut self, va: usize, len: u32) -> Option<VaRange> {
-        match self.map.resolve_va(va, len as usize) {
+    fn locate(&mut self, va: usize, len: u32, dst: bool) -> Option<VaRange> {
+        let len = len as usize;
+        let hint = if dst {
+            &mut self.dst_hint
+        } else {
+            &mut self.src_hint
+        };
+        match self.map.resolve_va(va, len, hint) {
             VaRange::Outside => {
                 self.map = AddressMap::build(self.eal.memory());
-                match self.map.resolve_va(va, len as usize) {
+                match self.map.resolve_va(va, len, &mut 0) {
                     VaRange::Outside => None,
                     found => Some(found),
                 }

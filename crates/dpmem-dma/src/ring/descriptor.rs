@@ -19,8 +19,10 @@ pub(crate) mod desc_flags {
     pub const BATCH_END: u8 = 1 << 1;
 }
 
-/// One operation in a ring slot.
+/// One operation in a ring slot: 32 bytes, so two share a cache line and none straddles
+/// two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(32))]
 pub(crate) struct Descriptor {
     /// Source IOVA (copy) or the pattern (fill).
     pub src: u64,

@@ -21,11 +21,17 @@
 //! - **`submitted`, release / acquire.** The owner writes a descriptor, then releases
 //!   `submitted` past it; the worker acquires `submitted` before reading the slot, so it reads
 //!   the whole descriptor the owner wrote.
-//! - **`done`, release / acquire.** The worker copies, writes the status, then releases
-//!   `done`; the owner acquires `done` before reading statuses. So once `completed` reports an
-//!   operation, its bytes are visible to the owner's thread (and to any thread the owner then
-//!   synchronises with): DPDK's "visible to all cores" promise, kept by the same edge that
-//!   makes the status readable.
+//! - **`done`, release / acquire.** The worker copies, writes the status of a failed
+//!   operation and counts it in `failed`, then releases `done`; the owner acquires `done`
+//!   before reading `failed` and statuses. So once `completed` reports an operation, its bytes
+//!   are visible to the owner's thread (and to any thread the owner then synchronises with):
+//!   DPDK's "visible to all cores" promise, kept by the same edge that makes the status
+//!   readable.
+//! - **Statuses are written only for failures.** A slot's status reads `Successful` unless
+//!   the worker failed its operation; the owner, reaping a failure, sets it back. Comparing
+//!   `failed` with the failures it has reaped tells the owner whether anything in a batch
+//!   failed, so a batch that did not costs no status reads — and the slots' cache lines go
+//!   one way only, owner to worker, instead of bouncing back with every status.
 //! - **Reuse of a slot.** The owner writes slot `i` again only as operation `i + nb_desc`,
 //!   which needs `reaped` past `i`, which needs `done` past `i` observed — an acquire of the
 //!   worker's release, which came after the worker's last read and write of the slot. The
@@ -40,38 +46,47 @@ mod loom_model;
 
 use crate::cache_padded::CachePadded;
 use crate::status::Status;
-use crate::sync::{AtomicU16, Ordering, SlotCell};
+use crate::sync::{AtomicU16, AtomicU32, Ordering, SlotCell};
 use descriptor::{desc_flags, Descriptor};
 
-/// How many operations the worker finishes between two publications of `done`: often enough
-/// that the owner sees completions while a long burst is still being copied, rarely enough
-/// that the line holding `done` does not bounce to the owner's core after every small copy.
+/// How many operations the worker finishes between two publications of `done` (it also
+/// publishes at the end of every pass): rarely enough that the line holding `done`, which the
+/// owner polls, does not bounce to the owner's core and back after every few copies.
 #[cfg(not(loom))]
-const PUBLISH_EVERY: u16 = 16;
+const PUBLISH_EVERY: u16 = 64;
 /// Under the model, every operation is published on its own, so the model sees each step.
 #[cfg(loom)]
 const PUBLISH_EVERY: u16 = 1;
 
-/// One slot: the operation the owner queued, and the status the worker gave it.
+/// Descriptors the worker reads before carrying the first of them out.
+const READ_AHEAD: usize = 8;
+
+/// What the worker publishes, on one cache line: the owner reads both in one transfer.
 #[derive(Debug)]
-struct Slot {
-    op: SlotCell<Descriptor>,
-    status: SlotCell<Status>,
+struct Finished {
+    /// Every operation before it is finished: its bytes are in place and, if it failed, its
+    /// status written. Written by the worker only (release), read by the owner (acquire).
+    done: AtomicU16,
+    /// Operations the worker has failed since the ring was made, wrapping. Written by the
+    /// worker only, before the `done` that covers them.
+    failed: AtomicU32,
 }
 
-/// A channel's ring: its slots and the two indices both sides read.
+/// A channel's ring: its slots and the indices both sides read.
 #[derive(Debug)]
 pub(crate) struct Ring {
-    slots: Box<[Slot]>,
+    /// The operations the owner queued, one per slot.
+    ops: Box<[SlotCell<Descriptor>]>,
+    /// Per slot, `Successful` unless the worker failed the slot's operation and the owner
+    /// has not reaped it yet.
+    statuses: Box<[SlotCell<Status>]>,
     /// `nb_desc − 1`: masks a ring index into a slot number, and is the most operations the
     /// ring holds at once.
     mask: u16,
     /// The doorbell: every operation before it is the worker's to carry out. Written by the
     /// owner only (release), read by the worker (acquire).
     submitted: CachePadded<AtomicU16>,
-    /// Every operation before it is finished: its bytes are in place and its status written.
-    /// Written by the worker only (release), read by the owner (acquire).
-    done: CachePadded<AtomicU16>,
+    finished: CachePadded<Finished>,
 }
 
 // SAFETY: the slots' cells are only touched as the module notes lay out — a slot by one side
@@ -88,6 +103,8 @@ pub(crate) struct UserCursor {
     submitted: u16,
     /// Operations before it have been reported and their slots are free.
     reaped: u16,
+    /// Failed operations reported so far, wrapping (compared with the ring's `failed`).
+    failed_reaped: u32,
 }
 
 impl UserCursor {
@@ -97,6 +114,7 @@ impl UserCursor {
             enq: first,
             submitted: first,
             reaped: first,
+            failed_reaped: 0,
         }
     }
 
@@ -134,6 +152,8 @@ pub(crate) struct WorkerCursor {
     failed_in_batch: bool,
     /// A fence after a failure was met: the rest of the batch is not attempted.
     skipping: bool,
+    /// Operations failed so far, wrapping (what it last stored in the ring's `failed`).
+    failed: u32,
 }
 
 impl WorkerCursor {
@@ -143,6 +163,7 @@ impl WorkerCursor {
             done: first,
             failed_in_batch: false,
             skipping: false,
+            failed: 0,
         }
     }
 }
@@ -163,17 +184,19 @@ impl Ring {
     /// at `first`: 0 on a device, near the wrap in the tests.
     pub(crate) fn starting_at(nb_desc: u16, first: u16) -> Ring {
         debug_assert!(nb_desc.is_power_of_two() && nb_desc >= 2);
-        let slots = (0..nb_desc)
-            .map(|_| Slot {
-                op: SlotCell::new(Descriptor::EMPTY),
-                status: SlotCell::new(Status::Successful),
-            })
-            .collect();
         Ring {
-            slots,
+            ops: (0..nb_desc)
+                .map(|_| SlotCell::new(Descriptor::EMPTY))
+                .collect(),
+            statuses: (0..nb_desc)
+                .map(|_| SlotCell::new(Status::Successful))
+                .collect(),
             mask: nb_desc - 1,
             submitted: CachePadded(AtomicU16::new(first)),
-            done: CachePadded(AtomicU16::new(first)),
+            finished: CachePadded(Finished {
+                done: AtomicU16::new(first),
+                failed: AtomicU32::new(0),
+            }),
         }
     }
 
@@ -182,10 +205,12 @@ impl Ring {
         u32::from(self.mask) + 1
     }
 
+    /// The slot of ring index `idx`: its operation and its status.
     #[inline(always)]
-    fn slot(&self, idx: u16) -> &Slot {
-        // The mask keeps the index inside the slice; the compiler drops the bound check.
-        &self.slots[usize::from(idx & self.mask)]
+    fn slot(&self, idx: u16) -> (&SlotCell<Descriptor>, &SlotCell<Status>) {
+        // The mask keeps the index inside both slices.
+        let i = usize::from(idx & self.mask);
+        (&self.ops[i], &self.statuses[i])
     }
 
     // ---- the owner's side -------------------------------------------------------------
@@ -209,7 +234,7 @@ impl Ring {
         // not been given it; its previous operation, `idx − nb_desc`, is before `reaped`
         // (fewer than `nb_desc − 1` in flight), and the owner reaped it only after acquiring
         // a `done` past it, which the worker released after its last access to the slot.
-        unsafe { self.slot(idx).op.write(op) };
+        unsafe { self.slot(idx).0.write(op) };
         user.enq = idx.wrapping_add(1);
         Ok(idx)
     }
@@ -223,15 +248,30 @@ impl Ring {
         if new == 0 {
             return 0;
         }
-        let last = self.slot(user.enq.wrapping_sub(1));
+        let (last, _) = self.slot(user.enq.wrapping_sub(1));
         // SAFETY: the last queued operation is past `submitted`: the owner's slot still.
-        let mut op = unsafe { last.op.read() };
+        let mut op = unsafe { last.read() };
         op.flags |= desc_flags::BATCH_END;
         // SAFETY: as above.
-        unsafe { last.op.write(op) };
+        unsafe { last.write(op) };
         self.submitted.store(user.enq, Ordering::Release);
         user.submitted = user.enq;
         new
+    }
+
+    /// Operations finished and not yet reaped (at most `max`), and whether a failure may be
+    /// among them (else none is, and no status needs reading).
+    #[inline(always)]
+    fn ready(&self, user: &UserCursor, max: u16) -> (u16, bool) {
+        let done = self.finished.done.load(Ordering::Acquire);
+        // Relaxed: the acquire of `done` orders this load after the worker's store of the
+        // count, which came before the release of `done`; a count that already covers
+        // later operations only makes the owner look at statuses it did not need to.
+        let failed = self.finished.failed.load(Ordering::Relaxed);
+        (
+            done.wrapping_sub(user.reaped).min(max),
+            failed != user.failed_reaped,
+        )
     }
 
     /// Takes up to `max` finished operations off the ring, stopping before the first that
@@ -239,20 +279,21 @@ impl Ring {
     /// [`Ring::reap_status`], and `has_error` says so.
     #[inline(always)]
     pub(crate) fn reap_successful(&self, user: &mut UserCursor, max: u16) -> Reaped {
-        let done = self.done.load(Ordering::Acquire);
-        let ready = done.wrapping_sub(user.reaped).min(max);
-        let mut count = 0;
+        let (ready, maybe_failed) = self.ready(user, max);
+        let mut count = ready;
         let mut has_error = false;
-        while count < ready {
-            let idx = user.reaped.wrapping_add(count);
-            // SAFETY: `idx` is before the acquired `done`: the worker wrote its status before
-            // releasing `done` and does not touch the slot again until it is submitted anew.
-            let status = unsafe { self.slot(idx).status.read() };
-            if !status.is_success() {
-                has_error = true;
-                break;
+        if maybe_failed {
+            for k in 0..ready {
+                let (_, status) = self.slot(user.reaped.wrapping_add(k));
+                // SAFETY: the operation is before the acquired `done`: the worker wrote its
+                // status, if it failed, before releasing `done`, and touches the slot again
+                // only once it is submitted anew.
+                if !unsafe { status.read() }.is_success() {
+                    count = k;
+                    has_error = true;
+                    break;
+                }
             }
-            count += 1;
         }
         user.reaped = user.reaped.wrapping_add(count);
         Reaped {
@@ -266,17 +307,27 @@ impl Ring {
     /// one's status (DPDK's `rte_dma_completed_status`).
     #[inline(always)]
     pub(crate) fn reap_status(&self, user: &mut UserCursor, out: &mut [Status]) -> Reaped {
-        let done = self.done.load(Ordering::Acquire);
         let room = u16::try_from(out.len()).unwrap_or(u16::MAX);
-        let ready = done.wrapping_sub(user.reaped).min(room);
+        let (ready, maybe_failed) = self.ready(user, room);
+        let out = &mut out[..usize::from(ready)];
         let mut errors = 0;
-        for (k, status) in out[..usize::from(ready)].iter_mut().enumerate() {
-            let idx = user.reaped.wrapping_add(k as u16);
-            // SAFETY: as in `reap_successful`: `idx` is before the acquired `done`.
-            *status = unsafe { self.slot(idx).status.read() };
-            errors += u16::from(!status.is_success());
+        if maybe_failed {
+            for (k, slot_status) in out.iter_mut().enumerate() {
+                let (_, status) = self.slot(user.reaped.wrapping_add(k as u16));
+                // SAFETY: as in `reap_successful`: before the acquired `done`.
+                *slot_status = unsafe { status.read() };
+                if !slot_status.is_success() {
+                    errors += 1;
+                    // SAFETY: the operation is reaped here: its slot is the owner's until it
+                    // submits the slot again, with a release the worker acquires.
+                    unsafe { status.write(Status::Successful) };
+                }
+            }
+        } else {
+            out.fill(Status::Successful);
         }
         user.reaped = user.reaped.wrapping_add(ready);
+        user.failed_reaped = user.failed_reaped.wrapping_add(u32::from(errors));
         Reaped {
             count: ready,
             errors,
@@ -289,26 +340,18 @@ impl Ring {
         // `submitted` first: a `done` read after it that equals it covers everything
         // submitted by then.
         let submitted = self.submitted.load(Ordering::Acquire);
-        self.done.load(Ordering::Acquire) == submitted
+        self.finished.done.load(Ordering::Acquire) == submitted
     }
 
     /// The two shared indices, for a dump: (submitted, done).
     pub(crate) fn shared_indices(&self) -> (u16, u16) {
         (
             self.submitted.load(Ordering::Acquire),
-            self.done.load(Ordering::Acquire),
+            self.finished.done.load(Ordering::Acquire),
         )
     }
 
     // ---- the worker's side ------------------------------------------------------------
-
-    /// Operations submitted and not yet finished.
-    #[inline(always)]
-    pub(crate) fn pending(&self, worker: &WorkerCursor) -> u16 {
-        self.submitted
-            .load(Ordering::Acquire)
-            .wrapping_sub(worker.done)
-    }
 
     /// Carries out up to `budget` submitted operations in order, each through `execute`,
     /// and publishes them as done. Returns how many it finished.
@@ -324,30 +367,48 @@ impl Ring {
     ) -> u16 {
         let submitted = self.submitted.load(Ordering::Acquire);
         let n = submitted.wrapping_sub(worker.done).min(budget);
-        for k in 1..=n {
-            let slot = self.slot(worker.done);
-            // SAFETY: the operation is before the acquired `submitted`: the owner wrote it
-            // before releasing `submitted`, and writes the slot again only once `done` is
-            // past it, which this side has not published yet.
-            let op = unsafe { slot.op.read() };
-            let status = if worker.skipping {
-                Status::NotAttempted
-            } else if op.has(desc_flags::FENCE) && worker.failed_in_batch {
-                worker.skipping = true;
-                Status::NotAttempted
-            } else {
-                execute(&op)
-            };
-            worker.failed_in_batch |= !status.is_success();
-            if op.has(desc_flags::BATCH_END) {
-                worker.failed_in_batch = false;
-                worker.skipping = false;
+        let mut finished = 0;
+        while finished < n {
+            // Read a few descriptors before carrying any out: each slot line comes from the
+            // owner's core, and loads issued together wait for their transfers together.
+            let mut ops = [Descriptor::EMPTY; READ_AHEAD];
+            let chunk = (n - finished).min(READ_AHEAD as u16);
+            for (j, op) in ops[..usize::from(chunk)].iter_mut().enumerate() {
+                let (op_cell, _) = self.slot(worker.done.wrapping_add(j as u16));
+                // SAFETY: the operation is before the acquired `submitted`: the owner wrote
+                // it before releasing `submitted`, and writes the slot again only once `done`
+                // is past it, which this side has not published yet.
+                *op = unsafe { op_cell.read() };
             }
-            // SAFETY: as above: the slot is the worker's until `done` is published past it.
-            unsafe { slot.status.write(status) };
-            worker.done = worker.done.wrapping_add(1);
-            if k % PUBLISH_EVERY == 0 || k == n {
-                self.done.store(worker.done, Ordering::Release);
+            for op in &ops[..usize::from(chunk)] {
+                let status = if worker.skipping {
+                    Status::NotAttempted
+                } else if op.has(desc_flags::FENCE) && worker.failed_in_batch {
+                    worker.skipping = true;
+                    Status::NotAttempted
+                } else {
+                    execute(op)
+                };
+                if !status.is_success() {
+                    worker.failed_in_batch = true;
+                    let (_, status_cell) = self.slot(worker.done);
+                    // SAFETY: as above: the slot is the worker's until `done` is published
+                    // past it (its status reads `Successful`: the owner reset it when it
+                    // reaped the slot's last failure).
+                    unsafe { status_cell.write(status) };
+                    worker.failed = worker.failed.wrapping_add(1);
+                    // Relaxed: published by the release of `done` below.
+                    self.finished.failed.store(worker.failed, Ordering::Relaxed);
+                }
+                if op.has(desc_flags::BATCH_END) {
+                    worker.failed_in_batch = false;
+                    worker.skipping = false;
+                }
+                worker.done = worker.done.wrapping_add(1);
+                finished += 1;
+                if finished % PUBLISH_EVERY == 0 || finished == n {
+                    self.finished.done.store(worker.done, Ordering::Release);
+                }
             }
         }
         n
