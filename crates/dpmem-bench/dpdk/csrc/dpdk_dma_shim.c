@@ -127,6 +127,9 @@ dma_burst(struct dma_loop *l, unsigned int len, unsigned int burst, unsigned int
 		return EIO;
 	l->in_flight -= done;
 	l->completed += done;
+	/* Nothing to do until the device catches up: leave the core's resources to it. */
+	if (n == 0 && done == 0)
+		rte_pause();
 	return 0;
 }
 
