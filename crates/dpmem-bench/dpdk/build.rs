@@ -15,12 +15,14 @@ use std::process::Command;
 const SHIM: &str = "csrc/dpdk_shim.c";
 const MEMPOOL_SHIM: &str = "csrc/dpdk_mempool_shim.c";
 const MBUF_SHIM: &str = "csrc/dpdk_mbuf_shim.c";
+const DMA_SHIM: &str = "csrc/dpdk_dma_shim.c";
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(dpdk_shim)");
     println!("cargo::rerun-if-changed={SHIM}");
     println!("cargo::rerun-if-changed={MEMPOOL_SHIM}");
     println!("cargo::rerun-if-changed={MBUF_SHIM}");
+    println!("cargo::rerun-if-changed={DMA_SHIM}");
     println!("cargo::rerun-if-changed=build.rs");
 
     match build_shim() {
@@ -53,6 +55,7 @@ fn build_shim() -> Result<(), String> {
         .file(SHIM)
         .file(MEMPOOL_SHIM)
         .file(MBUF_SHIM)
+        .file(DMA_SHIM)
         .warnings(true)
         .extra_warnings(true)
         .opt_level(3);

@@ -55,9 +55,13 @@ pub enum ChildKind {
     DpdkMbuf,
     /// dpmem's packet buffer loops, the same rows and lines.
     DpmemMbuf,
+    /// DPDK's copy-engine loops (see [`crate::dma`]); one result line per row.
+    DpdkDma,
+    /// dpmem's copy-engine loops, the same rows and lines.
+    DpmemDma,
 }
 
-const ALL_KINDS: [ChildKind; 9] = [
+const ALL_KINDS: [ChildKind; 11] = [
     ChildKind::DpdkVersion,
     ChildKind::DpdkInit,
     ChildKind::DpmemInit,
@@ -67,6 +71,8 @@ const ALL_KINDS: [ChildKind; 9] = [
     ChildKind::DpdkMalloc,
     ChildKind::DpdkMbuf,
     ChildKind::DpmemMbuf,
+    ChildKind::DpdkDma,
+    ChildKind::DpmemDma,
 ];
 
 impl ChildKind {
@@ -81,6 +87,8 @@ impl ChildKind {
             ChildKind::DpdkMalloc => "dpdk-malloc",
             ChildKind::DpdkMbuf => "dpdk-mbuf",
             ChildKind::DpmemMbuf => "dpmem-mbuf",
+            ChildKind::DpdkDma => "dpdk-dma",
+            ChildKind::DpmemDma => "dpmem-dma",
         }
     }
 
@@ -98,6 +106,7 @@ impl ChildKind {
                 | ChildKind::DpdkMempool
                 | ChildKind::DpdkMalloc
                 | ChildKind::DpdkMbuf
+                | ChildKind::DpdkDma
         )
     }
 }

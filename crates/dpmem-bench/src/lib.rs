@@ -4,7 +4,7 @@
 //! reports both medians, their ratio, and the geometric mean of the ratios:
 //!
 //! ```text
-//! dpmem bench <init|ring|malloc|mempool|mbuf> [--json] [--reps N] [--repeat K] [--filter PATTERN]
+//! dpmem bench <init|ring|malloc|mempool|mbuf|dma> [--json] [--reps N] [--repeat K] [--filter PATTERN]
 //! dpmem bench list
 //! ```
 //!
@@ -23,10 +23,13 @@
 //! | `malloc` | malloc/zmalloc+free 64 B..16 MiB, memzones, churn | ns per op |
 //! | `mempool` | mempool_perf_autotest's rows: cache 0/512, bulk 1..32, keep 32..512, 1 and 2 cores | million objects per second (higher is better) |
 //! | `mbuf` | packet buffers: alloc/free single and bulk, data operations, clone, copy, external buffers, an ST 2110 transmit packet, mixed-pool bulk free, clone and free on two lcores | ns per op (and TSC cycles) |
+//! | `dma` | copy engine vs DPDK's `dma_skeleton`: 64 B, 1 KiB, 4 KiB copies in bursts | million copies per second (higher is better) |
 
 mod child;
 mod child_dispatch;
 mod cli;
+mod dma;
+mod dpdk_dma_loops;
 mod dpdk_loops;
 pub mod dpdk_runner;
 mod hugepage_host;
@@ -47,6 +50,8 @@ mod workloads;
 
 pub use child_dispatch::{child_main, dpdk_child_main};
 pub use cli::{run, BenchArgs};
+pub use dma::run_dma;
+pub use dpdk_dma_loops::{CopyCount, DpdkDmaLoops};
 pub use dpdk_loops::{
     DpdkLoops, EalTimes, Elapsed, LcoreCount, MallocPlan, MallocTimes, MbufShape,
 };

@@ -52,6 +52,13 @@ pub const WORKLOADS: &[Workload] = &[
         rows: crate::mbuf::row_names,
         run: crate::mbuf::run_mbuf,
     },
+    Workload {
+        name: "dma",
+        about: "copy engine vs DPDK's dma_skeleton: 64 B, 1 KiB, 4 KiB copies in bursts \
+                (M copies/s, higher is better)",
+        rows: crate::dma::row_names,
+        run: crate::dma::run_dma,
+    },
 ];
 
 /// The workload called `name`.

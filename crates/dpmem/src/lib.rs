@@ -86,6 +86,8 @@
 //!   memzones, every DPDK sync mode, peek and zero-copy, and the raw byte API.
 //! - [`mempool`]: [`Mempool`] (the raw object API and per-lcore caches), [`TypedMempool`]
 //!   with [`PoolObj`] handles that travel through rings.
+//! - [`dma`]: a copy engine shaped like DPDK's dmadev ([`DmaDevice`], one [`Vchan`] owner at
+//!   a time), with MTL's borrowing layer for received packets.
 //! - [`mbuf`]: packet buffers — [`PktmbufPool`] (plain and pinned external memory) and the
 //!   owning [`Mbuf`] handle: chains, clones, copies, external buffers, a zero-copy `Bytes`.
 //!
@@ -93,6 +95,8 @@
 //! `remote_launch`, `get_bulk`, ...), typed, for porting C code; builders and handles are the
 //! Rust way in.
 
+#[doc(inline)]
+pub use dpmem_dma as dma;
 #[doc(inline)]
 pub use dpmem_eal as eal;
 #[doc(inline)]
@@ -102,6 +106,8 @@ pub use dpmem_mempool as mempool;
 #[doc(inline)]
 pub use dpmem_ring as ring;
 
+#[doc(inline)]
+pub use dpmem_dma::{DmaDevice, DmaError, Vchan};
 #[doc(inline)]
 pub use dpmem_eal::{
     DefaultMemory, Eal, EalError, EalOptions, ErrorKind, Heaps, Iova, Memory, Memzone,

@@ -9,6 +9,8 @@ use std::ffi::{c_char, c_int, c_uint, CStr, CString};
 
 use dpmem_bench::{DpdkLoops, EalTimes, Elapsed, LcoreCount, MallocPlan, MallocTimes, MbufShape};
 
+mod dma;
+
 mod ffi {
     use std::ffi::{c_char, c_int, c_uint};
 
