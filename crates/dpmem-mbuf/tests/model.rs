@@ -454,7 +454,8 @@ fn step<'p>(
             }
             let in_place = at + len <= segs[seg].bytes.len();
             let slices: Vec<*const u8> = real[p].segments().map(<[u8]>::as_ptr).collect();
-            let mut buf = vec![0u8; 256];
+            // As long as the range: a chain can be longer than any fixed buffer.
+            let mut buf = vec![0u8; len];
             let buf_at = buf.as_ptr();
             let got = real[p].read(offset as u32, len, &mut buf);
             if let Some(got) = expect(tally, got, want, "read")? {
