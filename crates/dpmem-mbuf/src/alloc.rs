@@ -36,8 +36,13 @@ impl PktmbufPool<'_> {
     /// ([`MbufError::Exhausted`]) when the pool is empty.
     #[inline(always)]
     pub fn alloc_raw(&self) -> Result<NonNull<MbufHeader>, MbufError> {
-        match self.mempool().get() {
-            Ok(obj) => Ok(obj.cast()),
+        // A bulk get of one: inlined whole, where the single get returns its result through
+        // memory.
+        let mut one = [core::ptr::null_mut(); 1];
+        match self.mempool().get_bulk(&mut one) {
+            Ok(()) => Ok(NonNull::new(one[0])
+                .expect("pool objects are never at 0")
+                .cast()),
             Err(_) => Err(self.exhausted(1)),
         }
     }
@@ -55,7 +60,7 @@ impl PktmbufPool<'_> {
     /// Fills `out` with buffers ready for new packets, all or none
     /// (`rte_pktmbuf_alloc_bulk`): `ENOENT` ([`MbufError::Exhausted`]) when the pool has
     /// fewer, and then nothing is taken.
-    #[inline]
+    #[inline(always)]
     pub fn alloc_bulk_raw(&self, out: &mut [*mut MbufHeader]) -> Result<(), MbufError> {
         // SAFETY: `*mut MbufHeader` and `*mut u8` have the same layout; the pool writes
         // object addresses only.

@@ -45,6 +45,7 @@ fn pool_info(m: &MbufHeader) -> &PoolInfo {
 /// # Safety
 /// `m` is a live buffer that is indirect or external, which the caller has alone; the pools
 /// involved are open in this process.
+#[inline]
 pub(crate) unsafe fn detach_data(m: NonNull<MbufHeader>) -> bool {
     // SAFETY: the caller's contract.
     let h = unsafe { m.as_ref() };
@@ -80,6 +81,7 @@ fn pinned_release_own(h: &MbufHeader) -> bool {
 /// # Safety
 /// `h` is an external buffer the caller has alone, holding a reference on a live shared
 /// info; its callback (if any) may run in this process; a pinned owner's pool is open.
+#[inline]
 unsafe fn release_extbuf(h: &MbufHeader) {
     let shinfo = NonNull::new(h.shinfo.get()).expect("an external buffer has a shared info");
     // SAFETY: `h` holds a reference on the shared info, so it is live.
@@ -125,6 +127,7 @@ unsafe fn free_pinned_owner(owner: *mut c_void) {
 ///
 /// # Safety
 /// `h` is an indirect buffer the caller has; the direct buffer's pool is open.
+#[inline]
 unsafe fn release_direct(h: &MbufHeader) {
     let md = NonNull::new(direct_of(h)).expect("an indirect buffer's direct buffer");
     // SAFETY: `h` holds a reference on `md`, so it is live.
@@ -139,6 +142,7 @@ unsafe fn release_direct(h: &MbufHeader) {
 }
 
 /// Gives `h` its own room back, empty, as a direct buffer.
+#[inline]
 fn restore_own_room(h: &MbufHeader, info: &PoolInfo) {
     let header_and_priv = HEADER_SIZE + info.priv_size as usize;
     let obj = core::ptr::from_ref(h).cast::<u8>();
@@ -161,6 +165,7 @@ fn restore_own_room(h: &MbufHeader, info: &PoolInfo) {
 /// # Safety
 /// The caller has `m` alone (one reference); the pools involved are open in this process,
 /// and an external buffer's callback may run in it.
+#[inline]
 pub unsafe fn detach(m: NonNull<MbufHeader>) {
     // SAFETY: the caller's contract.
     let h = unsafe { m.as_ref() };
@@ -173,19 +178,20 @@ pub unsafe fn detach(m: NonNull<MbufHeader>) {
 }
 
 /// Checks `mi` may be attached: direct, with one reference.
+#[inline(always)]
 fn check_attachable(mi: &MbufHeader) -> Result<(), MbufError> {
+    if mi.is_direct() && mi.refcnt() == 1 {
+        return Ok(());
+    }
+    Err(not_attachable(mi))
+}
+
+#[cold]
+fn not_attachable(mi: &MbufHeader) -> MbufError {
     if !mi.is_direct() {
-        return Err(MbufError::NotDirectOrShared(
-            "it is already attached to other data".into(),
-        ));
+        return MbufError::NotDirectOrShared("it is already attached to other data".into());
     }
-    let refs = mi.refcnt();
-    if refs != 1 {
-        return Err(MbufError::NotDirectOrShared(format!(
-            "it has {refs} references"
-        )));
-    }
-    Ok(())
+    MbufError::NotDirectOrShared(format!("it has {} references", mi.refcnt()))
 }
 
 /// Attaches `mi` to the data of segment `m` (`rte_pktmbuf_attach`): `mi` becomes a
@@ -195,6 +201,7 @@ fn check_attachable(mi: &MbufHeader) -> Result<(), MbufError> {
 ///
 /// # Safety
 /// The caller has `mi` and holds a reference on `m`, both live.
+#[inline]
 pub unsafe fn attach(mi: NonNull<MbufHeader>, m: NonNull<MbufHeader>) -> Result<(), MbufError> {
     // SAFETY: the caller's contract: `mi` is live and the caller's.
     let dst = unsafe { mi.as_ref() };
@@ -226,6 +233,7 @@ pub unsafe fn attach(mi: NonNull<MbufHeader>, m: NonNull<MbufHeader>) -> Result<
 }
 
 /// The fields a clone or a copy takes from its source (`__rte_pktmbuf_copy_hdr`).
+#[inline(always)]
 pub(crate) fn copy_header_fields(dst: &MbufHeader, src: &MbufHeader) {
     dst.port.set(src.port.get());
     dst.vlan_tci.set(src.vlan_tci.get());
@@ -245,6 +253,7 @@ pub(crate) fn copy_header_fields(dst: &MbufHeader, src: &MbufHeader) {
 /// The caller has `m`; `addr` is valid for `len` bytes while any buffer references it;
 /// `shinfo` is live, its count includes `m`'s reference, and its callback may run in
 /// whichever process frees the last reference.
+#[inline]
 pub unsafe fn attach_extbuf(
     m: NonNull<MbufHeader>,
     addr: *mut u8,
@@ -255,6 +264,20 @@ pub unsafe fn attach_extbuf(
     // SAFETY: the caller's contract.
     let h = unsafe { m.as_ref() };
     check_attachable(h)?;
+    set_extbuf(h, addr, iova, len, shinfo);
+    Ok(())
+}
+
+/// The fields [`attach_extbuf`] sets, for a buffer known to be attachable (fresh from its
+/// pool): its buffer becomes the external memory, empty.
+#[inline(always)]
+pub(crate) fn set_extbuf(
+    h: &MbufHeader,
+    addr: *mut u8,
+    iova: Option<dpmem_eal::Iova>,
+    len: u16,
+    shinfo: NonNull<ExtSharedInfo>,
+) {
     h.buf_addr.set(addr);
     h.buf_iova.set(dpmem_eal::Iova::to_raw(iova));
     h.buf_len.set(len);
@@ -262,5 +285,4 @@ pub unsafe fn attach_extbuf(
     h.data_off.set(0);
     h.ol_flags.set(h.ol_flags.get() | OlFlags::EXTERNAL.bits());
     h.shinfo.set(shinfo.as_ptr());
-    Ok(())
 }

@@ -16,6 +16,7 @@ impl PktmbufPool<'_> {
     ///
     /// # Safety
     /// The caller holds a reference on `m`; its pools are open in this process.
+    #[inline]
     pub unsafe fn clone_raw(
         &self,
         m: NonNull<MbufHeader>,

@@ -12,7 +12,7 @@ use core::ffi::c_void;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-use crate::attach::attach_extbuf;
+use crate::attach::set_extbuf;
 use crate::error::MbufError;
 use crate::handle::Mbuf;
 use crate::pool::PktmbufPool;
@@ -43,8 +43,17 @@ pub struct ExternalBuffer<'a> {
     len: usize,
     iova: Option<dpmem_eal::Iova>,
     block: NonNull<ExtBlock<'a>>,
+    /// References taken on the shared info ahead of the packets that will hold them: the
+    /// handle takes [`CREDIT`] at a time with one atomic add, so attaching a packet needs no
+    /// atomic instruction of its own (packets freed on other threads decrement the count at
+    /// any time, so every increment must be atomic; taking them in batches makes them rare).
+    /// Unspent ones go back with the handle's own reference when it drops.
+    credit: core::cell::Cell<u16>,
     _memory: PhantomData<&'a mut [u8]>,
 }
+
+/// How many references [`ExternalBuffer::attach`] takes on the shared info at once.
+const CREDIT: u16 = 32;
 
 // SAFETY: the memory is lent whole to the handle; the shared count is atomic and the closure
 // is `Send`.
@@ -98,6 +107,7 @@ impl<'a> ExternalBuffer<'a> {
             len,
             iova,
             block,
+            credit: core::cell::Cell::new(0),
             _memory: PhantomData,
         }
     }
@@ -113,7 +123,8 @@ impl<'a> ExternalBuffer<'a> {
     /// References to the memory: this handle's and one per packet using it.
     pub fn refs(&self) -> u16 {
         // SAFETY: the handle holds a reference, so the block is live.
-        unsafe { self.block.as_ref().shinfo.refcnt() }
+        let count = unsafe { self.block.as_ref().shinfo.refcnt() };
+        count - self.credit.get()
     }
 
     /// The memory, to write, while no packet uses it.
@@ -135,6 +146,7 @@ impl<'a> ExternalBuffer<'a> {
     /// A packet whose one segment is `len` bytes at `offset` of the memory, in a buffer from
     /// `pool` (`rte_pktmbuf_attach_extbuf` with the reference taken for it). `EINVAL` when
     /// the range is past the memory or longer than a segment holds, or `pool` is pinned.
+    #[inline]
     pub fn attach<'q>(
         &self,
         pool: &'q PktmbufPool<'_>,
@@ -148,29 +160,30 @@ impl<'a> ExternalBuffer<'a> {
             .checked_add(len as usize)
             .is_none_or(|end| end > self.len)
         {
-            return Err(MbufError::OutOfPacket {
-                offset: offset as u64,
-                len: len as u64,
-                pkt_len: self.len.min(u32::MAX as usize) as u32,
-            });
+            return Err(self.out_of_range(offset, len));
         }
         pool.check_buffers_attachable()?;
         let m = pool.alloc_raw_reset()?;
-        // SAFETY: the handle holds a reference, so the shared info is live; this one is the
-        // packet's.
-        unsafe { self.block.as_ref().shinfo.refcnt_update(1) };
+        // The packet's reference comes from the handle's credit, topped up when spent.
+        if self.credit.get() == 0 {
+            if self.refs() > u16::MAX - CREDIT - 1 {
+                return Err(self.too_many_packets());
+            }
+            // SAFETY: the handle holds a reference, so the shared info is live.
+            unsafe { self.block.as_ref().shinfo.refcnt_update(CREDIT as i16) };
+            self.credit.set(CREDIT);
+        }
+        self.credit.set(self.credit.get() - 1);
         // The shared info is the block's first field (`repr(C)`).
         let shinfo = self.block.cast::<ExtSharedInfo>();
         let iova = self.iova.and_then(|i| i.checked_add(offset as u64));
         let at = self.addr.as_ptr().wrapping_add(offset);
-        // SAFETY: `m` is fresh (direct, one reference); the range is inside the memory, which
-        // stays valid until the last reference (the packet's among them) goes; the callback
-        // frees a process-local block, so the packet must be freed in this process, which a
-        // handle bound to `'q` is.
-        let attached = unsafe { attach_extbuf(m, at, iova, len, shinfo) };
-        attached.expect("a fresh buffer is direct with one reference");
-        // SAFETY: the buffer is ours; its segment now holds `len` bytes of data.
+        // SAFETY: fresh from the pool: ours, direct, one reference.
         let h = unsafe { m.as_ref() };
+        // The range is inside the memory, which stays valid until the last reference (the
+        // packet's among them) goes; the callback frees a process-local block, so the packet
+        // must be freed in this process, which a handle bound to `'q` is.
+        set_extbuf(h, at, iova, len, shinfo);
         h.data_len.set(len);
         h.pkt_len.set(len as u32);
         // SAFETY: the buffer is new and owned, of `pool`.
@@ -178,10 +191,30 @@ impl<'a> ExternalBuffer<'a> {
     }
 }
 
+impl ExternalBuffer<'_> {
+    #[cold]
+    fn too_many_packets(&self) -> MbufError {
+        MbufError::InvalidArgument(format!(
+            "{} packets already use this external buffer: its 16-bit count is full",
+            self.refs() - 1
+        ))
+    }
+
+    #[cold]
+    fn out_of_range(&self, offset: usize, len: u16) -> MbufError {
+        MbufError::OutOfPacket {
+            offset: offset as u64,
+            len: len as u64,
+            pkt_len: self.len.min(u32::MAX as usize) as u32,
+        }
+    }
+}
+
 impl Drop for ExternalBuffer<'_> {
     fn drop(&mut self) {
         let shinfo = self.block.cast::<ExtSharedInfo>();
-        // SAFETY: the handle's own reference; the callback is this process's.
-        unsafe { ExtSharedInfo::release(shinfo, self.addr.as_ptr()) };
+        // SAFETY: the handle's own reference and its unspent credit; the callback is this
+        // process's.
+        unsafe { ExtSharedInfo::release_many(shinfo, 1 + self.credit.get(), self.addr.as_ptr()) };
     }
 }

@@ -7,6 +7,7 @@
 //! that buffer home too, or run an external buffer's callback); a pinned pool's buffer stays
 //! out while clones still share its memory, and goes home with the last of them.
 
+use core::mem::MaybeUninit;
 use core::ptr::{null_mut, NonNull};
 
 use crate::attach::detach_data;
@@ -73,19 +74,101 @@ pub unsafe fn free(m: NonNull<MbufHeader>) {
     }
 }
 
-/// How many segments a bulk free gathers before putting them back in one call.
-const BULK_PENDING: usize = 64;
+/// How many segments one pool's group gathers before it is put back in one call.
+const GROUP_LEN: usize = 64;
+/// How many pools a bulk free gathers segments for at once.
+const GROUPS: usize = 4;
+
+/// Segments waiting to be put back, a group per pool: `pools[g]`'s first `lens[g]` segments
+/// are written in `segs[g]`.
+struct Groups {
+    pools: [*const PoolInfo; GROUPS],
+    lens: [usize; GROUPS],
+    used: usize,
+    /// Left unwritten until used: a burst frees far fewer segments than the groups hold, and
+    /// clearing them all would cost as much as the calls saved.
+    segs: [[MaybeUninit<*mut u8>; GROUP_LEN]; GROUPS],
+}
+
+impl Groups {
+    #[inline(always)]
+    fn new() -> Groups {
+        Groups {
+            pools: [core::ptr::null(); GROUPS],
+            lens: [0; GROUPS],
+            used: 0,
+            segs: [const { [const { MaybeUninit::uninit() }; GROUP_LEN] }; GROUPS],
+        }
+    }
+
+    /// The group of `pool`: the one it has, a new one, or, when every group is taken by
+    /// another pool, the first one put back and given to it.
+    ///
+    /// # Safety
+    /// The segments of every group are ready for their pools, owned by the caller; the pools
+    /// are open.
+    #[inline(always)]
+    unsafe fn group_of(&mut self, pool: *const PoolInfo) -> usize {
+        if let Some(g) = self.pools[..self.used].iter().position(|&p| p == pool) {
+            return g;
+        }
+        if self.used < GROUPS {
+            self.used += 1;
+            self.pools[self.used - 1] = pool;
+            return self.used - 1;
+        }
+        // SAFETY: the caller's contract.
+        unsafe { self.put(0) };
+        self.pools[0] = pool;
+        0
+    }
+
+    /// Puts group `g`'s segments back in one call and empties it.
+    ///
+    /// # Safety
+    /// Every segment of the group is ready for its pool, owned by the caller; the pool is
+    /// open.
+    #[inline(always)]
+    unsafe fn put(&mut self, g: usize) {
+        let len = self.lens[g];
+        if len == 0 {
+            return;
+        }
+        // SAFETY: the first `len` entries are written (the invariant), and `MaybeUninit<T>`
+        // has `T`'s layout.
+        let segs: &[*mut u8] =
+            unsafe { core::slice::from_raw_parts(self.segs[g].as_ptr().cast(), len) };
+        #[cfg(feature = "debug")]
+        for &m in segs {
+            // SAFETY: the caller's contract: each is a live buffer.
+            if let Err(reason) = unsafe { crate::check::check_header(m.cast(), false) } {
+                panic!("freeing a bad packet buffer {m:p}: {reason}");
+            }
+        }
+        // SAFETY: the caller's contract: the pool is open.
+        let pool = unsafe { mempool_at(self.pools[g]) };
+        // SAFETY: the caller's contract: all of that pool, owned, ready.
+        unsafe { pool.put_bulk(segs) };
+        self.lens[g] = 0;
+    }
+}
 
 /// Frees many packets, of any pools, with as few pool calls as it can
-/// (`rte_pktmbuf_free_bulk`): segments going to the same pool one after another are put back
-/// together. Null entries are skipped.
+/// (`rte_pktmbuf_free_bulk`). Null entries are skipped.
+///
+/// DPDK's gathers segments until the next one belongs to another pool, so packets whose
+/// segments alternate between pools (a header buffer chained to a payload buffer) go back
+/// one segment per call. This one keeps a group per pool for up to four pools at once, so
+/// such packets go back in two calls per burst.
 ///
 /// # Safety
 /// As [`free`] for every packet.
 pub unsafe fn free_bulk(packets: &[*mut MbufHeader]) {
-    let mut pending = [null_mut::<u8>(); BULK_PENDING];
-    let mut n = 0usize;
-    let mut pending_pool = core::ptr::null();
+    let mut groups = Groups::new();
+    // The group being filled, its pool and its length, kept out of the arrays while the
+    // segments keep coming from one pool (a length read back from memory on every segment
+    // would chain each segment's work to the previous one's store).
+    let (mut g, mut pool, mut len) = (0, core::ptr::null::<PoolInfo>(), 0);
     for &packet in packets {
         let mut seg = NonNull::new(packet);
         while let Some(m) = seg {
@@ -96,38 +179,31 @@ pub unsafe fn free_bulk(packets: &[*mut MbufHeader]) {
                 continue;
             };
             // SAFETY: the segment is live (ready for its pool, not yet put).
-            let pool = unsafe { m.as_ref() }.pool.get();
-            if n == BULK_PENDING || (n > 0 && pool != pending_pool) {
-                // SAFETY: the pending segments are ready for `pending_pool`, which is open.
-                unsafe { put_pending(pending_pool, &pending[..n]) };
-                n = 0;
+            let its_pool = unsafe { m.as_ref() }.pool.get();
+            if its_pool != pool {
+                if !pool.is_null() {
+                    groups.lens[g] = len;
+                }
+                // SAFETY: every group's segments are ready for its pool, owned; the pools are
+                // open (the caller's contract).
+                g = unsafe { groups.group_of(its_pool) };
+                (pool, len) = (its_pool, groups.lens[g]);
             }
-            pending_pool = pool;
-            pending[n] = m.as_ptr().cast();
-            n += 1;
+            groups.segs[g][len].write(m.as_ptr().cast());
+            len += 1;
+            if len == GROUP_LEN {
+                groups.lens[g] = len;
+                // SAFETY: as above.
+                unsafe { groups.put(g) };
+                len = 0;
+            }
         }
     }
-    if n > 0 {
+    if !pool.is_null() {
+        groups.lens[g] = len;
+    }
+    for g in 0..groups.used {
         // SAFETY: as above.
-        unsafe { put_pending(pending_pool, &pending[..n]) };
+        unsafe { groups.put(g) };
     }
-}
-
-/// Puts segments of the pool at `info` back in one call.
-///
-/// # Safety
-/// Every pointer is a segment ready for that pool, owned by the caller; the pool is open.
-#[inline(always)]
-unsafe fn put_pending(info: *const PoolInfo, segs: &[*mut u8]) {
-    #[cfg(feature = "debug")]
-    for &m in segs {
-        // SAFETY: the caller's contract: each is a live buffer.
-        if let Err(reason) = unsafe { crate::check::check_header(m.cast(), false) } {
-            panic!("freeing a bad packet buffer {m:p}: {reason}");
-        }
-    }
-    // SAFETY: the caller's contract: the pool is open.
-    let pool = unsafe { mempool_at(info) };
-    // SAFETY: the caller's contract: all of that pool, owned, ready.
-    unsafe { pool.put_bulk(segs) }
 }

@@ -19,6 +19,10 @@ use crate::header::MbufHeader;
 use crate::pool::PktmbufPool;
 
 /// An owned packet: one or more segments, freed on drop.
+///
+/// The handle is the address of the packet's first segment and nothing else
+/// (`repr(transparent)`), so arrays of handles and arrays of addresses have the same layout.
+#[repr(transparent)]
 pub struct Mbuf<'p> {
     m: NonNull<MbufHeader>,
     /// The pools of the segments outlive `'p`; not `Sync` (see the module notes).
@@ -60,16 +64,14 @@ impl<'eal> PktmbufPool<'eal> {
     }
 
     /// `N` empty packets, all or none (`rte_pktmbuf_alloc_bulk`).
-    #[inline]
+    #[inline(always)]
     pub fn alloc_array<const N: usize>(&self) -> Result<[Mbuf<'_>; N], MbufError> {
-        let mut raw = [core::ptr::null_mut(); N];
+        let mut raw = [core::ptr::null_mut::<MbufHeader>(); N];
         self.alloc_bulk_raw(&mut raw)?;
-        // SAFETY: each is a fresh buffer of this pool, owned by the caller.
-        Ok(raw.map(|m| {
-            let m = NonNull::new(m).expect("the pool hands out object addresses");
-            // SAFETY: a fresh buffer of this pool, owned by the caller.
-            unsafe { Mbuf::from_raw(m, self) }
-        }))
+        // SAFETY: `Mbuf` is a `repr(transparent)` non-null address, and each address is a
+        // fresh buffer of this pool (never null), owned by the caller and handed to its handle
+        // here, once; `raw` is not used again.
+        Ok(unsafe { core::ptr::read(raw.as_ptr().cast::<[Mbuf<'_>; N]>()) })
     }
 
     /// Fills `out` with empty packets, all or none, keeping what it held.
@@ -109,6 +111,38 @@ impl<'eal> PktmbufPool<'eal> {
 }
 
 impl<'p> Mbuf<'p> {
+    /// Frees `N` packets of any pools in one call (`rte_pktmbuf_free_bulk`): segments going
+    /// to the same pool are put back together.
+    #[inline(always)]
+    pub fn free_bulk<const N: usize>(packets: [Mbuf<'p>; N]) {
+        let packets = core::mem::ManuallyDrop::new(packets);
+        // SAFETY: a `repr(transparent)` handle is its packet's address; the handles are not
+        // dropped (`ManuallyDrop`), so each reference is freed once, by `free_bulk`.
+        let raw: &[*mut MbufHeader; N] = unsafe { &*core::ptr::from_ref(&*packets).cast() };
+        // SAFETY: each address carries its handle's reference; the handles' borrows keep the
+        // pools open for the call.
+        unsafe { free::free_bulk(raw) }
+    }
+
+    /// Frees any number of packets, in bulk calls of up to 64 ([`Mbuf::free_bulk`]).
+    pub fn free_all(packets: impl IntoIterator<Item = Mbuf<'p>>) {
+        const STEP: usize = 64;
+        let mut raw = [core::ptr::null_mut::<MbufHeader>(); STEP];
+        let mut n = 0;
+        for packet in packets {
+            raw[n] = packet.into_raw().as_ptr();
+            n += 1;
+            if n == STEP {
+                // SAFETY: each address carries the reference its handle gave up; the
+                // handles' borrows keep the pools open.
+                unsafe { free::free_bulk(&raw) };
+                n = 0;
+            }
+        }
+        // SAFETY: as above.
+        unsafe { free::free_bulk(&raw[..n]) };
+    }
+
     /// Takes ownership of packet `m`.
     ///
     /// # Safety
@@ -361,6 +395,7 @@ impl<'p> Mbuf<'p> {
     /// A clone sharing this packet's data: one indirect buffer from `pool` per segment
     /// (`rte_pktmbuf_clone`). Neither can write the shared data while both live. `EINVAL`
     /// when `pool` is pinned.
+    #[inline]
     pub fn clone_in<'q>(&self, pool: &'q PktmbufPool<'_>) -> Result<Mbuf<'q>, MbufError>
     where
         'p: 'q,

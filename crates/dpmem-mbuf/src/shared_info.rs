@@ -103,8 +103,18 @@ impl ExtSharedInfo {
     /// The caller holds the reference it drops, and the callback may run now, in this
     /// process.
     pub unsafe fn release(this: NonNull<ExtSharedInfo>, buf_addr: *mut u8) {
-        // SAFETY: the caller holds a reference, so the shared info is alive.
-        let last = refcount::release(unsafe { &this.as_ref().refcnt });
+        // SAFETY: the caller's contract.
+        unsafe { Self::release_many(this, 1, buf_addr) }
+    }
+
+    /// Drops `n` references at once; runs the callback when they were the last.
+    ///
+    /// # Safety
+    /// As [`release`](Self::release), for `n` references the caller holds.
+    pub(crate) unsafe fn release_many(this: NonNull<ExtSharedInfo>, n: u16, buf_addr: *mut u8) {
+        // SAFETY: the caller holds references, so the shared info is alive.
+        let count = unsafe { &this.as_ref().refcnt };
+        let last = refcount::update(count, -(n as i16)) == 0;
         if last {
             // SAFETY: the last reference is gone: this thread owns the shared info.
             unsafe { Self::run_callback(this, buf_addr) }

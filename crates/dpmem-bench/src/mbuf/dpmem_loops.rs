@@ -1,6 +1,7 @@
 //! dpmem's side of the `mbuf` workload: the loops of `dpdk/csrc/dpdk_mbuf_shim.c`, written as
 //! a Rust program would write them — the safe [`Mbuf`] handle wherever it has the operation,
-//! the DPDK-named raw functions where it has none (a bulk free) — and timed the same way: the
+//! the DPDK-named raw functions where a ported C loop would use them (a bulk free of packets
+//! interleaved from two pools) — and timed the same way: the
 //! monotonic clock and the TSC read around the loop.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -57,16 +58,6 @@ fn between(start: Stamp, end: Stamp) -> Elapsed {
 /// Turns a failed call into a row's error.
 fn failed(what: &'static str) -> impl FnOnce(MbufError) -> String {
     move |e| format!("dpmem: {what}: {e}")
-}
-
-/// Frees packets in one bulk call: the safe handle has no bulk free, so the handles give
-/// their references up to [`free_bulk`], as a program wanting one would write it today.
-#[inline(always)]
-fn free_in_bulk<const N: usize>(packets: [Mbuf<'_>; N]) {
-    let raw = packets.map(|m| m.into_raw().as_ptr());
-    // SAFETY: each pointer carries the reference its handle gave up and is freed once, here;
-    // the handles borrowed their pools, which the caller's borrow keeps open.
-    unsafe { free_bulk(&raw) }
 }
 
 /// Waits until both lcores of the cross-core row are at the start line.
@@ -184,7 +175,7 @@ impl<'eal> DpmemMbufBench<'eal> {
                 .main
                 .alloc_array::<BURST>()
                 .map_err(failed("alloc_array"))?;
-            free_in_bulk(packets);
+            Mbuf::free_bulk(packets);
         }
         Ok(between(start, Stamp::end()))
     }
@@ -255,7 +246,7 @@ impl<'eal> DpmemMbufBench<'eal> {
                     .map_err(failed("attach"))?;
                 header.chain(payload).map_err(|(e, _)| failed("chain")(e))?;
             }
-            free_in_bulk(headers);
+            Mbuf::free_bulk(headers);
         }
         Ok(between(start, Stamp::end()))
     }

@@ -98,9 +98,8 @@ impl MbufRow {
                                    rte_pktmbuf_alloc, rte_pktmbuf_free"
                 .to_owned(),
             MbufRow::Bulk => format!(
-                "dpmem: alloc_array::<{BURST}> (safe), free::free_bulk of the handles' into_raw \
-                 (raw: the handle has no bulk free); DPDK: rte_pktmbuf_alloc_bulk, \
-                 rte_pktmbuf_free_bulk"
+                "dpmem: alloc_array::<{BURST}>, Mbuf::free_bulk (safe); DPDK: \
+                 rte_pktmbuf_alloc_bulk, rte_pktmbuf_free_bulk"
             ),
             MbufRow::DataOps => format!(
                 "append {APPEND_LEN}, prepend {PREPEND_LEN}, adj {PREPEND_LEN}, trim \
@@ -125,13 +124,14 @@ impl MbufRow {
             MbufRow::TxPacket => format!(
                 "per packet; header pool and chain pool; dpmem: headers by \
                  alloc_array::<{BURST}>, append({HDR_LEN}) + template + sequence number, \
-                 ExternalBuffer::attach, Mbuf::chain (safe), free::free_bulk (raw); DPDK: \
+                 ExternalBuffer::attach, Mbuf::chain, Mbuf::free_bulk (safe); DPDK: \
                  rte_pktmbuf_alloc_bulk, append, rte_memcpy, the extbuf row's steps, \
                  rte_pktmbuf_chain, rte_pktmbuf_free_bulk"
             ),
             MbufRow::MixedPools => format!(
                 "{} buffers from each of two pools, alternating in one bulk free; dpmem: \
-                 alloc_array::<{}> (safe), free::free_bulk (raw); DPDK: rte_pktmbuf_alloc_bulk, \
+                 alloc_array::<{}> (safe), the handles' addresses interleaved into one \
+                 free::free_bulk (raw, as a ported C loop); DPDK: rte_pktmbuf_alloc_bulk, \
                  rte_pktmbuf_free_bulk",
                 BURST / 2,
                 BURST / 2

@@ -93,16 +93,19 @@ impl<'eal> PktmbufPool<'eal> {
 
     /// Bytes of each buffer's data room (`rte_pktmbuf_data_room_size`); in a pinned pool,
     /// how much of each external element a buffer uses.
+    #[inline]
     pub fn data_room(&self) -> u16 {
         self.info().data_room
     }
 
     /// Bytes of each buffer's private area (`rte_pktmbuf_priv_size`).
+    #[inline]
     pub fn priv_size(&self) -> u16 {
         self.info().priv_size
     }
 
     /// Whether the buffers' data is pinned external memory (`RTE_PKTMBUF_POOL_F_PINNED_EXT_BUF`).
+    #[inline]
     pub fn is_pinned(&self) -> bool {
         self.info().is_pinned()
     }
@@ -129,14 +132,20 @@ impl<'eal> PktmbufPool<'eal> {
 
     /// `EINVAL` for a pinned pool, whose buffers are external for good and so can never be
     /// attached to other data (DPDK only asserts this in debug builds).
+    #[inline(always)]
     pub(crate) fn check_buffers_attachable(&self) -> Result<(), MbufError> {
         if self.is_pinned() {
-            return Err(MbufError::InvalidArgument(format!(
-                "packet buffer pool {:?} is pinned: its buffers cannot be attached to other data",
-                self.name()
-            )));
+            return Err(self.pinned_not_attachable());
         }
         Ok(())
+    }
+
+    #[cold]
+    fn pinned_not_attachable(&self) -> MbufError {
+        MbufError::InvalidArgument(format!(
+            "packet buffer pool {:?} is pinned: its buffers cannot be attached to other data",
+            self.name()
+        ))
     }
 
     /// Opens an existing pool by name, in this or another process (`rte_mempool_lookup`):
