@@ -140,8 +140,9 @@ impl ExtSharedInfo {
 
 #[cfg(all(test, loom))]
 mod loom_models {
-    //! Two holders of an external buffer release at once: the callback runs exactly once, on
-    //! whichever thread released last, and sees what the other holder wrote before releasing.
+    //! Two holders of an external buffer release at once — a packet, and the builder with its
+    //! own reference and unspent credit — : the callback runs exactly once, on whichever
+    //! thread released last, and sees what the other holder wrote before releasing.
     use super::*;
     use core::ptr::NonNull;
     use loom::cell::UnsafeCell;
@@ -184,8 +185,9 @@ mod loom_models {
             let opaque = Arc::as_ptr(&frame).cast_mut().cast::<c_void>();
             // SAFETY (test only): set before any other thread sees the frame.
             unsafe { (*Arc::as_ptr(&frame).cast_mut()).shinfo.fcb_opaque = opaque };
-            // A second holder (a packet attached to the frame).
-            frame.shinfo.refcnt_update(1);
+            // The builder takes three references ahead (its credit, as `ExternalBuffer` does)
+            // and gives one to a packet attached to the frame, held by the other thread.
+            frame.shinfo.refcnt_update(3);
             let other = frame.clone();
             let t = loom::thread::spawn(move || {
                 // SAFETY: this holder writes before it releases.
@@ -195,8 +197,8 @@ mod loom_models {
                 unsafe { ExtSharedInfo::release(shinfo, core::ptr::null_mut()) };
             });
             let shinfo = NonNull::from(&frame.shinfo);
-            // SAFETY: as above, the builder's own reference.
-            unsafe { ExtSharedInfo::release(shinfo, core::ptr::null_mut()) };
+            // SAFETY: as above: the builder's own reference and its two unspent credits.
+            unsafe { ExtSharedInfo::release_many(shinfo, 3, core::ptr::null_mut()) };
             t.join().unwrap();
             assert_eq!(frame.calls.load(Ordering::Relaxed), 1);
             assert_eq!(frame.seen.load(Ordering::Relaxed), 1);
