@@ -70,16 +70,20 @@ impl std::fmt::Debug for ExternalBuffer<'_> {
 }
 
 impl<'a> ExternalBuffer<'a> {
-    /// Lends an owned value's bytes (a `Vec<u8>`, a `Box<[u8]>`, ...): the value is dropped
-    /// when the last packet using it goes.
-    pub fn from_owner<T>(mut owner: T) -> ExternalBuffer<'a>
+    /// Lends an owned value's bytes (a `Vec<u8>`, a `Box<[u8]>`, an array, ...): the value is
+    /// dropped when the last packet using it goes.
+    pub fn from_owner<T>(owner: T) -> ExternalBuffer<'a>
     where
         T: AsMut<[u8]> + Send + 'a,
     {
-        let bytes = owner.as_mut();
+        // Boxed first, so the bytes stay where they are when the owner moves into the
+        // give-back closure (an array's bytes are the value itself; a box's heap block is
+        // not moved by moving the box).
+        let mut owner = Box::new(owner);
+        let bytes = (*owner).as_mut();
         let (addr, len) = (bytes.as_mut_ptr(), bytes.len());
-        // SAFETY: the bytes belong to `owner`, which the closure keeps (unmoved: the slice
-        // of a `Vec` or a box is on the heap) until the memory is given back.
+        // SAFETY: the bytes are in `owner`'s heap block, which the closure keeps, unmoved and
+        // otherwise unused, until the memory is given back.
         unsafe { Self::from_raw_parts(addr, len, None, move || drop(owner)) }
     }
 

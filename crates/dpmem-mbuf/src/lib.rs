@@ -17,9 +17,9 @@
 //! - **Dynamic fields and flags** ([`dynamic`]): named places in the header every process
 //!   agrees on.
 //!
-//! ```no_run
+//! ```
 //! use dpmem_mbuf::PktmbufPool;
-//! let eal = dpmem_eal::Eal::init(["app", "--no-huge", "-m", "64"])?;
+//! let eal = dpmem_eal::Eal::init(["app", "--no-huge", "-m", "64", "--file-prefix", "mbuf-doc"])?;
 //! let pool = PktmbufPool::builder("rx", 1023).cache_size(32).create(&eal)?;
 //! let mut packet = pool.alloc()?;
 //! packet.extend_from_slice(b"payload")?;

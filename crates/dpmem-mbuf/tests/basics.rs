@@ -130,3 +130,26 @@ fn packets_travel_between_lcores_through_a_handle_ring_without_unsafe() {
     drop(ring);
     assert_eq!(pool.avail_count(), 1023);
 }
+
+#[test]
+fn an_owned_array_lent_to_packets_stays_in_place() {
+    let eal = common::no_huge_eal("owned");
+    let pool = PktmbufPool::builder("owned", 63).create(&eal).unwrap();
+    let mut bytes = [0u8; 512];
+    bytes[..5].copy_from_slice(b"frame");
+    // An array is its bytes: lending it must not leave packets pointing at where it was.
+    let ext = ExternalBuffer::from_owner(bytes);
+    let packet = ext.attach(&pool, 0, 5).unwrap();
+    drop(ext);
+    // The array was moved into the handle: its bytes must be on the heap, not in a stack
+    // frame that is gone (within a few MiB of this frame's locals).
+    let here = core::ptr::from_ref(&pool) as usize;
+    let data = packet.data().as_ptr() as usize;
+    assert!(
+        data.abs_diff(here) > 8 << 20,
+        "packet data {data:#x} is on the stack near {here:#x}"
+    );
+    assert_eq!(packet.data(), b"frame");
+    drop(packet);
+    assert_eq!(pool.avail_count(), 63);
+}
