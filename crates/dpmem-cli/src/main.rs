@@ -4,7 +4,9 @@
 //! dpmem hugepages show [--json]
 //! dpmem hugepages reserve SIZE [--page-size 2M|1G] [--node N] [--mount [DIR]]
 //! dpmem hugepages clear
+//! dpmem hugepages clean [--file-prefix P] [--dry-run]
 //! dpmem info [--json] [--segments] [-- EAL-ARGS]
+//! dpmem proc-info [--file-prefix P] [--json] [--segments]
 //! dpmem bench <workload> [--json] [--reps N] [--repeat K] [--filter PATTERN]
 //! dpmem bench list
 //! ```
@@ -15,6 +17,7 @@
 mod byte_size;
 mod hugepages;
 mod info;
+mod proc_info;
 
 use std::ffi::OsString;
 use std::io::{ErrorKind, Write};
@@ -38,6 +41,9 @@ enum Command {
     Hugepages(hugepages::HugepagesArgs),
     /// Initialise the EAL and print its memory layout.
     Info(info::InfoArgs),
+    /// Attach to a running primary as a secondary and print its memory layout, heaps,
+    /// memzones, rings and pools (what dpdk-proc-info does).
+    ProcInfo(proc_info::ProcInfoArgs),
     /// Run a benchmark workload on dpmem and DPDK 22.11 side by side.
     Bench(dpmem_bench::BenchArgs),
 }
@@ -55,6 +61,7 @@ fn main() {
     let result = match cli.command {
         Command::Hugepages(args) => hugepages::run(args),
         Command::Info(args) => info::run(args).and_then(|text| write_stdout(&text)),
+        Command::ProcInfo(args) => proc_info::run(args).and_then(|text| write_stdout(&text)),
         Command::Bench(args) => dpmem_bench::run(&args).and_then(|text| write_stdout(&text)),
     };
     if let Err(message) = result {

@@ -148,6 +148,25 @@ pub unsafe fn lookup<'eal, T: Copy>(
     }?)
 }
 
+/// A handle on the ring called `name` whatever its element type, for looking at it: its size,
+/// count and modes. Safe, for moving elements through a [`RawRing`](crate::RawRing) is
+/// `unsafe` (the caller then vouches for the element size); attaching reads the header and
+/// writes nothing.
+pub fn lookup_raw<'eal>(
+    eal: &'eal Eal,
+    name: &str,
+) -> Result<crate::RawRing<MemzoneMemory<'eal>>, NamedRingError> {
+    let zone_name = memzone_name(name)?;
+    let zone = eal
+        .memzones()
+        .lookup(&zone_name)
+        .ok_or_else(|| NamedRingError::NotFound(name.to_owned()))?;
+    Ok(crate::RawRing::attach(MemzoneMemory {
+        zone,
+        _eal: PhantomData,
+    })?)
+}
+
 /// Frees a named ring's memzone. Handles on it in other processes must be gone (as with DPDK's
 /// `rte_ring_free`); this process's handle is consumed.
 pub fn free<T: Copy>(eal: &Eal, ring: Ring<T, MemzoneMemory<'_>>) -> Result<(), NamedRingError> {

@@ -1,6 +1,8 @@
 //! `dpmem hugepages`: the hugepage pools and hugetlbfs mounts, as `dpdk-hugepages.py`
 //! shows and changes them.
 
+mod clean;
+mod page_files;
 mod reserve;
 mod show;
 
@@ -24,7 +26,9 @@ pub struct HugepagesArgs {
 
 #[derive(Debug, Subcommand)]
 enum HugepagesCommand {
-    /// Pages per size and NUMA node: total, free, reserved, surplus; and the mount points.
+    /// Pages per size and NUMA node: total, free, reserved, surplus; the mount points; the
+    /// page files in them by file prefix, whether a live process holds them, and how much
+    /// they keep; and the runtime directories with their primaries.
     Show {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -54,6 +58,16 @@ enum HugepagesCommand {
     },
     /// Empty every hugepage pool; pages still mapped by a process stay until it unmaps them.
     Clear,
+    /// Remove the page files no live process holds (a crashed or legacy-memory run's), and
+    /// the runtime directories of primaries that are gone. A file a process holds is left.
+    Clean {
+        /// Only this file prefix's files and runtime directory.
+        #[arg(long, value_name = "PREFIX")]
+        file_prefix: Option<String>,
+        /// Say what would be removed, and remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 pub fn run(args: HugepagesArgs) -> Result<(), String> {
@@ -68,6 +82,10 @@ pub fn run(args: HugepagesArgs) -> Result<(), String> {
             force,
         } => reserve::reserve(&root, size, page_size, node, mount, force),
         HugepagesCommand::Clear => reserve::clear(&root),
+        HugepagesCommand::Clean {
+            file_prefix,
+            dry_run,
+        } => clean::run(&root, file_prefix.as_deref(), dry_run),
     }
 }
 

@@ -20,8 +20,16 @@ pub struct MempoolInfo {
     pub socket: dpmem::Socket,
     pub populated: u32,
     pub non_io: bool,
+    /// Objects held in per-lcore caches, for each lcore whose cache holds any.
+    pub lcore_caches: Vec<LcoreCacheCount>,
     /// For a packet buffer pool: its buffers' room and private sizes, pinned or not.
     pub packet_buffers: Option<PacketBuffers>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LcoreCacheCount {
+    pub lcore: u32,
+    pub count: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -45,6 +53,11 @@ pub fn collect(eal: &Eal) -> Vec<MempoolInfo> {
             socket: p.socket(),
             populated: p.populated_size(),
             non_io: p.is_non_io(),
+            lcore_caches: p
+                .lcore_cache_counts()
+                .into_iter()
+                .map(|(lcore, count)| LcoreCacheCount { lcore, count })
+                .collect(),
             packet_buffers: PktmbufPool::describe(p).map(|d| PacketBuffers {
                 data_room: d.data_room,
                 priv_size: d.priv_size,
@@ -61,7 +74,7 @@ pub fn render(pools: &[MempoolInfo]) -> String {
     for p in pools {
         let _ = writeln!(
             out,
-            "  {}: size {} elt {} cache {} avail {} in use {} handler {} {}{}{}",
+            "  {}: size {} elt {} cache {} avail {} in use {} handler {} {}{}{}{}",
             p.name,
             p.size,
             p.elt_size,
@@ -71,6 +84,7 @@ pub fn render(pools: &[MempoolInfo]) -> String {
             p.handler,
             p.socket,
             if p.non_io { " non-io" } else { "" },
+            render_caches(&p.lcore_caches),
             match &p.packet_buffers {
                 Some(b) => format!(
                     "; packet buffers: room {} priv {}{}",
@@ -83,6 +97,18 @@ pub fn render(pools: &[MempoolInfo]) -> String {
         );
     }
     out
+}
+
+/// `; cached: lcore 0: 12, lcore 3: 5`, or nothing when no cache holds an object.
+fn render_caches(caches: &[LcoreCacheCount]) -> String {
+    if caches.is_empty() {
+        return String::new();
+    }
+    let each: Vec<String> = caches
+        .iter()
+        .map(|c| format!("lcore {}: {}", c.lcore, c.count))
+        .collect();
+    format!("; cached: {}", each.join(", "))
 }
 
 #[cfg(test)]

@@ -4,22 +4,84 @@
 mod layout_text;
 mod lcore_text;
 mod mempool_text;
+mod ring_text;
 
 use clap::Args;
 use dpmem::eal::lcore::LcoreInfo;
-use dpmem::eal::{Eal, MemoryLayout};
+use dpmem::eal::{Eal, HugeUnlink, MemoryLayout, MemoryMode};
 use serde::Serialize;
 
-/// What `--json` prints: the memory layout's fields, then the lcore table, heaps, memzones and
-/// mempools.
+/// What `--json` prints: the memory layout's fields, then the lcore table (this process's;
+/// `dpmem proc-info` leaves it out), heaps, memzones, rings and mempools.
 #[derive(Debug, Serialize)]
-struct InfoReport<'a> {
+pub struct Snapshot {
     #[serde(flatten)]
-    layout: &'a MemoryLayout,
-    lcores: &'a [LcoreInfo],
-    heaps: &'a [dpmem::eal::HeapStats],
-    memzones: &'a [dpmem::eal::Memzone],
-    mempools: &'a [mempool_text::MempoolInfo],
+    layout: MemoryLayout,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lcores: Option<Vec<LcoreInfo>>,
+    heaps: Vec<dpmem::eal::HeapStats>,
+    memzones: Vec<dpmem::eal::Memzone>,
+    rings: Vec<ring_text::RingInfo>,
+    mempools: Vec<mempool_text::MempoolInfo>,
+    /// In legacy memory with files kept, that the page files outlive the process and how to
+    /// remove them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+}
+
+impl Snapshot {
+    /// Reads everything an EAL can tell about its memory; `with_lcores` takes this process's
+    /// lcore table too. Only reads: no memory is allocated and no pool object moved.
+    pub fn collect(eal: &Eal, with_lcores: bool) -> Snapshot {
+        let layout = eal.layout();
+        let note = legacy_files_note(eal, &layout);
+        Snapshot {
+            lcores: with_lcores.then(|| eal.lcore_threads().table()),
+            heaps: eal.heaps().all_stats(),
+            memzones: eal.memzones().list(),
+            rings: ring_text::collect(eal),
+            mempools: mempool_text::collect(eal),
+            layout,
+            note,
+        }
+    }
+
+    pub fn to_json(&self) -> Result<String, String> {
+        serde_json::to_string_pretty(self)
+            .map(|text| text + "\n")
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn to_text(&self, every_segment: bool) -> String {
+        let mut out = layout_text::render(&self.layout, every_segment);
+        if let Some(note) = &self.note {
+            out.push_str(note);
+            out.push('\n');
+        }
+        out + &layout_text::render_heaps(&self.heaps, &self.memzones)
+            + &ring_text::render(&self.rings)
+            + &mempool_text::render(&self.mempools)
+            + &self
+                .lcores
+                .as_deref()
+                .map(lcore_text::render)
+                .unwrap_or_default()
+    }
+}
+
+/// The one line a legacy-memory run gets: its hugepage files stay after it exits (legacy
+/// memory never gives pages back, and DPDK keeps the files so secondaries can map them), so
+/// say so and say how to remove them. Nothing for dynamic memory, `--in-memory` or a run that
+/// unlinks its files.
+fn legacy_files_note(eal: &Eal, layout: &MemoryLayout) -> Option<String> {
+    let unlinked = eal.options().effective_huge_unlink() == HugeUnlink::Always;
+    (layout.memory_mode == MemoryMode::Legacy && !layout.in_memory && !unlinked).then(|| {
+        format!(
+            "note: legacy memory keeps its hugepage files after the process exits (unless \
+             --huge-unlink); remove them with `dpmem hugepages clean --file-prefix {}`",
+            layout.file_prefix
+        )
+    })
 }
 
 /// Memory the embedded default asks for, in MiB.
@@ -61,27 +123,11 @@ pub fn run(args: InfoArgs) -> Result<String, String> {
     };
     let argv = std::iter::once("dpmem".to_owned()).chain(eal_args.iter().cloned());
     let eal = Eal::init(argv).map_err(|e| format!("EAL init failed: {e}"))?;
-    let layout = eal.layout();
-    let lcores = eal.lcore_threads().table();
-    let heaps = eal.heaps().all_stats();
-    let memzones = eal.memzones().list();
-    let mempools = mempool_text::collect(&eal);
+    let snapshot = Snapshot::collect(&eal, true);
     drop(eal);
     if args.json {
-        let report = InfoReport {
-            layout: &layout,
-            lcores: &lcores,
-            heaps: &heaps,
-            memzones: &memzones,
-            mempools: &mempools,
-        };
-        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        Ok(text + "\n")
+        snapshot.to_json()
     } else {
-        Ok(format!("EAL options: {}\n", eal_args.join(" "))
-            + &layout_text::render(&layout, args.segments)
-            + &layout_text::render_heaps(&heaps, &memzones)
-            + &mempool_text::render(&mempools)
-            + &lcore_text::render(&lcores))
+        Ok(format!("EAL options: {}\n", eal_args.join(" ")) + &snapshot.to_text(args.segments))
     }
 }

@@ -45,6 +45,19 @@ impl<'eal> Mempool<'eal> {
         }
     }
 
+    /// Objects in each lcore's cache that holds any, by lcore id (empty for a pool without
+    /// caches). A snapshot read from the caches' counters alone: nothing is taken or flushed,
+    /// so another process's pool can be looked at while its lcores work.
+    pub fn lcore_cache_counts(&self) -> Vec<(u32, u32)> {
+        if self.caches.is_null() {
+            return Vec::new();
+        }
+        (0..MAX_LCORE)
+            .map(|lcore| (lcore, self.cache_len_at(lcore as usize)))
+            .filter(|&(_, len)| len > 0)
+            .collect()
+    }
+
     /// The cache of `lcore` (the pool has caches, `lcore < MAX_LCORE`).
     pub(super) fn cache_len_at(&self, lcore: usize) -> u32 {
         assert!(!self.caches.is_null() && lcore < MAX_LCORE as usize);
