@@ -57,9 +57,9 @@ pub fn run(args: ProcInfoArgs) -> Result<String, String> {
 
 /// Why attaching failed, with what a user can do about it. A primary of another user is
 /// invisible rather than forbidden (each user's runtime directories are their own, and root's
-/// are under a directory only root may enter), so "no primary" names where it looked.
+/// are under a directory only root may enter): the EAL's reason names where it looked, and a
+/// user other than root is told where root's primaries are.
 fn refusal(prefix: &str, reason: &str) -> String {
-    let location = dpmem::eal::runtime_dir::location(prefix);
     let who = if dpmem_sys::process::is_root() {
         String::new()
     } else {
@@ -67,8 +67,5 @@ fn refusal(prefix: &str, reason: &str) -> String {
          root may attach)"
             .to_owned()
     };
-    format!(
-        "cannot attach to a primary with file prefix {prefix:?} at {}: {reason}{who}",
-        location.display()
-    )
+    format!("cannot attach to a primary with file prefix {prefix:?}: {reason}{who}")
 }

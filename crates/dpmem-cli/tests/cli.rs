@@ -689,3 +689,83 @@ fn bench_repeat_reports_the_median_ratio_and_its_range() {
         assert!(report["ratio_dpmem_over_dpdk"]["median"].is_f64());
     }
 }
+
+/// Page files in a fake machine's mount: one this test holds a lock on (as a live EAL holds
+/// its pages), one nobody holds, and a file that is no page file. The kernel's table of locks
+/// is the fake root's `/proc/locks`, written with the held file's real device and inode.
+#[test]
+fn hugepages_clean_removes_only_files_nobody_holds() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+
+    let m = FakeMachine::two_nodes();
+    let mount = m.host_path("/dev/hugepages");
+    std::fs::create_dir_all(&mount).unwrap();
+    let held_path = mount.join("livemap_0_0");
+    let stale_path = mount.join("deadmap_0_3");
+    let other_path = mount.join("notes.txt");
+    for path in [&held_path, &stale_path, &other_path] {
+        std::fs::write(path, b"page").unwrap();
+    }
+    let held = std::fs::File::open(&held_path).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_SH) }, 0);
+    let meta = held.metadata().unwrap();
+    m.file(
+        "/proc/locks",
+        &format!(
+            "1: FLOCK  ADVISORY  READ {} {:02x}:{:02x}:{} 0 EOF\n",
+            std::process::id(),
+            libc::major(meta.dev()),
+            libc::minor(meta.dev()),
+            meta.ino()
+        ),
+    );
+
+    let show = m.hugepages(&["show", "--json"]);
+    assert!(show.status.success(), "{}", stderr(&show));
+    let v: Value = serde_json::from_slice(&show.stdout).unwrap();
+    let prefixes: Vec<(&str, u64)> = v["page_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["prefix"].as_str().unwrap(),
+                p["held_files"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(prefixes, vec![("dead", 0), ("live", 1)]);
+    let text = stdout(&m.hugepages(&["show"]));
+    assert!(
+        text.contains(&format!("prefix live in {}", mount.display()))
+            && text.contains(&format!("all held by pid {}", std::process::id())),
+        "{text}"
+    );
+
+    // Another prefix's files are not this clean's business.
+    let other = m.hugepages(&["clean", "--file-prefix", "nobody"]);
+    assert!(
+        stdout(&other).contains("removed 0 page files"),
+        "{}",
+        stdout(&other)
+    );
+    assert!(stale_path.exists());
+
+    let out = m.hugepages(&["clean"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout(&out);
+    assert!(report.contains("removed 1 page file "), "{report}");
+    assert!(
+        report.contains("kept 1 page file a live process holds (prefix live)"),
+        "{report}"
+    );
+    assert!(!stale_path.exists());
+    assert!(held_path.exists() && other_path.exists());
+
+    // Unlocked, it goes too.
+    drop(held);
+    assert!(stdout(&m.hugepages(&["clean"])).contains("removed 1 page file "));
+    assert!(!held_path.exists() && other_path.exists());
+}
