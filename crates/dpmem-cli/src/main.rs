@@ -37,7 +37,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Show, reserve and release hugepages (what dpdk-hugepages.py does).
+    /// Show, reserve and release hugepages, and clean up page files nobody holds (what
+    /// dpdk-hugepages.py does).
     Hugepages(hugepages::HugepagesArgs),
     /// Initialise the EAL and print its memory layout.
     Info(info::InfoArgs),

@@ -744,6 +744,12 @@ fn hugepages_clean_removes_only_files_nobody_holds() {
         "{text}"
     );
 
+    // A prefix no EAL would take is refused, and nothing is touched.
+    let bad = m.hugepages(&["clean", "--file-prefix", "../dead"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("--file-prefix"), "{}", stderr(&bad));
+    assert!(stale_path.exists());
+
     // Another prefix's files are not this clean's business.
     let other = m.hugepages(&["clean", "--file-prefix", "nobody"]);
     assert!(

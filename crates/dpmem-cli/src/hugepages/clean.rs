@@ -31,6 +31,9 @@ struct Outcome {
 }
 
 pub fn run(root: &SysRoot, prefix: Option<&str>, dry_run: bool) -> Result<(), String> {
+    if let Some(prefix) = prefix {
+        check_prefix(prefix)?;
+    }
     let mounts = super::show::mounts(root)?;
     let (files, unreadable) = page_files::scan(root, &mounts, prefix);
     let mut outcome = Outcome::default();
@@ -63,6 +66,14 @@ pub fn run(root: &SysRoot, prefix: Option<&str>, dry_run: bool) -> Result<(), St
     }
     print!("{}", report(&outcome, dry_run));
     Ok(())
+}
+
+/// A prefix the EAL would refuse names no files of dpmem's: refuse it the same way, with the
+/// EAL's reason, rather than report that nothing matched.
+fn check_prefix(prefix: &str) -> Result<(), String> {
+    dpmem::eal::EalOptions::parse(["dpmem", "--file-prefix", prefix])
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 fn report(outcome: &Outcome, dry_run: bool) -> String {
