@@ -5,7 +5,8 @@
 //! clean) and locked exclusively without waiting; it is removed only when that lock is had,
 //! and while it is held (see [`super::page_files`]). A runtime directory goes only when its
 //! configuration's lock can be had the same way and no page file of its prefix is left held:
-//! a secondary still at work after its primary died keeps its directory.
+//! a secondary still at work after its primary died keeps its directory. A dry run takes no
+//! lock at all: it goes by the kernel's table of locks, as `show` does.
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -58,7 +59,12 @@ pub fn run(root: &SysRoot, prefix: Option<&str>, dry_run: bool) -> Result<(), St
         if outcome.held.contains(&dir.prefix) {
             continue;
         }
-        match remove_dir_if_dead(&dir.path, dry_run) {
+        let verdict = if dry_run {
+            Ok(dir.primary.is_none())
+        } else {
+            remove_dir_if_dead(&dir.path)
+        };
+        match verdict {
             Ok(true) => outcome.removed_dirs.push(dir.path.display().to_string()),
             Ok(false) => {}
             Err(e) => outcome.problems.push(e),
@@ -105,16 +111,19 @@ fn report(outcome: &Outcome, dry_run: bool) -> String {
     out
 }
 
-/// Removes `file` when no process holds it: `Ok(false)` when one does. With `dry_run` the
-/// lock is taken and given back, and nothing is removed.
+/// Removes `file` when no process holds it: `Ok(false)` when one does. A dry run only reads
+/// what the kernel's table of locks said.
 fn remove_if_unheld(file: &PageFile, dry_run: bool) -> Result<bool, String> {
+    if dry_run {
+        return Ok(file.held_by.is_empty());
+    }
     let path = &file.path;
     let opened =
         BackingFile::open_existing(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let free = opened
         .try_lock_exclusive()
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    if free && !dry_run {
+    if free {
         // Removed while the lock is held; the pages go back to the kernel when `opened`
         // closes, for no mapping holds them.
         std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -124,7 +133,7 @@ fn remove_if_unheld(file: &PageFile, dry_run: bool) -> Result<bool, String> {
 
 /// Removes a runtime directory whose configuration no process holds (a dead primary's), with
 /// the configuration in it. A directory holding anything else is left, and named.
-fn remove_dir_if_dead(dir: &Path, dry_run: bool) -> Result<bool, String> {
+fn remove_dir_if_dead(dir: &Path) -> Result<bool, String> {
     let config = dir.join(dpmem::eal::runtime_dir::CONFIG_FILE);
     let lock = match BackingFile::open_existing(&config) {
         Ok(file) => {
@@ -151,9 +160,6 @@ fn remove_dir_if_dead(dir: &Path, dry_run: bool) -> Result<bool, String> {
             dir.display(),
             others.join(", ")
         ));
-    }
-    if dry_run {
-        return Ok(true);
     }
     if lock.is_some() {
         std::fs::remove_file(&config).map_err(|e| format!("{}: {e}", config.display()))?;
