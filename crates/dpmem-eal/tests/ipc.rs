@@ -46,7 +46,11 @@ fn the_primary_serves_its_socket_while_it_lives_and_removes_it_when_dropped() {
     .unwrap();
     let (sent, thread) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!(sent, 0);
-    assert_eq!(thread.as_deref(), Some("dpmem-mp"), "callbacks run on the control thread");
+    assert_eq!(
+        thread.as_deref(),
+        Some("dpmem-mp"),
+        "callbacks run on the control thread"
+    );
     assert_eq!(ipc.send(&message).unwrap(), 0);
 
     ipc.register_action("act", |_| {}).unwrap();
@@ -149,7 +153,11 @@ fn a_silent_peer_times_out_and_a_dead_one_is_noticed_at_once() {
         assert_eq!((replies.sent, replies.received()), (1, 0));
         assert_eq!(replies.died, ["mp_socket_4000000001_0"]);
     });
-    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(!socket.exists());
 
     // Dead before the request: skipped, not counted as sent, its socket removed.

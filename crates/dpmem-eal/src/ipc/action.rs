@@ -50,7 +50,10 @@ impl ActionTable {
 
     /// Drops every action (the channel is stopping: what they hold goes with them).
     pub(crate) fn clear(&self) {
-        self.actions.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.actions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }
 

@@ -12,7 +12,11 @@ pub enum IpcError {
     EmptyName,
 
     #[error("message name {name:?} is {len} bytes; at most {max} fit")]
-    NameTooLong { name: String, len: usize, max: usize },
+    NameTooLong {
+        name: String,
+        len: usize,
+        max: usize,
+    },
 
     #[error("message {name:?} has {len} bytes of parameters; at most {max} fit")]
     ParamsTooLong {

@@ -107,14 +107,23 @@ mod tests {
         assert!(IpcMessage::new(&"n".repeat(63), &[0; 256]).is_ok());
         let long = IpcMessage::new(&"n".repeat(64), b"").unwrap_err();
         assert_eq!(long.kind(), ErrorKind::NameTooLong);
-        assert_eq!(IpcMessage::new("", b"").unwrap_err().kind(), ErrorKind::Inval);
-        assert_eq!(IpcMessage::new("a\0b", b"").unwrap_err().kind(), ErrorKind::Inval);
+        assert_eq!(
+            IpcMessage::new("", b"").unwrap_err().kind(),
+            ErrorKind::Inval
+        );
+        assert_eq!(
+            IpcMessage::new("a\0b", b"").unwrap_err().kind(),
+            ErrorKind::Inval
+        );
         let params = IpcMessage::new("p", &[0; 257]).unwrap_err();
         assert_eq!(params.kind(), ErrorKind::Inval);
         let fds: Vec<OwnedFd> = (0..9)
             .map(|_| std::fs::File::open("/dev/null").unwrap().into())
             .collect();
-        let too_many = IpcMessage::new("f", b"").unwrap().with_fds(fds).unwrap_err();
+        let too_many = IpcMessage::new("f", b"")
+            .unwrap()
+            .with_fds(fds)
+            .unwrap_err();
         assert!(matches!(too_many, IpcError::TooManyFds { count: 9, .. }));
     }
 }

@@ -35,7 +35,9 @@ pub(crate) fn next_secondary_socket() -> String {
 pub(crate) fn check_socket_name(name: &str) -> Result<(), String> {
     let valid = name == PRIMARY_SOCKET
         || name.strip_prefix(SECONDARY_PREFIX).is_some_and(|tail| {
-            !tail.is_empty() && tail.len() <= 40 && tail.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+            !tail.is_empty()
+                && tail.len() <= 40
+                && tail.bytes().all(|b| b.is_ascii_digit() || b == b'_')
         });
     if valid {
         Ok(())
@@ -88,7 +90,13 @@ mod tests {
     fn only_channel_names_pass() {
         assert!(check_socket_name("mp_socket").is_ok());
         assert!(check_socket_name(&next_secondary_socket()).is_ok());
-        for bad in ["mp_socket_", "mp_socket_1/..", "config", "mp_socket_x", "../mp_socket"] {
+        for bad in [
+            "mp_socket_",
+            "mp_socket_1/..",
+            "config",
+            "mp_socket_x",
+            "../mp_socket",
+        ] {
             assert!(check_socket_name(bad).is_err(), "{bad}");
         }
     }

@@ -81,7 +81,9 @@ impl PendingRequest {
 
     /// Hands the replies over: wakes the caller, or runs the callback (on this thread).
     pub(crate) fn finish(mut self) {
-        self.replies.timed_out.extend(std::mem::take(&mut self.waiting));
+        self.replies
+            .timed_out
+            .extend(std::mem::take(&mut self.waiting));
         match self.completion {
             Completion::Sync(slot) => slot.fill(self.replies),
             Completion::Async(callback) => {

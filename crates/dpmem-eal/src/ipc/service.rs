@@ -186,11 +186,7 @@ fn handle(ipc: &Ipc, buf: &[u8], datagram: datagram::Datagram) {
             return;
         }
     };
-    let message = IpcMessage::received(
-        frame.name.to_owned(),
-        frame.params.to_vec(),
-        datagram.fds,
-    );
+    let message = IpcMessage::received(frame.name.to_owned(), frame.params.to_vec(), datagram.fds);
     let answer = match frame.kind {
         Kind::Message | Kind::Request => return dispatch(ipc, &frame, message),
         Kind::Reply => Answer::Reply(message),
@@ -249,7 +245,10 @@ fn dispatch(ipc: &Ipc, frame: &Frame<'_>, message: IpcMessage) {
         };
         // A requester that died meanwhile is no error (its socket is removed).
         if let Err(e) = ipc.send_frame(frame.sender, &notice, &[]) {
-            eprintln!("dpmem: could not answer {:?} to {}: {e}", frame.name, frame.sender);
+            eprintln!(
+                "dpmem: could not answer {:?} to {}: {e}",
+                frame.name, frame.sender
+            );
         }
     }
 }

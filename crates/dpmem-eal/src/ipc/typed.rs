@@ -134,7 +134,10 @@ mod tests {
         assert_eq!(message.name(), "test_grow");
         assert_eq!(message.decode::<Grow>().unwrap().pages, 7);
         let mut short = IpcMessage::new("test_grow", &[1]).unwrap();
-        assert!(matches!(short.decode::<Grow>(), Err(IpcError::Decode { .. })));
+        assert!(matches!(
+            short.decode::<Grow>(),
+            Err(IpcError::Decode { .. })
+        ));
         let mut other = IpcMessage::new("other", &[0; 4]).unwrap();
         assert!(other.decode::<Grow>().is_err());
     }
