@@ -168,7 +168,11 @@ impl Ipc {
             params: message.params(),
         };
         let peers = self.peers()?;
-        let deadline = Instant::now() + timeout;
+        // A timeout past what the clock can count waits as long as it can, not a panic.
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
         let mut request = PendingRequest::new(deadline, completion);
         // Held while sending: an answer is only recorded once its request is in the table.
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());

@@ -109,8 +109,20 @@ impl Drop for IpcService {
     }
 }
 
-/// The control thread's loop; it ends when the pending table is taken away.
+/// The control thread: serves until the pending table is taken away (the service is being
+/// dropped) or the socket fails. Then it takes the table itself, if still there, and finishes
+/// what waits in it, so that no caller is left waiting on a thread that is gone.
 fn serve(ipc: &Ipc) {
+    serve_until_stopped(ipc);
+    let left = ipc.pending.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(mut table) = left {
+        for request in table.take_all() {
+            request.finish();
+        }
+    }
+}
+
+fn serve_until_stopped(ipc: &Ipc) {
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
     let mut last_probe = Instant::now();
     loop {
