@@ -55,8 +55,9 @@ impl Ipc {
         socket: DatagramSocket,
         own: String,
         role: ProcessRole,
-    ) -> Result<Ipc, IpcError> {
-        Ok(Ipc {
+        wakeup: Wakeup,
+    ) -> Ipc {
+        Ipc {
             dir,
             socket,
             own,
@@ -64,9 +65,9 @@ impl Ipc {
             actions: ActionTable::default(),
             pending: Mutex::new(Some(PendingTable::default())),
             next_id: AtomicU64::new(1),
-            wakeup: Wakeup::new().map_err(|e| IpcError::sys("channel wake-up", e))?,
+            wakeup,
             thread: OnceLock::new(),
-        })
+        }
     }
 
     /// This process's socket name (`mp_socket` for the primary).

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use dpmem_sys::datagram::{self, DatagramSocket};
 use dpmem_sys::dir_handle::DirHandle;
-use dpmem_sys::readiness::wait_readable_for;
+use dpmem_sys::readiness::{wait_readable_for, Wakeup};
 
 use super::action::Incoming;
 use super::channel::Ipc;
@@ -56,13 +56,12 @@ impl IpcService {
             }
             ProcessRole::Secondary => peers::next_secondary_socket(),
         };
+        // Everything that can fail before the socket exists comes first: nothing to undo.
+        let wakeup = Wakeup::new().map_err(|e| IpcError::sys("channel wake-up", e))?;
         let socket = DatagramSocket::bind_in(&dir, &own)
             .map_err(|e| IpcError::sys("bind the channel's socket", e))?;
         let at_exit = RemoveAtExit::register(dir.path().join(&own), dir.path().to_path_buf());
-        let ipc = match Ipc::new(dir, socket, own, role) {
-            Ok(ipc) => Arc::new(ipc),
-            Err(e) => return Err(e),
-        };
+        let ipc = Arc::new(Ipc::new(dir, socket, own, role, wakeup));
         let served = Arc::clone(&ipc);
         let thread = threads
             .create_control_thread("dpmem-mp", move || serve(&served))
