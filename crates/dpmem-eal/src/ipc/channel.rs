@@ -102,8 +102,8 @@ impl Ipc {
     }
 
     /// Sends `message` one way: from a secondary to the primary, from the primary to every
-    /// secondary. Returns how many peers it reached; a dead peer is skipped and its socket
-    /// removed.
+    /// secondary. Returns how many peers it reached; a dead peer is skipped (and its socket
+    /// removed, by the primary).
     pub fn send(&self, message: &IpcMessage) -> Result<usize, IpcError> {
         let frame = Frame {
             kind: Kind::Message,
@@ -204,8 +204,17 @@ impl Ipc {
             .send_to(&self.dir, peer, &frame.encode(), fds)
             .map_err(|e| IpcError::sys(format!("send {:?} to {peer}", frame.name), e))?;
         if delivery == Delivery::PeerGone {
-            peers::remove_dead(&self.dir, peer);
+            self.forget_dead(peer);
         }
         Ok(delivery)
+    }
+
+    /// Removes the socket of `peer`, found dead. Only the primary does: it alone may bind
+    /// `mp_socket` anew, so a secondary removing a dead primary's socket could race with a new
+    /// primary binding it (DPDK leaves the same to its primary).
+    pub(crate) fn forget_dead(&self, peer: &str) {
+        if self.role == ProcessRole::Primary {
+            peers::remove_dead(&self.dir, peer);
+        }
     }
 }

@@ -20,8 +20,8 @@
 //! Beyond DPDK: a peer without an action for a request's name, or whose action returns
 //! without replying, says so at once, and a peer that dies mid-request is noticed within
 //! [`PROBE_INTERVAL`]; DPDK's requester waits out its whole timeout for either. A dead
-//! peer's socket is removed when a send finds it, and a starting primary removes those left by
-//! earlier runs.
+//! peer's socket is removed when the primary finds it dead, and a starting primary removes those
+//! left by earlier runs.
 //!
 //! ```no_run
 //! use std::time::Duration;

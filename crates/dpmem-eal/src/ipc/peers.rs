@@ -6,7 +6,7 @@
 //! primary's socket: secondaries do not talk to each other, as in DPDK.
 //!
 //! A socket whose process died stays in the directory, unbound. A send to it is refused, and
-//! the sender removes it then; a primary starting removes every one left by earlier runs.
+//! a primary removes it then; a primary starting removes every one left by earlier runs.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -27,12 +27,12 @@ pub struct Replies {
     pub no_action: Vec<String>,
     /// Peers whose action returned without replying.
     pub declined: Vec<String>,
-    /// Peers that died before answering (their sockets are removed).
+    /// Peers that died before answering (the primary removes their sockets).
     pub died: Vec<String>,
     /// Peers still silent when the time ran out.
     pub timed_out: Vec<String>,
-    /// Peers found dead before the request went out: not counted in `sent` (as in DPDK),
-    /// their sockets removed.
+    /// Peers found dead before the request went out: not counted in `sent` (as in DPDK);
+    /// the primary removes their sockets.
     pub skipped: Vec<String>,
 }
 

@@ -166,7 +166,7 @@ fn serve_until_stopped(ipc: &Ipc) {
                 last_probe = now;
                 for peer in table.awaited_peers() {
                     if datagram::is_bound(&ipc.dir, &peer).is_ok_and(|bound| !bound) {
-                        peers::remove_dead(&ipc.dir, &peer);
+                        ipc.forget_dead(&peer);
                         table.peer_died(&peer);
                     }
                 }
@@ -254,7 +254,7 @@ fn dispatch(ipc: &Ipc, frame: &Frame<'_>, message: IpcMessage) {
             name: frame.name,
             params: &[],
         };
-        // A requester that died meanwhile is no error (its socket is removed).
+        // A requester that died meanwhile is no error (the primary removes its socket).
         if let Err(e) = ipc.send_frame(frame.sender, &notice, &[]) {
             eprintln!(
                 "dpmem: could not answer {:?} to {}: {e}",
