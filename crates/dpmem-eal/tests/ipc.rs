@@ -185,6 +185,15 @@ fn a_starting_primary_removes_sockets_left_by_dead_processes() {
     assert!(dir.join("mp_socket_4000000003_0").exists());
     let eal = Eal::init(args).unwrap();
     assert!(!dir.join("mp_socket_4000000003_0").exists());
+
+    // Housekeeping removes dead sockets only: the live primary's stays.
+    let (_handle, left) = stand_in_peer(&eal, "mp_socket_4000000003_1");
+    drop(left);
+    assert_eq!(
+        dpmem_eal::ipc::remove_dead_sockets(&dir).unwrap(),
+        ["mp_socket_4000000003_1"]
+    );
+    assert!(dir.join(PRIMARY_SOCKET).exists());
     drop(eal);
     assert!(!dir.exists());
 }

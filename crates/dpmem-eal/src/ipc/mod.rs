@@ -48,7 +48,7 @@ pub use action::{Action, Incoming};
 pub use channel::Ipc;
 pub use error::IpcError;
 pub use message::{check_name, IpcMessage, MAX_FDS, MAX_NAME_LEN, MAX_PARAM_LEN};
-pub use peers::PRIMARY_SOCKET;
+pub use peers::{remove_dead_sockets, PRIMARY_SOCKET};
 pub use replies::{Replies, Reply};
 pub use service::PROBE_INTERVAL;
 pub use typed::{TypedMessage, TypedReplies};

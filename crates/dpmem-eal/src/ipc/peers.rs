@@ -82,6 +82,28 @@ pub(crate) fn remove_dead_secondaries(dir: &DirHandle) {
     }
 }
 
+/// Removes every channel socket in the runtime directory `dir` that no process is bound to,
+/// the primary's included, and returns their names: for housekeeping of a prefix whose
+/// processes died (`dpmem hugepages clean`), which would otherwise find the directory not
+/// empty. A live process's socket is left alone.
+pub fn remove_dead_sockets(dir: &std::path::Path) -> Result<Vec<String>, IpcError> {
+    let dir = DirHandle::open_anchor(dir).map_err(|e| match e {
+        dpmem_sys::dir_handle::DirError::Sys(source) => IpcError::sys("runtime directory", source),
+        refused => IpcError::Disabled(refused.to_string()),
+    })?;
+    let names = datagram::socket_names_in(&dir, PRIMARY_SOCKET)
+        .map_err(|e| IpcError::sys("list the channel's sockets", e))?;
+    let mut removed = Vec::new();
+    for name in names.into_iter().filter(|n| check_socket_name(n).is_ok()) {
+        if datagram::is_bound(&dir, &name).is_ok_and(|bound| !bound)
+            && dir.remove_file(&name).is_ok()
+        {
+            removed.push(name);
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
