@@ -2,8 +2,8 @@
 //!
 //! [`Eal::init`] takes DPDK's command line, discovers the machine, decides whether this process
 //! is the primary or a secondary, and brings the memory up in the mode the options ask for.
-//! Dropping the [`Eal`] tears it down: the telemetry server stopped, pages unmapped, files
-//! removed as the mode says, address space released, the configuration removed (primary) or
+//! Dropping the [`Eal`] tears it down: the telemetry server and the inter-process channel
+//! stopped, pages unmapped, files removed as the mode says, address space released, the configuration removed (primary) or
 //! unmapped (secondary).
 
 use std::collections::BTreeMap;
@@ -18,6 +18,7 @@ use dpmem_sys::root::SysRoot;
 
 use crate::error::EalError;
 use crate::iova::{self, IovaMode};
+use crate::ipc::{Ipc, IpcError, IpcService};
 use crate::lcore::{LcoreSetup, LcoreThreads};
 use crate::limits::MemsegLimits;
 use crate::memory::PrimarySetup;
@@ -73,6 +74,9 @@ pub struct Eal {
 
 #[derive(Debug)]
 struct EalCore {
+    /// The inter-process channel (none with `--in-memory`); stopped in `Drop` first, so no
+    /// action runs while the rest goes.
+    ipc: Option<IpcService>,
     /// Worker threads and lcore ids; stopped in `Drop` before `memory` goes (huge stacks).
     lcore_threads: LcoreThreads,
     memory: Memory,
@@ -238,7 +242,22 @@ impl Eal {
                 return Err(e);
             }
         };
+        // The channel runs on a control thread and lives in the runtime directory: none with
+        // --in-memory, as in DPDK (no directory, so no peer could find it).
+        let ipc = match &runtime_dir {
+            None => None,
+            Some(_) => match start_ipc(&options.file_prefix, &lcore_threads, role) {
+                Ok(service) => Some(service),
+                Err(e) => {
+                    drop(lcore_threads);
+                    drop(memory);
+                    drop(runtime_dir);
+                    return Err(e);
+                }
+            },
+        };
         let core = Arc::new(EalCore {
+            ipc,
             lcore_threads,
             memory,
             options,
@@ -325,6 +344,14 @@ impl Eal {
         self.core.runtime_dir.as_ref().map(|g| g.path())
     }
 
+    /// The inter-process channel (see [`ipc`](crate::ipc)); refused (`ENOTSUP`) with
+    /// `--in-memory`, which has no runtime directory for peers to meet in.
+    pub fn ipc(&self) -> Result<&Ipc, IpcError> {
+        self.core.ipc.as_ref().map(IpcService::ipc).ok_or_else(|| {
+            IpcError::Disabled("--in-memory: no runtime directory, so no peer to talk to".into())
+        })
+    }
+
     /// The telemetry socket this EAL serves (see [`telemetry`]); `None`
     /// with `--no-telemetry`, and on the handle telemetry command handlers are given.
     pub fn telemetry_socket(&self) -> Option<&std::path::Path> {
@@ -379,6 +406,7 @@ impl Drop for Eal {
 
 impl Drop for EalCore {
     fn drop(&mut self) {
+        drop(self.ipc.take());
         // Workers may run on hugepage stacks: they end before the memory is unmapped.
         self.lcore_threads.shutdown();
     }
@@ -447,6 +475,20 @@ fn open_runtime_dir(
         ))),
         (_, None) => Ok((dir, None)),
     }
+}
+
+/// Starts the inter-process channel of a process of `role` in the runtime directory of
+/// `prefix`, on a control thread of `threads`.
+fn start_ipc(
+    prefix: &str,
+    threads: &LcoreThreads,
+    role: ProcessRole,
+) -> Result<IpcService, EalError> {
+    let dir = runtime_dir::open_existing(prefix)?.ok_or_else(|| EalError::RuntimeDir {
+        path: runtime_dir::location(prefix),
+        reason: "went away during start-up".into(),
+    })?;
+    Ok(IpcService::start(threads, dir.into_handle(), role)?)
 }
 
 fn primary_setup(

@@ -130,6 +130,10 @@ pub enum EalError {
     /// The telemetry server could not start (`--no-telemetry` runs without it).
     #[error("telemetry: {0} (--no-telemetry runs without the telemetry socket)")]
     Telemetry(#[from] crate::telemetry::TelemetryError),
+
+    /// The inter-process channel could not start, or refused a call.
+    #[error("inter-process channel: {0}")]
+    Ipc(#[from] crate::ipc::IpcError),
 }
 
 impl EalError {
@@ -172,6 +176,7 @@ impl EalError {
             EalError::BadPointer { .. } | EalError::DoubleFree { .. } => ErrorKind::Inval,
             EalError::HeapCorrupt { .. } | EalError::BlockOverrun { .. } => ErrorKind::Fault,
             EalError::Telemetry(e) => e.kind(),
+            EalError::Ipc(e) => e.kind(),
         }
     }
 }

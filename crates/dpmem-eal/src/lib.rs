@@ -25,6 +25,13 @@
 //! commands, `/eal/heap_info,0`, `/eal/memzone_list`, `/mempool/list`, ... It starts with
 //! the EAL (`--no-telemetry` turns it off) and goes with it;
 //! [`telemetry::register_command`] adds an application's own commands. See [`telemetry`].
+//!
+//! # Inter-process channel
+//!
+//! The processes of one file prefix talk as DPDK's do (`rte_mp_*`): [`Eal::ipc`] registers
+//! named actions, sends one-way messages (a name, up to 256 bytes, up to 8 file descriptors)
+//! and makes synchronous and asynchronous requests that gather every peer's reply, handled
+//! on a control thread. See [`ipc`].
 
 mod byte_count;
 mod default_memory;
@@ -33,6 +40,7 @@ pub mod error;
 pub mod fbarray;
 pub mod heap;
 pub mod iova;
+pub mod ipc;
 pub mod lcore;
 pub mod limits;
 pub mod memcheck;

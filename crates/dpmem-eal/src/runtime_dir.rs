@@ -49,6 +49,11 @@ impl RuntimeDir {
         self.path().join(CONFIG_FILE)
     }
 
+    /// The open directory itself (the inter-process channel's sockets are made in it).
+    pub(crate) fn into_handle(self) -> DirHandle {
+        self.dir
+    }
+
     /// Opens the configuration file, creating it (empty, mode 0600) when missing.
     pub(crate) fn open_or_create_config(&self) -> Result<BackingFile, EalError> {
         BackingFile::open_or_create_in(&self.dir, CONFIG_FILE)

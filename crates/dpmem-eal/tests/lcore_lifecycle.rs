@@ -1,4 +1,4 @@
-//! No leaked threads (workers, the telemetry server): many EALs started and stopped one after
+//! No leaked threads (workers, the telemetry server, the inter-process channel): many EALs started and stopped one after
 //! another and side by side, and failed starts (bad CPU sets, a huge worker stack that does not fit after the first worker
 //! started) leave the thread count where it was.
 //!
@@ -26,10 +26,11 @@ fn eal_threads_never_outlive_their_eal() {
     for _ in 0..20 {
         let eal = init(&["--no-huge", "-m", "4"]).unwrap();
         let workers = eal.lcore_threads().worker_ids().count();
-        // And the telemetry server's control thread.
+        // And the control threads: the telemetry server's and the inter-process channel's.
         let server = usize::from(eal.telemetry_socket().is_some());
-        assert_eq!(server, 1);
-        assert_eq!(thread_count(), before + workers + server);
+        let channel = usize::from(eal.ipc().is_ok());
+        assert_eq!((server, channel), (1, 1));
+        assert_eq!(thread_count(), before + workers + server + channel);
     }
     assert_eq!(thread_count(), before);
 

@@ -3,8 +3,9 @@
 //! stop without a timeout to poll on.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
 
-use rustix::event::{EventfdFlags, PollFd, PollFlags};
+use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 
 use crate::error::{SysError, SysResult};
@@ -45,12 +46,27 @@ impl AsFd for Wakeup {
 /// Blocks until at least one of `fds` can be read, or its peer hung up, or it failed (a read
 /// will then say how); returns which of them.
 pub fn wait_readable(fds: &[BorrowedFd<'_>]) -> SysResult<Vec<bool>> {
+    wait_readable_for(fds, None)
+}
+
+/// [`wait_readable`], giving up after `limit` (rounded up to a millisecond) when it is given:
+/// then every entry is `false`.
+pub fn wait_readable_for(fds: &[BorrowedFd<'_>], limit: Option<Duration>) -> SysResult<Vec<bool>> {
     let mut polled: Vec<PollFd<'_>> = fds
         .iter()
         .map(|fd| PollFd::new(fd, PollFlags::IN))
         .collect();
+    let deadline = limit.map(|limit| Instant::now() + limit);
     loop {
-        match rustix::event::poll(&mut polled, None) {
+        let left = deadline.map(|d| {
+            let left = d.saturating_duration_since(Instant::now());
+            // poll's clock counts whole milliseconds: never round a wait down to a busy loop.
+            Timespec::try_from(left.max(Duration::from_millis(1))).unwrap_or(Timespec {
+                tv_sec: i64::MAX,
+                tv_nsec: 0,
+            })
+        });
+        match rustix::event::poll(&mut polled, left.as_ref()) {
             Ok(_) => break,
             Err(Errno::INTR) => continue,
             Err(e) => {
@@ -90,5 +106,10 @@ mod tests {
             wait_readable(&[other.as_fd(), wakeup.as_fd()]).unwrap(),
             vec![true, false]
         );
+        other.clear();
+        let start = Instant::now();
+        let ready = wait_readable_for(&[other.as_fd()], Some(Duration::from_millis(20))).unwrap();
+        assert_eq!(ready, vec![false]);
+        assert!(start.elapsed() >= Duration::from_millis(20));
     }
 }
