@@ -148,6 +148,8 @@ fn remove_dir_if_dead(dir: &Path) -> Result<bool, String> {
         Err(e) if e.errno == dpmem_sys::error::Errno::NOENT => None,
         Err(e) => return Err(format!("{}: {e}", config.display())),
     };
+    // The inter-process channel's sockets of the dead processes go with them.
+    dpmem::eal::ipc::remove_dead_sockets(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let others: Vec<String> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .flatten()
