@@ -88,7 +88,7 @@ impl St20Format {
         if self.width == 0 || self.height == 0 || self.pgroup_bytes == 0 {
             return bad(format!("{self:?}: empty picture or pixel group"));
         }
-        if self.pgroup_pixels == 0 || self.width % self.pgroup_pixels != 0 {
+        if self.pgroup_pixels == 0 || !self.width.is_multiple_of(self.pgroup_pixels) {
             return bad(format!(
                 "a width of {} is not a whole number of {}-pixel groups",
                 self.width, self.pgroup_pixels
@@ -100,7 +100,7 @@ impl St20Format {
                 self.width, self.height
             ));
         }
-        if self.payload_len == 0 || self.payload_len as u32 % self.pgroup_bytes != 0 {
+        if self.payload_len == 0 || !(self.payload_len as u32).is_multiple_of(self.pgroup_bytes) {
             return bad(format!(
                 "a payload of {} bytes is not a whole number of {}-byte pixel groups",
                 self.payload_len, self.pgroup_bytes

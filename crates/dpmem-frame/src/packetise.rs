@@ -175,8 +175,9 @@ impl<'eal> TxSession<'eal> {
             let mut p = self.copy_pool.alloc()?;
             // SAFETY: the frame's bytes stay valid and unwritten while it is in flight (the
             // application has no handle on it).
-            let bytes =
-                unsafe { core::slice::from_raw_parts(memory.as_ptr().add(offset), len as usize) };
+            let bytes = unsafe {
+                core::slice::from_raw_parts(memory.as_ptr().wrapping_add(offset), len as usize)
+            };
             p.extend_from_slice(bytes)?;
             p
         } else {
@@ -235,7 +236,7 @@ impl<'eal> TxSession<'eal> {
         let attached = unsafe {
             attach::attach_extbuf(
                 payload.as_raw(),
-                memory.as_ptr().add(offset),
+                memory.as_ptr().wrapping_add(offset),
                 memory.iova_at(offset),
                 len,
                 shinfo,

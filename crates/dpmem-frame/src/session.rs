@@ -405,14 +405,13 @@ impl Drop for TxSession<'_> {
         if self.slots.iter().any(|s| s.state() == FrameState::InFlight) {
             return;
         }
-        // SAFETY: dropped once, here; no packet remains to use them.
-        let pools = unsafe {
-            [
-                ManuallyDrop::take(&mut self.header_pool),
-                ManuallyDrop::take(&mut self.payload_pool),
-                ManuallyDrop::take(&mut self.copy_pool),
-            ]
-        };
+        // SAFETY: taken once, here, and never used again; no packet remains.
+        let header_pool = unsafe { ManuallyDrop::take(&mut self.header_pool) };
+        // SAFETY: as above.
+        let payload_pool = unsafe { ManuallyDrop::take(&mut self.payload_pool) };
+        // SAFETY: as above.
+        let copy_pool = unsafe { ManuallyDrop::take(&mut self.copy_pool) };
+        let pools = [header_pool, payload_pool, copy_pool];
         for pool in pools {
             let _ = pool.free();
         }

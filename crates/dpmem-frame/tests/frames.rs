@@ -261,7 +261,7 @@ fn race_completions(eal: &Eal, name: &str, format: St20Format, buffers: u16, fra
                 rng ^= rng << 13;
                 rng ^= rng >> 7;
                 rng ^= rng << 17;
-                if rng % 3 == 0 {
+                if rng.is_multiple_of(3) {
                     let n = (rng >> 8) as usize % (held.len() + 1);
                     release(&mut held, n);
                 }
