@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use crate::slot::FrameId;
+use crate::frame_id::FrameId;
 
 /// The application's "done" callback.
 pub type DoneCallback = Box<dyn Fn(FrameId) + Send + Sync>;

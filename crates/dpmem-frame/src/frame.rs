@@ -1,17 +1,20 @@
 //! [`FrameMut`]: a frame the application owns — the only way to write a frame's bytes. It is
 //! handed out only when no packet references the frame, and it is consumed by
-//! [`TxSession::transmit`]; dropped instead, the frame goes back free, untransmitted.
+//! `TxSession::transmit`; dropped instead, the frame goes back free, untransmitted.
 
-use crate::session::TxSession;
-use crate::slot::FrameId;
+use crate::frame_id::FrameId;
+use crate::memory::FrameMemory;
+use crate::slot::FrameSlot;
 
 /// Exclusive access to one of a session's frames (see the module notes).
-pub struct FrameMut<'s, 'eal> {
-    pub(crate) session: &'s TxSession<'eal>,
-    pub(crate) index: usize,
+pub struct FrameMut<'s> {
+    pub(crate) slot: &'s FrameSlot,
+    pub(crate) memory: &'s FrameMemory,
+    /// The address of the session it belongs to (checked when it is transmitted).
+    pub(crate) owner: usize,
 }
 
-impl std::fmt::Debug for FrameMut<'_, '_> {
+impl std::fmt::Debug for FrameMut<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FrameMut")
             .field("id", &self.id())
@@ -20,18 +23,14 @@ impl std::fmt::Debug for FrameMut<'_, '_> {
     }
 }
 
-impl<'s, 'eal> FrameMut<'s, 'eal> {
-    pub(crate) fn new(session: &'s TxSession<'eal>, index: usize) -> Self {
-        FrameMut { session, index }
-    }
-
+impl<'s> FrameMut<'s> {
     pub fn id(&self) -> FrameId {
-        self.index as FrameId
+        self.slot.id()
     }
 
     /// Bytes of the frame buffer (at least one frame of the format).
     pub fn len(&self) -> usize {
-        self.session.memory[self.index].len()
+        self.memory.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -39,28 +38,26 @@ impl<'s, 'eal> FrameMut<'s, 'eal> {
     }
 
     pub fn as_slice(&self) -> &[u8] {
-        let m = &self.session.memory[self.index];
         // SAFETY: the frame is this handle's alone (claimed, no packet references it), and
         // its memzone lives as long as the session.
-        unsafe { core::slice::from_raw_parts(m.as_ptr(), m.len()) }
+        unsafe { core::slice::from_raw_parts(self.memory.as_ptr(), self.memory.len()) }
     }
 
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        let m = &self.session.memory[self.index];
         // SAFETY: as `as_slice`, and the handle is borrowed uniquely.
-        unsafe { core::slice::from_raw_parts_mut(m.as_ptr(), m.len()) }
+        unsafe { core::slice::from_raw_parts_mut(self.memory.as_ptr(), self.memory.len()) }
     }
 
     /// Gives the handle up without freeing the frame (the transmit path takes it over).
-    pub(crate) fn into_index(self) -> usize {
-        let index = self.index;
+    pub(crate) fn into_id(self) -> FrameId {
+        let id = self.id();
         core::mem::forget(self);
-        index
+        id
     }
 }
 
-impl Drop for FrameMut<'_, '_> {
+impl Drop for FrameMut<'_> {
     fn drop(&mut self) {
-        self.session.slots[self.index].unclaim();
+        self.slot.unclaim();
     }
 }

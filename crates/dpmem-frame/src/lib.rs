@@ -10,8 +10,8 @@
 //!   write it) → in flight → free. It is handed out only when no packet references it; the
 //!   packetiser holds a reference for the whole packetisation; "done" runs exactly once,
 //!   after the last reference, and is the last thing done before the frame is free again
-//!   ([`slot`](crate::FrameState) has the protocol); [`TxSession::in_flight`] answers
-//!   whether it is still out.
+//!   (the frame reference protocol, with its loom model, is in `src/slot.rs`);
+//!   [`TxSession::in_flight`] answers whether it is still out.
 //! - **The packetiser** ([`TxSession::transmit`]) writes a 62-byte Ethernet/IPv4/UDP/RTP/
 //!   ST 2110-20 header per packet and chains behind it a buffer attached to the frame's
 //!   bytes; payloads crossing a break in device addresses are copied; ST 2022-7 redundancy
@@ -24,6 +24,7 @@ mod done;
 mod error;
 mod format;
 mod frame;
+mod frame_id;
 pub mod header;
 mod memory;
 mod packetise;
@@ -35,7 +36,8 @@ pub use done::DoneCallback;
 pub use error::FrameError;
 pub use format::{St20Format, MAX_PACKETS_PER_FRAME, RTP_CLOCK_HZ};
 pub use frame::FrameMut;
+pub use frame_id::FrameId;
 pub use header::{HeaderTemplate, PacketFields, StreamAddress, HEADER_LEN};
 pub use packetise::{PacketSink, TxReport};
 pub use session::{FrameLocation, TxSession, TxSessionBuilder, DEFAULT_BURST};
-pub use slot::{FrameId, FrameState};
+pub use slot::FrameState;

@@ -15,10 +15,11 @@ use dpmem_mbuf::{attach, data, Mbuf, MbufError};
 
 use crate::error::FrameError;
 use crate::frame::FrameMut;
+use crate::frame_id::FrameId;
 use crate::header::{PacketFields, HEADER_LEN};
 use crate::memory::FrameMemory;
 use crate::session::TxSession;
-use crate::slot::{FrameId, PacketiseRef};
+use crate::slot::PacketiseRef;
 
 /// Where packets go: a port, a queue, a test's completion thread. A packet's references are
 /// released when it is dropped, which is what lets its frame complete.
@@ -72,7 +73,7 @@ impl<'eal> TxSession<'eal> {
     /// "done" once they are released.
     pub fn transmit<'s>(
         &'s self,
-        frame: FrameMut<'s, 'eal>,
+        frame: FrameMut<'s>,
         sink: &mut dyn PacketSink<'s>,
     ) -> Result<TxReport, FrameError> {
         self.packetise(frame, sink, None)
@@ -82,7 +83,7 @@ impl<'eal> TxSession<'eal> {
     /// the redundant one with its own header over the same payload bytes.
     pub fn transmit_redundant<'s>(
         &'s self,
-        frame: FrameMut<'s, 'eal>,
+        frame: FrameMut<'s>,
         primary: &mut dyn PacketSink<'s>,
         redundant: &mut dyn PacketSink<'s>,
     ) -> Result<TxReport, FrameError> {
@@ -91,14 +92,14 @@ impl<'eal> TxSession<'eal> {
 
     fn packetise<'s>(
         &'s self,
-        frame: FrameMut<'s, 'eal>,
+        frame: FrameMut<'s>,
         primary: &mut dyn PacketSink<'s>,
         redundant: Option<&mut dyn PacketSink<'s>>,
     ) -> Result<TxReport, FrameError> {
-        if !core::ptr::eq(frame.session, self) {
+        if frame.owner != core::ptr::from_ref(self) as usize {
             return Err(FrameError::UnknownFrame(frame.id()));
         }
-        let index = frame.into_index();
+        let index = frame.into_id() as usize;
         let (slot, memory) = (&self.slots[index], &self.memory[index]);
         let format = &self.format;
         let total = format.packets_per_frame();

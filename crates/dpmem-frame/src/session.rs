@@ -19,9 +19,10 @@ use crate::done::{DoneCallback, DoneQueue};
 use crate::error::FrameError;
 use crate::format::St20Format;
 use crate::frame::FrameMut;
+use crate::frame_id::FrameId;
 use crate::header::{HeaderTemplate, StreamAddress, HEADER_LEN};
 use crate::memory::FrameMemory;
-use crate::slot::{new_slots, FrameId, FrameSlot, FrameState};
+use crate::slot::{new_slots, FrameSlot, FrameState};
 
 /// Packets handed to a sink at once unless set.
 pub const DEFAULT_BURST: usize = 32;
@@ -303,6 +304,15 @@ impl<'eal> TxSession<'eal> {
         }
     }
 
+    /// The handle on frame `index`, just claimed.
+    fn frame_mut(&self, index: usize) -> FrameMut<'_> {
+        FrameMut {
+            slot: &self.slots[index],
+            memory: &self.memory[index],
+            owner: core::ptr::from_ref(self) as usize,
+        }
+    }
+
     pub fn format(&self) -> &St20Format {
         &self.format
     }
@@ -313,25 +323,25 @@ impl<'eal> TxSession<'eal> {
 
     /// A free frame, to write, or `None` while every frame is owned or in flight. Frames are
     /// tried round-robin from the one after the last handed out.
-    pub fn get_frame(&self) -> Option<FrameMut<'_, 'eal>> {
+    pub fn get_frame(&self) -> Option<FrameMut<'_>> {
         let n = self.slots.len() as u32;
         let start = self.next_claim.load(Ordering::Relaxed);
         (0..n).find_map(|k| {
             let i = (start + k) % n;
             self.slots[i as usize].try_claim().ok()?;
             self.next_claim.store(i + 1, Ordering::Relaxed);
-            Some(FrameMut::new(self, i as usize))
+            Some(self.frame_mut(i as usize))
         })
     }
 
     /// Frame `id`, to write: refused while it is in flight or already owned.
-    pub fn claim(&self, id: FrameId) -> Result<FrameMut<'_, 'eal>, FrameError> {
+    pub fn claim(&self, id: FrameId) -> Result<FrameMut<'_>, FrameError> {
         let slot = self
             .slots
             .get(id as usize)
             .ok_or(FrameError::UnknownFrame(id))?;
         match slot.try_claim() {
-            Ok(()) => Ok(FrameMut::new(self, id as usize)),
+            Ok(()) => Ok(self.frame_mut(id as usize)),
             Err(FrameState::Owned) => Err(FrameError::AlreadyOwned(id)),
             Err(_) => Err(FrameError::InFlight(id)),
         }

@@ -21,10 +21,8 @@ use std::sync::Arc;
 use dpmem_mbuf::ExtSharedInfo;
 
 use crate::done::DoneQueue;
+pub use crate::frame_id::FrameId;
 use crate::sync::{AtomicU32, Ordering};
-
-/// A frame's place in the session.
-pub type FrameId = u16;
 
 const FREE: u32 = 0;
 const OWNED: u32 = 1;
@@ -85,6 +83,10 @@ pub(crate) fn new_slots(n: u16, done: &Arc<DoneQueue>) -> Box<[FrameSlot]> {
 }
 
 impl FrameSlot {
+    pub(crate) fn id(&self) -> FrameId {
+        self.id
+    }
+
     pub(crate) fn state(&self) -> FrameState {
         match self.state.load(Ordering::Acquire) {
             FREE => FrameState::Free,
