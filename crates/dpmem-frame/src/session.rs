@@ -432,3 +432,17 @@ impl Drop for TxSession<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A session can be shared with the threads that release its packets, and a frame can be
+    /// filled on another thread than the one that transmits it.
+    #[test]
+    fn sessions_and_frames_cross_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<TxSession<'static>>();
+        shareable::<FrameMut<'static>>();
+    }
+}
