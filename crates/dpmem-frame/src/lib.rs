@@ -1,0 +1,43 @@
+//! dpmem's media frames: transmit sessions that own video frames in hugepage memory and send
+//! them as SMPTE ST 2110-20 packets without copying them, the way Intel's Media Transport
+//! Library does — with the frame's ownership rules held by types and one reference count
+//! rather than by care.
+//!
+//! - **A session** ([`TxSession`]) owns frame buffers in the EAL's memory on its socket
+//!   (IOVA-contiguous when it can be had, else with each page's device address known), a
+//!   header pool, a zero-room payload pool and a copy pool.
+//! - **A frame** cycles free → owned by the application ([`FrameMut`], the only way to
+//!   write it) → in flight → free. It is handed out only when no packet references it; the
+//!   packetiser holds a reference for the whole packetisation; "done" runs exactly once,
+//!   after the last reference, and is the last thing done before the frame is free again
+//!   (the frame reference protocol, with its loom model, is in `src/slot.rs`);
+//!   [`TxSession::in_flight`] answers whether it is still out.
+//! - **The packetiser** ([`TxSession::transmit`]) writes a 62-byte Ethernet/IPv4/UDP/RTP/
+//!   ST 2110-20 header per packet and chains behind it a buffer attached to the frame's
+//!   bytes; payloads crossing a break in device addresses are copied; ST 2022-7 redundancy
+//!   sends a second header over the same bytes.
+//!
+//! The frame's shared info callback is a function address: packets of a session are
+//! released in the session's process.
+
+mod done;
+mod error;
+mod format;
+mod frame;
+mod frame_id;
+pub mod header;
+mod memory;
+mod packetise;
+mod session;
+mod slot;
+mod sync;
+
+pub use done::DoneCallback;
+pub use error::FrameError;
+pub use format::{St20Format, MAX_PACKETS_PER_FRAME, RTP_CLOCK_HZ};
+pub use frame::FrameMut;
+pub use frame_id::FrameId;
+pub use header::{HeaderTemplate, PacketFields, StreamAddress, HEADER_LEN};
+pub use packetise::{PacketSink, TxReport};
+pub use session::{FrameLocation, TxSession, TxSessionBuilder, DEFAULT_BURST};
+pub use slot::FrameState;
