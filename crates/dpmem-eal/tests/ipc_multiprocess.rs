@@ -255,6 +255,13 @@ fn requests_messages_and_descriptors_cross_three_processes() {
     assert!(a_transcript.contains("secondary a ready"));
     drop(eal);
     assert!(!runtime_dir.exists(), "runtime directory left behind");
+    // The killed secondary's telemetry socket went with the primary's.
+    let telemetry_dir = dpmem_eal::telemetry::dpdk_runtime_dir(&prefix);
+    assert!(
+        !telemetry_dir.exists(),
+        "{} left behind",
+        telemetry_dir.display()
+    );
     let mount = mount_2m().unwrap();
     assert!(files_with_prefix(&mount, &prefix).is_empty());
 }

@@ -71,10 +71,30 @@ pub(crate) struct BoundSocket {
 }
 
 impl BoundSocket {
-    /// Removes the socket, and the prefix directory if that leaves it empty (a DPDK program
-    /// or another process of the prefix may still have files there).
+    /// Removes the socket, and the sockets of this prefix's servers that died without
+    /// removing theirs (a secondary killed by a signal), then the prefix directory if that
+    /// leaves it empty (a DPDK program or another process of the prefix may still have files
+    /// there).
     pub fn remove(&self) {
         let _ = self.dir.remove_file(&self.name);
+        // Under the directory's lock, as binding is: a socket being bound is not taken for a
+        // dead one.
+        if let Ok(lock) = self.dir.lock_exclusive() {
+            // The names are listed by path; each is checked and removed through the handle.
+            let names: Vec<String> = std::fs::read_dir(self.dir.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|entry| entry.file_name().into_string().ok())
+                .filter(|name| name.starts_with(SOCKET_NAME))
+                .collect();
+            for name in names {
+                if matches!(probe_in(&self.dir, &name), Ok(SocketEntry::Stale)) {
+                    let _ = self.dir.remove_file(&name);
+                }
+            }
+            drop(lock);
+        }
         let _ = self.dpdk_dir.remove_empty_subdir(&self.prefix);
     }
 }
