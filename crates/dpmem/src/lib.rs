@@ -88,6 +88,9 @@
 //!   with [`PoolObj`] handles that travel through rings.
 //! - [`dma`]: a copy engine shaped like DPDK's dmadev ([`DmaDevice`], one [`Vchan`] owner at
 //!   a time), with MTL's borrowing layer for received packets.
+//! - [`frame`]: media frames as MTL moves them: [`TxSession`] hands out frames and
+//!   packetises them for SMPTE ST 2110-20 without copying, "done" once per frame, after its
+//!   last packet.
 //! - [`mbuf`]: packet buffers — [`PktmbufPool`] (plain and pinned external memory) and the
 //!   owning [`Mbuf`] handle: chains, clones, copies, external buffers, a zero-copy `Bytes`.
 //!
@@ -99,6 +102,8 @@
 pub use dpmem_dma as dma;
 #[doc(inline)]
 pub use dpmem_eal as eal;
+#[doc(inline)]
+pub use dpmem_frame as frame;
 #[doc(inline)]
 pub use dpmem_mbuf as mbuf;
 #[doc(inline)]
@@ -113,6 +118,8 @@ pub use dpmem_eal::{
     DefaultMemory, Eal, EalError, EalOptions, ErrorKind, Heaps, Iova, Memory, Memzone,
     MemzoneFlags, Memzones, Socket,
 };
+#[doc(inline)]
+pub use dpmem_frame::{FrameError, FrameMut, PacketSink, St20Format, TxSession};
 #[doc(inline)]
 pub use dpmem_mbuf::{ExternalBuffer, Mbuf, MbufError, PktmbufPool};
 #[doc(inline)]
