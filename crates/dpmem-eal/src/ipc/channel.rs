@@ -1,6 +1,7 @@
 //! One EAL's end of the channel: its socket, its actions, its waiting requests, and the calls
 //! an application makes (DPDK's `rte_mp_sendmsg`, `rte_mp_request_sync`,
-//! `rte_mp_request_async`, `rte_mp_action_register` / `unregister`).
+//! `rte_mp_request_async`, `rte_mp_action_register` / `unregister`); and what an action is
+//! handed ([`Incoming`]), here because replying goes through the channel.
 
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +13,7 @@ use dpmem_sys::datagram::{DatagramSocket, Delivery};
 use dpmem_sys::dir_handle::DirHandle;
 use dpmem_sys::readiness::Wakeup;
 
-use super::action::{ActionTable, Incoming};
+use super::action::ActionTable;
 use super::error::IpcError;
 use super::message::IpcMessage;
 use super::peers;
@@ -28,7 +29,7 @@ pub struct Ipc {
     /// This process's socket name in `dir`.
     pub(crate) own: String,
     pub(crate) role: ProcessRole,
-    pub(crate) actions: ActionTable,
+    pub(crate) actions: ActionTable<Action>,
     /// Requests waiting for replies; `None` once the channel has stopped (nothing may wait
     /// then, since nobody would finish it).
     pub(crate) pending: Mutex<Option<PendingTable>>,
@@ -216,5 +217,73 @@ impl Ipc {
         if self.role == ProcessRole::Primary {
             peers::remove_dead(&self.dir, peer);
         }
+    }
+}
+
+/// An action: runs on the channel's control thread, one message at a time.
+pub type Action = dyn Fn(&mut Incoming<'_>) + Send + Sync;
+
+/// A message or request as an action sees it.
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    pub(crate) message: IpcMessage,
+    pub(crate) peer: &'a str,
+    /// The request's id; `None` for a one-way message.
+    pub(crate) request: Option<u64>,
+    pub(crate) replied: bool,
+    pub(crate) channel: &'a Ipc,
+}
+
+impl Incoming<'_> {
+    pub fn message(&self) -> &IpcMessage {
+        &self.message
+    }
+
+    /// The message, to take its descriptors.
+    pub fn message_mut(&mut self) -> &mut IpcMessage {
+        &mut self.message
+    }
+
+    /// The sender's socket name.
+    pub fn peer(&self) -> &str {
+        self.peer
+    }
+
+    /// Whether the sender waits for a reply.
+    pub fn is_request(&self) -> bool {
+        self.request.is_some()
+    }
+
+    /// The channel the message came on: an action may send messages and make asynchronous
+    /// requests (a synchronous one is refused, since its replies come to this very thread).
+    pub fn channel(&self) -> &Ipc {
+        self.channel
+    }
+
+    /// Answers the request (DPDK's `rte_mp_reply`), once. A reply to a one-way message, or a
+    /// second one, is refused; a requester that died meanwhile is not an error.
+    pub fn reply(&mut self, reply: IpcMessage) -> Result<(), IpcError> {
+        let refuse = |reason| {
+            Err(IpcError::CannotReply {
+                name: self.message.name().to_owned(),
+                reason,
+            })
+        };
+        let Some(id) = self.request else {
+            return refuse("it is a one-way message, not a request");
+        };
+        if self.replied {
+            return refuse("it was answered already");
+        }
+        let frame = Frame {
+            kind: Kind::Reply,
+            id,
+            sender: self.channel.socket_name(),
+            name: reply.name(),
+            params: reply.params(),
+        };
+        self.channel.send_frame(self.peer, &frame, &reply.fds())?;
+        self.replied = true;
+        Ok(())
     }
 }

@@ -16,7 +16,7 @@ use dpmem_sys::datagram::{self, DatagramSocket};
 use dpmem_sys::dir_handle::DirHandle;
 use dpmem_sys::readiness::{wait_readable_for, Wakeup};
 
-use super::action::Incoming;
+use super::channel::Incoming;
 use super::channel::Ipc;
 use super::error::IpcError;
 use super::message::{IpcMessage, MAX_FDS};

@@ -5,7 +5,7 @@
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
-use super::action::Incoming;
+use super::channel::Incoming;
 use super::channel::Ipc;
 use super::error::IpcError;
 use super::message::IpcMessage;
