@@ -6,7 +6,8 @@
 //! 1 GiB pages, no hugetlbfs mount, no hugepages at all.
 //!
 //! The raw syscalls live in the modules that need them (`mapping`, `backing_file`, `pagemap`,
-//! `numa`, `seqpacket`, `datagram`); each `unsafe` block there says which invariant makes it sound.
+//! `numa`, `seqpacket`, `datagram`, `udp`); each `unsafe` block there says which invariant
+//! makes it sound.
 
 pub mod backing_file;
 pub mod cpu_topology;
@@ -27,5 +28,6 @@ pub mod root;
 pub mod seqpacket;
 pub mod sync;
 pub mod thread;
+pub mod udp;
 
 pub use error::{SysError, SysResult};
