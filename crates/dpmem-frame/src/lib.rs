@@ -16,6 +16,12 @@
 //!   ST 2110-20 header per packet and chains behind it a buffer attached to the frame's
 //!   bytes; payloads crossing a break in device addresses are copied; ST 2022-7 redundancy
 //!   sends a second header over the same bytes.
+//! - **Ports** move the chains as a NIC does, releasing each only once its bytes are out:
+//!   [`LoopbackPort`] copies each chain's segments into one buffer of an RX pool and queues
+//!   it on a bounded RX queue; [`UdpPort`] sends them over a kernel UDP socket
+//!   (`sendmmsg`, one gather entry per segment, straight from the frame) and receives with
+//!   `recvmmsg` into RX buffers. Both transmit as a [`PacketSink`] and receive as an
+//!   [`RxPort`], counting what they drop and why ([`PortStats`]).
 //!
 //! The frame's shared info callback is a function address: packets of a session are
 //! released in the session's process.
@@ -28,6 +34,7 @@ mod frame_id;
 pub mod header;
 mod memory;
 mod packetise;
+mod port;
 mod session;
 mod slot;
 mod sync;
@@ -39,5 +46,9 @@ pub use frame::FrameMut;
 pub use frame_id::FrameId;
 pub use header::{HeaderTemplate, PacketFields, StreamAddress, HEADER_LEN};
 pub use packetise::{PacketSink, TxReport};
+pub use port::{
+    rx_pool, LoopbackPort, PortDrops, PortError, PortStats, RxPort, SocketBuffers, UdpPort,
+    UdpPortBuilder, DATAGRAM_AT, DEFAULT_RX_QUEUE, RX_DATA_ROOM,
+};
 pub use session::{FrameLocation, TxSession, TxSessionBuilder, DEFAULT_BURST};
 pub use slot::FrameState;
