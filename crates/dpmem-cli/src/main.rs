@@ -7,6 +7,7 @@
 //! dpmem hugepages clean [--file-prefix P] [--dry-run]
 //! dpmem info [--json] [--segments] [-- EAL-ARGS]
 //! dpmem proc-info [--file-prefix P] [--json] [--segments]
+//! dpmem map [--file-prefix P] [-o FILE|-] [--html] [-- EAL-ARGS]
 //! dpmem bench <workload> [--json] [--reps N] [--repeat K] [--filter PATTERN]
 //! dpmem bench list
 //! ```
@@ -17,6 +18,7 @@
 mod byte_size;
 mod hugepages;
 mod info;
+mod map;
 mod proc_info;
 
 use std::ffi::OsString;
@@ -45,6 +47,9 @@ enum Command {
     /// Attach to a running primary as a secondary and print its memory layout, heaps,
     /// memzones, rings and pools (what dpdk-proc-info does).
     ProcInfo(proc_info::ProcInfoArgs),
+    /// Draw the memory as an SVG: memseg lists as bands of pages, the heap's elements, memzones
+    /// and pools (of this process's EAL, or of a running primary with --file-prefix).
+    Map(map::MapArgs),
     /// Run a benchmark workload on dpmem and DPDK 22.11 side by side.
     Bench(dpmem_bench::BenchArgs),
 }
@@ -63,6 +68,13 @@ fn main() {
         Command::Hugepages(args) => hugepages::run(args),
         Command::Info(args) => info::run(args).and_then(|text| write_stdout(&text)),
         Command::ProcInfo(args) => proc_info::run(args).and_then(|text| write_stdout(&text)),
+        Command::Map(args) => map::run(args).and_then(|written| match written {
+            map::Written::Stdout(text) => write_stdout(&text),
+            map::Written::File(path) => {
+                eprintln!("dpmem map: wrote {}", path.display());
+                Ok(())
+            }
+        }),
         Command::Bench(args) => dpmem_bench::run(&args).and_then(|text| write_stdout(&text)),
     };
     if let Err(message) = result {

@@ -32,6 +32,19 @@ pub struct ProcInfoArgs {
 /// Attaches, reads, detaches; the description is returned, to be printed once the secondary
 /// is gone.
 pub fn run(args: ProcInfoArgs) -> Result<String, String> {
+    let eal = attach(&args.file_prefix)?;
+    let snapshot = Snapshot::collect(&eal, false);
+    drop(eal);
+    if args.json {
+        snapshot.to_json()
+    } else {
+        Ok(snapshot.to_text(args.segments))
+    }
+}
+
+/// Attaches to the primary with file prefix `prefix` as the quiet secondary this module's
+/// notes describe; the error says why not, and what a user can do about it.
+pub fn attach(prefix: &str) -> Result<Eal, String> {
     let cpu = dpmem_sys::thread::current_affinity()
         .ok()
         .and_then(|cpus| cpus.first().copied())
@@ -40,19 +53,12 @@ pub fn run(args: ProcInfoArgs) -> Result<String, String> {
         "dpmem-proc-info".to_owned(),
         "--proc-type=secondary".to_owned(),
         "--file-prefix".to_owned(),
-        args.file_prefix.clone(),
+        prefix.to_owned(),
         "--no-telemetry".to_owned(),
         "--lcores".to_owned(),
         format!("{}@{cpu}", MAX_LCORE - 1),
     ];
-    let eal = Eal::init(argv).map_err(|e| refusal(&args.file_prefix, &e.to_string()))?;
-    let snapshot = Snapshot::collect(&eal, false);
-    drop(eal);
-    if args.json {
-        snapshot.to_json()
-    } else {
-        Ok(snapshot.to_text(args.segments))
-    }
+    Eal::init(argv).map_err(|e| refusal(prefix, &e.to_string()))
 }
 
 /// Why attaching failed, with what a user can do about it. A primary of another user is

@@ -24,6 +24,20 @@ pub struct MempoolInfo {
     pub lcore_caches: Vec<LcoreCacheCount>,
     /// For a packet buffer pool: its buffers' room and private sizes, pinned or not.
     pub packet_buffers: Option<PacketBuffers>,
+    /// The memzone holding the pool's header, private area and caches.
+    pub memzone: String,
+    /// Where the objects are (`dpmem map` draws them; the text and JSON leave them out, as a
+    /// pool populated page by page has one per page).
+    #[serde(skip)]
+    pub chunks: Vec<ObjectChunk>,
+}
+
+/// A stretch of memory holding some of a pool's objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectChunk {
+    pub va: usize,
+    pub len: usize,
+    pub objects: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -63,9 +77,23 @@ pub fn collect(eal: &Eal) -> Vec<MempoolInfo> {
                 priv_size: d.priv_size,
                 pinned: d.pinned,
             }),
+            memzone: p.memzone().name.clone(),
+            chunks: object_chunks(p),
         })
     });
     pools
+}
+
+fn object_chunks(pool: &Mempool<'_>) -> Vec<ObjectChunk> {
+    let mut chunks = Vec::new();
+    pool.mem_iter(|_, chunk| {
+        chunks.push(ObjectChunk {
+            va: chunk.addr,
+            len: chunk.len,
+            objects: chunk.objects,
+        })
+    });
+    chunks
 }
 
 pub fn render(pools: &[MempoolInfo]) -> String {
@@ -136,6 +164,9 @@ mod tests {
         assert_eq!(pools[0].name, "cli_pool");
         assert_eq!(pools[0].in_use, 1);
         assert_eq!(pools[0].handler, "ring_mp_mc");
+        assert_eq!(pools[0].memzone, pool.memzone().name);
+        let objects: u32 = pools[0].chunks.iter().map(|c| c.objects).sum();
+        assert_eq!(objects, 100);
         let text = render(&pools);
         assert!(
             text.contains("cli_pool: size 100 elt 64 cache 8 avail 99 in use 1"),

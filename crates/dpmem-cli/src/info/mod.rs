@@ -3,8 +3,8 @@
 
 mod layout_text;
 mod lcore_text;
-mod mempool_text;
-mod ring_text;
+pub mod mempool_text;
+pub mod ring_text;
 
 use clap::Args;
 use dpmem::eal::lcore::LcoreInfo;
@@ -16,17 +16,17 @@ use serde::Serialize;
 #[derive(Debug, Serialize)]
 pub struct Snapshot {
     #[serde(flatten)]
-    layout: MemoryLayout,
+    pub layout: MemoryLayout,
     #[serde(skip_serializing_if = "Option::is_none")]
-    lcores: Option<Vec<LcoreInfo>>,
-    heaps: Vec<dpmem::eal::HeapStats>,
-    memzones: Vec<dpmem::eal::Memzone>,
-    rings: Vec<ring_text::RingInfo>,
-    mempools: Vec<mempool_text::MempoolInfo>,
+    pub lcores: Option<Vec<LcoreInfo>>,
+    pub heaps: Vec<dpmem::eal::HeapStats>,
+    pub memzones: Vec<dpmem::eal::Memzone>,
+    pub rings: Vec<ring_text::RingInfo>,
+    pub mempools: Vec<mempool_text::MempoolInfo>,
     /// In legacy memory with files kept, that the page files outlive the process and how to
     /// remove them.
     #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<String>,
+    pub note: Option<String>,
 }
 
 impl Snapshot {
@@ -105,24 +105,7 @@ pub struct InfoArgs {
 /// rather than printed so that the EAL's files are gone before anything is written (a
 /// reader that closes the pipe early ends the program at the first write).
 pub fn run(args: InfoArgs) -> Result<String, String> {
-    let eal_args = if args.eal_args.is_empty() {
-        let memory = dpmem::DefaultMemory::detect(DEFAULT_MEMORY_MB);
-        if let Some(note) = memory.note() {
-            // stderr, so that `--json` output stays parseable.
-            eprintln!("dpmem info: {note}");
-        }
-        let mut eal_args = memory.eal_args();
-        // The pid keeps concurrent runs, and any running application, apart.
-        eal_args.extend([
-            "--file-prefix".to_owned(),
-            format!("dpmem-info-{}", std::process::id()),
-        ]);
-        eal_args
-    } else {
-        args.eal_args
-    };
-    let argv = std::iter::once("dpmem".to_owned()).chain(eal_args.iter().cloned());
-    let eal = Eal::init(argv).map_err(|e| format!("EAL init failed: {e}"))?;
+    let (eal, eal_args) = bring_up("info", args.eal_args)?;
     let snapshot = Snapshot::collect(&eal, true);
     drop(eal);
     if args.json {
@@ -130,4 +113,29 @@ pub fn run(args: InfoArgs) -> Result<String, String> {
     } else {
         Ok(format!("EAL options: {}\n", eal_args.join(" ")) + &snapshot.to_text(args.segments))
     }
+}
+
+/// Brings up an EAL of this process for `dpmem <command>` on `eal_args`, or, when there are
+/// none, on the embedded default: 16 MiB of hugepages when they are usable, else `--no-huge`,
+/// with the file prefix `dpmem-<command>-<pid>`. Returns the EAL and the options it was given.
+pub fn bring_up(command: &str, eal_args: Vec<String>) -> Result<(Eal, Vec<String>), String> {
+    let eal_args = if eal_args.is_empty() {
+        let memory = dpmem::DefaultMemory::detect(DEFAULT_MEMORY_MB);
+        if let Some(note) = memory.note() {
+            // stderr, so that what the command writes to stdout stays parseable.
+            eprintln!("dpmem {command}: {note}");
+        }
+        let mut eal_args = memory.eal_args();
+        // The pid keeps concurrent runs, and any running application, apart.
+        eal_args.extend([
+            "--file-prefix".to_owned(),
+            format!("dpmem-{command}-{}", std::process::id()),
+        ]);
+        eal_args
+    } else {
+        eal_args
+    };
+    let argv = std::iter::once("dpmem".to_owned()).chain(eal_args.iter().cloned());
+    let eal = Eal::init(argv).map_err(|e| format!("EAL init failed: {e}"))?;
+    Ok((eal, eal_args))
 }
