@@ -16,6 +16,11 @@
 //!   ST 2110-20 header per packet and chains behind it a buffer attached to the frame's
 //!   bytes; payloads crossing a break in device addresses are copied; ST 2022-7 redundancy
 //!   sends a second header over the same bytes.
+//! - **Reassembly** ([`RxSession`]) puts received packets back into frames: each payload
+//!   copied to its place by the DMA copy engine's borrowing layer or the CPU, arrivals
+//!   tracked, a frame handed to the application ([`RxFrame`]) only when every packet arrived
+//!   and every copy into it is reported, and never reused while a copy is in flight or the
+//!   application holds it.
 //!
 //! The frame's shared info callback is a function address: packets of a session are
 //! released in the session's process.
@@ -28,6 +33,7 @@ mod frame_id;
 pub mod header;
 mod memory;
 mod packetise;
+mod rx;
 mod session;
 mod slot;
 mod sync;
@@ -39,5 +45,6 @@ pub use frame::FrameMut;
 pub use frame_id::FrameId;
 pub use header::{HeaderTemplate, PacketFields, StreamAddress, HEADER_LEN};
 pub use packetise::{PacketSink, TxReport};
+pub use rx::{RxCopies, RxDrops, RxFrame, RxFrameState, RxSession, RxSessionBuilder, RxStats};
 pub use session::{FrameLocation, TxSession, TxSessionBuilder, DEFAULT_BURST};
 pub use slot::FrameState;
