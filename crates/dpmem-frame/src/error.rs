@@ -1,5 +1,6 @@
 //! What can go wrong with frames and their sessions.
 
+use dpmem_dma::DmaError;
 use dpmem_eal::EalError;
 use dpmem_mbuf::MbufError;
 
@@ -39,4 +40,8 @@ pub enum FrameError {
     Mbuf(#[from] MbufError),
     #[error(transparent)]
     Eal(#[from] EalError),
+    /// The copy engine's borrowing layer refused (an RX session closed on a borrower it is
+    /// not registered with).
+    #[error(transparent)]
+    Dma(#[from] DmaError),
 }

@@ -22,6 +22,11 @@
 //!   (`sendmmsg`, one gather entry per segment, straight from the frame) and receives with
 //!   `recvmmsg` into RX buffers. Both transmit as a [`PacketSink`] and receive as an
 //!   [`RxPort`], counting what they drop and why ([`PortStats`]).
+//! - **Reassembly** ([`RxSession`]) puts received packets back into frames: each payload
+//!   copied to its place by the DMA copy engine's borrowing layer or the CPU, arrivals
+//!   tracked, a frame handed to the application ([`RxFrame`]) only when every packet arrived
+//!   and every copy into it is reported, and never reused while a copy is in flight or the
+//!   application holds it.
 //!
 //! The frame's shared info callback is a function address: packets of a session are
 //! released in the session's process.
@@ -35,6 +40,7 @@ pub mod header;
 mod memory;
 mod packetise;
 mod port;
+mod rx;
 mod session;
 mod slot;
 mod sync;
@@ -50,5 +56,6 @@ pub use port::{
     rx_pool, LoopbackPort, PortDrops, PortError, PortStats, RxPort, SocketBuffers, UdpPort,
     UdpPortBuilder, DATAGRAM_AT, DEFAULT_RX_QUEUE, RX_DATA_ROOM,
 };
+pub use rx::{RxCopies, RxDrops, RxFrame, RxFrameState, RxSession, RxSessionBuilder, RxStats};
 pub use session::{FrameLocation, TxSession, TxSessionBuilder, DEFAULT_BURST};
 pub use slot::FrameState;

@@ -2,4 +2,4 @@
 //! loom's under `RUSTFLAGS="--cfg loom"`, so the frame reference protocol ([`crate::slot`])
 //! runs inside loom's model checker unchanged.
 
-pub(crate) use dpmem_sys::sync::{AtomicU32, Ordering};
+pub(crate) use dpmem_sys::sync::{AtomicU32, AtomicU64, Ordering};
