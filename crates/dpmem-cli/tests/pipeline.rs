@@ -9,6 +9,10 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn pipeline(test: &str, args: &[&str]) -> Output {
+    pipeline_on(test, "0", args)
+}
+
+fn pipeline_on(test: &str, lcores: &str, args: &[&str]) -> Output {
     let prefix = format!("dpmem-cli-pipeline-{test}-{}", std::process::id());
     let mut command = Command::new(env!("CARGO_BIN_EXE_dpmem"));
     command.arg("pipeline").args(args).args([
@@ -16,7 +20,7 @@ fn pipeline(test: &str, args: &[&str]) -> Output {
         "--quiet",
         "--",
         "-l",
-        "0",
+        lcores,
         "--no-huge",
         "-m",
         "160",
@@ -28,7 +32,11 @@ fn pipeline(test: &str, args: &[&str]) -> Output {
 
 /// The report of a run that must have succeeded.
 fn report(test: &str, args: &[&str]) -> Value {
-    let out = pipeline(test, args);
+    report_on(test, "0", args)
+}
+
+fn report_on(test: &str, lcores: &str, args: &[&str]) -> Value {
+    let out = pipeline_on(test, lcores, args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
@@ -87,6 +95,18 @@ fn loopback_with_the_copy_engine_delivers_every_frame_byte_for_byte() {
         names,
         ["generate", "packetise", "port", "reassemble", "verify"]
     );
+}
+
+#[test]
+fn streams_spread_over_two_lcores_each_with_its_own_engine_channel() {
+    let r = report_on(
+        "two-lcores",
+        "0-1",
+        &["--sessions", "3", "--duration", "0.5", "--format", "720p59"],
+    );
+    check_whole(&r);
+    assert_eq!(r["setup"]["lcores"], 2);
+    assert_eq!(r["setup"]["sessions_on_device"], 3);
 }
 
 #[test]

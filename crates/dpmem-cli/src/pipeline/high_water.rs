@@ -21,6 +21,16 @@ impl HighWater {
         self.copy_pool = self.copy_pool.max(tx.copy_pool().in_use_count());
     }
 
+    /// The higher mark of each kind, of two lanes.
+    pub fn max(self, other: HighWater) -> HighWater {
+        HighWater {
+            rx_pool: self.rx_pool.max(other.rx_pool),
+            header_pool: self.header_pool.max(other.header_pool),
+            payload_pool: self.payload_pool.max(other.payload_pool),
+            copy_pool: self.copy_pool.max(other.copy_pool),
+        }
+    }
+
     pub fn sample_rx(&mut self, rx_pool: &PktmbufPool<'_>) {
         self.rx_pool = self.rx_pool.max(rx_pool.in_use_count());
     }

@@ -11,15 +11,17 @@
 //! - `pattern`: the bytes of a generated frame, checked without a copy of what was sent;
 //! - `bandwidth`: the memory copy bound;
 //! - `port_choice`: the port a stream runs over;
-//! - `stream`: one stream's TX session, port(s) and RX session on one lcore;
+//! - `stream`: one stream's TX session, port(s) and RX session;
 //! - `stage_clock`: time per stage;
 //! - `high_water`: the most buffers each pool had out;
-//! - `run_loop`: the EAL, pools, copy device and streams, and the loop over them;
+//! - `lane`: one lcore's streams, borrowing layer and loop;
+//! - `run_loop`: the EAL, the RX pool, the copy device, a lane per lcore, the audit;
 //! - `report`: what it prints, as text or JSON.
 
 mod args;
 mod bandwidth;
 mod high_water;
+mod lane;
 mod pattern;
 mod port_choice;
 mod report;

@@ -9,6 +9,7 @@ use dpmem::dma::DmaStats;
 use serde::Serialize;
 
 use super::high_water::HighWater;
+use super::lane::LaneResult;
 use super::port_choice::PortKind;
 use super::stage_clock::{StageClock, StageTime};
 use super::stream::{Closed, Mismatch};
@@ -20,6 +21,8 @@ const FPS_5994: f64 = 60_000.0 / 1001.0;
 #[derive(Debug, Serialize)]
 pub struct Setup {
     pub sessions: u32,
+    /// Lcores the streams are spread over (each with its own channel of the copy device).
+    pub lcores: u32,
     pub format: String,
     pub frame_bytes: usize,
     pub packets_per_frame: u32,
@@ -122,22 +125,27 @@ pub struct Report {
 }
 
 impl Report {
-    #[allow(clippy::too_many_arguments)]
     pub fn build(
         setup: Setup,
         elapsed: Duration,
-        closed: &[Closed],
-        clock: &StageClock,
-        borrow: BorrowStats,
+        lanes: &[LaneResult],
         device: Option<DmaStats>,
-        pool_high_water: HighWater,
-        tx_pools_in_use: u32,
         rx_pool_in_use: u32,
         copy_bandwidth: f64,
         note: Option<String>,
     ) -> Report {
         let seconds = elapsed.as_secs_f64();
-        let sum = |f: &dyn Fn(&Closed) -> u64| closed.iter().map(f).sum::<u64>();
+        let closed: Vec<&Closed> = lanes.iter().flat_map(|l| &l.closed).collect();
+        let mut clock = StageClock::default();
+        let mut borrow = BorrowStats::default();
+        let mut pool_high_water = HighWater::default();
+        for lane in lanes {
+            clock.merge(&lane.clock);
+            borrow = plus(borrow, lane.borrow);
+            pool_high_water = pool_high_water.max(lane.high);
+        }
+        let tx_pools_in_use = lanes.iter().map(|l| l.tx_pools_in_use).sum();
+        let sum = |f: &dyn Fn(&Closed) -> u64| closed.iter().map(|c| f(c)).sum::<u64>();
         let verified = sum(&|c| c.counts.frames_verified);
         let sent = sum(&|c| c.counts.frames_sent);
         let incomplete = sum(&|c| c.rx.frames_incomplete);
@@ -262,12 +270,13 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "dpmem pipeline: {} stream(s) of {} ({} bytes, {} packets per frame) over the {} \
-             port{}, copies by {}; {}",
+            "dpmem pipeline: {} stream(s) of {} ({} bytes, {} packets per frame) on {} lcore(s) \
+             over the {} port{}, copies by {}; {}",
             s.sessions,
             s.format,
             s.frame_bytes,
             s.packets_per_frame,
+            s.lcores,
             s.port.name(),
             if s.redundant { " pair (ST 2022-7)" } else { "" },
             if s.dma {
@@ -358,5 +367,19 @@ impl Report {
             }
         );
         out
+    }
+}
+
+/// Two lanes' borrowing statistics together.
+fn plus(a: BorrowStats, b: BorrowStats) -> BorrowStats {
+    BorrowStats {
+        dma_copies: a.dma_copies + b.dma_copies,
+        cpu_small: a.cpu_small + b.cpu_small,
+        cpu_device_full: a.cpu_device_full + b.cpu_device_full,
+        cpu_cross_page: a.cpu_cross_page + b.cpu_cross_page,
+        cpu_no_device: a.cpu_no_device + b.cpu_no_device,
+        cpu_after_error: a.cpu_after_error + b.cpu_after_error,
+        released: a.released + b.released,
+        lenders_on_cpu: a.lenders_on_cpu + b.lenders_on_cpu,
     }
 }

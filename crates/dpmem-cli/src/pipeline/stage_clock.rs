@@ -61,6 +61,12 @@ impl StageClock {
         self.nanos[stage as usize] += nanos;
     }
 
+    pub fn merge(&mut self, other: &StageClock) {
+        for (mine, theirs) in self.nanos.iter_mut().zip(other.nanos) {
+            *mine += theirs;
+        }
+    }
+
     pub fn nanos(&self, stage: Stage) -> u64 {
         self.nanos[stage as usize]
     }
