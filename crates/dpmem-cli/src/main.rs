@@ -1,6 +1,8 @@
 //! `dpmem`: hugepage management, the EAL's memory layout, and side-by-side benchmarks.
 //!
 //! ```text
+//! dpmem pipeline [--sessions N] [--format 1080p59|720p59] [--duration S] [--port loopback|udp]
+//!                [--redundant] [--no-dma] [--rx-frames N] [--json] [--quiet] [-- EAL-ARGS]
 //! dpmem hugepages show [--json]
 //! dpmem hugepages reserve SIZE [--page-size 2M|1G] [--node N] [--mount [DIR]]
 //! dpmem hugepages clear
@@ -19,6 +21,7 @@ mod byte_size;
 mod hugepages;
 mod info;
 mod map;
+mod pipeline;
 mod proc_info;
 
 use std::ffi::OsString;
@@ -39,6 +42,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The whole stack end to end: TX sessions packetise generated 1080p59.94 frames, a port
+    /// moves the packets, RX sessions reassemble them through the DMA copy engine, and every
+    /// frame is checked byte for byte; prints the streams sustained and the figures per stage.
+    Pipeline(pipeline::PipelineArgs),
     /// Show, reserve and release hugepages, and clean up page files nobody holds (what
     /// dpdk-hugepages.py does).
     Hugepages(hugepages::HugepagesArgs),
@@ -65,6 +72,7 @@ fn main() {
     }
     let cli = Cli::parse_from(args);
     let result = match cli.command {
+        Command::Pipeline(args) => pipeline::run(args).and_then(|text| write_stdout(&text)),
         Command::Hugepages(args) => hugepages::run(args),
         Command::Info(args) => info::run(args).and_then(|text| write_stdout(&text)),
         Command::ProcInfo(args) => proc_info::run(args).and_then(|text| write_stdout(&text)),
