@@ -18,8 +18,6 @@ use super::report::{Report, Setup};
 /// Buffers the ports receive into: a burst in each port, and the packets the copy device
 /// holds (at most its rings).
 const RX_POOL_PER_LANE: u32 = 8192;
-/// Descriptors in each channel of the copy device.
-const DMA_RING: u16 = 4096;
 
 pub fn run(args: &PipelineArgs) -> Result<Report, String> {
     args.check()?;
@@ -44,7 +42,10 @@ pub fn run(args: &PipelineArgs) -> Result<Report, String> {
     let device = if args.no_dma {
         None
     } else {
-        Some(copy_device(&eal, lanes as u16).map_err(|e| format!("the DMA copy engine: {e}"))?)
+        Some(
+            copy_device(&eal, lanes as u16, args.dma_ring)
+                .map_err(|e| format!("the DMA copy engine: {e}"))?,
+        )
     };
 
     let verified = AtomicU64::new(0);
@@ -128,11 +129,11 @@ pub fn run(args: &PipelineArgs) -> Result<Report, String> {
 
 /// The copy device: a memory-to-memory channel per lane, its worker on the EAL's control
 /// CPUs.
-fn copy_device(eal: &Eal, channels: u16) -> Result<DmaDevice<'_>, dpmem::dma::DmaError> {
+fn copy_device(eal: &Eal, channels: u16, ring: u16) -> Result<DmaDevice<'_>, dpmem::dma::DmaError> {
     let mut device = DmaDevice::create(eal, "pipeline-dma")?;
     device.configure(DmaConf::new(channels))?;
     for channel in 0..channels {
-        device.vchan_setup(channel, VchanConf::mem_to_mem(DMA_RING))?;
+        device.vchan_setup(channel, VchanConf::mem_to_mem(ring))?;
     }
     device.start()?;
     Ok(device)
