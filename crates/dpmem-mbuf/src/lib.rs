@@ -16,6 +16,9 @@
 //!   [`attach`], the pool's `*_raw` methods and [`check`].
 //! - **Dynamic fields and flags** ([`dynamic`]): named places in the header every process
 //!   agrees on.
+//! - **Telemetry**: `/dpmem/mbuf_pools` and `/dpmem/mbuf_pool_info,<name>` on the EAL's
+//!   telemetry socket, registered when a process first creates, looks up or describes a pool
+//!   (or calls [`register_telemetry`]).
 //!
 //! ```
 //! use dpmem_mbuf::PktmbufPool;
@@ -52,6 +55,7 @@ mod refcount;
 mod ring_handle;
 mod shared_info;
 mod sync;
+mod telemetry;
 
 pub use alloc::reset;
 pub use error::MbufError;
@@ -65,3 +69,4 @@ pub use pool::create::{ExtMem, PktmbufPoolBuilder, DEFAULT_BUF_SIZE};
 pub use pool::{PacketPoolInfo, PktmbufPool};
 pub use pool_info::POOL_F_PINNED_EXT_BUF;
 pub use shared_info::{ExtFreeCallback, ExtSharedInfo};
+pub use telemetry::register_telemetry;

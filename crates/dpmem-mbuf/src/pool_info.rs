@@ -3,6 +3,10 @@
 //! A buffer's header points here, so the room and private sizes of its pool are one load away
 //! when a buffer is detached or checked.
 
+use core::ptr::NonNull;
+
+use dpmem_mempool::Mempool;
+
 /// The pool's buffers hold pinned external memory: each buffer's data is a fixed piece of the
 /// caller's memory and is never detached from it (`RTE_PKTMBUF_POOL_F_PINNED_EXT_BUF`).
 pub const POOL_F_PINNED_EXT_BUF: u32 = 1 << 0;
@@ -31,4 +35,19 @@ impl PoolInfo {
     pub(crate) fn is_pinned(&self) -> bool {
         self.flags & POOL_F_PINNED_EXT_BUF != 0
     }
+}
+
+/// The pool info in `mempool`'s private area, if it is a packet buffer pool's: the area is
+/// long enough for one and carries [`POOL_INFO_MAGIC`]. It lives as long as the pool.
+pub(crate) fn find(mempool: &Mempool<'_>) -> Option<NonNull<PoolInfo>> {
+    if (mempool.private_data_size() as usize) < core::mem::size_of::<PoolInfo>() {
+        return None;
+    }
+    let info = mempool.private_data().cast::<PoolInfo>();
+    // SAFETY: the private area is at least a pool info long, cache-line aligned, and in the
+    // pool's memzone; the magic is written before the pool is published.
+    if unsafe { (*info).magic } != POOL_INFO_MAGIC {
+        return None;
+    }
+    NonNull::new(info)
 }

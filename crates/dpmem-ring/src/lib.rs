@@ -59,6 +59,7 @@ mod header;
 mod headtail;
 mod held;
 mod memory;
+mod memzone_memory;
 mod mode;
 pub mod named;
 mod peek;

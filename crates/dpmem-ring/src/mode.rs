@@ -63,6 +63,17 @@ impl ProducerMode {
         }
     }
 
+    /// The mode as DPDK names it (`SP`, `MP`, `MP_RTS`, `MP_HTS`), in its ring dump and
+    /// telemetry.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProducerMode::Sp => "SP",
+            ProducerMode::Mp => "MP",
+            ProducerMode::MpRts => "MP_RTS",
+            ProducerMode::MpHts => "MP_HTS",
+        }
+    }
+
     pub(crate) fn from_sync(s: SyncType) -> Self {
         match s {
             SyncType::St => ProducerMode::Sp,
@@ -80,6 +91,17 @@ impl ConsumerMode {
             ConsumerMode::Mc => SyncType::Mt,
             ConsumerMode::McRts => SyncType::MtRts,
             ConsumerMode::McHts => SyncType::MtHts,
+        }
+    }
+
+    /// The mode as DPDK names it (`SC`, `MC`, `MC_RTS`, `MC_HTS`), in its ring dump and
+    /// telemetry.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConsumerMode::Sc => "SC",
+            ConsumerMode::Mc => "MC",
+            ConsumerMode::McRts => "MC_RTS",
+            ConsumerMode::McHts => "MC_HTS",
         }
     }
 

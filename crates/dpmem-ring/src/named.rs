@@ -6,45 +6,12 @@
 //! bytes, which every process maps at the same address, so a handle made by [`lookup`] in a
 //! secondary works on the same ring.
 
-use core::marker::PhantomData;
-use core::ptr::NonNull;
-
-use dpmem_eal::memzone::Memzone;
 use dpmem_eal::{Eal, EalError, ErrorKind, MemzoneFlags, Socket};
 
 use crate::cache_padded::CACHE_PAD;
-use crate::{memory_size, Ring, RingError, RingFlags, RingMemory, RING_NAME_MAX};
-
-/// Prefix of the memzone that holds a named ring.
-pub const MEMZONE_PREFIX: &str = "RG_";
-
-/// The memzone under a named ring. It borrows the EAL: the memory is the EAL's and goes away
-/// with it.
-#[derive(Debug)]
-pub struct MemzoneMemory<'eal> {
-    zone: Memzone,
-    _eal: PhantomData<&'eal Eal>,
-}
-
-impl MemzoneMemory<'_> {
-    /// The memzone itself (its IOVA, socket, page size).
-    pub fn memzone(&self) -> &Memzone {
-        &self.zone
-    }
-}
-
-// SAFETY: a memzone's bytes stay mapped at `va` for `len` bytes as long as the EAL lives
-// (which the `'eal` borrow guarantees) and until the memzone is freed, which only
-// [`free`] does, consuming the handle.
-unsafe impl RingMemory for MemzoneMemory<'_> {
-    fn base(&self) -> NonNull<u8> {
-        NonNull::new(self.zone.as_ptr()).expect("memzones are never at address 0")
-    }
-
-    fn len(&self) -> usize {
-        self.zone.len
-    }
-}
+use crate::memzone_memory::memzone_name;
+pub use crate::memzone_memory::{MemzoneMemory, MEMZONE_PREFIX};
+use crate::{memory_size, Ring, RingError, RingFlags};
 
 /// Why a named-ring operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -69,22 +36,12 @@ impl NamedRingError {
     }
 }
 
-/// Registers `/ring/list` (the named rings' names) with the EAL's telemetry, once per process;
-/// the first [`create`] or [`lookup`] does it too. A command of that name registered before
-/// (by the application) is left in place.
+/// Registers `/ring/list` (the named rings' names) and `/ring/info,<name>` (one ring's sizes,
+/// modes, count and memzone) with the EAL's telemetry, once per process; the first [`create`],
+/// [`lookup`] or [`lookup_raw`] does it too. A command of either name registered before (by
+/// the application) is left in place.
 pub fn register_telemetry() {
-    crate::telemetry::register_ring_list(MEMZONE_PREFIX);
-}
-
-fn memzone_name(name: &str) -> Result<String, RingError> {
-    if name.len() > RING_NAME_MAX {
-        return Err(RingError::NameTooLong {
-            name: name.to_owned(),
-            len: name.len(),
-            max: RING_NAME_MAX,
-        });
-    }
-    Ok(format!("{MEMZONE_PREFIX}{name}"))
+    crate::telemetry::register_commands();
 }
 
 /// Creates a ring of `count` `T`s called `name` in a new memzone on `socket` (DPDK's
@@ -106,11 +63,7 @@ pub fn create<'eal, T: Copy>(
             name: name.to_owned(),
             source,
         })?;
-    let memory = MemzoneMemory {
-        zone: zone.clone(),
-        _eal: PhantomData,
-    };
-    Ring::create_in(memory, name, count, flags).map_err(|e| {
+    Ring::create_in(MemzoneMemory::new(eal, zone.clone()), name, count, flags).map_err(|e| {
         // SAFETY: nothing else can know the memzone yet (no ring was built in it): give it
         // back.
         let _ = unsafe { eal.memzones().free(&zone) };
@@ -134,18 +87,10 @@ pub unsafe fn lookup<'eal, T: Copy>(
     name: &str,
 ) -> Result<Ring<T, MemzoneMemory<'eal>>, NamedRingError> {
     register_telemetry();
-    let zone_name = memzone_name(name)?;
-    let zone = eal
-        .memzones()
-        .lookup(&zone_name)
-        .ok_or_else(|| NamedRingError::NotFound(name.to_owned()))?;
+    let memory =
+        MemzoneMemory::find(eal, name)?.ok_or_else(|| NamedRingError::NotFound(name.to_owned()))?;
     // SAFETY: the caller vouches that the ring's elements are `T`s.
-    Ok(unsafe {
-        Ring::attach(MemzoneMemory {
-            zone,
-            _eal: PhantomData,
-        })
-    }?)
+    Ok(unsafe { Ring::attach(memory) }?)
 }
 
 /// A handle on the ring called `name` whatever its element type, for looking at it: its size,
@@ -156,15 +101,10 @@ pub fn lookup_raw<'eal>(
     eal: &'eal Eal,
     name: &str,
 ) -> Result<crate::RawRing<MemzoneMemory<'eal>>, NamedRingError> {
-    let zone_name = memzone_name(name)?;
-    let zone = eal
-        .memzones()
-        .lookup(&zone_name)
-        .ok_or_else(|| NamedRingError::NotFound(name.to_owned()))?;
-    Ok(crate::RawRing::attach(MemzoneMemory {
-        zone,
-        _eal: PhantomData,
-    })?)
+    register_telemetry();
+    let memory =
+        MemzoneMemory::find(eal, name)?.ok_or_else(|| NamedRingError::NotFound(name.to_owned()))?;
+    Ok(crate::RawRing::attach(memory)?)
 }
 
 /// Frees a named ring's memzone. Handles on it in other processes must be gone (as with DPDK's

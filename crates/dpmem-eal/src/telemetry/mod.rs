@@ -24,7 +24,8 @@
 //!   field names, and dpmem's `/dpmem/lcores`, `/dpmem/lcore_info,<id>`,
 //!   `/dpmem/memseg_lists`, `/dpmem/memseg_list_info,<index>`. Libraries and applications add
 //!   theirs with [`register_command`]: dpmem-mempool its `/mempool/list` and
-//!   `/mempool/info,<name>`, dpmem-ring `/ring/list`.
+//!   `/mempool/info,<name>`, dpmem-ring `/ring/list` and `/ring/info,<name>`, dpmem-mbuf
+//!   `/dpmem/mbuf_pools` and `/dpmem/mbuf_pool_info,<name>`.
 //!
 //! ```text
 //! $ dpdk-telemetry.py -f myapp
@@ -79,7 +80,9 @@ fn seeded() {
 ///
 /// Libraries register when they are first used in a process: dpmem-mempool when a pool is
 /// first created, looked up or walked (or by its `register_telemetry`), dpmem-ring when a
-/// named ring is first created or looked up (or by its `register_telemetry`).
+/// named ring is first created or looked up (or by its `register_telemetry`), dpmem-mbuf when
+/// a packet buffer pool is first created, looked up or described (or by its
+/// `register_telemetry`).
 ///
 /// ```no_run
 /// use dpmem_eal::telemetry::{register_command, TelemetryDict, TelemetryError};

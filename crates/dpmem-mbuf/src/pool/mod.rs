@@ -15,12 +15,13 @@ use dpmem_eal::Eal;
 use dpmem_mempool::Mempool;
 
 use crate::error::MbufError;
-use crate::pool_info::{PoolInfo, POOL_INFO_MAGIC};
+use crate::pool_info::{self, PoolInfo};
 
 /// What a mempool holding packet buffers says about them ([`PktmbufPool::describe`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PacketPoolInfo {
-    /// Bytes of each buffer's room (0 for a pinned pool).
+    /// Bytes of each buffer's room; in a pinned pool, how much of each external element a
+    /// buffer uses.
     pub data_room: u16,
     /// Bytes of each buffer's private area.
     pub priv_size: u16,
@@ -159,6 +160,7 @@ impl<'eal> PktmbufPool<'eal> {
     /// What `mempool` says about its packet buffers, if it is a packet buffer pool (for tools
     /// that walk every mempool, such as `dpmem info`).
     pub fn describe(mempool: &Mempool<'_>) -> Option<PacketPoolInfo> {
+        crate::telemetry::register_telemetry();
         let info = Self::info_of(mempool).ok()?;
         // SAFETY: `info_of` found the pool info in the pool's private area, which lives with
         // the pool the caller holds.
@@ -172,16 +174,7 @@ impl<'eal> PktmbufPool<'eal> {
 
     /// The pool info in a mempool's private area, if it is a packet buffer pool.
     fn info_of(mempool: &Mempool<'_>) -> Result<NonNull<PoolInfo>, MbufError> {
-        if (mempool.private_data_size() as usize) < core::mem::size_of::<PoolInfo>() {
-            return Err(MbufError::NotAPacketPool(mempool.name().to_owned()));
-        }
-        let info = mempool.private_data().cast::<PoolInfo>();
-        // SAFETY: the private area is at least a pool info long, cache-line aligned, and
-        // in the pool's memzone; the magic is written before the pool is published.
-        if unsafe { (*info).magic } != POOL_INFO_MAGIC {
-            return Err(MbufError::NotAPacketPool(mempool.name().to_owned()));
-        }
-        NonNull::new(info).ok_or_else(|| MbufError::NotAPacketPool(mempool.name().to_owned()))
+        pool_info::find(mempool).ok_or_else(|| MbufError::NotAPacketPool(mempool.name().to_owned()))
     }
 
     /// Makes `mempool` this process's handle on its pool, or joins the entry already open;
@@ -191,6 +184,7 @@ impl<'eal> PktmbufPool<'eal> {
         mempool: Mempool<'eal>,
         fresh: bool,
     ) -> Result<PktmbufPool<'eal>, MbufError> {
+        crate::telemetry::register_telemetry();
         let eal: *const Eal = mempool.eal();
         let name = mempool.name().to_owned();
         let mut spare = Some(mempool);
