@@ -60,7 +60,9 @@ pub struct PipelineArgs {
     pub no_dma: bool,
     /// Descriptors in each channel of the copy device: how many payload copies (and so
     /// received packets held for them) can be in flight per lcore; when full, the CPU copies.
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u16).range(64..=8192))]
+    /// Short enough that the RX buffers the engine holds stay in cache: on a 2-vCPU EPYC,
+    /// 4,096 gave half the rate of 512.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u16).range(64..=8192))]
     pub dma_ring: u16,
     /// Frame buffers per RX session (TX sessions have two).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(2..=64))]
