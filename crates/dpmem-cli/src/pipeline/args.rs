@@ -67,6 +67,11 @@ pub struct PipelineArgs {
     /// Frame buffers per RX session (TX sessions have two).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(2..=64))]
     pub rx_frames: u16,
+    /// The lcores to spread the streams over (EAL `-l` syntax: `0`, `0-1`, `0,2`), with the
+    /// embedded default's memory. Default: every CPU this process may use, but one left to
+    /// the copy engine's worker (with `--no-dma`, every one).
+    #[arg(long, conflicts_with = "eal_args")]
+    pub lcores: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,

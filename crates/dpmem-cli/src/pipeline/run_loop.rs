@@ -150,13 +150,36 @@ fn eal_args(args: &PipelineArgs, frame_bytes: usize) -> (Vec<String>, Option<Str
     let memory_mb = 64 + u64::from(args.sessions) * per_stream_mb;
     let memory = DefaultMemory::detect(memory_mb);
     let note = memory.note();
-    let mut eal_args = vec!["-l".to_owned(), "0".to_owned()];
+    let lcores = args
+        .lcores
+        .clone()
+        .unwrap_or_else(|| default_lcores(!args.no_dma));
+    let mut eal_args = vec!["-l".to_owned(), lcores];
     eal_args.extend(memory.eal_args_in_memory());
     eal_args.extend([
         "--file-prefix".to_owned(),
         format!("dpmem-pipeline-{}", std::process::id()),
     ]);
     (eal_args, note)
+}
+
+/// Every CPU this process may run on, but the last when the copy engine's worker needs one
+/// of its own (it runs on the CPUs that are no lcore's); at least one.
+fn default_lcores(leave_one_for_the_engine: bool) -> String {
+    let cpus: Vec<u32> = dpmem_sys::thread::current_affinity()
+        .map(|set| set.into_iter().collect())
+        .unwrap_or_default();
+    let keep = match cpus.len() {
+        0 => return "0".to_owned(),
+        1 => 1,
+        n if leave_one_for_the_engine => n - 1,
+        n => n,
+    };
+    cpus[..keep]
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The progress line on standard error, once a second, from the main lcore.
