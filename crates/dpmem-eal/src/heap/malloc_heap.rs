@@ -86,6 +86,41 @@ pub(super) fn align_floor(v: usize, align: usize) -> usize {
 }
 
 impl HeapOps<'_> {
+    /// Opens a step of changes to the element chain, or joins the one under way (see
+    /// [`super::chain_journal`]); returns whether it opened one, for [`HeapOps::step_end`].
+    #[inline(always)]
+    pub(super) fn step_begin(&mut self) -> bool {
+        self.st.journal.begin(self.st.first)
+    }
+
+    /// Saves the header at `elem` in the step under way before it is written.
+    #[inline(always)]
+    pub(super) fn step_save(&mut self, elem: Elem) {
+        self.st.journal.save(elem);
+    }
+
+    /// Closes the step that the [`HeapOps::step_begin`] returning `opened` opened.
+    #[inline(always)]
+    pub(super) fn step_end(&mut self, opened: bool) {
+        self.st.journal.end(opened);
+    }
+
+    /// Runs `change` as one step that saves the headers at `elems` first.
+    #[inline(always)]
+    pub(super) fn step<R>(
+        &mut self,
+        elems: &[Option<Elem>],
+        change: impl FnOnce(&mut Self) -> R,
+    ) -> R {
+        let opened = self.step_begin();
+        for elem in elems.iter().flatten() {
+            self.step_save(*elem);
+        }
+        let r = change(self);
+        self.step_end(opened);
+        r
+    }
+
     #[inline]
     fn adjacent(a: Elem, ah: &ElemHeader, b: Elem) -> bool {
         Self::adjacent_headers(a, ah, b, &b.load())
@@ -104,11 +139,18 @@ impl HeapOps<'_> {
         self.split_as(elem, at, ElemState::Free)
     }
 
-    /// [`HeapOps::split`] with the new element in `state`.
+    /// [`HeapOps::split`] with the new element in `state`. One journaled step (see
+    /// [`super::chain_journal`]), or part of the caller's.
     #[inline]
     fn split_as(&mut self, elem: Elem, at: usize, state: ElemState) -> Elem {
         let h = elem.load();
         let tail = Elem(at);
+        let opened = self.step_begin();
+        self.step_save(elem);
+        if let Some(next) = Elem::from_addr(h.next) {
+            self.step_save(next);
+        }
+        self.step_save(tail);
         tail.store(ElemHeader {
             magic: tail.expected_magic(),
             heap: self.addr,
@@ -130,14 +172,22 @@ impl HeapOps<'_> {
             e.next = tail.addr();
             e.size = (at - elem.0) as u64;
         });
+        self.step_end(opened);
         tail
     }
 
     /// Absorbs `b` (adjacent, off any free list) into `a`; erases `b`'s header so stale bytes
-    /// never pass for a header and clean memory stays zero.
+    /// never pass for a header and clean memory stays zero. One journaled step, or part of the
+    /// caller's.
     #[inline]
-    fn join(&mut self, a: Elem, b: Elem) {
+    pub(super) fn join(&mut self, a: Elem, b: Elem) {
         let bh = b.load();
+        let opened = self.step_begin();
+        self.step_save(a);
+        self.step_save(b);
+        if let Some(next) = Elem::from_addr(bh.next) {
+            self.step_save(next);
+        }
         match Elem::from_addr(bh.next) {
             Some(next) => next.update(|n| n.prev = a.addr()),
             None => self.st.last = a.addr(),
@@ -148,6 +198,7 @@ impl HeapOps<'_> {
             h.flags |= bh.flags;
         });
         Elem::zero_range(b.0, HEADER_LEN);
+        self.step_end(opened);
     }
 
     /// Merges a free element (on no free list) with the free and parked elements around it;
@@ -193,6 +244,9 @@ impl HeapOps<'_> {
                 self.st.quick.remove(elem, h);
                 if h.is_dirty() {
                     Elem::zero_range(elem.data(), h.size as usize - HEADER_LEN);
+                    // Cleared before the header says so (a recovery marks every free element
+                    // dirty anyway, but the order keeps the header's word true).
+                    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
                 }
                 elem.update(|e| {
                     e.state = ElemState::Free as u8;
@@ -206,17 +260,21 @@ impl HeapOps<'_> {
         true
     }
 
-    /// Takes `elem` out of the address-ordered links.
-    fn unlink(&mut self, elem: Elem) {
+    /// Takes `elem` out of the address-ordered links. One journaled step, or part of the
+    /// caller's.
+    pub(super) fn unlink(&mut self, elem: Elem) {
         let h = elem.load();
-        match Elem::from_addr(h.prev) {
-            Some(prev) => prev.update(|p| p.next = h.next),
-            None => self.st.first = h.next,
-        }
-        match Elem::from_addr(h.next) {
-            Some(next) => next.update(|n| n.prev = h.prev),
-            None => self.st.last = h.prev,
-        }
+        let (prev, next) = (Elem::from_addr(h.prev), Elem::from_addr(h.next));
+        self.step(&[prev, next], |ops| {
+            match prev {
+                Some(prev) => prev.update(|p| p.next = h.next),
+                None => ops.st.first = h.next,
+            }
+            match next {
+                Some(next) => next.update(|n| n.prev = h.prev),
+                None => ops.st.last = h.prev,
+            }
+        });
     }
 
     /// Hands `[va, va+len)` to the heap as one free element, merged with free neighbours.
@@ -235,6 +293,13 @@ impl HeapOps<'_> {
             Some(p) => p.load().next,
             None => self.st.first,
         };
+        let opened = self.step_begin();
+        for e in [Some(elem), prev, Elem::from_addr(next)]
+            .into_iter()
+            .flatten()
+        {
+            self.step_save(e);
+        }
         elem.store(ElemHeader {
             magic: elem.expected_magic(),
             heap: self.addr,
@@ -256,6 +321,7 @@ impl HeapOps<'_> {
             Some(n) => n.update(|h| h.prev = elem.addr()),
             None => self.st.last = elem.addr(),
         }
+        self.step_end(opened);
         self.st.total_bytes += len as u64;
         if flags & elem_flags::RELEASABLE != 0 {
             self.st.releasable_bytes += len as u64;
@@ -390,33 +456,40 @@ impl HeapOps<'_> {
         self.st.alloc_count += 1;
         if front < MIN_SPLIT_LEN {
             // Too little in front for a free element: it becomes padding of this block, and a
-            // pad header just before the data leads back to the real header.
+            // pad header just before the data leads back to the real header. One step: a busy
+            // element with padding but no pad header (or no trailer) is no element.
             let size = elem.load().size;
-            elem.update(|e| {
-                e.state = ElemState::Busy as u8;
-                e.pad = front as u32;
-            });
-            if front > 0 {
-                let pad = Elem(block);
-                pad.store(ElemHeader {
-                    magic: pad.expected_magic(),
-                    heap: self.addr,
-                    size: size - front as u64,
-                    pad: front as u32,
-                    list_index: h.list_index,
-                    state: ElemState::Pad as u8,
-                    flags: h.flags,
-                    ..ElemHeader::default()
+            let pad = (front > 0).then_some(Elem(block));
+            self.step(&[Some(elem), pad], |ops| {
+                elem.update(|e| {
+                    e.state = ElemState::Busy as u8;
+                    e.pad = front as u32;
                 });
-            }
-            elem.seal(size);
+                if let Some(pad) = pad {
+                    pad.store(ElemHeader {
+                        magic: pad.expected_magic(),
+                        heap: ops.addr,
+                        size: size - front as u64,
+                        pad: front as u32,
+                        list_index: h.list_index,
+                        state: ElemState::Pad as u8,
+                        flags: h.flags,
+                        ..ElemHeader::default()
+                    });
+                }
+                elem.seal(size);
+            });
             return block + HEADER_LEN;
         }
-        let busy = self.split_as(elem, block, ElemState::Busy);
+        // The split and the trailer are one step: a busy element without its trailer is no
+        // element either.
+        self.step(&[], |ops| {
+            let busy = ops.split_as(elem, block, ElemState::Busy);
+            busy.seal(busy.load().size);
+        });
         if !stays_listed {
             self.st.free.insert(elem);
         }
-        busy.seal(busy.load().size);
         block + HEADER_LEN
     }
 
@@ -487,12 +560,18 @@ impl HeapOps<'_> {
     /// block of a socket heap is parked on its quick list, anything else merged at once.
     #[inline(always)]
     pub fn free(&mut self, elem: Elem, h: &ElemHeader) {
-        let h = *h;
+        let mut h = *h;
         let data = data_of(elem, &h);
         if h.pad > 0 {
             // The pad header sits in the block's own data: unmark it so it can never be taken
-            // for a live header again.
-            Elem::zero_range(elem.0 + h.pad as usize, HEADER_LEN);
+            // for a live header again, and the block loses its padding with it (one step: a
+            // padded block without its pad header is no element).
+            let pad = Elem(elem.0 + h.pad as usize);
+            self.step(&[Some(elem), Some(pad)], |_| {
+                Elem::zero_range(pad.0, HEADER_LEN);
+                elem.update(|e| e.pad = 0);
+            });
+            h.pad = 0;
         }
         self.st.alloc_count -= 1;
         annotate::freelike(data as *const u8, 0);
@@ -625,7 +704,7 @@ impl HeapOps<'_> {
         let h = elem.load();
         let old_usable = h.usable_len();
         let needed = HEADER_LEN + h.pad as usize + size + TRAILER_LEN;
-        if (h.size as usize) < needed {
+        let grow_into = if (h.size as usize) < needed {
             let Some(next) = Elem::from_addr(h.next) else {
                 return false;
             };
@@ -645,24 +724,37 @@ impl HeapOps<'_> {
                 return false;
             }
             self.st.free.remove(next, &nh);
-            self.join(elem, next);
-        }
-        let h = elem.load();
-        let spare = h.size as usize - needed;
-        if spare > MIN_SPLIT_LEN {
-            let tail = self.split(elem, elem.0 + needed);
-            // The tail held this block's data (or free memory of unknown state): dirty.
-            tail.update(|t| t.flags |= elem_flags::DIRTY);
+            Some(next)
+        } else {
+            None
+        };
+        // One step from the first header written to the trailer: the block's size, its pad
+        // header's copy of it and its trailer must agree.
+        let pad = (h.pad > 0).then_some(Elem(elem.0 + h.pad as usize));
+        let tail = self.step(&[Some(elem), pad], |ops| {
+            if let Some(next) = grow_into {
+                ops.join(elem, next);
+            }
+            let spare = elem.load().size as usize - needed;
+            let tail = (spare > MIN_SPLIT_LEN).then(|| {
+                let tail = ops.split(elem, elem.0 + needed);
+                // The tail held this block's data (or free memory of unknown state): dirty.
+                tail.update(|t| t.flags |= elem_flags::DIRTY);
+                tail
+            });
+            let new_size = elem.load().size;
+            if let Some(pad) = pad {
+                pad.update(|p| p.size = new_size - u64::from(h.pad));
+            }
+            elem.seal(new_size);
+            tail
+        });
+        if let Some(tail) = tail {
             let tail = self.join_free_neighbours(tail);
             self.st.free.insert(tail);
             self.release_pages(tail);
         }
         let new = elem.load();
-        if h.pad > 0 {
-            let size = new.size - u64::from(h.pad);
-            Elem(elem.0 + h.pad as usize).update(|p| p.size = size);
-        }
-        elem.seal(new.size);
         if new.usable_len() != old_usable {
             annotate::resize_in_place(
                 data_of(elem, &h) as *const u8,
