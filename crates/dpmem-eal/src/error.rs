@@ -160,7 +160,7 @@ impl EalError {
         EalError::OwnerDied {
             what: what.into(),
             dead_pid: died.dead_pid,
-            reason: died.reason,
+            reason: died.reason.map(String::from),
         }
     }
 

@@ -34,6 +34,7 @@
 //! on a control thread. See [`ipc`].
 
 mod byte_count;
+mod crash_point;
 mod default_memory;
 pub mod eal;
 pub mod error;

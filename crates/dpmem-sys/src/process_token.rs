@@ -52,7 +52,7 @@ extern "C" fn forget_own_token_in_child() {
 
 impl ProcessToken {
     /// The token of the calling process.
-    #[inline]
+    #[inline(always)]
     pub fn own() -> ProcessToken {
         match OWN_TOKEN.load(Ordering::Relaxed) {
             0 => Self::compute_own(),

@@ -49,7 +49,7 @@ fn repair(dir: &mut HeapDirectory, memory: &Memory) -> Result<String, String> {
         }
         let shared = &memory.shared().heaps[slot];
         let st = lock_heap(memory, shared)
-            .map_err(|e| format!("heap slot {slot} cannot be checked: {e}"))?;
+            .map_err(|e| format!("heap slot {slot} cannot be checked: {}", EalError::from(e)))?;
         let heap_external = st.in_use != 0 && st.socket_id >= EXTERNAL_SOCKET_BASE;
         let agrees = entry.kind() == HeapKind::External
             && heap_external

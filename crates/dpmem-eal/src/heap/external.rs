@@ -384,7 +384,8 @@ fn take_out_whole_element(ops: &mut HeapOps<'_>, elem: Elem) {
     ops.st.free.remove(elem, &h);
     // Unlinked and erased in one step (an unlinked header left marked would be a stale
     // element in the user's memory).
-    ops.step(&[Some(elem)], |ops| {
+    ops.step(|ops| {
+        ops.st.journal.save_header(elem);
         ops.unlink(elem);
         Elem::zero_range(elem.0, HEADER_LEN);
     });

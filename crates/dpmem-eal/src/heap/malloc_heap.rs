@@ -15,7 +15,8 @@
 use std::num::NonZeroUsize;
 
 use super::elem::{
-    elem_flags, Elem, ElemHeader, ElemState, CACHE_LINE, HEADER_LEN, MIN_SPLIT_LEN, TRAILER_LEN,
+    elem_flags, field, Elem, ElemHeader, ElemState, CACHE_LINE, HEADER_LEN, MIN_SPLIT_LEN,
+    TRAILER_LEN,
 };
 use super::free_index::{class_at_least, class_of};
 use super::state::HeapState;
@@ -93,10 +94,17 @@ impl HeapOps<'_> {
         self.st.journal.begin(self.st.first)
     }
 
-    /// Saves the header at `elem` in the step under way before it is written.
+    /// Notes in the step under way the word of `elem`'s header at byte `field` (one of
+    /// [`elem::field`](super::elem::field)) before it is written.
     #[inline(always)]
-    pub(super) fn step_save(&mut self, elem: Elem) {
-        self.st.journal.save(elem);
+    pub(super) fn step_save(&mut self, elem: Elem, field: usize) {
+        self.st.journal.save_word(elem.0 + field);
+    }
+
+    /// Notes in the step under way a header it creates in free memory the chain covers.
+    #[inline(always)]
+    pub(super) fn step_save_fresh(&mut self, elem: Elem) {
+        self.st.journal.save_fresh(elem);
     }
 
     /// Closes the step that the [`HeapOps::step_begin`] returning `opened` opened.
@@ -105,17 +113,10 @@ impl HeapOps<'_> {
         self.st.journal.end(opened);
     }
 
-    /// Runs `change` as one step that saves the headers at `elems` first.
+    /// Runs `change` as one step (or as part of the step under way).
     #[inline(always)]
-    pub(super) fn step<R>(
-        &mut self,
-        elems: &[Option<Elem>],
-        change: impl FnOnce(&mut Self) -> R,
-    ) -> R {
+    pub(super) fn step<R>(&mut self, change: impl FnOnce(&mut Self) -> R) -> R {
         let opened = self.step_begin();
-        for elem in elems.iter().flatten() {
-            self.step_save(*elem);
-        }
         let r = change(self);
         self.step_end(opened);
         r
@@ -146,11 +147,24 @@ impl HeapOps<'_> {
         let h = elem.load();
         let tail = Elem(at);
         let opened = self.step_begin();
-        self.step_save(elem);
-        if let Some(next) = Elem::from_addr(h.next) {
-            self.step_save(next);
+        match Elem::from_addr(h.next) {
+            Some(next) => self.st.journal.save_words(&[
+                elem.0 + field::NEXT,
+                elem.0 + field::SIZE,
+                next.0 + field::PREV,
+            ]),
+            None => self
+                .st
+                .journal
+                .save_words(&[elem.0 + field::NEXT, elem.0 + field::SIZE]),
         }
-        self.step_save(tail);
+        // Cut out of free memory, the new header's old bytes are nobody's; cut out of a block
+        // being resized, they are its owner's data and go back as they were.
+        if h.is_free() {
+            self.step_save_fresh(tail);
+        } else {
+            self.st.journal.save_header(tail);
+        }
         tail.store(ElemHeader {
             magic: tail.expected_magic(),
             heap: self.addr,
@@ -182,11 +196,24 @@ impl HeapOps<'_> {
     #[inline]
     pub(super) fn join(&mut self, a: Elem, b: Elem) {
         let bh = b.load();
+        let nested = self.st.journal.nested();
         let opened = self.step_begin();
-        self.step_save(a);
-        self.step_save(b);
-        if let Some(next) = Elem::from_addr(bh.next) {
-            self.step_save(next);
+        match Elem::from_addr(bh.next) {
+            Some(next) => self.st.journal.save_words(&[
+                a.0 + field::SIZE,
+                a.0 + field::NEXT,
+                a.0 + field::TAIL,
+                next.0 + field::PREV,
+            ]),
+            None => self.st.journal.save_words(&[
+                a.0 + field::SIZE,
+                a.0 + field::NEXT,
+                a.0 + field::TAIL,
+            ]),
+        }
+        if nested {
+            // Erased inside a larger step, which may still be undone: `b` must come back.
+            self.st.journal.save_header(b);
         }
         match Elem::from_addr(bh.next) {
             Some(next) => next.update(|n| n.prev = a.addr()),
@@ -197,8 +224,15 @@ impl HeapOps<'_> {
             h.next = bh.next;
             h.flags |= bh.flags;
         });
-        Elem::zero_range(b.0, HEADER_LEN);
+        if nested {
+            Elem::zero_range(b.0, HEADER_LEN);
+        }
         self.step_end(opened);
+        if !nested {
+            // After the step: nothing links to `b` any more, so a process stopped before this
+            // leaves only a stale header inside free memory (which a recovery marks dirty).
+            Elem::zero_range(b.0, HEADER_LEN);
+        }
     }
 
     /// Merges a free element (on no free list) with the free and parked elements around it;
@@ -265,7 +299,13 @@ impl HeapOps<'_> {
     pub(super) fn unlink(&mut self, elem: Elem) {
         let h = elem.load();
         let (prev, next) = (Elem::from_addr(h.prev), Elem::from_addr(h.next));
-        self.step(&[prev, next], |ops| {
+        self.step(|ops| {
+            if let Some(prev) = prev {
+                ops.step_save(prev, field::NEXT);
+            }
+            if let Some(next) = next {
+                ops.step_save(next, field::PREV);
+            }
             match prev {
                 Some(prev) => prev.update(|p| p.next = h.next),
                 None => ops.st.first = h.next,
@@ -294,11 +334,13 @@ impl HeapOps<'_> {
             None => self.st.first,
         };
         let opened = self.step_begin();
-        for e in [Some(elem), prev, Elem::from_addr(next)]
-            .into_iter()
-            .flatten()
-        {
-            self.step_save(e);
+        // The memory being added is the heap's from now on: its first bytes need not come back.
+        self.step_save_fresh(elem);
+        if let Some(prev) = prev {
+            self.step_save(prev, field::NEXT);
+        }
+        if let Some(next) = Elem::from_addr(next) {
+            self.step_save(next, field::PREV);
         }
         elem.store(ElemHeader {
             magic: elem.expected_magic(),
@@ -460,7 +502,12 @@ impl HeapOps<'_> {
             // element with padding but no pad header (or no trailer) is no element.
             let size = elem.load().size;
             let pad = (front > 0).then_some(Elem(block));
-            self.step(&[Some(elem), pad], |ops| {
+            self.step(|ops| {
+                ops.step_save(elem, field::TAIL);
+                if let Some(pad) = pad {
+                    // In the free element's memory: nothing of it needs to come back.
+                    ops.step_save_fresh(pad);
+                }
                 elem.update(|e| {
                     e.state = ElemState::Busy as u8;
                     e.pad = front as u32;
@@ -483,7 +530,7 @@ impl HeapOps<'_> {
         }
         // The split and the trailer are one step: a busy element without its trailer is no
         // element either.
-        self.step(&[], |ops| {
+        self.step(|ops| {
             let busy = ops.split_as(elem, block, ElemState::Busy);
             busy.seal(busy.load().size);
         });
@@ -567,10 +614,12 @@ impl HeapOps<'_> {
             // for a live header again, and the block loses its padding with it (one step: a
             // padded block without its pad header is no element).
             let pad = Elem(elem.0 + h.pad as usize);
-            self.step(&[Some(elem), Some(pad)], |_| {
-                Elem::zero_range(pad.0, HEADER_LEN);
+            self.step(|ops| {
+                ops.step_save(elem, field::TAIL);
                 elem.update(|e| e.pad = 0);
             });
+            // No longer anyone's pad header: a stale one inside a block being freed.
+            Elem::zero_range(pad.0, HEADER_LEN);
             h.pad = 0;
         }
         self.st.alloc_count -= 1;
@@ -731,7 +780,10 @@ impl HeapOps<'_> {
         // One step from the first header written to the trailer: the block's size, its pad
         // header's copy of it and its trailer must agree.
         let pad = (h.pad > 0).then_some(Elem(elem.0 + h.pad as usize));
-        let tail = self.step(&[Some(elem), pad], |ops| {
+        let tail = self.step(|ops| {
+            if let Some(pad) = pad {
+                ops.step_save(pad, field::SIZE);
+            }
             if let Some(next) = grow_into {
                 ops.join(elem, next);
             }
@@ -745,6 +797,12 @@ impl HeapOps<'_> {
             let new_size = elem.load().size;
             if let Some(pad) = pad {
                 pad.update(|p| p.size = new_size - u64::from(h.pad));
+            }
+            if TRAILER_LEN > 0 {
+                // The new trailer may land in the block's own data.
+                ops.st
+                    .journal
+                    .save_word(elem.0 + new_size as usize - TRAILER_LEN);
             }
             elem.seal(new_size);
             tail

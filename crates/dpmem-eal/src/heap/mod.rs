@@ -439,7 +439,7 @@ impl<'a> Heaps<'a> {
     /// Allocates `req` on `socket`'s heap: existing memory first, then new pages. With
     /// `hint_only` the page-size flags are a preference. Returns the data address and whether
     /// the block may hold old data.
-    #[inline]
+    #[inline(always)]
     fn alloc_on(
         &self,
         socket: i32,
@@ -1004,7 +1004,7 @@ impl<'a> Heaps<'a> {
             let st = match lock_heap(self.memory, shared) {
                 Ok(st) => st,
                 Err(e) => {
-                    let _ = writeln!(out, "  ({e})");
+                    let _ = writeln!(out, "  ({})", EalError::from(e));
                     continue;
                 }
             };

@@ -120,6 +120,7 @@ impl MemzoneTable {
     }
 
     fn write_slot(&self, mapping: usize, idx: u32, slot: MemzoneSlot) {
+        crate::crash_point::crash_point();
         // SAFETY: as in `read_slot`; the table lock makes this the only writer.
         unsafe { self.slot_ptr(mapping, idx).write(slot) }
     }
@@ -162,6 +163,7 @@ impl MemzoneTable {
                 continue;
             }
             let image = self.read_slot(mapping, idx);
+            crate::crash_point::crash_point();
             self.journal.indices[saved] = idx;
             self.journal.images[saved] = image;
             saved += 1;
@@ -177,6 +179,7 @@ impl MemzoneTable {
 
     /// The change's writes are all done: nothing to undo any more.
     fn journal_end(&mut self) {
+        crate::crash_point::crash_point();
         compiler_fence(Ordering::SeqCst);
         self.journal.saved.store(0, Ordering::Relaxed);
         compiler_fence(Ordering::SeqCst);

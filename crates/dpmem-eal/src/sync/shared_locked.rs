@@ -41,8 +41,9 @@ pub struct Repair {
 pub struct OwnerDied {
     pub dead_pid: u32,
     /// Why the value could not be repaired, when this call found out (later calls only learn
-    /// that the lock was retired; the process that tried the repair printed why).
-    pub reason: Option<String>,
+    /// that the lock was retired; the process that tried the repair printed why). Boxed: the
+    /// error shares its `Result` with the guard on the path every allocation takes.
+    pub reason: Option<Box<str>>,
 }
 
 impl<T> SharedLocked<T> {
@@ -52,8 +53,32 @@ impl<T> SharedLocked<T> {
     ///
     /// Values behind a `SharedLocked` are never locked re-entrantly, so the owning thread is not
     /// recorded ([`SharedMutex::lock_untracked`]).
-    #[inline]
+    #[inline(always)]
     pub fn lock(
+        &self,
+        recover: impl FnOnce(&mut T, u32) -> Repair,
+    ) -> Result<SharedLockedGuard<'_, T>, OwnerDied> {
+        // The uncontended path alone is inlined: a compare-and-swap and the guard, nothing to
+        // look at afterwards (a takeover can only come out of the wait).
+        match self.mutex.try_lock_untracked() {
+            Some(guard) => Ok(self.guarding(guard)),
+            None => self.lock_contended(recover),
+        }
+    }
+
+    #[inline(always)]
+    fn guarding<'a>(&'a self, guard: SharedMutexGuard<'a>) -> SharedLockedGuard<'a, T> {
+        SharedLockedGuard {
+            guard,
+            value: self.value.get(),
+            _owner: std::marker::PhantomData,
+        }
+    }
+
+    /// [`SharedLocked::lock`] once the lock was found held: wait, and repair after a takeover.
+    #[cold]
+    #[inline(never)]
+    fn lock_contended(
         &self,
         recover: impl FnOnce(&mut T, u32) -> Repair,
     ) -> Result<SharedLockedGuard<'_, T>, OwnerDied> {
@@ -61,15 +86,11 @@ impl<T> SharedLocked<T> {
             dead_pid: retired.dead_pid,
             reason: None,
         })?;
-        let guard = SharedLockedGuard {
-            guard,
-            value: self.value.get(),
-            _owner: std::marker::PhantomData,
-        };
-        if let Some(dead_pid) = guard.guard.taken_over_from() {
-            return Self::recover_value(guard, dead_pid, recover);
+        let guard = self.guarding(guard);
+        match guard.guard.taken_over_from() {
+            Some(dead_pid) => Self::recover_value(guard, dead_pid, recover),
+            None => Ok(guard),
         }
-        Ok(guard)
     }
 
     #[cold]
@@ -92,7 +113,7 @@ impl<T> SharedLocked<T> {
                 drop(guard);
                 Err(OwnerDied {
                     dead_pid,
-                    reason: Some(reason),
+                    reason: Some(reason.into_boxed_str()),
                 })
             }
         }
@@ -102,6 +123,12 @@ impl<T> SharedLocked<T> {
     /// of a configuration no other process maps yet): no lock needed.
     pub(crate) fn get_mut(&mut self) -> &mut T {
         self.value.get_mut()
+    }
+
+    /// The lock (unit tests hand it to a dead process).
+    #[cfg(test)]
+    pub(crate) fn mutex(&self) -> &SharedMutex {
+        &self.mutex
     }
 
     /// Resets the lock of a value no process can be using yet (the primary's initialisation,

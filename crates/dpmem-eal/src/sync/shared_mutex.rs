@@ -53,7 +53,7 @@ use dpmem_sys::futex;
 use dpmem_sys::process_token::ProcessToken;
 use dpmem_sys::sync::{self as shim, AtomicU32, Ordering};
 
-use super::LockDepthScope;
+use super::lock_depth;
 
 const UNLOCKED: u32 = 0;
 /// Set while waiters may sleep on the word: the unlocker must wake one.
@@ -120,13 +120,28 @@ impl SharedMutex {
     /// taken with [`SharedMutex::lock_reentrant`] (the heaps, the heap directory and the memzone
     /// table, all behind [`SharedLocked`](super::SharedLocked)), which then skip a thread-local
     /// read and a store on the path every allocation takes.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lock_untracked(&self) -> Result<SharedMutexGuard<'_>, LockRetired> {
         self.lock_as(ProcessToken::own(), &kernel_liveness)
     }
 
+    /// The lock if nobody holds it: one compare-and-swap, the whole of the uncontended path.
+    /// `None` when it is held (or retired); [`SharedMutex::lock_untracked`] then waits.
+    #[inline(always)]
+    pub(crate) fn try_lock_untracked(&self) -> Option<SharedMutexGuard<'_>> {
+        self.word
+            .compare_exchange(
+                UNLOCKED,
+                ProcessToken::own().raw(),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+            .then(|| SharedMutexGuard::holding(self, None))
+    }
+
     /// The lock taken by process `me`, holders' liveness judged by `alive`.
-    #[inline]
+    #[inline(always)]
     fn lock_as(
         &self,
         me: ProcessToken,
@@ -213,7 +228,7 @@ impl SharedMutex {
     /// For code that may run inside a memory-event callback.
     pub fn lock_reentrant(&self) -> Result<SharedMutexGuard<'_>, LockRetired> {
         if self.owner_tid.load(Ordering::Relaxed) == current_tid() {
-            return Ok(SharedMutexGuard::nothing());
+            return Ok(SharedMutexGuard::nothing(self));
         }
         self.lock()
     }
@@ -225,6 +240,13 @@ impl SharedMutex {
         word != UNLOCKED && !ProcessToken::from_raw(word).is_retired()
     }
 
+    /// Makes the lock look held by process `holder` (unit tests hand it to a dead process).
+    #[cfg(test)]
+    pub(crate) fn hold_for(&self, holder: ProcessToken) {
+        self.owner_tid.store(0, Ordering::Relaxed);
+        self.word.store(holder.raw(), Ordering::Release);
+    }
+
     /// The process whose death retired this lock, if it was retired.
     #[cfg(test)]
     pub fn retired_by(&self) -> Option<u32> {
@@ -232,7 +254,7 @@ impl SharedMutex {
         holder.is_retired().then_some(holder.pid())
     }
 
-    #[inline]
+    #[inline(always)]
     fn unlock(&self) {
         self.owner_tid.store(0, Ordering::Relaxed);
         if self.word.swap(UNLOCKED, Ordering::Release) & WAITERS != 0 {
@@ -296,59 +318,67 @@ impl LongWait {
 /// Releases the [`SharedMutex`] on drop (unless it was a re-entrant no-op guard). A guard of a
 /// lock taken over from a dead holder retires the lock instead, unless
 /// [`SharedMutexGuard::mark_consistent`] was called.
+///
+/// Two words, a reference and a state, so that the guard of the path every allocation takes
+/// stays in registers (an `Option` of each made it bounce through the stack).
 #[derive(Debug)]
 pub struct SharedMutexGuard<'a> {
-    mutex: Option<&'a SharedMutex>,
-    /// The dead holder this guard took the lock from, while what it guards is not yet known to
-    /// be consistent.
-    taken_over_from: Option<u32>,
-    /// Declared after `mutex`, so the thread counts the lock as held until it is released.
-    _depth: Option<LockDepthScope>,
+    mutex: &'a SharedMutex,
+    /// [`HELD`], [`HOLDS_NOTHING`], or the process id of the dead holder this guard took the
+    /// lock from, while what it guards is not yet known to be consistent.
+    state: u32,
 }
 
+/// A guard's state: it holds the lock, which is in ordinary use.
+const HELD: u32 = 0;
+/// A guard's state: it holds nothing (ids of processes never reach this).
+const HOLDS_NOTHING: u32 = u32::MAX;
+
 impl<'a> SharedMutexGuard<'a> {
-    #[inline]
+    #[inline(always)]
     fn holding(mutex: &'a SharedMutex, taken_over_from: Option<u32>) -> Self {
+        lock_depth::enter();
         SharedMutexGuard {
-            mutex: Some(mutex),
-            taken_over_from,
-            _depth: Some(LockDepthScope::enter()),
+            mutex,
+            state: taken_over_from.unwrap_or(HELD),
         }
     }
 
-    /// A guard that holds nothing and releases nothing: the inner guard of a re-entrant lock,
-    /// or a reader's of a retired lock (no writer can run any more).
-    pub fn nothing() -> Self {
+    /// A guard that holds nothing and releases nothing: the inner guard of a re-entrant lock.
+    #[inline(always)]
+    fn nothing(mutex: &'a SharedMutex) -> Self {
         SharedMutexGuard {
-            mutex: None,
-            taken_over_from: None,
-            _depth: None,
+            mutex,
+            state: HOLDS_NOTHING,
         }
     }
 
     /// The process id of the holder that died with the lock, when this guard took it over and
     /// nothing has been declared consistent yet.
-    #[inline]
+    #[inline(always)]
     pub fn taken_over_from(&self) -> Option<u32> {
-        self.taken_over_from
+        (self.state != HELD && self.state != HOLDS_NOTHING).then_some(self.state)
     }
 
     /// Declares what the lock guards consistent after a takeover (checked, or repaired): the
     /// lock goes back to ordinary use when this guard drops.
     pub fn mark_consistent(&mut self) {
-        self.taken_over_from = None;
+        if self.state != HOLDS_NOTHING {
+            self.state = HELD;
+        }
     }
 }
 
 impl Drop for SharedMutexGuard<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
-        if let Some(mutex) = self.mutex {
-            match self.taken_over_from {
-                None => mutex.unlock(),
-                Some(pid) => mutex.retire(pid),
-            }
+        match self.state {
+            HELD => self.mutex.unlock(),
+            HOLDS_NOTHING => return,
+            dead_pid => self.mutex.retire(dead_pid),
         }
+        // Counted as held until released.
+        lock_depth::exit();
     }
 }
 
