@@ -77,7 +77,7 @@ fn check_external(table: &ListTable<'_>, slot: usize, h: &MemsegListHeader) -> R
     if !page.is_power_of_two() || page < 64 || h.n_segs == 0 || h.index as usize != slot {
         return Err("no list has that geometry".into());
     }
-    if u64::from(h.n_segs).checked_mul(page) != Some(h.len) || h.base_va % page != 0 {
+    if u64::from(h.n_segs).checked_mul(page) != Some(h.len) || !h.base_va.is_multiple_of(page) {
         return Err("its length disagrees with its pages".into());
     }
     let (fb_bytes, segs_bytes) = (table.list_bytes)(h.n_segs);
@@ -101,7 +101,7 @@ fn check_external(table: &ListTable<'_>, slot: usize, h: &MemsegListHeader) -> R
     let segs = (table.mapping + h.segs_offset as usize) as *const Memseg;
     for i in 0..h.n_segs {
         // SAFETY: i < n_segs, and the array of n_segs records lies in the arena (checked above).
-        let seg = unsafe { segs.add(i as usize).read() };
+        let seg = unsafe { segs.wrapping_add(i as usize).read() };
         if seg.va != h.base_va + u64::from(i) * page || seg.len != page {
             return Err(format!("its segment {i} describes another page"));
         }

@@ -171,7 +171,7 @@ impl HotplugLock {
             },
             dead_pid,
         );
-        lock_recovery::record_takeover("the memory hotplug lock", dead_pid, Ok(&report));
+        lock_recovery::record_takeover("the memseg list table", dead_pid, Ok(&report));
     }
 }
 

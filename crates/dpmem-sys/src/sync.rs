@@ -52,7 +52,7 @@ pub fn wait_while(word: &AtomicU32, expected: u32) {
 /// when a lock's waiter looks whether the holder is still alive.
 ///
 /// Under loom time does not pass on its own: a timed wait ends like an untimed one, by a wake,
-/// or by [`time_passes`], which a model calls when it makes a holder die. Each call of
+/// or by `time_passes` (loom only), which a model calls when it makes a holder die. Each call of
 /// `time_passes` lets every thread's wait time out once (the next one it makes, or the one it is
 /// in), which is what a real waiter sees: sooner or later, a wait on a dead holder times out.
 #[inline]
@@ -101,7 +101,7 @@ mod futex_model {
 
     loom::thread_local! {
         /// The epoch whose time-out this thread has had already.
-        static SEEN_EPOCH: Cell<usize> = const { Cell::new(0) };
+        static SEEN_EPOCH: Cell<usize> = Cell::new(0);
     }
 
     /// Whether time passed since this thread's last time-out (and takes it if so).

@@ -92,7 +92,7 @@ const _: () = assert!(std::mem::size_of::<ElemHeader>() == HEADER_LEN);
 /// Byte offsets of the 8-byte words of a header that the chain journal notes
 /// ([`super::chain_journal`]).
 pub mod field {
-    use super::ElemHeader;
+    use crate::heap::elem::ElemHeader;
     use std::mem::offset_of;
 
     pub const PREV: usize = offset_of!(ElemHeader, prev);
@@ -102,7 +102,8 @@ pub mod field {
     pub const TAIL: usize = offset_of!(ElemHeader, pad);
 }
 
-const _: () = assert!(field::TAIL == 56 && field::PREV % 8 == 0);
+const _: () =
+    assert!(field::TAIL == 56 && field::PREV == 16 && field::NEXT == 24 && field::SIZE == 48);
 
 impl ElemHeader {
     #[inline]

@@ -798,7 +798,7 @@ impl HeapOps<'_> {
             if let Some(pad) = pad {
                 pad.update(|p| p.size = new_size - u64::from(h.pad));
             }
-            if TRAILER_LEN > 0 {
+            if cfg!(feature = "debug") {
                 // The new trailer may land in the block's own data.
                 ops.st
                     .journal

@@ -32,7 +32,7 @@ mod heap_box;
 pub(crate) mod malloc_heap;
 mod parking;
 mod quick_lists;
-mod recovery;
+pub(crate) mod recovery;
 pub(crate) mod state;
 
 use std::fmt::Write as _;

@@ -70,7 +70,7 @@ impl From<HeapUnusable> for EalError {
 /// What a recovery found and did, for the message it prints.
 #[derive(Debug, Default)]
 struct Findings {
-    /// Headers written back from the journal.
+    /// Header words written back from the journal (or fresh headers erased).
     undone: usize,
     /// Parked blocks turned free.
     unparked: u64,
@@ -86,7 +86,7 @@ impl fmt::Display for Findings {
         if self.undone > 0 {
             write!(
                 f,
-                "a half-done change to {} element headers undone; ",
+                "a half-done change to the element chain undone ({} header words written back); ",
                 self.undone
             )?;
         } else {
@@ -348,7 +348,7 @@ pub(crate) mod tests {
             let choice = if live.len() > 40 { 3 } else { rng.below(6) };
             let pick = (!live.is_empty()).then(|| rng.below(live.len() as u64) as usize);
             let crashed = crashed_at(arm, || match (choice, pick) {
-                (0, _) | (3 | 4 | 5, None) => live.push(heaps.malloc(size, 0).unwrap()),
+                (0, _) | (3..=5, None) => live.push(heaps.malloc(size, 0).unwrap()),
                 (1, _) => live.push(heaps.malloc(size, 4096).unwrap()),
                 (2, _) => live.push(heaps.zmalloc(size, 256).unwrap()),
                 (3, Some(i)) => {

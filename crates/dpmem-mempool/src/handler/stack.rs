@@ -363,7 +363,7 @@ impl<'eal> StackStore<'eal> {
             }
             spin_wait();
             spins = spins.wrapping_add(1);
-            if spins % SPINS_PER_CLOCK_LOOK != 0 {
+            if !spins.is_multiple_of(SPINS_PER_CLOCK_LOOK) {
                 continue;
             }
             let started = *since.get_or_insert_with(Instant::now);
