@@ -108,3 +108,78 @@ fn check_external(table: &ListTable<'_>, slot: usize, h: &MemsegListHeader) -> R
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::heap::recovery::tests::dead_token;
+    use crate::{lock_recovery, Eal};
+
+    /// An EAL with an external heap over 64 KiB of memory this test maps; returns the memory's
+    /// address (the mapping stays for the process's life: the test ends first).
+    fn eal_with_external_memory(tag: &str) -> (Eal, usize) {
+        let prefix = format!("{tag}{}_", std::process::id());
+        let eal = Eal::init(["t", "--no-huge", "-m", "8", "--file-prefix", &prefix]).unwrap();
+        let len = 64 << 10;
+        let addr = dpmem_sys::mapping::reserve(len, 4096, None).unwrap();
+        // SAFETY: the reservation made just above holds nothing yet.
+        unsafe { dpmem_sys::mapping::map_anonymous_fixed(addr, len, None, false) }.unwrap();
+        eal.heaps().heap_create("user").unwrap();
+        // SAFETY: the memory is mapped read-write, used by nothing else, and never unmapped.
+        unsafe {
+            eal.heaps()
+                .heap_memory_add("user", addr as *mut u8, len, None, 4096)
+        }
+        .unwrap();
+        (eal, addr)
+    }
+
+    fn external_slot(eal: &Eal) -> usize {
+        let header = eal.memory().shared();
+        (header.n_lists as usize..header.lists.len())
+            .find(|&slot| header.lists[slot].read().is_external())
+            .expect("the external heap's list")
+    }
+
+    #[test]
+    fn a_whole_list_stays_and_the_dead_process_attachment_goes() {
+        let (eal, addr) = eal_with_external_memory("listwhole");
+        let header = eal.memory().shared();
+        let slot = external_slot(&eal);
+        let dead = dead_token();
+        {
+            let _lock = header.hotplug_lock.lock();
+            let mut h = header.lists[slot].read();
+            h.attached_pids[1] = dead.pid();
+            header.lists[slot].write(h);
+        }
+        header.hotplug_lock.mutex().hold_for(dead);
+        let before = lock_recovery::stats();
+        assert!(eal.memory().virt_to_memseg(addr).is_some());
+        // Other tests of this process take locks over too: at least this one counted.
+        assert!(lock_recovery::stats().taken_over > before.taken_over);
+        let h = header.lists[slot].read();
+        assert!(h.is_external());
+        assert!(!h.attached_pids.contains(&dead.pid()), "given back");
+        eal.heaps().check().unwrap();
+    }
+
+    #[test]
+    fn a_torn_list_is_dropped_and_its_addresses_no_longer_resolve() {
+        let (eal, addr) = eal_with_external_memory("listtorn");
+        let header = eal.memory().shared();
+        let slot = external_slot(&eal);
+        {
+            // A registration stopped halfway through writing the header: its length written,
+            // its segment count not.
+            let _lock = header.hotplug_lock.lock();
+            let mut h = header.lists[slot].read();
+            h.n_segs += 1;
+            header.lists[slot].write(h);
+        }
+        header.hotplug_lock.mutex().hold_for(dead_token());
+        assert!(eal.memory().virt_to_memseg(addr).is_none());
+        assert!(!header.lists[slot].read().is_external(), "dropped");
+        // Everything else goes on: the lock is in ordinary use again.
+        assert!(!eal.memory().lists().is_empty());
+    }
+}

@@ -132,6 +132,12 @@ impl HotplugLock {
         self.0.force_reset();
     }
 
+    /// The lock itself (unit tests hand it to a dead process).
+    #[cfg(test)]
+    pub(crate) fn mutex(&self) -> &SharedMutex {
+        &self.0
+    }
+
     #[inline]
     fn settle<'a>(
         &'a self,

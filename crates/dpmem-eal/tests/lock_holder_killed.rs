@@ -6,6 +6,8 @@
 //! protects), the heaps must pass their whole check, and every memzone must be found by its name
 //! with its block still allocated. No structure may be given up.
 //!
+//! And a secondary whose primary is killed learns it from `Eal::primary_alive`.
+//!
 //! `DPMEM_KILL_RUNS` sets the number of kills (default 40, half of each kind; the proof
 //! runs 100); `DPMEM_KILL_SEED` another sequence of moments. The test prints how many locks the
 //! primary took over and how many structures it had to give up.
@@ -264,5 +266,78 @@ fn looping_secondary() {
                 }
             }
         }
+    }
+}
+
+/// A secondary asks whether its primary is alive: yes while it runs, no once it was killed,
+/// even before anything reaps it.
+#[test]
+fn a_secondary_learns_that_its_primary_died() {
+    let _serial = hugepage_lock();
+    if !hugepages_available("a_secondary_learns_that_its_primary_died", 8) {
+        return;
+    }
+    let prefix = unique_prefix("primarydied");
+    let exe = std::env::current_exe().unwrap();
+    let mut primary = ChildTest::spawn(&exe, "waiting_primary", |c| {
+        c.env(ENV_PREFIX, &prefix);
+    });
+    primary.wait_for_line("started", Duration::from_secs(60));
+    let secondary = Eal::init(args(&[
+        "--proc-type",
+        "secondary",
+        "--file-prefix",
+        &prefix,
+        "--no-telemetry",
+    ]))
+    .unwrap();
+    assert!(secondary.primary_alive());
+    ProcessHandle::open(primary.pid())
+        .and_then(|p| p.kill())
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while secondary.primary_alive() {
+        assert!(
+            Instant::now() < deadline,
+            "the killed primary still counts as alive"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(secondary);
+    drop(primary);
+    // A new primary on the prefix removes what the killed one left; gone, it leaves nothing.
+    let next = Eal::init(args(&[
+        "-m",
+        "4",
+        "--file-prefix",
+        &prefix,
+        "--no-telemetry",
+    ]))
+    .unwrap();
+    drop(next);
+    if let Some(dir) = mount_2m() {
+        assert!(
+            files_with_prefix(&dir, &prefix).is_empty(),
+            "page files left"
+        );
+    }
+    assert!(!dpmem_eal::runtime_dir::location(&prefix).exists());
+}
+
+#[test]
+#[ignore = "run by a_secondary_learns_that_its_primary_died in a child process"]
+fn waiting_primary() {
+    let prefix = std::env::var(ENV_PREFIX).expect("run by the primary-death test");
+    let _eal = Eal::init(args(&[
+        "-m",
+        "8",
+        "--file-prefix",
+        &prefix,
+        "--no-telemetry",
+    ]))
+    .unwrap();
+    println!("started");
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
     }
 }

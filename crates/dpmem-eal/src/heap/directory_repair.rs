@@ -90,3 +90,78 @@ fn repair(dir: &mut HeapDirectory, memory: &Memory) -> Result<String, String> {
         Ok(done.join("; "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::heap::recovery::tests::dead_token;
+    use crate::shared_name::encode_str;
+    use crate::{Eal, ErrorKind, Socket};
+
+    fn eal(tag: &str) -> Eal {
+        let prefix = format!("{tag}{}_", std::process::id());
+        Eal::init(["t", "--no-huge", "-m", "8", "--file-prefix", &prefix]).unwrap()
+    }
+
+    #[test]
+    fn a_half_done_destruction_is_finished() {
+        let eal = eal("dirdestroy");
+        let heaps = eal.heaps();
+        heaps.heap_create("a").unwrap();
+        let b = heaps.heap_create("b").unwrap();
+        let memory = eal.memory();
+        let slot = lock_directory(memory)
+            .unwrap()
+            .find_name(&encode_str("a").unwrap())
+            .unwrap();
+        {
+            // Stopped after the heap's slot was cleared, before its entry.
+            let mut st = lock_heap(memory, &memory.shared().heaps[slot]).unwrap();
+            st.name = [0; crate::heap::state::HEAP_NAME_LEN];
+            st.socket_id = 0;
+            st.in_use = 0;
+        }
+        memory
+            .shared()
+            .heap_directory
+            .mutex()
+            .hold_for(dead_token());
+        assert_eq!(
+            heaps.heap_get_socket("a").unwrap_err().kind(),
+            ErrorKind::NoEnt
+        );
+        assert_eq!(heaps.heap_get_socket("b").unwrap(), b);
+        heaps.heap_create("a").unwrap();
+    }
+
+    #[test]
+    fn a_half_done_creation_is_finished_and_no_socket_id_comes_back() {
+        let eal = eal("dircreate");
+        let heaps = eal.heaps();
+        let memory = eal.memory();
+        let (slot, socket_id) = {
+            let dir = lock_directory(memory).unwrap();
+            (dir.free_slot().unwrap(), dir.next_socket_id)
+        };
+        {
+            // Stopped after the heap's slot was set, before its entry and the next id.
+            let mut st = lock_heap(memory, &memory.shared().heaps[slot]).unwrap();
+            st.name = encode_str("c").unwrap();
+            st.socket_id = socket_id;
+            st.in_use = 1;
+        }
+        memory
+            .shared()
+            .heap_directory
+            .mutex()
+            .hold_for(dead_token());
+        let c = heaps.heap_get_socket("c").unwrap();
+        assert_eq!(c, Socket::from_recorded(socket_id));
+        let d = heaps.heap_create("d").unwrap();
+        assert_ne!(
+            d, c,
+            "the finished creation's socket id is not handed out again"
+        );
+        heaps.heap_destroy("c").unwrap();
+    }
+}
