@@ -330,6 +330,14 @@ impl Eal {
         self.core.memory.role()
     }
 
+    /// Whether this EAL's primary process is alive: `true` in the primary itself; in a
+    /// secondary, whether the process that created the shared configuration still runs (a
+    /// process that got its id since does not count). A secondary whose primary died can still
+    /// use the memory it has mapped, but nothing can map or unmap pages any more.
+    pub fn primary_alive(&self) -> bool {
+        self.core.memory.config_mapping().primary_alive()
+    }
+
     pub fn iova_mode(&self) -> IovaMode {
         self.core.memory.iova_mode()
     }

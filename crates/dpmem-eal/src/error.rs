@@ -127,6 +127,18 @@ pub enum EalError {
     #[error("memzone table is full ({capacity} memzones)")]
     MemzoneTableFull { capacity: u32 },
 
+    /// A process died holding the lock of a shared structure (a heap, the memzone table), which
+    /// could not be repaired: every operation on the structure fails from then on (`EFAULT`).
+    /// Only a new primary on the file prefix starts it afresh.
+    #[error("{what} is unusable: process {dead_pid} died holding its lock and it could not be repaired{}", reason_text(.reason))]
+    OwnerDied {
+        what: String,
+        dead_pid: u32,
+        /// What was found broken, when this call found it (later calls learn only that the
+        /// structure was given up; the process that found the damage printed it).
+        reason: Option<String>,
+    },
+
     /// The telemetry server could not start (`--no-telemetry` runs without it).
     #[error("telemetry: {0} (--no-telemetry runs without the telemetry socket)")]
     Telemetry(#[from] crate::telemetry::TelemetryError),
@@ -136,7 +148,22 @@ pub enum EalError {
     Ipc(#[from] crate::ipc::IpcError),
 }
 
+fn reason_text(reason: &Option<String>) -> String {
+    reason
+        .as_deref()
+        .map_or_else(String::new, |r| format!(": {r}"))
+}
+
 impl EalError {
+    /// The error of an operation on `what`, whose lock a dead process left it unusable with.
+    pub(crate) fn owner_died(what: impl Into<String>, died: crate::sync::OwnerDied) -> Self {
+        EalError::OwnerDied {
+            what: what.into(),
+            dead_pid: died.dead_pid,
+            reason: died.reason.map(String::from),
+        }
+    }
+
     pub(crate) fn sys(context: impl Into<String>, source: SysError) -> Self {
         EalError::Sys {
             context: context.into(),
@@ -174,7 +201,9 @@ impl EalError {
             EalError::NameTooLong { .. } => ErrorKind::NameTooLong,
             EalError::HeapExhausted { .. } => ErrorKind::NoMem,
             EalError::BadPointer { .. } | EalError::DoubleFree { .. } => ErrorKind::Inval,
-            EalError::HeapCorrupt { .. } | EalError::BlockOverrun { .. } => ErrorKind::Fault,
+            EalError::HeapCorrupt { .. }
+            | EalError::BlockOverrun { .. }
+            | EalError::OwnerDied { .. } => ErrorKind::Fault,
             EalError::Telemetry(e) => e.kind(),
             EalError::Ipc(e) => e.kind(),
         }

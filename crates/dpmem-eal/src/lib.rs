@@ -34,6 +34,7 @@
 //! on a control thread. See [`ipc`].
 
 mod byte_count;
+mod crash_point;
 mod default_memory;
 pub mod eal;
 pub mod error;
@@ -43,6 +44,7 @@ pub mod iova;
 pub mod ipc;
 pub mod lcore;
 pub mod limits;
+mod list_table_repair;
 pub mod memcheck;
 pub mod memory;
 pub mod memseg;
@@ -68,3 +70,4 @@ pub use memzone::{Memzone, MemzoneRequest, Memzones};
 pub use memzone_flags::MemzoneFlags;
 pub use options::{EalOptions, HugeUnlink};
 pub use socket::Socket;
+pub use sync::lock_recovery;

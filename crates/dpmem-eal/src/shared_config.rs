@@ -16,21 +16,23 @@ use std::path::{Path, PathBuf};
 
 use dpmem_sys::backing_file::BackingFile;
 use dpmem_sys::mapping;
+use dpmem_sys::process_token::ProcessToken;
 
 use crate::error::EalError;
 use crate::fbarray::FbArray;
 use crate::heap::directory::SharedHeapDirectory;
 use crate::heap::state::{SharedHeap, MAX_HEAPS};
+use crate::list_table_repair::{repair_after, ListTable};
 use crate::memseg::Memseg;
 use crate::memseg_list::{ListSlot, MemsegListHeader, MemsegListView, MAX_ATTACHED_PROCESSES};
 use crate::memzone::table::{MemzoneTable, SLOT_SIZE};
 use crate::runtime_dir::RuntimeDir;
 use crate::shared_name::{decode_str, encode_str};
-use crate::sync::{SharedLocked, SharedMutex};
+use crate::sync::{lock_recovery, LockRetired, SharedLocked, SharedMutex, SharedMutexGuard};
 
 pub const CONFIG_MAGIC: u64 = u64::from_le_bytes(*b"dpmemcfg");
 /// Bumped whenever the layout changes, so a secondary built from other sources refuses to attach.
-pub const LAYOUT_VERSION: u32 = 7;
+pub const LAYOUT_VERSION: u32 = 8;
 /// Lists the header can describe (DPDK's `RTE_MAX_MEMSEG_LISTS`).
 pub const MAX_MEMSEG_LISTS: usize = 128;
 /// Sockets whose allocated totals are tracked for validators.
@@ -72,10 +74,13 @@ pub struct ConfigHeader {
     pub iova_mode: u32,
     pub mode_flags: u32,
     pub primary_pid: u32,
+    /// The primary's process token (its id and start tag, see
+    /// [`dpmem_sys::process_token`]): a secondary checks that it sees the primary under it.
+    pub primary_token: u32,
     /// Set (Release) once the primary finished initialising; secondaries wait for it.
     pub init_complete: AtomicU32,
     /// Serialises every change to the memseg lists, across processes (DPDK's memory hotplug lock).
-    pub hotplug_lock: SharedMutex,
+    pub hotplug_lock: HotplugLock,
     pub file_prefix: [u8; PREFIX_CAPACITY],
     pub huge_dirs: [HugeDirEntry; MAX_PAGE_SIZES],
     /// Bytes of hugepage memory mapped per socket, for allocation validators.
@@ -97,6 +102,83 @@ pub struct ConfigHeader {
     /// Counts the primary's page maps and unmaps (bumped with Release under the hotplug
     /// lock): a secondary that last caught up at the same count has nothing to map or unmap.
     pub hotplug_generation: AtomicU64,
+}
+
+/// The memory hotplug lock: a [`SharedMutex`] that, taken over from a process that died
+/// holding it, checks and repairs the list table before anyone uses it
+/// ([`crate::list_table_repair`]). That repair always leaves the table consistent, so the lock
+/// is never given up and taking it cannot fail.
+///
+/// It exists only as the `hotplug_lock` field of a [`ConfigHeader`], which is how a takeover
+/// finds the table it protects.
+#[repr(transparent)]
+#[derive(Debug, Default)]
+pub struct HotplugLock(SharedMutex);
+
+impl HotplugLock {
+    /// Takes the lock (see [`SharedMutex::lock`]).
+    #[inline]
+    pub fn lock(&self) -> SharedMutexGuard<'_> {
+        self.settle(self.0.lock())
+    }
+
+    /// Takes the lock unless this thread holds it (see [`SharedMutex::lock_reentrant`]).
+    #[inline]
+    pub fn lock_reentrant(&self) -> SharedMutexGuard<'_> {
+        self.settle(self.0.lock_reentrant())
+    }
+
+    pub(crate) fn force_reset(&self) {
+        self.0.force_reset();
+    }
+
+    /// The lock itself (unit tests hand it to a dead process).
+    #[cfg(test)]
+    pub(crate) fn mutex(&self) -> &SharedMutex {
+        &self.0
+    }
+
+    #[inline]
+    fn settle<'a>(
+        &'a self,
+        got: Result<SharedMutexGuard<'a>, LockRetired>,
+    ) -> SharedMutexGuard<'a> {
+        match got {
+            Ok(mut guard) => {
+                if let Some(dead_pid) = guard.taken_over_from() {
+                    self.repair(dead_pid);
+                    guard.mark_consistent();
+                }
+                guard
+            }
+            // Only a panic inside the repair below can retire this lock.
+            Err(retired) => panic!(
+                "the memory hotplug lock was given up after process {} died holding it and its repair failed",
+                retired.dead_pid
+            ),
+        }
+    }
+
+    #[cold]
+    fn repair(&self, dead_pid: u32) {
+        let offset = std::mem::offset_of!(ConfigHeader, hotplug_lock);
+        // SAFETY: a `HotplugLock` exists only as the `hotplug_lock` field of a `ConfigHeader`
+        // (the type's contract: nothing else constructs one but the configuration's zeroed
+        // memory), so the header starts `offset` bytes before it, in the same mapping, for as
+        // long as this reference lives.
+        let header = unsafe { &*((self as *const Self as usize - offset) as *const ConfigHeader) };
+        let report = repair_after(
+            ListTable {
+                slots: &header.lists,
+                first_external: header.n_lists as usize,
+                mapping: header.config_addr as usize,
+                arena: (header.external_arena_offset, header.external_arena_len),
+                list_bytes: external_list_bytes,
+            },
+            dead_pid,
+        );
+        lock_recovery::record_takeover("the memseg list table", dead_pid, Ok(&report));
+    }
 }
 
 /// Arena bytes that hold the metadata of external lists with `segments` segments in all, however
@@ -311,15 +393,16 @@ impl ConfigMapping {
         header.iova_mode = u32::from(record.iova_va);
         header.mode_flags = record.mode_flags;
         header.primary_pid = dpmem_sys::process::pid();
+        header.primary_token = ProcessToken::own().raw();
         header.hotplug_lock.force_reset();
         header.memzones.force_unlock();
         header.heap_directory.force_unlock();
-        header.heap_directory.lock().reset();
+        header.heap_directory.get_mut().reset();
         header.external_arena_offset = arena.0 as u64;
         header.external_arena_len = arena.1 as u64;
         header.external_segments_max = record.external_segments;
         {
-            let mut table = header.memzones.lock();
+            let table = header.memzones.get_mut();
             table.count = 0;
             table.capacity = max_memzones;
             table.slots_offset = memzones_offset as u64;
@@ -436,7 +519,39 @@ impl ConfigMapping {
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+        // A lock's holder is recorded by its process token, which names the process only where
+        // its process id means the same: a primary this process cannot see while it holds the
+        // configuration's lock runs in another pid namespace, and a lock it left held could then
+        // neither be waited for nor taken over safely.
+        let primary = ProcessToken::from_raw(this.header().primary_token);
+        if !primary.is_alive() && this.primary_alive_by_lock() {
+            return Err(EalError::Secondary(format!(
+                "the primary (process {} in its pid namespace) is running but not visible from this process: the processes of one EAL must share a pid namespace",
+                primary.pid()
+            )));
+        }
         Ok(this)
+    }
+
+    /// Whether the primary still holds the configuration file's lock (a secondary asks; a
+    /// moment's shared lock taken to find out is given back at once).
+    fn primary_alive_by_lock(&self) -> bool {
+        match self.file.as_ref().map(BackingFile::try_lock_shared) {
+            Some(Ok(true)) => {
+                let _ = self.file.as_ref().map(BackingFile::unlock);
+                false
+            }
+            Some(Ok(false)) | Some(Err(_)) => true,
+            // The primary's own mapping (or an in-memory one): the caller is the primary.
+            None => true,
+        }
+    }
+
+    /// Whether the primary process of this configuration is alive: always, asked by the primary
+    /// itself; for a secondary, whether the process recorded as primary still runs (its id and
+    /// start time, so a later process that got the same id does not count).
+    pub(crate) fn primary_alive(&self) -> bool {
+        self.owner || ProcessToken::from_raw(self.header().primary_token).is_alive()
     }
 
     pub(crate) fn header(&self) -> &ConfigHeader {

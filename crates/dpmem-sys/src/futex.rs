@@ -11,6 +11,19 @@ pub fn wait(word: &AtomicU32, expected: u32) {
     let _ = futex::wait(word, futex::Flags::empty(), expected, None);
 }
 
+/// [`wait`] for at most `limit`: `true` when it returned because the time ran out (the word
+/// may still have changed meanwhile; callers look again either way).
+pub fn wait_for(word: &AtomicU32, expected: u32, limit: std::time::Duration) -> bool {
+    let timeout = futex::Timespec {
+        tv_sec: limit.as_secs() as _,
+        tv_nsec: limit.subsec_nanos() as _,
+    };
+    matches!(
+        futex::wait(word, futex::Flags::empty(), expected, Some(&timeout)),
+        Err(rustix::io::Errno::TIMEDOUT)
+    )
+}
+
 /// Wakes up to `count` sleepers on `word`, in any process.
 pub fn wake(word: &AtomicU32, count: u32) {
     let _ = futex::wake(word, futex::Flags::empty(), count);

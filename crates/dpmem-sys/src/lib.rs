@@ -23,6 +23,7 @@ pub mod mounts;
 pub mod numa;
 pub mod pagemap;
 pub mod process;
+pub mod process_token;
 pub mod readiness;
 pub mod root;
 pub mod seqpacket;

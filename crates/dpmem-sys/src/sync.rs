@@ -48,6 +48,30 @@ pub fn wait_while(word: &AtomicU32, expected: u32) {
     crate::futex::wait(word, expected);
 }
 
+/// [`wait_while`] for at most `limit`: `true` when it gave up because the time ran out, which is
+/// when a lock's waiter looks whether the holder is still alive.
+///
+/// Under loom time does not pass on its own: a timed wait ends like an untimed one, by a wake,
+/// or by `time_passes` (loom only), which a model calls when it makes a holder die. Each call of
+/// `time_passes` lets every thread's wait time out once (the next one it makes, or the one it is
+/// in), which is what a real waiter sees: sooner or later, a wait on a dead holder times out.
+#[inline]
+pub fn wait_while_for(word: &AtomicU32, expected: u32, limit: std::time::Duration) -> bool {
+    #[cfg(loom)]
+    {
+        let _ = limit;
+        futex_model::wait_timed(word, expected)
+    }
+    #[cfg(not(loom))]
+    crate::futex::wait_for(word, expected, limit)
+}
+
+/// Under loom only: the time of every timed wait runs out (see [`wait_while_for`]).
+#[cfg(loom)]
+pub fn time_passes() {
+    futex_model::time_passes();
+}
+
 /// Wakes up to `count` sleepers of [`wait_while`] on `word`, in any process.
 #[inline]
 pub fn wake(word: &AtomicU32, count: u32) {
@@ -63,12 +87,51 @@ pub fn wake(word: &AtomicU32, count: u32) {
 /// hash bucket, so a wake that follows a change of the word is never missed.
 #[cfg(loom)]
 mod futex_model {
+    use std::cell::Cell;
+
     use loom::sync::{Condvar, Mutex};
 
-    use super::{AtomicU32, Ordering};
+    use super::{AtomicU32, AtomicUsize, Ordering};
 
     loom::lazy_static! {
         static ref QUEUE: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
+        /// How many times [`time_passes`] was called in this execution.
+        static ref EPOCH: AtomicUsize = AtomicUsize::new(0);
+    }
+
+    loom::thread_local! {
+        /// The epoch whose time-out this thread has had already.
+        static SEEN_EPOCH: Cell<usize> = Cell::new(0);
+    }
+
+    /// Whether time passed since this thread's last time-out (and takes it if so).
+    fn timed_out() -> bool {
+        let epoch = EPOCH.load(Ordering::SeqCst);
+        SEEN_EPOCH.with(|seen| {
+            let out = seen.get() < epoch;
+            seen.set(epoch);
+            out
+        })
+    }
+
+    pub(super) fn wait_timed(word: &AtomicU32, expected: u32) -> bool {
+        let (lock, sleepers) = &*QUEUE;
+        let guard = lock.lock().unwrap();
+        if timed_out() {
+            return true;
+        }
+        if word.load(Ordering::SeqCst) == expected {
+            drop(sleepers.wait(guard).unwrap());
+            return timed_out();
+        }
+        false
+    }
+
+    pub(super) fn time_passes() {
+        let (lock, sleepers) = &*QUEUE;
+        let _guard = lock.lock().unwrap();
+        EPOCH.fetch_add(1, Ordering::SeqCst);
+        sleepers.notify_all();
     }
 
     pub(super) fn wait(word: &AtomicU32, expected: u32) {

@@ -14,6 +14,7 @@
 //! makes the heap read "a header" that is really part of a live block, whose state must not
 //! change.
 
+use crate::crash_point::crash_point;
 use crate::error::EalError;
 
 /// Bytes of an element header; user data starts this far after it (one cache line).
@@ -88,6 +89,22 @@ pub struct ElemHeader {
 
 const _: () = assert!(std::mem::size_of::<ElemHeader>() == HEADER_LEN);
 
+/// Byte offsets of the 8-byte words of a header that the chain journal notes
+/// ([`super::chain_journal`]).
+pub mod field {
+    use crate::heap::elem::ElemHeader;
+    use std::mem::offset_of;
+
+    pub const PREV: usize = offset_of!(ElemHeader, prev);
+    pub const NEXT: usize = offset_of!(ElemHeader, next);
+    pub const SIZE: usize = offset_of!(ElemHeader, size);
+    /// The last word: padding, list index, state and flags.
+    pub const TAIL: usize = offset_of!(ElemHeader, pad);
+}
+
+const _: () =
+    assert!(field::TAIL == 56 && field::PREV == 16 && field::NEXT == 24 && field::SIZE == 48);
+
 impl ElemHeader {
     #[inline]
     pub fn state(&self) -> Option<ElemState> {
@@ -121,7 +138,7 @@ impl ElemHeader {
 /// Runs the heap's own access `f` to memory that memcheck may see as no-access (feature
 /// `memcheck`; a plain call without it).
 #[inline(always)]
-fn bookkeeping<R>(f: impl FnOnce() -> R) -> R {
+pub(super) fn bookkeeping<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(feature = "memcheck")]
     let _paused = crate::memcheck::ReportsPaused::new();
     f()
@@ -170,6 +187,7 @@ impl Elem {
 
     #[inline]
     pub fn store(self, header: ElemHeader) {
+        crash_point();
         // SAFETY: as in `load`; the heap lock makes this the only writer.
         bookkeeping(|| unsafe { (self.0 as *mut ElemHeader).write(header) })
     }
@@ -210,12 +228,14 @@ impl Elem {
     pub fn set_busy_from_parked(self) {
         let free_next = self.field::<u64>(std::mem::offset_of!(ElemHeader, free_next));
         let state = self.field::<u8>(std::mem::offset_of!(ElemHeader, state));
+        crash_point();
         bookkeeping(|| {
             // SAFETY: as in `store`; the field lies inside the header, aligned.
             unsafe { free_next.write(0) };
-            // SAFETY: as above.
-            unsafe { state.write(ElemState::Busy as u8) };
-        })
+        });
+        crash_point();
+        // SAFETY: as above.
+        bookkeeping(|| unsafe { state.write(ElemState::Busy as u8) })
     }
 
     /// Sets the header's `free_prev` link alone (a quick or free list's back link), without
@@ -223,6 +243,7 @@ impl Elem {
     #[inline]
     pub fn set_free_prev(self, addr: u64) {
         let field = self.field::<u64>(std::mem::offset_of!(ElemHeader, free_prev));
+        crash_point();
         // SAFETY: as in `store`; the field lies inside the header, aligned.
         bookkeeping(|| unsafe { field.write(addr) })
     }
@@ -231,6 +252,7 @@ impl Elem {
     #[inline]
     pub fn set_free_next(self, addr: u64) {
         let field = self.field::<u64>(std::mem::offset_of!(ElemHeader, free_next));
+        crash_point();
         // SAFETY: as in `store`; the field lies inside the header, aligned.
         bookkeeping(|| unsafe { field.write(addr) })
     }
@@ -248,6 +270,7 @@ impl Elem {
         if TRAILER_LEN == 0 {
             return;
         }
+        crash_point();
         // SAFETY: the last TRAILER_LEN bytes of a busy element belong to the heap (the owner's
         // usable bytes end before them); the caller holds the heap lock; 8-byte aligned.
         bookkeeping(|| unsafe { self.trailer(size).write(TRAILER_COOKIE ^ self.addr()) })
@@ -342,6 +365,7 @@ impl Elem {
     /// Fills `[start, start+len)` with zeroes: erased headers and cleared data.
     #[inline]
     pub fn zero_range(start: usize, len: usize) {
+        crash_point();
         // SAFETY: callers pass ranges of mapped heap memory that nobody else is using: inside
         // free elements or a block being freed, under the heap's lock, or a busy block just
         // handed out to the caller (`clear_block`, after the lock is released).

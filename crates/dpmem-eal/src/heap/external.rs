@@ -16,8 +16,10 @@
 //! Lock order, as everywhere in the heaps: the directory, then a heap, then the hotplug lock.
 
 use super::directory::{encode_heap_name, HeapEntry, HeapKind};
+use super::directory_repair::lock_directory;
 use super::elem::{elem_flags, Elem, ElemState, CACHE_LINE, HEADER_LEN};
 use super::malloc_heap::HeapOps;
+use super::recovery::lock_heap;
 use super::state::{HeapState, SharedHeap, HEAP_NAME_LEN};
 use super::{heap_addr, Heaps};
 use crate::error::EalError;
@@ -48,7 +50,9 @@ impl<'a> Heaps<'a> {
 
     /// [`Heaps::external_sockets`] as the shared tables record them.
     pub(super) fn external_socket_ids(&self) -> Vec<i32> {
-        let dir = self.memory.shared().heap_directory.lock();
+        let Ok(dir) = lock_directory(self.memory) else {
+            return Vec::new();
+        };
         let mut sockets: Vec<i32> = dir
             .entries
             .iter()
@@ -63,7 +67,7 @@ impl<'a> Heaps<'a> {
     /// socket heap's (those take no external memory).
     fn external_heap(&self, name: &str) -> Result<NamedHeap<'a>, EalError> {
         let encoded = encode_heap_name(name)?;
-        let dir = self.memory.shared().heap_directory.lock();
+        let dir = lock_directory(self.memory)?;
         let slot = dir.find_name(&encoded).ok_or_else(|| EalError::NotFound {
             what: "heap",
             name: name.into(),
@@ -89,7 +93,7 @@ impl<'a> Heaps<'a> {
         heap: &'h NamedHeap<'a>,
         name: &str,
     ) -> Result<crate::sync::SharedLockedGuard<'h, HeapState>, EalError> {
-        let st = heap.shared.lock();
+        let st = lock_heap(self.memory, heap.shared)?;
         if st.in_use == 0 || st.socket_id != heap.socket_id || st.name != heap.name {
             return Err(EalError::NotFound {
                 what: "heap",
@@ -108,7 +112,7 @@ impl<'a> Heaps<'a> {
     /// [`super::MAX_HEAPS`] heap slots are in use.
     pub fn heap_create(&self, name: &str) -> Result<Socket, EalError> {
         let encoded = encode_heap_name(name)?;
-        let mut dir = self.memory.shared().heap_directory.lock();
+        let mut dir = lock_directory(self.memory)?;
         if dir.find_name(&encoded).is_some() {
             return Err(EalError::AlreadyExists {
                 what: "heap",
@@ -127,7 +131,7 @@ impl<'a> Heaps<'a> {
             .ok_or_else(|| EalError::Limit("external heap socket ids are exhausted".into()))?;
         let shared = &self.memory.shared().heaps[slot];
         {
-            let mut st = shared.lock();
+            let mut st = lock_heap(self.memory, shared)?;
             // A free slot never had a heap, or had one destroyed with no memory and no blocks:
             // its free lists are empty and only the identity and counters need setting.
             debug_assert!(st.free.is_empty() && st.first == 0 && st.total_bytes == 0);
@@ -157,7 +161,7 @@ impl<'a> Heaps<'a> {
     /// socket heap, `EBUSY` while the heap still has memory (remove it first) or blocks.
     pub fn heap_destroy(&self, name: &str) -> Result<(), EalError> {
         let encoded = encode_heap_name(name)?;
-        let mut dir = self.memory.shared().heap_directory.lock();
+        let mut dir = lock_directory(self.memory)?;
         let slot = dir.find_name(&encoded).ok_or_else(|| EalError::NotFound {
             what: "heap",
             name: name.into(),
@@ -168,7 +172,7 @@ impl<'a> Heaps<'a> {
                 dir.entries[slot].socket_id
             )));
         }
-        let mut st = self.memory.shared().heaps[slot].lock();
+        let mut st = lock_heap(self.memory, &self.memory.shared().heaps[slot])?;
         if st.alloc_count != 0 || st.total_bytes != 0 {
             return Err(EalError::Busy(format!(
                 "heap {name:?} still has {} bytes of memory and {} blocks allocated; free the blocks and remove its memory first",
@@ -188,7 +192,7 @@ impl<'a> Heaps<'a> {
     /// unknown one.
     pub fn heap_get_socket(&self, name: &str) -> Result<Socket, EalError> {
         let encoded = encode_heap_name(name)?;
-        let dir = self.memory.shared().heap_directory.lock();
+        let dir = lock_directory(self.memory)?;
         dir.find_name(&encoded)
             .map(|slot| Socket::from_recorded(dir.entries[slot].socket_id))
             .ok_or_else(|| EalError::NotFound {
@@ -205,7 +209,7 @@ impl<'a> Heaps<'a> {
         if socket == SOCKET_ID_ANY {
             return Ok(false);
         }
-        let dir = self.memory.shared().heap_directory.lock();
+        let dir = lock_directory(self.memory)?;
         let slot = dir.find_socket(socket).ok_or_else(|| {
             EalError::InvalidArgument(format!("{} has no heap", Socket::from_recorded(socket)))
         })?;
@@ -321,7 +325,14 @@ impl<'a> Heaps<'a> {
             )));
         }
         self.memory.fire(MemEvent::Free, chunk.base_va, chunk.len);
-        take_out_whole_element(&mut st, elem);
+        take_out_whole_element(
+            &mut HeapOps {
+                st: &mut st,
+                addr,
+                memory: self.memory,
+            },
+            elem,
+        );
         self.memory.destroy_external_list(chunk.index);
         Ok(())
     }
@@ -368,17 +379,15 @@ impl<'a> Heaps<'a> {
 /// Takes free element `elem`, a whole chunk, out of the heap: off its free list, out of the
 /// address-ordered links, its bytes no longer counted, and its header erased so nothing mistakes
 /// the user's memory for a heap element later.
-fn take_out_whole_element(st: &mut HeapState, elem: Elem) {
+fn take_out_whole_element(ops: &mut HeapOps<'_>, elem: Elem) {
     let h = elem.load();
-    st.free.remove(elem, &h);
-    match Elem::from_addr(h.prev) {
-        Some(prev) => prev.update(|p| p.next = h.next),
-        None => st.first = h.next,
-    }
-    match Elem::from_addr(h.next) {
-        Some(next) => next.update(|n| n.prev = h.prev),
-        None => st.last = h.prev,
-    }
-    st.total_bytes -= h.size;
-    Elem::zero_range(elem.0, HEADER_LEN);
+    ops.st.free.remove(elem, &h);
+    // Unlinked and erased in one step (an unlinked header left marked would be a stale
+    // element in the user's memory).
+    ops.step(|ops| {
+        ops.st.journal.save_header(elem);
+        ops.unlink(elem);
+        Elem::zero_range(elem.0, HEADER_LEN);
+    });
+    ops.st.total_bytes -= h.size;
 }

@@ -55,6 +55,13 @@ pub struct FreeIndex {
 }
 
 impl FreeIndex {
+    /// Empties every list (without touching the elements), for a rebuild.
+    pub fn clear(&mut self) {
+        self.row_bitmap = 0;
+        self.list_bitmaps = [0; FL_COUNT];
+        self.heads = [[0; SL_COUNT]; FL_COUNT];
+    }
+
     pub fn is_empty(&self) -> bool {
         self.row_bitmap == 0
     }

@@ -15,7 +15,8 @@
 use std::num::NonZeroUsize;
 
 use super::elem::{
-    elem_flags, Elem, ElemHeader, ElemState, CACHE_LINE, HEADER_LEN, MIN_SPLIT_LEN, TRAILER_LEN,
+    elem_flags, field, Elem, ElemHeader, ElemState, CACHE_LINE, HEADER_LEN, MIN_SPLIT_LEN,
+    TRAILER_LEN,
 };
 use super::free_index::{class_at_least, class_of};
 use super::state::HeapState;
@@ -86,6 +87,41 @@ pub(super) fn align_floor(v: usize, align: usize) -> usize {
 }
 
 impl HeapOps<'_> {
+    /// Opens a step of changes to the element chain, or joins the one under way (see
+    /// [`super::chain_journal`]); returns whether it opened one, for [`HeapOps::step_end`].
+    #[inline(always)]
+    pub(super) fn step_begin(&mut self) -> bool {
+        self.st.journal.begin(self.st.first)
+    }
+
+    /// Notes in the step under way the word of `elem`'s header at byte `field` (one of
+    /// [`elem::field`](super::elem::field)) before it is written.
+    #[inline(always)]
+    pub(super) fn step_save(&mut self, elem: Elem, field: usize) {
+        self.st.journal.save_word(elem.0 + field);
+    }
+
+    /// Notes in the step under way a header it creates in free memory the chain covers.
+    #[inline(always)]
+    pub(super) fn step_save_fresh(&mut self, elem: Elem) {
+        self.st.journal.save_fresh(elem);
+    }
+
+    /// Closes the step that the [`HeapOps::step_begin`] returning `opened` opened.
+    #[inline(always)]
+    pub(super) fn step_end(&mut self, opened: bool) {
+        self.st.journal.end(opened);
+    }
+
+    /// Runs `change` as one step (or as part of the step under way).
+    #[inline(always)]
+    pub(super) fn step<R>(&mut self, change: impl FnOnce(&mut Self) -> R) -> R {
+        let opened = self.step_begin();
+        let r = change(self);
+        self.step_end(opened);
+        r
+    }
+
     #[inline]
     fn adjacent(a: Elem, ah: &ElemHeader, b: Elem) -> bool {
         Self::adjacent_headers(a, ah, b, &b.load())
@@ -104,11 +140,31 @@ impl HeapOps<'_> {
         self.split_as(elem, at, ElemState::Free)
     }
 
-    /// [`HeapOps::split`] with the new element in `state`.
+    /// [`HeapOps::split`] with the new element in `state`. One journaled step (see
+    /// [`super::chain_journal`]), or part of the caller's.
     #[inline]
     fn split_as(&mut self, elem: Elem, at: usize, state: ElemState) -> Elem {
         let h = elem.load();
         let tail = Elem(at);
+        let opened = self.step_begin();
+        match Elem::from_addr(h.next) {
+            Some(next) => self.st.journal.save_words(&[
+                elem.0 + field::NEXT,
+                elem.0 + field::SIZE,
+                next.0 + field::PREV,
+            ]),
+            None => self
+                .st
+                .journal
+                .save_words(&[elem.0 + field::NEXT, elem.0 + field::SIZE]),
+        }
+        // Cut out of free memory, the new header's old bytes are nobody's; cut out of a block
+        // being resized, they are its owner's data and go back as they were.
+        if h.is_free() {
+            self.step_save_fresh(tail);
+        } else {
+            self.st.journal.save_header(tail);
+        }
         tail.store(ElemHeader {
             magic: tail.expected_magic(),
             heap: self.addr,
@@ -130,14 +186,35 @@ impl HeapOps<'_> {
             e.next = tail.addr();
             e.size = (at - elem.0) as u64;
         });
+        self.step_end(opened);
         tail
     }
 
     /// Absorbs `b` (adjacent, off any free list) into `a`; erases `b`'s header so stale bytes
-    /// never pass for a header and clean memory stays zero.
+    /// never pass for a header and clean memory stays zero. One journaled step, or part of the
+    /// caller's.
     #[inline]
-    fn join(&mut self, a: Elem, b: Elem) {
+    pub(super) fn join(&mut self, a: Elem, b: Elem) {
         let bh = b.load();
+        let nested = self.st.journal.nested();
+        let opened = self.step_begin();
+        match Elem::from_addr(bh.next) {
+            Some(next) => self.st.journal.save_words(&[
+                a.0 + field::SIZE,
+                a.0 + field::NEXT,
+                a.0 + field::TAIL,
+                next.0 + field::PREV,
+            ]),
+            None => self.st.journal.save_words(&[
+                a.0 + field::SIZE,
+                a.0 + field::NEXT,
+                a.0 + field::TAIL,
+            ]),
+        }
+        if nested {
+            // Erased inside a larger step, which may still be undone: `b` must come back.
+            self.st.journal.save_header(b);
+        }
         match Elem::from_addr(bh.next) {
             Some(next) => next.update(|n| n.prev = a.addr()),
             None => self.st.last = a.addr(),
@@ -147,7 +224,15 @@ impl HeapOps<'_> {
             h.next = bh.next;
             h.flags |= bh.flags;
         });
-        Elem::zero_range(b.0, HEADER_LEN);
+        if nested {
+            Elem::zero_range(b.0, HEADER_LEN);
+        }
+        self.step_end(opened);
+        if !nested {
+            // After the step: nothing links to `b` any more, so a process stopped before this
+            // leaves only a stale header inside free memory (which a recovery marks dirty).
+            Elem::zero_range(b.0, HEADER_LEN);
+        }
     }
 
     /// Merges a free element (on no free list) with the free and parked elements around it;
@@ -193,6 +278,9 @@ impl HeapOps<'_> {
                 self.st.quick.remove(elem, h);
                 if h.is_dirty() {
                     Elem::zero_range(elem.data(), h.size as usize - HEADER_LEN);
+                    // Cleared before the header says so (a recovery marks every free element
+                    // dirty anyway, but the order keeps the header's word true).
+                    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
                 }
                 elem.update(|e| {
                     e.state = ElemState::Free as u8;
@@ -206,17 +294,27 @@ impl HeapOps<'_> {
         true
     }
 
-    /// Takes `elem` out of the address-ordered links.
-    fn unlink(&mut self, elem: Elem) {
+    /// Takes `elem` out of the address-ordered links. One journaled step, or part of the
+    /// caller's.
+    pub(super) fn unlink(&mut self, elem: Elem) {
         let h = elem.load();
-        match Elem::from_addr(h.prev) {
-            Some(prev) => prev.update(|p| p.next = h.next),
-            None => self.st.first = h.next,
-        }
-        match Elem::from_addr(h.next) {
-            Some(next) => next.update(|n| n.prev = h.prev),
-            None => self.st.last = h.prev,
-        }
+        let (prev, next) = (Elem::from_addr(h.prev), Elem::from_addr(h.next));
+        self.step(|ops| {
+            if let Some(prev) = prev {
+                ops.step_save(prev, field::NEXT);
+            }
+            if let Some(next) = next {
+                ops.step_save(next, field::PREV);
+            }
+            match prev {
+                Some(prev) => prev.update(|p| p.next = h.next),
+                None => ops.st.first = h.next,
+            }
+            match next {
+                Some(next) => next.update(|n| n.prev = h.prev),
+                None => ops.st.last = h.prev,
+            }
+        });
     }
 
     /// Hands `[va, va+len)` to the heap as one free element, merged with free neighbours.
@@ -235,6 +333,15 @@ impl HeapOps<'_> {
             Some(p) => p.load().next,
             None => self.st.first,
         };
+        let opened = self.step_begin();
+        // The memory being added is the heap's from now on: its first bytes need not come back.
+        self.step_save_fresh(elem);
+        if let Some(prev) = prev {
+            self.step_save(prev, field::NEXT);
+        }
+        if let Some(next) = Elem::from_addr(next) {
+            self.step_save(next, field::PREV);
+        }
         elem.store(ElemHeader {
             magic: elem.expected_magic(),
             heap: self.addr,
@@ -256,6 +363,7 @@ impl HeapOps<'_> {
             Some(n) => n.update(|h| h.prev = elem.addr()),
             None => self.st.last = elem.addr(),
         }
+        self.step_end(opened);
         self.st.total_bytes += len as u64;
         if flags & elem_flags::RELEASABLE != 0 {
             self.st.releasable_bytes += len as u64;
@@ -390,33 +498,45 @@ impl HeapOps<'_> {
         self.st.alloc_count += 1;
         if front < MIN_SPLIT_LEN {
             // Too little in front for a free element: it becomes padding of this block, and a
-            // pad header just before the data leads back to the real header.
+            // pad header just before the data leads back to the real header. One step: a busy
+            // element with padding but no pad header (or no trailer) is no element.
             let size = elem.load().size;
-            elem.update(|e| {
-                e.state = ElemState::Busy as u8;
-                e.pad = front as u32;
-            });
-            if front > 0 {
-                let pad = Elem(block);
-                pad.store(ElemHeader {
-                    magic: pad.expected_magic(),
-                    heap: self.addr,
-                    size: size - front as u64,
-                    pad: front as u32,
-                    list_index: h.list_index,
-                    state: ElemState::Pad as u8,
-                    flags: h.flags,
-                    ..ElemHeader::default()
+            let pad = (front > 0).then_some(Elem(block));
+            self.step(|ops| {
+                ops.step_save(elem, field::TAIL);
+                if let Some(pad) = pad {
+                    // In the free element's memory: nothing of it needs to come back.
+                    ops.step_save_fresh(pad);
+                }
+                elem.update(|e| {
+                    e.state = ElemState::Busy as u8;
+                    e.pad = front as u32;
                 });
-            }
-            elem.seal(size);
+                if let Some(pad) = pad {
+                    pad.store(ElemHeader {
+                        magic: pad.expected_magic(),
+                        heap: ops.addr,
+                        size: size - front as u64,
+                        pad: front as u32,
+                        list_index: h.list_index,
+                        state: ElemState::Pad as u8,
+                        flags: h.flags,
+                        ..ElemHeader::default()
+                    });
+                }
+                elem.seal(size);
+            });
             return block + HEADER_LEN;
         }
-        let busy = self.split_as(elem, block, ElemState::Busy);
+        // The split and the trailer are one step: a busy element without its trailer is no
+        // element either.
+        self.step(|ops| {
+            let busy = ops.split_as(elem, block, ElemState::Busy);
+            busy.seal(busy.load().size);
+        });
         if !stays_listed {
             self.st.free.insert(elem);
         }
-        busy.seal(busy.load().size);
         block + HEADER_LEN
     }
 
@@ -487,12 +607,20 @@ impl HeapOps<'_> {
     /// block of a socket heap is parked on its quick list, anything else merged at once.
     #[inline(always)]
     pub fn free(&mut self, elem: Elem, h: &ElemHeader) {
-        let h = *h;
+        let mut h = *h;
         let data = data_of(elem, &h);
         if h.pad > 0 {
             // The pad header sits in the block's own data: unmark it so it can never be taken
-            // for a live header again.
-            Elem::zero_range(elem.0 + h.pad as usize, HEADER_LEN);
+            // for a live header again, and the block loses its padding with it (one step: a
+            // padded block without its pad header is no element).
+            let pad = Elem(elem.0 + h.pad as usize);
+            self.step(|ops| {
+                ops.step_save(elem, field::TAIL);
+                elem.update(|e| e.pad = 0);
+            });
+            // No longer anyone's pad header: a stale one inside a block being freed.
+            Elem::zero_range(pad.0, HEADER_LEN);
+            h.pad = 0;
         }
         self.st.alloc_count -= 1;
         annotate::freelike(data as *const u8, 0);
@@ -625,7 +753,7 @@ impl HeapOps<'_> {
         let h = elem.load();
         let old_usable = h.usable_len();
         let needed = HEADER_LEN + h.pad as usize + size + TRAILER_LEN;
-        if (h.size as usize) < needed {
+        let grow_into = if (h.size as usize) < needed {
             let Some(next) = Elem::from_addr(h.next) else {
                 return false;
             };
@@ -645,24 +773,46 @@ impl HeapOps<'_> {
                 return false;
             }
             self.st.free.remove(next, &nh);
-            self.join(elem, next);
-        }
-        let h = elem.load();
-        let spare = h.size as usize - needed;
-        if spare > MIN_SPLIT_LEN {
-            let tail = self.split(elem, elem.0 + needed);
-            // The tail held this block's data (or free memory of unknown state): dirty.
-            tail.update(|t| t.flags |= elem_flags::DIRTY);
+            Some(next)
+        } else {
+            None
+        };
+        // One step from the first header written to the trailer: the block's size, its pad
+        // header's copy of it and its trailer must agree.
+        let pad = (h.pad > 0).then_some(Elem(elem.0 + h.pad as usize));
+        let tail = self.step(|ops| {
+            if let Some(pad) = pad {
+                ops.step_save(pad, field::SIZE);
+            }
+            if let Some(next) = grow_into {
+                ops.join(elem, next);
+            }
+            let spare = elem.load().size as usize - needed;
+            let tail = (spare > MIN_SPLIT_LEN).then(|| {
+                let tail = ops.split(elem, elem.0 + needed);
+                // The tail held this block's data (or free memory of unknown state): dirty.
+                tail.update(|t| t.flags |= elem_flags::DIRTY);
+                tail
+            });
+            let new_size = elem.load().size;
+            if let Some(pad) = pad {
+                pad.update(|p| p.size = new_size - u64::from(h.pad));
+            }
+            if cfg!(feature = "debug") {
+                // The new trailer may land in the block's own data.
+                ops.st
+                    .journal
+                    .save_word(elem.0 + new_size as usize - TRAILER_LEN);
+            }
+            elem.seal(new_size);
+            tail
+        });
+        if let Some(tail) = tail {
             let tail = self.join_free_neighbours(tail);
             self.st.free.insert(tail);
             self.release_pages(tail);
         }
         let new = elem.load();
-        if h.pad > 0 {
-            let size = new.size - u64::from(h.pad);
-            Elem(elem.0 + h.pad as usize).update(|p| p.size = size);
-        }
-        elem.seal(new.size);
         if new.usable_len() != old_usable {
             annotate::resize_in_place(
                 data_of(elem, &h) as *const u8,

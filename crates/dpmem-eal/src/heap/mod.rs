@@ -20,8 +20,10 @@
 //! statistics and dumps read as if every free had merged at once.
 
 mod allocator;
+mod chain_journal;
 mod check;
 pub(crate) mod directory;
+mod directory_repair;
 pub(crate) mod elem;
 mod elements;
 mod external;
@@ -31,6 +33,7 @@ mod heap_box;
 pub(crate) mod malloc_heap;
 mod parking;
 mod quick_lists;
+pub(crate) mod recovery;
 pub(crate) mod state;
 
 use std::fmt::Write as _;
@@ -44,11 +47,14 @@ use crate::shared_name::{decode_str, encode_str};
 use crate::socket::{Socket, EXTERNAL_SOCKET_BASE, SOCKET_ID_ANY};
 pub use allocator::HeapAllocator;
 use directory::{HeapEntry, HeapKind};
+use directory_repair::lock_directory;
 use elem::{elem_flags, Elem, ElemState, CACHE_LINE, HEADER_LEN};
 pub use elements::{HeapElement, HeapElementState};
 pub use global_alloc::DpmemGlobalAlloc;
 pub use heap_box::HeapBox;
 use malloc_heap::{AllocRequest, HeapOps};
+use recovery::lock_heap;
+pub(crate) use state::heap_addr;
 use state::{HeapState, SharedHeap, MAX_HEAPS};
 
 /// The largest request size: rounded up to a cache line it stays at most `isize::MAX / 2`.
@@ -134,7 +140,7 @@ pub struct Heaps<'a> {
 /// The primary calls this before publishing the configuration.
 pub(crate) fn init_primary(memory: &Memory) -> Result<(), EalError> {
     let heaps = Heaps { memory };
-    let mut directory = memory.shared().heap_directory.lock();
+    let mut directory = lock_directory(memory)?;
     for &socket in memory.socket_ids() {
         let shared = heaps.shared_heap(socket).ok_or_else(|| {
             EalError::Limit(format!(
@@ -142,7 +148,7 @@ pub(crate) fn init_primary(memory: &Memory) -> Result<(), EalError> {
             ))
         })?;
         shared.force_unlock();
-        let mut st = shared.lock();
+        let mut st = lock_heap(memory, shared)?;
         st.name = encode_str(&format!("socket_{socket}"))?;
         st.socket_id = socket;
         st.in_use = 1;
@@ -159,7 +165,7 @@ pub(crate) fn init_primary(memory: &Memory) -> Result<(), EalError> {
             let shared = heaps
                 .shared_heap(list.socket.to_raw())
                 .expect("heap created for every socket with lists");
-            let mut st = shared.lock();
+            let mut st = lock_heap(memory, shared)?;
             let mut ops = HeapOps {
                 st: &mut st,
                 addr: heap_addr(shared),
@@ -198,11 +204,6 @@ fn contiguous_runs(memory: &Memory, index: u32) -> Vec<(usize, usize, bool, bool
         }
     }
     runs
-}
-
-#[inline]
-fn heap_addr(shared: &SharedHeap) -> u64 {
-    shared as *const SharedHeap as u64
 }
 
 /// DPDK's integer for a socket a caller named, refusing a node id or external index that no
@@ -247,12 +248,8 @@ impl<'a> Heaps<'a> {
 
     /// [`Heaps::heap_of`] for an external heap's socket id: a look in the directory.
     fn external_heap_of(&self, socket: i32) -> Option<&'a SharedHeap> {
-        let slot = self
-            .memory
-            .shared()
-            .heap_directory
-            .lock()
-            .find_socket(socket)?;
+        // A directory given up (a process died changing it) knows no external heap any more.
+        let slot = lock_directory(self.memory).ok()?.find_socket(socket)?;
         self.memory.shared().heaps.get(slot)
     }
 
@@ -272,7 +269,9 @@ impl<'a> Heaps<'a> {
             .socket_heaps()
             .map(|s| (s as u32, Socket::from_recorded(s)))
             .collect();
-        let dir = self.memory.shared().heap_directory.lock();
+        let Ok(dir) = lock_directory(self.memory) else {
+            return ids;
+        };
         ids.extend(
             dir.entries
                 .iter()
@@ -442,7 +441,7 @@ impl<'a> Heaps<'a> {
     /// Allocates `req` on `socket`'s heap: existing memory first, then new pages. With
     /// `hint_only` the page-size flags are a preference. Returns the data address and whether
     /// the block may hold old data.
-    #[inline]
+    #[inline(always)]
     fn alloc_on(
         &self,
         socket: i32,
@@ -466,7 +465,7 @@ impl<'a> Heaps<'a> {
         hint_only: bool,
         fallback: bool,
     ) -> Result<Option<(usize, bool)>, EalError> {
-        let mut st = shared.lock();
+        let mut st = lock_heap(self.memory, shared)?;
         if st.in_use == 0 || st.socket_id != socket {
             return Ok(None);
         }
@@ -573,7 +572,7 @@ impl<'a> Heaps<'a> {
             let Some(shared) = self.heap_of(s) else {
                 continue;
             };
-            let mut st = shared.lock();
+            let mut st = lock_heap(self.memory, shared)?;
             if st.in_use == 0 || st.socket_id != s {
                 continue;
             }
@@ -695,7 +694,7 @@ impl<'a> Heaps<'a> {
                         not_mapped()
                     });
                 };
-                let st = shared.lock();
+                let st = lock_heap(self.memory, shared)?;
                 // The heap's pages are unmapped only by the heap, under this lock, so a page
                 // seen mapped now stays mapped while its header is read; a secondary first
                 // maps here what the primary changed (under this lock, so it stays right).
@@ -717,7 +716,7 @@ impl<'a> Heaps<'a> {
                     .ok_or_else(|| bad("no heap for its socket"))?;
                 // Pages of this heap are unmapped only by this heap under this lock, so the
                 // header checked mapped above stays mapped while it is read.
-                (shared, shared.lock())
+                (shared, lock_heap(self.memory, shared)?)
             }
         };
         let addr = heap_addr(shared);
@@ -904,7 +903,7 @@ impl<'a> Heaps<'a> {
     fn stats_of(&self, socket: i32) -> Result<HeapStats, EalError> {
         let no_heap = || bad_arg(format!("{} has no heap", Socket::from_recorded(socket)));
         let shared = self.heap_of(socket).ok_or_else(no_heap)?;
-        let mut st = shared.lock();
+        let mut st = lock_heap(self.memory, shared)?;
         if st.in_use == 0 || st.socket_id != socket {
             return Err(no_heap());
         }
@@ -964,7 +963,7 @@ impl<'a> Heaps<'a> {
             let Some(shared) = self.heap_of(socket) else {
                 continue;
             };
-            let st = shared.lock();
+            let st = lock_heap(self.memory, shared)?;
             // An external heap whose memory this process has not attached cannot be walked here.
             if st.in_use == 0 || st.socket_id != socket || self.check_attached(&st).is_err() {
                 continue;
@@ -1004,7 +1003,13 @@ impl<'a> Heaps<'a> {
             let Some(shared) = self.heap_of(socket) else {
                 continue;
             };
-            let st = shared.lock();
+            let st = match lock_heap(self.memory, shared) {
+                Ok(st) => st,
+                Err(e) => {
+                    let _ = writeln!(out, "  ({})", EalError::from(e));
+                    continue;
+                }
+            };
             if st.in_use == 0 || st.socket_id != socket {
                 continue;
             }

@@ -77,8 +77,11 @@ impl HeapOps<'_> {
         // Only the fields that change: copying the whole header in and out costs more.
         let (next, size, flags) = elem.quick_fields();
         self.st.quick.pop_head(list, next, size);
-        elem.set_busy_from_parked();
+        // The trailer first: a parked element does not need one, a busy one does, and a
+        // process stopped between the two must leave a whole element (no journal on this path).
         elem.seal(size);
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+        elem.set_busy_from_parked();
         self.st.alloc_count += 1;
         let data = elem.data();
         if cfg!(feature = "memcheck") {
@@ -266,7 +269,10 @@ mod tests {
 
     /// Bytes parked on socket 0's heap right now.
     fn parked_bytes(eal: &Eal) -> u64 {
-        eal.memory().shared().heaps[0].lock().quick.parked_bytes
+        crate::heap::recovery::lock_heap(eal.memory(), &eal.memory().shared().heaps[0])
+            .unwrap()
+            .quick
+            .parked_bytes
     }
 
     #[test]

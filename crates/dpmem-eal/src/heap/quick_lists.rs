@@ -62,6 +62,13 @@ pub fn list_of(size: u64) -> Option<usize> {
 }
 
 impl QuickLists {
+    /// Empties every list (without touching the elements: a heap's recovery turns them free).
+    pub fn clear(&mut self) {
+        self.heads = [0; QUICK_LIST_COUNT];
+        self.parked_count = 0;
+        self.parked_bytes = 0;
+    }
+
     /// Whether any element is parked.
     #[inline]
     pub fn is_empty(&self) -> bool {

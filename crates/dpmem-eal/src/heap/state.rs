@@ -2,6 +2,7 @@
 //! counters, its free lists and its quick lists. The elements themselves live in the memory
 //! they describe ([`super::elem`]); [`super::malloc_heap`] holds what a locked heap does.
 
+use super::chain_journal::ChainJournal;
 use super::free_index::FreeIndex;
 use super::quick_lists::QuickLists;
 use crate::sync::SharedLocked;
@@ -35,7 +36,17 @@ pub struct HeapState {
     pub free: FreeIndex,
     /// Small blocks freed and not merged yet (socket heaps only).
     pub quick: QuickLists,
+    /// The element headers a change to the chain under way saved, so that the change can be
+    /// undone if its process dies.
+    pub journal: ChainJournal,
 }
 
 /// A heap as it sits in the shared configuration: its lock and its state.
 pub type SharedHeap = SharedLocked<HeapState>;
+
+/// The address of heap `shared` in the shared configuration: what its element headers record
+/// as their heap (the same in every process).
+#[inline]
+pub fn heap_addr(shared: &SharedHeap) -> u64 {
+    shared as *const SharedHeap as u64
+}

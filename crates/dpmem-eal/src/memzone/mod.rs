@@ -16,6 +16,7 @@
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
 
+mod recovery;
 pub(crate) mod table;
 
 use crate::error::EalError;
@@ -30,7 +31,8 @@ use crate::shared_name::{decode_str, encode_str};
 use crate::socket::Socket;
 pub use table::MEMZONE_NAME_LEN;
 
-use table::MemzoneSlot;
+use crate::sync::SharedLockedGuard;
+use table::{MemzoneSlot, MemzoneTable};
 
 /// Memzones the table holds unless configured otherwise (DPDK's `RTE_MAX_MEMZONE`).
 pub const DEFAULT_MAX_MEMZONES: u32 = 2560;
@@ -227,8 +229,7 @@ impl<'a> Memzones<'a> {
             ..
         } = *req;
         let mapping = self.mapping();
-        let shared = &self.memory.shared().memzones;
-        let mut table = shared.lock();
+        let mut table = self.lock_table()?;
         // DPDK's order of checks: room, name, duplicate, then the arguments.
         if table.count >= table.capacity {
             return Err(EalError::MemzoneTableFull {
@@ -343,7 +344,8 @@ impl<'a> Memzones<'a> {
         }
         let mapping = self.mapping();
         let zone = {
-            let table = self.memory.shared().memzones.lock();
+            // A table given up (a process died changing it) finds nothing.
+            let table = self.lock_table().ok()?;
             let idx = table.find(mapping, &encoded)?;
             Memzone::from_slot(&table.read_slot(mapping, idx))
         };
@@ -368,17 +370,22 @@ impl<'a> Memzones<'a> {
         };
         let encoded: [u8; MEMZONE_NAME_LEN] = encode_str(&mz.name).map_err(|_| not_found())?;
         let mapping = self.mapping();
-        let mut table = self.memory.shared().memzones.lock();
+        let mut table = self.lock_table()?;
         let idx = table
             .find(mapping, &encoded)
             .filter(|&idx| table.read_slot(mapping, idx).va == mz.va as u64)
             .ok_or_else(not_found)?;
         let heaps = Heaps::new(self.memory);
         let ptr = std::ptr::NonNull::new(mz.as_ptr()).expect("memzones are never at 0");
-        // SAFETY: the caller's promise: nothing uses the memzone's block any more.
-        unsafe { heaps.free(ptr) }?;
+        // The slot goes before its block: a process killed in between leaves a block nobody
+        // names (leaked), never a memzone naming a block the heap may hand out again. The
+        // block is checked first, so that the free below cannot refuse it.
+        // SAFETY: the memzone's block header is written only by a free of the memzone, which
+        // needs the table lock held here.
+        unsafe { heaps.validate(ptr.as_ptr()) }?;
         table.remove(mapping, idx);
-        Ok(())
+        // SAFETY: the caller's promise: nothing uses the memzone's block any more.
+        unsafe { heaps.free(ptr) }
     }
 
     /// Every memzone, in slot order.
@@ -390,7 +397,9 @@ impl<'a> Memzones<'a> {
     /// reports), in slot order.
     pub(crate) fn list_indexed(&self) -> Vec<(u32, Memzone)> {
         let mapping = self.mapping();
-        let table = self.memory.shared().memzones.lock();
+        let Ok(table) = self.lock_table() else {
+            return Vec::new();
+        };
         (0..table.capacity)
             .map(|idx| (idx, table.read_slot(mapping, idx)))
             .filter(|(_, slot)| slot.in_use())
@@ -408,13 +417,28 @@ impl<'a> Memzones<'a> {
         None
     }
 
+    /// How many memzones there are (0 once the table was given up: a process died changing
+    /// it and it could not be repaired).
     pub fn count(&self) -> u32 {
-        self.memory.shared().memzones.lock().count
+        self.lock_table().map_or(0, |t| t.count)
     }
 
     /// How many memzones the table holds at most.
     pub fn capacity(&self) -> u32 {
-        self.memory.shared().memzones.lock().capacity
+        self.lock_table().map_or(0, |t| t.capacity)
+    }
+
+    /// Locks the memzone table, putting it back in order first when a process died holding
+    /// the lock; the error of a table given up names the dead process. Lock order: the table,
+    /// then a heap.
+    fn lock_table(&self) -> Result<SharedLockedGuard<'a, MemzoneTable>, EalError> {
+        let mapping = self.mapping();
+        let memory = self.memory;
+        memory
+            .shared()
+            .memzones
+            .lock(|table, dead_pid| recovery::recover_table(table, mapping, memory, dead_pid))
+            .map_err(|died| EalError::owner_died("the memzone table", died))
     }
 
     /// Every memzone, as text.

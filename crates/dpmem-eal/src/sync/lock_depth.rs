@@ -20,7 +20,7 @@ pub struct LockDepthScope(());
 impl LockDepthScope {
     #[inline]
     pub fn enter() -> Self {
-        let _ = DEPTH.try_with(|d| d.set(d.get() + 1));
+        enter();
         LockDepthScope(())
     }
 }
@@ -28,8 +28,21 @@ impl LockDepthScope {
 impl Drop for LockDepthScope {
     #[inline]
     fn drop(&mut self) {
-        let _ = DEPTH.try_with(|d| d.set(d.get().saturating_sub(1)));
+        exit();
     }
+}
+
+/// Counts one more lock held by this thread (the lock guards call this and [`exit`] themselves,
+/// which keeps them two words long).
+#[inline(always)]
+pub fn enter() {
+    let _ = DEPTH.try_with(|d| d.set(d.get() + 1));
+}
+
+/// Counts one lock fewer held by this thread.
+#[inline(always)]
+pub fn exit() {
+    let _ = DEPTH.try_with(|d| d.set(d.get().saturating_sub(1)));
 }
 
 /// Whether this thread holds a dpmem lock (or is inside the global allocator's heap path).

@@ -10,13 +10,28 @@
 //! case the swap fails anyway and the walk restarts. Nodes are never unmapped while the
 //! pool lives, so reading a stale node's `next` is harmless.
 //!
-//! The spinlocked form is an array and a length behind a spinlock.
+//! The spinlocked form is an array and a length behind a spinlock. The lock word holds the
+//! [`ProcessToken`] of the process in the section, so that a process can die in it without
+//! stopping the others: a locker that has spun [`DEAD_HOLDER_CHECK_AFTER`] asks the kernel
+//! whether the holder lives, and takes a dead holder's lock over with one compare-and-swap of
+//! the word it saw (a dead process never writes it again, so one locker wins). Nothing needs
+//! repairing then: the section writes the length once, at its end, so the stack holds exactly
+//! what it held before the dead process's last put or get, or after it; the objects that put or
+//! get was moving are lost with the process, as those in its cache are.
+//!
+//! The lock-free form survives a death too, losing only what the dead process held: a process
+//! killed after it reserved nodes (by lowering a list's length) and before it swapped them out
+//! leaves the length lower than the list, and one killed between the two lists holds its nodes
+//! off both; either way the nodes and the objects it was moving leave circulation together.
 
 use core::mem::size_of;
 use core::ptr::NonNull;
 
+use std::time::{Duration, Instant};
+
 use dpmem_eal::memzone::Memzone;
 use dpmem_eal::Eal;
+use dpmem_sys::process_token::ProcessToken;
 use portable_atomic::AtomicU128;
 
 use super::PoolContext;
@@ -26,6 +41,13 @@ use crate::sync::{spin_wait, AtomicU32, AtomicU64, Ordering};
 pub(crate) const STACK_PREFIX: &str = "STK_";
 
 const STACK_MAGIC: u64 = 0x6470_6d65_6d53_544b;
+
+/// How long a locker spins on the locked form before it asks whether the holder is alive (a
+/// section takes well under a microsecond; a holder this slow was preempted, or is dead).
+pub(crate) const DEAD_HOLDER_CHECK_AFTER: Duration = Duration::from_millis(10);
+
+/// Spins between looks at the clock while the lock is held.
+const SPINS_PER_CLOCK_LOOK: u32 = 1024;
 
 /// How a stack synchronises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +84,7 @@ struct StackHeader {
     kind: u32,
     used: ListHead,
     free: ListHead,
+    /// The locked form's lock: 0, or the [`ProcessToken`] of the process in the section.
     lock: AtomicU32,
     /// Objects held by the locked form (its array is the nodes' `data` words).
     locked_len: AtomicU32,
@@ -306,18 +329,75 @@ impl<'eal> StackStore<'eal> {
 
     fn locked<R>(&self, f: impl FnOnce(&StackHeader, &mut u32) -> R) -> R {
         let h = self.header();
-        while h
-            .lock
-            .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
+        let me = ProcessToken::own().raw();
+        if h.lock
+            .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            spin_wait();
+            self.lock_contended(me);
         }
         let mut len = h.locked_len.load(Ordering::Relaxed);
         let r = f(h, &mut len);
         h.locked_len.store(len, Ordering::Relaxed);
         h.lock.store(0, Ordering::Release);
         r
+    }
+
+    /// Spins until the locked form's lock is this process's (`me`), taking it over from a holder
+    /// that died in the section.
+    #[cold]
+    fn lock_contended(&self, me: u32) {
+        let h = self.header();
+        let mut spins = 0u32;
+        let mut since: Option<Instant> = None;
+        loop {
+            let seen = h.lock.load(Ordering::Relaxed);
+            if seen == 0 {
+                if h.lock
+                    .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return;
+                }
+                continue;
+            }
+            spin_wait();
+            spins = spins.wrapping_add(1);
+            if !spins.is_multiple_of(SPINS_PER_CLOCK_LOOK) {
+                continue;
+            }
+            let started = *since.get_or_insert_with(Instant::now);
+            if started.elapsed() < DEAD_HOLDER_CHECK_AFTER {
+                continue;
+            }
+            since = None;
+            let holder = ProcessToken::from_raw(seen);
+            if holder.is_alive() {
+                // A holder that slow lost its CPU: let it have one.
+                std::thread::yield_now();
+                continue;
+            }
+            // The word still naming the dead holder proves nobody took over before.
+            if h.lock
+                .compare_exchange(seen, me, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                dpmem_eal::lock_recovery::record_takeover(
+                    &format!("the stack of mempool {:?}", self.pool_name()),
+                    holder.pid(),
+                    Ok("its length is written in one store at the end of a section, so it is whole; the objects the dead process was putting or getting are lost with it"),
+                );
+                return;
+            }
+        }
+    }
+
+    /// The name of the pool whose stack this is.
+    fn pool_name(&self) -> &str {
+        self.zone
+            .name
+            .strip_prefix(STACK_PREFIX)
+            .unwrap_or(&self.zone.name)
     }
 
     /// Takes `n` nodes off `list`: the chain `first ..= last`, still linked in order.
