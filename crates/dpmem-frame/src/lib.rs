@@ -16,6 +16,16 @@
 //!   ST 2110-20 header per packet and chains behind it a buffer attached to the frame's
 //!   bytes; payloads crossing a break in device addresses are copied; ST 2022-7 redundancy
 //!   sends a second header over the same bytes.
+//! - **External frames**: an application that brings its own frame memory maps it for I/O
+//!   ([`DmaMapping`], [`dma_map`]: registered with the EAL as external memory, each page's
+//!   device address known) and lends frames from it ([`ExternalFrame`]) to a session built
+//!   with external slots; [`TxSession::transmit_external`] sends them in place under the
+//!   same reference protocol and hands each back through its own "done", exactly once,
+//!   never freeing it.
+//! - **NUMA stays visible**: sessions take their memory from their port's socket
+//!   ([`PortSocket`]) or the one their builder names; when that socket has no memory they
+//!   fall back to any socket, as MTL does, but count it ([`NumaPlacement`], on both
+//!   [`TxSession::numa`] and [`RxSession::numa`]), or refuse when told not to.
 //! - **Ports** move the chains as a NIC does, releasing each only once its bytes are out:
 //!   [`LoopbackPort`] copies each chain's segments into one buffer of an RX pool and queues
 //!   it on a bounded RX queue; [`UdpPort`] sends them over a kernel UDP socket
@@ -31,13 +41,18 @@
 //! The frame's shared info callback is a function address: packets of a session are
 //! released in the session's process.
 
+mod dma_mapping;
 mod done;
 mod error;
+mod external_frame;
 mod format;
 mod frame;
 mod frame_id;
 pub mod header;
+mod lend;
+mod lent_frames;
 mod memory;
+mod numa;
 mod packetise;
 mod port;
 mod rx;
@@ -45,12 +60,16 @@ mod session;
 mod slot;
 mod sync;
 
+pub use dma_mapping::{dma_map, dma_unmap, DmaMapping};
 pub use done::DoneCallback;
 pub use error::FrameError;
+pub use external_frame::ExternalFrame;
 pub use format::{St20Format, MAX_PACKETS_PER_FRAME, RTP_CLOCK_HZ};
 pub use frame::FrameMut;
 pub use frame_id::FrameId;
 pub use header::{HeaderTemplate, PacketFields, StreamAddress, HEADER_LEN};
+pub use lent_frames::ExternalDoneCallback;
+pub use numa::{NumaPlacement, PortSocket};
 pub use packetise::{PacketSink, TxReport};
 pub use port::{
     rx_pool, LoopbackPort, PortDrops, PortError, PortStats, RxPort, SocketBuffers, UdpPort,

@@ -19,7 +19,7 @@ use crate::frame_id::FrameId;
 use crate::header::{PacketFields, HEADER_LEN};
 use crate::memory::FrameMemory;
 use crate::session::TxSession;
-use crate::slot::PacketiseRef;
+use crate::slot::{FrameSlot, PacketiseRef};
 
 /// Where packets go: a port, a queue, a test's completion thread. A packet's references are
 /// released when it is dropped, which is what lets its frame complete.
@@ -100,7 +100,19 @@ impl<'eal> TxSession<'eal> {
             return Err(FrameError::UnknownFrame(frame.id()));
         }
         let index = frame.into_id() as usize;
-        let (slot, memory) = (&self.slots[index], &self.memory[index]);
+        self.packetise_slot(&self.slots[index], &self.memory[index], primary, redundant)
+    }
+
+    /// Packetises the frame of `slot`, owned by the caller (claimed), whose pages `memory`
+    /// describes: one of the session's own frames or one lent to it.
+    pub(crate) fn packetise_slot<'s>(
+        &'s self,
+        slot: &'s FrameSlot,
+        memory: &FrameMemory,
+        primary: &mut dyn PacketSink<'s>,
+        redundant: Option<&mut dyn PacketSink<'s>>,
+    ) -> Result<TxReport, FrameError> {
+        let index = slot.id() as usize;
         let format = &self.format;
         let total = format.packets_per_frame();
         let paths = 1 + redundant.is_some() as u32;

@@ -4,9 +4,11 @@
 //!
 //! The session owns a fixed set of frame buffers in the EAL's memory on its socket, a pool
 //! of header buffers, a pool of zero-room buffers for payloads attached to frames, and a
-//! pool of data buffers for payloads that must be copied. Packets borrow the session, so it
-//! cannot go while any is alive; a frame whose packets were leaked stays in flight, and the
-//! session then leaks its memory rather than free what a packet may still point into.
+//! pool of data buffers for payloads that must be copied; and, when built to take frames the
+//! application lends, a slot per lent frame that may be in flight at once (`lend.rs`).
+//! Packets borrow the session, so it cannot go while any is alive; a frame whose packets
+//! were leaked stays in flight, and the session then leaks its memory rather than free what
+//! a packet may still point into.
 
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -17,11 +19,14 @@ use dpmem_mbuf::{PktmbufPool, HEADROOM};
 
 use crate::done::{DoneCallback, DoneQueue};
 use crate::error::FrameError;
+use crate::external_frame::ExternalFrame;
 use crate::format::St20Format;
 use crate::frame::FrameMut;
 use crate::frame_id::FrameId;
 use crate::header::{HeaderTemplate, StreamAddress, HEADER_LEN};
-use crate::memory::FrameMemory;
+use crate::lent_frames::{ExternalDoneCallback, LentFrames};
+use crate::memory::{free_frame, FrameMemory};
+use crate::numa::{pool_socket, NumaPlacement, Placer, PortSocket};
 use crate::slot::{new_slots, FrameSlot, FrameState};
 
 /// Packets handed to a sink at once unless set.
@@ -35,12 +40,16 @@ pub struct TxSessionBuilder<'n> {
     frames: u16,
     frame_len: Option<usize>,
     socket: Socket,
+    port_socket: Socket,
+    numa_fallback: bool,
     address: StreamAddress,
     burst: usize,
     header_pool: Option<u32>,
     payload_pool: Option<u32>,
     copy_pool: Option<u32>,
     on_done: Option<DoneCallback>,
+    external_frames: u16,
+    on_external_done: Option<ExternalDoneCallback>,
 }
 
 impl std::fmt::Debug for TxSessionBuilder<'_> {
@@ -49,6 +58,7 @@ impl std::fmt::Debug for TxSessionBuilder<'_> {
             .field("name", &self.name)
             .field("format", &self.format)
             .field("frames", &self.frames)
+            .field("external_frames", &self.external_frames)
             .finish_non_exhaustive()
     }
 }
@@ -60,7 +70,7 @@ impl<'n> TxSessionBuilder<'n> {
         self
     }
 
-    /// Frame buffers (3 unless set).
+    /// Frame buffers (3 unless set; 0 is allowed when the session takes external frames).
     pub fn frames(mut self, frames: u16) -> Self {
         self.frames = frames;
         self
@@ -72,9 +82,45 @@ impl<'n> TxSessionBuilder<'n> {
         self
     }
 
-    /// Where the frames and pools come from ([`Socket::Any`] unless set).
+    /// Where the frames and pools come from when the port does not say
+    /// ([`Socket::Any`] unless set).
     pub fn socket(mut self, socket: Socket) -> Self {
         self.socket = socket;
+        self
+    }
+
+    /// The port the session sends on: its socket (that of the lcore that opened it), when
+    /// known, is where the frames and pools come from, before [`socket`](Self::socket).
+    pub fn port(mut self, port: &impl PortSocket) -> Self {
+        self.port_socket = port.socket();
+        self
+    }
+
+    /// Whether memory may come from another socket when the session's has none (true unless
+    /// set; each time it does is counted in [`TxSession::numa`]). Forbidden, such a session
+    /// is refused with [`FrameError::NoMemoryOnSocket`].
+    pub fn numa_fallback(mut self, allowed: bool) -> Self {
+        self.numa_fallback = allowed;
+        self
+    }
+
+    /// Slots for frames the application lends ([`TxSession::transmit_external`]): how many
+    /// may be in flight at once (0 unless set). Their payloads that cross a break in device
+    /// addresses are copied from the copy pool too, whose default counts only the session's
+    /// own frames: set [`copy_pool`](Self::copy_pool) for lent memory of small pages in
+    /// physical-address mode.
+    pub fn external_frames(mut self, slots: u16) -> Self {
+        self.external_frames = slots;
+        self
+    }
+
+    /// Runs on the thread that releases a lent frame's last reference, with the frame as it
+    /// was lent, before its slot is free.
+    pub fn on_external_done(
+        mut self,
+        callback: impl Fn(ExternalFrame) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_external_done = Some(Box::new(callback));
         self
     }
 
@@ -115,8 +161,9 @@ impl<'n> TxSessionBuilder<'n> {
     }
 
     /// Makes the session. Refused, with nothing made: a format that cannot be sent, no frame
-    /// buffers, buffers shorter than a frame, a burst of 0 or a pool smaller than one burst
-    /// of what it holds; and whatever the EAL refuses (names, memory).
+    /// buffers (own or external), buffers shorter than a frame, a burst of 0 or a pool
+    /// smaller than one burst of what it holds, a socket without memory when fallback is
+    /// forbidden; and whatever the EAL refuses (names, memory).
     pub fn create<'eal>(self, eal: &'eal Eal) -> Result<TxSession<'eal>, FrameError> {
         let format = self.format;
         format.validate()?;
@@ -128,10 +175,12 @@ impl<'n> TxSessionBuilder<'n> {
                 needed,
             });
         }
-        if self.frames == 0 || self.frames == u16::MAX {
+        let no_frames = self.frames == 0 && self.external_frames == 0;
+        if no_frames || self.frames == u16::MAX || self.external_frames == u16::MAX {
             return Err(FrameError::InvalidFormat(format!(
-                "{} frame buffers (1 to {} can be had)",
+                "{} frame buffers and {} external frame slots (1 to {} of either can be had)",
                 self.frames,
+                self.external_frames,
                 u16::MAX - 1
             )));
         }
@@ -142,9 +191,10 @@ impl<'n> TxSessionBuilder<'n> {
             )));
         }
         let per_frame = format.packets_per_frame();
+        let all_frames = (u32::from(self.frames) + u32::from(self.external_frames)).min(4);
         let headers = self
             .header_pool
-            .unwrap_or(2 * per_frame * u32::from(self.frames.min(4)) + self.burst as u32);
+            .unwrap_or(2 * per_frame * all_frames + self.burst as u32);
         let payloads = self.payload_pool.unwrap_or(headers);
         for (pool, n) in [("header", headers), ("payload", payloads)] {
             check_pool(pool, n, self.burst)?;
@@ -152,23 +202,26 @@ impl<'n> TxSessionBuilder<'n> {
         if let Some(n) = self.copy_pool {
             check_pool("copy", n, self.burst)?;
         }
+        let mut placer = Placer::new(eal, self.port_socket, self.socket, self.numa_fallback);
         let mut memory = Vec::with_capacity(self.frames as usize);
         let made = (|| {
             for i in 0..self.frames {
                 let name = format!("{}.f{i}", self.name);
-                memory.push(FrameMemory::reserve(
-                    eal,
-                    &name,
-                    frame_len,
-                    self.socket,
-                    &format,
-                )?);
+                memory.push(reserve_frame(eal, &mut placer, &name, frame_len, &format)?);
             }
             let crossings: u32 = memory.iter().map(FrameMemory::crossings).sum();
             let copies = self
                 .copy_pool
                 .unwrap_or(2 * crossings + 2 * self.burst as u32);
-            let pools = make_pools(eal, &self, headers, payloads, copies, format.payload_len)?;
+            let pools = make_pools(
+                eal,
+                &mut placer,
+                &self,
+                headers,
+                payloads,
+                copies,
+                format.payload_len,
+            )?;
             Ok::<_, FrameError>(pools)
         })();
         let pools = match made {
@@ -176,13 +229,17 @@ impl<'n> TxSessionBuilder<'n> {
             Err(e) => {
                 for m in &memory {
                     // SAFETY: just reserved, nothing points into it.
-                    let _ = unsafe { eal.memzones().free(m.zone()) };
+                    unsafe { free_frame(eal, m) };
                 }
                 return Err(e);
             }
         };
         let [header_pool, payload_pool, copy_pool] = pools;
         let done = Arc::new(DoneQueue::new(self.on_done));
+        let external_done = Arc::new(DoneQueue::Lent(LentFrames::new(
+            self.external_frames,
+            self.on_external_done,
+        )));
         Ok(TxSession {
             eal,
             format,
@@ -194,6 +251,9 @@ impl<'n> TxSessionBuilder<'n> {
             slots: new_slots(self.frames, &done),
             memory,
             done,
+            external_slots: new_slots(self.external_frames, &external_done),
+            external_done,
+            numa: placer.placement(),
             next_claim: AtomicU32::new(0),
             next_seq: AtomicU32::new(0),
             frames_sent: AtomicU64::new(0),
@@ -212,9 +272,28 @@ fn check_pool(pool: &'static str, n: u32, burst: usize) -> Result<(), FrameError
     Ok(())
 }
 
+/// A frame buffer called `name` of `len` bytes, on the session's socket or as its placer
+/// allows.
+fn reserve_frame(
+    eal: &Eal,
+    placer: &mut Placer<'_>,
+    name: &str,
+    len: usize,
+    format: &St20Format,
+) -> Result<FrameMemory, FrameError> {
+    placer.place(
+        &format!("frame buffer {name:?} of {len} bytes"),
+        |socket| FrameMemory::reserve(eal, name, len, socket, format),
+        |m| m.zone().map_or(Socket::Any, |z| z.socket),
+        // SAFETY: just reserved, nothing points into it.
+        |m| unsafe { free_frame(eal, &m) },
+    )
+}
+
 /// The header, payload and copy pools, or none of them.
 fn make_pools<'eal>(
     eal: &'eal Eal,
+    placer: &mut Placer<'_>,
     b: &TxSessionBuilder<'_>,
     headers: u32,
     payloads: u32,
@@ -230,18 +309,27 @@ fn make_pools<'eal>(
     for (suffix, n, room) in specs {
         let name = format!("{}.{suffix}", b.name);
         let cache = if n >= 512 { 64 } else { 0 };
-        let pool = PktmbufPool::builder(&name, n)
-            .cache_size(cache)
-            .data_room(room)
-            .socket(b.socket)
-            .create(eal);
+        let pool = placer.place(
+            &format!("packet buffer pool {name:?} of {n} buffers"),
+            |socket| {
+                Ok(PktmbufPool::builder(&name, n)
+                    .cache_size(cache)
+                    .data_room(room)
+                    .socket(socket)
+                    .create(eal)?)
+            },
+            |pool| pool_socket(eal, pool),
+            |pool| {
+                let _ = pool.free();
+            },
+        );
         match pool {
             Ok(pool) => made.push(pool),
             Err(e) => {
                 for pool in made {
                     let _ = pool.free();
                 }
-                return Err(e.into());
+                return Err(e);
             }
         }
     }
@@ -260,6 +348,11 @@ pub struct TxSession<'eal> {
     pub(crate) slots: Box<[FrameSlot]>,
     pub(crate) memory: Vec<FrameMemory>,
     done: Arc<DoneQueue>,
+    /// One slot per lent frame that may be in flight at once; their "done" hands the frame
+    /// lent back (`external_done` is a queue of lent frames).
+    pub(crate) external_slots: Box<[FrameSlot]>,
+    external_done: Arc<DoneQueue>,
+    numa: NumaPlacement,
     next_claim: AtomicU32,
     pub(crate) next_seq: AtomicU32,
     pub(crate) frames_sent: AtomicU64,
@@ -295,12 +388,16 @@ impl<'eal> TxSession<'eal> {
             frames: 3,
             frame_len: None,
             socket: Socket::Any,
+            port_socket: Socket::Any,
+            numa_fallback: true,
             address: StreamAddress::default(),
             burst: DEFAULT_BURST,
             header_pool: None,
             payload_pool: None,
             copy_pool: None,
             on_done: None,
+            external_frames: 0,
+            on_external_done: None,
         }
     }
 
@@ -406,13 +503,52 @@ impl<'eal> TxSession<'eal> {
     pub fn copy_pool(&self) -> &PktmbufPool<'eal> {
         &self.copy_pool
     }
+
+    /// Where the session's memory was asked for and how much of it had to come from another
+    /// socket.
+    pub fn numa(&self) -> NumaPlacement {
+        self.numa
+    }
+
+    /// The frames lent to the session ([`transmit_external`](Self::transmit_external)) and
+    /// not yet returned.
+    pub fn lent_frames(&self) -> Vec<ExternalFrame> {
+        self.lent().held()
+    }
+
+    /// Whether lending `frame` now would be refused because its bytes are still in flight.
+    pub fn is_lent(&self, frame: &ExternalFrame) -> bool {
+        self.lent().overlapping_held(frame).is_some()
+    }
+
+    /// Moves the lent frames returned since the last call into `out`, oldest first.
+    pub fn take_external_done(&self, out: &mut Vec<ExternalFrame>) {
+        self.lent().drain_into(out);
+    }
+
+    /// Lent frames returned since the session began.
+    pub fn external_frames_done(&self) -> u64 {
+        self.external_done.done_count()
+    }
+
+    /// Slots for lent frames.
+    pub fn external_slot_count(&self) -> u16 {
+        self.external_slots.len() as u16
+    }
+
+    pub(crate) fn lent(&self) -> &LentFrames {
+        self.external_done
+            .lent()
+            .expect("the external slots report to a queue of lent frames")
+    }
 }
 
 impl Drop for TxSession<'_> {
     fn drop(&mut self) {
         // Packets borrow the session, so none is alive now, unless one was leaked: then its
         // frame is still in flight and nothing it may point into is freed.
-        if self.slots.iter().any(|s| s.state() == FrameState::InFlight) {
+        let slots = self.slots.iter().chain(self.external_slots.iter());
+        if slots.clone().any(|s| s.state() == FrameState::InFlight) {
             return;
         }
         // SAFETY: taken once, here, and never used again; no packet remains.
@@ -425,10 +561,11 @@ impl Drop for TxSession<'_> {
         for pool in pools {
             let _ = pool.free();
         }
+        // No frame is in flight or owned (a `FrameMut` borrows the session), so nothing points
+        // into the frame buffers. Lent frames are the application's: never freed here.
         for m in &self.memory {
-            // SAFETY: no frame is in flight or owned (a `FrameMut` borrows the session), so
-            // nothing points into the frame buffers.
-            let _ = unsafe { self.eal.memzones().free(m.zone()) };
+            // SAFETY: as above.
+            unsafe { free_frame(self.eal, m) };
         }
     }
 }

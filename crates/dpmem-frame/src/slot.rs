@@ -189,8 +189,13 @@ mod loom_models {
     //! releases them at any time; then the builder gives back its reference and, like an
     //! application, claims the frame again and rewrites it. "Done" must run exactly once,
     //! never before the builder has finished, and the rewrite must be ordered after the
-    //! completion's reads.
+    //! completion's reads. The same holds for a frame the application lent
+    //! ([`LentFrames`]): its slot is taken by a lend, "done" hands back the frame lent, once,
+    //! and lending it again succeeds only after that.
     use super::*;
+    use crate::external_frame::ExternalFrame;
+    use crate::lend::lend_slot;
+    use crate::lent_frames::LentFrames;
     use loom::cell::UnsafeCell;
     use loom::sync::atomic::AtomicBool;
     use loom::sync::Arc as LoomArc;
@@ -285,6 +290,72 @@ mod loom_models {
     #[test]
     fn done_runs_once_after_the_last_packet_and_the_packetiser() {
         run(true);
+    }
+
+    #[test]
+    fn a_lent_frame_comes_back_once_after_its_last_packet_and_only_then_is_lent_again() {
+        loom::model(|| {
+            let frame = LoomArc::new(Frame {
+                bytes: UnsafeCell::new(0),
+                packetised: AtomicBool::new(false),
+                early: AtomicBool::new(false),
+            });
+            let lent = ExternalFrame {
+                va: 0x1000,
+                iova: dpmem_eal::Iova::new(0x1000).unwrap(),
+                len: 4,
+                opaque: 7,
+            };
+            let seen = frame.clone();
+            let done = Arc::new(DoneQueue::Lent(LentFrames::new(
+                1,
+                Some(Box::new(move |back: ExternalFrame| {
+                    if back != lent || !seen.packetised.load(Ordering::Relaxed) {
+                        seen.early.store(true, Ordering::Relaxed);
+                    }
+                })),
+            )));
+            let table = done.lent().unwrap();
+            let slots = new_slots(1, &done);
+            let index = lend_slot(table, &slots, lent).unwrap();
+            // SAFETY: the application wrote its frame before lending it; nothing reads it yet.
+            frame.bytes.with_mut(|b| unsafe { *b = 1 });
+            let (tx, rx) = loom::sync::mpsc::channel::<Packet>();
+            let completion_frame = frame.clone();
+            let completion = loom::thread::spawn(move || {
+                for _ in 0..2 {
+                    let packet = rx.recv().unwrap();
+                    // SAFETY (test only): a packet reads the frame while it holds its reference.
+                    completion_frame
+                        .bytes
+                        .with(|b| assert_eq!(unsafe { *b }, 1));
+                    // SAFETY: the packet's reference; the callback is this process's.
+                    unsafe { ExtSharedInfo::release(packet.0, core::ptr::null_mut()) };
+                }
+            });
+            {
+                let mut builder = slots[index].begin_transmit(2);
+                for _ in 0..2 {
+                    tx.send(Packet(builder.take_reference().unwrap())).unwrap();
+                }
+                frame.packetised.store(true, Ordering::Relaxed);
+            }
+            // The same frame again: refused while in flight, taken once it came back.
+            while lend_slot(table, &slots, lent).is_err() {
+                loom::thread::yield_now();
+            }
+            // SAFETY (test only): lent again only after "done": loom checks this write follows
+            // the completion's reads.
+            frame.bytes.with_mut(|b| unsafe { *b = 2 });
+            completion.join().unwrap();
+            assert!(
+                !frame.early.load(Ordering::Relaxed),
+                "returned early or wrong"
+            );
+            assert_eq!(done.done_count(), 1);
+            assert_eq!(table.held(), [lent]);
+            drop(slots);
+        });
     }
 
     /// Without the builder's reference the last completion can finish the frame while the

@@ -90,7 +90,10 @@
 //!   a time), with MTL's borrowing layer for received packets.
 //! - [`frame`]: media frames as MTL moves them: [`TxSession`] hands out frames and
 //!   packetises them for SMPTE ST 2110-20 without copying, "done" once per frame, after its
-//!   last packet.
+//!   last packet; frames the application lends from memory it mapped for I/O
+//!   ([`DmaMapping`], [`ExternalFrame`]) go out the same way and come back the same way;
+//!   sessions report when their memory had to come from another NUMA socket
+//!   ([`NumaPlacement`]).
 //! - [`mbuf`]: packet buffers — [`PktmbufPool`] (plain and pinned external memory) and the
 //!   owning [`Mbuf`] handle: chains, clones, copies, external buffers, a zero-copy `Bytes`.
 //!
@@ -119,7 +122,10 @@ pub use dpmem_eal::{
     MemzoneFlags, Memzones, Socket,
 };
 #[doc(inline)]
-pub use dpmem_frame::{FrameError, FrameMut, PacketSink, St20Format, TxSession};
+pub use dpmem_frame::{
+    DmaMapping, ExternalFrame, FrameError, FrameMut, NumaPlacement, PacketSink, St20Format,
+    TxSession,
+};
 #[doc(inline)]
 pub use dpmem_mbuf::{ExternalBuffer, Mbuf, MbufError, PktmbufPool};
 #[doc(inline)]

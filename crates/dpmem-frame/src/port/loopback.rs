@@ -8,8 +8,10 @@
 
 use std::collections::VecDeque;
 
+use dpmem_eal::Socket;
 use dpmem_mbuf::{Mbuf, PktmbufPool};
 
+use crate::numa::PortSocket;
 use crate::packetise::PacketSink;
 use crate::port::error::PortError;
 use crate::port::rx_pool::packet_room;
@@ -30,6 +32,8 @@ pub struct LoopbackPort<'rx> {
     queue: VecDeque<Mbuf<'rx>>,
     queue_size: usize,
     stats: PortStats,
+    /// The socket of the thread that opened the port.
+    socket: Socket,
 }
 
 impl std::fmt::Debug for LoopbackPort<'_> {
@@ -39,14 +43,16 @@ impl std::fmt::Debug for LoopbackPort<'_> {
             .field("queued", &self.queue.len())
             .field("queue_size", &self.queue_size)
             .field("stats", &self.stats)
+            .field("socket", &self.socket)
             .finish()
     }
 }
 
 impl<'rx> LoopbackPort<'rx> {
     /// A port receiving into buffers of `rx_pool`, with an RX queue of `queue_size` packets
-    /// ([`DEFAULT_RX_QUEUE`] is a fair choice). Refused: a queue of 0, a pool whose buffers
-    /// cannot hold a packet header.
+    /// ([`DEFAULT_RX_QUEUE`] is a fair choice), on the socket of the calling lcore or
+    /// thread ([`PortSocket`]). Refused: a queue of 0, a pool whose buffers cannot hold a
+    /// packet header.
     pub fn new(rx_pool: &'rx PktmbufPool<'_>, queue_size: usize) -> Result<Self, PortError> {
         if queue_size == 0 {
             return Err(PortError::InvalidSetting(
@@ -60,6 +66,7 @@ impl<'rx> LoopbackPort<'rx> {
             queue: VecDeque::with_capacity(queue_size),
             queue_size,
             stats: PortStats::default(),
+            socket: dpmem_eal::lcore::socket_id(),
         })
     }
 
@@ -128,5 +135,11 @@ impl<'rx> RxPort<'rx> for LoopbackPort<'rx> {
 
     fn stats(&self) -> PortStats {
         self.stats
+    }
+}
+
+impl PortSocket for LoopbackPort<'_> {
+    fn socket(&self) -> Socket {
+        self.socket
     }
 }

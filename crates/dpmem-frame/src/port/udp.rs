@@ -19,10 +19,12 @@
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use dpmem_eal::Socket;
 use dpmem_mbuf::{Mbuf, PktmbufPool};
 use dpmem_sys::error::Errno;
 use dpmem_sys::udp::{ReceivedDatagram, SocketBuffers, UdpSocket, MAX_BATCH};
 
+use crate::numa::PortSocket;
 use crate::packetise::PacketSink;
 use crate::port::error::PortError;
 use crate::port::rx_pool::packet_room;
@@ -66,7 +68,8 @@ impl UdpPortBuilder {
         self
     }
 
-    /// Opens the port, receiving into buffers of `rx_pool`. Refused, with nothing left open:
+    /// Opens the port, receiving into buffers of `rx_pool`, on the socket of the calling
+    /// lcore or thread ([`PortSocket`]). Refused, with nothing left open:
     /// an address that cannot be bound (in use, not this machine's, privileged), a pool whose
     /// buffers cannot hold a packet header.
     pub fn open<'rx>(self, rx_pool: &'rx PktmbufPool<'_>) -> Result<UdpPort<'rx>, PortError> {
@@ -85,6 +88,7 @@ impl UdpPortBuilder {
             stats: PortStats::default(),
             received: Vec::new(),
             scratch: Vec::new(),
+            numa_socket: dpmem_eal::lcore::socket_id(),
         })
     }
 }
@@ -105,6 +109,8 @@ pub struct UdpPort<'rx> {
     received: Vec<ReceivedDatagram>,
     /// Where datagrams go that no RX buffer can be had for.
     scratch: Vec<u8>,
+    /// The NUMA socket of the thread that opened the port.
+    numa_socket: Socket,
 }
 
 impl std::fmt::Debug for UdpPort<'_> {
@@ -115,6 +121,7 @@ impl std::fmt::Debug for UdpPort<'_> {
             .field("rx_pool", &self.rx_pool.name())
             .field("buffers", &self.buffers)
             .field("stats", &self.stats)
+            .field("numa_socket", &self.numa_socket)
             .finish()
     }
 }
@@ -316,5 +323,12 @@ impl<'rx> RxPort<'rx> for UdpPort<'rx> {
         let mut stats = self.stats;
         stats.drops.rx_kernel = self.socket.kernel_drops().map_or(0, u64::from);
         stats
+    }
+}
+
+impl PortSocket for UdpPort<'_> {
+    /// The NUMA socket (not the UDP one) the port was opened on.
+    fn socket(&self) -> Socket {
+        self.numa_socket
     }
 }

@@ -7,7 +7,8 @@ use dpmem_eal::{Eal, Socket};
 use crate::error::FrameError;
 use crate::format::St20Format;
 use crate::frame_id::FrameId;
-use crate::memory::FrameMemory;
+use crate::memory::{free_frame, FrameMemory};
+use crate::numa::Placer;
 use crate::rx::frame_states::FrameStates;
 
 #[derive(Debug)]
@@ -20,26 +21,32 @@ pub(crate) struct FrameBuffers<'eal> {
 }
 
 impl<'eal> FrameBuffers<'eal> {
-    /// `n` buffers of one frame of `format` each, named `name.f0`, `name.f1`, ... on
-    /// `socket`; none when one cannot be had.
+    /// `n` buffers of one frame of `format` each, named `name.f0`, `name.f1`, ... on the
+    /// placer's socket (or as it allows); none when one cannot be had.
     pub(crate) fn reserve(
         eal: &'eal Eal,
+        placer: &mut Placer<'_>,
         name: &str,
         n: u16,
-        socket: Socket,
         format: &St20Format,
     ) -> Result<FrameBuffers<'eal>, FrameError> {
         let frame_size = format.frame_size();
         let mut memory = Vec::with_capacity(usize::from(n));
         for i in 0..n {
-            let reserved =
-                FrameMemory::reserve(eal, &format!("{name}.f{i}"), frame_size, socket, format);
+            let name = format!("{name}.f{i}");
+            let reserved = placer.place(
+                &format!("frame buffer {name:?} of {frame_size} bytes"),
+                |socket| FrameMemory::reserve(eal, &name, frame_size, socket, format),
+                |m| m.zone().map_or(Socket::Any, |z| z.socket),
+                // SAFETY: just reserved; nothing points into it.
+                |m| unsafe { free_frame(eal, &m) },
+            );
             match reserved {
                 Ok(m) => memory.push(m),
                 Err(e) => {
                     for m in &memory {
                         // SAFETY: just reserved; nothing points into it.
-                        let _ = unsafe { eal.memzones().free(m.zone()) };
+                        unsafe { free_frame(eal, m) };
                     }
                     return Err(e);
                 }
@@ -79,7 +86,7 @@ impl Drop for FrameBuffers<'_> {
         // share: so nothing reads or writes them now.
         for m in &self.memory {
             // SAFETY: as above: no copy, no handle, no session points into the buffers.
-            let _ = unsafe { self.eal.memzones().free(m.zone()) };
+            unsafe { free_frame(self.eal, m) };
         }
     }
 }

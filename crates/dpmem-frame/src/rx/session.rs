@@ -15,6 +15,7 @@ use crate::error::FrameError;
 use crate::format::St20Format;
 use crate::frame_id::FrameId;
 use crate::header::StreamAddress;
+use crate::numa::{NumaPlacement, Placer, PortSocket};
 use crate::rx::arrivals::Arrivals;
 use crate::rx::copy_tickets::CopyTickets;
 use crate::rx::frame_buffers::FrameBuffers;
@@ -32,6 +33,8 @@ pub struct RxSessionBuilder<'n> {
     format: St20Format,
     frames: u16,
     socket: Socket,
+    port_socket: Socket,
+    numa_fallback: bool,
     stream: Option<StreamAddress>,
 }
 
@@ -49,9 +52,25 @@ impl RxSessionBuilder<'_> {
         self
     }
 
-    /// Where the frame buffers come from ([`Socket::Any`] unless set).
+    /// Where the frame buffers come from when the port does not say ([`Socket::Any`] unless
+    /// set).
     pub fn socket(mut self, socket: Socket) -> Self {
         self.socket = socket;
+        self
+    }
+
+    /// The port the session receives from: its socket (that of the lcore that opened it),
+    /// when known, is where the frame buffers come from, before [`socket`](Self::socket).
+    pub fn port(mut self, port: &impl PortSocket) -> Self {
+        self.port_socket = port.socket();
+        self
+    }
+
+    /// Whether frame buffers may come from another socket when the session's has no memory
+    /// (true unless set; each time it does is counted in [`RxSession::numa`]). Forbidden,
+    /// such a session is refused with [`FrameError::NoMemoryOnSocket`].
+    pub fn numa_fallback(mut self, allowed: bool) -> Self {
+        self.numa_fallback = allowed;
         self
     }
 
@@ -65,7 +84,8 @@ impl RxSessionBuilder<'_> {
     /// Makes the session and registers it with `borrower` (which copies its payloads: with
     /// its device, when it has one and fewer than 16 sessions hold a place on it, else with
     /// the CPU). Refused, with nothing made or registered: a format that cannot be received,
-    /// no frame buffers, and whatever the EAL refuses (names, memory).
+    /// no frame buffers, a socket without memory when fallback is forbidden, and whatever the
+    /// EAL refuses (names, memory).
     pub fn create<'eal>(
         self,
         eal: &'eal Eal,
@@ -80,7 +100,8 @@ impl RxSessionBuilder<'_> {
                 u16::MAX - 1
             )));
         }
-        let buffers = FrameBuffers::reserve(eal, self.name, self.frames, self.socket, &format)?;
+        let mut placer = Placer::new(eal, self.port_socket, self.socket, self.numa_fallback);
+        let buffers = FrameBuffers::reserve(eal, &mut placer, self.name, self.frames, &format)?;
         let placement = Placement::new(format);
         let tickets = CopyTickets::new();
         let lender = borrower.register(tickets.on_copied());
@@ -105,6 +126,7 @@ impl RxSessionBuilder<'_> {
             tickets,
             lender: Some(lender),
             stats: RxStats::default(),
+            numa: placer.placement(),
         })
     }
 }
@@ -174,6 +196,7 @@ pub struct RxSession<'eal> {
     /// The session's registration with its borrower (taken only by `close`).
     pub(crate) lender: Option<Lender>,
     pub(crate) stats: RxStats,
+    pub(crate) numa: NumaPlacement,
 }
 
 impl<'eal> RxSession<'eal> {
@@ -184,6 +207,8 @@ impl<'eal> RxSession<'eal> {
             format: St20Format::default(),
             frames: 3,
             socket: Socket::Any,
+            port_socket: Socket::Any,
+            numa_fallback: true,
             stream: None,
         }
     }
@@ -208,6 +233,12 @@ impl<'eal> RxSession<'eal> {
             return Err(FrameError::UnknownFrame(id));
         }
         Ok(self.buffers.states().get(id))
+    }
+
+    /// Where the session's frame buffers were asked for and how many had to come from
+    /// another socket.
+    pub fn numa(&self) -> NumaPlacement {
+        self.numa
     }
 
     /// What the session did so far, and where its frames are now.
