@@ -7,6 +7,7 @@
 //! this process last caught up (the headers may lie there), as every heap walk does.
 
 use super::elem::{Elem, ElemState, HEADER_LEN};
+use super::recovery::lock_heap;
 use super::{bad_arg, raw_socket, Heaps};
 use crate::error::EalError;
 use crate::socket::Socket;
@@ -66,7 +67,7 @@ impl Heaps<'_> {
         let socket = raw_socket(socket)?;
         let no_heap = || bad_arg(format!("{} has no heap", Socket::from_recorded(socket)));
         let shared = self.heap_of(socket).ok_or_else(no_heap)?;
-        let st = shared.lock();
+        let st = lock_heap(self.memory, shared)?;
         if st.in_use == 0 || st.socket_id != socket {
             return Err(no_heap());
         }
