@@ -57,6 +57,8 @@ fn check_whole(r: &Value) {
     assert_eq!(r["audit"]["rx_pool_in_use"], 0, "{r:#}");
     assert_eq!(r["audit"]["close_errors"], serde_json::json!([]), "{r:#}");
     assert!(r.get("first_mismatch").is_none(), "{r:#}");
+    // One node, and the sessions ask for the lcore's: nothing lands elsewhere.
+    assert_eq!(r["numa_fallbacks"], 0, "{r:#}");
     let packets = &r["packets"];
     let per_frame = r["setup"]["packets_per_frame"].as_u64().unwrap();
     // Each verified frame's packets went through the port; the port lost none.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use dpmem::dma::borrow::{BorrowStats, DmaBorrower};
 use dpmem::dma::Vchan;
-use dpmem::eal::{Eal, Socket};
+use dpmem::eal::Eal;
 use dpmem::frame::{RxSession, St20Format, TxSession};
 use dpmem::mbuf::{Mbuf, PktmbufPool};
 
@@ -26,7 +26,6 @@ const SETTLE: Duration = Duration::from_secs(2);
 /// What a lane is given.
 pub struct LanePlan<'a, 'eal> {
     pub eal: &'eal Eal,
-    pub socket: Socket,
     pub format: St20Format,
     pub port: PortKind,
     pub redundant: bool,
@@ -62,10 +61,18 @@ pub fn run_lane(
     let mut borrower = DmaBorrower::new(eal, vchan).map_err(|e| e.to_string())?;
     let mut streams = Vec::with_capacity(plan.streams.len());
     for &index in &plan.streams {
+        // The port first: the sessions take their socket from it (that of this lcore), and
+        // fall back to any socket, counted, when it has no memory.
+        let port = PipelinePort::open(plan.port, plan.rx_pool)?;
+        let redundant = if plan.redundant {
+            Some(PipelinePort::open(plan.port, plan.rx_pool)?)
+        } else {
+            None
+        };
         let tx = TxSession::builder(&format!("pl-tx{index}"))
             .format(plan.format)
             .frames(2)
-            .socket(plan.socket)
+            .port(&port)
             .header_pool(TX_POOL)
             .payload_pool(TX_POOL)
             .create(eal)
@@ -73,15 +80,9 @@ pub fn run_lane(
         let rx = RxSession::builder(&format!("pl-rx{index}"))
             .format(plan.format)
             .frames(plan.rx_frames)
-            .socket(plan.socket)
+            .port(&port)
             .create(eal, &mut borrower)
             .map_err(|e| format!("RX session {index}: {e}"))?;
-        let port = PipelinePort::open(plan.port, plan.rx_pool)?;
-        let redundant = if plan.redundant {
-            Some(PipelinePort::open(plan.port, plan.rx_pool)?)
-        } else {
-            None
-        };
         streams.push(Stream::new(index, tx, port, redundant, rx));
     }
     let sessions_on_device = streams.iter().filter(|s| s.rx().on_device()).count() as u32;

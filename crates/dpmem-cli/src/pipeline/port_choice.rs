@@ -2,7 +2,10 @@
 //! TX, scatter into RX buffers) or the UDP port (kernel sockets on 127.0.0.1, the kernel
 //! gathering each chain's segments straight from hugepage memory).
 
-use dpmem::frame::{LoopbackPort, PacketSink, PortStats, RxPort, UdpPort, DEFAULT_RX_QUEUE};
+use dpmem::eal::Socket;
+use dpmem::frame::{
+    LoopbackPort, PacketSink, PortSocket, PortStats, RxPort, UdpPort, DEFAULT_RX_QUEUE,
+};
 use dpmem::mbuf::{Mbuf, PktmbufPool};
 
 /// Which port, as `--port` names it.
@@ -61,6 +64,15 @@ impl<'rx> PipelinePort<'rx> {
         match self {
             PipelinePort::Loopback(port) => port.rx_burst(out, max),
             PipelinePort::Udp(port) => port.rx_burst(out, max),
+        }
+    }
+}
+
+impl PortSocket for PipelinePort<'_> {
+    fn socket(&self) -> Socket {
+        match self {
+            PipelinePort::Loopback(port) => port.socket(),
+            PipelinePort::Udp(port) => port.socket(),
         }
     }
 }

@@ -109,6 +109,9 @@ pub struct Audit {
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub setup: Setup,
+    /// Session allocations placed on another socket than their port's, which had no memory
+    /// for them (MTL notes such a mismatch is silent and halves throughput).
+    pub numa_fallbacks: u64,
     pub seconds: f64,
     pub frames: Frames,
     pub rates: Rates,
@@ -221,6 +224,7 @@ impl Report {
                     .collect(),
             },
             first_mismatch: closed.iter().find_map(|c| c.first_mismatch),
+            numa_fallbacks: sum(&|c| u64::from(c.numa_fallbacks)),
             setup,
             seconds,
             note,
@@ -342,8 +346,9 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "pool high-water: RX {}, TX headers {}, TX payloads {}, TX copies {}",
-            h.rx_pool, h.header_pool, h.payload_pool, h.copy_pool
+            "pool high-water: RX {}, TX headers {}, TX payloads {}, TX copies {}; NUMA \
+             fallbacks {}",
+            h.rx_pool, h.header_pool, h.payload_pool, h.copy_pool, self.numa_fallbacks
         );
         let _ = writeln!(
             out,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use dpmem::dma::{DmaConf, DmaDevice, VchanConf};
-use dpmem::eal::{DefaultMemory, Eal, Socket};
+use dpmem::eal::{DefaultMemory, Eal};
 use dpmem::frame::rx_pool;
 
 use super::args::PipelineArgs;
@@ -31,10 +31,8 @@ pub fn run(args: &PipelineArgs) -> Result<Report, String> {
     let argv = std::iter::once("dpmem-pipeline".to_owned()).chain(eal_args.iter().cloned());
     let eal = Eal::init(argv).map_err(|e| format!("EAL init failed: {e}"))?;
     let lcores = eal.lcore_threads();
-    let main = lcores.main_lcore();
     let workers: Vec<u32> = lcores.worker_ids().collect();
     let lanes = (1 + workers.len()).min(args.sessions as usize);
-    let socket = lcores.lcore_socket(main).unwrap_or(Socket::Any);
 
     // Before the borrowers, which hold packets of this pool until their copies are done.
     let rx_pool = rx_pool(&eal, "pipeline-rx", RX_POOL_PER_LANE * lanes as u32 - 1)
@@ -54,7 +52,6 @@ pub fn run(args: &PipelineArgs) -> Result<Report, String> {
     let plans: Vec<LanePlan<'_, '_>> = (0..lanes)
         .map(|lane| LanePlan {
             eal: &eal,
-            socket,
             format,
             port: args.port,
             redundant: args.redundant,

@@ -218,12 +218,14 @@ impl<'eal, 'rx> Stream<'eal, 'rx> {
         self.check_delivered(clock);
         self.rx.abandon();
         let rx = self.rx.stats();
+        let numa_fallbacks = self.tx.numa().fallbacks + self.rx.numa().fallbacks;
         let ports: Vec<_> = self.ports().collect();
         let result = self.rx.close(borrower).map_err(|(e, _)| e.to_string());
         Closed {
             counts: self.counts,
             first_mismatch: self.first_mismatch,
             rx,
+            numa_fallbacks,
             ports,
             close_error: result.err(),
         }
@@ -235,6 +237,8 @@ pub struct Closed {
     pub counts: StreamCounts,
     pub first_mismatch: Option<Mismatch>,
     pub rx: dpmem::frame::RxStats,
+    /// The TX and RX sessions' allocations placed off their port's socket (none had memory).
+    pub numa_fallbacks: u32,
     pub ports: Vec<dpmem::frame::PortStats>,
     pub close_error: Option<String>,
 }
