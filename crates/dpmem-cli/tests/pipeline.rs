@@ -174,6 +174,26 @@ fn redundant_paths_send_every_packet_twice_and_the_second_copy_is_a_duplicate() 
 }
 
 #[test]
+fn frames_the_application_lends_come_through_and_back() {
+    let r = report(
+        "external",
+        &[
+            "--sessions",
+            "2",
+            "--duration",
+            "0.5",
+            "--external",
+            "--format",
+            "720p59",
+        ],
+    );
+    check_whole(&r);
+    assert_eq!(r["setup"]["external"], true);
+    // Each lent frame came back once, after its packets were gone.
+    assert_eq!(r["frames"]["lent_returned"], r["frames"]["sent"], "{r:#}");
+}
+
+#[test]
 fn settings_that_cannot_run_are_refused_with_the_rule() {
     for (args, says) in [
         (&["--duration", "0"][..], "--duration 0"),

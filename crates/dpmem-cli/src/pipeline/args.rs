@@ -55,6 +55,11 @@ pub struct PipelineArgs {
     /// payload bytes; the RX side keeps the first copy of each.
     #[arg(long)]
     pub redundant: bool,
+    /// Frames the application brings: each stream maps memory of its own (hugepages when
+    /// free), registers it for I/O and lends its frames to the TX session, which hands each
+    /// back and never frees it.
+    #[arg(long)]
+    pub external: bool,
     /// Copy received payloads with the CPU only (no DMA copy engine).
     #[arg(long)]
     pub no_dma: bool,

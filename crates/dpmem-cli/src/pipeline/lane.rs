@@ -12,6 +12,7 @@ use dpmem::eal::Eal;
 use dpmem::frame::{RxSession, St20Format, TxSession};
 use dpmem::mbuf::{Mbuf, PktmbufPool};
 
+use super::app_frames::{AppFrames, APP_FRAMES};
 use super::high_water::HighWater;
 use super::port_choice::{PipelinePort, PortKind};
 use super::stage_clock::StageClock;
@@ -29,6 +30,8 @@ pub struct LanePlan<'a, 'eal> {
     pub format: St20Format,
     pub port: PortKind,
     pub redundant: bool,
+    /// Frames the application maps and lends (`--external`).
+    pub external: bool,
     pub rx_frames: u16,
     /// The stream numbers this lane runs.
     pub streams: Vec<u32>,
@@ -69,9 +72,16 @@ pub fn run_lane(
         } else {
             None
         };
+        let app = if plan.external {
+            Some(AppFrames::new(eal, plan.format.frame_size())?)
+        } else {
+            None
+        };
+        let own_frames = if plan.external { 0 } else { 2 };
         let tx = TxSession::builder(&format!("pl-tx{index}"))
             .format(plan.format)
-            .frames(2)
+            .frames(own_frames)
+            .external_frames(if plan.external { APP_FRAMES as u16 } else { 0 })
             .port(&port)
             .header_pool(TX_POOL)
             .payload_pool(TX_POOL)
@@ -83,7 +93,7 @@ pub fn run_lane(
             .port(&port)
             .create(eal, &mut borrower)
             .map_err(|e| format!("RX session {index}: {e}"))?;
-        streams.push(Stream::new(index, tx, port, redundant, rx));
+        streams.push(Stream::new(index, tx, port, redundant, rx, app));
     }
     let sessions_on_device = streams.iter().filter(|s| s.rx().on_device()).count() as u32;
 

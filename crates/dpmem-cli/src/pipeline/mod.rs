@@ -8,6 +8,7 @@
 //! bandwidth, measured in the same run.
 //!
 //! - `args`: the command line;
+//! - `app_frames`: frames the application maps and lends (`--external`);
 //! - `pattern`: the bytes of a generated frame, checked without a copy of what was sent;
 //! - `bandwidth`: the memory copy bound;
 //! - `port_choice`: the port a stream runs over;
@@ -18,6 +19,7 @@
 //! - `run_loop`: the EAL, the RX pool, the copy device, a lane per lcore, the audit;
 //! - `report`: what it prints, as text or JSON.
 
+mod app_frames;
 mod args;
 mod bandwidth;
 mod high_water;

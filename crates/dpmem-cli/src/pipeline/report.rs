@@ -28,6 +28,8 @@ pub struct Setup {
     pub packets_per_frame: u32,
     pub port: PortKind,
     pub redundant: bool,
+    /// Frames lent by the application (`--external`).
+    pub external: bool,
     pub dma: bool,
     /// RX sessions whose copies go to the device (at most 16 share one).
     pub sessions_on_device: u32,
@@ -44,6 +46,9 @@ pub struct Frames {
     pub without_buffer: u64,
     pub not_delivered: u64,
     pub tx_errors: u64,
+    /// Frames the application lent that the TX sessions handed back (`--external`): every
+    /// one sent, exactly once.
+    pub lent_returned: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -181,6 +186,7 @@ impl Report {
                 without_buffer,
                 not_delivered: sent.saturating_sub(verified + mismatched),
                 tx_errors: sum(&|c| c.counts.tx_errors),
+                lent_returned: sum(&|c| c.lent_returned),
             },
             rates: Rates {
                 frames_per_second: verified as f64 / seconds,
@@ -243,6 +249,12 @@ impl Report {
         if self.frames.verified == 0 {
             return Some("no frame came through whole in the time given".to_owned());
         }
+        if self.setup.external && self.frames.lent_returned != self.frames.sent {
+            return Some(format!(
+                "{} frames lent, {} handed back",
+                self.frames.sent, self.frames.lent_returned
+            ));
+        }
         let audit = &self.audit;
         if audit.tx_pools_in_use != 0 || audit.rx_pool_in_use != 0 {
             return Some(format!(
@@ -282,7 +294,12 @@ impl Report {
             s.packets_per_frame,
             s.lcores,
             s.port.name(),
-            if s.redundant { " pair (ST 2022-7)" } else { "" },
+            match (s.redundant, s.external) {
+                (false, false) => "",
+                (true, false) => " pair (ST 2022-7)",
+                (false, true) => ", frames lent by the application",
+                (true, true) => " pair (ST 2022-7), frames lent by the application",
+            },
             if s.dma {
                 format!(
                     "the DMA engine ({} of {} sessions on it)",

@@ -55,6 +55,7 @@ pub fn run(args: &PipelineArgs) -> Result<Report, String> {
             format,
             port: args.port,
             redundant: args.redundant,
+            external: args.external,
             rx_frames: args.rx_frames,
             streams: (0..args.sessions)
                 .filter(|i| *i as usize % lanes == lane)
@@ -108,6 +109,7 @@ pub fn run(args: &PipelineArgs) -> Result<Report, String> {
         packets_per_frame: format.packets_per_frame(),
         port: args.port,
         redundant: args.redundant,
+        external: args.external,
         dma: device.is_some(),
         sessions_on_device: results.iter().map(|r| r.sessions_on_device).sum(),
         hugepages: !eal.options().no_huge,

@@ -13,9 +13,10 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use dpmem::dma::borrow::DmaBorrower;
-use dpmem::frame::{PacketSink, RxSession, TxSession};
+use dpmem::frame::{ExternalFrame, FrameMut, PacketSink, RxSession, TxSession};
 use dpmem::mbuf::Mbuf;
 
+use super::app_frames::AppFrames;
 use super::high_water::HighWater;
 use super::pattern;
 use super::port_choice::PipelinePort;
@@ -47,6 +48,12 @@ pub struct StreamCounts {
     pub tx_errors: u64,
 }
 
+/// A frame on its way out: the session's own, or one of the application's lent to it.
+enum Outgoing<'s> {
+    Own(FrameMut<'s>),
+    Lent(ExternalFrame),
+}
+
 pub struct Stream<'eal, 'rx> {
     index: u32,
     tx: TxSession<'eal>,
@@ -57,6 +64,10 @@ pub struct Stream<'eal, 'rx> {
     sent: VecDeque<(u32, u64)>,
     pub counts: StreamCounts,
     pub first_mismatch: Option<Mismatch>,
+    /// Lent frames the session handed back (emptied at each step).
+    returned: Vec<ExternalFrame>,
+    /// The application's frames, with `--external`; last, so it goes after the session.
+    app: Option<AppFrames<'eal>>,
 }
 
 impl<'eal, 'rx> Stream<'eal, 'rx> {
@@ -66,6 +77,7 @@ impl<'eal, 'rx> Stream<'eal, 'rx> {
         port: PipelinePort<'rx>,
         redundant: Option<PipelinePort<'rx>>,
         rx: RxSession<'eal>,
+        app: Option<AppFrames<'eal>>,
     ) -> Self {
         Stream {
             index,
@@ -76,6 +88,8 @@ impl<'eal, 'rx> Stream<'eal, 'rx> {
             sent: VecDeque::new(),
             counts: StreamCounts::default(),
             first_mismatch: None,
+            returned: Vec::new(),
+            app,
         }
     }
 
@@ -101,11 +115,39 @@ impl<'eal, 'rx> Stream<'eal, 'rx> {
         clock: &mut StageClock,
         high: &mut HighWater,
     ) {
-        if let Some(mut frame) = self.tx.get_frame() {
-            let number = self.counts.frames_sent;
-            clock.time(Stage::Generate, || {
-                pattern::fill(frame.as_mut_slice(), pattern::seed(self.index, number))
-            });
+        self.send(borrower, arrived, clock, high);
+        self.take_in(borrower, arrived, clock);
+        self.check_delivered(clock);
+    }
+
+    /// Writes and sends the next frame, if the application has one free.
+    fn send(
+        &mut self,
+        borrower: &mut DmaBorrower<'_, 'rx>,
+        arrived: &mut Vec<Mbuf<'rx>>,
+        clock: &mut StageClock,
+        high: &mut HighWater,
+    ) {
+        let number = self.counts.frames_sent;
+        let seed = pattern::seed(self.index, number);
+        // The application's frame: one of the session's, or one of its own lent to it.
+        let outgoing = match &mut self.app {
+            Some(app) => {
+                self.tx.take_external_done(&mut self.returned);
+                self.returned.clear();
+                app.next_free(&self.tx, |bytes| {
+                    clock.time(Stage::Generate, || pattern::fill(bytes, seed))
+                })
+                .map(Outgoing::Lent)
+            }
+            None => self.tx.get_frame().map(|mut frame| {
+                clock.time(Stage::Generate, || {
+                    pattern::fill(frame.as_mut_slice(), seed)
+                });
+                Outgoing::Own(frame)
+            }),
+        };
+        if let Some(outgoing) = outgoing {
             let started = Instant::now();
             let mut inline = InlineReceive {
                 port: &mut self.port,
@@ -117,18 +159,26 @@ impl<'eal, 'rx> Stream<'eal, 'rx> {
                 reassemble_nanos: 0,
                 high: Some((&self.tx, &mut *high)),
             };
-            let sent = match &self.redundant {
-                Some(second) => {
-                    let mut second = SharedPort {
-                        port: second,
-                        nanos: 0,
-                    };
-                    let sent = self.tx.transmit_redundant(frame, &mut inline, &mut second);
-                    inline.port_nanos += second.nanos;
-                    sent
+            let mut second = self
+                .redundant
+                .as_ref()
+                .map(|port| SharedPort { port, nanos: 0 });
+            let tx = &self.tx;
+            let sent = match (outgoing, &mut second) {
+                (Outgoing::Own(frame), Some(second)) => {
+                    tx.transmit_redundant(frame, &mut inline, second)
                 }
-                None => self.tx.transmit(frame, &mut inline),
+                (Outgoing::Own(frame), None) => tx.transmit(frame, &mut inline),
+                (Outgoing::Lent(frame), Some(second)) => {
+                    let mapping = self.app.as_ref().expect("lent from it").mapping();
+                    tx.transmit_external_redundant(mapping, frame, &mut inline, second)
+                }
+                (Outgoing::Lent(frame), None) => {
+                    let mapping = self.app.as_ref().expect("lent from it").mapping();
+                    tx.transmit_external(mapping, frame, &mut inline)
+                }
             };
+            inline.port_nanos += second.map_or(0, |s| s.nanos);
             let (port_nanos, reassemble_nanos) = (inline.port_nanos, inline.reassemble_nanos);
             let total = started.elapsed().as_nanos() as u64;
             clock.add(Stage::Port, port_nanos);
@@ -147,8 +197,6 @@ impl<'eal, 'rx> Stream<'eal, 'rx> {
                 Err(_) => self.counts.tx_errors += 1,
             }
         }
-        self.take_in(borrower, arrived, clock);
-        self.check_delivered(clock);
     }
 
     /// Receives what the ports hold and reaps the copy device, without sending.
@@ -207,6 +255,7 @@ impl<'eal, 'rx> Stream<'eal, 'rx> {
     pub fn settled(&self) -> bool {
         let rx = self.rx.stats();
         (0..self.tx.frame_count()).all(|id| matches!(self.tx.in_flight(id), Ok(false)))
+            && self.tx.lent_frames().is_empty()
             && rx.copies_in_flight == 0
             && rx.frames_ready == 0
     }
@@ -219,6 +268,7 @@ impl<'eal, 'rx> Stream<'eal, 'rx> {
         self.rx.abandon();
         let rx = self.rx.stats();
         let numa_fallbacks = self.tx.numa().fallbacks + self.rx.numa().fallbacks;
+        let lent_returned = self.tx.external_frames_done();
         let ports: Vec<_> = self.ports().collect();
         let result = self.rx.close(borrower).map_err(|(e, _)| e.to_string());
         Closed {
@@ -226,6 +276,7 @@ impl<'eal, 'rx> Stream<'eal, 'rx> {
             first_mismatch: self.first_mismatch,
             rx,
             numa_fallbacks,
+            lent_returned,
             ports,
             close_error: result.err(),
         }
@@ -239,6 +290,8 @@ pub struct Closed {
     pub rx: dpmem::frame::RxStats,
     /// The TX and RX sessions' allocations placed off their port's socket (none had memory).
     pub numa_fallbacks: u32,
+    /// Lent frames the TX session handed back (`--external`).
+    pub lent_returned: u64,
     pub ports: Vec<dpmem::frame::PortStats>,
     pub close_error: Option<String>,
 }
