@@ -3,7 +3,7 @@
 //! frame, by `rte_memcpy` and through DPDK's software DMA device, in C. The
 //! `dpmem-bench-dpdk` program implements it with the rest of [`crate::DpdkLoops`].
 
-use crate::dpdk_loops::Elapsed;
+use crate::clocks::Elapsed;
 
 /// The stream, pools and copy device of the frame workload, the same on both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

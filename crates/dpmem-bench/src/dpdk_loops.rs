@@ -8,6 +8,8 @@
 //! through this trait, which the program implements and hands to
 //! [`crate::dpdk_child_main`].
 
+use crate::clocks::Elapsed;
+
 /// Times of one `rte_eal_init` and the `rte_eal_cleanup` that follows it.
 #[derive(Debug, Clone, Copy)]
 pub struct EalTimes {
@@ -79,15 +81,6 @@ pub struct MbufShape {
     pub ext_len: u16,
     /// Bytes of the packet the clone and copy rows start from.
     pub copy_len: u32,
-}
-
-/// How long a timed loop ran, on the monotonic clock and on the TSC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Elapsed {
-    /// Nanoseconds.
-    pub ns: u64,
-    /// TSC cycles.
-    pub cycles: u64,
 }
 
 /// DPDK 22.11's side of the workloads. Every EAL init may be called once per process (DPDK's

@@ -29,6 +29,7 @@
 mod child;
 mod child_dispatch;
 mod cli;
+mod clocks;
 mod dma;
 mod dpdk_dma_loops;
 mod dpdk_frame_loops;
@@ -48,19 +49,17 @@ pub mod report;
 mod ring;
 mod row_selection;
 mod samples;
-mod stamp;
 pub mod stats;
 mod tsc;
 mod workloads;
 
 pub use child_dispatch::{child_main, dpdk_child_main};
 pub use cli::{run, BenchArgs};
+pub use clocks::Elapsed;
 pub use dma::run_dma;
 pub use dpdk_dma_loops::{CopyCount, DpdkDmaLoops};
 pub use dpdk_frame_loops::{DpdkFrameLoops, FrameShape};
-pub use dpdk_loops::{
-    DpdkLoops, EalTimes, Elapsed, LcoreCount, MallocPlan, MallocTimes, MbufShape,
-};
+pub use dpdk_loops::{DpdkLoops, EalTimes, LcoreCount, MallocPlan, MallocTimes, MbufShape};
 pub use frame::run_frame;
 pub use init::run_init;
 pub use malloc::run_malloc;

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use crate::child::{self, ChildKind};
-use crate::dpdk_loops::Elapsed;
+use crate::clocks::Elapsed;
 use crate::report::{Measurement, Row};
 use crate::row_selection::RowSelection;
 use crate::samples::Samples;

@@ -13,8 +13,7 @@ use dpmem_frame::{FrameError, TxSession, HEADER_LEN};
 use dpmem_mbuf::{Mbuf, MbufError, PktmbufPool};
 
 use super::rows::{rx_packets, tx_buffers, FrameRow, BURST, FORMAT, MAX_REAP, NB_DESC, RX_BUFFERS};
-use crate::dpdk_loops::Elapsed;
-use crate::stamp::{between, Stamp};
+use crate::clocks::{between, Elapsed, Stamp};
 
 /// Bytes of the stamp each received packet carries at the start of its payload.
 const STAMP_LEN: usize = 8;

@@ -14,8 +14,8 @@ use dpmem_mbuf::{ExternalBuffer, Mbuf, MbufError, PktmbufPool};
 use super::rows::{
     MbufRow, APPEND_LEN, BURST, COPY_LEN, EXT_LEN, HDR_LEN, PREPEND_LEN, RING_SIZE, SEQ_OFFSET,
 };
-use crate::dpdk_loops::{Elapsed, MbufShape};
-use crate::stamp::{between, Stamp};
+use crate::clocks::{between, Elapsed, Stamp};
+use crate::dpdk_loops::MbufShape;
 
 /// Half a burst: what the mixed-pool row takes from each pool.
 const HALF: usize = BURST / 2;

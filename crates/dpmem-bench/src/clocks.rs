@@ -1,11 +1,20 @@
-//! [`Stamp`]: a point in time on the monotonic clock and on the TSC, read around a timed
-//! loop in the order DPDK's C loops read them (`clock_gettime` then `rte_rdtsc` before,
-//! the reverse after), so both sides' figures cover the same span.
+//! Time on both clocks a benchmark reads, the monotonic clock and the TSC: a point in time
+//! ([`Stamp`]), read around a timed loop in the order DPDK's C loops read them
+//! (`clock_gettime` then `rte_rdtsc` before, the reverse after) so both sides' figures cover
+//! the same span, and how long a loop ran ([`Elapsed`]), which either side reports.
 
 use std::time::Instant;
 
-use crate::dpdk_loops::Elapsed;
 use crate::tsc::tsc;
+
+/// How long a timed loop ran, on the monotonic clock and on the TSC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed {
+    /// Nanoseconds.
+    pub ns: u64,
+    /// TSC cycles.
+    pub cycles: u64,
+}
 
 /// A point in time on both clocks.
 #[derive(Debug, Clone, Copy)]
