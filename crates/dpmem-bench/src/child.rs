@@ -59,9 +59,13 @@ pub enum ChildKind {
     DpdkDma,
     /// dpmem's copy-engine loops, the same rows and lines.
     DpmemDma,
+    /// DPDK's media frame loops (see [`crate::frame`]); one result line per row.
+    DpdkFrame,
+    /// dpmem's media frame loops, the same rows and lines.
+    DpmemFrame,
 }
 
-const ALL_KINDS: [ChildKind; 11] = [
+const ALL_KINDS: [ChildKind; 13] = [
     ChildKind::DpdkVersion,
     ChildKind::DpdkInit,
     ChildKind::DpmemInit,
@@ -73,6 +77,8 @@ const ALL_KINDS: [ChildKind; 11] = [
     ChildKind::DpmemMbuf,
     ChildKind::DpdkDma,
     ChildKind::DpmemDma,
+    ChildKind::DpdkFrame,
+    ChildKind::DpmemFrame,
 ];
 
 impl ChildKind {
@@ -89,6 +95,8 @@ impl ChildKind {
             ChildKind::DpmemMbuf => "dpmem-mbuf",
             ChildKind::DpdkDma => "dpdk-dma",
             ChildKind::DpmemDma => "dpmem-dma",
+            ChildKind::DpdkFrame => "dpdk-frame",
+            ChildKind::DpmemFrame => "dpmem-frame",
         }
     }
 
@@ -107,6 +115,7 @@ impl ChildKind {
                 | ChildKind::DpdkMalloc
                 | ChildKind::DpdkMbuf
                 | ChildKind::DpdkDma
+                | ChildKind::DpdkFrame
         )
     }
 }

@@ -8,6 +8,8 @@
 //! through this trait, which the program implements and hands to
 //! [`crate::dpdk_child_main`].
 
+use crate::clocks::Elapsed;
+
 /// Times of one `rte_eal_init` and the `rte_eal_cleanup` that follows it.
 #[derive(Debug, Clone, Copy)]
 pub struct EalTimes {
@@ -81,18 +83,11 @@ pub struct MbufShape {
     pub copy_len: u32,
 }
 
-/// How long a timed loop ran, on the monotonic clock and on the TSC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Elapsed {
-    /// Nanoseconds.
-    pub ns: u64,
-    /// TSC cycles.
-    pub cycles: u64,
-}
-
 /// DPDK 22.11's side of the workloads. Every EAL init may be called once per process (DPDK's
 /// rule), and only in a benchmark child; the loops run after their workload's init.
-pub trait DpdkLoops: crate::dpdk_dma_loops::DpdkDmaLoops {
+pub trait DpdkLoops:
+    crate::dpdk_dma_loops::DpdkDmaLoops + crate::dpdk_frame_loops::DpdkFrameLoops
+{
     /// The DPDK build, e.g. `DPDK 22.11.4`.
     fn version(&self) -> String;
 

@@ -4,7 +4,7 @@
 //! reports both medians, their ratio, and the geometric mean of the ratios:
 //!
 //! ```text
-//! dpmem bench <init|ring|malloc|mempool|mbuf|dma> [--json] [--reps N] [--repeat K] [--filter PATTERN]
+//! dpmem bench <init|ring|malloc|mempool|mbuf|dma|frame> [--json] [--reps N] [--repeat K] [--filter PATTERN]
 //! dpmem bench list
 //! ```
 //!
@@ -24,20 +24,25 @@
 //! | `mempool` | mempool_perf_autotest's rows: cache 0/512, bulk 1..32, keep 32..512, 1 and 2 cores | million objects per second (higher is better) |
 //! | `mbuf` | packet buffers: alloc/free single and bulk, data operations, clone, copy, external buffers, an ST 2110 transmit packet, mixed-pool bulk free, clone and free on two lcores | ns per op (and TSC cycles) |
 //! | `dma` | copy engine vs DPDK's `dma_skeleton`: 64 B, 1 KiB, 4 KiB copies in bursts | million copies per second (higher is better) |
+//! | `frame` | media frames: the ST 2110-20 packetiser on a 1080p59.94 frame (and ST 2022-7), reassembly copies by the CPU and by the copy engine vs `dma_skeleton` | ns per packet (and TSC cycles) |
 
 mod child;
 mod child_dispatch;
 mod cli;
+mod clocks;
 mod dma;
 mod dpdk_dma_loops;
+mod dpdk_frame_loops;
 mod dpdk_loops;
 pub mod dpdk_runner;
+mod frame;
 mod hugepage_host;
 mod init;
 mod kernel_baseline;
 mod malloc;
 mod mbuf;
 mod mempool;
+mod per_op;
 mod repeat;
 pub mod repeated_report;
 pub mod report;
@@ -50,11 +55,12 @@ mod workloads;
 
 pub use child_dispatch::{child_main, dpdk_child_main};
 pub use cli::{run, BenchArgs};
+pub use clocks::Elapsed;
 pub use dma::run_dma;
 pub use dpdk_dma_loops::{CopyCount, DpdkDmaLoops};
-pub use dpdk_loops::{
-    DpdkLoops, EalTimes, Elapsed, LcoreCount, MallocPlan, MallocTimes, MbufShape,
-};
+pub use dpdk_frame_loops::{DpdkFrameLoops, FrameShape};
+pub use dpdk_loops::{DpdkLoops, EalTimes, LcoreCount, MallocPlan, MallocTimes, MbufShape};
+pub use frame::run_frame;
 pub use init::run_init;
 pub use malloc::run_malloc;
 pub use mbuf::run_mbuf;

@@ -59,6 +59,14 @@ pub const WORKLOADS: &[Workload] = &[
         rows: crate::dma::row_names,
         run: crate::dma::run_dma,
     },
+    Workload {
+        name: "frame",
+        about: "media frames: ST 2110-20 packetiser of a 1080p59.94 frame (and ST 2022-7), \
+                reassembly copies by the CPU and by the copy engine vs dma_skeleton \
+                (ns per packet)",
+        rows: crate::frame::row_names,
+        run: crate::frame::run_frame,
+    },
 ];
 
 /// The workload called `name`.

@@ -610,7 +610,14 @@ fn bench_filter_runs_only_the_matching_rows() {
     // Mbuf: both sides are children too; the two-lcore row exercises the worker lcore.
     let mbuf = bench_json(&["mbuf", "--reps", "1", "--filter", "2c clone"]);
     assert_eq!(row_names(&mbuf), ["2c clone, free on the other lcore"]);
-    for report in [&ring, &mempool, &mbuf] {
+    // Frame: both sides set up session pools, frames and a copy device; this row uses the
+    // device (DPDK's dma_skeleton).
+    let frame = bench_json(&["frame", "--reps", "1", "--filter", "copy engine"]);
+    assert_eq!(
+        row_names(&frame),
+        ["reassembly copy 1260 B, copy engine, per packet"]
+    );
+    for report in [&ring, &mempool, &mbuf, &frame] {
         for row in report["rows"].as_array().unwrap() {
             assert!(row["dpmem"]["value"].as_f64().unwrap() > 0.0, "{row}");
             if dpdk {

@@ -5,7 +5,6 @@
 //! monotonic clock and the TSC read around the loop.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::Instant;
 
 use dpmem::eal::Eal;
 use dpmem::ring::{HandleRing, RingFlags};
@@ -15,45 +14,11 @@ use dpmem_mbuf::{ExternalBuffer, Mbuf, MbufError, PktmbufPool};
 use super::rows::{
     MbufRow, APPEND_LEN, BURST, COPY_LEN, EXT_LEN, HDR_LEN, PREPEND_LEN, RING_SIZE, SEQ_OFFSET,
 };
-use crate::dpdk_loops::{Elapsed, MbufShape};
-use crate::tsc::tsc;
+use crate::clocks::{between, Elapsed, Stamp};
+use crate::dpdk_loops::MbufShape;
 
 /// Half a burst: what the mixed-pool row takes from each pool.
 const HALF: usize = BURST / 2;
-
-/// A point in time on both clocks.
-#[derive(Debug, Clone, Copy)]
-struct Stamp {
-    at: Instant,
-    tsc: u64,
-}
-
-impl Stamp {
-    /// Before a loop: the clock, then the TSC (the C side's order).
-    #[inline(always)]
-    fn start() -> Stamp {
-        let at = Instant::now();
-        Stamp { at, tsc: tsc() }
-    }
-
-    /// After a loop: the TSC, then the clock.
-    #[inline(always)]
-    fn end() -> Stamp {
-        let tsc = tsc();
-        Stamp {
-            at: Instant::now(),
-            tsc,
-        }
-    }
-}
-
-/// The time from `start` to `end`.
-fn between(start: Stamp, end: Stamp) -> Elapsed {
-    Elapsed {
-        ns: end.at.duration_since(start.at).as_nanos() as u64,
-        cycles: end.tsc.wrapping_sub(start.tsc),
-    }
-}
 
 /// Turns a failed call into a row's error.
 fn failed(what: &'static str) -> impl FnOnce(MbufError) -> String {

@@ -32,12 +32,13 @@ use dpmem::eal::Eal;
 use self::dpmem_loops::DpmemMbufBench;
 use self::rows::{MbufRow, SHAPE};
 use crate::child::{self, exit_code, ChildArgs, ChildKind};
-use crate::dpdk_loops::{DpdkLoops, Elapsed};
+use crate::clocks::Elapsed;
+use crate::dpdk_loops::DpdkLoops;
 use crate::dpdk_runner::{self, DpdkRunner};
 use crate::hugepage_host;
-use crate::report::{Measurement, Report, Row};
+use crate::per_op::{self, Children, PerOp, SidePrograms};
+use crate::report::Report;
 use crate::row_selection::RowSelection;
-use crate::samples::Samples;
 use crate::BenchOptions;
 
 /// Operations of every row's timed loop (a multiple of the burst); the warm-up runs a 16th.
@@ -50,30 +51,20 @@ const SHARED_ARGS: &[&str] = &["-l", "0-1"];
 /// Options only DPDK has (dpmem's parser rejects them, as DPDK's rejects unknown ones).
 const DPDK_ONLY_ARGS: &[&str] = &["--no-pci", "--no-telemetry", "--log-level=error"];
 
-/// Marker of the children's result lines: per row
-/// `DPMEM_BENCH_MBUF row <i> ns <ns per op> cycles <cycles per op>` or
-/// `DPMEM_BENCH_MBUF row <i> error <why>`.
+/// Marker of the children's result lines ([`per_op`]'s form).
 const RESULT_MARKER: &str = "DPMEM_BENCH_MBUF";
+
+/// The family's children.
+const CHILDREN: Children = Children {
+    marker: RESULT_MARKER,
+    rows: MbufRow::ALL.len(),
+    dpmem: ChildKind::DpmemMbuf,
+    dpdk: ChildKind::DpdkMbuf,
+};
 
 /// The rows' names, in the order a [`RowSelection`] indexes them.
 pub(crate) fn row_names() -> Vec<String> {
     MbufRow::ALL.iter().map(|r| r.name()).collect()
-}
-
-/// One row's figures, per operation.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct PerOp {
-    ns: f64,
-    cycles: f64,
-}
-
-impl PerOp {
-    fn of(elapsed: Elapsed, ops: u64) -> PerOp {
-        PerOp {
-            ns: elapsed.ns as f64 / ops as f64,
-            cycles: elapsed.cycles as f64 / ops as f64,
-        }
-    }
 }
 
 /// A row's warm-up, then its timed loop through `run` (one row, `ops` operations).
@@ -83,14 +74,7 @@ fn warm_then_time(run: impl Fn(u64) -> Result<Elapsed, String>) -> Result<PerOp,
 }
 
 fn print_row(i: usize, result: Result<PerOp, String>) {
-    match result {
-        Ok(p) => println!("{RESULT_MARKER} row {i} ns {} cycles {}", p.ns, p.cycles),
-        // One line: the parent reads results line by line.
-        Err(e) => println!(
-            "{RESULT_MARKER} row {i} error {}",
-            e.split_whitespace().collect::<Vec<_>>().join(" ")
-        ),
-    }
+    per_op::print_row(RESULT_MARKER, i, result);
 }
 
 // ---- the children ---------------------------------------------------------------------
@@ -141,73 +125,9 @@ pub(crate) fn dpdk_child(child: &ChildArgs, dpdk: &dyn DpdkLoops) -> i32 {
 
 // ---- the parent -------------------------------------------------------------------------
 
-/// Per row, what one child reported: figures, or why there are none.
-fn parse_child_lines(lines: &[String], rows: usize) -> Result<Vec<Result<PerOp, String>>, String> {
-    let mut cells = vec![Err("the child reported nothing for this row".to_owned()); rows];
-    for line in lines {
-        let bad = || format!("malformed child line {line:?}");
-        let mut words = line.split_whitespace().skip(1);
-        if words.next() != Some("row") {
-            return Err(bad());
-        }
-        let i: usize = words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?;
-        let cell = cells.get_mut(i).ok_or_else(bad)?;
-        *cell = match words.next() {
-            Some("ns") => {
-                let ns = words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?;
-                if words.next() != Some("cycles") {
-                    return Err(bad());
-                }
-                let cycles = words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?;
-                Ok(PerOp { ns, cycles })
-            }
-            Some("error") => Err(words.collect::<Vec<_>>().join(" ")),
-            _ => return Err(bad()),
-        };
-    }
-    Ok(cells)
-}
-
-/// One repetition of one side: a child process (`program`) running every selected row.
-fn run_side(
-    program: &Result<std::path::PathBuf, String>,
-    kind: ChildKind,
-    args: &[String],
-    prefix: &str,
-    selection: &RowSelection,
-) -> Result<Vec<Result<PerOp, String>>, String> {
-    let lines = program
-        .clone()
-        .and_then(|program| child::run_lines(&program, kind, selection, args, RESULT_MARKER));
-    crate::init::remove_leftovers(None, prefix);
-    parse_child_lines(&lines?, MbufRow::ALL.len())
-}
-
-/// One side's repetitions of every row: nanoseconds and cycles per operation.
-#[derive(Debug, Default)]
-struct SideSamples {
-    ns: Vec<Samples>,
-    cycles: Vec<Samples>,
-}
-
-impl SideSamples {
-    fn new(rows: usize) -> SideSamples {
-        SideSamples {
-            ns: (0..rows).map(|_| Samples::default()).collect(),
-            cycles: (0..rows).map(|_| Samples::default()).collect(),
-        }
-    }
-
-    fn push(&mut self, i: usize, cell: Result<PerOp, String>) {
-        self.ns[i].push(cell.clone().map(|p| p.ns));
-        self.cycles[i].push(cell.map(|p| p.cycles));
-    }
-}
-
 /// Run the `mbuf` workload.
 pub fn run_mbuf(opts: &BenchOptions) -> Report {
     let reps = opts.reps.max(1);
-    let rows = MbufRow::ALL.len();
     let prefix = format!("dpmem-bench-mbuf-{}", std::process::id());
     let (memory, hugepages) = hugepage_host::child_memory_args(MEMORY_MB);
     let mut common: Vec<String> = SHARED_ARGS.iter().map(|s| s.to_string()).collect();
@@ -224,57 +144,19 @@ pub fn run_mbuf(opts: &BenchOptions) -> Report {
     let own = child::own_program();
     let selection = opts.selection(&row_names());
 
-    let mut dpmem = SideSamples::new(rows);
-    let mut dpdk = SideSamples::new(rows);
-    for rep in 0..reps {
-        // Take turns at going first, so neither side always runs on the warmer machine.
-        let mut sides = vec![ChildKind::DpmemMbuf];
-        if dpdk_missing.is_none() {
-            sides.push(ChildKind::DpdkMbuf);
-        }
-        if rep % 2 == 1 {
-            sides.reverse();
-        }
-        for kind in sides {
-            let (program, args, samples) = match kind {
-                ChildKind::DpmemMbuf => (&own, &common, &mut dpmem),
-                _ => (&dpdk_program, &dpdk_args, &mut dpdk),
-            };
-            match run_side(program, kind, args, &prefix, &selection) {
-                Ok(cells) => {
-                    for &i in selection.indices() {
-                        samples.push(i, cells[i].clone());
-                    }
-                }
-                Err(e) => {
-                    for &i in selection.indices() {
-                        samples.push(i, Err(e.clone()));
-                    }
-                }
-            }
-        }
-    }
-
-    let theirs = |samples: Samples| match dpdk_missing {
-        Some(why) => Measurement::Missing(why.clone()),
-        None => samples.into_measurement(reps),
+    let programs = SidePrograms {
+        own: &own,
+        dpmem_args: &common,
+        dpdk: &dpdk_program,
+        dpdk_args: &dpdk_args,
+        prefix: &prefix,
     };
-    let table = MbufRow::ALL
-        .iter()
-        .zip(dpmem.ns.into_iter().zip(dpmem.cycles))
-        .zip(dpdk.ns.into_iter().zip(dpdk.cycles))
-        .enumerate()
-        .filter(|(i, _)| selection.contains(*i))
-        .map(
-            |(_, ((row, (ours_ns, ours_cycles)), (theirs_ns, theirs_cycles)))| Row {
-                name: row.name(),
-                dpmem: ours_ns.into_measurement(reps),
-                dpdk: theirs(theirs_ns),
-                extra: vec![ours_cycles.into_measurement(reps), theirs(theirs_cycles)],
-                note: Some(row.note()),
-            },
-        )
-        .collect();
+    let table = per_op::run_reps(CHILDREN, &programs, reps, &selection).into_rows(
+        MbufRow::ALL.iter().map(|r| (r.name(), r.note())).collect(),
+        reps,
+        &selection,
+        dpdk_missing,
+    );
 
     let mut notes = vec![
         format!(
@@ -334,35 +216,6 @@ mod tests {
             assert_eq!(row.code() as usize, i);
         }
         assert!(OPS.is_multiple_of(BURST as u64) && (OPS / 16).is_multiple_of(BURST as u64));
-    }
-
-    #[test]
-    fn child_lines_round_trip_figures_and_errors() {
-        let lines: Vec<String> = [
-            "DPMEM_BENCH_MBUF row 0 ns 4.5 cycles 11.25",
-            "DPMEM_BENCH_MBUF row 2 error a pool ran out",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let cells = parse_child_lines(&lines, 3).unwrap();
-        assert_eq!(
-            cells[0],
-            Ok(PerOp {
-                ns: 4.5,
-                cycles: 11.25
-            })
-        );
-        assert!(cells[1].is_err());
-        assert_eq!(cells[2], Err("a pool ran out".to_owned()));
-        for bad in [
-            "DPMEM_BENCH_MBUF row 9 ns 1 cycles 1",
-            "DPMEM_BENCH_MBUF row 0 ns x cycles 1",
-            "DPMEM_BENCH_MBUF row 0 ns 1",
-            "DPMEM_BENCH_MBUF pool 7",
-        ] {
-            assert!(parse_child_lines(&[bad.to_owned()], 3).is_err(), "{bad}");
-        }
     }
 
     /// The dpmem side end to end on a no-huge EAL with two lcores: every row, a few bursts
