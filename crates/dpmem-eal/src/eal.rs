@@ -77,9 +77,13 @@ struct EalCore {
     /// The inter-process channel (none with `--in-memory`); stopped in `Drop` first, so no
     /// action runs while the rest goes.
     ipc: Option<IpcService>,
+    /// The primary's server of secondaries' page requests; joined right after the channel
+    /// stops (the channel's actions hold its queue).
+    hotplug_worker: Option<crate::hotplug_channel::HotplugWorker>,
     /// Worker threads and lcore ids; stopped in `Drop` before `memory` goes (huge stacks).
     lcore_threads: LcoreThreads,
-    memory: Memory,
+    /// Shared with the hotplug actions and worker, which hold it weakly.
+    memory: Arc<Memory>,
     options: EalOptions,
     /// The command line up to `--`, program name first (DPDK's `/eal/params`).
     eal_args: Vec<String>,
@@ -256,8 +260,26 @@ impl Eal {
                 }
             },
         };
+        let memory = Arc::new(memory);
+        // From here on pages mapped anywhere are mapped everywhere before the call returns.
+        let hotplug_worker = match &ipc {
+            None => None,
+            Some(service) => {
+                match crate::hotplug_channel::start(&lcore_threads, &memory, service.shared()) {
+                    Ok(worker) => worker,
+                    Err(e) => {
+                        drop(ipc);
+                        drop(lcore_threads);
+                        drop(memory);
+                        drop(runtime_dir);
+                        return Err(e);
+                    }
+                }
+            }
+        };
         let core = Arc::new(EalCore {
             ipc,
+            hotplug_worker,
             lcore_threads,
             memory,
             options,
@@ -415,6 +437,7 @@ impl Drop for Eal {
 impl Drop for EalCore {
     fn drop(&mut self) {
         drop(self.ipc.take());
+        drop(self.hotplug_worker.take());
         // Workers may run on hugepage stacks: they end before the memory is unmapped.
         self.lcore_threads.shutdown();
     }

@@ -143,6 +143,13 @@ pub enum EalError {
     #[error("telemetry: {0} (--no-telemetry runs without the telemetry socket)")]
     Telemetry(#[from] crate::telemetry::TelemetryError),
 
+    /// Pages could not be mapped or unmapped in every process: the primary refused a
+    /// secondary's request (`kind` is the primary's), or a secondary could not map what was
+    /// mapped for it (then it was unmapped again everywhere), or the primary could not be
+    /// reached.
+    #[error("memory hotplug across processes: {reason}")]
+    Hotplug { kind: ErrorKind, reason: String },
+
     /// The inter-process channel could not start, or refused a call.
     #[error("inter-process channel: {0}")]
     Ipc(#[from] crate::ipc::IpcError),
@@ -152,6 +159,24 @@ fn reason_text(reason: &Option<String>) -> String {
     reason
         .as_deref()
         .map_or_else(String::new, |r| format!(": {r}"))
+}
+
+impl ErrorKind {
+    /// Every kind, in a fixed order: a kind crosses the inter-process channel as its index.
+    pub(crate) const ALL: [ErrorKind; 12] = [
+        ErrorKind::Inval,
+        ErrorKind::NoMem,
+        ErrorKind::NoSpc,
+        ErrorKind::Exist,
+        ErrorKind::NoEnt,
+        ErrorKind::Busy,
+        ErrorKind::Perm,
+        ErrorKind::NotSup,
+        ErrorKind::Io,
+        ErrorKind::NameTooLong,
+        ErrorKind::Fault,
+        ErrorKind::Overflow,
+    ];
 }
 
 impl EalError {
@@ -206,6 +231,7 @@ impl EalError {
             | EalError::OwnerDied { .. } => ErrorKind::Fault,
             EalError::Telemetry(e) => e.kind(),
             EalError::Ipc(e) => e.kind(),
+            EalError::Hotplug { kind, .. } => *kind,
         }
     }
 }

@@ -5,9 +5,11 @@
 //! offers (dynamic, legacy, single-file segments, in-memory, no-huge), records each page's
 //! IOVA and NUMA node, and keeps that metadata in a shared configuration file that secondary
 //! processes map at the same virtual address. A secondary maps the primary's pages when it
-//! attaches and catches up with later ones in its heap and memzone calls, or when it calls
-//! [`Memory::sync_with_primary`] itself (before touching memory it learnt of by a raw
-//! pointer alone).
+//! attaches; in dynamic memory, pages mapped later by any process (a secondary asks the
+//! primary) are mapped in every live process before the call that mapped them returns, so a
+//! pointer handed over at once is valid everywhere (DPDK's synchronous hotplug round; see
+//! `memory/cross_process.rs`). A secondary the round missed catches up in its heap and memzone
+//! calls, or when it calls [`Memory::sync_with_primary`].
 //!
 //! ```no_run
 //! let eal = dpmem_eal::Eal::init(["app", "--no-huge", "-m", "64"])?;
@@ -40,6 +42,7 @@ pub mod eal;
 pub mod error;
 pub mod fbarray;
 pub mod heap;
+mod hotplug_channel;
 pub mod iova;
 pub mod ipc;
 pub mod lcore;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use dpmem_eal::{Eal, PageRequest, ProcessRole, Socket};
+use dpmem_eal::{Eal, MemoryMode, PageRequest, ProcessRole, Socket};
 
 const ENV_PREFIX: &str = "DPMEM_TEST_SECONDARY_PREFIX";
 const ENV_VA: &str = "DPMEM_TEST_SECONDARY_VA";
@@ -122,9 +122,19 @@ fn secondary_body() {
         }
     }
     bytes[REPLY_AT] = 0xEE;
-    // Secondaries do not own memory hotplug yet.
-    assert!(eal
+    // Pages a secondary asks for are mapped by the primary (dynamic memory only), usable here
+    // at once, and given back through the primary when dropped.
+    let asked = eal
         .memory()
-        .alloc_pages(PageRequest::new(PAGE_2M, Socket::Node(0), 1))
-        .is_err());
+        .alloc_pages(PageRequest::new(PAGE_2M, Socket::Node(0), 1));
+    if eal.memory().mode() == MemoryMode::Legacy {
+        let err = asked.expect_err("legacy memory does not grow");
+        assert_eq!(err.kind(), dpmem_eal::ErrorKind::NotSup, "{err}");
+    } else {
+        let pages = asked.expect("the primary maps the page for this secondary");
+        // SAFETY: a mapped 2 MiB page this process owns.
+        unsafe { std::ptr::write_bytes(pages.as_ptr().as_ptr(), 0x5A, SPAN) };
+        assert!(eal.memory().virt_to_memseg(pages.va()).is_some());
+        pages.free().expect("given back through the primary");
+    }
 }

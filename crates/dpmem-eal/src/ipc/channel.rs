@@ -286,4 +286,58 @@ impl Incoming<'_> {
         self.replied = true;
         Ok(())
     }
+
+    /// Takes over the answer to this request, to send it later from another thread with
+    /// [`LaterReply::send`]: for an action whose work must itself wait for other peers (a
+    /// synchronous request is refused on the control thread). The request counts as answered
+    /// here; its requester waits for the later reply (or its own timeout). Refused for a
+    /// one-way message or a request already answered.
+    pub fn reply_later(&mut self) -> Result<LaterReply, IpcError> {
+        let refuse = |reason| {
+            Err(IpcError::CannotReply {
+                name: self.message.name().to_owned(),
+                reason,
+            })
+        };
+        let Some(id) = self.request else {
+            return refuse("it is a one-way message, not a request");
+        };
+        if self.replied {
+            return refuse("it was answered already");
+        }
+        self.replied = true;
+        Ok(LaterReply {
+            peer: self.peer.to_owned(),
+            id,
+        })
+    }
+}
+
+/// The answer owed to a request whose action handed it on ([`Incoming::reply_later`]).
+/// Dropping it unsent leaves the requester to its timeout.
+#[derive(Debug)]
+pub struct LaterReply {
+    peer: String,
+    id: u64,
+}
+
+impl LaterReply {
+    /// The requester's socket name.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// Sends the answer on `channel` (the one the request came on). A requester that died
+    /// meanwhile is not an error.
+    pub fn send(self, channel: &Ipc, reply: IpcMessage) -> Result<(), IpcError> {
+        let frame = Frame {
+            kind: Kind::Reply,
+            id: self.id,
+            sender: channel.socket_name(),
+            name: reply.name(),
+            params: reply.params(),
+        };
+        channel.send_frame(&self.peer, &frame, &reply.fds())?;
+        Ok(())
+    }
 }

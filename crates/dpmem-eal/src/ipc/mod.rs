@@ -44,7 +44,7 @@ mod service;
 mod typed;
 mod wire;
 
-pub use channel::{Action, Incoming, Ipc};
+pub use channel::{Action, Incoming, Ipc, LaterReply};
 pub use error::IpcError;
 pub use message::{check_name, IpcMessage, MAX_FDS, MAX_NAME_LEN, MAX_PARAM_LEN};
 pub use peers::{remove_dead_sockets, PRIMARY_SOCKET};

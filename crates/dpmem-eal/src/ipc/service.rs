@@ -80,6 +80,12 @@ impl IpcService {
     pub(crate) fn ipc(&self) -> &Ipc {
         &self.ipc
     }
+
+    /// The channel, for a holder that may outlive this borrow (it stops working, not
+    /// existing, when the service stops).
+    pub(crate) fn shared(&self) -> &Arc<Ipc> {
+        &self.ipc
+    }
 }
 
 impl Drop for IpcService {

@@ -57,10 +57,12 @@ pub struct PageRun {
 }
 
 impl Memory {
-    /// Maps `req.count` pages into one list of the requested type, fires the `Alloc` event and
-    /// returns where they are. Fails without changing anything when no list has room, the node
-    /// is out of pages, a validator refuses, or contiguous IOVAs cannot be had.
-    pub(crate) fn map_pages(&self, req: PageRequest) -> Result<PageRun, EalError> {
+    /// Maps `req.count` pages into one list of the requested type in this process (the
+    /// primary), fires the `Alloc` event and returns where they are. Fails without changing
+    /// anything when no list has room, the node is out of pages, a validator refuses, or
+    /// contiguous IOVAs cannot be had. Secondaries learn of the pages from the round that
+    /// [`Memory::map_pages`] runs after this (see `cross_process.rs`).
+    pub(super) fn map_pages_here(&self, req: PageRequest) -> Result<PageRun, EalError> {
         if req.count == 0 {
             return Err(EalError::InvalidArgument(
                 "page allocation of 0 pages".into(),
@@ -277,12 +279,18 @@ impl Memory {
         }
     }
 
-    /// Unmaps the pages of `[va, va+len)` and gives them back to the system (subject to
-    /// `--huge-unlink=never`, which keeps them in their files for reuse). The range must be
-    /// whole mapped pages of one list; pinned pages refuse (`EBUSY`), and with
-    /// `--match-allocations` the range must be exactly one earlier allocation. The caller
-    /// owns the pages: the heap for its own, [`super::Pages`] for the user's.
-    pub(crate) fn unmap_pages(&self, va: usize, len: usize) -> Result<(), EalError> {
+    /// Unmaps the pages of `[va, va+len)` in this process (the primary) and gives them back to
+    /// the system (subject to `--huge-unlink=never`, which keeps them in their files for
+    /// reuse). The range must be whole mapped pages of one list; pinned pages refuse (`EBUSY`)
+    /// unless `rolling_back` (the pages of a map that failed in a secondary, just mapped here),
+    /// and with `--match-allocations` the range must be exactly one earlier allocation. The
+    /// caller owns the pages: the heap for its own, [`super::Pages`] for the user's.
+    pub(super) fn unmap_pages_here(
+        &self,
+        va: usize,
+        len: usize,
+        rolling_back: bool,
+    ) -> Result<(), EalError> {
         let (va, len) = (va as u64, len as u64);
         if self.settings.role == super::ProcessRole::Secondary {
             return Err(EalError::Unsupported(
@@ -319,7 +327,7 @@ impl Memory {
                 )));
             }
             let seg = list.segment(idx);
-            if seg.is_pinned() {
+            if seg.is_pinned() && !rolling_back {
                 return Err(EalError::Busy(format!(
                     "page at {:#x} is pinned (preallocated, legacy or no-huge memory)",
                     seg.va

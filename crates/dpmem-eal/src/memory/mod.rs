@@ -11,6 +11,7 @@
 
 mod attach;
 pub(crate) mod backing;
+mod cross_process;
 mod dynamic;
 mod external;
 mod pages;
@@ -35,6 +36,7 @@ use crate::shared_config::{ConfigMapping, MAX_SOCKETS};
 use crate::socket::Socket;
 use backing::ListBacking;
 
+pub(crate) use cross_process::HotplugPeers;
 pub use dynamic::{PageRequest, PageRun};
 pub use external::DEFAULT_EXTERNAL_SEGMENTS;
 pub(crate) use external::{check_range, ExternalArea};
@@ -118,6 +120,8 @@ pub struct Memory {
     /// one-load check of [`Memory::sync_with_primary`], and what it has mapped.
     synced_generation: std::sync::atomic::AtomicU64,
     secondary_view: Mutex<secondary_sync::SecondaryView>,
+    /// The channel to the other processes, for hotplug rounds and a secondary's requests.
+    peers: std::sync::OnceLock<Box<dyn HotplugPeers>>,
 }
 
 impl std::fmt::Debug for Memory {
@@ -153,6 +157,7 @@ impl Memory {
             config,
             synced_generation: std::sync::atomic::AtomicU64::new(0),
             secondary_view: Mutex::new(secondary_sync::SecondaryView::default()),
+            peers: std::sync::OnceLock::new(),
         }
     }
 
@@ -530,10 +535,12 @@ impl Memory {
         self.settings.mode == MemoryMode::Dynamic
     }
 
-    /// Whether this process may map and unmap pages at run time (dynamic mode, primary).
+    /// Whether this process may map and unmap pages at run time: dynamic mode, the primary
+    /// itself or a secondary through it.
     #[inline]
     pub(crate) fn can_change_pages(&self) -> bool {
-        self.settings.mode == MemoryMode::Dynamic && self.settings.role == ProcessRole::Primary
+        self.settings.mode == MemoryMode::Dynamic
+            && (self.settings.role == ProcessRole::Primary || self.secondary_can_change_pages())
     }
 
     /// The mapped segment holding `va` and its list's index and socket.

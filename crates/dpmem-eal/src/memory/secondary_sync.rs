@@ -2,11 +2,13 @@
 //!
 //! A secondary maps every page the primary had when it attached. In dynamic mode the primary
 //! goes on mapping pages (a heap grows, a memzone needs room) and unmapping them (a heap gives
-//! whole free pages back). DPDK has the primary ask every secondary over its IPC channel to do
-//! the same before the allocation returns. dpmem's secondaries catch up instead: the primary
-//! counts its changes in the shared configuration (`hotplug_generation`, bumped under the
-//! hotplug lock), and [`Memory::sync_with_primary`] compares the count it last saw and, when it
-//! moved, re-reads every list under the hotplug lock. The heap calls it under the heap's lock
+//! whole free pages back). As in DPDK, the primary then asks every live secondary over the
+//! channel to do the same before the call returns (`cross_process.rs`); what each secondary
+//! runs for it is the catch-up here. The primary counts its changes in the shared
+//! configuration (`hotplug_generation`, bumped under the hotplug lock), and
+//! [`Memory::sync_with_primary`] compares the count it last saw and, when it moved, re-reads
+//! every list under the hotplug lock. A secondary the round missed (still starting, out of
+//! the round, or it failed to follow a free) catches up lazily: the heap calls it under the heap's lock
 //! (the primary grows and shrinks a heap only under that lock, so what is mapped here stays
 //! right while a block is carved or freed), memzone lookup after finding the zone (whose pages
 //! were mapped before it entered the table), and the application may call it:
@@ -27,10 +29,10 @@
 //! held, and the pages mapped so far are not all the heap may use. Walking memory and
 //! translating addresses are fine (nested catch-ups are skipped, through a thread-local).
 //!
-//! What a secondary must not do is touch memory the primary mapped since the last catch-up
-//! before calling any of those entry points: a pointer handed over through a ring to a heap
-//! block the primary just mapped is such a case. Calling [`Memory::sync_with_primary`] after
-//! receiving it (one atomic load when nothing changed) makes it safe.
+//! With the round, a pointer handed over through a ring to a heap block the primary just
+//! mapped is valid here at once. Without it — a map made from within one of the primary's own
+//! channel actions, where the round cannot run — calling [`Memory::sync_with_primary`] after
+//! receiving such a pointer (one atomic load when nothing changed) makes it safe.
 
 use std::sync::atomic::Ordering;
 
