@@ -53,6 +53,7 @@ fn check_whole(r: &Value) {
     assert!(verified > 0, "{r:#}");
     assert_eq!(frames["mismatched"], 0, "{r:#}");
     assert_eq!(frames["tx_errors"], 0, "{r:#}");
+    assert_eq!(frames["unknown"], 0, "{r:#}");
     assert_eq!(r["audit"]["tx_pools_in_use"], 0, "{r:#}");
     assert_eq!(r["audit"]["rx_pool_in_use"], 0, "{r:#}");
     assert_eq!(r["audit"]["close_errors"], serde_json::json!([]), "{r:#}");

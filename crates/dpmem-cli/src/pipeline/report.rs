@@ -45,6 +45,8 @@ pub struct Frames {
     pub incomplete: u64,
     pub without_buffer: u64,
     pub not_delivered: u64,
+    /// Delivered frames whose timestamp matches no frame sent (a failure: never expected).
+    pub unknown: u64,
     pub tx_errors: u64,
     /// Frames the application lent that the TX sessions handed back (`--external`): every
     /// one sent, exactly once.
@@ -185,6 +187,7 @@ impl Report {
                 incomplete,
                 without_buffer,
                 not_delivered: sent.saturating_sub(verified + mismatched),
+                unknown: sum(&|c| c.counts.frames_unknown),
                 tx_errors: sum(&|c| c.counts.tx_errors),
                 lent_returned: sum(&|c| c.lent_returned),
             },
@@ -244,6 +247,12 @@ impl Report {
                 "{} frame(s) received differ from what was sent; the first: stream {}, frame {}, \
                  byte {}",
                 self.frames.mismatched, m.stream, m.frame, m.offset
+            ));
+        }
+        if self.frames.unknown != 0 {
+            return Some(format!(
+                "{} frame(s) delivered with a timestamp no frame was sent with",
+                self.frames.unknown
             ));
         }
         if self.frames.verified == 0 {
