@@ -227,3 +227,71 @@ fn memory_too_small_for_the_streams_is_an_error_saying_so() {
     assert!(stderr.contains("no memory"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_running_pipeline_answers_dpdk_telemetry_clients() {
+    use dpmem::eal::telemetry::{dpdk_runtime_dir, SOCKET_NAME};
+    use dpmem_testkit::telemetry_client::{
+        dpdk_telemetry_py_available, run_dpdk_telemetry_py, TelemetryClient,
+    };
+    use std::time::{Duration, Instant};
+
+    let prefix = format!("dpmem-cli-pipeline-telemetry-{}", std::process::id());
+    let child = Command::new(env!("CARGO_BIN_EXE_dpmem"))
+        .args([
+            "pipeline",
+            "--sessions",
+            "1",
+            "--format",
+            "720p59",
+            "--duration",
+            "3",
+        ])
+        .args([
+            "--json",
+            "--quiet",
+            "--",
+            "-l",
+            "0",
+            "--no-huge",
+            "-m",
+            "160",
+        ])
+        .args(["--file-prefix", &prefix])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let socket = dpdk_runtime_dir(&prefix).join(SOCKET_NAME);
+    let waited = Instant::now();
+    while !socket.exists() {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "no socket at {socket:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Some frames through first.
+    std::thread::sleep(Duration::from_millis(800));
+    let answer = if dpdk_telemetry_py_available("a_running_pipeline_answers_dpdk_telemetry") {
+        run_dpdk_telemetry_py(&prefix, &["/dpmem/pipeline"]).remove(0)
+    } else {
+        let (client, _) = TelemetryClient::connect(&socket);
+        client.ask("/dpmem/pipeline")
+    };
+    let live = &answer["/dpmem/pipeline"];
+    let verified_then = live["frames_verified"].as_u64().expect("a count");
+    assert!(verified_then > 0, "{answer}");
+    assert_eq!(live["frames_mismatched"], 0, "{answer}");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    check_whole(&report);
+    assert!(report["frames"]["verified"].as_u64().unwrap() >= verified_then);
+    // The server went with the EAL: no socket left behind.
+    assert!(!socket.exists(), "{socket:?} left behind");
+}

@@ -3,7 +3,6 @@
 //! as dmadev's do), the loop over its streams until the deadline, then the settling pass
 //! and the closing of its streams.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use dpmem::dma::borrow::{BorrowStats, DmaBorrower};
@@ -14,6 +13,7 @@ use dpmem::mbuf::{Mbuf, PktmbufPool};
 
 use super::app_frames::{AppFrames, APP_FRAMES};
 use super::high_water::HighWater;
+use super::live_figures::LiveFigures;
 use super::port_choice::{PipelinePort, PortKind};
 use super::stage_clock::StageClock;
 use super::stream::{Closed, Stream};
@@ -37,8 +37,8 @@ pub struct LanePlan<'a, 'eal> {
     pub streams: Vec<u32>,
     pub rx_pool: &'a PktmbufPool<'eal>,
     pub deadline: Instant,
-    /// Frames verified by every lane so far, for the progress line.
-    pub verified: &'a AtomicU64,
+    /// Every lane's figures so far, for the progress line and telemetry.
+    pub live: &'a LiveFigures,
 }
 
 /// What a lane did.
@@ -102,10 +102,19 @@ pub fn run_lane(
     let mut high = HighWater::default();
     while Instant::now() < plan.deadline {
         for stream in &mut streams {
-            let verified = stream.counts.frames_verified;
+            let before = stream.counts;
             stream.step(&mut borrower, &mut arrived, &mut clock, &mut high);
-            plan.verified
-                .fetch_add(stream.counts.frames_verified - verified, Ordering::Relaxed);
+            let (after, live) = (stream.counts, plan.live);
+            live.add(&live.frames_sent, after.frames_sent - before.frames_sent);
+            live.add(
+                &live.frames_verified,
+                after.frames_verified - before.frames_verified,
+            );
+            live.add(
+                &live.frames_mismatched,
+                after.frames_mismatched - before.frames_mismatched,
+            );
+            live.add(&live.packets_sent, after.packets_sent - before.packets_sent);
         }
         progress();
     }

@@ -15,6 +15,7 @@
 //! - `stream`: one stream's TX session, port(s) and RX session;
 //! - `stage_clock`: time per stage;
 //! - `high_water`: the most buffers each pool had out;
+//! - `live_figures`: the counters the progress line and `/dpmem/pipeline` (telemetry) read;
 //! - `lane`: one lcore's streams, borrowing layer and loop;
 //! - `run_loop`: the EAL, the RX pool, the copy device, a lane per lcore, the audit;
 //! - `report`: what it prints, as text or JSON.
@@ -24,6 +25,7 @@ mod args;
 mod bandwidth;
 mod high_water;
 mod lane;
+mod live_figures;
 mod pattern;
 mod port_choice;
 mod report;

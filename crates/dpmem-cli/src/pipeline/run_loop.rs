@@ -3,7 +3,7 @@
 //! receive into, and a lane per lcore running its share of the streams for the duration
 //! asked; then the audit of every pool and the report.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use dpmem::dma::{DmaConf, DmaDevice, VchanConf};
@@ -13,6 +13,7 @@ use dpmem::frame::rx_pool;
 use super::args::PipelineArgs;
 use super::bandwidth;
 use super::lane::{run_lane, LanePlan, LaneResult};
+use super::live_figures::LiveFigures;
 use super::report::{Report, Setup};
 
 /// Buffers the ports receive into: a burst in each port, and the packets the copy device
@@ -46,7 +47,8 @@ pub fn run(args: &PipelineArgs) -> Result<Report, String> {
         )
     };
 
-    let verified = AtomicU64::new(0);
+    let live = LiveFigures::new();
+    live.serve();
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.duration);
     let plans: Vec<LanePlan<'_, '_>> = (0..lanes)
@@ -62,7 +64,7 @@ pub fn run(args: &PipelineArgs) -> Result<Report, String> {
                 .collect(),
             rx_pool: &rx_pool,
             deadline,
-            verified: &verified,
+            live: &live,
         })
         .collect();
     let vchan = |lane: usize| match &device {
@@ -80,7 +82,7 @@ pub fn run(args: &PipelineArgs) -> Result<Report, String> {
             let launch = scope.launch(worker, move || run_lane(plan, vchan?, || {}));
             launched.push(launch.map_err(|e| format!("launching lane on lcore {worker}: {e}")));
         }
-        let mine = vchan(0).and_then(|v| run_lane(&plans[0], v, || progress.tick(&verified)));
+        let mine = vchan(0).and_then(|v| run_lane(&plans[0], v, || progress.tick(&live)));
         let mut results = vec![mine];
         for launch in launched {
             results.push(launch.and_then(|l| {
@@ -199,13 +201,13 @@ impl Progress {
         }
     }
 
-    fn tick(&mut self, verified: &AtomicU64) {
+    fn tick(&mut self, live: &LiveFigures) {
         let elapsed = self.started.elapsed();
         if self.quiet || elapsed < self.next {
             return;
         }
         self.next += Duration::from_secs(1);
-        let verified = verified.load(Ordering::Relaxed);
+        let verified = live.frames_verified.load(Ordering::Relaxed);
         let fps = verified as f64 / elapsed.as_secs_f64();
         eprint!(
             "\r{:>5.1} s  {} streams  {verified} frames verified  {fps:.0} frames/s  \
