@@ -1,10 +1,11 @@
 //! Builds the DPDK side of the benchmarks.
 //!
 //! DPDK's fast paths are `static inline`, so Rust cannot call them: the workloads that time
-//! DPDK live in C (`csrc/dpdk_shim.c`, `csrc/dpdk_mempool_shim.c` for the mempool loops and
-//! `csrc/dpdk_mbuf_shim.c` for the packet buffer loops), compiled here against Debian's
-//! libdpdk-dev. This crate's library is linked into
-//! the `dpmem-bench-dpdk` program only, never into `dpmem`. When the `dpdk` feature is off
+//! DPDK live in C (`csrc/dpdk_shim.c`, `csrc/dpdk_mempool_shim.c` for the mempool loops,
+//! `csrc/dpdk_mbuf_shim.c` for the packet buffer loops, `csrc/dpdk_dma_shim.c` for the copy
+//! engine and `csrc/dpdk_mp_shim.c` for the inter-process channel), compiled here against
+//! Debian's libdpdk-dev. This crate's library is linked into the `dpmem-bench-dpdk` program
+//! only, never into `dpmem`. When the `dpdk` feature is off
 //! or pkg-config cannot find libdpdk, the crate still builds; it then gets the reason in
 //! `DPMEM_BENCH_DPDK_MISSING`, which the program prints instead of running, so that every
 //! DPDK column can say why it is empty instead of silently showing nothing.
@@ -16,6 +17,7 @@ const SHIM: &str = "csrc/dpdk_shim.c";
 const MEMPOOL_SHIM: &str = "csrc/dpdk_mempool_shim.c";
 const MBUF_SHIM: &str = "csrc/dpdk_mbuf_shim.c";
 const DMA_SHIM: &str = "csrc/dpdk_dma_shim.c";
+const MP_SHIM: &str = "csrc/dpdk_mp_shim.c";
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(dpdk_shim)");
@@ -23,6 +25,7 @@ fn main() {
     println!("cargo::rerun-if-changed={MEMPOOL_SHIM}");
     println!("cargo::rerun-if-changed={MBUF_SHIM}");
     println!("cargo::rerun-if-changed={DMA_SHIM}");
+    println!("cargo::rerun-if-changed={MP_SHIM}");
     println!("cargo::rerun-if-changed=build.rs");
 
     match build_shim() {
@@ -56,6 +59,7 @@ fn build_shim() -> Result<(), String> {
         .file(MEMPOOL_SHIM)
         .file(MBUF_SHIM)
         .file(DMA_SHIM)
+        .file(MP_SHIM)
         .warnings(true)
         .extra_warnings(true)
         .opt_level(3);
@@ -64,7 +68,7 @@ fn build_shim() -> Result<(), String> {
     }
     build
         .try_compile("dpmem_bench_dpdk_shim")
-        .map_err(|e| format!("compiling {SHIM}, {MEMPOOL_SHIM} and {MBUF_SHIM} failed: {e}"))?;
+        .map_err(|e| format!("compiling the shim ({SHIM} and the others in csrc/) failed: {e}"))?;
 
     // Now the libraries, after the shim. Shared libraries are enough: the shim only calls
     // exported functions, and whatever is static inline is compiled into the shim itself.

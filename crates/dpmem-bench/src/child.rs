@@ -59,9 +59,18 @@ pub enum ChildKind {
     DpdkDma,
     /// dpmem's copy-engine loops, the same rows and lines.
     DpmemDma,
+    /// A DPDK primary of the channel rows (see [`crate::mp`]); it starts its secondaries
+    /// ([`ChildKind::DpdkMpSecondary`]) and prints one result line per row.
+    DpdkMp,
+    /// dpmem's primary of the channel rows, the same rows and lines.
+    DpmemMp,
+    /// A DPDK secondary of a [`ChildKind::DpdkMp`] primary: serves until its stdin ends.
+    DpdkMpSecondary,
+    /// A dpmem secondary of a [`ChildKind::DpmemMp`] primary, as the DPDK one.
+    DpmemMpSecondary,
 }
 
-const ALL_KINDS: [ChildKind; 11] = [
+const ALL_KINDS: [ChildKind; 15] = [
     ChildKind::DpdkVersion,
     ChildKind::DpdkInit,
     ChildKind::DpmemInit,
@@ -73,6 +82,10 @@ const ALL_KINDS: [ChildKind; 11] = [
     ChildKind::DpmemMbuf,
     ChildKind::DpdkDma,
     ChildKind::DpmemDma,
+    ChildKind::DpdkMp,
+    ChildKind::DpmemMp,
+    ChildKind::DpdkMpSecondary,
+    ChildKind::DpmemMpSecondary,
 ];
 
 impl ChildKind {
@@ -89,6 +102,10 @@ impl ChildKind {
             ChildKind::DpmemMbuf => "dpmem-mbuf",
             ChildKind::DpdkDma => "dpdk-dma",
             ChildKind::DpmemDma => "dpmem-dma",
+            ChildKind::DpdkMp => "dpdk-mp",
+            ChildKind::DpmemMp => "dpmem-mp",
+            ChildKind::DpdkMpSecondary => "dpdk-mp-secondary",
+            ChildKind::DpmemMpSecondary => "dpmem-mp-secondary",
         }
     }
 
@@ -107,6 +124,8 @@ impl ChildKind {
                 | ChildKind::DpdkMalloc
                 | ChildKind::DpdkMbuf
                 | ChildKind::DpdkDma
+                | ChildKind::DpdkMp
+                | ChildKind::DpdkMpSecondary
         )
     }
 }

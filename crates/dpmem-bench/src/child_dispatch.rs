@@ -40,6 +40,8 @@ pub fn child_main(args: &[OsString]) -> Option<i32> {
         ChildKind::DpmemMempool => crate::mempool::dpmem_child(&child),
         ChildKind::DpmemMbuf => crate::mbuf::dpmem_child(&child),
         ChildKind::DpmemDma => crate::dma::dpmem_child(&child),
+        ChildKind::DpmemMp => crate::mp::dpmem_child(&child),
+        ChildKind::DpmemMpSecondary => crate::mp::dpmem_secondary_child(&child),
         _ => print_init_result(crate::init::dpmem_eal_init_and_cleanup(&child.eal_args)),
     })
 }
@@ -76,6 +78,8 @@ pub fn dpdk_child_main(args: &[OsString], dpdk: &dyn DpdkLoops) -> i32 {
         ChildKind::DpdkMalloc => crate::malloc::dpdk_child(&child, dpdk),
         ChildKind::DpdkMbuf => crate::mbuf::dpdk_child(&child, dpdk),
         ChildKind::DpdkDma => crate::dma::dpdk_child(&child, dpdk),
+        ChildKind::DpdkMp => crate::mp::dpdk_child(&child, dpdk),
+        ChildKind::DpdkMpSecondary => crate::mp::dpdk_secondary_child(&child, dpdk),
         _ => print_init_result(
             dpdk.eal_init_and_cleanup(&child.eal_args)
                 .map(|t| InitCleanup {

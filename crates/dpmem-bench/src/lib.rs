@@ -4,7 +4,7 @@
 //! reports both medians, their ratio, and the geometric mean of the ratios:
 //!
 //! ```text
-//! dpmem bench <init|ring|malloc|mempool|mbuf|dma> [--json] [--reps N] [--repeat K] [--filter PATTERN]
+//! dpmem bench <init|ring|malloc|mempool|mbuf|dma|mp> [--json] [--reps N] [--repeat K] [--filter PATTERN]
 //! dpmem bench list
 //! ```
 //!
@@ -24,6 +24,7 @@
 //! | `mempool` | mempool_perf_autotest's rows: cache 0/512, bulk 1..32, keep 32..512, 1 and 2 cores | million objects per second (higher is better) |
 //! | `mbuf` | packet buffers: alloc/free single and bulk, data operations, clone, copy, external buffers, an ST 2110 transmit packet, mixed-pool bulk free, clone and free on two lcores | ns per op (and TSC cycles) |
 //! | `dma` | copy engine vs DPDK's `dma_skeleton`: 64 B, 1 KiB, 4 KiB copies in bursts | million copies per second (higher is better) |
+//! | `mp` | inter-process channel between a real primary and real secondaries: synchronous request round trip with one and two secondaries, one-way message | µs per round trip or message |
 
 mod child;
 mod child_dispatch;
@@ -31,6 +32,7 @@ mod cli;
 mod dma;
 mod dpdk_dma_loops;
 mod dpdk_loops;
+mod dpdk_mp_loops;
 pub mod dpdk_runner;
 mod hugepage_host;
 mod init;
@@ -38,6 +40,7 @@ mod kernel_baseline;
 mod malloc;
 mod mbuf;
 mod mempool;
+mod mp;
 mod repeat;
 pub mod repeated_report;
 pub mod report;
@@ -55,10 +58,12 @@ pub use dpdk_dma_loops::{CopyCount, DpdkDmaLoops};
 pub use dpdk_loops::{
     DpdkLoops, EalTimes, Elapsed, LcoreCount, MallocPlan, MallocTimes, MbufShape,
 };
+pub use dpdk_mp_loops::DpdkMpLoops;
 pub use init::run_init;
 pub use malloc::run_malloc;
 pub use mbuf::run_mbuf;
 pub use mempool::run_mempool;
+pub use mp::run_mp;
 pub use report::{Better, Measurement, Report, Row};
 pub use ring::run_ring;
 pub use workloads::{Workload, WORKLOADS};

@@ -59,6 +59,13 @@ pub const WORKLOADS: &[Workload] = &[
         rows: crate::dma::row_names,
         run: crate::dma::run_dma,
     },
+    Workload {
+        name: "mp",
+        about: "inter-process channel between real processes: request_sync round trip with \
+                1 and 2 secondaries, one-way message (µs)",
+        rows: crate::mp::row_names,
+        run: crate::mp::run_mp,
+    },
 ];
 
 /// The workload called `name`.

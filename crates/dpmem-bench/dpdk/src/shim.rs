@@ -1,5 +1,6 @@
-//! The C shim (`csrc/dpdk_shim.c`, `csrc/dpdk_mempool_shim.c`, `csrc/dpdk_mbuf_shim.c`)
-//! behind [`DpdkLoops`].
+//! The C shim (`csrc/dpdk_shim.c`, `csrc/dpdk_mempool_shim.c`, `csrc/dpdk_mbuf_shim.c`, and
+//! the copy-engine and inter-process channel loops of [`dma`] and [`mp`]) behind
+//! [`DpdkLoops`].
 //!
 //! Only built when build.rs found libdpdk (`cfg(dpdk_shim)`). Every C function returns 0 or
 //! a positive errno / rte_errno and hands its figures back through out-pointers; the
@@ -10,6 +11,7 @@ use std::ffi::{c_char, c_int, c_uint, CStr, CString};
 use dpmem_bench::{DpdkLoops, EalTimes, Elapsed, LcoreCount, MallocPlan, MallocTimes, MbufShape};
 
 mod dma;
+mod mp;
 
 mod ffi {
     use std::ffi::{c_char, c_int, c_uint};
