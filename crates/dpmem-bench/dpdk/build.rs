@@ -3,9 +3,10 @@
 //! DPDK's fast paths are `static inline`, so Rust cannot call them: the workloads that time
 //! DPDK live in C (`csrc/dpdk_shim.c`, `csrc/dpdk_mempool_shim.c` for the mempool loops,
 //! `csrc/dpdk_mbuf_shim.c` for the packet buffer loops, `csrc/dpdk_dma_shim.c` for the copy
-//! engine's and `csrc/dpdk_frame_shim.c` for the media frames'), compiled here against Debian's
-//! libdpdk-dev. This crate's library is linked into
-//! the `dpmem-bench-dpdk` program only, never into `dpmem`. When the `dpdk` feature is off
+//! engine's, `csrc/dpdk_frame_shim.c` for the media frames' and `csrc/dpdk_mp_shim.c` for the
+//! inter-process channel's), compiled here against Debian's libdpdk-dev. This crate's library
+//! is linked into the `dpmem-bench-dpdk` program only, never into `dpmem`. When the `dpdk`
+//! feature is off
 //! or pkg-config cannot find libdpdk, the crate still builds; it then gets the reason in
 //! `DPMEM_BENCH_DPDK_MISSING`, which the program prints instead of running, so that every
 //! DPDK column can say why it is empty instead of silently showing nothing.
@@ -18,6 +19,7 @@ const MEMPOOL_SHIM: &str = "csrc/dpdk_mempool_shim.c";
 const MBUF_SHIM: &str = "csrc/dpdk_mbuf_shim.c";
 const DMA_SHIM: &str = "csrc/dpdk_dma_shim.c";
 const FRAME_SHIM: &str = "csrc/dpdk_frame_shim.c";
+const MP_SHIM: &str = "csrc/dpdk_mp_shim.c";
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(dpdk_shim)");
@@ -26,6 +28,7 @@ fn main() {
     println!("cargo::rerun-if-changed={MBUF_SHIM}");
     println!("cargo::rerun-if-changed={DMA_SHIM}");
     println!("cargo::rerun-if-changed={FRAME_SHIM}");
+    println!("cargo::rerun-if-changed={MP_SHIM}");
     println!("cargo::rerun-if-changed=build.rs");
 
     match build_shim() {
@@ -60,6 +63,7 @@ fn build_shim() -> Result<(), String> {
         .file(MBUF_SHIM)
         .file(DMA_SHIM)
         .file(FRAME_SHIM)
+        .file(MP_SHIM)
         .warnings(true)
         .extra_warnings(true)
         .opt_level(3);
@@ -68,7 +72,7 @@ fn build_shim() -> Result<(), String> {
     }
     build
         .try_compile("dpmem_bench_dpdk_shim")
-        .map_err(|e| format!("compiling the shim (csrc/*.c) failed: {e}"))?;
+        .map_err(|e| format!("compiling the shim ({SHIM} and the others in csrc/) failed: {e}"))?;
 
     // Now the libraries, after the shim. Shared libraries are enough: the shim only calls
     // exported functions, and whatever is static inline is compiled into the shim itself.

@@ -63,9 +63,18 @@ pub enum ChildKind {
     DpdkFrame,
     /// dpmem's media frame loops, the same rows and lines.
     DpmemFrame,
+    /// A DPDK primary of the channel rows (see [`crate::mp`]); it starts its secondaries
+    /// ([`ChildKind::DpdkMpSecondary`]) and prints one result line per row.
+    DpdkMp,
+    /// dpmem's primary of the channel rows, the same rows and lines.
+    DpmemMp,
+    /// A DPDK secondary of a [`ChildKind::DpdkMp`] primary: serves until its stdin ends.
+    DpdkMpSecondary,
+    /// A dpmem secondary of a [`ChildKind::DpmemMp`] primary, as the DPDK one.
+    DpmemMpSecondary,
 }
 
-const ALL_KINDS: [ChildKind; 13] = [
+const ALL_KINDS: [ChildKind; 17] = [
     ChildKind::DpdkVersion,
     ChildKind::DpdkInit,
     ChildKind::DpmemInit,
@@ -79,6 +88,10 @@ const ALL_KINDS: [ChildKind; 13] = [
     ChildKind::DpmemDma,
     ChildKind::DpdkFrame,
     ChildKind::DpmemFrame,
+    ChildKind::DpdkMp,
+    ChildKind::DpmemMp,
+    ChildKind::DpdkMpSecondary,
+    ChildKind::DpmemMpSecondary,
 ];
 
 impl ChildKind {
@@ -97,6 +110,10 @@ impl ChildKind {
             ChildKind::DpmemDma => "dpmem-dma",
             ChildKind::DpdkFrame => "dpdk-frame",
             ChildKind::DpmemFrame => "dpmem-frame",
+            ChildKind::DpdkMp => "dpdk-mp",
+            ChildKind::DpmemMp => "dpmem-mp",
+            ChildKind::DpdkMpSecondary => "dpdk-mp-secondary",
+            ChildKind::DpmemMpSecondary => "dpmem-mp-secondary",
         }
     }
 
@@ -116,6 +133,8 @@ impl ChildKind {
                 | ChildKind::DpdkMbuf
                 | ChildKind::DpdkDma
                 | ChildKind::DpdkFrame
+                | ChildKind::DpdkMp
+                | ChildKind::DpdkMpSecondary
         )
     }
 }

@@ -41,6 +41,8 @@ pub fn child_main(args: &[OsString]) -> Option<i32> {
         ChildKind::DpmemMbuf => crate::mbuf::dpmem_child(&child),
         ChildKind::DpmemDma => crate::dma::dpmem_child(&child),
         ChildKind::DpmemFrame => crate::frame::dpmem_child(&child),
+        ChildKind::DpmemMp => crate::mp::dpmem_child(&child),
+        ChildKind::DpmemMpSecondary => crate::mp::dpmem_secondary_child(&child),
         _ => print_init_result(crate::init::dpmem_eal_init_and_cleanup(&child.eal_args)),
     })
 }
@@ -78,6 +80,8 @@ pub fn dpdk_child_main(args: &[OsString], dpdk: &dyn DpdkLoops) -> i32 {
         ChildKind::DpdkMbuf => crate::mbuf::dpdk_child(&child, dpdk),
         ChildKind::DpdkDma => crate::dma::dpdk_child(&child, dpdk),
         ChildKind::DpdkFrame => crate::frame::dpdk_child(&child, dpdk),
+        ChildKind::DpdkMp => crate::mp::dpdk_child(&child, dpdk),
+        ChildKind::DpdkMpSecondary => crate::mp::dpdk_secondary_child(&child, dpdk),
         _ => print_init_result(
             dpdk.eal_init_and_cleanup(&child.eal_args)
                 .map(|t| InitCleanup {

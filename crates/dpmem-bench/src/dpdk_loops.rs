@@ -86,7 +86,9 @@ pub struct MbufShape {
 /// DPDK 22.11's side of the workloads. Every EAL init may be called once per process (DPDK's
 /// rule), and only in a benchmark child; the loops run after their workload's init.
 pub trait DpdkLoops:
-    crate::dpdk_dma_loops::DpdkDmaLoops + crate::dpdk_frame_loops::DpdkFrameLoops
+    crate::dpdk_dma_loops::DpdkDmaLoops
+    + crate::dpdk_frame_loops::DpdkFrameLoops
+    + crate::dpdk_mp_loops::DpdkMpLoops
 {
     /// The DPDK build, e.g. `DPDK 22.11.4`.
     fn version(&self) -> String;

@@ -4,7 +4,7 @@
 //! reports both medians, their ratio, and the geometric mean of the ratios:
 //!
 //! ```text
-//! dpmem bench <init|ring|malloc|mempool|mbuf|dma|frame> [--json] [--reps N] [--repeat K] [--filter PATTERN]
+//! dpmem bench <init|ring|malloc|mempool|mbuf|dma|frame|mp> [--json] [--reps N] [--repeat K] [--filter PATTERN]
 //! dpmem bench list
 //! ```
 //!
@@ -25,6 +25,7 @@
 //! | `mbuf` | packet buffers: alloc/free single and bulk, data operations, clone, copy, external buffers, an ST 2110 transmit packet, mixed-pool bulk free, clone and free on two lcores | ns per op (and TSC cycles) |
 //! | `dma` | copy engine vs DPDK's `dma_skeleton`: 64 B, 1 KiB, 4 KiB copies in bursts | million copies per second (higher is better) |
 //! | `frame` | media frames: the ST 2110-20 packetiser on a 1080p59.94 frame (and ST 2022-7), reassembly copies by the CPU and by the copy engine vs `dma_skeleton` | ns per packet (and TSC cycles) |
+//! | `mp` | inter-process channel between a real primary and real secondaries: synchronous request round trip with one and two secondaries, one-way message | µs per round trip or message |
 
 mod child;
 mod child_dispatch;
@@ -34,6 +35,7 @@ mod dma;
 mod dpdk_dma_loops;
 mod dpdk_frame_loops;
 mod dpdk_loops;
+mod dpdk_mp_loops;
 pub mod dpdk_runner;
 mod frame;
 mod hugepage_host;
@@ -42,6 +44,7 @@ mod kernel_baseline;
 mod malloc;
 mod mbuf;
 mod mempool;
+mod mp;
 mod per_op;
 mod repeat;
 pub mod repeated_report;
@@ -60,11 +63,13 @@ pub use dma::run_dma;
 pub use dpdk_dma_loops::{CopyCount, DpdkDmaLoops};
 pub use dpdk_frame_loops::{DpdkFrameLoops, FrameShape};
 pub use dpdk_loops::{DpdkLoops, EalTimes, LcoreCount, MallocPlan, MallocTimes, MbufShape};
+pub use dpdk_mp_loops::DpdkMpLoops;
 pub use frame::run_frame;
 pub use init::run_init;
 pub use malloc::run_malloc;
 pub use mbuf::run_mbuf;
 pub use mempool::run_mempool;
+pub use mp::run_mp;
 pub use report::{Better, Measurement, Report, Row};
 pub use ring::run_ring;
 pub use workloads::{Workload, WORKLOADS};

@@ -67,6 +67,13 @@ pub const WORKLOADS: &[Workload] = &[
         rows: crate::frame::row_names,
         run: crate::frame::run_frame,
     },
+    Workload {
+        name: "mp",
+        about: "inter-process channel between real processes: request_sync round trip with \
+                1 and 2 secondaries, one-way message (µs)",
+        rows: crate::mp::row_names,
+        run: crate::mp::run_mp,
+    },
 ];
 
 /// The workload called `name`.

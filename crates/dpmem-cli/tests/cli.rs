@@ -636,6 +636,59 @@ fn bench_filter_runs_only_the_matching_rows() {
     );
 }
 
+/// `dpmem bench mp`: each side's primary starts real secondary processes, every row is
+/// measured on both sides, and nothing of any process is left behind: no runtime directory
+/// (dpmem's or DPDK's, where DPDK keeps its sockets) and no hugepage file of the run's prefix.
+#[test]
+fn bench_mp_runs_real_secondaries_and_leaves_nothing_behind() {
+    if !dpmem_testkit::hugepages_available(
+        "bench_mp_runs_real_secondaries_and_leaves_nothing_behind",
+        16,
+    ) {
+        return;
+    }
+    let dpdk = dpdk_runner_works();
+    let child = Command::new(env!("CARGO_BIN_EXE_dpmem"))
+        .args(["bench", "mp", "--reps", "1", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run dpmem");
+    // The run's file prefix names the bench process.
+    let prefix = format!("dpmem-bench-mp-{}", child.id());
+    let out = child.wait_with_output().expect("wait for dpmem");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("bench --json prints JSON");
+    assert_eq!(
+        row_names(&report),
+        [
+            "request_sync round trip, 1 secondary",
+            "message one way (ping-pong / 2), 1 secondary",
+            "request_sync round trip, 2 secondaries"
+        ]
+    );
+    for row in report["rows"].as_array().unwrap() {
+        assert!(row["dpmem"]["value"].as_f64().unwrap() > 0.0, "{row}");
+        if dpdk {
+            assert!(row["dpdk"]["value"].as_f64().unwrap() > 0.0, "{row}");
+        }
+    }
+    let mut left: Vec<PathBuf> = runtime_dirs(&prefix)
+        .into_iter()
+        .chain([PathBuf::from("/var/run/dpdk").join(&prefix)])
+        .filter(|dir| dir.exists())
+        .collect();
+    let mount = dpmem_testkit::mount_2m().expect("a 2 MiB mount");
+    left.extend(
+        std::fs::read_dir(&mount)
+            .expect("list the mount")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| e.path()),
+    );
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 #[test]
 fn bench_repeat_reports_the_median_ratio_and_its_range() {
     let dpdk = dpdk_runner_works();

@@ -1,5 +1,6 @@
-//! The C shim (`csrc/dpdk_shim.c`, `csrc/dpdk_mempool_shim.c`, `csrc/dpdk_mbuf_shim.c`,
-//! `csrc/dpdk_dma_shim.c`, `csrc/dpdk_frame_shim.c`) behind [`DpdkLoops`].
+//! The C shim (`csrc/dpdk_shim.c`, `csrc/dpdk_mempool_shim.c`, `csrc/dpdk_mbuf_shim.c`, and
+//! the copy-engine, media frame and inter-process channel loops of [`dma`], [`frame`] and
+//! [`mp`]) behind [`DpdkLoops`].
 //!
 //! Only built when build.rs found libdpdk (`cfg(dpdk_shim)`). Every C function returns 0 or
 //! a positive errno / rte_errno and hands its figures back through out-pointers; the
@@ -11,6 +12,7 @@ use dpmem_bench::{DpdkLoops, EalTimes, Elapsed, LcoreCount, MallocPlan, MallocTi
 
 mod dma;
 mod frame;
+mod mp;
 
 mod ffi {
     use std::ffi::{c_char, c_int, c_uint};

@@ -16,7 +16,7 @@ use dpmem_sys::readiness::Wakeup;
 use super::action::ActionTable;
 use super::error::IpcError;
 use super::message::IpcMessage;
-use super::peers;
+use super::peers::{self, PRIMARY_SOCKET};
 use super::pending::{Completion, PendingRequest, PendingTable, SyncSlot};
 use super::replies::Replies;
 use super::wire::{Frame, Kind};
@@ -87,6 +87,18 @@ impl Ipc {
         peers::peers_of(&self.dir, self.role, &self.own)
     }
 
+    /// Where a message or request goes: every secondary's socket for the primary, which must
+    /// list the directory to find them; for a secondary the primary's, named without a look
+    /// at the directory (its only possible peer), so that its every message does not cost a
+    /// directory listing. A primary that is gone refuses the datagram, which counts it as
+    /// skipped, as a listing would have found its socket dead or not found it.
+    fn destinations(&self) -> Result<Vec<String>, IpcError> {
+        match self.role {
+            ProcessRole::Primary => self.peers(),
+            ProcessRole::Secondary => Ok(vec![PRIMARY_SOCKET.to_owned()]),
+        }
+    }
+
     /// Runs `action` for every message and request named `name` that reaches this process,
     /// on the channel's control thread. A name already registered is refused (`EEXIST`).
     pub fn register_action<F>(&self, name: &str, action: F) -> Result<(), IpcError>
@@ -114,7 +126,7 @@ impl Ipc {
             params: message.params(),
         };
         let mut reached = 0;
-        for peer in self.peers()? {
+        for peer in self.destinations()? {
             if self.send_frame(&peer, &frame, &message.fds())? == Delivery::Sent {
                 reached += 1;
             }
@@ -169,7 +181,7 @@ impl Ipc {
             name: message.name(),
             params: message.params(),
         };
-        let peers = self.peers()?;
+        let peers = self.destinations()?;
         // A timeout past what the clock can count waits as long as it can, not a panic.
         let now = Instant::now();
         let deadline = now

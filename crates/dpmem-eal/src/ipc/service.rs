@@ -152,10 +152,13 @@ fn serve_until_stopped(ipc: &Ipc) {
         if ready[0] {
             ipc.wakeup.clear();
         }
-        loop {
+        // One datagram per pass, and only when `poll` saw one: draining until the socket is
+        // empty would cost every datagram a second `recvmsg` that finds nothing (datagrams
+        // come one at a time here), while a burst only costs a `poll` that returns at once.
+        if ready[1] {
             match ipc.socket.recv(&mut buf) {
                 Ok(Some(datagram)) => handle(ipc, &buf, datagram),
-                Ok(None) => break,
+                Ok(None) => {}
                 Err(e) => {
                     eprintln!("dpmem: inter-process channel stopped: {e}");
                     return;
