@@ -165,6 +165,22 @@ impl<'eal> DmaMapping<'eal> {
         self.page_iova[offset / self.page_size].checked_add((offset % self.page_size) as u64)
     }
 
+    /// The frame of `len` bytes at `offset` into the mapping, with its device address filled
+    /// in and `opaque` to come back with it: what an application lends, without computing an
+    /// address or an IOVA itself. `None` when the frame does not lie wholly inside.
+    pub fn frame(&self, offset: usize, len: usize, opaque: u64) -> Option<ExternalFrame> {
+        let va = self.va.checked_add(offset)?;
+        if len == 0 || !self.contains(va, len) {
+            return None;
+        }
+        Some(ExternalFrame {
+            va,
+            iova: self.iova_of(va)?,
+            len,
+            opaque,
+        })
+    }
+
     /// Whether `len` bytes at `va` lie inside the mapping.
     pub fn contains(&self, va: usize, len: usize) -> bool {
         va >= self.va

@@ -103,7 +103,8 @@ fn map<'e>(eal: &'e Eal, mem: &UserMemory) -> DmaMapping<'e> {
     unsafe { dma_map(eal, mem.addr, mem.len) }.unwrap()
 }
 
-/// The frame of `len` bytes at `offset` of `mapping`.
+/// The frame of `len` bytes at `offset` of `mapping`, built by hand rather than by
+/// `DmaMapping::frame` so the refusal tests can make one that runs past the mapping's end.
 fn frame_at(mapping: &DmaMapping<'_>, offset: usize, len: usize, opaque: u64) -> ExternalFrame {
     let va = mapping.va() + offset;
     ExternalFrame {
@@ -371,6 +372,28 @@ fn bad_lent_frames_are_refused_and_change_nothing() {
     assert_eq!(session.external_frames_done(), 1);
     assert!(session.lent_frames().is_empty());
     assert_pools_whole(&session);
+}
+
+#[test]
+fn a_mapping_hands_out_frames_inside_it_and_none_outside() {
+    let eal = no_huge_eal("frame-of");
+    let mem = UserMemory::anonymous(4 * PAGE, None);
+    mem.fill(0, mem.len, |_| 0);
+    let mapping = map(&eal, &mem);
+    let frame = mapping.frame(PAGE + 8, 2 * PAGE, 7).unwrap();
+    assert_eq!(frame.va, mem.addr + PAGE + 8);
+    assert_eq!(Some(frame.iova), mapping.iova_of(frame.va));
+    assert_eq!((frame.len, frame.opaque), (2 * PAGE, 7));
+    assert!(mapping.frame(0, mem.len, 0).is_some());
+    for (offset, len) in [
+        (0, 0),
+        (0, mem.len + 1),
+        (mem.len, 1),
+        (1, mem.len),
+        (usize::MAX, 1),
+    ] {
+        assert_eq!(mapping.frame(offset, len, 0), None, "{offset} {len}");
+    }
 }
 
 #[test]

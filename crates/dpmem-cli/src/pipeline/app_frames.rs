@@ -72,7 +72,8 @@ impl Drop for AppMemory {
 /// A stream's lent frames: the registration first, so it goes before the memory.
 pub struct AppFrames<'eal> {
     mapping: DmaMapping<'eal>,
-    memory: AppMemory,
+    /// Held for its drop: unmapped after `mapping` is unregistered.
+    _memory: AppMemory,
     frame_len: usize,
     stride: usize,
     next: usize,
@@ -91,7 +92,7 @@ impl<'eal> AppFrames<'eal> {
                 .map_err(|e| format!("registering external frames: {e}"))?;
         Ok(AppFrames {
             mapping,
-            memory,
+            _memory: memory,
             frame_len,
             stride,
             next: 0,
@@ -103,13 +104,9 @@ impl<'eal> AppFrames<'eal> {
     }
 
     fn frame(&self, k: usize) -> ExternalFrame {
-        let va = self.memory.va + k * self.stride;
-        ExternalFrame {
-            va,
-            iova: self.mapping.iova_of(va).expect("inside the mapping"),
-            len: self.frame_len,
-            opaque: k as u64,
-        }
+        self.mapping
+            .frame(k * self.stride, self.frame_len, k as u64)
+            .expect("APP_FRAMES frames of `stride` bytes were mapped")
     }
 
     /// The next frame `tx` does not hold, written by `write`; `None` while both are out.
