@@ -438,8 +438,10 @@ fn udp_drops_what_it_has_no_buffer_for_and_what_is_no_udp_packet() {
     let stats = port.stats();
     assert_eq!((stats.rx_packets, stats.drops.rx_no_buffer), (0, 61));
     drop(held);
+    // The port keeps the buffers it posts for a burst (as a NIC's receive ring does) until
+    // they are filled or it closes: ask for few, so the pool has buffers for what follows.
     assert_eq!(
-        port.rx_burst(&mut received, 64),
+        port.rx_burst(&mut received, 8),
         0,
         "nothing is left waiting"
     );

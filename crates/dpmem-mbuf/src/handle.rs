@@ -75,14 +75,32 @@ impl<'eal> PktmbufPool<'eal> {
     }
 
     /// Fills `out` with empty packets, all or none, keeping what it held.
+    ///
+    /// The buffers are taken straight into `out`'s spare room (a handle is an address), so a
+    /// receive path that keeps its vector allocates nothing per burst.
     pub fn alloc_into<'a>(&'a self, out: &mut Vec<Mbuf<'a>>, n: usize) -> Result<(), MbufError> {
-        let mut raw = vec![core::ptr::null_mut(); n];
-        self.alloc_bulk_raw(&mut raw)?;
-        out.extend(raw.into_iter().map(|m| {
-            let m = NonNull::new(m).expect("the pool hands out object addresses");
-            // SAFETY: a fresh buffer of this pool, owned by the caller.
-            unsafe { Mbuf::from_raw(m, self) }
-        }));
+        out.reserve(n);
+        let spare = &mut out.spare_capacity_mut()[..n];
+        // A pointer must be initialised before a slice of pointers may cover it.
+        for slot in spare.iter_mut() {
+            slot.write(Mbuf {
+                m: NonNull::dangling(),
+                _pools: PhantomData,
+            });
+        }
+        // SAFETY: `Mbuf` is a `repr(transparent)` non-null address, so `n` initialised
+        // handles are `n` initialised `*mut MbufHeader`s; the slice covers `out`'s spare room
+        // only, which nothing else refers to while it lives, and the dangling handles in it
+        // are never dropped (`out`'s length does not cover them unless the pool replaced
+        // every one).
+        let raw = unsafe {
+            core::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<*mut MbufHeader>(), n)
+        };
+        self.alloc_bulk_raw(raw)?;
+        let len = out.len();
+        // SAFETY: the pool wrote `n` fresh buffers of its own (never null) into the spare
+        // room, each now owned by the caller through its handle.
+        unsafe { out.set_len(len + n) };
         Ok(())
     }
 

@@ -87,6 +87,7 @@ impl UdpPortBuilder {
             buffers,
             stats: PortStats::default(),
             received: Vec::new(),
+            posted: Vec::new(),
             scratch: Vec::new(),
             numa_socket: dpmem_eal::lcore::socket_id(),
         })
@@ -95,7 +96,9 @@ impl UdpPortBuilder {
 
 /// A port over a UDP socket: TX ([`PacketSink`]) sends datagrams to its peer, RX
 /// ([`RxPort`]) receives the datagrams sent to its address into buffers of the RX pool it
-/// borrows.
+/// borrows. Like a NIC's receive ring, it keeps the buffers it posted for a burst and did not
+/// fill (at most the largest `max` asked for, up to 1,024) for the next one, and gives them
+/// back when it closes.
 pub struct UdpPort<'rx> {
     socket: UdpSocket,
     peer: SocketAddrV4,
@@ -107,6 +110,10 @@ pub struct UdpPort<'rx> {
     stats: PortStats,
     /// What each buffer of the last receive call took (kept to spare an allocation a call).
     received: Vec<ReceivedDatagram>,
+    /// Buffers ready for the next receive call, each already holding `room` bytes after its
+    /// headroom: what a NIC's receive ring keeps posted. Those a call does not fill stay
+    /// here, rather than going back to the pool and coming out again on the next call.
+    posted: Vec<Mbuf<'rx>>,
     /// Where datagrams go that no RX buffer can be had for.
     scratch: Vec<u8>,
     /// The NUMA socket of the thread that opened the port.
@@ -155,6 +162,28 @@ impl<'rx> UdpPort<'rx> {
 
     pub fn rx_pool(&self) -> &'rx PktmbufPool<'rx> {
         self.rx_pool
+    }
+
+    /// Tops the posted buffers up to `want`, as many as the pool has, each holding the
+    /// receive room (checked at open).
+    fn post_buffers(&mut self, want: usize) {
+        let have = self.posted.len();
+        if have >= want {
+            return;
+        }
+        let pool = self.rx_pool;
+        if pool.alloc_into(&mut self.posted, want - have).is_err() {
+            // Fewer than asked for are left: as many as there are.
+            while self.posted.len() < want {
+                let Ok(m) = pool.alloc() else { break };
+                self.posted.push(m);
+            }
+        }
+        let room = self.room;
+        for m in &mut self.posted[have..] {
+            m.append(room)
+                .expect("a fresh buffer has the room checked at open");
+        }
     }
 
     /// Takes up to `max` waiting datagrams off the socket and drops them, counted: what a NIC
@@ -260,28 +289,17 @@ impl<'rx> RxPort<'rx> for UdpPort<'rx> {
         if want == 0 {
             return 0;
         }
-        let pool = self.rx_pool;
-        let mut fresh: Vec<Mbuf<'rx>> = Vec::with_capacity(want);
-        if pool.alloc_into(&mut fresh, want).is_err() {
-            // Fewer than `want` left: as many as there are.
-            while fresh.len() < want {
-                let Ok(m) = pool.alloc() else { break };
-                fresh.push(m);
-            }
-        }
-        if fresh.is_empty() {
+        self.post_buffers(want);
+        if self.posted.is_empty() {
             self.drop_waiting(want);
             return 0;
         }
-        let room = self.room;
-        let mut buffers: Vec<IoSliceMut<'_>> = fresh
+        let posted = self.posted.len().min(want);
+        let first = self.posted.len() - posted;
+        let ready = &mut self.posted[first..];
+        let mut buffers: Vec<IoSliceMut<'_>> = ready
             .iter_mut()
-            .map(|m| {
-                let data_room = m
-                    .append(room)
-                    .expect("a fresh buffer has the room checked at open");
-                IoSliceMut::new(data_room)
-            })
+            .map(|m| IoSliceMut::new(m.data_mut().expect("a posted buffer is ours alone")))
             .collect();
         self.received
             .resize(buffers.len(), ReceivedDatagram::default());
@@ -293,10 +311,12 @@ impl<'rx> RxPort<'rx> for UdpPort<'rx> {
             }
         };
         drop(buffers);
+        let room = self.room;
         let local = self.socket.local_addr();
         let before = out.len();
-        // Buffers beyond `count` go back to the pool as `fresh` drops.
-        for (mut packet, datagram) in fresh.drain(..count).zip(&self.received[..count]) {
+        // The filled buffers leave the posted ones; those beyond `count` stay posted.
+        let filled = self.posted.drain(first..first + count);
+        for (mut packet, datagram) in filled.zip(&self.received[..count]) {
             if datagram.truncated {
                 self.stats.drops.rx_too_long += 1;
                 continue;
