@@ -5,6 +5,9 @@
 //! never freed: the memory is mapped and intact after the session and the mapping are gone.
 //! Every refusal leaves the session as it was.
 
+mod common;
+use common::SMALL;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -17,35 +20,9 @@ use dpmem_frame::{
 use dpmem_mbuf::Mbuf;
 use dpmem_sys::mapping;
 
-fn prefix(tag: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "ext{}_{}_{tag}_",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 fn no_huge_eal(tag: &str) -> Eal {
-    Eal::init([
-        "external-test",
-        "--no-huge",
-        "-m",
-        "64",
-        "-l",
-        "0-1",
-        "--file-prefix",
-        &prefix(tag),
-    ])
-    .unwrap()
+    common::eal("ext", tag, &["--no-huge", "-m", "64", "-l", "0-1"])
 }
-
-/// 640x48 4:2:2 10-bit: 76,800-byte frames in 61 packets (the last of 1,200 bytes).
-const SMALL: St20Format = St20Format {
-    width: 640,
-    height: 48,
-    ..St20Format::FHD_5994_422_10
-};
 
 const PAGE: usize = 4096;
 /// Room for one SMALL frame, in whole pages (76,800 bytes need 19 pages).
@@ -500,8 +477,6 @@ fn race(regions: usize, slots: u16) {
         let (tx, rx) = mpsc::channel::<Vec<Mbuf<'_>>>();
         let (l, timestamps) = (ledger.clone(), &timestamps);
         scope.spawn(move || {
-            let mut held: std::collections::VecDeque<Mbuf<'_>> = Default::default();
-            let mut rng = 0x2545_f491_4f6c_dd1du64;
             let release = |held: &mut std::collections::VecDeque<Mbuf<'_>>, n: usize| {
                 for packet in held.drain(..n.min(held.len())) {
                     let fields = header::parse(packet.segments().next().unwrap()).unwrap();
@@ -513,27 +488,7 @@ fn race(regions: usize, slots: u16) {
                     drop(packet);
                 }
             };
-            loop {
-                let burst = match rx.recv_timeout(std::time::Duration::from_millis(1)) {
-                    Ok(burst) => burst,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        let n = held.len();
-                        release(&mut held, n);
-                        continue;
-                    }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                };
-                held.extend(burst);
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                if rng.is_multiple_of(3) {
-                    let n = (rng >> 8) as usize % (held.len() + 1);
-                    release(&mut held, n);
-                }
-            }
-            let n = held.len();
-            release(&mut held, n);
+            common::release_at_random(rx, 0x2545_f491_4f6c_dd1du64, release);
         });
         let mut sink = CompletionSink { to_completion: tx };
         for n in 0..FRAMES {
@@ -617,7 +572,7 @@ fn a_lent_1080p_frame_on_hugepages_goes_out_with_physical_addresses() {
         "--iova-mode",
         "pa",
         "--file-prefix",
-        &prefix("huge"),
+        &common::prefix("ext", "huge"),
     ])
     .unwrap();
     let format = St20Format::default();

@@ -1,6 +1,9 @@
 //! Frames through the packetiser: in place and back, racing completions, cross-page copies
 //! on real hugepages, redundancy, and bad input.
 
+mod common;
+use common::SMALL;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -11,31 +14,8 @@ use dpmem_frame::{header, FrameError, FrameState, PacketSink, St20Format, TxSess
 use dpmem_mbuf::{Mbuf, PktmbufPool};
 
 fn no_huge_eal(tag: &str) -> Eal {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let prefix = format!(
-        "fr{}_{}_{tag}_",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    Eal::init([
-        "frame-test",
-        "--no-huge",
-        "-m",
-        "160",
-        "-l",
-        "0-1",
-        "--file-prefix",
-        &prefix,
-    ])
-    .unwrap()
+    common::eal("fr", tag, &["--no-huge", "-m", "160", "-l", "0-1"])
 }
-
-/// 640x48 4:2:2 10-bit: 76,800-byte frames in 61 packets (the last of 1,200 bytes).
-const SMALL: St20Format = St20Format {
-    width: 640,
-    height: 48,
-    ..St20Format::FHD_5994_422_10
-};
 
 fn assert_pools_whole(session: &TxSession<'_>) {
     for pool in [
@@ -230,8 +210,6 @@ fn race_completions(eal: &Eal, name: &str, format: St20Format, buffers: u16, fra
         let l = ledger.clone();
         let timestamps = &timestamps;
         scope.spawn(move || {
-            let mut held: std::collections::VecDeque<Mbuf<'_>> = Default::default();
-            let mut rng = 0x9e37_79b9_7f4a_7c15u64;
             let release = |held: &mut std::collections::VecDeque<Mbuf<'_>>, n: usize| {
                 for packet in held.drain(..n.min(held.len())) {
                     let fields = header::parse(packet.segments().next().unwrap()).unwrap();
@@ -246,28 +224,7 @@ fn race_completions(eal: &Eal, name: &str, format: St20Format, buffers: u16, fra
                     drop(packet);
                 }
             };
-            loop {
-                let burst = match rx.recv_timeout(std::time::Duration::from_millis(1)) {
-                    Ok(burst) => burst,
-                    // Nothing new: the packetiser waits for a frame; the "NIC" finishes.
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        let n = held.len();
-                        release(&mut held, n);
-                        continue;
-                    }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                };
-                held.extend(burst);
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                if rng.is_multiple_of(3) {
-                    let n = (rng >> 8) as usize % (held.len() + 1);
-                    release(&mut held, n);
-                }
-            }
-            let n = held.len();
-            release(&mut held, n);
+            common::release_at_random(rx, 0x9e37_79b9_7f4a_7c15u64, release);
         });
         let mut sink = CompletionSink { to_completion: tx };
         for n in 0..frames {

@@ -5,44 +5,19 @@
 //! counts none. Ports report the socket of the lcore or thread that opened them, and
 //! sessions built for a port take it before their builder's.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
+use common::SMALL;
 
 use dpmem_dma::borrow::DmaBorrower;
 use dpmem_eal::{Eal, Socket};
 use dpmem_frame::{
-    rx_pool, FrameError, LoopbackPort, NumaPlacement, PortSocket, RxSession, St20Format, TxSession,
-    UdpPort, DEFAULT_RX_QUEUE,
+    rx_pool, FrameError, LoopbackPort, NumaPlacement, PortSocket, RxSession, TxSession, UdpPort,
+    DEFAULT_RX_QUEUE,
 };
-
-fn prefix(tag: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "nu{}_{}_{tag}_",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 fn no_huge_eal(tag: &str) -> Eal {
-    Eal::init([
-        "numa-test",
-        "--no-huge",
-        "-m",
-        "64",
-        "-l",
-        "0-1",
-        "--file-prefix",
-        &prefix(tag),
-    ])
-    .unwrap()
+    common::eal("nu", tag, &["--no-huge", "-m", "64", "-l", "0-1"])
 }
-
-/// 640x48 4:2:2 10-bit: 76,800-byte frames in 61 packets.
-const SMALL: St20Format = St20Format {
-    width: 640,
-    height: 48,
-    ..St20Format::FHD_5994_422_10
-};
 
 /// The socket the EAL has memory on (this machine has one).
 fn home(eal: &Eal) -> Socket {
@@ -194,7 +169,7 @@ fn a_socket_without_memory_falls_back_counted_on_hugepages() {
         "-l",
         "0-1",
         "--file-prefix",
-        &prefix("huge"),
+        &common::prefix("nu", "huge"),
     ])
     .unwrap();
     assert!(eal.memory().page_sizes().iter().all(|&p| p >= 2 << 20));

@@ -2,8 +2,10 @@
 //! 127.0.0.1, byte for byte, each frame done exactly once and only after its packets' bytes
 //! were moved; a dry RX pool and a full RX queue; ports that cannot open.
 
+mod common;
+use common::SMALL;
+
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -14,27 +16,8 @@ use dpmem_frame::{
 };
 use dpmem_mbuf::{Mbuf, PktmbufPool, HEADROOM};
 
-fn prefix(tag: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "port{}_{}_{tag}_",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 fn no_huge_eal(tag: &str) -> Eal {
-    Eal::init([
-        "port-test",
-        "--no-huge",
-        "-m",
-        "160",
-        "-l",
-        "0-1",
-        "--file-prefix",
-        &prefix(tag),
-    ])
-    .unwrap()
+    common::eal("port", tag, &["--no-huge", "-m", "160", "-l", "0-1"])
 }
 
 /// An EAL on 2 MiB hugepages, or `None` (with the reason printed) when they cannot be had.
@@ -50,18 +33,11 @@ fn huge_eal(test: &str, tag: &str) -> Option<Eal> {
             "-l",
             "0-1",
             "--file-prefix",
-            &prefix(tag),
+            &common::prefix("port", tag),
         ])
         .unwrap(),
     )
 }
-
-/// 640x48 4:2:2 10-bit: 76,800-byte frames in 61 packets (the last of 1,200 bytes).
-const SMALL: St20Format = St20Format {
-    width: 640,
-    height: 48,
-    ..St20Format::FHD_5994_422_10
-};
 
 /// What the done callback writes over a frame: a byte [`fill`] never writes.
 const SCRIBBLE: u8 = 0xff;

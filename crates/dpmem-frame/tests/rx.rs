@@ -3,7 +3,8 @@
 //! without, shuffled, duplicated, redundant, with packets missing or malformed — and every
 //! buffer back in its pool at the end.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
+use common::SMALL;
 
 use dpmem_dma::borrow::{DmaBorrower, MAX_LENDERS};
 use dpmem_dma::{DmaConf, DmaDevice, VchanConf};
@@ -13,37 +14,10 @@ use dpmem_frame::{
 };
 use dpmem_mbuf::{Mbuf, PktmbufPool};
 
-/// 640x48 4:2:2 10-bit: 76,800-byte frames in 61 packets of 1,260 bytes (the last 1,200),
-/// above the borrower's CPU threshold, so they go to the device.
-const SMALL: St20Format = St20Format {
-    width: 640,
-    height: 48,
-    ..St20Format::FHD_5994_422_10
-};
-
-fn prefix(tag: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "rx{}_{}_{tag}_",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 /// Ordinary pages, any user; main lcore 0, so the copy device's worker runs on another CPU
 /// when there is one.
 fn no_huge_eal(tag: &str) -> Eal {
-    Eal::init([
-        "rx-test",
-        "--no-huge",
-        "-m",
-        "192",
-        "-l",
-        "0",
-        "--file-prefix",
-        &prefix(tag),
-    ])
-    .unwrap()
+    common::eal("rx", tag, &["--no-huge", "-m", "192", "-l", "0"])
 }
 
 /// A started copy device with one channel of `nb_desc` descriptors.
@@ -832,7 +806,7 @@ fn reassembly_on_hugepages_through_the_copy_device() {
         "-l",
         "0",
         "--file-prefix",
-        &prefix("huge"),
+        &common::prefix("rx", "huge"),
     ])
     .unwrap();
     let dev = device(&eal, 1024);
