@@ -245,11 +245,8 @@ fn primary_and_two_secondaries(mode: Mode, tag: &str) {
     }
     // Readable here at once, with no call.
     // SAFETY: the secondary's zone, written before it published the address; read only.
-    assert!(
-        unsafe { all_bytes_are(theirs, len, 0xA7) },
-        "{}",
-        mode.name()
-    );
+    let intact = unsafe { all_bytes_are(theirs, len, 0xA7) };
+    assert!(intact, "{}", mode.name());
     assert!(eal.memzones().lookup("modes_secondary").is_some());
     reader.send("read");
     reader.wait_for_line("read both", CHILD_LIMIT);
@@ -310,10 +307,8 @@ fn reserving_secondary_body() {
     assert_eq!(line(), "read and reserve");
     let primarys = wait_for_slot(&slots[0]);
     // SAFETY: the primary's zone, written before its address was published.
-    assert!(
-        unsafe { all_bytes_are(primarys, len, 0x3C) },
-        "the primary's bytes"
-    );
+    let intact = unsafe { all_bytes_are(primarys, len, 0x3C) };
+    assert!(intact, "the primary's bytes");
     // A request of this secondary's own reaches the primary.
     let replies = eal
         .ipc()
@@ -388,7 +383,8 @@ fn reading_secondary_body() {
     let (primarys, theirs) = (wait_for_slot(&slots[0]), wait_for_slot(&slots[1]));
     for (va, byte) in [(primarys, 0x3C), (theirs, 0xA7)] {
         // SAFETY: a zone of another process, written before its address was published.
-        assert!(unsafe { all_bytes_are(va, len, byte) }, "bytes at {va:#x}");
+        let intact = unsafe { all_bytes_are(va, len, byte) };
+        assert!(intact, "bytes at {va:#x}");
     }
     println!("read both");
     assert_eq!(line(), "check");

@@ -161,10 +161,10 @@ fn get_check_put(pool: &Mempool<'_>, indices: &std::collections::HashMap<usize, 
         let index = indices[&(obj as usize)];
         // SAFETY: an object of this pool, ours until put back; its first 8 bytes are the
         // takers' marks, the rest the creator's pattern.
-        unsafe {
-            assert!(holds_pattern(obj, index, 8), "object {index}");
-            obj.write(mark);
-        }
+        let intact = unsafe { holds_pattern(obj, index, 8) };
+        assert!(intact, "object {index}");
+        // SAFETY: as above; the mark goes into the takers' bytes.
+        unsafe { obj.write(mark) };
     }
     // SAFETY: the objects came from this pool and are not used after.
     unsafe { pool.put_bulk(&objs) };
@@ -233,10 +233,8 @@ fn a_secondary_creates_a_pool_on_new_pages_that_the_others_use_at_once() {
     assert_eq!(indices.len(), GROWN_N as usize);
     for (&obj, &index) in &indices {
         // SAFETY: an object of the pool; its first 8 bytes may be a taker's mark.
-        assert!(
-            unsafe { holds_pattern(obj as *const u8, index, 8) },
-            "object {index}"
-        );
+        let intact = unsafe { holds_pattern(obj as *const u8, index, 8) };
+        assert!(intact, "object {index}");
     }
     for _ in 0..20 {
         get_check_put(&pool, &indices, 0xAA);
@@ -306,9 +304,10 @@ fn pool_creating_secondary_body() {
         },
         |_| {},
         |_, obj, index| {
-            for at in 0..GROWN_ELT as usize {
-                // SAFETY: a fresh object of the pool, `GROWN_ELT` bytes, nobody else's yet.
-                unsafe { obj.add(at).write(pattern(index, at)) };
+            // SAFETY: a fresh object of the pool, `GROWN_ELT` bytes, nobody else's yet.
+            let bytes = unsafe { std::slice::from_raw_parts_mut(obj, GROWN_ELT as usize) };
+            for (at, b) in bytes.iter_mut().enumerate() {
+                *b = pattern(index, at);
             }
         },
     )
@@ -345,10 +344,8 @@ fn pool_using_secondary_body() {
     let first = slot.load(std::sync::atomic::Ordering::Acquire);
     assert_ne!(first, 0, "the creator published its first object");
     // SAFETY: object 0 of the pool; its first 8 bytes may be a taker's mark.
-    assert!(
-        unsafe { holds_pattern(first as *const u8, 0, 8) },
-        "object 0"
-    );
+    let intact = unsafe { holds_pattern(first as *const u8, 0, 8) };
+    assert!(intact, "object 0");
     let announced: Vec<(dpmem_eal::MemEvent, usize, usize)> = heard.lock().unwrap().clone();
     let pool = Mempool::lookup(eal, GROWN_POOL).expect("the other secondary's pool by name");
     let mut chunks = Vec::new();
