@@ -178,7 +178,7 @@ impl Eal {
         let runtime = if options.in_memory {
             None
         } else {
-            Some(open_runtime_dir(&options)?)
+            Some(open_runtime_dir(&options, &mounts)?)
         };
         let role = match &runtime {
             Some((_, None)) => ProcessRole::Secondary,
@@ -480,16 +480,27 @@ pub struct SocketTotal {
 /// to, and it says so.
 fn open_runtime_dir(
     options: &EalOptions,
+    mounts: &[mounts::HugetlbfsMount],
 ) -> Result<(runtime_dir::RuntimeDir, Option<BackingFile>), EalError> {
     let prefix = &options.file_prefix;
+    // Where a primary of another user would have left page files of the prefix.
+    let huge_dirs = || -> Vec<PathBuf> {
+        options
+            .huge_dir
+            .iter()
+            .cloned()
+            .chain(mounts.iter().map(|m| m.mount_point.clone()))
+            .collect()
+    };
     if options.proc_type == ProcType::Secondary {
-        let dir = runtime_dir::open_existing(prefix)?.ok_or_else(|| {
-            EalError::Secondary(format!(
-                "no primary process is running with file prefix {prefix:?} (no runtime directory {})",
-                runtime_dir::location(prefix).display()
-            ))
-        })?;
+        let dir = runtime_dir::open_existing(prefix)?
+            .ok_or_else(|| crate::no_primary::refusal(prefix, &huge_dirs()))?;
         return Ok((dir, None));
+    }
+    if options.proc_type == ProcType::Auto && runtime_dir::open_existing(prefix)?.is_none() {
+        if let Some(refusal) = crate::no_primary::auto_refusal(prefix, &huge_dirs()) {
+            return Err(refusal);
+        }
     }
     let dir = runtime_dir::create(prefix)?;
     let lock = match ConfigMapping::try_become_primary(&dir) {

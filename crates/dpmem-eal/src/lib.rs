@@ -54,6 +54,7 @@ pub mod memseg;
 pub mod memseg_list;
 pub mod memzone;
 mod memzone_flags;
+mod no_primary;
 pub mod options;
 pub mod runtime_dir;
 mod shared_config;

@@ -1,15 +1,16 @@
-//! No process can hang the others by dying: a secondary (this test binary re-executed) loops
-//! over heap allocations and frees, or memzone reservations and frees, and is killed with
-//! SIGKILL at a random moment — often while it holds a heap's lock, the memzone table's or the
-//! hotplug lock. After each kill the primary's next operation of the same kind must complete
-//! within a second (taking over whatever lock the dead secondary held and repairing what it
-//! protects), the heaps must pass their whole check, and every memzone must be found by its name
-//! with its block still allocated. No structure may be given up.
+//! No process can hang the others by dying, in every file-backed memory mode (one file per page,
+//! `--single-file-segments`, `--legacy-mem`): a secondary (this test binary re-executed, with
+//! `--proc-type=auto`) loops over heap allocations and frees, or memzone reservations and
+//! frees, and is killed with SIGKILL at a random moment — often while it holds a heap's lock,
+//! the memzone table's or the hotplug lock. After each kill the primary's next operation of the
+//! same kind must complete within a second (taking over whatever lock the dead secondary held
+//! and repairing what it protects), the heaps must pass their whole check, and every memzone
+//! must be found by its name with its block still allocated. No structure may be given up.
 //!
 //! And a secondary whose primary is killed learns it from `Eal::primary_alive`.
 //!
-//! `DPMEM_KILL_RUNS` sets the number of kills (default 40, half of each kind; the proof
-//! runs 100); `DPMEM_KILL_SEED` another sequence of moments. The test prints how many locks the
+//! `DPMEM_KILL_RUNS` sets the number of kills (default 40 with a file per page and 12 in each
+//! other mode, half of each kind; the proof runs 100); `DPMEM_KILL_SEED` another sequence of moments. The test prints how many locks the
 //! primary took over and how many structures it had to give up.
 
 mod common;
@@ -27,10 +28,12 @@ const ENV_SEED: &str = "DPMEM_TEST_KILL_SEED";
 
 /// Kills unless `DPMEM_KILL_RUNS` says otherwise: a few seconds here.
 const RUNS: u64 = 40;
+/// Kills in `--single-file-segments` and legacy memory, which lock the same structures.
+const OTHER_MODE_RUNS: u64 = 12;
 /// How long the primary's first operation after a kill may take: a takeover waits one liveness
 /// check (10 ms), then repairs.
 const NEXT_OP_LIMIT: Duration = Duration::from_secs(1);
-/// 2 MiB pages the primary maps for its heap (secondaries cannot grow it).
+/// Megabytes the primary maps for its heap at start-up (the secondaries do not grow it).
 const MEMORY_MB: &str = "64";
 
 /// A small xorshift generator: the kill moments and the secondary's work, reproducible.
@@ -121,14 +124,45 @@ fn check_structures(eal: &Eal, run: u64) {
 
 #[test]
 fn secondaries_killed_holding_locks_hang_nobody() {
+    kill_secondaries(
+        "secondaries_killed_holding_locks_hang_nobody",
+        &[],
+        RUNS,
+        "killed",
+    );
+}
+
+#[test]
+fn secondaries_killed_holding_locks_hang_nobody_with_single_file_segments() {
+    kill_secondaries(
+        "secondaries_killed_holding_locks_hang_nobody_with_single_file_segments",
+        &["--single-file-segments"],
+        OTHER_MODE_RUNS,
+        "killed_sf",
+    );
+}
+
+#[test]
+fn secondaries_killed_holding_locks_hang_nobody_in_legacy_memory() {
+    kill_secondaries(
+        "secondaries_killed_holding_locks_hang_nobody_in_legacy_memory",
+        &["--legacy-mem"],
+        OTHER_MODE_RUNS,
+        "killed_legacy",
+    );
+}
+
+/// Kills `default_runs` secondaries (`DPMEM_KILL_RUNS` when set) of a primary started with
+/// `mode_flags` (see the file's documentation).
+fn kill_secondaries(test: &str, mode_flags: &[&str], default_runs: u64, tag: &str) {
     let _serial = hugepage_lock();
-    if !hugepages_available("secondaries_killed_holding_locks_hang_nobody", 40) {
+    if !hugepages_available(test, 40) {
         return;
     }
-    let runs = env_number("DPMEM_KILL_RUNS", RUNS).max(2);
+    let runs = env_number("DPMEM_KILL_RUNS", default_runs).max(2);
     let mut rng = Rng(env_number("DPMEM_KILL_SEED", 0x5851_f42d_4c95_7f2d) | 1);
-    let prefix = unique_prefix("killed");
-    let eal = Eal::init(args(&[
+    let prefix = unique_prefix(tag);
+    let mut all = vec![
         "-l",
         "0",
         "-m",
@@ -136,8 +170,9 @@ fn secondaries_killed_holding_locks_hang_nobody() {
         "--file-prefix",
         &prefix,
         "--no-telemetry",
-    ]))
-    .unwrap();
+    ];
+    all.extend_from_slice(mode_flags);
+    let eal = Eal::init(args(&all)).unwrap();
     let exe = std::env::current_exe().unwrap();
     let before = lock_recovery::stats();
     let mut takeovers_by_work = [0u64; 2];
@@ -177,7 +212,7 @@ fn secondaries_killed_holding_locks_hang_nobody() {
         after.retired - before.retired,
     );
     println!(
-        "{runs} secondaries killed ({} in malloc/free loops, {} in memzone loops): the primary took {taken} locks over ({} after malloc kills, {} after memzone kills), {retired} structures given up",
+        "{mode_flags:?}: {runs} secondaries killed ({} in malloc/free loops, {} in memzone loops): the primary took {taken} locks over ({} after malloc kills, {} after memzone kills), {retired} structures given up",
         runs.div_ceil(2),
         runs / 2,
         takeovers_by_work[0],
@@ -196,6 +231,11 @@ fn secondaries_killed_holding_locks_hang_nobody() {
     );
     drop(eal);
     if let Some(dir) = mount_2m() {
+        // Legacy memory keeps its page files, as DPDK's does (the next primary on the prefix
+        // removes them).
+        if mode_flags.contains(&"--legacy-mem") {
+            remove_files_with_prefix(&dir, &prefix);
+        }
         assert!(
             files_with_prefix(&dir, &prefix).is_empty(),
             "page files left behind"
@@ -215,12 +255,13 @@ fn looping_secondary() {
     let mut rng = Rng(std::env::var(ENV_SEED).unwrap().parse::<u64>().unwrap() | 1);
     let eal = Eal::init(args(&[
         "--proc-type",
-        "secondary",
+        "auto",
         "--file-prefix",
         &prefix,
         "--no-telemetry",
     ]))
     .unwrap();
+    assert_eq!(eal.process_role(), dpmem_eal::ProcessRole::Secondary);
     assert!(eal.primary_alive());
     println!("looping");
     let heaps = eal.heaps();

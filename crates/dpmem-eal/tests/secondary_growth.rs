@@ -3,7 +3,8 @@
 //! through the primary; a zone the primary reserves after two secondaries attached is read in
 //! both with no further call; a request no node can serve brings the primary's error back,
 //! and one secondary that cannot map a page makes the allocation fail everywhere, with nothing
-//! left mapped. Real processes: this test binary re-executed as secondaries.
+//! left mapped. Real processes: this test binary re-executed as secondaries. The first two run
+//! with one file per page and again with `--single-file-segments`.
 
 mod common;
 
@@ -74,8 +75,15 @@ fn file_mapped_at(va: usize) -> bool {
 }
 
 fn primary(tag: &str) -> (Eal, String) {
+    primary_with(tag, &[])
+}
+
+/// A primary started with `flags` besides its file prefix.
+fn primary_with(tag: &str, flags: &[&str]) -> (Eal, String) {
     let prefix = unique_prefix(tag);
-    let eal = Eal::init(args(&["--file-prefix", &prefix])).unwrap();
+    let mut all = vec!["--file-prefix", prefix.as_str()];
+    all.extend_from_slice(flags);
+    let eal = Eal::init(args(&all)).unwrap();
     eal.memzones()
         .reserve(MAILBOX, 64, Socket::Node(0), MemzoneFlags::empty())
         .unwrap();
@@ -91,49 +99,58 @@ fn zones_mapped_by_any_process_are_readable_at_once_in_every_other() {
     ) {
         return;
     }
-    let (eal, prefix) = primary("mpgrow");
-    let mut grower = spawn_body("growing_secondary_body", &prefix);
-    let mut reader = spawn_body("reading_secondary_body", &prefix);
-    grower.wait_for_line("attached", CHILD_LIMIT);
-    reader.wait_for_line("attached", CHILD_LIMIT);
-    let slots = mailbox(&eal);
-    let heap_before = eal.heaps().stats(Socket::Node(0)).unwrap().total_bytes;
+    // With one file per page, and with one file per list (`--single-file-segments`).
+    for (tag, flags) in [
+        ("mpgrow", &[][..]),
+        ("mpgrow_sf", &["--single-file-segments"][..]),
+    ] {
+        let (eal, prefix) = primary_with(tag, flags);
+        let mut grower = spawn_body("growing_secondary_body", &prefix);
+        let mut reader = spawn_body("reading_secondary_body", &prefix);
+        grower.wait_for_line("attached", CHILD_LIMIT);
+        reader.wait_for_line("attached", CHILD_LIMIT);
+        let slots = mailbox(&eal);
+        let heap_before = eal.heaps().stats(Socket::Node(0)).unwrap().total_bytes;
 
-    // The primary's zone, after both attached: its pages are new to both.
-    let zone = eal
-        .memzones()
-        .reserve(
-            "from_primary",
-            ZONE_LEN,
-            Socket::Node(0),
-            MemzoneFlags::empty(),
-        )
-        .unwrap();
-    // SAFETY: the zone's bytes are this test's.
-    unsafe { std::ptr::write_bytes(zone.as_ptr(), 0x3C, ZONE_LEN) };
-    slots[0].store(zone.va as u64, Ordering::Release);
-    grower.send("read and grow");
-    // The grower's zone needed pages too, which it asked the primary for.
-    let theirs = wait_for_slot(&slots[1]);
-    assert!(
-        eal.heaps().stats(Socket::Node(0)).unwrap().total_bytes
-            >= heap_before + 2 * ZONE_LEN as u64,
-        "both zones came from new pages"
-    );
-    // Readable here at once, with no call: the round ran before the grower's call returned.
-    // SAFETY: the grower's zone, written before it published the address; read only.
-    let bytes = unsafe { std::slice::from_raw_parts(theirs as *const u8, ZONE_LEN) };
-    assert!(bytes.iter().all(|&b| b == 0xA7), "the grower's bytes");
-    reader.send("read");
-    reader.wait_for_line("read both", CHILD_LIMIT);
-    grower.send("free");
-    grower.wait_for_line("freed", CHILD_LIMIT);
-    reader.send("check");
-    let (eal, _) = reader.assert_passed_keeping(CHILD_LIMIT, eal);
-    let (eal, _) = grower.assert_passed_keeping(CHILD_LIMIT, eal);
-    // SAFETY: nobody uses the zone any more.
-    unsafe { eal.memzones().free(&zone) }.unwrap();
-    eal.heaps().check().unwrap();
+        // The primary's zone, after both attached: its pages are new to both.
+        let zone = eal
+            .memzones()
+            .reserve(
+                "from_primary",
+                ZONE_LEN,
+                Socket::Node(0),
+                MemzoneFlags::empty(),
+            )
+            .unwrap();
+        // SAFETY: the zone's bytes are this test's.
+        unsafe { std::ptr::write_bytes(zone.as_ptr(), 0x3C, ZONE_LEN) };
+        slots[0].store(zone.va as u64, Ordering::Release);
+        grower.send("read and grow");
+        // The grower's zone needed pages too, which it asked the primary for.
+        let theirs = wait_for_slot(&slots[1]);
+        assert!(
+            eal.heaps().stats(Socket::Node(0)).unwrap().total_bytes
+                >= heap_before + 2 * ZONE_LEN as u64,
+            "{flags:?}: both zones came from new pages"
+        );
+        // Readable here at once, with no call: the round ran before the grower's call returned.
+        // SAFETY: the grower's zone, written before it published the address; read only.
+        let bytes = unsafe { std::slice::from_raw_parts(theirs as *const u8, ZONE_LEN) };
+        assert!(
+            bytes.iter().all(|&b| b == 0xA7),
+            "{flags:?}: the grower's bytes"
+        );
+        reader.send("read");
+        reader.wait_for_line("read both", CHILD_LIMIT);
+        grower.send("free");
+        grower.wait_for_line("freed", CHILD_LIMIT);
+        reader.send("check");
+        let (eal, _) = reader.assert_passed_keeping(CHILD_LIMIT, eal);
+        let (eal, _) = grower.assert_passed_keeping(CHILD_LIMIT, eal);
+        // SAFETY: nobody uses the zone any more.
+        unsafe { eal.memzones().free(&zone) }.unwrap();
+        eal.heaps().check().unwrap();
+    }
 }
 
 #[test]
@@ -214,22 +231,39 @@ fn a_secondary_asking_for_more_than_the_node_has_gets_the_primarys_error() {
         return;
     }
     let dir = mount_2m().expect("hugepages_available checked the mount");
-    let (eal, prefix) = primary("mpbig");
-    let mut asker = spawn_body("greedy_secondary_body", &prefix);
-    asker.wait_for_line("attached", CHILD_LIMIT);
-    let (bytes, files) = (
-        eal.memory().socket_bytes(Socket::Node(0)),
-        files_with_prefix(&dir, &prefix),
-    );
-    asker.send(&format!("{}", dpmem_testkit::free_2m() + 64));
-    let (eal, _) = asker.assert_passed_keeping(CHILD_LIMIT, eal);
-    assert_eq!(eal.memory().socket_bytes(Socket::Node(0)), bytes);
-    assert_eq!(
-        files_with_prefix(&dir, &prefix),
-        files,
-        "nothing left mapped"
-    );
-    eal.heaps().check().unwrap();
+    // With one file per page, and with one file per list (whose size must not change either).
+    for (tag, flags) in [
+        ("mpbig", &[][..]),
+        ("mpbig_sf", &["--single-file-segments"][..]),
+    ] {
+        let (eal, prefix) = primary_with(tag, flags);
+        let mut asker = spawn_body("greedy_secondary_body", &prefix);
+        asker.wait_for_line("attached", CHILD_LIMIT);
+        let sizes = || -> Vec<(String, u64)> {
+            files_with_prefix(&dir, &prefix)
+                .into_iter()
+                .map(|name| {
+                    let len = std::fs::metadata(dir.join(&name)).unwrap().len();
+                    (name, len)
+                })
+                .collect()
+        };
+        let (bytes, files, free) = (
+            eal.memory().socket_bytes(Socket::Node(0)),
+            sizes(),
+            dpmem_testkit::free_2m(),
+        );
+        asker.send(&format!("{}", free + 64));
+        let (eal, _) = asker.assert_passed_keeping(CHILD_LIMIT, eal);
+        assert_eq!(
+            eal.memory().socket_bytes(Socket::Node(0)),
+            bytes,
+            "{flags:?}"
+        );
+        assert_eq!(sizes(), files, "{flags:?}: nothing left mapped");
+        assert_eq!(dpmem_testkit::free_2m(), free, "{flags:?}: hugepages kept");
+        eal.heaps().check().unwrap();
+    }
 }
 
 #[test]
