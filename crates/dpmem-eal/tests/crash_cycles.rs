@@ -86,6 +86,25 @@ fn free_pages_settle(want: u64) -> u64 {
     }
 }
 
+/// On a failure part way, removes what the killed primaries of the prefix may have left
+/// (page files, the runtime directory, the telemetry socket), so that a failing run does not
+/// leave them for the next test or CI's leftover check. A passing run leaves nothing, which it
+/// checks; declared before the children, so it runs after they are killed.
+struct CleanUpOnFailure<'a> {
+    mount: &'a Path,
+    prefix: &'a str,
+}
+
+impl Drop for CleanUpOnFailure<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            remove_files_with_prefix(self.mount, self.prefix);
+            let _ = std::fs::remove_dir_all(dpmem_eal::runtime_dir::location(self.prefix));
+            let _ = std::fs::remove_dir_all(dpmem_eal::telemetry::dpdk_runtime_dir(self.prefix));
+        }
+    }
+}
+
 /// What one mode's run saw, for the summary line.
 #[derive(Debug, Default)]
 struct Tally {
@@ -104,6 +123,10 @@ fn crash_cycles(test: &str, tag: &str, flags: &[&str]) {
     let mount = mount_2m().expect("the gate found a mount");
     let prefix = unique_prefix(tag);
     let runtime_dir = dpmem_eal::runtime_dir::location(&prefix);
+    let _clean_up = CleanUpOnFailure {
+        mount: &mount,
+        prefix: &prefix,
+    };
     let exe = std::env::current_exe().unwrap();
     let legacy = flags.contains(&"--legacy-mem");
     let cycles = env_number("DPMEM_CRASH_CYCLES", CYCLES).max(1);
