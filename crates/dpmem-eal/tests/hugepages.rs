@@ -351,6 +351,25 @@ fn in_memory_uses_memfds_and_no_files() {
     std::os::unix::fs::FileExt::read_exact_at(&std::fs::File::from(fd), &mut byte, offset + 100)
         .unwrap();
     assert_eq!(byte[0], 0x77);
+    // Pages are spread over several memfds (one per CPU): each segment's fd and offset still
+    // lead to that segment's own bytes.
+    let segs = mem.segments(0);
+    for (n, seg) in segs.iter().enumerate() {
+        fill(seg.va(), seg.len(), 0x10 + n as u8);
+    }
+    for (n, seg) in segs.iter().enumerate() {
+        // SAFETY: the descriptor is only read through, never written nor truncated.
+        let (fd, offset) = unsafe { mem.segment_fd(seg.va()) }.unwrap().unwrap();
+        let mut byte = [0u8; 1];
+        let file = std::fs::File::from(fd);
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut byte, offset + 4095).unwrap();
+        assert_eq!(byte[0], 0x10 + n as u8, "segment {n}");
+    }
+    // A page freed and allocated again comes back from its stripe.
+    let run = mem.alloc_pages(PageRequest::new(PAGE_2M, S0, 3)).unwrap();
+    assert_eq!(free_2m(), free_before - 7);
+    run.free().unwrap();
+    assert_eq!(free_2m(), free_before - 4, "freed pages are punched out");
     drop(eal);
     assert_eq!(free_2m(), free_before);
 }

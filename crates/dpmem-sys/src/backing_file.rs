@@ -159,6 +159,17 @@ impl BackingFile {
         }
     }
 
+    /// Gives the file a new name in place of its old one. The descriptor, and the lock taken
+    /// through it, stay as they are. A memfd has no name to change: `EINVAL`.
+    pub fn rename(&mut self, to: &Path) -> SysResult<()> {
+        let Some(from) = &self.path else {
+            return Err(SysError::with_path("rename", to, Errno::INVAL));
+        };
+        rustix::fs::rename(from, to).map_err(|e| SysError::with_path("rename", to, e))?;
+        self.path = Some(to.to_path_buf());
+        Ok(())
+    }
+
     /// Removes the file's name; the pages stay while this descriptor or a mapping holds them.
     pub fn unlink(&mut self) -> SysResult<()> {
         if let Some(path) = self.path.take() {
@@ -246,6 +257,25 @@ mod tests {
         assert!(!other.try_lock_exclusive().unwrap());
         drop(holder);
         assert!(other.try_lock_exclusive().unwrap());
+    }
+
+    #[test]
+    fn a_renamed_file_keeps_its_descriptor_and_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tmp, last) = (dir.path().join("tmp"), dir.path().join("final"));
+        let mut file = BackingFile::open_or_create(&tmp).unwrap();
+        file.lock_shared().unwrap();
+        file.rename(&last).unwrap();
+        assert_eq!(file.path(), Some(last.as_path()));
+        assert!(!tmp.exists());
+        let other = BackingFile::open_existing(&last).unwrap();
+        assert!(
+            !other.try_lock_exclusive().unwrap(),
+            "the lock moved with the name"
+        );
+        let mut memfd = BackingFile::memfd_small_pages("dpmem-test").unwrap();
+        assert_eq!(memfd.rename(&tmp).unwrap_err().errno, Errno::INVAL);
+        assert!(!tmp.exists());
     }
 
     #[test]

@@ -6,14 +6,15 @@
 //! 1 GiB pages, no hugetlbfs mount, no hugepages at all.
 //!
 //! The raw syscalls live in the modules that need them (`mapping`, `backing_file`, `pagemap`,
-//! `numa`, `seqpacket`, `datagram`, `udp`); each `unsafe` block there says which invariant
-//! makes it sound.
+//! `numa`, `fd_table`, `seqpacket`, `datagram`, `udp`); each `unsafe` block there says which
+//! invariant makes it sound.
 
 pub mod backing_file;
 pub mod cpu_topology;
 pub mod datagram;
 pub mod dir_handle;
 pub mod error;
+pub mod fd_table;
 pub mod futex;
 pub mod hugepage_info;
 pub mod hugepage_reserve;

@@ -19,6 +19,8 @@ use crate::iova::IovaMode;
 use crate::iova::BAD_IOVA;
 use crate::options::HugeUnlink;
 
+use super::memfd_stripes::MemfdStripes;
+
 /// The backing of one list.
 #[derive(Debug)]
 pub(crate) enum ListBacking {
@@ -31,8 +33,9 @@ pub(crate) enum ListBacking {
     /// `i * page_size`. `initial_len` is the size the file had when opened: with
     /// `--huge-unlink=never`, pages below it may hold an earlier run's data.
     SingleFile { file: BackingFile, initial_len: u64 },
-    /// One hugetlb memfd for the whole list (`--in-memory`).
-    Memfd { file: BackingFile },
+    /// Hugetlb memfds for the whole list (`--in-memory`), one per CPU so that workers
+    /// allocating pages do not take turns on one file's lock (see [`MemfdStripes`]).
+    Memfd { stripes: MemfdStripes },
     /// Anonymous memory: 4 KiB pages for `--no-huge`, or `MAP_HUGETLB` when hugetlb memfds are
     /// unavailable in `--in-memory`.
     Anonymous { huge_page_size: Option<u64> },
@@ -164,8 +167,11 @@ impl ListBacking {
                     dirty,
                 })
             }
-            ListBacking::Memfd { file } => {
-                file.allocate(offset, ps)
+            ListBacking::Memfd { stripes } => {
+                stripes
+                    .file_for(seg)
+                    .map_err(other("create hugetlb memfd"))?
+                    .allocate(offset, ps)
                     .map_err(|e| no_pages_or(e, "allocate page"))?;
                 Ok(AllocatedPage {
                     seg,
@@ -204,7 +210,14 @@ impl ListBacking {
                 Some(file) => unsafe { mapping::map_file_fixed(file.fd(), 0, va, ps, true) },
                 None => unreachable!("file-per-page pages carry their file"),
             },
-            ListBacking::SingleFile { file, .. } | ListBacking::Memfd { file } => {
+            ListBacking::SingleFile { file, .. } => {
+                // SAFETY: `va..va+ps` is a free slot of this list's reservation (see above).
+                unsafe { mapping::map_file_fixed(file.fd(), page.file_offset, va, ps, true) }
+            }
+            ListBacking::Memfd { stripes } => {
+                let file = stripes
+                    .existing_for(page.seg)
+                    .expect("the page was allocated in its stripe");
                 // SAFETY: `va..va+ps` is a free slot of this list's reservation (see above).
                 unsafe { mapping::map_file_fixed(file.fd(), page.file_offset, va, ps, true) }
             }
@@ -264,8 +277,10 @@ impl ListBacking {
                     let _ = file.punch_hole(file_offset, page_size);
                 }
             }
-            ListBacking::Memfd { file } => {
-                let _ = file.punch_hole(file_offset, page_size);
+            ListBacking::Memfd { stripes } => {
+                if let Some(file) = stripes.existing_at(file_offset) {
+                    let _ = file.punch_hole(file_offset, page_size);
+                }
             }
             ListBacking::Anonymous { .. } => {}
         }
@@ -294,7 +309,8 @@ impl ListBacking {
     ) -> Option<Result<(OwnedFd, u64), EalError>> {
         let file = match self {
             ListBacking::FilePerPage { files, .. } => files.get(seg as usize)?.as_ref()?,
-            ListBacking::SingleFile { file, .. } | ListBacking::Memfd { file } => file,
+            ListBacking::SingleFile { file, .. } => file,
+            ListBacking::Memfd { stripes } => stripes.existing_for(seg)?,
             ListBacking::Anonymous { .. } => return None,
         };
         Some(
@@ -342,6 +358,30 @@ fn finish_batch(
     Ok(())
 }
 
+/// Splits `slots` among `workers`: in contiguous runs, except that pages of one memfd stripe
+/// all go to the same worker, so that no two workers allocate in one file (whose lock would
+/// make them take turns).
+fn worker_shares(
+    backing: &ListBacking,
+    slots: &[(u32, u64)],
+    workers: usize,
+) -> Vec<Vec<(u32, u64)>> {
+    match backing {
+        ListBacking::Memfd { stripes } if workers > 1 => {
+            let mut shares = vec![Vec::with_capacity(slots.len().div_ceil(workers)); workers];
+            for &slot in slots {
+                shares[stripes.stripe_of(slot.0) % workers].push(slot);
+            }
+            shares.retain(|s| !s.is_empty());
+            shares
+        }
+        _ => slots
+            .chunks(slots.len().div_ceil(workers).max(1))
+            .map(<[_]>::to_vec)
+            .collect(),
+    }
+}
+
 /// Brings in many pages of one list. The kernel zeroes each hugepage as it allocates it, and
 /// that clearing is the bulk of start-up time, so allocation (`fallocate`, which does not take
 /// the process's address-space lock) is spread over one thread per CPU, each bound to the
@@ -372,13 +412,18 @@ pub(crate) fn populate_parallel(
             .map(|&(seg, va)| backing.allocate(ctx, seg, va))
             .collect()
     };
-    // The calling thread takes the first chunk itself: one thread fewer to start.
-    let chunk_len = slots.len().div_ceil(workers).max(1);
+    let chunks = worker_shares(backing, slots, workers);
+    if matches!(backing, ListBacking::FilePerPage { .. }) {
+        // Each page keeps its file open: make room for them all now rather than have the
+        // workers grow the descriptor table (and wait for RCU) four times over.
+        dpmem_sys::fd_table::reserve(slots.len());
+    }
+    // The calling thread takes the first share itself: one thread fewer to start.
     let allocated: Vec<_> = std::thread::scope(|scope| {
-        let mut chunks = slots.chunks(chunk_len);
-        let own = chunks.next().unwrap_or(&[]);
-        let handles: Vec<_> = chunks
-            .map(|chunk| scope.spawn(move || allocate_chunk(chunk)))
+        let mut shares = chunks.iter();
+        let own = shares.next().map_or(&[][..], Vec::as_slice);
+        let handles: Vec<_> = shares
+            .map(|share| scope.spawn(move || allocate_chunk(share)))
             .collect();
         let mut all = allocate_chunk(own);
         for handle in handles {

@@ -14,6 +14,7 @@ pub(crate) mod backing;
 mod cross_process;
 mod dynamic;
 mod external;
+mod memfd_stripes;
 mod pages;
 mod secondary_sync;
 mod startup;

@@ -10,6 +10,7 @@ use dpmem_sys::numa;
 use dpmem_sys::pagemap::Pagemap;
 
 use super::backing::{list_file_path, page_file_path, ListBacking};
+use super::memfd_stripes::MemfdStripes;
 use super::{Memory, MemoryMode, MemorySettings, PageRequest};
 use crate::error::EalError;
 use crate::iova::IovaMode;
@@ -328,6 +329,9 @@ impl Memory {
             .min(n.div_ceil(4))
             .max(1);
         let indices: Vec<usize> = (0..n).collect();
+        // One descriptor per page stays open: grow the table once, before the workers start
+        // (see `dpmem_sys::fd_table`).
+        dpmem_sys::fd_table::reserve(n);
         let prefix = &self.settings.file_prefix;
         let numa_policy = self.settings.numa_policy;
         let bring = |chunk: &[usize]| -> Vec<Result<(BackingFile, u64), EalError>> {
@@ -450,7 +454,7 @@ impl Memory {
         let mut prev_pa: Option<u64> = None;
         let mut pages = pages.into_iter();
         let mut leftovers = Vec::new();
-        for (file, pa) in pages.by_ref() {
+        for (mut file, pa) in pages.by_ref() {
             let breaks = self.settings.iova_mode == IovaMode::Pa
                 && prev_pa
                     .is_some_and(|prev| pa == BAD_IOVA || prev == BAD_IOVA || pa != prev + ps);
@@ -468,18 +472,9 @@ impl Memory {
             let h = *list.header();
             let va = list.slot_va(slot);
             let final_path = page_file_path(dir, &self.settings.file_prefix, h.index, slot);
-            if let Some(tmp) = file.path() {
-                std::fs::rename(tmp, &final_path).map_err(|e| {
-                    EalError::sys(
-                        "rename page file",
-                        dpmem_sys::SysError::from_io("rename", &final_path, &e),
-                    )
-                })?;
-            }
-            let mut file = BackingFile::open_existing(&final_path)
-                .map_err(|e| EalError::sys("reopen page file", e))?;
-            file.lock_shared()
-                .map_err(|e| EalError::sys("lock page file", e))?;
+            // The descriptor keeps the shared lock taken when the page was allocated.
+            file.rename(&final_path)
+                .map_err(|e| EalError::sys("rename page file", e))?;
             // SAFETY: `va` is a free slot of this list's own reservation.
             unsafe { mapping::map_file_fixed(file.fd(), 0, va as usize, ps as usize, true) }
                 .map_err(|e| EalError::sys("map page", e))?;
@@ -614,12 +609,10 @@ fn make_backings(
             }
         } else if settings.in_memory {
             let name = format!("{}_{index}", settings.file_prefix);
-            match BackingFile::memfd(&name, spec.page_size) {
-                Ok(file) => {
-                    file.set_len(u64::from(spec.n_segs) * spec.page_size)
-                        .map_err(|e| EalError::sys("size memfd", e))?;
-                    ListBacking::Memfd { file }
-                }
+            let len = u64::from(spec.n_segs) * spec.page_size;
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            match MemfdStripes::create(&name, spec.page_size, len, cpus) {
+                Ok(stripes) => ListBacking::Memfd { stripes },
                 // Kernels before 4.14 (or sandboxes) without hugetlb memfds: anonymous hugepages.
                 Err(e) if matches!(e.errno, Errno::INVAL | Errno::NOSYS) => {
                     ListBacking::Anonymous {
