@@ -221,7 +221,7 @@ impl Ipc {
     ) -> Result<Delivery, IpcError> {
         let delivery = self
             .links
-            .send(&self.dir, peer, &frame.encode(), fds)
+            .send(&self.dir, &self.socket, peer, &frame.encode(), fds)
             .map_err(|e| IpcError::sys(format!("send {:?} to {peer}", frame.name), e))?;
         if delivery == Delivery::PeerGone {
             self.forget_dead(peer);

@@ -14,9 +14,10 @@ use std::collections::HashMap;
 use std::os::fd::BorrowedFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use dpmem_sys::datagram::{DatagramLink, Delivery};
+use dpmem_sys::datagram::{DatagramLink, DatagramSocket, Delivery};
 use dpmem_sys::dir_handle::DirHandle;
 use dpmem_sys::dir_watch::DirWatch;
+use dpmem_sys::error::Errno;
 use dpmem_sys::SysResult;
 
 use super::error::IpcError;
@@ -41,17 +42,24 @@ struct LinksState {
 }
 
 impl PeerLinks {
-    /// The links of a channel in `dir` of a process of `role`.
+    /// The links of a channel in `dir` of a process of `role`. A secondary connects to the
+    /// primary at once, its only peer: the descriptor is taken while the process starts, not
+    /// at its first message, which may come when it has none to spare (a hotplug round's
+    /// answer that it could not map a page for want of descriptors).
     pub(crate) fn new(dir: &DirHandle, role: ProcessRole) -> PeerLinks {
-        let watch = match role {
-            ProcessRole::Primary => DirWatch::new(dir).ok(),
-            ProcessRole::Secondary => None,
-        };
+        let mut state = LinksState::default();
+        match role {
+            ProcessRole::Primary => state.watch = DirWatch::new(dir).ok(),
+            ProcessRole::Secondary => {
+                if let Ok(Some(link)) = DatagramLink::connect_in(dir, peers::PRIMARY_SOCKET) {
+                    state
+                        .links
+                        .insert(peers::PRIMARY_SOCKET.to_owned(), Arc::new(link));
+                }
+            }
+        }
         PeerLinks {
-            state: Mutex::new(LinksState {
-                watch,
-                ..LinksState::default()
-            }),
+            state: Mutex::new(state),
         }
     }
 
@@ -78,10 +86,14 @@ impl PeerLinks {
     }
 
     /// Sends `bytes` and `fds` to `peer` in `dir` on its link, connecting one when there is
-    /// none; a link whose peer went is dropped and the name connected anew once.
+    /// none; a link whose peer went is dropped and the name connected anew once. When no link
+    /// can be made (the process is out of descriptors), the datagram goes from `own`, the
+    /// channel's bound socket, addressed through the directory as before links: a process at
+    /// its descriptor limit still answers (a hotplug round's refusal, say).
     pub(crate) fn send(
         &self,
         dir: &DirHandle,
+        own: &DatagramSocket,
         peer: &str,
         bytes: &[u8],
         fds: &[BorrowedFd<'_>],
@@ -93,8 +105,13 @@ impl PeerLinks {
                 Delivery::PeerGone => self.forget(peer),
             }
         }
-        let Some(link) = DatagramLink::connect_in(dir, peer)? else {
-            return Ok(Delivery::PeerGone);
+        let link = match DatagramLink::connect_in(dir, peer) {
+            Ok(Some(link)) => link,
+            Ok(None) => return Ok(Delivery::PeerGone),
+            Err(e) if matches!(e.errno, Errno::MFILE | Errno::NFILE | Errno::NOBUFS) => {
+                return own.send_to(dir, peer, bytes, fds)
+            }
+            Err(e) => return Err(e),
         };
         let link = Arc::new(link);
         let delivery = link.send(bytes, fds)?;
