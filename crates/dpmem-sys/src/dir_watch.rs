@@ -52,7 +52,7 @@ impl DirWatch {
         let mut changed = false;
         loop {
             match rustix::io::read(&self.fd, &mut buf) {
-                Ok((read, _)) if read.is_empty() => return true,
+                Ok(([], _)) => return true,
                 Ok(_) => changed = true,
                 Err(Errno::AGAIN) => return changed,
                 Err(Errno::INTR) => continue,
