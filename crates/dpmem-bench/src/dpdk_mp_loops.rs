@@ -25,6 +25,12 @@ pub trait DpdkMpLoops {
     /// in `round_ns` the nanoseconds between two pongs' arrivals.
     fn mp_message_rounds(&self, round_ns: &mut [u64]) -> Result<(), String>;
 
+    /// In a secondary, `round_ns.len()` rounds of the growth row: `rte_memzone_reserve` of
+    /// `zone_len` bytes (timed; it must grow the heap, i.e. need a new page), then
+    /// `rte_memzone_free` (not timed, giving the page back); each reservation's nanoseconds in
+    /// `round_ns`.
+    fn mp_grow_rounds(&self, zone_len: usize, round_ns: &mut [u64]) -> Result<(), String>;
+
     /// `rte_eal_cleanup()`, primary or secondary.
     fn mp_cleanup(&self) -> Result<(), String>;
 }

@@ -25,7 +25,7 @@
 //! | `mbuf` | packet buffers: alloc/free single and bulk, data operations, clone, copy, external buffers, an ST 2110 transmit packet, mixed-pool bulk free, clone and free on two lcores | ns per op (and TSC cycles) |
 //! | `dma` | copy engine vs DPDK's `dma_skeleton`: 64 B, 1 KiB, 4 KiB copies in bursts | million copies per second (higher is better) |
 //! | `frame` | media frames: the ST 2110-20 packetiser on a 1080p59.94 frame (and ST 2022-7), reassembly copies by the CPU and by the copy engine vs `dma_skeleton` | ns per packet (and TSC cycles) |
-//! | `mp` | inter-process channel between a real primary and real secondaries: synchronous request round trip with one and two secondaries, one-way message | µs per round trip or message |
+//! | `mp` | inter-process channel between a real primary and real secondaries: synchronous request round trip with one and two secondaries, one-way message, a secondary's allocation that needs a new page | µs per round trip or message |
 
 mod child;
 mod child_dispatch;

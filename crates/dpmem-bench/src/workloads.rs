@@ -70,7 +70,8 @@ pub const WORKLOADS: &[Workload] = &[
     Workload {
         name: "mp",
         about: "inter-process channel between real processes: request_sync round trip with \
-                1 and 2 secondaries, one-way message (µs)",
+                1 and 2 secondaries, one-way message, a secondary's allocation that needs a new \
+                page (µs)",
         rows: crate::mp::row_names,
         run: crate::mp::run_mp,
     },

@@ -6,7 +6,8 @@
 //! addressed through the directory's descriptor (`/proc/self/fd/<dir>/<name>`), as the
 //! seqpacket listener is, so they land in the directory that was opened and checked whatever
 //! happens to its path; a bound socket's file is set to mode 0600 (only this user may send to
-//! it). Every call is non-blocking: a receiver waits in `poll`, and a sender never sleeps on a
+//! it). A sender that talks to one peer often keeps a [`DatagramLink`], connected once, so
+//! that a datagram costs no lookup of that path (a walk through `/proc` on every send). Every call is non-blocking: a receiver waits in `poll`, and a sender never sleeps on a
 //! peer that stopped reading.
 
 use std::io::{IoSlice, IoSliceMut};
@@ -91,7 +92,9 @@ impl DatagramSocket {
         Ok(DatagramSocket { fd })
     }
 
-    /// Sends `bytes` and `fds` as one datagram to the socket `name` in `dir`.
+    /// Sends `bytes` and `fds` as one datagram to the socket `name` in `dir`, reached through
+    /// the directory's descriptor on every call; a sender that talks to the same peer often
+    /// keeps a [`DatagramLink`] to it instead.
     ///
     /// A peer whose queue is full is given a moment (up to about 100 ms) to read before the
     /// send fails with `EAGAIN`: the channel's peers read on a thread of their own, so a full
@@ -103,46 +106,10 @@ impl DatagramSocket {
         bytes: &[u8],
         fds: &[BorrowedFd<'_>],
     ) -> SysResult<Delivery> {
-        if fds.len() > MAX_DATAGRAM_FDS {
-            return Err(SysError::new(
-                "send",
-                format!("{} descriptors", fds.len()),
-                Errno::INVAL,
-            ));
-        }
+        check_fd_count(fds)?;
         let address = address_in(dir, name)?;
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_DATAGRAM_FDS))];
-        let mut attempts = 0;
-        loop {
-            let mut control = SendAncillaryBuffer::new(&mut space);
-            if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
-                return Err(SysError::new("send", "descriptors", Errno::NOBUFS));
-            }
-            let sent = rustix::net::sendmsg_addr(
-                &self.fd,
-                &address,
-                &[IoSlice::new(bytes)],
-                &mut control,
-                SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
-            );
-            match sent {
-                Ok(n) if n == bytes.len() => return Ok(Delivery::Sent),
-                Ok(_) => {
-                    return Err(SysError::with_path(
-                        "send",
-                        &dir.path().join(name),
-                        Errno::MSGSIZE,
-                    ))
-                }
-                Err(Errno::CONNREFUSED | Errno::NOENT) => return Ok(Delivery::PeerGone),
-                Err(Errno::INTR) => continue,
-                Err(Errno::AGAIN) if attempts < 100 => {
-                    attempts += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(1));
-                }
-                Err(e) => return Err(SysError::with_path("send", &dir.path().join(name), e)),
-            }
-        }
+        send_datagram(&self.fd, Some(&address), bytes, fds)
+            .map_err(|e| SysError::with_path("send", &dir.path().join(name), e))
     }
 
     /// Takes the next datagram into `buf`; `None` when none is waiting.
@@ -176,6 +143,93 @@ impl DatagramSocket {
     }
 }
 
+fn check_fd_count(fds: &[BorrowedFd<'_>]) -> SysResult<()> {
+    if fds.len() > MAX_DATAGRAM_FDS {
+        return Err(SysError::new(
+            "send",
+            format!("{} descriptors", fds.len()),
+            Errno::INVAL,
+        ));
+    }
+    Ok(())
+}
+
+/// Sends one datagram on `fd`, to `address` or, when `None`, to the peer `fd` is connected
+/// to; a full peer queue is retried for about 100 ms (see [`DatagramSocket::send_to`]).
+fn send_datagram(
+    fd: &OwnedFd,
+    address: Option<&SocketAddrUnix>,
+    bytes: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> Result<Delivery, Errno> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_DATAGRAM_FDS))];
+    let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
+    let mut attempts = 0;
+    loop {
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+            return Err(Errno::NOBUFS);
+        }
+        let iov = [IoSlice::new(bytes)];
+        let sent = match address {
+            Some(address) => rustix::net::sendmsg_addr(fd, address, &iov, &mut control, flags),
+            None => rustix::net::sendmsg(fd, &iov, &mut control, flags),
+        };
+        match sent {
+            Ok(n) if n == bytes.len() => return Ok(Delivery::Sent),
+            Ok(_) => return Err(Errno::MSGSIZE),
+            Err(Errno::CONNREFUSED | Errno::NOENT) => return Ok(Delivery::PeerGone),
+            // A link another thread found dead a moment ago is no longer connected.
+            Err(Errno::NOTCONN) if address.is_none() => return Ok(Delivery::PeerGone),
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) if attempts < 100 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// An unbound datagram socket connected to one named socket: what a sender keeps per peer so
+/// that a datagram costs no path lookup. The name is resolved once, when connecting, through
+/// the directory's descriptor (as every address here is); afterwards the link reaches that
+/// very socket whatever happens to the name, and reports the peer gone once its process
+/// closed it. A new process bound to the same name later is reached by connecting anew.
+///
+/// Datagrams sent on a link carry no sender address: a receiver that answers must learn
+/// where from the datagram itself (the channel's frames name their sender).
+#[derive(Debug)]
+pub struct DatagramLink {
+    fd: OwnedFd,
+}
+
+impl DatagramLink {
+    /// Connects to the socket `name` in `dir`; `None` when nobody is bound to it (its process
+    /// died) or there is no such name.
+    pub fn connect_in(dir: &DirHandle, name: &str) -> SysResult<Option<DatagramLink>> {
+        let fd = new_socket(dir, name)?;
+        let address = address_in(dir, name)?;
+        loop {
+            match rustix::net::connect(&fd, &address) {
+                Ok(()) => return Ok(Some(DatagramLink { fd })),
+                Err(Errno::INTR) => continue,
+                Err(Errno::CONNREFUSED | Errno::NOENT) => return Ok(None),
+                Err(e) => return Err(SysError::with_path("connect", &dir.path().join(name), e)),
+            }
+        }
+    }
+
+    /// Sends `bytes` and `fds` as one datagram to the connected peer; `PeerGone` once its
+    /// process closed the socket (the link is of no further use then). A full peer queue is
+    /// waited for as [`DatagramSocket::send_to`] does.
+    pub fn send(&self, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> SysResult<Delivery> {
+        check_fd_count(fds)?;
+        send_datagram(&self.fd, None, bytes, fds)
+            .map_err(|e| SysError::new("send", "connected datagram socket", e))
+    }
+}
+
 impl AsFd for DatagramSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
@@ -194,28 +248,28 @@ pub fn is_bound(dir: &DirHandle, name: &str) -> SysResult<bool> {
 }
 
 /// The names in `dir` that start with `prefix` and are sockets of this user, in byte order.
+/// The directory is read through its own descriptor (`getdents`), never through a path.
 pub fn socket_names_in(dir: &DirHandle, prefix: &str) -> SysResult<Vec<String>> {
-    let via_fd = format!("/proc/self/fd/{}", dir.fd().as_raw_fd());
-    let entries = std::fs::read_dir(&via_fd)
-        .map_err(|e| SysError::from_io("list", dir.path().to_path_buf(), &e))?;
+    let mut entries = rustix::fs::Dir::read_from(dir.fd())
+        .map_err(|e| SysError::with_path("list", dir.path(), e))?;
     let uid = crate::process::effective_uid();
     let mut names = Vec::new();
-    for entry in entries.flatten() {
-        let Ok(name) = entry.file_name().into_string() else {
+    while let Some(entry) = entries.read() {
+        let entry = entry.map_err(|e| SysError::with_path("list", dir.path(), e))?;
+        let Ok(name) = entry.file_name().to_str() else {
             continue;
         };
         if !name.starts_with(prefix) {
             continue;
         }
         // A name that went meanwhile is simply not listed.
-        let Ok(stat) = rustix::fs::statat(dir.fd(), name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
-        else {
+        let Ok(stat) = rustix::fs::statat(dir.fd(), name, AtFlags::SYMLINK_NOFOLLOW) else {
             continue;
         };
         #[allow(clippy::unnecessary_cast)]
         let kind = FileType::from_raw_mode(stat.st_mode as _);
         if kind == FileType::Socket && stat.st_uid == uid {
-            names.push(name);
+            names.push(name.to_owned());
         }
     }
     names.sort();
@@ -292,8 +346,41 @@ mod tests {
         );
         let too_many: Vec<_> = (0..9).map(|_| a.as_fd()).collect();
         assert_eq!(
+            DatagramLink::connect_in(&dir, "mp_a")
+                .unwrap()
+                .unwrap()
+                .send(b"x", &too_many)
+                .unwrap_err()
+                .errno,
+            Errno::INVAL
+        );
+        assert_eq!(
             a.send_to(&dir, "mp_a", b"x", &too_many).unwrap_err().errno,
             Errno::INVAL
         );
+    }
+
+    #[test]
+    fn a_link_reaches_its_peer_until_it_closes_and_then_whoever_binds_the_name_anew() {
+        let (_tmp, dir) = private_dir();
+        assert!(DatagramLink::connect_in(&dir, "mp_b").unwrap().is_none());
+        let b = DatagramSocket::bind_in(&dir, "mp_b").unwrap();
+        let link = DatagramLink::connect_in(&dir, "mp_b").unwrap().unwrap();
+        let file = tempfile::tempfile().unwrap();
+        assert_eq!(link.send(b"one", &[file.as_fd()]).unwrap(), Delivery::Sent);
+        let mut buf = [0u8; 16];
+        let got = b.recv(&mut buf).unwrap().unwrap();
+        assert_eq!((&buf[..got.len], got.fds.len()), (&b"one"[..], 1));
+        drop(b);
+        assert_eq!(link.send(b"two", &[]).unwrap(), Delivery::PeerGone);
+        assert_eq!(link.send(b"two", &[]).unwrap(), Delivery::PeerGone);
+        // The name is still there, unbound: nobody to connect to.
+        assert!(DatagramLink::connect_in(&dir, "mp_b").unwrap().is_none());
+        dir.remove_file("mp_b").unwrap();
+        let again = DatagramSocket::bind_in(&dir, "mp_b").unwrap();
+        let link = DatagramLink::connect_in(&dir, "mp_b").unwrap().unwrap();
+        assert_eq!(link.send(b"three", &[]).unwrap(), Delivery::Sent);
+        let got = again.recv(&mut buf).unwrap().unwrap();
+        assert_eq!(&buf[..got.len], b"three");
     }
 }

@@ -13,6 +13,7 @@ pub mod backing_file;
 pub mod cpu_topology;
 pub mod datagram;
 pub mod dir_handle;
+pub mod dir_watch;
 pub mod error;
 pub mod fd_table;
 pub mod futex;

@@ -22,6 +22,8 @@
 #include <rte_common.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_memzone.h>
 #include <rte_string_fns.h>
 
 /* The request row: the secondaries reply with the request's parameters. */
@@ -29,6 +31,11 @@
 /* The message row: a ping from the primary, a pong from the secondary. */
 #define MP_BENCH_PING "dpmem_bench_ping"
 #define MP_BENCH_PONG "dpmem_bench_pong"
+/* The growth row: the memzone a secondary reserves and frees round after round. */
+#define MP_BENCH_GROW_ZONE "dpmem_bench_grow"
+/* What a filler leaves of the free block it takes, and the most fillers (as rows.rs). */
+#define MP_BENCH_FILLER_SLACK 4096
+#define MP_BENCH_MAX_FILLERS 64
 /* How long a request waits for its replies before the row fails. */
 #define MP_BENCH_REQUEST_TIMEOUT_S 5
 /* How long a whole ping-pong row may take. */
@@ -255,6 +262,94 @@ dpmem_bench_dpdk_mp_message_rounds(uint64_t rounds, uint64_t *round_ns)
 	rc = mp_pingpong.failed;
 	mp_pingpong.round_ns = NULL;
 	pthread_mutex_unlock(&mp_pingpong.lock);
+	return rc;
+}
+
+/* Bytes the heaps of every socket hold: every page they map. */
+static uint64_t
+mp_heap_bytes(void)
+{
+	struct rte_malloc_socket_stats stats;
+	unsigned int i;
+	uint64_t total = 0;
+
+	for (i = 0; i < rte_socket_count(); i++)
+		if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &stats) == 0)
+			total += stats.heap_totalsz_bytes;
+	return total;
+}
+
+/* Allocates (into fillers, counting *count) every free block of the heaps a zone of zone_len
+ * bytes would fit in; ENOSPC when MP_BENCH_MAX_FILLERS did not do it. */
+static int
+mp_take_free_blocks(uint64_t zone_len, void **fillers, unsigned int *count)
+{
+	struct rte_malloc_socket_stats stats;
+	unsigned int i;
+	int socket, roomy;
+
+	while (*count < MP_BENCH_MAX_FILLERS) {
+		roomy = 0;
+		for (i = 0; i < rte_socket_count() && !roomy; i++) {
+			socket = rte_socket_id_by_idx(i);
+			if (rte_malloc_get_socket_stats(socket, &stats) == 0 &&
+			    stats.greatest_free_size >= zone_len)
+				roomy = 1;
+		}
+		if (!roomy)
+			return 0;
+		fillers[*count] = rte_malloc_socket(NULL,
+						    stats.greatest_free_size - MP_BENCH_FILLER_SLACK,
+						    64, socket);
+		if (fillers[*count] == NULL)
+			return rte_errno != 0 ? rte_errno : ENOMEM;
+		(*count)++;
+	}
+	return ENOSPC;
+}
+
+static int
+mp_reserve_rounds(uint64_t zone_len, uint64_t rounds, uint64_t *round_ns)
+{
+	const struct rte_memzone *mz;
+	uint64_t k, start, before, grown;
+
+	for (k = 0; k < rounds; k++) {
+		before = mp_heap_bytes();
+		start = mp_now_ns();
+		mz = rte_memzone_reserve(MP_BENCH_GROW_ZONE, (size_t)zone_len, SOCKET_ID_ANY, 0);
+		if (mz == NULL)
+			return rte_errno != 0 ? rte_errno : ENOMEM;
+		round_ns[k] = mp_now_ns() - start;
+		grown = mp_heap_bytes() - before;
+		if (rte_memzone_free(mz) != 0)
+			return rte_errno != 0 ? rte_errno : EIO;
+		if (grown < zone_len)
+			return ENOTRECOVERABLE;
+	}
+	return 0;
+}
+
+/*
+ * The growth row, in a secondary: every free block a zone would fit in taken by an untimed
+ * allocation (a filler; memory the EAL mapped at start would otherwise serve the first zones
+ * without a new page), then `rounds` rounds of rte_memzone_reserve of `zone_len` bytes (timed
+ * into round_ns[k]), each checked to have grown the heap by at least the zone
+ * (ENOTRECOVERABLE otherwise: it did not need a new page), then rte_memzone_free (not timed),
+ * which gives the page back in every process; then the fillers freed.
+ */
+int
+dpmem_bench_dpdk_mp_grow_rounds(uint64_t zone_len, uint64_t rounds, uint64_t *round_ns)
+{
+	void *fillers[MP_BENCH_MAX_FILLERS];
+	unsigned int count = 0, i;
+	int rc;
+
+	rc = mp_take_free_blocks(zone_len, fillers, &count);
+	if (rc == 0)
+		rc = mp_reserve_rounds(zone_len, rounds, round_ns);
+	for (i = 0; i < count; i++)
+		rte_free(fillers[i]);
 	return rc;
 }
 

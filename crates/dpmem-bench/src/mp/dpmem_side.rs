@@ -2,13 +2,14 @@
 //! primary's rounds, and what a secondary serves. The same rounds as the C shim's, with the
 //! same names, parameters and checks, through the calls a Rust program would make.
 
+use std::ptr::NonNull;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use dpmem::eal::ipc::{Incoming, Ipc, IpcMessage};
-use dpmem::eal::{Eal, ProcessRole};
+use dpmem::eal::{Eal, MemzoneFlags, ProcessRole, Socket};
 
-use super::rows::{PING, PONG, REQUEST};
+use super::rows::{FILLER_SLACK, GROW_ZONE, GROW_ZONE_LEN, MAX_FILLERS, PING, PONG, REQUEST};
 use super::MpPrimary;
 
 /// How long a request waits for its replies before the row fails (as the C shim's).
@@ -228,7 +229,69 @@ pub(crate) fn serve_as_secondary(eal_args: &[String]) -> Result<(), String> {
         }
     })
     .map_err(|e| format!("dpmem: register {PING}: {e}"))?;
-    super::secondary::announce_ready_and_serve();
+    super::secondary::announce_ready_and_serve(&|round_ns| grow_rounds(&eal, round_ns));
     drop(eal);
+    Ok(())
+}
+
+/// Bytes of memory the heaps of `eal` hold, every page they map.
+fn heap_bytes(eal: &Eal) -> u64 {
+    eal.heaps().all_stats().iter().map(|s| s.total_bytes).sum()
+}
+
+/// The growth row in a secondary: the free blocks taken (see [`GROW_ZONE`]), then per round a
+/// memzone of [`GROW_ZONE_LEN`] bytes reserved (timed), checked to have grown the heap, and
+/// freed again (not timed), which gives the page back in every process; the fillers freed.
+fn grow_rounds(eal: &Eal, round_ns: &mut [u64]) -> Result<(), String> {
+    let heaps = eal.heaps();
+    let mut fillers = Vec::new();
+    let rounds = take_free_blocks(eal, &mut fillers).and_then(|()| reserve_rounds(eal, round_ns));
+    for filler in fillers {
+        // SAFETY: allocated by take_free_blocks and never handed anywhere.
+        unsafe { heaps.free(filler) }.map_err(|e| format!("dpmem: free a filler: {e}"))?;
+    }
+    rounds
+}
+
+/// Allocates (into `fillers`) every free block of the heaps a zone would fit in.
+fn take_free_blocks(eal: &Eal, fillers: &mut Vec<NonNull<u8>>) -> Result<(), String> {
+    let heaps = eal.heaps();
+    while fillers.len() < MAX_FILLERS {
+        let Some(roomy) = heaps
+            .all_stats()
+            .into_iter()
+            .find(|s| s.greatest_free_bytes >= GROW_ZONE_LEN as u64)
+        else {
+            return Ok(());
+        };
+        let len = roomy.greatest_free_bytes as usize - FILLER_SLACK;
+        let filler = heaps
+            .malloc_socket(len, 64, roomy.socket)
+            .map_err(|e| format!("dpmem: a filler of {len} bytes: {e}"))?;
+        fillers.push(filler);
+    }
+    Err(format!(
+        "dpmem: the heaps still have room for a zone after {MAX_FILLERS} fillers"
+    ))
+}
+
+fn reserve_rounds(eal: &Eal, round_ns: &mut [u64]) -> Result<(), String> {
+    let zones = eal.memzones();
+    for slot in round_ns.iter_mut() {
+        let before = heap_bytes(eal);
+        let start = Instant::now();
+        let zone = zones
+            .reserve(GROW_ZONE, GROW_ZONE_LEN, Socket::Any, MemzoneFlags::empty())
+            .map_err(|e| format!("dpmem: memzone reserve: {e}"))?;
+        *slot = start.elapsed().as_nanos() as u64;
+        let grown = heap_bytes(eal).saturating_sub(before);
+        // SAFETY: the zone was reserved just above and nothing was given its address.
+        unsafe { zones.free(&zone) }.map_err(|e| format!("dpmem: memzone free: {e}"))?;
+        if grown < GROW_ZONE_LEN as u64 {
+            return Err(format!(
+                "dpmem: a reservation grew the heap by {grown} bytes: it did not need a new page"
+            ));
+        }
+    }
     Ok(())
 }

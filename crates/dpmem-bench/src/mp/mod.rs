@@ -5,6 +5,7 @@
 //! | --- | --------- |
 //! | `request_sync round trip, 1 secondary` | the primary's synchronous request to every secondary, each replying from its action, until the caller holds the replies |
 //! | `message one way (ping-pong / 2), 1 secondary` | half a ping-pong of one-way messages between the primary's and the secondary's actions: the time until the receiver's action ran |
+//! | `secondary's allocation that needs a new page, 1 secondary` | a memzone reservation in the secondary that needs a new 2 MiB page, which goes through the primary and is mapped in every process before the call returns |
 //! | `request_sync round trip, 2 secondaries` | the first row with two secondaries |
 //!
 //! Each side runs in its own processes: the parent starts a primary child per side and
@@ -16,18 +17,20 @@
 //! child left in the runtime directories and the hugepage mount.
 //!
 //! Secondaries attach to the primary's memory, so both sides need file-backed hugepages: the
-//! primary gets [`MEMORY_MB`] of 2 MiB pages in files under the mount (no `--in-memory`, and
-//! `--no-huge` memory is private to a process on both sides); without them the table says why.
+//! primary maps 2 MiB pages in files under the mount as it needs them (dynamic memory: no
+//! `-m`, so no page is preallocated and pinned, and the growth row's every reservation needs a
+//! new page; no `--in-memory`, and `--no-huge` memory is private to a process on both sides);
+//! with fewer than [`MEMORY_MB`] of them free the table says why.
 //! Every process has one lcore, the primary lcore 0 and each secondary lcore 1, so each one's
 //! channel thread runs on the CPUs of no lcore of its own (as DPDK's `rte_mp_handle`).
 //!
-//! Each row runs [`WARMUP_ROUNDS`] rounds, then [`ROUNDS`] timed ones, each round timed on
-//! its own (the request rows by the caller, the message row by the primary's pong action);
+//! Each row runs [`WARMUP_ROUNDS`] rounds, then [`ROUNDS`] timed ones (the growth row fewer:
+//! [`rows::GROW_WARMUP_ROUNDS`], [`rows::GROW_ROUNDS`]), each round timed on its own (the
+//! request rows by the caller, the message row by the primary's pong action, the growth row
+//! by the secondary, which the primary asks for its rounds on its stdin);
 //! the table shows the mean and, beside it, the median and 99th percentile round. Every reply
 //! and pong is checked: it carries its round's number, and a request reached and was
-//! answered by every secondary. Not measured here: a secondary's allocation that needs a new
-//! page, which goes through the primary once dpmem secondaries can grow memory (they cannot
-//! yet).
+//! answered by every secondary; every growth round grew the heap by a page.
 
 mod dpmem_side;
 mod latency;
@@ -58,7 +61,8 @@ const ROUNDS: usize = 4096;
 /// Rounds before them, not timed.
 const WARMUP_ROUNDS: usize = 256;
 
-/// Memory of the primary's EAL (`-m`), in 2 MiB hugepage files its secondaries map.
+/// Free 2 MiB hugepages the workload wants, in megabytes: the primary maps what it needs of
+/// them (a few pages), as files its secondaries map.
 pub(crate) const MEMORY_MB: u64 = 32;
 /// EAL options of every primary, besides the memory and the file prefix.
 const PRIMARY_ARGS: &[&str] = &["-l", "0"];
@@ -101,20 +105,29 @@ impl MpPrimary for DpdkPrimary<'_> {
     }
 }
 
-/// One row: the warm-up, then the timed rounds.
-fn time_row(primary: &dyn MpPrimary, row: MpRow) -> Result<Latency, String> {
-    let round = |rounds: usize| -> Result<Vec<u64>, String> {
+/// One row: the warm-up, then the timed rounds; `secondaries` are those running.
+fn time_row(
+    primary: &dyn MpPrimary,
+    secondaries: &mut [Secondary],
+    row: MpRow,
+) -> Result<Latency, String> {
+    let mut round = |rounds: usize| -> Result<Vec<u64>, String> {
         let mut round_ns = vec![0; rounds];
         match row {
             MpRow::RequestOne | MpRow::RequestTwo => {
                 primary.request_rounds(row.secondaries(), &mut round_ns)?
             }
             MpRow::MessageOne => primary.message_rounds(&mut round_ns)?,
+            MpRow::GrowOne => secondaries
+                .first_mut()
+                .ok_or("no secondary runs")?
+                .grow_rounds(&mut round_ns)?,
         }
         Ok(round_ns)
     };
-    round(WARMUP_ROUNDS)?;
-    let round_ns = round(ROUNDS)?;
+    let (rounds, warmup) = row.rounds();
+    round(warmup)?;
+    let round_ns = round(rounds)?;
     Latency::of(&round_ns, row.messages_per_round()).ok_or_else(|| "no rounds".to_owned())
 }
 
@@ -156,7 +169,7 @@ fn primary_rows(
             i,
             match &cannot_start {
                 Some(e) => Err(e.clone()),
-                None => time_row(primary, row),
+                None => time_row(primary, &mut running, row),
             },
         );
     }
@@ -260,7 +273,9 @@ pub(crate) fn dpmem_secondary_child(child: &ChildArgs) -> i32 {
 /// Entry of a DPDK secondary child, as [`dpmem_secondary_child`].
 pub(crate) fn dpdk_secondary_child(child: &ChildArgs, dpdk: &dyn DpdkLoops) -> i32 {
     exit_code(dpdk.mp_secondary_init(&child.eal_args).and_then(|()| {
-        secondary::announce_ready_and_serve();
+        secondary::announce_ready_and_serve(&|round_ns| {
+            dpdk.mp_grow_rounds(rows::GROW_ZONE_LEN, round_ns)
+        });
         dpdk.mp_cleanup()
     }))
 }
@@ -346,7 +361,6 @@ pub fn run_mp(opts: &BenchOptions) -> Report {
     let rows = MpRow::ALL.len();
     let prefix = format!("dpmem-bench-mp-{}", std::process::id());
     let mut common: Vec<String> = PRIMARY_ARGS.iter().map(|s| s.to_string()).collect();
-    common.extend(["-m".to_owned(), MEMORY_MB.to_string()]);
     common.extend(["--file-prefix".to_owned(), prefix.clone()]);
     let mut dpdk_args: Vec<String> = DPDK_ONLY_ARGS.iter().map(|s| s.to_string()).collect();
     dpdk_args.extend(common.iter().cloned());
@@ -431,23 +445,23 @@ pub fn run_mp(opts: &BenchOptions) -> Report {
 
     let notes = vec![
         format!(
-            "each row: {WARMUP_ROUNDS} rounds, then {ROUNDS} timed, each on its own (monotonic \
-             clock); the table's figure is their mean, p50 and p99 the median and 99th \
+            "each row: {WARMUP_ROUNDS} rounds, then {ROUNDS} timed (the allocation row: {} \
+             then {}), each on its own (monotonic clock); the table's figure is their mean, p50 and p99 the median and 99th \
              percentile round; a fresh primary child per side and rep, the sides alternating \
-             which runs first"
+             which runs first",
+            rows::GROW_WARMUP_ROUNDS,
+            rows::GROW_ROUNDS
         ),
         format!(
             "processes: the primary child starts its secondaries as children of its own (one \
              before the 1-secondary rows, the second before the last row) and stops them by \
-             closing their stdin; primary {} -m {MEMORY_MB} (2 MiB hugepage files), each \
+             closing their stdin; primary {} (dynamic memory, no -m: 2 MiB hugepage files mapped \
+             as needed), each \
              secondary {}, all with --file-prefix {prefix}; DPDK also: {}",
             PRIMARY_ARGS.join(" "),
             SECONDARY_ARGS.join(" "),
             DPDK_ONLY_ARGS.join(" ")
         ),
-        "not measured: a secondary's allocation that needs a new page (it goes through the \
-         primary once dpmem secondaries can grow memory, which they cannot yet)"
-            .to_owned(),
     ];
 
     Report {

@@ -22,6 +22,15 @@ use crate::child::failure_text;
 /// The line a secondary prints once it serves the channel.
 pub(crate) const READY: &str = "DPMEM_BENCH_MP_SECONDARY ready";
 
+/// The primary's request for growth rounds: `grow <rounds>`.
+pub(crate) const GROW_COMMAND: &str = "grow";
+/// The secondary's answer: this, then every round's nanoseconds.
+pub(crate) const GROWN: &str = "DPMEM_BENCH_MP_SECONDARY grown";
+/// The secondary's answer when the rounds failed: this, then why.
+pub(crate) const GROW_FAILED: &str = "DPMEM_BENCH_MP_SECONDARY grow failed:";
+
+/// How long a secondary may take for the growth rounds asked at once.
+const GROW_LIMIT: Duration = Duration::from_secs(120);
 /// How long a secondary may take to attach and say it is ready.
 const READY_LIMIT: Duration = Duration::from_secs(30);
 /// How long a secondary may take to exit once its stdin is closed.
@@ -93,6 +102,51 @@ impl Secondary {
         };
         secondary.wait_ready()?;
         Ok(secondary)
+    }
+
+    /// Has the secondary run `round_ns.len()` growth rounds on its main thread (see the module
+    /// documentation) and puts their nanoseconds in `round_ns`.
+    pub(crate) fn grow_rounds(&mut self, round_ns: &mut [u64]) -> Result<(), String> {
+        let stdin = self.stdin.as_mut().ok_or("the secondary was stopped")?;
+        writeln!(stdin, "{GROW_COMMAND} {}", round_ns.len())
+            .and_then(|()| stdin.flush())
+            .map_err(|e| format!("asking a secondary for growth rounds: {e}"))?;
+        let end = Instant::now() + GROW_LIMIT;
+        let line = loop {
+            match self
+                .stdout
+                .recv_timeout(end.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) if line.starts_with(GROWN) || line.starts_with(GROW_FAILED) => break line,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(format!(
+                        "a secondary's growth rounds took over {} s",
+                        GROW_LIMIT.as_secs()
+                    ))
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err("a secondary exited during its growth rounds".into())
+                }
+            }
+        };
+        if let Some(why) = line.strip_prefix(GROW_FAILED) {
+            return Err(why.trim().to_owned());
+        }
+        let figures: Vec<u64> = line[GROWN.len()..]
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|_| format!("malformed growth line {line:?}"))?;
+        if figures.len() != round_ns.len() {
+            return Err(format!(
+                "a secondary reported {} growth rounds, not {}",
+                figures.len(),
+                round_ns.len()
+            ));
+        }
+        round_ns.copy_from_slice(&figures);
+        Ok(())
     }
 
     /// Reads stdout until the ready line; on failure ends the secondary and says why.
@@ -180,13 +234,36 @@ fn status_text(status: Option<ExitStatus>) -> String {
     }
 }
 
-/// What a secondary does once it is ready: serve until its stdin ends (its primary closed it,
-/// or died).
-pub(crate) fn announce_ready_and_serve() {
+/// What a secondary does once it is ready: run the growth rounds it is asked for with `grow`
+/// (which fills each round's nanoseconds), and serve until its stdin ends (its primary closed
+/// it, or died).
+pub(crate) fn announce_ready_and_serve(grow: &dyn Fn(&mut [u64]) -> Result<(), String>) {
     println!("{READY}");
     let _ = std::io::stdout().flush();
-    let mut stdin = std::io::stdin().lock();
-    let mut sink = Vec::new();
-    // Nothing is ever written to it: this returns at end of file, or on an error.
-    let _ = stdin.read_to_end(&mut sink);
+    // Ends at end of file, or on an error.
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let rounds = line
+            .strip_prefix(GROW_COMMAND)
+            .and_then(|n| n.trim().parse::<usize>().ok());
+        let answer = match rounds {
+            Some(rounds) => {
+                let mut round_ns = vec![0u64; rounds];
+                match grow(&mut round_ns) {
+                    Ok(()) => {
+                        let figures: Vec<String> = round_ns.iter().map(u64::to_string).collect();
+                        format!("{GROWN} {}", figures.join(" "))
+                    }
+                    // One line: the primary reads answers line by line.
+                    Err(e) => format!(
+                        "{GROW_FAILED} {}",
+                        e.split_whitespace().collect::<Vec<_>>().join(" ")
+                    ),
+                }
+            }
+            None => format!("{GROW_FAILED} unknown command {line:?}"),
+        };
+        println!("{answer}");
+        let _ = std::io::stdout().flush();
+    }
 }

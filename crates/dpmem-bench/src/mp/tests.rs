@@ -98,7 +98,7 @@ fn a_secondary_without_its_primary_fails_to_start_and_says_why() {
 }
 
 /// dpmem's side end to end: a primary here, secondaries in child processes; every row's
-/// rounds run and are checked, a request or ping that reaches the wrong number of secondaries
+/// rounds run and are checked (each growth round must have needed a new page), a request or ping that reaches the wrong number of secondaries
 /// fails its row, and nothing is left behind.
 #[test]
 fn dpmem_side_runs_every_row_with_real_secondaries() {
@@ -113,7 +113,9 @@ fn dpmem_side_runs_every_row_with_real_secondaries() {
         return;
     }
     let prefix = format!("mp_bench_test_{}", std::process::id());
-    let args: Vec<String> = ["bench", "-l", "0", "-m", "32", "--file-prefix", &prefix]
+    // As the workload runs it: dynamic memory, nothing preallocated, so that every growth
+    // round needs a new page.
+    let args: Vec<String> = ["bench", "-l", "0", "--file-prefix", &prefix]
         .iter()
         .map(|s| s.to_string())
         .collect();
@@ -124,13 +126,16 @@ fn dpmem_side_runs_every_row_with_real_secondaries() {
     let primary = DpmemPrimary::new(&eal).unwrap();
     let mut rounds = [0u64; 64];
 
-    let first = Secondary::start(test_secondary(&secondary_args), &cpus).unwrap();
+    let mut first = Secondary::start(test_secondary(&secondary_args), &cpus).unwrap();
     primary.request_rounds(1, &mut rounds).unwrap();
     assert!(rounds.iter().all(|&ns| ns > 0), "{rounds:?}");
     rounds = [0; 64];
     primary.message_rounds(&mut rounds).unwrap();
     assert!(rounds.iter().all(|&ns| ns > 0), "{rounds:?}");
     assert!(Latency::of(&rounds, 2).unwrap().mean > 0.0);
+    let mut grown = [0u64; 8];
+    first.grow_rounds(&mut grown).unwrap();
+    assert!(grown.iter().all(|&ns| ns > 0), "{grown:?}");
 
     let second = Secondary::start(test_secondary(&secondary_args), &cpus).unwrap();
     primary.request_rounds(2, &mut rounds).unwrap();

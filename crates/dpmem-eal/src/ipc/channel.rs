@@ -15,6 +15,7 @@ use dpmem_sys::readiness::Wakeup;
 
 use super::action::ActionTable;
 use super::error::IpcError;
+use super::links::PeerLinks;
 use super::message::IpcMessage;
 use super::peers::{self, PRIMARY_SOCKET};
 use super::pending::{Completion, PendingRequest, PendingTable, SyncSlot};
@@ -26,6 +27,8 @@ use crate::memory::ProcessRole;
 pub struct Ipc {
     pub(crate) dir: DirHandle,
     pub(crate) socket: DatagramSocket,
+    /// How datagrams leave: a connected socket per peer, the primary's list of secondaries.
+    links: PeerLinks,
     /// This process's socket name in `dir`.
     pub(crate) own: String,
     pub(crate) role: ProcessRole,
@@ -59,6 +62,7 @@ impl Ipc {
         wakeup: Wakeup,
     ) -> Ipc {
         Ipc {
+            links: PeerLinks::new(&dir, role),
             dir,
             socket,
             own,
@@ -84,14 +88,17 @@ impl Ipc {
     /// The sockets this process sends to now: every secondary's for the primary, the
     /// primary's for a secondary (none when it is gone).
     pub fn peers(&self) -> Result<Vec<String>, IpcError> {
-        peers::peers_of(&self.dir, self.role, &self.own)
+        match self.role {
+            ProcessRole::Primary => self.links.secondaries(&self.dir, &self.own),
+            ProcessRole::Secondary => peers::peers_of(&self.dir, self.role, &self.own),
+        }
     }
 
-    /// Where a message or request goes: every secondary's socket for the primary, which must
-    /// list the directory to find them; for a secondary the primary's, named without a look
-    /// at the directory (its only possible peer), so that its every message does not cost a
-    /// directory listing. A primary that is gone refuses the datagram, which counts it as
-    /// skipped, as a listing would have found its socket dead or not found it.
+    /// Where a message or request goes: every secondary's socket for the primary, as listed
+    /// when the directory's entries last changed; for a secondary the primary's, named
+    /// without a look at the directory (its only possible peer), so that its every message
+    /// does not cost a directory listing. A primary that is gone refuses the datagram, which
+    /// counts it as skipped, as a listing would have found its socket dead or not found it.
     fn destinations(&self) -> Result<Vec<String>, IpcError> {
         match self.role {
             ProcessRole::Primary => self.peers(),
@@ -213,8 +220,8 @@ impl Ipc {
         fds: &[BorrowedFd<'_>],
     ) -> Result<Delivery, IpcError> {
         let delivery = self
-            .socket
-            .send_to(&self.dir, peer, &frame.encode(), fds)
+            .links
+            .send(&self.dir, &self.socket, peer, &frame.encode(), fds)
             .map_err(|e| IpcError::sys(format!("send {:?} to {peer}", frame.name), e))?;
         if delivery == Delivery::PeerGone {
             self.forget_dead(peer);
@@ -226,6 +233,7 @@ impl Ipc {
     /// `mp_socket` anew, so a secondary removing a dead primary's socket could race with a new
     /// primary binding it (DPDK leaves the same to its primary).
     pub(crate) fn forget_dead(&self, peer: &str) {
+        self.links.forget(peer);
         if self.role == ProcessRole::Primary {
             peers::remove_dead(&self.dir, peer);
         }

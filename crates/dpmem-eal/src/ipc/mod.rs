@@ -36,6 +36,7 @@
 mod action;
 mod channel;
 mod error;
+mod links;
 mod message;
 mod peers;
 mod pending;

@@ -230,21 +230,28 @@ impl Memory {
             let Some(mapped) = view.mapped.get(h.index as usize) else {
                 continue;
             };
-            for slot in 0..h.n_segs {
-                let used = list.occupancy.is_used(slot).unwrap_or(false);
-                let change = match (used, mapped[slot as usize]) {
-                    (false, None) => None,
-                    (false, Some(_)) => Some(Change::Unmap),
-                    (true, None) => Some(Change::Map),
+            let start = plan.len();
+            // The primary's used slots a word of the occupancy array at a time, and this
+            // process's mapped ones from its own record: a list has thousands of slots, a
+            // handful of them in use, and a catch-up runs on every page mapped anywhere.
+            for slot in list.occupancy.iter_used().filter(|&s| s < h.n_segs) {
+                let change = match mapped[slot as usize] {
+                    None => Some(Change::Map),
                     // Mapped here by another of the primary's maps: the page was replaced.
-                    (true, Some(seq)) => {
-                        (list.segment(slot).map_seq != seq).then_some(Change::Replace)
-                    }
+                    Some(seq) => (list.segment(slot).map_seq != seq).then_some(Change::Replace),
                 };
                 if let Some(change) = change {
                     plan.push((pos, slot, change));
                 }
             }
+            for (slot, _) in mapped.iter().enumerate().filter(|(_, seq)| seq.is_some()) {
+                let slot = slot as u32;
+                if slot < h.n_segs && !list.occupancy.is_used(slot).unwrap_or(false) {
+                    plan.push((pos, slot, Change::Unmap));
+                }
+            }
+            // In slot order, as the lists are walked.
+            plan[start..].sort_by_key(|&(_, slot, _)| slot);
         }
         plan
     }

@@ -19,6 +19,11 @@ mod ffi {
             round_ns: *mut u64,
         ) -> c_int;
         pub fn dpmem_bench_dpdk_mp_message_rounds(rounds: u64, round_ns: *mut u64) -> c_int;
+        pub fn dpmem_bench_dpdk_mp_grow_rounds(
+            zone_len: u64,
+            rounds: u64,
+            round_ns: *mut u64,
+        ) -> c_int;
         pub fn dpmem_bench_dpdk_mp_cleanup() -> c_int;
     }
 }
@@ -30,6 +35,9 @@ fn round_error(row: &str, rc: c_int) -> String {
         Errno::NOTCONN => "a request did not reach every secondary".to_owned(),
         Errno::TIMEDOUT => "a secondary did not answer in time".to_owned(),
         Errno::BADMSG => "an answer did not carry its round's number".to_owned(),
+        Errno::NOTRECOVERABLE => {
+            "a reservation did not grow the heap: it did not need a new page".to_owned()
+        }
         _ => error_text(rc),
     };
     format!("DPDK {row}: {why}")
@@ -91,6 +99,22 @@ impl DpdkMpLoops for Shim {
         match rc {
             0 => Ok(()),
             rc => Err(round_error("ping-pong", rc)),
+        }
+    }
+
+    fn mp_grow_rounds(&self, zone_len: usize, round_ns: &mut [u64]) -> Result<(), String> {
+        // SAFETY: round_ns has exactly the rounds the shim writes, and lives across the call;
+        // the EAL is up (mp_secondary_init).
+        let rc = unsafe {
+            ffi::dpmem_bench_dpdk_mp_grow_rounds(
+                zone_len as u64,
+                round_ns.len() as u64,
+                round_ns.as_mut_ptr(),
+            )
+        };
+        match rc {
+            0 => Ok(()),
+            rc => Err(round_error("memzone growth", rc)),
         }
     }
 
