@@ -28,10 +28,11 @@ use dpmem_dma::{DmaConf, DmaDevice, OpFlags, Vchan, VchanConf};
 use crate::child::{self, ChildArgs, ChildKind};
 use crate::dpdk_dma_loops::CopyCount;
 use crate::dpdk_loops::DpdkLoops;
-use crate::dpdk_runner::{self, DpdkRunner};
+
 use crate::hugepage_host::{self, PAGE_2M};
 use crate::report::{Measurement, Report, Row};
 use crate::row_selection::RowSelection;
+use crate::side_setup::SideSetup;
 use crate::stats::median;
 use crate::BenchOptions;
 
@@ -403,20 +404,10 @@ fn memory_args() -> (Vec<String>, Result<(), String>) {
 /// Run the `dma` workload.
 pub fn run_dma(opts: &BenchOptions) -> Report {
     let reps = opts.reps.max(1);
-    let prefix = format!("dpmem-bench-dma-{}", std::process::id());
     let (memory, hugepages) = memory_args();
-    let mut common: Vec<String> = SHARED_ARGS.iter().map(|s| s.to_string()).collect();
-    common.extend(memory.iter().cloned());
-    common.extend(["--file-prefix".to_owned(), prefix.clone()]);
-    let mut dpdk_args: Vec<String> = DPDK_ONLY_ARGS.iter().map(|s| s.to_string()).collect();
-    dpdk_args.extend(common.iter().cloned());
-    let runner = DpdkRunner::find();
-    let dpdk_missing = runner.as_ref().err();
-    let dpdk_program = runner
-        .as_ref()
-        .map(|r| r.path().to_path_buf())
-        .map_err(Clone::clone);
-    let own = child::own_program();
+    let setup = SideSetup::prepare("dma", SHARED_ARGS, &memory, DPDK_ONLY_ARGS);
+    let prefix = setup.prefix.as_str();
+    let dpdk_missing = setup.dpdk_missing();
     let selection = opts.selection(&row_names());
 
     let mut dpmem: Vec<Cell> = SIZES.iter().map(|_| Cell::default()).collect();
@@ -431,13 +422,13 @@ pub fn run_dma(opts: &BenchOptions) -> Report {
         }
         for kind in sides {
             let (program, args, cells) = match kind {
-                ChildKind::DpmemDma => (&own, &common, &mut dpmem),
-                _ => (&dpdk_program, &dpdk_args, &mut dpdk),
+                ChildKind::DpmemDma => (&setup.own, &setup.dpmem_args, &mut dpmem),
+                _ => (&setup.dpdk, &setup.dpdk_args, &mut dpdk),
             };
             let lines = program.clone().and_then(|program| {
                 child::run_lines(&program, kind, &selection, args, RESULT_MARKER)
             });
-            crate::init::remove_leftovers(None, &prefix);
+            crate::init::remove_leftovers(None, prefix);
             match lines.and_then(|lines| parse_child_lines(&lines, SIZES.len())) {
                 Ok(rows) => {
                     for &i in selection.indices() {
@@ -508,7 +499,7 @@ pub fn run_dma(opts: &BenchOptions) -> Report {
             .to_owned(),
         unit: "million copies per second".to_owned(),
         reps,
-        dpdk_build: dpdk_runner::build_text(&runner),
+        dpdk_build: setup.dpdk_build(),
         extra_columns: vec![],
         rows,
         notes,

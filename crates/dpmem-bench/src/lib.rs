@@ -52,6 +52,7 @@ pub mod report;
 mod ring;
 mod row_selection;
 mod samples;
+mod side_setup;
 pub mod stats;
 mod tsc;
 mod workloads;

@@ -38,11 +38,12 @@ use dpmem::mempool::{Mempool, MempoolConfig, MempoolFlags};
 
 use crate::child::{self, exit_code, ChildArgs, ChildKind};
 use crate::dpdk_loops::{DpdkLoops, LcoreCount};
-use crate::dpdk_runner::{self, DpdkRunner};
+
 use crate::hugepage_host;
 use crate::report::{Measurement, Report, Row};
 use crate::row_selection::RowSelection;
 use crate::samples::Samples;
+use crate::side_setup::SideSetup;
 use crate::BenchOptions;
 
 /// Bytes per object (the autotest's `MEMPOOL_ELT_SIZE`).
@@ -467,20 +468,10 @@ fn run_side(
 pub fn run_mempool(opts: &BenchOptions) -> Report {
     let reps = opts.reps.max(1);
     let specs = rows();
-    let prefix = format!("dpmem-bench-mempool-{}", std::process::id());
     let (memory, hugepages) = hugepage_host::child_memory_args(MEMORY_MB);
-    let mut common: Vec<String> = SHARED_ARGS.iter().map(|s| s.to_string()).collect();
-    common.extend(memory.iter().cloned());
-    common.extend(["--file-prefix".to_owned(), prefix.clone()]);
-    let mut dpdk_args: Vec<String> = DPDK_ONLY_ARGS.iter().map(|s| s.to_string()).collect();
-    dpdk_args.extend(common.iter().cloned());
-    let runner = DpdkRunner::find();
-    let dpdk_missing = runner.as_ref().err();
-    let dpdk_program = runner
-        .as_ref()
-        .map(|r| r.path().to_path_buf())
-        .map_err(Clone::clone);
-    let own = child::own_program();
+    let setup = SideSetup::prepare("mempool", SHARED_ARGS, &memory, DPDK_ONLY_ARGS);
+    let prefix = setup.prefix.as_str();
+    let dpdk_missing = setup.dpdk_missing();
     let selection = opts.selection(&row_names());
 
     let mut dpmem: Vec<Samples> = specs.iter().map(|_| Samples::default()).collect();
@@ -497,10 +488,12 @@ pub fn run_mempool(opts: &BenchOptions) -> Report {
         }
         for kind in sides {
             let (program, args, cells, pool) = match kind {
-                ChildKind::DpmemMempool => (&own, &common, &mut dpmem, &mut dpmem_pool),
-                _ => (&dpdk_program, &dpdk_args, &mut dpdk, &mut dpdk_pool),
+                ChildKind::DpmemMempool => {
+                    (&setup.own, &setup.dpmem_args, &mut dpmem, &mut dpmem_pool)
+                }
+                _ => (&setup.dpdk, &setup.dpdk_args, &mut dpdk, &mut dpdk_pool),
             };
-            match run_side(program, kind, args, &prefix, &selection, specs.len()) {
+            match run_side(program, kind, args, prefix, &selection, specs.len()) {
                 Ok(report) => {
                     *pool = pool.or(report.pool_size);
                     for &i in selection.indices() {
@@ -571,7 +564,7 @@ pub fn run_mempool(opts: &BenchOptions) -> Report {
         title: "mempool_perf_autotest rows, 2048-byte objects".to_owned(),
         unit: "million objects per second".to_owned(),
         reps,
-        dpdk_build: dpdk_runner::build_text(&runner),
+        dpdk_build: setup.dpdk_build(),
         extra_columns: vec![],
         rows,
         notes,

@@ -30,14 +30,15 @@ use dpmem_frame::{HeaderTemplate, PacketFields, StreamAddress, HEADER_LEN};
 
 use self::dpmem_loops::DpmemFrameBench;
 use self::rows::{FrameRow, NB_DESC, RX_BUFFERS};
-use crate::child::{self, exit_code, ChildArgs, ChildKind};
+use crate::child::{exit_code, ChildArgs, ChildKind};
 use crate::clocks::Elapsed;
 use crate::dpdk_loops::DpdkLoops;
-use crate::dpdk_runner::{self, DpdkRunner};
+
 use crate::hugepage_host;
-use crate::per_op::{self, Children, PerOp, SidePrograms};
+use crate::per_op::{self, Children, PerOp};
 use crate::report::Report;
 use crate::row_selection::RowSelection;
+use crate::side_setup::SideSetup;
 use crate::BenchOptions;
 
 /// Frames of every row's timed loop.
@@ -162,29 +163,13 @@ pub(crate) fn dpdk_child(child: &ChildArgs, dpdk: &dyn DpdkLoops) -> i32 {
 /// Run the `frame` workload.
 pub fn run_frame(opts: &BenchOptions) -> Report {
     let reps = opts.reps.max(1);
-    let prefix = format!("dpmem-bench-frame-{}", std::process::id());
     let (memory, hugepages) = hugepage_host::child_memory_args(MEMORY_MB);
-    let mut common: Vec<String> = SHARED_ARGS.iter().map(|s| s.to_string()).collect();
-    common.extend(memory.iter().cloned());
-    common.extend(["--file-prefix".to_owned(), prefix.clone()]);
-    let mut dpdk_args: Vec<String> = DPDK_ONLY_ARGS.iter().map(|s| s.to_string()).collect();
-    dpdk_args.extend(common.iter().cloned());
-    let runner = DpdkRunner::find();
-    let dpdk_missing = runner.as_ref().err();
-    let dpdk_program = runner
-        .as_ref()
-        .map(|r| r.path().to_path_buf())
-        .map_err(Clone::clone);
-    let own = child::own_program();
+    let setup = SideSetup::prepare("frame", SHARED_ARGS, &memory, DPDK_ONLY_ARGS);
+    let prefix = setup.prefix.as_str();
+    let dpdk_missing = setup.dpdk_missing();
     let selection = opts.selection(&row_names());
 
-    let programs = SidePrograms {
-        own: &own,
-        dpmem_args: &common,
-        dpdk: &dpdk_program,
-        dpdk_args: &dpdk_args,
-        prefix: &prefix,
-    };
+    let programs = setup.programs();
     let table = per_op::run_reps(CHILDREN, &programs, reps, &selection).into_rows(
         FrameRow::ALL.iter().map(|r| (r.name(), r.note())).collect(),
         reps,
@@ -239,7 +224,7 @@ pub fn run_frame(opts: &BenchOptions) -> Report {
         title: "media frames: ST 2110-20 packetiser and reassembly copies, 1080p59.94".to_owned(),
         unit: "ns per packet".to_owned(),
         reps,
-        dpdk_build: dpdk_runner::build_text(&runner),
+        dpdk_build: setup.dpdk_build(),
         extra_columns: vec!["dpmem cycles".to_owned(), "dpdk cycles".to_owned()],
         rows: table,
         notes,

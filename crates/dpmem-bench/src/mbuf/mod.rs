@@ -31,14 +31,15 @@ use dpmem::eal::Eal;
 
 use self::dpmem_loops::DpmemMbufBench;
 use self::rows::{MbufRow, SHAPE};
-use crate::child::{self, exit_code, ChildArgs, ChildKind};
+use crate::child::{exit_code, ChildArgs, ChildKind};
 use crate::clocks::Elapsed;
 use crate::dpdk_loops::DpdkLoops;
-use crate::dpdk_runner::{self, DpdkRunner};
+
 use crate::hugepage_host;
-use crate::per_op::{self, Children, PerOp, SidePrograms};
+use crate::per_op::{self, Children, PerOp};
 use crate::report::Report;
 use crate::row_selection::RowSelection;
+use crate::side_setup::SideSetup;
 use crate::BenchOptions;
 
 /// Operations of every row's timed loop (a multiple of the burst); the warm-up runs a 16th.
@@ -128,29 +129,13 @@ pub(crate) fn dpdk_child(child: &ChildArgs, dpdk: &dyn DpdkLoops) -> i32 {
 /// Run the `mbuf` workload.
 pub fn run_mbuf(opts: &BenchOptions) -> Report {
     let reps = opts.reps.max(1);
-    let prefix = format!("dpmem-bench-mbuf-{}", std::process::id());
     let (memory, hugepages) = hugepage_host::child_memory_args(MEMORY_MB);
-    let mut common: Vec<String> = SHARED_ARGS.iter().map(|s| s.to_string()).collect();
-    common.extend(memory.iter().cloned());
-    common.extend(["--file-prefix".to_owned(), prefix.clone()]);
-    let mut dpdk_args: Vec<String> = DPDK_ONLY_ARGS.iter().map(|s| s.to_string()).collect();
-    dpdk_args.extend(common.iter().cloned());
-    let runner = DpdkRunner::find();
-    let dpdk_missing = runner.as_ref().err();
-    let dpdk_program = runner
-        .as_ref()
-        .map(|r| r.path().to_path_buf())
-        .map_err(Clone::clone);
-    let own = child::own_program();
+    let setup = SideSetup::prepare("mbuf", SHARED_ARGS, &memory, DPDK_ONLY_ARGS);
+    let prefix = setup.prefix.as_str();
+    let dpdk_missing = setup.dpdk_missing();
     let selection = opts.selection(&row_names());
 
-    let programs = SidePrograms {
-        own: &own,
-        dpmem_args: &common,
-        dpdk: &dpdk_program,
-        dpdk_args: &dpdk_args,
-        prefix: &prefix,
-    };
+    let programs = setup.programs();
     let table = per_op::run_reps(CHILDREN, &programs, reps, &selection).into_rows(
         MbufRow::ALL.iter().map(|r| (r.name(), r.note())).collect(),
         reps,
@@ -191,7 +176,7 @@ pub fn run_mbuf(opts: &BenchOptions) -> Report {
         title: "packet buffers: pools of 8191, cache 256, room 2176 B".to_owned(),
         unit: "ns per op".to_owned(),
         reps,
-        dpdk_build: dpdk_runner::build_text(&runner),
+        dpdk_build: setup.dpdk_build(),
         extra_columns: vec!["dpmem cycles".to_owned(), "dpdk cycles".to_owned()],
         rows: table,
         notes,

@@ -49,11 +49,12 @@ use self::rows::MpRow;
 use self::secondary::Secondary;
 use crate::child::{self, exit_code, ChildArgs, ChildKind, CHILD_FLAG};
 use crate::dpdk_loops::DpdkLoops;
-use crate::dpdk_runner::{self, DpdkRunner};
+
 use crate::hugepage_host::{self, PAGE_2M};
 use crate::report::{Measurement, Report, Row};
 use crate::row_selection::RowSelection;
 use crate::samples::Samples;
+use crate::side_setup::SideSetup;
 use crate::BenchOptions;
 
 /// Timed rounds of every row.
@@ -359,24 +360,15 @@ fn hugepage_mount() -> Result<PathBuf, String> {
 pub fn run_mp(opts: &BenchOptions) -> Report {
     let reps = opts.reps.max(1);
     let rows = MpRow::ALL.len();
-    let prefix = format!("dpmem-bench-mp-{}", std::process::id());
-    let mut common: Vec<String> = PRIMARY_ARGS.iter().map(|s| s.to_string()).collect();
-    common.extend(["--file-prefix".to_owned(), prefix.clone()]);
-    let mut dpdk_args: Vec<String> = DPDK_ONLY_ARGS.iter().map(|s| s.to_string()).collect();
-    dpdk_args.extend(common.iter().cloned());
+    let setup = SideSetup::prepare("mp", PRIMARY_ARGS, &[], DPDK_ONLY_ARGS);
+    let prefix = setup.prefix.as_str();
     let mount = hugepage_mount().map_err(|why| {
         format!(
             "needs 2 MiB hugepages in files that secondaries map (no --in-memory; --no-huge \
              memory is private to a process): {why}"
         )
     });
-    let runner = DpdkRunner::find();
-    let dpdk_missing = runner.as_ref().err();
-    let dpdk_program = runner
-        .as_ref()
-        .map(|r| r.path().to_path_buf())
-        .map_err(Clone::clone);
-    let own = child::own_program();
+    let dpdk_missing = setup.dpdk_missing();
     let selection = opts.selection(&row_names());
 
     let mut dpmem = SideSamples::new(rows);
@@ -392,14 +384,14 @@ pub fn run_mp(opts: &BenchOptions) -> Report {
         }
         for kind in sides {
             let (program, args, samples) = match kind {
-                ChildKind::DpmemMp => (&own, &common, &mut dpmem),
-                _ => (&dpdk_program, &dpdk_args, &mut dpdk),
+                ChildKind::DpmemMp => (&setup.own, &setup.dpmem_args, &mut dpmem),
+                _ => (&setup.dpdk, &setup.dpdk_args, &mut dpdk),
             };
             let cells = mount.clone().and_then(|mount| {
                 let lines = program.clone().and_then(|program| {
                     child::run_lines(&program, kind, &selection, args, RESULT_MARKER)
                 });
-                crate::init::remove_leftovers(Some(&mount), &prefix);
+                crate::init::remove_leftovers(Some(&mount), prefix);
                 parse_child_lines(&lines?, rows)
             });
             for &i in selection.indices() {
@@ -469,7 +461,7 @@ pub fn run_mp(opts: &BenchOptions) -> Report {
         title: "inter-process channel: requests and messages between real processes".to_owned(),
         unit: "µs per round trip or message".to_owned(),
         reps,
-        dpdk_build: dpdk_runner::build_text(&runner),
+        dpdk_build: setup.dpdk_build(),
         extra_columns: vec![
             "dpmem p50".to_owned(),
             "dpdk p50".to_owned(),
