@@ -417,6 +417,51 @@ mod tests {
         assert_eq!(b.objs.borrow().len(), 2000);
     }
 
+    /// A put of exactly the flush threshold is not "more than the threshold": it empties the
+    /// cache into the handler and then stays in the cache, as DPDK's does.
+    #[test]
+    fn a_put_of_exactly_the_threshold_flushes_then_stays_in_the_cache() {
+        let b = VecBackend {
+            objs: RefCell::new(Vec::new()),
+            capacity: 13,
+            calls: RefCell::new(0),
+        };
+        let mut c = Box::new(CacheState::new(8));
+        // SAFETY: the cache is this thread's alone.
+        unsafe { put(&mut *c, &b, &[7]) };
+        let twelve: Vec<usize> = (100..112).collect();
+        // SAFETY: as above.
+        unsafe { put(&mut *c, &b, &twelve) };
+        assert_eq!(c.len(), 12, "the 12 stay in the cache");
+        assert_eq!(
+            *b.objs.borrow(),
+            vec![7],
+            "the one cached before went to the handler"
+        );
+    }
+
+    /// The largest cache (512, threshold 768) has room for its biggest refill (512 + a
+    /// shortfall of up to 512) and for a put up to its threshold.
+    #[test]
+    fn the_largest_cache_refills_and_takes_puts_up_to_its_threshold() {
+        let b = backend(2000);
+        let mut c = Box::new(CacheState::new(CACHE_MAX_SIZE));
+        let mut out = vec![0usize; 500];
+        // SAFETY: the cache is this thread's alone.
+        assert!(unsafe { get(&mut *c, &b, &mut out) });
+        assert_eq!(
+            c.len(),
+            CACHE_MAX_SIZE,
+            "refilled with 512 + 500, 500 taken"
+        );
+        assert_eq!(b.objs.borrow().len(), 2000 - 1012);
+        let threshold = flush_threshold(CACHE_MAX_SIZE);
+        assert_eq!(threshold, 768);
+        // SAFETY: as above.
+        unsafe { put(&mut *c, &b, &out[..(threshold - CACHE_MAX_SIZE) as usize]) };
+        assert_eq!(c.len(), threshold, "up to the threshold stays in the cache");
+    }
+
     /// Puts of every length from 0 to 40 (whole blocks of 8 and remainders) land in the
     /// cache in order, and gets hand them back topmost first.
     #[test]

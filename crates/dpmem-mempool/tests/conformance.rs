@@ -299,8 +299,15 @@ fn caches_count_in_avail_and_flush_past_the_threshold() {
     // user of the same cache is refused.
     let mut cache = UserCache::new(64).unwrap();
     let mut objs = vec![core::ptr::null_mut(); 10];
+    assert!(cache.is_empty());
     pool.generic_get(&mut objs, Some(&mut cache)).unwrap();
     assert_eq!(cache.len(), 64);
+    assert!(!cache.is_empty());
+    let shown = format!("{cache:?}");
+    assert!(
+        shown.contains("size: 64") && shown.contains("len: 64"),
+        "a user cache's debug form gives its size and length: {shown}"
+    );
     assert_eq!(pool.avail_count(), 1000 - 74);
     // SAFETY: the objects came from this pool.
     unsafe { pool.generic_put(&objs, Some(&mut cache)) }.unwrap();

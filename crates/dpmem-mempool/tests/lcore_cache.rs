@@ -35,8 +35,17 @@ fn handle_follows_the_cache_algorithm_and_keeps_counts_exact() {
         cache.is_cached(),
         "the main thread is lcore 0: it has a cache"
     );
+    assert!(cache.is_empty());
     let obj = cache.get().unwrap();
     assert_eq!(cache.len(), 100, "a miss refills to the cache size");
+    assert!(!cache.is_empty());
+    let shown = format!("{cache:?}");
+    assert!(
+        shown.contains("\"handled\"")
+            && shown.contains("cached: true")
+            && shown.contains("len: 100"),
+        "the handle's debug form names its pool, that it is cached and its length: {shown}"
+    );
     assert_eq!(pool.lcore_cache_len(), 100, "the length is published");
     assert_eq!(pool.avail_count(), 999);
     // SAFETY: the object came from this pool and goes back once.
@@ -70,7 +79,15 @@ fn handle_follows_the_cache_algorithm_and_keeps_counts_exact() {
     assert!(cache.get().is_err());
     assert!(pool.is_empty());
     // SAFETY: as above.
-    unsafe { cache.put_bulk(&all) };
+    unsafe { cache.put_bulk(&all[..990]) };
+    assert_eq!(
+        cache.len(),
+        0,
+        "more than the threshold goes to the handler"
+    );
+    // SAFETY: as above.
+    unsafe { cache.put_bulk(&all[990..]) };
+    assert_eq!(cache.len(), 10);
     cache.flush();
     assert_eq!(cache.len(), 0);
     assert_eq!(pool.lcore_cache_len(), 0);
@@ -133,6 +150,8 @@ fn threads_without_a_cache_get_a_handle_that_goes_to_the_handler() {
     {
         let mut handle = uncached.lcore_cache().unwrap();
         assert!(!handle.is_cached(), "a pool without caches");
+        let shown = format!("{handle:?}");
+        assert!(shown.contains("cached: false"), "{shown}");
         let obj = handle.get().unwrap();
         assert_eq!(uncached.avail_count(), 99);
         // SAFETY: the object came from this pool.

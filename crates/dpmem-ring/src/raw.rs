@@ -809,4 +809,154 @@ mod tests {
         let (over, _) = unsafe { attached.enqueue_elems(&[7; 4], 1, Behavior::Fixed, None) };
         assert_eq!(over, 0, "full at 7");
     }
+
+    /// The memory a ring needs is its header and its slot array, in whole 128-byte blocks, as
+    /// DPDK's `rte_ring_get_memsize_elem` computes it.
+    #[test]
+    fn memory_size_is_the_header_and_the_slots_rounded_up_to_128_bytes() {
+        for (count, esize, flags, slots) in [
+            (1024, 8, RingFlags::NONE, 1024 * 8),
+            (1000, 4, RingFlags::EXACT_SZ, 1024 * 4),
+            (2, 20, RingFlags::NONE, 2 * 20),
+        ] {
+            assert_eq!(
+                memory_size(count, esize, flags).unwrap(),
+                (SLOTS_OFFSET + slots).next_multiple_of(CACHE_PAD),
+                "{count} x {esize} {flags:?}"
+            );
+        }
+    }
+
+    /// `attach` takes a region that holds the whole ring, however much bigger, and refuses one
+    /// that is smaller than a header (reading one would run past it) or than the ring it holds.
+    #[test]
+    fn attach_takes_a_region_holding_the_ring_and_refuses_a_shorter_one() {
+        let needed = memory_size(16, 8, RingFlags::NONE).unwrap();
+        let region = HeapRegion::zeroed(needed + 4096).unwrap();
+        let ring = RawRing::create_in(region, "roomy", 16, 8, RingFlags::NONE).unwrap();
+        let base = ring.memory().base();
+        let whole = RawRing::attach(View(base, needed + 4096)).unwrap();
+        assert_eq!(whole.capacity(), 15);
+        assert!(RawRing::attach(View(base, needed)).is_ok());
+        for (len, says) in [
+            (needed - 1, "holds a ring of"),
+            (SLOTS_OFFSET, "holds a ring of"),
+            (SLOTS_OFFSET - 1, "smaller than a ring header"),
+            (8, "smaller than a ring header"),
+        ] {
+            let err = RawRing::attach(View(base, len)).unwrap_err();
+            assert!(
+                matches!(err, RingError::BadRegion { .. }) && err.to_string().contains(says),
+                "{len} bytes: {err}"
+            );
+        }
+    }
+
+    /// An HTS ring in use keeps each side's head in the high half of its tail word: a second
+    /// handle reads it from there, and finds the ring neither empty nor full, then full.
+    #[test]
+    fn attach_reads_an_hts_rings_heads_from_its_tail_words() {
+        let flags = RingFlags::MP_HTS_ENQ | RingFlags::MC_HTS_DEQ;
+        let ring = RawRing::new("hts", 8, 4, flags).unwrap();
+        assert!(ring.is_empty() && !ring.is_full());
+        // SAFETY: one thread uses the ring; the buffers hold the elements asked for.
+        let (put, _) = unsafe { ring.enqueue_elems(&[1; 4 * 5], 5, Behavior::Fixed, None) };
+        let mut out = [0u8; 4 * 2];
+        // SAFETY: as above.
+        let (taken, _) = unsafe { ring.dequeue_elems(&mut out, 2, Behavior::Fixed, None) };
+        assert_eq!((put, taken), (5, 2));
+        let attached = RawRing::attach(view_of(&ring)).unwrap();
+        assert_eq!(attached.count(), 3);
+        assert!(!attached.is_empty() && !attached.is_full());
+        // SAFETY: as above.
+        let (put, _) = unsafe { attached.enqueue_elems(&[2; 4 * 4], 4, Behavior::Fixed, None) };
+        assert_eq!(put, 4);
+        assert!(attached.is_full() && !attached.is_empty());
+        let shown = format!("{attached:?}");
+        assert!(
+            shown.contains("\"hts\"") && shown.contains("count: 7"),
+            "the debug form names the ring and its count: {shown}"
+        );
+    }
+
+    /// A per-call SP (SC) choice on an HTS side runs the side's own HTS protocol: its head
+    /// stays in the high half of its tail word, where the next HTS call looks for it.
+    #[test]
+    fn a_per_call_single_thread_choice_keeps_an_hts_side_in_its_own_protocol() {
+        let flags = RingFlags::MP_HTS_ENQ | RingFlags::MC_HTS_DEQ;
+        let ring = RawRing::new("hts per call", 8, 4, flags).unwrap();
+        // SAFETY: one thread uses the ring; the buffers hold the elements asked for.
+        let (put, _) =
+            unsafe { ring.enqueue_elems(&[1; 4 * 3], 3, Behavior::Fixed, Some(ProducerMode::Sp)) };
+        let mut out = [0u8; 4];
+        // SAFETY: as above.
+        let (taken, _) =
+            unsafe { ring.dequeue_elems(&mut out, 1, Behavior::Fixed, Some(ConsumerMode::Sc)) };
+        assert_eq!((put, taken), (3, 1));
+        for (side, pos) in [(ring.prod(), 3), (ring.cons(), 1)] {
+            assert_eq!(side.sync_type(), SyncType::MtHts);
+            assert_eq!(side.tail.word.load(Ordering::Relaxed), pack(pos, pos));
+            assert_eq!(side.head_position(), pos);
+        }
+        // SAFETY: as above.
+        let (put, _) = unsafe { ring.enqueue_elems(&[2; 4], 1, Behavior::Fixed, None) };
+        assert_eq!((put, ring.count()), (1, 3));
+    }
+
+    /// The RTS consumers' limit reads back what was set.
+    #[test]
+    fn the_rts_consumers_head_tail_distance_reads_back() {
+        let flags = RingFlags::MP_RTS_ENQ | RingFlags::MC_RTS_DEQ;
+        let ring = RawRing::new("rts limits", 64, 8, flags).unwrap();
+        ring.set_cons_htd_max(5).unwrap();
+        ring.set_prod_htd_max(2).unwrap();
+        assert_eq!((ring.prod_htd_max(), ring.cons_htd_max()), (Ok(2), Ok(5)));
+    }
+
+    /// A buffer shorter than the elements asked for is refused before a byte is copied.
+    #[test]
+    #[should_panic(expected = "buffer of 7 bytes for 2 elements of 4 bytes")]
+    fn a_buffer_shorter_than_the_elements_asked_for_panics() {
+        let ring = RawRing::new("short", 8, 4, RingFlags::NONE).unwrap();
+        let objs = [0u8; 16];
+        // SAFETY: one thread uses the ring; the call must refuse the short buffer.
+        unsafe { ring.enqueue_elems(&objs[..7], 2, Behavior::Fixed, None) };
+    }
+
+    /// A per-call MP choice on a multi-thread side is the thread-safe path: two threads
+    /// enqueueing with it at once lose and duplicate nothing.
+    #[test]
+    fn per_call_multi_producer_enqueues_from_two_threads_lose_nothing() {
+        const EACH: u32 = 100_000;
+        let ring = RawRing::new("mp per call", 1 << 18, 4, RingFlags::NONE).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..2u32 {
+                let ring = &ring;
+                s.spawn(move || {
+                    for i in 0..EACH {
+                        let value = (t * EACH + i).to_ne_bytes();
+                        // SAFETY: the buffer holds one element; MP is safe from any thread.
+                        let (put, _) = unsafe {
+                            ring.enqueue_elems(&value, 1, Behavior::Fixed, Some(ProducerMode::Mp))
+                        };
+                        assert_eq!(put, 1);
+                    }
+                });
+            }
+        });
+        assert_eq!(ring.count(), 2 * EACH);
+        let mut out = vec![0u8; 4 * 2 * EACH as usize];
+        // SAFETY: one thread uses the ring now; the buffer holds every element.
+        let (taken, _) = unsafe { ring.dequeue_elems(&mut out, 2 * EACH, Behavior::Fixed, None) };
+        assert_eq!(taken, 2 * EACH);
+        let mut values: Vec<u32> = out
+            .chunks_exact(4)
+            .map(|b| u32::from_ne_bytes(b.try_into().unwrap()))
+            .collect();
+        values.sort_unstable();
+        assert!(
+            values.iter().copied().eq(0..2 * EACH),
+            "lost or duplicated elements"
+        );
+    }
 }

@@ -157,3 +157,141 @@ impl QuickLists {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` element headers in ordinary memory, each `size` bytes by its header: the lists only
+    /// read and write the headers' links, so no heap is needed to check their bookkeeping.
+    fn headers(n: usize, size: u64) -> Vec<ElemHeader> {
+        vec![
+            ElemHeader {
+                size,
+                ..ElemHeader::default()
+            };
+            n
+        ]
+    }
+
+    fn elem(headers: &[ElemHeader], i: usize) -> Elem {
+        Elem(&raw const headers[i] as usize)
+    }
+
+    fn empty() -> QuickLists {
+        QuickLists {
+            heads: [0; QUICK_LIST_COUNT],
+            parked_count: 0,
+            parked_bytes: 0,
+        }
+    }
+
+    /// Pushes `e` as the parking code does: the returned old head becomes its `free_next`.
+    fn park(q: &mut QuickLists, e: Elem) {
+        let size = e.load().size;
+        let list = list_of(size).unwrap();
+        let next = q.push(list, size, e);
+        e.update(|h| {
+            h.free_prev = 0;
+            h.free_next = next;
+        });
+    }
+
+    /// The elements of list `list`, head first, as the walk sees them.
+    fn walked(q: &QuickLists, list: usize) -> Result<Vec<Elem>, String> {
+        let mut seen = Vec::new();
+        q.walk(|l, e| {
+            if l == list {
+                seen.push(e);
+            }
+            Ok(e.load())
+        })?;
+        Ok(seen)
+    }
+
+    #[test]
+    fn every_size_up_to_the_largest_quick_element_has_a_list_and_no_bigger_one_does() {
+        assert_eq!(list_of(128), Some(2));
+        assert_eq!(list_of(MAX_QUICK_ELEM as u64), Some(QUICK_LIST_COUNT - 1));
+        assert_eq!(list_of(MAX_QUICK_ELEM as u64 + CACHE_LINE as u64), None);
+        // A 4 KiB block, its header, a trailer and two lines of slack left by an allocation
+        // still park (the list for it exists).
+        let biggest = MAX_QUICK_DATA + HEADER_LEN + 3 * CACHE_LINE;
+        assert!(MAX_QUICK_DATA >= 4096 && list_of(biggest as u64).is_some());
+        // At most one 2 MiB page of parked blocks: big enough to hold many 4 KiB blocks.
+        assert!(PARKED_MAX_BYTES >= 256 * MAX_QUICK_ELEM as u64);
+    }
+
+    #[test]
+    fn a_list_is_last_in_first_out_and_a_removal_anywhere_relinks_both_ways() {
+        let hs = headers(4, 256);
+        let e: Vec<Elem> = (0..4).map(|i| elem(&hs, i)).collect();
+        let mut q = empty();
+        assert!(q.is_empty());
+        for &x in &e {
+            park(&mut q, x);
+        }
+        let list = list_of(256).unwrap();
+        assert!(!q.is_empty());
+        assert_eq!((q.parked_count, q.parked_bytes), (4, 1024));
+        assert_eq!(q.head(list), Some(e[3]), "the last one parked is the head");
+        assert_eq!(walked(&q, list).unwrap(), vec![e[3], e[2], e[1], e[0]]);
+        // Out of the middle: its neighbours link to each other.
+        q.remove(e[2], &e[2].load());
+        assert_eq!(walked(&q, list).unwrap(), vec![e[3], e[1], e[0]]);
+        assert_eq!(e[1].load().free_prev, e[3].addr());
+        assert_eq!((q.parked_count, q.parked_bytes), (3, 768));
+        // The head: the next one becomes the head.
+        q.remove(e[3], &e[3].load());
+        assert_eq!(q.head(list), Some(e[1]));
+        assert_eq!(walked(&q, list).unwrap(), vec![e[1], e[0]]);
+        assert_eq!((q.parked_count, q.parked_bytes), (2, 512));
+        // The tail.
+        q.remove(e[0], &e[0].load());
+        assert_eq!(walked(&q, list).unwrap(), vec![e[1]]);
+        let (next, size, _) = e[1].quick_fields();
+        q.pop_head(list, next, size);
+        assert_eq!(q.head(list), None);
+        assert!(q.is_empty());
+        assert_eq!(q.parked_bytes, 0);
+        // Clearing forgets every list and count.
+        park(&mut q, e[0]);
+        q.clear();
+        assert!(q.is_empty() && q.parked_bytes == 0 && q.head(list).is_none());
+    }
+
+    #[test]
+    fn the_walk_refuses_a_wrong_back_link_and_a_list_longer_than_the_count() {
+        let hs = headers(3, 192);
+        let e: Vec<Elem> = (0..3).map(|i| elem(&hs, i)).collect();
+        let mut q = empty();
+        for &x in &e {
+            park(&mut q, x);
+        }
+        let list = list_of(192).unwrap();
+        // Exactly as long as the count: fine.
+        assert_eq!(walked(&q, list).unwrap().len(), 3);
+        // A back link that names the wrong element.
+        e[1].set_free_prev(e[0].addr());
+        let err = walked(&q, list).unwrap_err();
+        assert!(err.contains("links back"), "{err}");
+        e[1].set_free_prev(e[2].addr());
+        assert!(walked(&q, list).is_ok());
+        // A list longer than the count (as a cycle would make it).
+        q.parked_count = 2;
+        let err = walked(&q, list).unwrap_err();
+        assert!(err.contains("longer than the parked count"), "{err}");
+        q.parked_count = 3;
+        // What the caller's check finds wrong with an element stops the walk.
+        let err = q
+            .walk(|_, x| {
+                if x == e[0] {
+                    Err("bad entry".to_string())
+                } else {
+                    Ok(x.load())
+                }
+            })
+            .unwrap_err();
+        assert_eq!(err, "bad entry");
+    }
+}
