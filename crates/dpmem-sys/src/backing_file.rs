@@ -33,11 +33,20 @@ impl BackingFile {
     /// map a file of its choosing, and another user's file cannot come to share this process's
     /// memory. A refusal is `ELOOP` (a link) or `EPERM`, with the reason in the error's target.
     pub fn open_or_create(path: &Path) -> SysResult<Self> {
-        let (fd, _created) = dir_handle::open_or_create_own_file(CWD, path, path)?;
-        Ok(Self {
-            fd,
-            path: Some(path.to_path_buf()),
-        })
+        Self::open_or_create_reporting(path).map(|(file, _created)| file)
+    }
+
+    /// [`open_or_create`](Self::open_or_create), and the `bool` says whether it was created
+    /// (a fresh file is empty: no need to ask its size).
+    pub fn open_or_create_reporting(path: &Path) -> SysResult<(Self, bool)> {
+        let (fd, created) = dir_handle::open_or_create_own_file(CWD, path, path)?;
+        Ok((
+            Self {
+                fd,
+                path: Some(path.to_path_buf()),
+            },
+            created,
+        ))
     }
 
     /// Opens the file `name` in `dir`, creating it (mode 0600) when missing, with the care of

@@ -106,7 +106,6 @@ fn no_pages_or(e: dpmem_sys::SysError, context: &str) -> PopulateError {
 }
 
 impl ListBacking {
-    /// Brings page `seg` in at `va`. The calling thread's node binding is already set.
     /// Allocates the page for slot `seg` in its file, without mapping it. Runs on worker
     /// threads: `fallocate` does not take the process's `mmap_lock`, so workers clear pages in
     /// parallel; mapping is left to [`map`](Self::map), which does.
@@ -122,21 +121,14 @@ impl ListBacking {
         match self {
             ListBacking::FilePerPage { dir, .. } => {
                 let path = page_file_path(dir, ctx.file_prefix, ctx.list_index, seg);
-                let mut file =
-                    BackingFile::open_or_create(&path).map_err(other("create page file"))?;
+                let (mut file, created) = BackingFile::open_or_create_reporting(&path)
+                    .map_err(other("create page file"))?;
                 // With --huge-unlink=never a file from an earlier run keeps its page and data.
-                let dirty = file.size().map_err(other("stat page file"))? >= ps;
+                let dirty = !created && file.size().map_err(other("stat page file"))? >= ps;
+                // `fallocate` without KEEP_SIZE also sizes the file: no `ftruncate` first.
                 let allocated = file
                     .lock_shared()
                     .map_err(other("lock page file"))
-                    .and_then(|()| {
-                        if dirty {
-                            Ok(())
-                        } else {
-                            file.set_len(ps)
-                                .map_err(|e| no_pages_or(e, "size page file"))
-                        }
-                    })
                     .and_then(|()| {
                         file.allocate(0, ps)
                             .map_err(|e| no_pages_or(e, "allocate page"))

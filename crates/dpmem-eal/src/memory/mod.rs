@@ -14,6 +14,7 @@ pub(crate) mod backing;
 mod cross_process;
 mod dynamic;
 mod external;
+mod legacy_staging;
 mod memfd_stripes;
 mod pages;
 mod secondary_sync;
