@@ -475,15 +475,30 @@ impl Memory {
             let va = list.slot_va(slot);
             let final_path = page_file_path(dir, &self.settings.file_prefix, h.index, slot);
             // The descriptor keeps the shared lock taken when the page was allocated.
-            file.rename(&final_path)
-                .map_err(|e| EalError::sys("rename page file", e))?;
-            // SAFETY: `va` is a free slot of this list's own reservation, and the page's staged
-            // address was only used to learn where the page lies.
-            unsafe { window.place(staged, &file, va as usize) }
-                .map_err(|e| EalError::sys("map page", e))?;
-            if self.settings.huge_unlink == HugeUnlink::Always {
-                file.unlink()
-                    .map_err(|e| EalError::sys("unlink page file", e))?;
+            let placed = file
+                .rename(&final_path)
+                .map_err(|e| EalError::sys("rename page file", e))
+                .and_then(|()| {
+                    // SAFETY: `va` is a free slot of this list's own reservation, and the
+                    // page's staged address was only used to learn where the page lies.
+                    unsafe { window.place(staged, &file, va as usize) }
+                        .map_err(|e| EalError::sys("map page", e))
+                })
+                .and_then(|()| {
+                    if self.settings.huge_unlink == HugeUnlink::Always {
+                        file.unlink()
+                            .map_err(|e| EalError::sys("unlink page file", e))?;
+                    }
+                    Ok(())
+                });
+            if let Err(e) = placed {
+                // This page and those not yet placed are in no list: their files go (under
+                // whichever name each has now), and the window releases their mappings.
+                let _ = file.unlink();
+                for mut rest in pages.by_ref().map(|p| p.file).chain(leftovers) {
+                    let _ = rest.unlink();
+                }
+                return Err(e);
             }
             let iova = match self.settings.iova_mode {
                 IovaMode::Pa => pa,
