@@ -383,21 +383,26 @@ impl ConfigMapping {
         let addr = mapping::reserve(len, page, Some(hint))
             .or_else(|_| mapping::reserve(len, page, None))
             .map_err(|e| EalError::sys("reserve configuration", e))?;
-        let (addr, file, path) = match file {
-            Some((file, path)) => {
+        let mapped = match &file {
+            Some((file, _)) => {
                 // A stale file of a crashed primary may be longer; start from zeroes.
                 file.set_len(0)
                     .and_then(|()| file.set_len(len as u64))
-                    .map_err(|e| EalError::sys("size shared configuration", e))?;
-                // SAFETY: [addr, addr+len) was reserved just above by this process.
-                unsafe { map_config(Some(&file), addr, len, arena.0, false) }?;
-                (addr, Some(file), Some(path))
+                    .map_err(|e| EalError::sys("size shared configuration", e))
+                    // SAFETY: [addr, addr+len) was reserved just above by this process.
+                    .and_then(|()| unsafe { map_config(Some(file), addr, len, arena.0, false) })
             }
-            None => {
-                // SAFETY: [addr, addr+len) is the reservation made just above, unused.
-                unsafe { map_config(None, addr, len, arena.0, false) }?;
-                (addr, None, None)
-            }
+            // SAFETY: [addr, addr+len) is the reservation made just above, unused.
+            None => unsafe { map_config(None, addr, len, arena.0, false) },
+        };
+        if let Err(e) = mapped {
+            // SAFETY: the reservation made just above; nothing of it is in use.
+            let _ = unsafe { mapping::release(addr, len) };
+            return Err(e);
+        }
+        let (file, path) = match file {
+            Some((file, path)) => (Some(file), Some(path)),
+            None => (None, None),
         };
         let mut this = Self {
             addr,
