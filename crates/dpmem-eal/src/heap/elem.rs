@@ -478,3 +478,255 @@ mod stream_zero_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    const HEAP: u64 = 0x5eed_0000;
+    const LINES: usize = 16;
+
+    /// Element headers in ordinary memory, 256-byte aligned so that the first line's address
+    /// has bits 6 and 7 clear: `live_block` only reads headers (and, with feature `debug`,
+    /// trailers), so no heap is needed to check what it accepts and refuses.
+    #[repr(C, align(256))]
+    struct Lines([ElemHeader; LINES]);
+
+    impl Lines {
+        fn new() -> Box<Lines> {
+            Box::new(Lines([ElemHeader::default(); LINES]))
+        }
+
+        fn elem(&self, line: usize) -> Elem {
+            Elem(&raw const self.0[line] as usize)
+        }
+
+        /// Whether `addr` lies in these lines: the "mapped memory" the checks are given.
+        fn holds(&self, addr: usize) -> bool {
+            let base = self.elem(0).0;
+            (base..base + LINES * HEADER_LEN).contains(&addr)
+        }
+
+        /// Writes a live header of `state` at `line`, of `size` bytes and padding `pad`, and
+        /// seals it as the heap seals a busy element.
+        fn put(&mut self, line: usize, state: ElemState, size: u64, pad: u32) -> Elem {
+            let e = self.elem(line);
+            e.store(ElemHeader {
+                magic: e.expected_magic(),
+                heap: HEAP,
+                size,
+                pad,
+                state: state as u8,
+                ..ElemHeader::default()
+            });
+            if state == ElemState::Busy {
+                e.seal(size);
+            }
+            e
+        }
+
+        /// `live_block` for the block whose data follows the header at `line`, every address of
+        /// these lines counted as mapped.
+        fn check(&self, line: usize) -> Result<(Elem, ElemHeader), EalError> {
+            let e = self.elem(line);
+            e.live_block(HEAP, e.data(), |a| self.holds(a))
+        }
+    }
+
+    fn refused_because(r: Result<(Elem, ElemHeader), EalError>) -> &'static str {
+        match r {
+            Err(EalError::BadPointer { reason, .. }) => reason,
+            other => panic!("expected a bad pointer, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_header_decodes_its_state_flags_and_usable_length() {
+        let mut h = ElemHeader::default();
+        for (byte, state) in [
+            (1, ElemState::Free),
+            (2, ElemState::Busy),
+            (3, ElemState::Pad),
+            (4, ElemState::Parked),
+        ] {
+            h.state = byte;
+            assert_eq!(h.state(), Some(state));
+            assert_eq!(h.is_free(), state == ElemState::Free);
+        }
+        h.state = 5;
+        assert_eq!(h.state(), None);
+        assert!(!h.is_free());
+
+        assert!(!h.is_dirty());
+        h.flags = elem_flags::RELEASABLE;
+        assert!(!h.is_dirty(), "the releasable flag is not the dirty one");
+        h.flags = elem_flags::DIRTY | elem_flags::RELEASABLE;
+        assert!(h.is_dirty());
+        assert_eq!(elem_flags::DIRTY & elem_flags::RELEASABLE, 0);
+        assert_ne!(elem_flags::RELEASABLE, 0);
+
+        h.size = 512;
+        h.pad = 128;
+        assert_eq!(h.usable_len(), 512 - 128 - HEADER_LEN - TRAILER_LEN);
+        h.size = 64;
+        assert_eq!(h.usable_len(), 0, "a header too small for its padding");
+        // A leftover becomes an element of its own only if it has room for a header and a line.
+        assert_eq!(MIN_SPLIT_LEN, 2 * CACHE_LINE);
+    }
+
+    #[test]
+    fn a_busy_unpadded_block_is_live_and_freed_ones_are_double_frees() {
+        let mut lines = Lines::new();
+        let e = lines.put(0, ElemState::Busy, 256, 0);
+        let (real, h) = lines.check(0).unwrap();
+        assert_eq!(real, e);
+        assert_eq!((h.size, h.pad, h.heap), (256, 0, HEAP));
+
+        for state in [ElemState::Free, ElemState::Parked] {
+            lines.put(0, state, 256, 0);
+            assert!(matches!(lines.check(0), Err(EalError::DoubleFree { .. })));
+        }
+        lines.0[0].state = 9;
+        assert_eq!(refused_because(lines.check(0)), "no live block starts here");
+    }
+
+    #[test]
+    fn a_header_of_another_heap_or_address_is_no_live_block() {
+        const NOT_LIVE: &str =
+            "no live block starts here (never handed out, or freed and merged since)";
+        let mut lines = Lines::new();
+        lines.put(0, ElemState::Busy, 256, 0);
+        lines.0[0].heap = HEAP + 64;
+        assert_eq!(refused_because(lines.check(0)), NOT_LIVE);
+        lines.0[0].heap = HEAP;
+        lines.0[0].magic ^= 1 << 40;
+        assert_eq!(refused_because(lines.check(0)), NOT_LIVE);
+
+        // A header copied one or two lines on (addresses that differ from the first line's in
+        // bit 6 or bit 7 alone) does not pass for a header at its new place.
+        lines.put(0, ElemState::Busy, 256, 0);
+        for line in [1, 2] {
+            lines.0[line] = lines.0[0];
+            assert_eq!(refused_because(lines.check(line)), NOT_LIVE, "line {line}");
+        }
+        assert!(lines.check(0).is_ok());
+    }
+
+    #[test]
+    fn a_padded_block_is_live_only_through_its_pad_header() {
+        let mut lines = Lines::new();
+        // The real header at line 0, the pad header two lines on, just before the data.
+        let real = lines.put(0, ElemState::Busy, 512, 128);
+        lines.put(2, ElemState::Pad, 0, 128);
+        let (found, h) = lines.check(2).unwrap();
+        assert_eq!((found, h.size, h.pad), (real, 512, 128));
+        // The real header's own data is inside the block, not its start.
+        assert_eq!(
+            refused_because(lines.check(0)),
+            "inside a padded block, not at its start"
+        );
+
+        // The block freed since: a double free.
+        for state in [ElemState::Free, ElemState::Parked] {
+            lines.0[0].state = state as u8;
+            assert!(matches!(lines.check(2), Err(EalError::DoubleFree { .. })));
+        }
+        // The real header another pad header, or a state no header has: no block.
+        for state in [ElemState::Pad as u8, 9] {
+            lines.0[0].state = state;
+            assert_eq!(
+                refused_because(lines.check(2)),
+                "a pad header leads to no block"
+            );
+        }
+        lines.put(0, ElemState::Busy, 512, 128);
+
+        // The real header of another heap, at another address, or of another padding.
+        let good = lines.0[0];
+        for bad in [
+            ElemHeader {
+                heap: HEAP + 64,
+                ..good
+            },
+            ElemHeader {
+                magic: good.magic ^ 1,
+                ..good
+            },
+            ElemHeader { pad: 64, ..good },
+        ] {
+            lines.0[0] = bad;
+            assert_eq!(
+                refused_because(lines.check(2)),
+                "a pad header leads to no block"
+            );
+        }
+        lines.0[0] = good;
+
+        // Pads that no pad header has, or leading to unmapped memory.
+        const OUTSIDE: &str = "a pad header leads outside the heap";
+        for pad in [0, 72] {
+            lines.0[2].pad = pad;
+            assert_eq!(refused_because(lines.check(2)), OUTSIDE, "pad {pad}");
+        }
+        lines.0[2].pad = 128;
+        let pad_header = lines.elem(2);
+        let unmapped_real =
+            pad_header.live_block(HEAP, pad_header.data(), |a| a != real.0 && lines.holds(a));
+        assert_eq!(refused_because(unmapped_real), OUTSIDE);
+        assert!(lines.check(2).is_ok());
+    }
+
+    #[test]
+    fn a_size_no_block_can_have_is_refused() {
+        const IMPOSSIBLE: &str = "no live block starts here (its header's size is impossible)";
+        let mut lines = Lines::new();
+        // Unpadded: the header (and trailer) at least, whole lines.
+        let smallest = (HEADER_LEN + TRAILER_LEN) as u64;
+        lines.put(0, ElemState::Busy, smallest, 0);
+        assert_eq!(lines.check(0).unwrap().1.usable_len(), 0);
+        for size in [0, smallest - 64, smallest + 36] {
+            lines.0[0].size = size;
+            assert_eq!(refused_because(lines.check(0)), IMPOSSIBLE, "size {size}");
+        }
+        // Padded: the padding counts too.
+        let smallest = (HEADER_LEN + 128 + TRAILER_LEN) as u64;
+        lines.put(0, ElemState::Busy, smallest, 128);
+        lines.put(2, ElemState::Pad, 0, 128);
+        assert_eq!(lines.check(2).unwrap().1.size, smallest);
+        lines.put(0, ElemState::Busy, smallest + 64, 128);
+        assert!(lines.check(2).is_ok());
+        for size in [64, 128, smallest - 64] {
+            lines.0[0].size = size;
+            assert_eq!(refused_because(lines.check(2)), IMPOSSIBLE, "size {size}");
+        }
+    }
+
+    /// Feature `debug`: the trailer cookie is at the block's end, and a block whose size leads
+    /// out of mapped memory is refused before the trailer is read.
+    #[cfg(feature = "debug")]
+    #[test]
+    fn a_changed_trailer_or_a_size_past_the_mapped_memory_is_refused() {
+        let mut lines = Lines::new();
+        let e = lines.put(0, ElemState::Busy, 256, 0);
+        assert!(e.seal_intact(256));
+        let trailer = (e.0 + 256 - TRAILER_LEN) as *const u64;
+        // SAFETY: the last line of the 256-byte block at line 0, inside `lines`.
+        assert_eq!(unsafe { trailer.read() }, TRAILER_COOKIE ^ e.addr());
+        // Line 4 just past the block is untouched by the seal.
+        assert_eq!(lines.0[4].magic, 0);
+        lines.0[3].magic ^= 1;
+        assert!(!e.seal_intact(256));
+        assert!(matches!(
+            lines.check(0),
+            Err(EalError::BlockOverrun { size: 128, .. })
+        ));
+        lines.put(0, ElemState::Busy, 256, 0);
+        lines.0[0].size = (LINES * HEADER_LEN + 64) as u64;
+        assert_eq!(
+            refused_because(lines.check(0)),
+            "no live block starts here (its header's size leads outside the heap)"
+        );
+        lines.0[0].size = (LINES * HEADER_LEN) as u64;
+        assert!(matches!(lines.check(0), Err(EalError::BlockOverrun { .. })));
+    }
+}
