@@ -636,8 +636,8 @@ fn bench_filter_runs_only_the_matching_rows() {
     );
 }
 
-/// `dpmem bench mp`: each side's primary starts real secondary processes, every row is
-/// measured on both sides, and nothing of any process is left behind: no runtime directory
+/// `dpmem bench mp`: each side's primary starts real secondary processes, every row (the
+/// secondary's allocation of a new page included) is measured on both sides, and nothing of any process is left behind: no runtime directory
 /// (dpmem's or DPDK's, where DPDK keeps its sockets) and no hugepage file of the run's prefix.
 #[test]
 fn bench_mp_runs_real_secondaries_and_leaves_nothing_behind() {
@@ -664,6 +664,7 @@ fn bench_mp_runs_real_secondaries_and_leaves_nothing_behind() {
         [
             "request_sync round trip, 1 secondary",
             "message one way (ping-pong / 2), 1 secondary",
+            "secondary's allocation that needs a new page, 1 secondary",
             "request_sync round trip, 2 secondaries"
         ]
     );
