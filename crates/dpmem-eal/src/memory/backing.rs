@@ -393,10 +393,14 @@ pub(crate) fn populate_parallel(
             .then(|| numa::ThreadNodeBinding::bind(ctx.socket_id as u32).ok())
             .flatten()
     };
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(slots.len().div_ceil(4))
-        .max(1);
+    // A share of at least four pages per worker; a growth of a page or a few (the common case
+    // after start-up) asks nothing of the system: finding the CPUs reads cgroup files.
+    let most = slots.len().div_ceil(4);
+    let workers = if most <= 1 {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(most))
+    };
     let allocate_chunk = |chunk: &[(u32, u64)]| -> Vec<Result<AllocatedPage, PopulateError>> {
         let _binding = bind();
         chunk
@@ -405,7 +409,7 @@ pub(crate) fn populate_parallel(
             .collect()
     };
     let chunks = worker_shares(backing, slots, workers);
-    if matches!(backing, ListBacking::FilePerPage { .. }) {
+    if workers > 1 && matches!(backing, ListBacking::FilePerPage { .. }) {
         // Each page keeps its file open: make room for them all now rather than have the
         // workers grow the descriptor table (and wait for RCU) four times over.
         dpmem_sys::fd_table::reserve(slots.len());
