@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
@@ -32,32 +32,6 @@ fn spawn_body(body: &str, prefix: &str) -> ChildTest {
 fn secondary() -> &'static Eal {
     let prefix = std::env::var(ENV_PREFIX).expect("run by a secondary-growth test");
     Box::leak(Box::new(attach_secondary(&prefix)))
-}
-
-/// The mailbox's slots, in whichever process.
-fn mailbox(eal: &Eal) -> &'static [AtomicU64; 2] {
-    let zone = eal.memzones().lookup(MAILBOX).expect("the mailbox");
-    // SAFETY: the zone is 16 bytes or more, cache-line aligned, lives as long as the test's
-    // EALs (never freed), and is only ever accessed through these atomics.
-    unsafe { &*(zone.as_ptr() as *const [AtomicU64; 2]) }
-}
-
-fn wait_for_slot(slot: &AtomicU64) -> usize {
-    let start = std::time::Instant::now();
-    loop {
-        let v = slot.load(Ordering::Acquire);
-        if v != 0 {
-            return v as usize;
-        }
-        assert!(start.elapsed() < CHILD_LIMIT, "no address in the mailbox");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-fn line() -> String {
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line).unwrap();
-    line.trim().to_owned()
 }
 
 /// Whether this process maps a hugepage file at `va` (`/proc/self/maps`).
@@ -109,7 +83,7 @@ fn zones_mapped_by_any_process_are_readable_at_once_in_every_other() {
         let mut reader = spawn_body("reading_secondary_body", &prefix);
         grower.wait_for_line("attached", CHILD_LIMIT);
         reader.wait_for_line("attached", CHILD_LIMIT);
-        let slots = mailbox(&eal);
+        let slots = mailbox(&eal, MAILBOX);
         let heap_before = eal.heaps().stats(Socket::Node(0)).unwrap().total_bytes;
 
         // The primary's zone, after both attached: its pages are new to both.
@@ -127,7 +101,7 @@ fn zones_mapped_by_any_process_are_readable_at_once_in_every_other() {
         slots[0].store(zone.va as u64, Ordering::Release);
         grower.send("read and grow");
         // The grower's zone needed pages too, which it asked the primary for.
-        let theirs = wait_for_slot(&slots[1]);
+        let theirs = wait_for_slot(&slots[1], CHILD_LIMIT);
         assert!(
             eal.heaps().stats(Socket::Node(0)).unwrap().total_bytes
                 >= heap_before + 2 * ZONE_LEN as u64,
@@ -157,10 +131,10 @@ fn zones_mapped_by_any_process_are_readable_at_once_in_every_other() {
 #[ignore = "run by zones_mapped_by_any_process_are_readable_at_once_in_every_other"]
 fn growing_secondary_body() {
     let eal = secondary();
-    let slots = mailbox(eal);
+    let slots = mailbox(eal, MAILBOX);
     println!("attached");
-    assert_eq!(line(), "read and grow");
-    let primarys = wait_for_slot(&slots[0]);
+    assert_eq!(stdin_line(), "read and grow");
+    let primarys = wait_for_slot(&slots[0], CHILD_LIMIT);
     // SAFETY: the primary's zone, written before its address was published; read only.
     let bytes = unsafe { std::slice::from_raw_parts(primarys as *const u8, ZONE_LEN) };
     assert!(bytes.iter().all(|&b| b == 0x3C), "the primary's bytes");
@@ -176,7 +150,7 @@ fn growing_secondary_body() {
     // SAFETY: the zone's bytes are this process's.
     unsafe { std::ptr::write_bytes(zone.as_ptr(), 0xA7, ZONE_LEN) };
     slots[1].store(zone.va as u64, Ordering::Release);
-    assert_eq!(line(), "free");
+    assert_eq!(stdin_line(), "free");
     // SAFETY: the others have read it and use it no more.
     unsafe { eal.memzones().free(&zone) }.unwrap();
     println!("freed");
@@ -186,7 +160,7 @@ fn growing_secondary_body() {
 #[ignore = "run by zones_mapped_by_any_process_are_readable_at_once_in_every_other"]
 fn reading_secondary_body() {
     let eal = secondary();
-    let slots = mailbox(eal);
+    let slots = mailbox(eal, MAILBOX);
     let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = heard.clone();
     eal.memory()
@@ -195,9 +169,12 @@ fn reading_secondary_body() {
         })
         .unwrap();
     println!("attached");
-    assert_eq!(line(), "read");
+    assert_eq!(stdin_line(), "read");
     // No dpmem call between here and the reads: the rounds mapped both zones already.
-    let (primarys, theirs) = (wait_for_slot(&slots[0]), wait_for_slot(&slots[1]));
+    let (primarys, theirs) = (
+        wait_for_slot(&slots[0], CHILD_LIMIT),
+        wait_for_slot(&slots[1], CHILD_LIMIT),
+    );
     for (va, byte) in [(primarys, 0x3C), (theirs, 0xA7)] {
         // SAFETY: a zone of another process, written before its address was published.
         let bytes = unsafe { std::slice::from_raw_parts(va as *const u8, ZONE_LEN) };
@@ -213,7 +190,7 @@ fn reading_secondary_body() {
     assert!(covered(MemEvent::Alloc, primarys), "Alloc heard here");
     assert!(covered(MemEvent::Alloc, theirs), "Alloc heard here");
     println!("read both");
-    assert_eq!(line(), "check");
+    assert_eq!(stdin_line(), "check");
     // The grower freed its zone: its pages went back through the primary, and the round
     // unmapped them here too (the Free heard first).
     let page = theirs.next_multiple_of(2 << 20);
@@ -271,7 +248,7 @@ fn a_secondary_asking_for_more_than_the_node_has_gets_the_primarys_error() {
 fn greedy_secondary_body() {
     let eal = secondary();
     println!("attached");
-    let pages: usize = line().parse().unwrap();
+    let pages: usize = stdin_line().parse().unwrap();
     let err = eal
         .memory()
         .alloc_pages(PageRequest::new(2 << 20, Socket::Node(0), pages))
@@ -342,7 +319,7 @@ fn a_secondary_that_cannot_map_fails_the_allocation_everywhere() {
 fn refused_secondary_body() {
     let eal = secondary();
     println!("attached");
-    assert_eq!(line(), "go");
+    assert_eq!(stdin_line(), "go");
     let err = eal
         .memory()
         .alloc_pages(PageRequest::new(2 << 20, Socket::Node(0), 2))
@@ -369,9 +346,9 @@ fn refused_secondary_body() {
 #[ignore = "run by a_secondary_that_cannot_map_fails_the_allocation_everywhere"]
 fn fd_starved_secondary_body() {
     let eal = secondary();
-    let mailbox_page = mailbox(eal) as *const _ as usize & !((2 << 20) - 1);
+    let mailbox_page = mailbox(eal, MAILBOX) as *const _ as usize & !((2 << 20) - 1);
     println!("attached");
-    assert_eq!(line(), "check");
+    assert_eq!(stdin_line(), "check");
     let mapped: Vec<usize> = (1..8)
         .map(|n| mailbox_page + n * (2 << 20))
         .filter(|&va| file_mapped_at(va))

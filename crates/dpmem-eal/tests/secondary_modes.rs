@@ -14,7 +14,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
@@ -117,32 +117,6 @@ fn auto_secondary() -> &'static Eal {
     eal
 }
 
-/// The mailbox's slots, in whichever process.
-fn mailbox(eal: &Eal) -> &'static [AtomicU64; 2] {
-    let zone = eal.memzones().lookup(MAILBOX).expect("the mailbox");
-    // SAFETY: the zone is 16 bytes or more, cache-line aligned, lives as long as the test's
-    // EALs (never freed), and is only ever accessed through these atomics.
-    unsafe { &*(zone.as_ptr() as *const [AtomicU64; 2]) }
-}
-
-fn wait_for_slot(slot: &AtomicU64) -> usize {
-    let start = std::time::Instant::now();
-    loop {
-        let v = slot.load(Ordering::Acquire);
-        if v != 0 {
-            return v as usize;
-        }
-        assert!(start.elapsed() < CHILD_LIMIT, "no address in the mailbox");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-fn line() -> String {
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line).unwrap();
-    line.trim().to_owned()
-}
-
 /// Whether every byte of the `len` bytes at `va` is `byte`.
 ///
 /// # Safety
@@ -215,7 +189,7 @@ fn primary_and_two_secondaries(mode: Mode, tag: &str) {
     expected.sort();
     assert_eq!(answers, expected, "{}", mode.name());
 
-    let slots = mailbox(&eal);
+    let slots = mailbox(&eal, MAILBOX);
     let (bytes_before, heap_before) = (
         eal.memory().socket_bytes(Socket::Node(0)),
         eal.heaps().stats(Socket::Node(0)).unwrap().total_bytes,
@@ -230,7 +204,7 @@ fn primary_and_two_secondaries(mode: Mode, tag: &str) {
     unsafe { std::ptr::write_bytes(zone.as_ptr(), 0x3C, len) };
     slots[0].store(zone.va as u64, Ordering::Release);
     grower.send("read and reserve");
-    let theirs = wait_for_slot(&slots[1]);
+    let theirs = wait_for_slot(&slots[1], CHILD_LIMIT);
     grower.wait_for_line("reserved", CHILD_LIMIT);
     let grown = eal.heaps().stats(Socket::Node(0)).unwrap().total_bytes;
     if mode == Mode::Legacy {
@@ -302,10 +276,10 @@ fn reserving_secondary_body() {
     let eal = auto_secondary();
     let mode = Mode::from_env();
     let len = mode.zone_len();
-    let slots = mailbox(eal);
+    let slots = mailbox(eal, MAILBOX);
     println!("attached");
-    assert_eq!(line(), "read and reserve");
-    let primarys = wait_for_slot(&slots[0]);
+    assert_eq!(stdin_line(), "read and reserve");
+    let primarys = wait_for_slot(&slots[0], CHILD_LIMIT);
     // SAFETY: the primary's zone, written before its address was published.
     let intact = unsafe { all_bytes_are(primarys, len, 0x3C) };
     assert!(intact, "the primary's bytes");
@@ -333,7 +307,7 @@ fn reserving_secondary_body() {
     unsafe { std::ptr::write_bytes(zone.as_ptr(), 0xA7, len) };
     slots[1].store(zone.va as u64, Ordering::Release);
     println!("reserved");
-    assert_eq!(line(), "free");
+    assert_eq!(stdin_line(), "free");
     // SAFETY: the others have read it and use it no more.
     unsafe { eal.memzones().free(&zone) }.unwrap();
     println!("freed");
@@ -376,18 +350,21 @@ fn reading_secondary_body() {
     let eal = auto_secondary();
     let mode = Mode::from_env();
     let len = mode.zone_len();
-    let slots = mailbox(eal);
+    let slots = mailbox(eal, MAILBOX);
     println!("attached");
-    assert_eq!(line(), "read");
+    assert_eq!(stdin_line(), "read");
     // No dpmem call between here and the reads.
-    let (primarys, theirs) = (wait_for_slot(&slots[0]), wait_for_slot(&slots[1]));
+    let (primarys, theirs) = (
+        wait_for_slot(&slots[0], CHILD_LIMIT),
+        wait_for_slot(&slots[1], CHILD_LIMIT),
+    );
     for (va, byte) in [(primarys, 0x3C), (theirs, 0xA7)] {
         // SAFETY: a zone of another process, written before its address was published.
         let intact = unsafe { all_bytes_are(va, len, byte) };
         assert!(intact, "bytes at {va:#x}");
     }
     println!("read both");
-    assert_eq!(line(), "check");
+    assert_eq!(stdin_line(), "check");
     let page = theirs & !((2 << 20) - 1);
     if mode == Mode::Legacy {
         // Freed into the heap; the page stays, as all legacy memory does.

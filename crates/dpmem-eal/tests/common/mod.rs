@@ -77,3 +77,32 @@ pub fn no_huge_eal(tag: &str, mb: u32) -> dpmem_eal::Eal {
     ]))
     .unwrap()
 }
+
+/// The two address slots of a test's mailbox memzone `name`, in whichever process: how
+/// multi-process tests hand an address from one process to another with no dpmem call.
+pub fn mailbox(eal: &dpmem_eal::Eal, name: &str) -> &'static [std::sync::atomic::AtomicU64; 2] {
+    let zone = eal.memzones().lookup(name).expect("the mailbox");
+    // SAFETY: the zone is 16 bytes or more, cache-line aligned, lives as long as the test's
+    // EALs (never freed), and is only ever accessed through these atomics.
+    unsafe { &*(zone.as_ptr() as *const [std::sync::atomic::AtomicU64; 2]) }
+}
+
+/// The address a mailbox slot holds, waiting up to `limit` for another process to put one.
+pub fn wait_for_slot(slot: &std::sync::atomic::AtomicU64, limit: std::time::Duration) -> usize {
+    let start = std::time::Instant::now();
+    loop {
+        let v = slot.load(std::sync::atomic::Ordering::Acquire);
+        if v != 0 {
+            return v as usize;
+        }
+        assert!(start.elapsed() < limit, "no address in the mailbox");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// The next line the parent test wrote to this child's stdin, trimmed.
+pub fn stdin_line() -> String {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
+    line.trim().to_owned()
+}
