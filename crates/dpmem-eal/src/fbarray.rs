@@ -745,6 +745,17 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_names_the_length_and_the_slots_in_use() {
+        let mut buf = buffer(100);
+        let a = array(&mut buf, 100);
+        set_range(&a, 10..13);
+        let shown = format!("{a:?}");
+        assert!(shown.starts_with("FbArray {"), "{shown}");
+        assert!(shown.contains("len: 100"), "{shown}");
+        assert!(shown.contains("used: 3"), "{shown}");
+    }
+
+    #[test]
     fn empty_array() {
         let mut buf = buffer(0);
         let a = array(&mut buf, 0);

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::*;
+use dpmem_eal::heap::HeapElementState;
 use dpmem_eal::{Eal, ErrorKind, HeapStats, MemEvent, Socket};
 
 fn no_huge(mb: u32) -> Eal {
@@ -916,4 +917,130 @@ fn on_hugepages_preallocated_memory_stays_pinned_in_the_heap() {
     assert_eq!(stats(&eal).total_bytes, 4 << 20);
     assert_eq!(stats(&eal).free_count, 1);
     heaps.check().unwrap();
+}
+
+#[test]
+fn a_small_free_on_pinned_memory_parks_between_free_neighbours_while_grown_pages_exist() {
+    // Pinned page W (`-m 2`) holds guard|A|B|C|guard at its top; a 3 MiB block then
+    // grows the heap by pages that may go back. A and C, too big to park, merge at once into
+    // free elements on W. B's pages are pinned, so parking it can keep no page mapped: it parks,
+    // whatever its neighbours (on a grown page it would merge, with no busy neighbour beside).
+    // The walk shows parked blocks as they are (statistics would merge them).
+    let Some((_serial, eal, _)) = hugepage_eal(
+        "a_small_free_on_pinned_memory_parks_between_free_neighbours_while_grown_pages_exist",
+        "heappinpark",
+        &["-m", "2"],
+    ) else {
+        return;
+    };
+    let heaps = eal.heaps();
+    let mut blocks = Vec::new();
+    for len in [100, 8192, 100, 8192, 100] {
+        blocks.push(heaps.malloc(len, 0).unwrap());
+    }
+    let grown = heaps.malloc(3 << 20, 0).unwrap();
+    assert!(stats(&eal).total_bytes > 2 << 20, "the heap grew past W");
+    let (a, b, c) = (blocks[1], blocks[2], blocks[3]);
+    free(&eal, a);
+    free(&eal, c);
+    free(&eal, b);
+    let elements = eal.heaps().elements(Socket::Node(0)).unwrap();
+    let at = elements
+        .iter()
+        .position(|e| e.va < b.as_ptr() as usize && b.as_ptr() as usize <= e.end())
+        .expect("B's element");
+    let states: Vec<_> = elements[at - 1..=at + 1].iter().map(|e| e.state).collect();
+    assert_eq!(
+        states,
+        [
+            HeapElementState::Free,
+            HeapElementState::Parked,
+            HeapElementState::Free
+        ],
+        "B parked between A's and C's free memory"
+    );
+    heaps.check().unwrap();
+    free(&eal, grown);
+    free(&eal, blocks[0]);
+    free(&eal, blocks[4]);
+    heaps.check().unwrap();
+}
+
+#[test]
+fn a_small_free_on_a_grown_page_parks_only_beside_a_busy_neighbour_on_that_page() {
+    // Dynamic memory without -m: every page may go back. Three small blocks at the top of the
+    // first page, top to bottom T|B|L. T, freed first, has busy B below it on its page: it parks.
+    // B then has busy L below: it parks too. L, freed last, has no busy neighbour (T and B
+    // parked, the heap's free memory below): it merges at once, and with it the parked ones,
+    // and the page goes back.
+    let Some((_serial, eal, _)) = hugepage_eal(
+        "a_small_free_on_a_grown_page_parks_only_beside_a_busy_neighbour_on_that_page",
+        "heapgrownpark",
+        &[],
+    ) else {
+        return;
+    };
+    let heaps = eal.heaps();
+    let top = heaps.malloc(100, 0).unwrap();
+    let mid = heaps.malloc(100, 0).unwrap();
+    let low = heaps.malloc(100, 0).unwrap();
+    assert!(
+        low < mid && mid < top,
+        "blocks are cut from the top of the free memory"
+    );
+    let state_of = |block: NonNull<u8>| {
+        let at = block.as_ptr() as usize;
+        eal.heaps()
+            .elements(Socket::Node(0))
+            .unwrap()
+            .into_iter()
+            .find(|e| e.va < at && at < e.end())
+            .map(|e| e.state)
+            .unwrap()
+    };
+    free(&eal, top);
+    assert_eq!(state_of(top), HeapElementState::Parked);
+    free(&eal, mid);
+    assert_eq!(state_of(mid), HeapElementState::Parked);
+    free(&eal, low);
+    // Merged with every block of the page, the free memory is the whole page: it went back.
+    assert_eq!(eal.heaps().elements(Socket::Node(0)).unwrap(), []);
+    assert_eq!(stats(&eal).total_bytes, 0);
+    heaps.check().unwrap();
+}
+
+#[test]
+fn a_small_free_on_pinned_memory_parks_beside_a_free_pinned_page() {
+    // `-m 4`: two pinned pages. Two small blocks T|B at the top; the free memory below B holds
+    // the whole first page, but pinned, which never goes back. A 5 MiB block then grows the heap
+    // by pages that may. Only a free neighbour holding a page that may go back keeps B from
+    // parking: this one does not, so B parks.
+    let Some((_serial, eal, _)) = hugepage_eal(
+        "a_small_free_on_pinned_memory_parks_beside_a_free_pinned_page",
+        "heappinnedpage",
+        &["-m", "4"],
+    ) else {
+        return;
+    };
+    let heaps = eal.heaps();
+    let top = heaps.malloc(100, 0).unwrap();
+    let block = heaps.malloc(100, 0).unwrap();
+    let grown = heaps.malloc(5 << 20, 0).unwrap();
+    assert!(stats(&eal).total_bytes > 4 << 20, "the heap grew");
+    free(&eal, block);
+    let elements = eal.heaps().elements(Socket::Node(0)).unwrap();
+    let at = elements
+        .iter()
+        .position(|e| e.va < block.as_ptr() as usize && (block.as_ptr() as usize) < e.end())
+        .expect("B's element");
+    let below = elements[at - 1];
+    assert_eq!(below.state, HeapElementState::Free);
+    assert!(
+        below.len > PAGE_2M as usize,
+        "the free memory below holds a whole page"
+    );
+    assert_eq!(elements[at].state, HeapElementState::Parked);
+    heaps.check().unwrap();
+    free(&eal, grown);
+    free(&eal, top);
 }

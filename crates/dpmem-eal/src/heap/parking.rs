@@ -4,6 +4,7 @@
 //! it must keep true is told there.
 
 use std::num::NonZeroUsize;
+use std::ops::Range;
 
 use super::elem::{elem_flags, Elem, ElemHeader, ElemState, CACHE_LINE, HEADER_LEN, TRAILER_LEN};
 use super::free_index::class_of;
@@ -135,21 +136,16 @@ impl HeapOps<'_> {
         if pinned {
             return true;
         }
-        let (start, end) = (elem.0, elem.0 + h.size as usize);
-        let first_page = align_floor(start, page);
-        let pages_end = end.next_multiple_of(page);
         let busy = |n: &Option<(Elem, ElemHeader)>| {
             n.as_ref()
                 .is_some_and(|(_, nh)| nh.state() == Some(ElemState::Busy))
         };
-        // A busy neighbour below reaches into the first page, one above into the last.
-        let busy_below = start > first_page && busy(&below);
-        let busy_above = end < pages_end && busy(&above);
-        match (pages_end - first_page) / page {
-            1 => busy_below || busy_above,
-            2 => busy_below && busy_above,
-            _ => false,
-        }
+        busy_neighbours_cover_every_page(
+            elem.0..elem.0 + h.size as usize,
+            page,
+            busy(&below),
+            busy(&above),
+        )
     }
 
     /// Merges every parked element into the free space around it, as freeing each would have.
@@ -179,6 +175,30 @@ pub(super) fn quick_list_for(req: &AllocRequest) -> Option<usize> {
     list_of((req.size + HEADER_LEN + TRAILER_LEN) as u64)
 }
 
+/// Whether every `page`-byte page that block `span` lies on also holds bytes of a busy
+/// neighbour, given whether the element right below it (`busy_below`) and the one right above
+/// it (`busy_above`) are busy: then those pages stay in use whatever happens to the block. The
+/// neighbour below reaches into the block's first page unless the block starts that page, the
+/// one above into its last page unless the block ends it; no neighbour reaches a page in
+/// between.
+#[inline]
+fn busy_neighbours_cover_every_page(
+    span: Range<usize>,
+    page: usize,
+    busy_below: bool,
+    busy_above: bool,
+) -> bool {
+    let first_page = align_floor(span.start, page);
+    let pages_end = span.end.next_multiple_of(page);
+    let below_covers_first = busy_below && span.start > first_page;
+    let above_covers_last = busy_above && span.end < pages_end;
+    match (pages_end - first_page) / page {
+        1 => below_covers_first || above_covers_last,
+        2 => below_covers_first && above_covers_last,
+        _ => false,
+    }
+}
+
 /// Whether `n` (header `nh`, on a list of `page`-byte pages) is a free element holding a whole
 /// page that may go back to the system. Such a page stayed mapped only because giving it back
 /// would leave less than an element's worth of `n` beside it, so no block parks next to it
@@ -187,7 +207,13 @@ pub(super) fn quick_list_for(req: &AllocRequest) -> Option<usize> {
 pub(super) fn holds_releasable_page(n: Elem, nh: &ElemHeader, page: usize) -> bool {
     nh.is_free()
         && nh.flags & elem_flags::RELEASABLE != 0
-        && n.0.next_multiple_of(page) + page <= n.0 + nh.size as usize
+        && holds_whole_page(n.0..n.0 + nh.size as usize, page)
+}
+
+/// Whether `span` holds at least one whole `page`-byte page.
+#[inline]
+fn holds_whole_page(span: Range<usize>, page: usize) -> bool {
+    span.start.next_multiple_of(page) + page <= span.end
 }
 
 /// The parking rule (see `HeapOps::may_park`): a page that may go back to the system and holds
@@ -264,21 +290,352 @@ pub(super) fn check_quick_lists(
 
 #[cfg(test)]
 mod tests {
-    use super::PARKED_MAX_BYTES;
+    use std::ptr::NonNull;
+
+    use super::super::elem::{Elem, ElemHeader, HEADER_LEN, TRAILER_LEN};
+    use super::super::quick_lists::list_of;
+    use super::super::state::MAX_HEAPS;
+    use super::{
+        busy_neighbours_cover_every_page, check_parked_pages_in_use, holds_whole_page,
+        PARKED_MAX_BYTES,
+    };
+    use crate::heap::recovery::lock_heap;
+    use crate::socket::EXTERNAL_SOCKET_BASE;
     use crate::{Eal, Socket};
 
     /// Bytes parked on socket 0's heap right now.
     fn parked_bytes(eal: &Eal) -> u64 {
-        crate::heap::recovery::lock_heap(eal.memory(), &eal.memory().shared().heaps[0])
+        lock_heap(eal.memory(), &eal.memory().shared().heaps[0])
             .unwrap()
             .quick
             .parked_bytes
     }
 
+    fn no_huge_eal(tag: &str) -> Eal {
+        let prefix = format!("{tag}{}_", std::process::id());
+        Eal::init(["t", "--no-huge", "-m", "16", "--file-prefix", &prefix]).unwrap()
+    }
+
+    fn free(eal: &Eal, block: NonNull<u8>) {
+        // SAFETY: the tests free only blocks they allocated and no longer use, once each.
+        unsafe { eal.heaps().free(block) }.unwrap();
+    }
+
+    #[test]
+    fn parked_blocks_up_to_the_bound_itself_stay_parked() {
+        let eal = no_huge_eal("quickedge");
+        let heaps = eal.heaps();
+        // Elements of 1 KiB, header (and trailer, in a debug build) included: exactly
+        // PARKED_MAX_BYTES / 1024 of them fill the bound.
+        let data = 1024 - HEADER_LEN - TRAILER_LEN;
+        let count = (PARKED_MAX_BYTES / 1024) as usize;
+        let blocks: Vec<_> = (0..=count)
+            .map(|_| heaps.malloc(data, 0).unwrap())
+            .collect();
+        free(&eal, blocks[0]);
+        assert_eq!(parked_bytes(&eal), 1024, "a 1 KiB element parks whole");
+        for &block in &blocks[1..count] {
+            free(&eal, block);
+        }
+        assert_eq!(
+            parked_bytes(&eal),
+            PARKED_MAX_BYTES,
+            "blocks reaching the bound exactly, not past it, stay parked"
+        );
+        free(&eal, blocks[count]);
+        assert_eq!(
+            parked_bytes(&eal),
+            0,
+            "one block past the bound merges them all"
+        );
+        heaps.check().unwrap();
+    }
+
+    #[test]
+    fn a_request_cut_from_a_small_free_block_leaves_parked_blocks_parked() {
+        let eal = no_huge_eal("quickkeep");
+        let heaps = eal.heaps();
+        // A block too big to park, between busy guards: freed, it is a free element of a
+        // lower size class than the heap's big remainder. A small block parks between guards.
+        let _guard_a = heaps.malloc(1000, 0).unwrap();
+        let big = heaps.malloc(8192, 0).unwrap();
+        let _guard_b = heaps.malloc(1000, 0).unwrap();
+        let small = heaps.malloc(1000, 0).unwrap();
+        let _guard_c = heaps.malloc(1000, 0).unwrap();
+        free(&eal, big);
+        assert_eq!(parked_bytes(&eal), 0, "an 8 KiB block is too big to park");
+        free(&eal, small);
+        let parked = parked_bytes(&eal);
+        assert!(parked > 0, "the small block parks");
+        // No quick list serves 2000 bytes; the search finds the 8 KiB hole, which is not in
+        // the biggest class: the parked block has no reason to merge first.
+        let cut = heaps.malloc(2000, 0).unwrap();
+        let big_range = big.as_ptr() as usize..big.as_ptr() as usize + 8192;
+        assert!(
+            big_range.contains(&(cut.as_ptr() as usize)),
+            "2000 bytes come from the freed 8 KiB block"
+        );
+        assert_eq!(parked_bytes(&eal), parked, "the parked block stays parked");
+        heaps.check().unwrap();
+    }
+
+    #[test]
+    fn a_parked_block_serves_only_requests_it_fits_as_it_is() {
+        let eal = no_huge_eal("quickfit");
+        let heaps = eal.heaps();
+        let _guard = heaps.malloc(100, 0).unwrap();
+        // A block whose element is 960 bytes, parked between busy guards.
+        let small = heaps.malloc(960 - HEADER_LEN - TRAILER_LEN, 0).unwrap();
+        let _guard_above = heaps.malloc(100, 0).unwrap();
+        free(&eal, small);
+        assert_eq!(parked_bytes(&eal), 960);
+        // 1024 bytes need a 1088-byte element: not the parked one, whatever list is nearby.
+        let bigger = heaps.malloc(1024, 0).unwrap();
+        assert_ne!(bigger, small, "a parked block too small for the request");
+        // SAFETY: `bigger` holds 1024 bytes this test owns.
+        unsafe { std::ptr::write_bytes(bigger.as_ptr(), 0xA5, 1024) };
+        heaps.check().unwrap();
+        free(&eal, bigger);
+
+        // Its own size with an alignment it does not meet: not the parked block either.
+        let small_again = heaps.malloc(960 - HEADER_LEN - TRAILER_LEN, 0).unwrap();
+        assert_eq!(
+            small_again, small,
+            "a plain request of its size takes it back"
+        );
+        free(&eal, small_again);
+        assert!(!(small.as_ptr() as usize).is_multiple_of(4096));
+        let aligned = heaps.malloc(960 - HEADER_LEN - TRAILER_LEN, 4096).unwrap();
+        assert!((aligned.as_ptr() as usize).is_multiple_of(4096));
+        heaps.check().unwrap();
+    }
+
+    #[test]
+    fn blocks_of_external_heaps_merge_at_once_from_the_first_external_socket_on() {
+        const LEN: usize = 1 << 20;
+        let layout = std::alloc::Layout::from_size_align(LEN, 4096).unwrap();
+        // SAFETY: a non-zero size.
+        let memory = unsafe { std::alloc::alloc(layout) };
+        assert!(!memory.is_null());
+        {
+            let eal = no_huge_eal("quickext");
+            let heaps = eal.heaps();
+            let socket = heaps.heap_create("ext").unwrap();
+            assert_eq!(
+                socket.to_raw(),
+                EXTERNAL_SOCKET_BASE,
+                "the first external heap"
+            );
+            // SAFETY: `memory` is read-write, used by nothing else, and freed only after the
+            // EAL (which knows it) is dropped at the end of this block.
+            unsafe { heaps.heap_memory_add("ext", memory, LEN, None, 4096) }.unwrap();
+            let _guard = heaps.malloc_socket(1000, 0, socket).unwrap();
+            let block = heaps.malloc_socket(1000, 0, socket).unwrap();
+            let _guard_above = heaps.malloc_socket(1000, 0, socket).unwrap();
+            free(&eal, block);
+            let external_parked: Vec<u64> = (0..MAX_HEAPS)
+                .map(|slot| lock_heap(eal.memory(), &eal.memory().shared().heaps[slot]).unwrap())
+                .filter(|st| st.in_use != 0 && st.socket_id == EXTERNAL_SOCKET_BASE)
+                .map(|st| st.quick.parked_bytes)
+                .collect();
+            assert_eq!(external_parked, [0], "the external heap parked nothing");
+            // The same free on a socket heap parks: the difference is the heap's kind.
+            let _guard = heaps.malloc(1000, 0).unwrap();
+            let block = heaps.malloc(1000, 0).unwrap();
+            let _guard_above = heaps.malloc(1000, 0).unwrap();
+            free(&eal, block);
+            assert!(parked_bytes(&eal) > 0);
+            heaps.check().unwrap();
+        }
+        // SAFETY: allocated above with this layout; the EAL that used it is gone.
+        unsafe { std::alloc::dealloc(memory, layout) };
+    }
+
+    proptest::proptest! {
+        /// The page rule against a page-by-page model: every page the block touches must also
+        /// be touched by a busy neighbour (the one below ends at the block's start, the one
+        /// above starts at its end).
+        #[test]
+        fn busy_neighbours_cover_pages_as_a_page_by_page_walk_says(
+            page_shift in 6u32..13,
+            start_line in 0usize..600,
+            len_lines in 1usize..400,
+            busy_below: bool,
+            busy_above: bool,
+        ) {
+            let page = 1usize << page_shift;
+            let (start, end) = (start_line * 64 + 4096, (start_line + len_lines) * 64 + 4096);
+            let touched_by_below = |p: usize| busy_below && (start - 1) / page == p;
+            let touched_by_above = |p: usize| busy_above && end / page == p;
+            let model = (start / page..=(end - 1) / page)
+                .all(|p| touched_by_below(p) || touched_by_above(p));
+            proptest::prop_assert_eq!(
+                busy_neighbours_cover_every_page(start..end, page, busy_below, busy_above),
+                model
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_span_holds_a_whole_page_when_one_page_start_has_a_page_after_it_inside(
+            page_shift in 6u32..13,
+            start_line in 0usize..600,
+            len_lines in 1usize..400,
+        ) {
+            let page = 1usize << page_shift;
+            let (start, end) = (start_line * 64, (start_line + len_lines) * 64);
+            let model = (start..end)
+                .filter(|a| a % page == 0)
+                .any(|page_start| page_start + page <= end);
+            proptest::prop_assert_eq!(holds_whole_page(start..end, page), model);
+        }
+    }
+
+    #[test]
+    fn the_rule_check_wants_a_busy_block_on_every_page_a_parked_one_keeps() {
+        let eal = no_huge_eal("quickrule");
+        let memory = eal.memory();
+        let block = eal.heaps().malloc(100, 0).unwrap().as_ptr() as usize;
+        let (list, _, _) = memory.page_at(block).unwrap();
+        let size = memory.list_page_size(list) as usize;
+        let page = block & !(size - 1);
+        let check =
+            |busy: &[(usize, usize)]| check_parked_pages_in_use(&mut vec![page], busy, memory);
+        assert!(
+            check(&[(page + 64, page + 128)]).is_ok(),
+            "a busy block inside the page"
+        );
+        assert!(
+            check(&[(page - 64, page + 64)]).is_ok(),
+            "one reaching in from below"
+        );
+        assert!(
+            check(&[(page + size - 64, page + size + 64)]).is_ok(),
+            "one reaching out above"
+        );
+        assert!(check(&[]).is_err(), "no busy block at all");
+        assert!(
+            check(&[(page - 128, page)]).is_err(),
+            "one ending where the page starts"
+        );
+        assert!(
+            check(&[(page + size, page + size + 64)]).is_err(),
+            "one starting past its end"
+        );
+        assert!(
+            check(&[(page - 128, page), (page + size, page + size + 64)]).is_err(),
+            "busy blocks on both sides, none on the page"
+        );
+        let unmapped = check_parked_pages_in_use(&mut vec![size], &[(0, usize::MAX)], memory);
+        assert!(unmapped.unwrap_err().contains("unmapped"));
+    }
+
+    #[test]
+    fn the_quick_list_check_finds_each_kind_of_wrong_entry() {
+        let eal = no_huge_eal("quickcheck");
+        let heaps = eal.heaps();
+        let _guard = heaps.malloc(100, 0).unwrap();
+        let parked = Elem(heaps.malloc(1000, 0).unwrap().as_ptr() as usize - HEADER_LEN);
+        let _guard_between = heaps.malloc(100, 0).unwrap();
+        let busy = Elem(heaps.malloc(1000, 0).unwrap().as_ptr() as usize - HEADER_LEN);
+        let _guard_next = heaps.malloc(100, 0).unwrap();
+        let second = Elem(heaps.malloc(1000, 0).unwrap().as_ptr() as usize - HEADER_LEN);
+        let _guard_above = heaps.malloc(100, 0).unwrap();
+        free(&eal, NonNull::new(parked.data() as *mut u8).unwrap());
+        let h = parked.load();
+        let list = list_of(h.size).unwrap();
+        assert_eq!(
+            busy.load().size,
+            h.size,
+            "both blocks are of one quick list"
+        );
+        assert_eq!(h.free_next, 0, "the only parked block");
+        let heap = || lock_heap(eal.memory(), &eal.memory().shared().heaps[0]).unwrap();
+        // Puts `entry` on list `on` in place of the parked element, runs the check, and puts
+        // the parked element back.
+        let check_with = |entry: Elem, on: usize| {
+            {
+                let mut st = heap();
+                st.quick.pop_head(list, 0, h.size);
+                st.quick.push(on, h.size, entry);
+            }
+            let result = heaps.check();
+            let mut st = heap();
+            st.quick.pop_head(on, 0, h.size);
+            st.quick.push(list, h.size, parked);
+            result
+        };
+        heaps.check().unwrap();
+        let wrong_entry = |e: Result<(), crate::EalError>| e.unwrap_err().to_string();
+        let wrong_list = wrong_entry(check_with(parked, list + 1));
+        assert!(wrong_list.contains("wrong for its list"), "{wrong_list}");
+        let busy_header = busy.load();
+        busy.update(|b| b.free_next = 0);
+        let busy_listed = wrong_entry(check_with(busy, list));
+        assert!(busy_listed.contains("wrong for its list"), "{busy_listed}");
+        busy.store(busy_header);
+        // A copy of the parked header inside the busy block's data: right but for its magic,
+        // which belongs to another address.
+        let copy = Elem(busy.data());
+        copy.store(ElemHeader { free_prev: 0, ..h });
+        let elsewhere = wrong_entry(check_with(copy, list));
+        assert!(elsewhere.contains("wrong for its list"), "{elsewhere}");
+        heaps.check().unwrap();
+        {
+            let mut st = heap();
+            st.quick.parked_count += 1;
+        }
+        let miscounted = heaps.check();
+        heap().quick.parked_count -= 1;
+        let miscounted = wrong_entry(miscounted);
+        assert!(
+            miscounted.contains("quick lists count 2 of"),
+            "{miscounted}"
+        );
+        heaps.check().unwrap();
+
+        // Two parked blocks, and in their place on the lists one well-formed parked header of
+        // both their bytes, with the counts set to match the walk: one entry too few.
+        free(&eal, NonNull::new(second.data() as *mut u8).unwrap());
+        assert_eq!(second.load().free_next, parked.addr(), "both on one list");
+        let double = ElemHeader {
+            magic: copy.expected_magic(),
+            size: 2 * h.size,
+            free_next: 0,
+            free_prev: 0,
+            ..h
+        };
+        copy.store(double);
+        let double_list = list_of(double.size).unwrap();
+        {
+            let mut st = heap();
+            st.quick.pop_head(list, parked.addr(), h.size);
+            st.quick.pop_head(list, 0, h.size);
+            st.quick.push(double_list, double.size, copy);
+            st.quick.parked_count += 1;
+        }
+        let one_too_few = wrong_entry(heaps.check());
+        {
+            let mut st = heap();
+            st.quick.parked_count -= 1;
+            st.quick.pop_head(double_list, 0, double.size);
+            st.quick.push(list, h.size, parked);
+            st.quick.push(list, h.size, second);
+        }
+        assert!(
+            one_too_few.contains(&format!(
+                "1 elements of {0} bytes on the quick lists, 2 of {0} parked",
+                double.size
+            )),
+            "{one_too_few}"
+        );
+        heaps.check().unwrap();
+    }
+
     #[test]
     fn parked_blocks_never_pass_their_bound_and_observing_merges_them() {
-        let prefix = format!("quickbound{}_", std::process::id());
-        let eal = Eal::init(["t", "--no-huge", "-m", "16", "--file-prefix", &prefix]).unwrap();
+        let eal = no_huge_eal("quickbound");
         let heaps = eal.heaps();
         // 3000 elements of 1088 bytes: half as much again as the bound.
         let blocks: Vec<_> = (0..3000).map(|_| heaps.malloc(1000, 0).unwrap()).collect();
