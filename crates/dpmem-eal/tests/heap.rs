@@ -1044,3 +1044,42 @@ fn a_small_free_on_pinned_memory_parks_beside_a_free_pinned_page() {
     free(&eal, grown);
     free(&eal, top);
 }
+
+#[test]
+fn a_small_free_near_the_start_of_a_grown_page_parks_beside_busy_neighbours() {
+    // Dynamic memory without -m: the first block A fills a new page but for 4288 bytes at its
+    // start (blocks are cut from the top); B (4 KiB) then takes the top of those, and G the 128
+    // bytes left, at the very start of the page. B, freed between busy G and A, parks: every
+    // byte of its page is someone's. (A 4 KiB block so near the page start is where an element's
+    // end, not its start, must decide which pages it covers.)
+    let Some((_serial, eal, _)) = hugepage_eal(
+        "a_small_free_near_the_start_of_a_grown_page_parks_beside_busy_neighbours",
+        "heapnearstart",
+        &[],
+    ) else {
+        return;
+    };
+    let heaps = eal.heaps();
+    let page = PAGE_2M as usize;
+    let (b_elem, g_elem) = (64 + 4096 + TRAILER, 64 + 64 + TRAILER);
+    let a = heaps.malloc(page - b_elem - g_elem - 64 - TRAILER, 0).unwrap();
+    let b = heaps.malloc(4096, 0).unwrap();
+    let g = heaps.malloc(64, 0).unwrap();
+    let g_start = g.as_ptr() as usize - 64;
+    assert!(g_start.is_multiple_of(page), "G at the start of the page");
+    assert_eq!(b.as_ptr() as usize - 64, g_start + g_elem, "B right above G");
+    assert_eq!(a.as_ptr() as usize - 64, g_start + g_elem + b_elem, "A right above B");
+    free(&eal, b);
+    let state = eal
+        .heaps()
+        .elements(Socket::Node(0))
+        .unwrap()
+        .into_iter()
+        .find(|e| e.va == g_start + g_elem)
+        .map(|e| e.state);
+    assert_eq!(state, Some(HeapElementState::Parked));
+    heaps.check().unwrap();
+    free(&eal, g);
+    free(&eal, a);
+    assert_eq!(stats(&eal).total_bytes, 0, "the page went back");
+}
