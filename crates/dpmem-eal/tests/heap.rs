@@ -1062,13 +1062,23 @@ fn a_small_free_near_the_start_of_a_grown_page_parks_beside_busy_neighbours() {
     let heaps = eal.heaps();
     let page = PAGE_2M as usize;
     let (b_elem, g_elem) = (64 + 4096 + TRAILER, 64 + 64 + TRAILER);
-    let a = heaps.malloc(page - b_elem - g_elem - 64 - TRAILER, 0).unwrap();
+    let a = heaps
+        .malloc(page - b_elem - g_elem - 64 - TRAILER, 0)
+        .unwrap();
     let b = heaps.malloc(4096, 0).unwrap();
     let g = heaps.malloc(64, 0).unwrap();
     let g_start = g.as_ptr() as usize - 64;
     assert!(g_start.is_multiple_of(page), "G at the start of the page");
-    assert_eq!(b.as_ptr() as usize - 64, g_start + g_elem, "B right above G");
-    assert_eq!(a.as_ptr() as usize - 64, g_start + g_elem + b_elem, "A right above B");
+    assert_eq!(
+        b.as_ptr() as usize - 64,
+        g_start + g_elem,
+        "B right above G"
+    );
+    assert_eq!(
+        a.as_ptr() as usize - 64,
+        g_start + g_elem + b_elem,
+        "A right above B"
+    );
     free(&eal, b);
     let state = eal
         .heaps()

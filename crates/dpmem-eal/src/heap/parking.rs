@@ -384,12 +384,14 @@ mod tests {
         let eal = no_huge_eal("quickfit");
         let heaps = eal.heaps();
         let _guard = heaps.malloc(100, 0).unwrap();
-        // A block whose element is 960 bytes, parked between busy guards.
-        let small = heaps.malloc(960 - HEADER_LEN - TRAILER_LEN, 0).unwrap();
+        // A block of 896 bytes, parked between busy guards: its element is on the list two
+        // below the one 1024 bytes need (128 bytes smaller, header and trailer alike).
+        let small = heaps.malloc(896, 0).unwrap();
         let _guard_above = heaps.malloc(100, 0).unwrap();
         free(&eal, small);
-        assert_eq!(parked_bytes(&eal), 960);
-        // 1024 bytes need a 1088-byte element: not the parked one, whatever list is nearby.
+        let small_elem = (896 + HEADER_LEN + TRAILER_LEN) as u64;
+        assert_eq!(parked_bytes(&eal), small_elem);
+        // 1024 bytes need a bigger element: not the parked one.
         let bigger = heaps.malloc(1024, 0).unwrap();
         assert_ne!(bigger, small, "a parked block too small for the request");
         // SAFETY: `bigger` holds 1024 bytes this test owns.
@@ -398,14 +400,14 @@ mod tests {
         free(&eal, bigger);
 
         // Its own size with an alignment it does not meet: not the parked block either.
-        let small_again = heaps.malloc(960 - HEADER_LEN - TRAILER_LEN, 0).unwrap();
+        let small_again = heaps.malloc(896, 0).unwrap();
         assert_eq!(
             small_again, small,
             "a plain request of its size takes it back"
         );
         free(&eal, small_again);
         assert!(!(small.as_ptr() as usize).is_multiple_of(4096));
-        let aligned = heaps.malloc(960 - HEADER_LEN - TRAILER_LEN, 4096).unwrap();
+        let aligned = heaps.malloc(896, 4096).unwrap();
         assert!((aligned.as_ptr() as usize).is_multiple_of(4096));
         heaps.check().unwrap();
     }
@@ -451,44 +453,53 @@ mod tests {
         unsafe { std::alloc::dealloc(memory, layout) };
     }
 
-    proptest::proptest! {
-        /// The page rule against a page-by-page model: every page the block touches must also
-        /// be touched by a busy neighbour (the one below ends at the block's start, the one
-        /// above starts at its end).
-        #[test]
-        fn busy_neighbours_cover_pages_as_a_page_by_page_walk_says(
-            page_shift in 6u32..13,
-            start_line in 0usize..600,
-            len_lines in 1usize..400,
-            busy_below: bool,
-            busy_above: bool,
-        ) {
-            let page = 1usize << page_shift;
-            let (start, end) = (start_line * 64 + 4096, (start_line + len_lines) * 64 + 4096);
-            let touched_by_below = |p: usize| busy_below && (start - 1) / page == p;
-            let touched_by_above = |p: usize| busy_above && end / page == p;
-            let model = (start / page..=(end - 1) / page)
-                .all(|p| touched_by_below(p) || touched_by_above(p));
-            proptest::prop_assert_eq!(
-                busy_neighbours_cover_every_page(start..end, page, busy_below, busy_above),
-                model
-            );
+    /// Every block of 1 to 12 cache lines starting at any of the first 12 lines, on pages of
+    /// 1, 2 and 4 lines: every way a block's ends can fall against page boundaries, with
+    /// room on both sides of each.
+    fn small_spans() -> impl Iterator<Item = (usize, usize, usize)> {
+        [64usize, 128, 256].into_iter().flat_map(|page| {
+            (0..12usize).flat_map(move |start_line| {
+                (1..=12usize).map(move |len_lines| {
+                    let start = 4096 + start_line * 64;
+                    (page, start, start + len_lines * 64)
+                })
+            })
+        })
+    }
+
+    /// The page rule against a page-by-page walk: every page the block touches must also be
+    /// touched by a busy neighbour (the one below ends at the block's start, the one above
+    /// starts at its end).
+    #[test]
+    fn busy_neighbours_cover_pages_as_a_page_by_page_walk_says() {
+        for (page, start, end) in small_spans() {
+            for (busy_below, busy_above) in
+                [(false, false), (true, false), (false, true), (true, true)]
+            {
+                let touched_by_below = |p: usize| busy_below && (start - 1) / page == p;
+                let touched_by_above = |p: usize| busy_above && end / page == p;
+                let walk = (start / page..=(end - 1) / page)
+                    .all(|p| touched_by_below(p) || touched_by_above(p));
+                assert_eq!(
+                    busy_neighbours_cover_every_page(start..end, page, busy_below, busy_above),
+                    walk,
+                    "block {start:#x}..{end:#x}, page {page}, busy below {busy_below}, above {busy_above}"
+                );
+            }
         }
     }
 
-    proptest::proptest! {
-        #[test]
-        fn a_span_holds_a_whole_page_when_one_page_start_has_a_page_after_it_inside(
-            page_shift in 6u32..13,
-            start_line in 0usize..600,
-            len_lines in 1usize..400,
-        ) {
-            let page = 1usize << page_shift;
-            let (start, end) = (start_line * 64, (start_line + len_lines) * 64);
-            let model = (start..end)
+    #[test]
+    fn a_span_holds_a_whole_page_when_a_page_start_inside_it_has_the_page_inside_too() {
+        for (page, start, end) in small_spans() {
+            let walk = (start..end)
                 .filter(|a| a % page == 0)
                 .any(|page_start| page_start + page <= end);
-            proptest::prop_assert_eq!(holds_whole_page(start..end, page), model);
+            assert_eq!(
+                holds_whole_page(start..end, page),
+                walk,
+                "{start:#x}..{end:#x}, page {page}"
+            );
         }
     }
 
