@@ -1093,3 +1093,43 @@ fn a_small_free_near_the_start_of_a_grown_page_parks_beside_busy_neighbours() {
     free(&eal, a);
     assert_eq!(stats(&eal).total_bytes, 0, "the page went back");
 }
+
+#[test]
+fn a_small_free_parks_beside_free_memory_that_holds_no_whole_page() {
+    // Dynamic memory without -m. At the top of the first page: an 8 KiB block X, then B and L.
+    // X, too big to park, merges at once: a free element on a page that may go back, but not a
+    // whole page of it. B, freed with busy L below it on its page, parks: only a free neighbour
+    // holding a whole page that may go back would make it merge.
+    let Some((_serial, eal, _)) = hugepage_eal(
+        "a_small_free_parks_beside_free_memory_that_holds_no_whole_page",
+        "heapnowhole",
+        &[],
+    ) else {
+        return;
+    };
+    let heaps = eal.heaps();
+    let x = heaps.malloc(8192, 0).unwrap();
+    let b = heaps.malloc(100, 0).unwrap();
+    let l = heaps.malloc(100, 0).unwrap();
+    assert!(
+        l < b && b < x,
+        "blocks are cut from the top of the free memory"
+    );
+    free(&eal, x);
+    free(&eal, b);
+    let elements = eal.heaps().elements(Socket::Node(0)).unwrap();
+    let at = elements
+        .iter()
+        .position(|e| e.va < b.as_ptr() as usize && (b.as_ptr() as usize) < e.end())
+        .expect("B's element");
+    let above = elements[at + 1];
+    assert_eq!(above.state, HeapElementState::Free);
+    assert!(
+        above.len < PAGE_2M as usize,
+        "X's free memory holds no whole page"
+    );
+    assert_eq!(elements[at].state, HeapElementState::Parked);
+    heaps.check().unwrap();
+    free(&eal, l);
+    assert_eq!(stats(&eal).total_bytes, 0, "the page went back");
+}
