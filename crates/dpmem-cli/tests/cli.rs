@@ -637,8 +637,9 @@ fn bench_filter_runs_only_the_matching_rows() {
 }
 
 /// `dpmem bench mp`: each side's primary starts real secondary processes, every row (the
-/// secondary's allocation of a new page included) is measured on both sides, and nothing of any process is left behind: no runtime directory
-/// (dpmem's or DPDK's, where DPDK keeps its sockets) and no hugepage file of the run's prefix.
+/// secondary's allocation of a new page included) is measured on both sides, and nothing of
+/// any process is left behind: no runtime directory (dpmem's or DPDK's, where DPDK keeps its
+/// sockets) and no hugepage file of the run's prefix.
 #[test]
 fn bench_mp_runs_real_secondaries_and_leaves_nothing_behind() {
     if !dpmem_testkit::hugepages_available(

@@ -400,10 +400,7 @@ impl ConfigMapping {
             let _ = unsafe { mapping::release(addr, len) };
             return Err(e);
         }
-        let (file, path) = match file {
-            Some((file, path)) => (Some(file), Some(path)),
-            None => (None, None),
-        };
+        let (file, path) = file.unzip();
         let mut this = Self {
             addr,
             len,

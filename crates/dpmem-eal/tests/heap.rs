@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use dpmem_eal::heap::HeapElementState;
+use dpmem_eal::heap::{HeapElement, HeapElementState};
 use dpmem_eal::{Eal, ErrorKind, HeapStats, MemEvent, Socket};
 
 fn no_huge(mb: u32) -> Eal {
@@ -919,6 +919,18 @@ fn on_hugepages_preallocated_memory_stays_pinned_in_the_heap() {
     heaps.check().unwrap();
 }
 
+/// Socket 0's heap elements as they are now (parked blocks unmerged: statistics would merge
+/// them), and the index of the one holding `block`.
+fn elements_around(eal: &Eal, block: NonNull<u8>) -> (Vec<HeapElement>, usize) {
+    let at = block.as_ptr().addr();
+    let elements = eal.heaps().elements(Socket::Node(0)).unwrap();
+    let index = elements
+        .iter()
+        .position(|e| e.va < at && at < e.end())
+        .expect("an element holds the block");
+    (elements, index)
+}
+
 #[test]
 fn a_small_free_on_pinned_memory_parks_between_free_neighbours_while_grown_pages_exist() {
     // Pinned page W (`-m 2`) holds guard|A|B|C|guard at its top; a 3 MiB block then
@@ -944,11 +956,7 @@ fn a_small_free_on_pinned_memory_parks_between_free_neighbours_while_grown_pages
     free(&eal, a);
     free(&eal, c);
     free(&eal, b);
-    let elements = eal.heaps().elements(Socket::Node(0)).unwrap();
-    let at = elements
-        .iter()
-        .position(|e| e.va < b.as_ptr() as usize && b.as_ptr() as usize <= e.end())
-        .expect("B's element");
+    let (elements, at) = elements_around(&eal, b);
     let states: Vec<_> = elements[at - 1..=at + 1].iter().map(|e| e.state).collect();
     assert_eq!(
         states,
@@ -988,15 +996,9 @@ fn a_small_free_on_a_grown_page_parks_only_beside_a_busy_neighbour_on_that_page(
         low < mid && mid < top,
         "blocks are cut from the top of the free memory"
     );
-    let state_of = |block: NonNull<u8>| {
-        let at = block.as_ptr() as usize;
-        eal.heaps()
-            .elements(Socket::Node(0))
-            .unwrap()
-            .into_iter()
-            .find(|e| e.va < at && at < e.end())
-            .map(|e| e.state)
-            .unwrap()
+    let state_of = |block| {
+        let (elements, at) = elements_around(&eal, block);
+        elements[at].state
     };
     free(&eal, top);
     assert_eq!(state_of(top), HeapElementState::Parked);
@@ -1028,11 +1030,7 @@ fn a_small_free_on_pinned_memory_parks_beside_a_free_pinned_page() {
     let grown = heaps.malloc(5 << 20, 0).unwrap();
     assert!(stats(&eal).total_bytes > 4 << 20, "the heap grew");
     free(&eal, block);
-    let elements = eal.heaps().elements(Socket::Node(0)).unwrap();
-    let at = elements
-        .iter()
-        .position(|e| e.va < block.as_ptr() as usize && (block.as_ptr() as usize) < e.end())
-        .expect("B's element");
+    let (elements, at) = elements_around(&eal, block);
     let below = elements[at - 1];
     assert_eq!(below.state, HeapElementState::Free);
     assert!(
@@ -1080,14 +1078,9 @@ fn a_small_free_near_the_start_of_a_grown_page_parks_beside_busy_neighbours() {
         "A right above B"
     );
     free(&eal, b);
-    let state = eal
-        .heaps()
-        .elements(Socket::Node(0))
-        .unwrap()
-        .into_iter()
-        .find(|e| e.va == g_start + g_elem)
-        .map(|e| e.state);
-    assert_eq!(state, Some(HeapElementState::Parked));
+    let (elements, at) = elements_around(&eal, b);
+    assert_eq!(elements[at].va, g_start + g_elem);
+    assert_eq!(elements[at].state, HeapElementState::Parked);
     heaps.check().unwrap();
     free(&eal, g);
     free(&eal, a);
@@ -1117,11 +1110,7 @@ fn a_small_free_parks_beside_free_memory_that_holds_no_whole_page() {
     );
     free(&eal, x);
     free(&eal, b);
-    let elements = eal.heaps().elements(Socket::Node(0)).unwrap();
-    let at = elements
-        .iter()
-        .position(|e| e.va < b.as_ptr() as usize && (b.as_ptr() as usize) < e.end())
-        .expect("B's element");
+    let (elements, at) = elements_around(&eal, b);
     let above = elements[at + 1];
     assert_eq!(above.state, HeapElementState::Free);
     assert!(

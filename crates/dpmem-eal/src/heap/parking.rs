@@ -321,6 +321,17 @@ mod tests {
         unsafe { eal.heaps().free(block) }.unwrap();
     }
 
+    /// Allocates `len` bytes on `socket` between two busy guards (left allocated), frees them
+    /// and returns where they were: a socket heap parks such a block.
+    fn freed_between_guards(eal: &Eal, len: usize, socket: Socket) -> NonNull<u8> {
+        let heaps = eal.heaps();
+        let _below = heaps.malloc_socket(100, 0, socket).unwrap();
+        let block = heaps.malloc_socket(len, 0, socket).unwrap();
+        let _above = heaps.malloc_socket(100, 0, socket).unwrap();
+        free(eal, block);
+        block
+    }
+
     #[test]
     fn parked_blocks_up_to_the_bound_itself_stay_parked() {
         let eal = no_huge_eal("quickedge");
@@ -383,12 +394,9 @@ mod tests {
     fn a_parked_block_serves_only_requests_it_fits_as_it_is() {
         let eal = no_huge_eal("quickfit");
         let heaps = eal.heaps();
-        let _guard = heaps.malloc(100, 0).unwrap();
         // A block of 896 bytes, parked between busy guards: its element is on the list two
         // below the one 1024 bytes need (128 bytes smaller, header and trailer alike).
-        let small = heaps.malloc(896, 0).unwrap();
-        let _guard_above = heaps.malloc(100, 0).unwrap();
-        free(&eal, small);
+        let small = freed_between_guards(&eal, 896, Socket::Any);
         let small_elem = (896 + HEADER_LEN + TRAILER_LEN) as u64;
         assert_eq!(parked_bytes(&eal), small_elem);
         // 1024 bytes need a bigger element: not the parked one.
@@ -406,9 +414,9 @@ mod tests {
             "a plain request of its size takes it back"
         );
         free(&eal, small_again);
-        assert!(!(small.as_ptr() as usize).is_multiple_of(4096));
+        assert!(!small.as_ptr().addr().is_multiple_of(4096));
         let aligned = heaps.malloc(896, 4096).unwrap();
-        assert!((aligned.as_ptr() as usize).is_multiple_of(4096));
+        assert!(aligned.as_ptr().addr().is_multiple_of(4096));
         heaps.check().unwrap();
     }
 
@@ -431,10 +439,7 @@ mod tests {
             // SAFETY: `memory` is read-write, used by nothing else, and freed only after the
             // EAL (which knows it) is dropped at the end of this block.
             unsafe { heaps.heap_memory_add("ext", memory, LEN, None, 4096) }.unwrap();
-            let _guard = heaps.malloc_socket(1000, 0, socket).unwrap();
-            let block = heaps.malloc_socket(1000, 0, socket).unwrap();
-            let _guard_above = heaps.malloc_socket(1000, 0, socket).unwrap();
-            free(&eal, block);
+            freed_between_guards(&eal, 1000, socket);
             let external_parked: Vec<u64> = (0..MAX_HEAPS)
                 .map(|slot| lock_heap(eal.memory(), &eal.memory().shared().heaps[slot]).unwrap())
                 .filter(|st| st.in_use != 0 && st.socket_id == EXTERNAL_SOCKET_BASE)
@@ -442,10 +447,7 @@ mod tests {
                 .collect();
             assert_eq!(external_parked, [0], "the external heap parked nothing");
             // The same free on a socket heap parks: the difference is the heap's kind.
-            let _guard = heaps.malloc(1000, 0).unwrap();
-            let block = heaps.malloc(1000, 0).unwrap();
-            let _guard_above = heaps.malloc(1000, 0).unwrap();
-            free(&eal, block);
+            freed_between_guards(&eal, 1000, Socket::Any);
             assert!(parked_bytes(&eal) > 0);
             heaps.check().unwrap();
         }
