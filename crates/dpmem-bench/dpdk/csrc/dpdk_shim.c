@@ -98,6 +98,12 @@ dpmem_bench_dpdk_eal_init(int argc, char **argv, uint64_t *init_ns, uint64_t *cl
 #define RING_BENCH_SIZE 4096
 #define RING_BENCH_MAX_BATCH 32
 
+/*
+ * The loops' source and destination buffers are cache-aligned, as the Rust side's are
+ * (`Batch` in ring.rs): both sides then copy between the same addresses modulo a line,
+ * whatever alignment each compiler would have chosen for a local array.
+ */
+
 typedef void *ptr_elem; /* one name, so that "type a[], b[]" declares two arrays of pointers */
 
 struct elem16 {
@@ -197,7 +203,8 @@ E16_OPS(mt, mp, mc)
 	static uint64_t one_core_##kind##_##op##_##mode(struct rte_ring *r, unsigned n,     \
 							uint64_t iters)                    \
 	{                                                                                  \
-		type src[RING_BENCH_MAX_BATCH], dst[RING_BENCH_MAX_BATCH];                  \
+		type src[RING_BENCH_MAX_BATCH] __rte_cache_aligned;                        \
+		type dst[RING_BENCH_MAX_BATCH] __rte_cache_aligned;                        \
 		uint64_t start, i;                                                         \
 		memset(src, 0, sizeof(src));                                               \
 		start = rte_rdtsc();                                                       \
@@ -266,7 +273,7 @@ struct two_core_job {
 #define TWO_CORE_SIDE(kind, type, dir, mode)                                               \
 	static uint64_t two_core_##kind##_##dir##_##mode(struct two_core_job *job)          \
 	{                                                                                  \
-		type buf[RING_BENCH_MAX_BATCH];                                            \
+		type buf[RING_BENCH_MAX_BATCH] __rte_cache_aligned;                        \
 		uint64_t start, i;                                                         \
 		memset(buf, 0, sizeof(buf));                                               \
 		while (!job->go)                                                           \
