@@ -123,6 +123,13 @@ impl Groups {
         0
     }
 
+    /// The first of group `g`'s slots, for writing. Valid until `self` is next used
+    /// otherwise than through it.
+    #[inline(always)]
+    fn slots(&mut self, g: usize) -> *mut MaybeUninit<*mut u8> {
+        self.segs[g].as_mut_ptr()
+    }
+
     /// Puts group `g`'s segments back in one call and empties it.
     ///
     /// # Safety
@@ -165,10 +172,14 @@ impl Groups {
 /// As [`free`] for every packet.
 pub unsafe fn free_bulk(packets: &[*mut MbufHeader]) {
     let mut groups = Groups::new();
-    // The group being filled, its pool and its length, kept out of the arrays while the
-    // segments keep coming from one pool (a length read back from memory on every segment
-    // would chain each segment's work to the previous one's store).
+    // The group being filled: its index, its pool, its length and where its slots start, kept
+    // in locals while the segments keep coming from one pool. A length read back from memory
+    // on every segment would chain each segment's work to the previous one's store; finding
+    // the group's row again on every segment (an index times the row's size, and the bound
+    // check) put `bulk 32 alloc+free` at 16.7 cycles per buffer against DPDK's 12.4 (one
+    // array), where the row's start kept here gives 13.4.
     let (mut g, mut pool, mut len) = (0, core::ptr::null::<PoolInfo>(), 0);
+    let mut slots = groups.slots(0);
     for &packet in packets {
         let mut seg = NonNull::new(packet);
         while let Some(m) = seg {
@@ -188,14 +199,22 @@ pub unsafe fn free_bulk(packets: &[*mut MbufHeader]) {
                 // open (the caller's contract).
                 g = unsafe { groups.group_of(its_pool) };
                 (pool, len) = (its_pool, groups.lens[g]);
+                slots = groups.slots(g);
             }
-            groups.segs[g][len].write(m.as_ptr().cast());
+            // SAFETY: len < GROUP_LEN (a group is put back and emptied the moment it fills):
+            // a slot of group g's row.
+            let slot = unsafe { slots.add(len) };
+            // SAFETY: `slots` was taken from `groups` after its last method call (each put and
+            // each change of group takes it again; the `lens` stores in between touch another
+            // field), so it may still write the row.
+            unsafe { slot.write(MaybeUninit::new(m.as_ptr().cast())) };
             len += 1;
             if len == GROUP_LEN {
                 groups.lens[g] = len;
                 // SAFETY: as above.
                 unsafe { groups.put(g) };
                 len = 0;
+                slots = groups.slots(g);
             }
         }
     }

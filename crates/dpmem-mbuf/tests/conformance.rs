@@ -214,6 +214,54 @@ fn copies_clones_and_frees() {
     packet_ops::frees(&b, &a);
 }
 
+/// A bulk free over more pools than it gathers groups for (four) at once: every buffer still
+/// goes back to its own pool, once. Packets cycle through six pools, in runs of one, of
+/// three, and of more than a group holds (64), with chains whose segments change pool, so
+/// groups are taken over while others are half full and one fills up between changes.
+#[test]
+fn a_bulk_free_over_six_pools_sends_each_buffer_home() {
+    let eal = no_huge_eal("sixpools");
+    let pools: Vec<PktmbufPool<'_>> = (0..6)
+        .map(|i| {
+            PktmbufPool::builder(&format!("six-{i}"), 255)
+                .cache_size(8)
+                .create(&eal)
+                .unwrap()
+        })
+        .collect();
+    let mut bulk: Vec<*mut MbufHeader> = Vec::new();
+    for i in 0..60 {
+        bulk.push(packet_of(&pools[i % 6], &[b"x"]).into_raw().as_ptr());
+    }
+    for i in 0..30 {
+        for _ in 0..3 {
+            bulk.push(packet_of(&pools[(i * 5) % 6], &[b"y"]).into_raw().as_ptr());
+        }
+    }
+    for pool in [&pools[2], &pools[4]] {
+        for _ in 0..70 {
+            bulk.push(packet_of(pool, &[b"z"]).into_raw().as_ptr());
+        }
+    }
+    for i in 0..6 {
+        let mut chain = packet_of(&pools[i], &[b"c1"]);
+        for j in 1..6 {
+            chain
+                .chain(packet_of(&pools[(i + j) % 6], &[b"c2", b"c3"]))
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+        bulk.push(chain.into_raw().as_ptr());
+    }
+    assert!(pools.iter().all(|p| p.in_use_count() > 0));
+    // SAFETY: every packet was given up by its handle and is ours; the pools are open.
+    unsafe { free::free_bulk(&bulk) };
+    for pool in &pools {
+        assert_eq!(pool.in_use_count(), 0, "{}", pool.name());
+        assert_pool_whole(pool);
+    }
+}
+
 #[test]
 fn refcounts_send_a_buffer_home_once_after_its_last_reference() {
     let eal = no_huge_eal("refcnt");
