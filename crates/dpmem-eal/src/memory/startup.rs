@@ -401,8 +401,8 @@ impl Memory {
                 Err(e) => failure = failure.or(Some(e)),
             }
         }
-        // In the order they were asked for, whichever worker brought each: the staging slots
-        // are then one run, and without physical addresses the pages keep that order.
+        // Back in the order they were asked for, whichever worker brought each: without
+        // physical addresses to sort by, that is the order the pages are placed in.
         pages.sort_unstable_by_key(|p| p.slot);
         let pagemap = if self.settings.iova_mode == IovaMode::Pa {
             Pagemap::open().ok()
