@@ -52,7 +52,6 @@ const MAX_BATCH: usize = 32;
 /// where every fourth 16-byte move of a batch straddles two cache lines). The C shim's
 /// buffers are cache-aligned the same way, so both sides copy between the same addresses
 /// modulo a line.
-#[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct Batch<T>([T; MAX_BATCH]);
 

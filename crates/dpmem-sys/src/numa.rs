@@ -106,6 +106,12 @@ pub fn node_of_address(addr: usize) -> SysResult<u32> {
 /// The nodes holding the pages at `addrs` (each mapped and present), in one `move_pages` call
 /// with no target nodes, which only reports. A page the kernel cannot locate gives `Err`.
 pub fn nodes_of_addresses(addrs: &[usize]) -> SysResult<Vec<u32>> {
+    node_of_each(addrs)?.into_iter().collect()
+}
+
+/// The node of each page at `addrs`, or why the kernel could not say for that page, in one
+/// `move_pages` call; `Err` only when the call itself fails (a sandbox may forbid it).
+pub fn node_of_each(addrs: &[usize]) -> SysResult<Vec<SysResult<u32>>> {
     let pages: Vec<*const std::ffi::c_void> = addrs
         .iter()
         .map(|&a| a as *const std::ffi::c_void)
@@ -131,7 +137,7 @@ pub fn nodes_of_addresses(addrs: &[usize]) -> SysResult<Vec<u32>> {
             last_errno(),
         ));
     }
-    status
+    Ok(status
         .iter()
         .zip(addrs)
         .map(|(&node, &addr)| {
@@ -143,7 +149,7 @@ pub fn nodes_of_addresses(addrs: &[usize]) -> SysResult<Vec<u32>> {
                 )
             })
         })
-        .collect()
+        .collect())
 }
 
 /// Whether this kernel (and sandbox) lets us set memory policies at all.
@@ -193,6 +199,14 @@ mod tests {
         let other = vec![4u8; 1 << 16];
         let nodes = nodes_of_addresses(&[data.as_ptr() as usize, other.as_ptr() as usize]).unwrap();
         assert_eq!(nodes, vec![0, 0]);
+        // An address with no page behind it fails on its own; the pages around it are still
+        // located.
+        let each =
+            node_of_each(&[data.as_ptr() as usize, 0x1000, other.as_ptr() as usize]).unwrap();
+        assert_eq!(each[0].as_ref().ok(), Some(&0));
+        assert!(each[1].is_err(), "{:?}", each[1]);
+        assert_eq!(each[2].as_ref().ok(), Some(&0));
+        assert!(nodes_of_addresses(&[0x1000]).is_err());
         drop(guard);
         assert!(ThreadNodeBinding::bind(MAX_NODES as u32).is_err());
     }

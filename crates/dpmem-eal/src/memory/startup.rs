@@ -572,11 +572,11 @@ fn legacy_locate(
     numa_policy: bool,
 ) -> Result<(), EalError> {
     if numa_policy {
-        let nodes: Vec<Option<u32>> = match numa::nodes_of_addresses(vas) {
-            Ok(nodes) => nodes.into_iter().map(Some).collect(),
-            // A page the kernel could not locate, or a refused call: ask page by page. A
-            // kernel that cannot say where a page is is not taken for one that misplaced it;
-            // only a page reported on another node fails start-up.
+        // A page the kernel cannot locate is not taken for one it misplaced: only a page
+        // reported on another node fails start-up.
+        let nodes: Vec<Option<u32>> = match numa::node_of_each(vas) {
+            Ok(each) => each.into_iter().map(Result::ok).collect(),
+            // The call refused (a sandbox may forbid `move_pages`): ask page by page.
             Err(_) => vas
                 .iter()
                 .map(|&va| numa::node_of_address(va).ok())
