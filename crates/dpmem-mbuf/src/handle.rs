@@ -64,14 +64,26 @@ impl<'eal> PktmbufPool<'eal> {
     }
 
     /// `N` empty packets, all or none (`rte_pktmbuf_alloc_bulk`).
+    ///
+    /// The array is returned by value, which the compiler copies as it is moved (through `?`,
+    /// into a free): a loop that allocates bursts at line rate keeps a
+    /// [`Burst`](crate::Burst) instead and fills it in place with
+    /// [`alloc_burst`](Self::alloc_burst).
     #[inline(always)]
     pub fn alloc_array<const N: usize>(&self) -> Result<[Mbuf<'_>; N], MbufError> {
-        let mut raw = [core::ptr::null_mut::<MbufHeader>(); N];
-        self.alloc_bulk_raw(&mut raw)?;
-        // SAFETY: `Mbuf` is a `repr(transparent)` non-null address, and each address is a
-        // fresh buffer of this pool (never null), owned by the caller and handed to its handle
-        // here, once; `raw` is not used again.
-        Ok(unsafe { core::ptr::read(raw.as_ptr().cast::<[Mbuf<'_>; N]>()) })
+        // Written where it is returned from, rather than read out of an array of addresses:
+        // one copy of the array fewer.
+        // SAFETY: each placeholder is overwritten by the pool, or the array forgotten.
+        let mut packets: [Mbuf<'_>; N] = core::array::from_fn(|_| unsafe { Mbuf::dangling() });
+        // SAFETY: `Mbuf` is a `repr(transparent)` non-null address, so the array reads as `N`
+        // initialised addresses for the pool to overwrite with fresh buffers of its own.
+        let raw = unsafe { &mut *packets.as_mut_ptr().cast::<[*mut MbufHeader; N]>() };
+        if let Err(e) = self.alloc_bulk_raw(raw) {
+            // Nothing was taken: the placeholders name no packet to free.
+            core::mem::forget(packets);
+            return Err(e);
+        }
+        Ok(packets)
     }
 
     /// Fills `out` with empty packets, all or none, keeping what it held.
@@ -83,10 +95,9 @@ impl<'eal> PktmbufPool<'eal> {
         let spare = &mut out.spare_capacity_mut()[..n];
         // A pointer must be initialised before a slice of pointers may cover it.
         for slot in spare.iter_mut() {
-            slot.write(Mbuf {
-                m: NonNull::dangling(),
-                _pools: PhantomData,
-            });
+            // SAFETY: the slot is past `out`'s length, so the placeholder is never dropped
+            // unless the pool overwrote it.
+            slot.write(unsafe { Mbuf::dangling() });
         }
         // SAFETY: `Mbuf` is a `repr(transparent)` non-null address, so `n` initialised
         // handles are `n` initialised `*mut MbufHeader`s; the slice covers `out`'s spare room
@@ -171,6 +182,19 @@ impl<'p> Mbuf<'p> {
     pub unsafe fn from_raw(m: NonNull<MbufHeader>, _pool: &'p PktmbufPool<'_>) -> Mbuf<'p> {
         Mbuf {
             m,
+            _pools: PhantomData,
+        }
+    }
+
+    /// A placeholder handle that names no packet, for a slot the pool is about to write.
+    ///
+    /// # Safety
+    /// The handle is overwritten with a packet's address, or forgotten, before it can be
+    /// dropped or used.
+    #[inline(always)]
+    pub(crate) unsafe fn dangling() -> Self {
+        Mbuf {
+            m: NonNull::dangling(),
             _pools: PhantomData,
         }
     }

@@ -12,6 +12,8 @@
 //!   slices; clones share data and make it read-only; [`ExternalBuffer`] lends a program's
 //!   memory to packets; [`Mbuf::into_bytes`] hands a packet to code that takes
 //!   `bytes::Bytes`, without a copy.
+//! - **Bursts** ([`Burst`]): up to `N` packets kept in place, filled by one bulk allocation
+//!   and freed by one bulk free, for loops that move packets 32 at a time.
 //! - **The raw functions**, named as DPDK's, for porting C code: [`free`], [`data`],
 //!   [`attach`], the pool's `*_raw` methods and [`check`].
 //! - **Dynamic fields and flags** ([`dynamic`]): named places in the header every process
@@ -37,6 +39,7 @@
 
 mod alloc;
 pub mod attach;
+mod burst;
 mod bytes_owner;
 pub mod check;
 mod clone;
@@ -58,6 +61,7 @@ mod sync;
 mod telemetry;
 
 pub use alloc::reset;
+pub use burst::Burst;
 pub use error::MbufError;
 pub use external::ExternalBuffer;
 pub use handle::{Mbuf, Segments};

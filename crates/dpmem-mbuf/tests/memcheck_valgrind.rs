@@ -1,6 +1,6 @@
 //! Feature `debug`: under valgrind, a freed packet buffer (header, private area and room) is
 //! no-access, so memcheck reports a read of a packet's data after the packet was freed;
-//! correct use (alloc, write, clone, chain, copy, free, audit) reports nothing.
+//! correct use (alloc, write, clone, chain, copy, a burst, free, audit) reports nothing.
 //!
 //! No test harness: run plainly, this binary re-executes itself under
 //! `valgrind --tool=memcheck` per scenario and asserts on valgrind's exit code and report.
@@ -9,7 +9,7 @@
 use std::process::Command;
 
 use dpmem_eal::{memcheck, Eal};
-use dpmem_mbuf::PktmbufPool;
+use dpmem_mbuf::{Burst, PktmbufPool};
 
 const SCENARIO_ENV: &str = "DPMEM_MBUF_MEMCHECK_SCENARIO";
 const ERROR_EXIT: i32 = 97;
@@ -42,6 +42,14 @@ fn child(scenario: &str) {
             drop(clone);
             packet.chain(tail).unwrap();
             assert_eq!(packet.to_vec().len(), 204);
+            // A burst reads only the slots it filled: fill, push, pop, truncate, drop.
+            let mut burst = Burst::<16>::new();
+            pool.alloc_burst(&mut burst, 12).unwrap();
+            burst.push(pool.alloc().unwrap()).unwrap();
+            assert_eq!(burst.pop().unwrap().pkt_len(), 0);
+            burst.truncate(5);
+            assert!(pool.alloc_burst(&mut burst, 12).is_err());
+            drop(burst);
             drop((packet, copy));
             pool.audit().unwrap();
             pool.free().unwrap();

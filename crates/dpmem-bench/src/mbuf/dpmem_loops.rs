@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use dpmem::eal::Eal;
 use dpmem::ring::{HandleRing, RingFlags};
 use dpmem_mbuf::free::free_bulk;
-use dpmem_mbuf::{ExternalBuffer, Mbuf, MbufError, PktmbufPool};
+use dpmem_mbuf::{Burst, ExternalBuffer, Mbuf, MbufError, PktmbufPool};
 
 use super::rows::{
     MbufRow, APPEND_LEN, BURST, COPY_LEN, EXT_LEN, HDR_LEN, PREPEND_LEN, RING_SIZE, SEQ_OFFSET,
@@ -134,13 +134,13 @@ impl<'eal> DpmemMbufBench<'eal> {
     }
 
     fn bulk(&self, ops: u64) -> Result<Elapsed, String> {
+        let mut packets = Burst::<BURST>::new();
         let start = Stamp::start();
         for _ in 0..ops / BURST as u64 {
-            let packets = self
-                .main
-                .alloc_array::<BURST>()
-                .map_err(failed("alloc_array"))?;
-            Mbuf::free_bulk(packets);
+            self.main
+                .alloc_burst(&mut packets, BURST)
+                .map_err(failed("alloc_burst"))?;
+            packets.clear();
         }
         Ok(between(start, Stamp::end()))
     }
@@ -194,12 +194,12 @@ impl<'eal> DpmemMbufBench<'eal> {
 
     fn tx_packet(&self, ops: u64) -> Result<Elapsed, String> {
         let mut seq = 0u16;
+        let mut headers = Burst::<BURST>::new();
         let start = Stamp::start();
         for _ in 0..ops / BURST as u64 {
-            let mut headers = self
-                .hdr
-                .alloc_array::<BURST>()
-                .map_err(failed("alloc_array"))?;
+            self.hdr
+                .alloc_burst(&mut headers, BURST)
+                .map_err(failed("alloc_burst"))?;
             for (i, header) in headers.iter_mut().enumerate() {
                 let bytes = header.append(HDR_LEN).map_err(failed("append"))?;
                 bytes.copy_from_slice(&self.template);
@@ -211,26 +211,29 @@ impl<'eal> DpmemMbufBench<'eal> {
                     .map_err(failed("attach"))?;
                 header.chain(payload).map_err(|(e, _)| failed("chain")(e))?;
             }
-            Mbuf::free_bulk(headers);
+            headers.clear();
         }
         Ok(between(start, Stamp::end()))
     }
 
     fn mixed_pools(&self, ops: u64) -> Result<Elapsed, String> {
+        let mut firsts = Burst::<HALF>::new();
+        let mut seconds = Burst::<HALF>::new();
         let start = Stamp::start();
         for _ in 0..ops / BURST as u64 {
-            let firsts = self
-                .main
-                .alloc_array::<HALF>()
-                .map_err(failed("alloc_array"))?;
-            let seconds = self
-                .other
-                .alloc_array::<HALF>()
-                .map_err(failed("alloc_array"))?;
+            self.main
+                .alloc_burst(&mut firsts, HALF)
+                .map_err(failed("alloc_burst"))?;
+            self.other
+                .alloc_burst(&mut seconds, HALF)
+                .map_err(failed("alloc_burst"))?;
             let mut raw = [core::ptr::null_mut(); BURST];
-            for (i, (a, b)) in firsts.into_iter().zip(seconds).enumerate() {
-                raw[2 * i] = a.into_raw().as_ptr();
-                raw[2 * i + 1] = b.into_raw().as_ptr();
+            for pair in raw.chunks_exact_mut(2) {
+                let (Some(a), Some(b)) = (firsts.pop(), seconds.pop()) else {
+                    unreachable!("both bursts hold {HALF}")
+                };
+                pair[0] = a.into_raw().as_ptr();
+                pair[1] = b.into_raw().as_ptr();
             }
             // SAFETY: each pointer carries the reference its handle gave up and is freed once,
             // here; both pools are open (`self`).

@@ -98,8 +98,8 @@ impl MbufRow {
                                    rte_pktmbuf_alloc, rte_pktmbuf_free"
                 .to_owned(),
             MbufRow::Bulk => format!(
-                "dpmem: alloc_array::<{BURST}>, Mbuf::free_bulk (safe); DPDK: \
-                 rte_pktmbuf_alloc_bulk, rte_pktmbuf_free_bulk"
+                "dpmem: alloc_burst into a Burst::<{BURST}>, cleared (one bulk free; safe); \
+                 DPDK: rte_pktmbuf_alloc_bulk, rte_pktmbuf_free_bulk"
             ),
             MbufRow::DataOps => format!(
                 "append {APPEND_LEN}, prepend {PREPEND_LEN}, adj {PREPEND_LEN}, trim \
@@ -122,17 +122,17 @@ impl MbufRow {
                  lengths, rte_pktmbuf_free"
             ),
             MbufRow::TxPacket => format!(
-                "per packet; header pool and chain pool; dpmem: headers by \
-                 alloc_array::<{BURST}>, append({HDR_LEN}) + template + sequence number, \
-                 ExternalBuffer::attach, Mbuf::chain, Mbuf::free_bulk (safe); DPDK: \
+                "per packet; header pool and chain pool; dpmem: headers by alloc_burst into \
+                 a Burst::<{BURST}>, append({HDR_LEN}) + template + sequence number, \
+                 ExternalBuffer::attach, Mbuf::chain, the burst cleared (safe); DPDK: \
                  rte_pktmbuf_alloc_bulk, append, rte_memcpy, the extbuf row's steps, \
                  rte_pktmbuf_chain, rte_pktmbuf_free_bulk"
             ),
             MbufRow::MixedPools => format!(
                 "{} buffers from each of two pools, alternating in one bulk free; dpmem: \
-                 alloc_array::<{}> (safe), the handles' addresses interleaved into one \
-                 free::free_bulk (raw, as a ported C loop); DPDK: rte_pktmbuf_alloc_bulk, \
-                 rte_pktmbuf_free_bulk",
+                 alloc_burst into two Burst::<{}> (safe), the handles popped and their \
+                 addresses interleaved into one free::free_bulk (raw, as a ported C loop); \
+                 DPDK: rte_pktmbuf_alloc_bulk, rte_pktmbuf_free_bulk",
                 BURST / 2,
                 BURST / 2
             ),
