@@ -1,7 +1,8 @@
 //! [`Burst`]: up to `N` packets held in place, wherever the caller declares it (usually its
 //! stack frame): the Rust form of DPDK's `struct rte_mbuf *pkts[32]` and its count. A pool
 //! fills it in one bulk allocation ([`PktmbufPool::alloc_burst`]); clearing or dropping it
-//! frees every packet in one bulk free.
+//! frees every packet in one bulk free; [`Burst::drain`] hands them out first to last and
+//! leaves it empty for the next fill.
 //!
 //! Why not an array returned by value ([`PktmbufPool::alloc_array`]): a `Result<[Mbuf; 32],
 //! _>` is 256 bytes that the compiler copies each time it is moved out of the `Result`,
@@ -121,6 +122,21 @@ impl<'p, const N: usize> Burst<'p, N> {
         self.truncate(0);
     }
 
+    /// Takes every packet out, first to last, leaving the burst empty for the next fill;
+    /// what the iterator has not given when it is dropped is freed in one bulk free.
+    #[inline]
+    pub fn drain(&mut self) -> BurstDrain<'_, 'p, N> {
+        let end = self.len;
+        // Lowered first: a leaked iterator leaks the packets it did not give, never frees
+        // them twice.
+        self.len = 0;
+        BurstDrain {
+            slots: &mut self.slots,
+            next: 0,
+            end,
+        }
+    }
+
     /// The packets, as a slice.
     #[inline(always)]
     pub fn as_slice(&self) -> &[Mbuf<'p>] {
@@ -155,6 +171,78 @@ impl<'p, const N: usize> Burst<'p, N> {
         // address; they are past `len`, so no handle is dropped from them until the caller
         // counts them.
         unsafe { core::slice::from_raw_parts_mut(spare.as_mut_ptr().cast(), n) }
+    }
+}
+
+/// The packets of a [`Burst`], first to last ([`Burst::drain`]).
+pub struct BurstDrain<'b, 'p, const N: usize> {
+    slots: &'b mut [MaybeUninit<Mbuf<'p>>; N],
+    /// The slots `next..end` hold packets not yet given.
+    next: usize,
+    end: usize,
+}
+
+impl<'p, const N: usize> Iterator for BurstDrain<'_, 'p, N> {
+    type Item = Mbuf<'p>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Mbuf<'p>> {
+        if self.next == self.end {
+            return None;
+        }
+        let at = self.next;
+        self.next += 1;
+        // SAFETY: the slot is below `end`, so it holds a packet, and moving `next` past it
+        // first gives that packet to the caller alone.
+        Some(unsafe { self.slots[at].assume_init_read() })
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.end - self.next;
+        (left, Some(left))
+    }
+}
+
+impl<'p, const N: usize> DoubleEndedIterator for BurstDrain<'_, 'p, N> {
+    #[inline]
+    fn next_back(&mut self) -> Option<Mbuf<'p>> {
+        if self.next == self.end {
+            return None;
+        }
+        self.end -= 1;
+        // SAFETY: as in `next`, from the other end.
+        Some(unsafe { self.slots[self.end].assume_init_read() })
+    }
+}
+
+impl<const N: usize> ExactSizeIterator for BurstDrain<'_, '_, N> {}
+
+impl<const N: usize> core::iter::FusedIterator for BurstDrain<'_, '_, N> {}
+
+impl<const N: usize> Drop for BurstDrain<'_, '_, N> {
+    fn drop(&mut self) {
+        let (next, end) = (self.next, self.end);
+        // Emptied first, as in `Burst::truncate`: a panic in the free leaks, never frees twice.
+        self.next = end;
+        let rest = &self.slots[next..end];
+        // SAFETY: the slots held packets not given out; a handle is a `repr(transparent)`
+        // address, so they read as initialised addresses.
+        let packets = unsafe {
+            core::slice::from_raw_parts(rest.as_ptr().cast::<*mut MbufHeader>(), end - next)
+        };
+        // SAFETY: nothing else counts these packets any more (the burst's length is 0 and
+        // the iterator is past them), so each reference goes to the bulk free once; their
+        // borrow (`'p`) keeps their pools open.
+        unsafe { free::free_bulk(packets) };
+    }
+}
+
+impl<const N: usize> std::fmt::Debug for BurstDrain<'_, '_, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BurstDrain")
+            .field("left", &(self.end - self.next))
+            .finish()
     }
 }
 

@@ -61,7 +61,7 @@ mod sync;
 mod telemetry;
 
 pub use alloc::reset;
-pub use burst::Burst;
+pub use burst::{Burst, BurstDrain};
 pub use error::MbufError;
 pub use external::ExternalBuffer;
 pub use handle::{Mbuf, Segments};

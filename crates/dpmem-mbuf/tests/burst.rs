@@ -1,10 +1,10 @@
 //! [`Burst`]: packets kept in place, filled by one bulk allocation, freed by one bulk free.
 //!
 //! A conformance test of its edges (all or nothing, a refused fill changes nothing, packets
-//! of several pools freed together) and a model test: random sequences of fills, pushes,
-//! pops, truncations and clears on a burst, checked after every step against a list of the
-//! packets it should hold (by address and by a byte each carries), with the pools' counts of
-//! buffers out following the model's.
+//! of several pools freed together, a drain) and a model test: random sequences of fills,
+//! pushes, pops, truncations, drains and clears on a burst, checked after every step against
+//! a list of the packets it should hold (by pool and by a byte each carries), with the
+//! pools' counts of buffers out following the model's.
 
 mod common;
 
@@ -70,6 +70,23 @@ fn a_burst_is_filled_all_or_nothing_and_freed_in_one_call() {
     assert!(burst.is_empty());
     assert_eq!(pool.in_use_count(), 0);
 
+    // Drained first to last; what the iterator did not give goes back when it drops, and
+    // the burst is empty and ready for the next fill.
+    pool.alloc_burst(&mut burst, 6).unwrap();
+    for (i, packet) in burst.iter_mut().enumerate() {
+        packet.extend_from_slice(&[i as u8]).unwrap();
+    }
+    let mut drain = burst.drain();
+    assert_eq!(drain.len(), 6);
+    assert_eq!(drain.next().unwrap().to_vec(), [0]);
+    assert_eq!(drain.next_back().unwrap().to_vec(), [5]);
+    let kept = drain.next().unwrap();
+    drop(drain);
+    assert_eq!(kept.to_vec(), [1]);
+    assert!(burst.is_empty());
+    assert_eq!(pool.in_use_count(), 1);
+    drop(kept);
+
     // Refilled after a clear, then freed by its drop.
     pool.alloc_burst(&mut burst, 32).unwrap();
     assert_eq!(pool.in_use_count(), 32);
@@ -107,6 +124,8 @@ enum Op {
     Pop,
     Truncate(usize),
     Clear,
+    /// Drain, keeping the first `n` packets given (dropped after the iterator).
+    Drain(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -116,6 +135,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Pop),
         1 => (0..=CAPACITY + 1).prop_map(Op::Truncate),
         1 => Just(Op::Clear),
+        1 => (0..=CAPACITY + 1).prop_map(Op::Drain),
     ]
 }
 
@@ -276,6 +296,23 @@ fn step<'p>(
                 model.out[p] -= 1;
             }
             "truncated"
+        }
+        Op::Drain(n) => {
+            let mut drain = burst.drain();
+            let given: Vec<Mbuf<'_>> = drain.by_ref().take(n).collect();
+            drop(drain);
+            let given: Vec<u8> = given.iter().map(|p| p.to_vec()[0]).collect();
+            let want: Vec<u8> = model.packets.iter().take(n).map(|&(_, b)| b).collect();
+            if given != want {
+                return Err(format!("drain gave {given:?}, the model {want:?}"));
+            }
+            if !burst.is_empty() {
+                return Err("a drained burst is not empty".into());
+            }
+            for (p, _) in model.packets.drain(..) {
+                model.out[p] -= 1;
+            }
+            "drained"
         }
         Op::Clear => {
             burst.clear();

@@ -42,14 +42,17 @@ fn child(scenario: &str) {
             drop(clone);
             packet.chain(tail).unwrap();
             assert_eq!(packet.to_vec().len(), 204);
-            // A burst reads only the slots it filled: fill, push, pop, truncate, drop.
+            // A burst reads only the slots it filled: fill, push, pop, truncate, drain, drop.
             let mut burst = Burst::<16>::new();
             pool.alloc_burst(&mut burst, 12).unwrap();
             burst.push(pool.alloc().unwrap()).unwrap();
             assert_eq!(burst.pop().unwrap().pkt_len(), 0);
             burst.truncate(5);
             assert!(pool.alloc_burst(&mut burst, 12).is_err());
-            drop(burst);
+            let first = burst.drain().next().unwrap();
+            assert!(burst.is_empty());
+            pool.alloc_burst(&mut burst, 3).unwrap();
+            drop((first, burst));
             drop((packet, copy));
             pool.audit().unwrap();
             pool.free().unwrap();
