@@ -95,7 +95,8 @@
 //!   sessions report when their memory had to come from another NUMA socket
 //!   ([`NumaPlacement`]).
 //! - [`mbuf`]: packet buffers — [`PktmbufPool`] (plain and pinned external memory) and the
-//!   owning [`Mbuf`] handle: chains, clones, copies, external buffers, a zero-copy `Bytes`.
+//!   owning [`Mbuf`] handle: chains, clones, copies, external buffers, a zero-copy `Bytes`,
+//!   [`Burst`]s filled and freed in place.
 //!
 //! Each DPDK function has a counterpart named after it (`malloc_socket`, `reserve_bounded`,
 //! `remote_launch`, `get_bulk`, ...), typed, for porting C code; builders and handles are the
@@ -127,7 +128,7 @@ pub use dpmem_frame::{
     TxSession,
 };
 #[doc(inline)]
-pub use dpmem_mbuf::{ExternalBuffer, Mbuf, MbufError, PktmbufPool};
+pub use dpmem_mbuf::{Burst, ExternalBuffer, Mbuf, MbufError, PktmbufPool};
 #[doc(inline)]
 pub use dpmem_mempool::{
     Mempool, MempoolConfig, MempoolError, MempoolFlags, PoolObj, TypedMempool,
@@ -140,7 +141,7 @@ pub mod prelude {
     #[doc(no_inline)]
     pub use dpmem_eal::{DefaultMemory, Eal, Iova, MemzoneFlags, Socket};
     #[doc(no_inline)]
-    pub use dpmem_mbuf::{ExternalBuffer, Mbuf, PktmbufPool};
+    pub use dpmem_mbuf::{Burst, ExternalBuffer, Mbuf, PktmbufPool};
     #[doc(no_inline)]
     pub use dpmem_mempool::{MempoolConfig, MempoolFlags, PoolObj, TypedMempool};
     #[doc(no_inline)]
