@@ -318,3 +318,37 @@ fn dropping_the_borrower_waits_for_the_device_and_releases_every_packet() {
     assert_eq!(pool.avail_count(), pool.size());
     assert_eq!(dev.stats(0).unwrap().completed, 16);
 }
+
+/// Memory registered after the borrower was made is not in its address map: the first copy
+/// into it builds the map again and goes through; memory unregistered since is refused.
+#[test]
+fn memory_registered_after_the_borrower_is_found_by_building_the_map_again() {
+    const PAGE: usize = 4096;
+    let eal = no_huge_eal("borrow-later");
+    let pool = pool(&eal, "borrow-later");
+    let mut borrower = DmaBorrower::new(&eal, None).unwrap();
+    let lender = borrower.register(|_: &Mbuf<'_>| {});
+
+    let user = UserMemory::anonymous(PAGE, PAGE);
+    let iova = [Iova::new(0x9100_0000_0000).unwrap()];
+    eal.memory()
+        .extmem_register(user.addr, user.len, Some(&iova), PAGE)
+        .unwrap();
+    let packet = received(&pool, PAYLOAD, 61);
+    // SAFETY: the user memory is the test's, and a CPU copy is done when this returns.
+    let path = unsafe { borrower.copy(&lender, packet, 8, user.at(100), PAYLOAD as u32) }.unwrap();
+    assert_eq!(path, CopyPath::Cpu(Fallback::NoDevice));
+    assert_eq!(user.read(100, 1), [61]);
+
+    eal.memory().extmem_unregister(user.addr, user.len).unwrap();
+    let elsewhere = UserMemory::anonymous(PAGE, PAGE);
+    let packet = received(&pool, PAYLOAD, 62);
+    // SAFETY: refused before anything is copied.
+    let (e, packet) =
+        unsafe { borrower.copy(&lender, packet, 8, elsewhere.at(0), PAYLOAD as u32) }.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Inval);
+    assert!(elsewhere.read(0, PAYLOAD).iter().all(|&b| b == 0));
+    drop(packet);
+    assert_eq!(borrower.stats().cpu_no_device, 1);
+    assert_eq!(pool.avail_count(), pool.size());
+}
