@@ -72,18 +72,18 @@ impl<'eal> PktmbufPool<'eal> {
     #[inline(always)]
     pub fn alloc_array<const N: usize>(&self) -> Result<[Mbuf<'_>; N], MbufError> {
         // Written where it is returned from, rather than read out of an array of addresses:
-        // one copy of the array fewer.
-        // SAFETY: each placeholder is overwritten by the pool, or the array forgotten.
-        let mut packets: [Mbuf<'_>; N] = core::array::from_fn(|_| unsafe { Mbuf::dangling() });
+        // one copy of the array fewer. `ManuallyDrop`: should the pool panic half-way (a
+        // check of the debug build), the placeholders must not be dropped as packets.
+        // SAFETY: each placeholder is overwritten by the pool, or never dropped.
+        let mut packets =
+            core::mem::ManuallyDrop::new(core::array::from_fn::<_, N, _>(|_| unsafe {
+                Mbuf::dangling()
+            }));
         // SAFETY: `Mbuf` is a `repr(transparent)` non-null address, so the array reads as `N`
         // initialised addresses for the pool to overwrite with fresh buffers of its own.
         let raw = unsafe { &mut *packets.as_mut_ptr().cast::<[*mut MbufHeader; N]>() };
-        if let Err(e) = self.alloc_bulk_raw(raw) {
-            // Nothing was taken: the placeholders name no packet to free.
-            core::mem::forget(packets);
-            return Err(e);
-        }
-        Ok(packets)
+        self.alloc_bulk_raw(raw)?;
+        Ok(core::mem::ManuallyDrop::into_inner(packets))
     }
 
     /// Fills `out` with empty packets, all or none, keeping what it held.
