@@ -478,15 +478,9 @@ pub fn run_dma(opts: &BenchOptions) -> Report {
              of their EAL (the CPUs other than lcore 0's), the main lcore only queues and reaps"
         ),
         format!(
-            "both sides: {} --file-prefix {prefix}; DPDK also: {}; each rep a fresh child \
+            "{}; each rep a fresh child \
              process per side, sides alternating which runs first",
-            SHARED_ARGS
-                .iter()
-                .map(|s| s.to_string())
-                .chain(memory.iter().cloned())
-                .collect::<Vec<_>>()
-                .join(" "),
-            DPDK_ONLY_ARGS.join(" ")
+            setup.args_note()
         ),
     ];
     if let Err(why) = hugepages {

@@ -544,15 +544,9 @@ pub fn run_mempool(opts: &BenchOptions) -> Report {
             pool_text(dpdk_pool)
         ),
         format!(
-            "both sides: {} --file-prefix {prefix}; DPDK also: {}; each rep a fresh child \
+            "{}; each rep a fresh child \
              process per side, sides alternating which runs first",
-            SHARED_ARGS
-                .iter()
-                .map(|s| s.to_string())
-                .chain(memory.iter().cloned())
-                .collect::<Vec<_>>()
-                .join(" "),
-            DPDK_ONLY_ARGS.join(" ")
+            setup.args_note()
         ),
     ];
     if let Err(why) = hugepages {

@@ -67,6 +67,17 @@ impl SideSetup {
         dpdk_runner::build_text(&self.runner)
     }
 
+    /// The report's note on the EAL options: what both sides get (the prefix among them),
+    /// then what DPDK's side gets besides.
+    pub(crate) fn args_note(&self) -> String {
+        let dpdk_only = &self.dpdk_args[..self.dpdk_args.len() - self.dpmem_args.len()];
+        format!(
+            "both sides: {}; DPDK also: {}",
+            self.dpmem_args.join(" "),
+            dpdk_only.join(" ")
+        )
+    }
+
     /// The setup as the per-operation families' runner takes it.
     pub(crate) fn programs(&self) -> SidePrograms<'_> {
         SidePrograms {

@@ -165,7 +165,6 @@ pub fn run_frame(opts: &BenchOptions) -> Report {
     let reps = opts.reps.max(1);
     let (memory, hugepages) = hugepage_host::child_memory_args(MEMORY_MB);
     let setup = SideSetup::prepare("frame", SHARED_ARGS, &memory, DPDK_ONLY_ARGS);
-    let prefix = setup.prefix.as_str();
     let dpdk_missing = setup.dpdk_missing();
     let selection = opts.selection(&row_names());
 
@@ -204,16 +203,7 @@ pub fn run_frame(opts: &BenchOptions) -> Report {
              thread of its EAL (the CPUs other than lcore 0's); the main lcore makes, \
              receives, queues and reaps"
         ),
-        format!(
-            "both sides: {} --file-prefix {prefix}; DPDK also: {}",
-            SHARED_ARGS
-                .iter()
-                .map(|s| s.to_string())
-                .chain(memory.iter().cloned())
-                .collect::<Vec<_>>()
-                .join(" "),
-            DPDK_ONLY_ARGS.join(" ")
-        ),
+        setup.args_note(),
     ];
     if let Err(why) = hugepages {
         notes.push(format!("ran with --no-huge on both sides: {why}"));

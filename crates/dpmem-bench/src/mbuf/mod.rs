@@ -131,7 +131,6 @@ pub fn run_mbuf(opts: &BenchOptions) -> Report {
     let reps = opts.reps.max(1);
     let (memory, hugepages) = hugepage_host::child_memory_args(MEMORY_MB);
     let setup = SideSetup::prepare("mbuf", SHARED_ARGS, &memory, DPDK_ONLY_ARGS);
-    let prefix = setup.prefix.as_str();
     let dpdk_missing = setup.dpdk_missing();
     let selection = opts.selection(&row_names());
 
@@ -156,15 +155,9 @@ pub fn run_mbuf(opts: &BenchOptions) -> Report {
             SHAPE.buffers, SHAPE.cache, SHAPE.data_room, SHAPE.hdr_room
         ),
         format!(
-            "both sides: {} --file-prefix {prefix}; DPDK also: {}; 1-core rows on the main \
+            "{}; 1-core rows on the main \
              lcore (CPU 0), the 2-core row also on lcore 1 (CPU 1)",
-            SHARED_ARGS
-                .iter()
-                .map(|s| s.to_string())
-                .chain(memory.iter().cloned())
-                .collect::<Vec<_>>()
-                .join(" "),
-            DPDK_ONLY_ARGS.join(" ")
+            setup.args_note()
         ),
     ];
     if let Err(why) = hugepages {
