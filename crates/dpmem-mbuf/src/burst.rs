@@ -54,6 +54,7 @@ impl<'p, const N: usize> Burst<'p, N> {
         self.len
     }
 
+    /// Whether it holds no packet.
     #[inline(always)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
