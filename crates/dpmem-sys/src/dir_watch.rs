@@ -5,9 +5,15 @@
 //! to the very directory that was opened and checked), so it watches that directory whatever
 //! happens to its path. An event is queued by the kernel within the call that created, removed
 //! or renamed the entry, so a process that asks after another one's `bind` returned is told.
+//!
+//! Closing an inotify instance makes the kernel wait for a grace period of its notification
+//! marks (measured here: 8-16 ms, most of a primary's teardown). A watch that ends is removed
+//! instead, which the kernel finishes in the background, and its instance kept for the next
+//! watch of the process: at most as many instances stay open as watches ever lived at once.
 
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Mutex;
 
 use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
 use rustix::io::Errno;
@@ -19,10 +25,15 @@ use crate::error::{SysError, SysResult};
 /// them all is followed by another.
 const EVENT_BUFFER: usize = 4096;
 
+/// Inotify instances whose watch ended, for the next watch (see the module notes).
+static SPARE_INSTANCES: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
+
 /// A watch on a directory's entries.
 #[derive(Debug)]
 pub struct DirWatch {
-    fd: OwnedFd,
+    /// `None` only while dropping.
+    fd: Option<OwnedFd>,
+    wd: i32,
 }
 
 impl DirWatch {
@@ -30,17 +41,29 @@ impl DirWatch {
     /// inotify instances or watches are used up (`EMFILE`, `ENOSPC`): a caller then lists the
     /// directory every time instead.
     pub fn new(dir: &DirHandle) -> SysResult<DirWatch> {
-        let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
-            .map_err(|e| SysError::with_path("inotify_init", dir.path(), e))?;
+        let fd = match spare_instances().pop() {
+            Some(fd) => {
+                // What the last watch left queued (its removal, changes before it) is not
+                // this one's: drained before this watch exists, so nothing of its is lost.
+                drain(&fd);
+                fd
+            }
+            None => inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
+                .map_err(|e| SysError::with_path("inotify_init", dir.path(), e))?,
+        };
         let via_fd = format!("/proc/self/fd/{}", dir.fd().as_raw_fd());
         let events = WatchFlags::CREATE
             | WatchFlags::DELETE
             | WatchFlags::MOVED_FROM
             | WatchFlags::MOVED_TO
             | WatchFlags::ONLYDIR;
-        inotify::add_watch(&fd, via_fd.as_str(), events)
-            .map_err(|e| SysError::with_path("inotify_add_watch", dir.path(), e))?;
-        Ok(DirWatch { fd })
+        match inotify::add_watch(&fd, via_fd.as_str(), events) {
+            Ok(wd) => Ok(DirWatch { fd: Some(fd), wd }),
+            Err(e) => {
+                spare_instances().push(fd);
+                Err(SysError::with_path("inotify_add_watch", dir.path(), e))
+            }
+        }
     }
 
     /// Whether anything happened to the directory's entries since the last call (or since the
@@ -48,16 +71,40 @@ impl DirWatch {
     /// as a change, so a caller re-lists rather than trust a listing it cannot vouch for (an
     /// overflow of the kernel's queue is itself an event, hence a change).
     pub fn changed(&self) -> bool {
-        let mut buf = [MaybeUninit::<u8>::uninit(); EVENT_BUFFER];
-        let mut changed = false;
-        loop {
-            match rustix::io::read(&self.fd, &mut buf) {
-                Ok(([], _)) => return true,
-                Ok(_) => changed = true,
-                Err(Errno::AGAIN) => return changed,
-                Err(Errno::INTR) => continue,
-                Err(_) => return true,
-            }
+        match &self.fd {
+            Some(fd) => drain(fd),
+            None => true,
+        }
+    }
+}
+
+impl Drop for DirWatch {
+    fn drop(&mut self) {
+        if let Some(fd) = self.fd.take() {
+            // Fails when the kernel already removed the watch (the directory went): the
+            // instance is kept all the same.
+            let _ = inotify::remove_watch(&fd, self.wd);
+            spare_instances().push(fd);
+        }
+    }
+}
+
+fn spare_instances() -> std::sync::MutexGuard<'static, Vec<OwnedFd>> {
+    SPARE_INSTANCES.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Takes every event waiting on `fd`: whether there was one (an error reading counts as
+/// one).
+fn drain(fd: &OwnedFd) -> bool {
+    let mut buf = [MaybeUninit::<u8>::uninit(); EVENT_BUFFER];
+    let mut changed = false;
+    loop {
+        match rustix::io::read(fd, &mut buf) {
+            Ok(([], _)) => return true,
+            Ok(_) => changed = true,
+            Err(Errno::AGAIN) => return changed,
+            Err(Errno::INTR) => continue,
+            Err(_) => return true,
         }
     }
 }
@@ -90,5 +137,34 @@ mod tests {
         std::fs::rename(tmp.path().join("f"), tmp.path().join("g")).unwrap();
         assert!(watch.changed());
         assert!(!watch.changed());
+    }
+
+    /// A watch made on an instance another watch left (with its events still queued) tells
+    /// of its own directory's changes only, and the old directory's no longer.
+    #[test]
+    fn a_reused_instance_tells_only_of_its_new_directory() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for t in [&a, &b] {
+            std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        let dir_a = DirHandle::open_anchor(a.path()).unwrap();
+        let dir_b = DirHandle::open_anchor(b.path()).unwrap();
+        let first = DirWatch::new(&dir_a).unwrap();
+        std::fs::write(a.path().join("left-queued"), b"x").unwrap();
+        let first_fd = first.fd.as_ref().unwrap().as_raw_fd();
+        drop(first);
+        let second = DirWatch::new(&dir_b).unwrap();
+        // Another test's watch may have taken the spare instance first; either way the
+        // second watch starts with nothing queued.
+        let reused = second.fd.as_ref().unwrap().as_raw_fd() == first_fd;
+        assert!(!second.changed(), "reused: {reused}");
+        std::fs::write(a.path().join("after"), b"x").unwrap();
+        assert!(
+            !second.changed(),
+            "the first directory is no longer watched"
+        );
+        std::fs::write(b.path().join("new"), b"x").unwrap();
+        assert!(second.changed());
+        assert!(!second.changed());
     }
 }
