@@ -25,8 +25,10 @@ use crate::error::{SysError, SysResult};
 /// them all is followed by another.
 const EVENT_BUFFER: usize = 4096;
 
-/// Inotify instances whose watch ended, for the next watch (see the module notes).
-static SPARE_INSTANCES: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
+/// Inotify instances whose watch ended, for the next watch (see the module notes), each with
+/// the process that kept it: a child forked without `exec` shares its parent's instances (one
+/// queue read by both) and must not reuse them.
+static SPARE_INSTANCES: Mutex<Vec<(u32, OwnedFd)>> = Mutex::new(Vec::new());
 
 /// A watch on a directory's entries.
 #[derive(Debug)]
@@ -41,7 +43,7 @@ impl DirWatch {
     /// inotify instances or watches are used up (`EMFILE`, `ENOSPC`): a caller then lists the
     /// directory every time instead.
     pub fn new(dir: &DirHandle) -> SysResult<DirWatch> {
-        let fd = match spare_instances().pop() {
+        let fd = match take_spare_instance() {
             Some(fd) => {
                 // What the last watch left queued (its removal, changes before it) is not
                 // this one's: drained before this watch exists, so nothing of its is lost.
@@ -60,7 +62,7 @@ impl DirWatch {
         match inotify::add_watch(&fd, via_fd.as_str(), events) {
             Ok(wd) => Ok(DirWatch { fd: Some(fd), wd }),
             Err(e) => {
-                spare_instances().push(fd);
+                keep_spare_instance(fd);
                 Err(SysError::with_path("inotify_add_watch", dir.path(), e))
             }
         }
@@ -84,13 +86,26 @@ impl Drop for DirWatch {
             // Fails when the kernel already removed the watch (the directory went): the
             // instance is kept all the same.
             let _ = inotify::remove_watch(&fd, self.wd);
-            spare_instances().push(fd);
+            keep_spare_instance(fd);
         }
     }
 }
 
-fn spare_instances() -> std::sync::MutexGuard<'static, Vec<OwnedFd>> {
+fn spare_instances() -> std::sync::MutexGuard<'static, Vec<(u32, OwnedFd)>> {
     SPARE_INSTANCES.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn keep_spare_instance(fd: OwnedFd) {
+    spare_instances().push((std::process::id(), fd));
+}
+
+/// A spare instance this process kept; those a parent kept before forking are closed here
+/// (the parent keeps its own descriptors to them).
+fn take_spare_instance() -> Option<OwnedFd> {
+    let me = std::process::id();
+    let mut spare = spare_instances();
+    spare.retain(|(owner, _)| *owner == me);
+    spare.pop().map(|(_, fd)| fd)
 }
 
 /// Takes every event waiting on `fd`: whether there was one (an error reading counts as
