@@ -46,7 +46,7 @@ impl DirWatch {
         let fd = match take_spare_instance() {
             Some(fd) => {
                 // What the last watch left queued (its removal, changes before it) is not
-                // this one's: drained before this watch exists, so nothing of its is lost.
+                // this one's: drained before this watch exists, so none of its own is lost.
                 drain(&fd);
                 fd
             }
