@@ -27,7 +27,7 @@ use crate::pool::PktmbufPool;
 /// # fn tx(pool: &PktmbufPool<'_>) -> Result<(), dpmem_mbuf::MbufError> {
 /// let mut burst = Burst::<32>::new();
 /// pool.alloc_burst(&mut burst, 32)?;
-/// for packet in burst.iter_mut() {
+/// for packet in &mut burst {
 ///     packet.extend_from_slice(b"header")?;
 /// }
 /// burst.clear(); // all 32 back in one bulk free
@@ -153,26 +153,6 @@ impl<'p, const N: usize> Burst<'p, N> {
             core::slice::from_raw_parts_mut(self.slots.as_mut_ptr().cast::<Mbuf<'p>>(), self.len)
         }
     }
-
-    /// The empty slots `len..len + n` as packet addresses, each set to a dangling handle (a
-    /// slice of pointers may only cover initialised ones), for the pool to write into.
-    ///
-    /// # Safety
-    /// `n <= self.spare()`; the caller writes a packet's address into every slot, or leaves
-    /// `len` as it is, before the burst is used otherwise.
-    #[inline(always)]
-    unsafe fn spare_as_raw(&mut self, n: usize) -> &mut [*mut MbufHeader] {
-        let spare = &mut self.slots[self.len..self.len + n];
-        for slot in spare.iter_mut() {
-            // SAFETY: the slot is past `len`, so the placeholder is never dropped; the
-            // caller's contract has it overwritten before the slot is counted.
-            slot.write(unsafe { Mbuf::dangling() });
-        }
-        // SAFETY: the slots were just initialised, and `Mbuf` is a `repr(transparent)`
-        // address; they are past `len`, so no handle is dropped from them until the caller
-        // counts them.
-        unsafe { core::slice::from_raw_parts_mut(spare.as_mut_ptr().cast(), n) }
-    }
 }
 
 /// The packets of a [`Burst`], first to last ([`Burst::drain`]).
@@ -275,6 +255,26 @@ impl<const N: usize> core::ops::DerefMut for Burst<'_, N> {
     }
 }
 
+impl<'b, 'p, const N: usize> IntoIterator for &'b Burst<'p, N> {
+    type Item = &'b Mbuf<'p>;
+    type IntoIter = core::slice::Iter<'b, Mbuf<'p>>;
+
+    #[inline(always)]
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+impl<'b, 'p, const N: usize> IntoIterator for &'b mut Burst<'p, N> {
+    type Item = &'b mut Mbuf<'p>;
+    type IntoIter = core::slice::IterMut<'b, Mbuf<'p>>;
+
+    #[inline(always)]
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_mut_slice().iter_mut()
+    }
+}
+
 impl<const N: usize> std::fmt::Debug for Burst<'_, N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.as_slice()).finish()
@@ -295,10 +295,9 @@ impl PktmbufPool<'_> {
         if n > burst.spare() {
             return Err(burst_too_small(n, burst.len(), N));
         }
-        // SAFETY: `n` fits; the pool writes every slot or fails, and `len` is raised only
-        // when it wrote them all.
-        let raw = unsafe { burst.spare_as_raw(n) };
-        self.alloc_bulk_raw(raw)?;
+        let start = burst.len;
+        self.fill_slots(&mut burst.slots[start..start + n])?;
+        // The pool filled them all: they are packets now.
         burst.len += n;
         Ok(())
     }

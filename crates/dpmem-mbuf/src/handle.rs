@@ -10,6 +10,7 @@
 //! single-owner shortcut of its reference counts.
 
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 
 use crate::data;
@@ -92,27 +93,39 @@ impl<'eal> PktmbufPool<'eal> {
     /// receive path that keeps its vector allocates nothing per burst.
     pub fn alloc_into<'a>(&'a self, out: &mut Vec<Mbuf<'a>>, n: usize) -> Result<(), MbufError> {
         out.reserve(n);
-        let spare = &mut out.spare_capacity_mut()[..n];
-        // A pointer must be initialised before a slice of pointers may cover it.
-        for slot in spare.iter_mut() {
-            // SAFETY: the slot is past `out`'s length, so the placeholder is never dropped
-            // unless the pool overwrote it.
-            slot.write(unsafe { Mbuf::dangling() });
-        }
-        // SAFETY: `Mbuf` is a `repr(transparent)` non-null address, so `n` initialised
-        // handles are `n` initialised `*mut MbufHeader`s; the slice covers `out`'s spare room
-        // only, which nothing else refers to while it lives, and the dangling handles in it
-        // are never dropped (`out`'s length does not cover them unless the pool replaced
-        // every one).
-        let raw = unsafe {
-            core::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<*mut MbufHeader>(), n)
-        };
-        self.alloc_bulk_raw(raw)?;
+        self.fill_slots(&mut out.spare_capacity_mut()[..n])?;
         let len = out.len();
-        // SAFETY: the pool wrote `n` fresh buffers of its own (never null) into the spare
-        // room, each now owned by the caller through its handle.
+        // SAFETY: the `n` slots past the length hold fresh buffers of this pool, each now
+        // owned by the caller through its handle.
         unsafe { out.set_len(len + n) };
         Ok(())
+    }
+
+    /// Fills every slot of `slots` with an empty packet, all or none (`ENOENT`): on `Ok` each
+    /// slot holds a handle its owner must count (and so drop), on `Err` none holds a packet.
+    /// How [`alloc_into`](Self::alloc_into) and [`alloc_burst`](Self::alloc_burst) take
+    /// buffers straight into their spare room (a handle is an address).
+    #[inline(always)]
+    pub(crate) fn fill_slots<'a>(
+        &'a self,
+        slots: &mut [MaybeUninit<Mbuf<'a>>],
+    ) -> Result<(), MbufError> {
+        // A pointer must be initialised before a slice of pointers may cover it.
+        for slot in slots.iter_mut() {
+            // SAFETY: a `MaybeUninit` slot is never dropped, so the placeholder is not; the
+            // pool overwrites it, or the caller leaves the slot uncounted.
+            slot.write(unsafe { Mbuf::dangling() });
+        }
+        // SAFETY: `Mbuf` is a `repr(transparent)` non-null address, so the slots, all just
+        // initialised, read as as many initialised `*mut MbufHeader`s; the slice borrows them
+        // mutably for the call only.
+        let raw = unsafe {
+            core::slice::from_raw_parts_mut(
+                slots.as_mut_ptr().cast::<*mut MbufHeader>(),
+                slots.len(),
+            )
+        };
+        self.alloc_bulk_raw(raw)
     }
 
     /// A packet holding a copy of `bytes`, chaining as many buffers as it takes. `EINVAL`

@@ -32,7 +32,7 @@ fn a_burst_is_filled_all_or_nothing_and_freed_in_one_call() {
     pool.alloc_burst(&mut burst, 30).unwrap();
     assert_eq!((burst.len(), burst.spare()), (30, 2));
     assert_eq!(pool.in_use_count(), 30);
-    for packet in burst.iter() {
+    for packet in &burst {
         assert_eq!((packet.pkt_len(), packet.nb_segs()), (0, 1));
     }
 
@@ -73,7 +73,7 @@ fn a_burst_is_filled_all_or_nothing_and_freed_in_one_call() {
     // Drained first to last; what the iterator did not give goes back when it drops, and
     // the burst is empty and ready for the next fill.
     pool.alloc_burst(&mut burst, 6).unwrap();
-    for (i, packet) in burst.iter_mut().enumerate() {
+    for (i, packet) in (&mut burst).into_iter().enumerate() {
         packet.extend_from_slice(&[i as u8]).unwrap();
     }
     let mut drain = burst.drain();

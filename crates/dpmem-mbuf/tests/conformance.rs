@@ -20,8 +20,8 @@ use dpmem_eal::{Eal, ErrorKind};
 use dpmem_mbuf::attach::{attach, attach_extbuf, detach};
 use dpmem_mbuf::check::check_header;
 use dpmem_mbuf::{
-    data, free, ExtSharedInfo, Mbuf, MbufError, MbufHeader, OlFlags, PktmbufPool, DEFAULT_BUF_SIZE,
-    HEADER_SIZE, HEADROOM, MAX_SEGS, POOL_F_PINNED_EXT_BUF,
+    data, free, Burst, ExtSharedInfo, Mbuf, MbufError, MbufHeader, OlFlags, PktmbufPool,
+    DEFAULT_BUF_SIZE, HEADER_SIZE, HEADROOM, MAX_SEGS, POOL_F_PINNED_EXT_BUF,
 };
 use dpmem_mempool::{Mempool, MempoolConfig};
 
@@ -970,6 +970,19 @@ fn device_addresses_on_hugepages() {
     }
     // SAFETY: ours.
     unsafe { free::free_bulk(&all) };
+    // A burst on hugepages: filled in place, each packet with its device address, freed in
+    // one call.
+    let mut burst = Burst::<32>::new();
+    pool.alloc_burst(&mut burst, 32).unwrap();
+    for packet in &burst {
+        let m = packet.as_raw().as_ptr();
+        assert_eq!(
+            packet.header().buf_iova().map(|i| i.get()),
+            obj_iova_plus(m, (HEADER_SIZE + 8) as u64)
+        );
+    }
+    assert_eq!(pool.in_use_count(), 32);
+    drop(burst); // the burst borrows the pool: it goes before the pool is freed
     assert_pool_whole(&pool);
     pool.free().unwrap();
     assert_eq!(POOL_F_PINNED_EXT_BUF, 1);

@@ -7,7 +7,7 @@ use core::ptr::{null_mut, NonNull};
 
 use dpmem_eal::ErrorKind;
 use dpmem_mbuf::{
-    data, free, Mbuf, MbufError, MbufHeader, OlFlags, PktmbufPool, HEADROOM, PORT_INVALID,
+    data, free, Burst, Mbuf, MbufError, MbufHeader, OlFlags, PktmbufPool, HEADROOM, PORT_INVALID,
 };
 
 use super::{assert_pool_whole, shape};
@@ -187,6 +187,18 @@ pub fn alloc_bulk_is_all_or_nothing(pool: &PktmbufPool<'_>) {
         ErrorKind::NoEnt
     );
     assert!(held.is_empty());
+    let mut burst = Burst::<4>::new();
+    assert_eq!(
+        pool.alloc_burst(&mut burst, 3).unwrap_err().kind(),
+        ErrorKind::NoEnt
+    );
+    assert!(burst.is_empty());
+    assert_eq!(pool.avail_count(), 2);
+    pool.alloc_burst(&mut burst, 2).unwrap();
+    for m in &burst {
+        assert_reset(m.header(), pool);
+    }
+    burst.clear();
     assert_eq!(pool.avail_count(), 2);
     let two = pool.alloc_array::<2>().unwrap();
     for m in &two {
