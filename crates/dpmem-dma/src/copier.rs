@@ -8,8 +8,6 @@
 //! pages that happen to be adjacent) is copied piece by piece, as a device would do it.
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering};
-use std::sync::Arc;
 
 use dpmem_eal::Memory;
 
@@ -21,24 +19,21 @@ use crate::status::Status;
 /// The EAL's memory as the worker thread reaches it.
 ///
 /// The worker is a control thread, which must be `'static`, while the EAL is borrowed: this
-/// is the pointer it holds instead of the borrow. It is dereferenced only to rebuild the
-/// address map while an operation is being carried out, and an operation exists only through
+/// is the pointer it holds instead of the borrow. It is dereferenced only while an operation
+/// is being carried out (to see whether the memory changed, and to rebuild the address map),
+/// and an operation exists only through
 /// the `unsafe` [`Vchan::copy`](crate::Vchan::copy) or [`Vchan::fill`](crate::Vchan::fill),
 /// whose contract keeps the memory it names — and so the EAL that maps it — alive until the
 /// operation is reported or the device stopped; the device joins the worker in `stop` and in
 /// its drop, before its borrow of the EAL ends.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct MemoryRef(NonNull<Memory>);
+struct MemoryRef(NonNull<Memory>);
 
 // SAFETY: `Memory` is `Sync` (its lookups take the process-shared hotplug lock), and the
 // pointer is dereferenced only as the type's notes say.
 unsafe impl Send for MemoryRef {}
 
 impl MemoryRef {
-    pub(crate) fn new(memory: &Memory) -> MemoryRef {
-        MemoryRef(NonNull::from(memory))
-    }
-
     /// # Safety
     /// The EAL that owns the memory is alive (see the type's notes).
     unsafe fn get(&self) -> &Memory {
@@ -52,11 +47,8 @@ impl MemoryRef {
 pub(crate) struct SoftwareCopier {
     map: AddressMap,
     memory: MemoryRef,
-    /// Bumped by the device's memory event callback whenever pages are mapped or unmapped
-    /// (a plain `std` atomic: the callback outlives any model, and nothing is ordered by it
-    /// but the rebuild it asks for).
-    generation: Arc<StdAtomicU64>,
-    /// The generation `map` was built at.
+    /// The memory's [`layout_generation`](Memory::layout_generation) read before `map` was
+    /// built: while it has not moved, the map is current.
     built_at: u64,
     /// Where lookups of sources, and of destinations, start.
     src_hint: Hint,
@@ -64,29 +56,37 @@ pub(crate) struct SoftwareCopier {
 }
 
 impl SoftwareCopier {
-    /// A copier whose map was built at `built_at`.
-    pub(crate) fn new(
-        map: AddressMap,
-        memory: MemoryRef,
-        generation: Arc<StdAtomicU64>,
-        built_at: u64,
-    ) -> SoftwareCopier {
+    /// A copier over `memory` as it is now.
+    pub(crate) fn new(memory: &Memory) -> SoftwareCopier {
         SoftwareCopier {
-            map,
-            memory,
-            generation,
-            built_at,
+            built_at: memory.layout_generation(),
+            map: AddressMap::build(memory),
+            memory: MemoryRef(NonNull::from(memory)),
             src_hint: 0,
             dst_hint: 0,
         }
     }
 
-    fn rebuild(&mut self) {
-        // Read before the walk: a change during it bumps the generation again, and the next
-        // pass rebuilds once more.
-        self.built_at = self.generation.load(Ordering::Acquire);
+    /// Builds the map again when the memory changed since it was built.
+    #[inline]
+    fn catch_up(&mut self) {
         // SAFETY: called while an operation is carried out (see `MemoryRef`).
-        self.map = AddressMap::build(unsafe { self.memory.get() });
+        if unsafe { self.memory.get() }.layout_generation() != self.built_at {
+            self.rebuild();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn rebuild(&mut self) {
+        // SAFETY: called while an operation is carried out (see `MemoryRef`).
+        let memory = unsafe { self.memory.get() };
+        // Read before the walk: a change during it moves the count again, and the next
+        // operation rebuilds once more.
+        self.built_at = memory.layout_generation();
+        self.map = AddressMap::build(memory);
+        self.src_hint = 0;
+        self.dst_hint = 0;
     }
 
     /// Where `len` bytes at `iova` lead; on a miss the map is rebuilt once (memory may have
@@ -195,14 +195,11 @@ unsafe fn fill_bytes(to: *mut u8, len: usize, pattern: u64, phase: usize) {
 }
 
 impl Executor for SoftwareCopier {
-    fn prepare(&mut self) {
-        if self.generation.load(Ordering::Acquire) != self.built_at {
-            self.rebuild();
-        }
-    }
-
     #[inline]
     fn execute(&mut self, op: &Descriptor) -> Status {
+        // Per operation: one submitted after the memory changed must not be carried out with
+        // the old map (an IOVA the memory had before could lead to another address now).
+        self.catch_up();
         let len = u64::from(op.len);
         match op.kind {
             OpKind::Copy => self.copy(op.src, op.dst, len),

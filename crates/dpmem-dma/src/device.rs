@@ -14,21 +14,20 @@
 //! DPDK's rule that control and data path calls must not overlap, kept by the borrow checker.
 //! Statistics, channel status and dump take `&self` and work from any thread at any time.
 //!
-//! The worker reaches memory through the memseg lists ([`crate::address_map`]): a memory
-//! event callback of the EAL tells it when pages come and go, and it looks again when an
-//! address misses (external memory registered since).
+//! The worker reaches memory through the memseg lists ([`crate::address_map`]), kept as a
+//! table it builds again when the EAL's
+//! [`layout_generation`](dpmem_eal::Memory::layout_generation) moves (pages came or went,
+//! external memory was registered or unregistered) and when an address misses.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use dpmem_eal::lcore::{ControlThread, LcoreError, LCORE_ID_ANY};
 use dpmem_eal::{Eal, Socket};
 
-use crate::address_map::AddressMap;
 use crate::capability::{Capabilities, DmaInfo};
 use crate::config::{DmaConf, VchanConf, MAX_DESC, MAX_VCHANS, MIN_DESC};
-use crate::copier::{MemoryRef, SoftwareCopier};
+use crate::copier::SoftwareCopier;
 use crate::engine::{DmaStats, Engine};
 use crate::error::DmaError;
 use crate::ring::UserCursor;
@@ -50,14 +49,6 @@ pub const DEVICE_NAME_MAX: usize = 63;
 /// Name of the worker threads (what `ps` and `top` show).
 const WORKER_THREAD_NAME: &str = "dpmem-dma";
 
-/// A started device's worker and what to undo when it stops.
-#[derive(Debug)]
-struct Running {
-    worker: ControlThread<()>,
-    /// The name the memory event callback was registered under.
-    callback: String,
-}
-
 /// A software DMA copy device.
 pub struct DmaDevice<'eal> {
     eal: &'eal Eal,
@@ -69,7 +60,8 @@ pub struct DmaDevice<'eal> {
     engine: Option<Arc<Engine>>,
     /// Per channel of the last start: the owner's indices while no [`Vchan`] holds them.
     homes: Box<[Mutex<Option<UserCursor>>]>,
-    running: Option<Running>,
+    /// The worker of a started device.
+    running: Option<ControlThread<()>>,
 }
 
 impl std::fmt::Debug for DmaDevice<'_> {
@@ -193,42 +185,20 @@ impl<'eal> DmaDevice<'eal> {
             .collect::<Result<Vec<u16>, DmaError>>()?;
 
         let engine = Arc::new(Engine::new(&nb_descs, 0));
-        let memory = self.eal.memory();
-        // The callback first, then the map: a change while the map is built bumps the
-        // generation, and the worker builds it again.
-        let generation = Arc::new(StdAtomicU64::new(0));
-        let callback = format!("dpmem-dma {} {:p}", self.name, Arc::as_ptr(&engine));
-        let bump = Arc::clone(&generation);
-        memory.register_event_callback(&callback, move |_, _, _| {
-            bump.fetch_add(1, Ordering::Release);
-        })?;
-        let built_at = generation.load(Ordering::Acquire);
-        let mut copier = SoftwareCopier::new(
-            AddressMap::build(memory),
-            MemoryRef::new(memory),
-            generation,
-            built_at,
-        );
+        let mut copier = SoftwareCopier::new(self.eal.memory());
         let worker_engine = Arc::clone(&engine);
         let worker = self
             .eal
             .lcore_threads()
             .create_control_thread(WORKER_THREAD_NAME, move || {
                 worker_engine.run_worker(&mut copier, 0)
-            });
-        let worker = match worker {
-            Ok(worker) => worker,
-            Err(e) => {
-                let _ = memory.unregister_event_callback(&callback);
-                return Err(e.into());
-            }
-        };
+            })?;
         self.homes = nb_descs
             .iter()
             .map(|_| Mutex::new(Some(UserCursor::at(0))))
             .collect();
         self.engine = Some(engine);
-        self.running = Some(Running { worker, callback });
+        self.running = Some(worker);
         Ok(())
     }
 
@@ -242,12 +212,7 @@ impl<'eal> DmaDevice<'eal> {
         if let Some(engine) = &self.engine {
             engine.request_stop();
         }
-        let joined = running.worker.join();
-        let _ = self
-            .eal
-            .memory()
-            .unregister_event_callback(&running.callback);
-        joined.map_err(|panic| {
+        running.join().map_err(|panic| {
             let message = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())

@@ -30,8 +30,6 @@ const SPINS_BEFORE_SLEEP: u32 = 1;
 
 /// Carries out one operation.
 pub(crate) trait Executor {
-    /// Called before a pass that found work: the moment to notice that memory changed.
-    fn prepare(&mut self);
     /// Does what `op` says and tells how it went.
     fn execute(&mut self, op: &Descriptor) -> Status;
 }
@@ -179,15 +177,10 @@ impl Engine {
     /// One pass over every ring; whether anything was done.
     fn serve_all(&self, cursors: &mut [WorkerCursor], executor: &mut impl Executor) -> bool {
         let mut worked = false;
-        let mut prepared = false;
         for (vchan, cursor) in self.vchans.iter().zip(cursors.iter_mut()) {
-            let done = vchan.ring.process(cursor, BUDGET, |op| {
-                if !prepared {
-                    executor.prepare();
-                    prepared = true;
-                }
-                executor.execute(op)
-            });
+            let done = vchan
+                .ring
+                .process(cursor, BUDGET, |op| executor.execute(op));
             worked |= done != 0;
         }
         worked

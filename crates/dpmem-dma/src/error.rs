@@ -3,7 +3,7 @@
 //! packets as they were.
 
 use dpmem_eal::lcore::LcoreError;
-use dpmem_eal::{EalError, ErrorKind};
+use dpmem_eal::ErrorKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DmaError {
@@ -22,9 +22,6 @@ pub enum DmaError {
     /// The device's worker thread could not be started, or ended by a panic.
     #[error(transparent)]
     Lcore(#[from] LcoreError),
-    /// The EAL refused (registering the device's memory event callback).
-    #[error(transparent)]
-    Eal(#[from] EalError),
 }
 
 impl DmaError {
@@ -35,7 +32,6 @@ impl DmaError {
             DmaError::NoSpace { .. } => ErrorKind::NoSpc,
             DmaError::Busy(_) => ErrorKind::Busy,
             DmaError::Lcore(e) => e.kind(),
-            DmaError::Eal(e) => e.kind(),
         }
     }
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use dpmem_dma::borrow::{CopyPath, DmaBorrower, Fallback, CPU_COPY_MAX, MAX_LENDERS};
+use dpmem_dma::{DmaConf, DmaDevice, VchanConf};
 use dpmem_eal::{ErrorKind, Iova, Memzone};
 use dpmem_mbuf::{Mbuf, PktmbufPool};
 
@@ -351,4 +352,76 @@ fn memory_registered_after_the_borrower_is_found_by_building_the_map_again() {
     drop(packet);
     assert_eq!(borrower.stats().cpu_no_device, 1);
     assert_eq!(pool.avail_count(), pool.size());
+}
+
+/// Memory unregistered and registered again with another IOVA, its old IOVA given to other
+/// memory: the borrower, whose map held the old IOVA, has the device copy through the new
+/// one, so the payload lands where the caller asked and the other memory stays untouched.
+#[test]
+fn memory_registered_again_with_another_iova_is_copied_to_through_the_new_one() {
+    const PAGE: usize = 4096;
+    let eal = no_huge_eal("borrow-again");
+    let pool = pool(&eal, "borrow-again");
+    let mut dev = DmaDevice::create(&eal, "borrow_again").unwrap();
+    dev.configure(DmaConf::new(2)).unwrap();
+    for vchan in 0..2 {
+        dev.vchan_setup(vchan, VchanConf::mem_to_mem(64)).unwrap();
+    }
+    dev.start().unwrap();
+    let mut borrower = DmaBorrower::new(&eal, Some(dev.vchan(0).unwrap())).unwrap();
+    let lender = borrower.register(|_: &Mbuf<'_>| {});
+    let (first, second) = (
+        Iova::new(0x9400_0000_0000).unwrap(),
+        Iova::new(0x9500_0000_0000).unwrap(),
+    );
+    let (x, y) = (
+        UserMemory::anonymous(PAGE, PAGE),
+        UserMemory::anonymous(PAGE, PAGE),
+    );
+    let memory = eal.memory();
+    memory
+        .extmem_register(x.addr, PAGE, Some(&[first]), PAGE)
+        .unwrap();
+    let packet = received(&pool, PAYLOAD, 70);
+    // SAFETY: the user memory is the test's; flushed before it is read.
+    let path = unsafe { borrower.copy(&lender, packet, 8, x.at(100), PAYLOAD as u32) }.unwrap();
+    assert!(matches!(path, CopyPath::Dma { .. }), "{path:?}");
+    borrower.flush();
+    assert_eq!(x.read(100, 1), [70]);
+
+    memory.extmem_unregister(x.addr, PAGE).unwrap();
+    memory
+        .extmem_register(x.addr, PAGE, Some(&[second]), PAGE)
+        .unwrap();
+    memory
+        .extmem_register(y.addr, PAGE, Some(&[first]), PAGE)
+        .unwrap();
+    // Another borrower on the second channel copies to `x` first, so that the device's own
+    // map is current (it would be anyway: this makes the check below about the borrower's).
+    let mut other = DmaBorrower::new(&eal, Some(dev.vchan(1).unwrap())).unwrap();
+    let other_lender = other.register(|_: &Mbuf<'_>| {});
+    let packet = received(&pool, PAYLOAD, 71);
+    // SAFETY: as above.
+    let path = unsafe { other.copy(&other_lender, packet, 8, x.at(100), PAYLOAD as u32) }.unwrap();
+    assert!(matches!(path, CopyPath::Dma { .. }), "{path:?}");
+    other.flush();
+    assert_eq!(x.read(100, 1), [71]);
+
+    let packet = received(&pool, PAYLOAD, 72);
+    let payload = packet.data()[8..].to_vec();
+    // SAFETY: as above.
+    let path = unsafe { borrower.copy(&lender, packet, 8, x.at(100), PAYLOAD as u32) }.unwrap();
+    assert!(matches!(path, CopyPath::Dma { .. }), "{path:?}");
+    borrower.flush();
+    assert_eq!(x.read(100, PAYLOAD), payload);
+    assert!(
+        y.read(0, PAGE).iter().all(|&b| b == 0),
+        "the copy went to the old IOVA, now other memory's"
+    );
+    assert_eq!(borrower.stats().cpu_after_error, 0);
+    drop((borrower, other));
+    assert_eq!(pool.avail_count(), pool.size());
+    drop(dev);
+    memory.extmem_unregister(x.addr, PAGE).unwrap();
+    memory.extmem_unregister(y.addr, PAGE).unwrap();
 }

@@ -68,7 +68,9 @@ pub use eal::{Eal, EalSettings, MemoryLayout};
 pub use error::{EalError, ErrorKind};
 pub use heap::{DpmemGlobalAlloc, HeapAllocator, HeapBox, HeapRequest, HeapStats, Heaps};
 pub use iova::{Iova, IovaMode};
-pub use memory::{MemEvent, Memory, MemoryMode, PageRequest, PageRun, Pages, ProcessRole};
+pub use memory::{
+    LayoutWatch, MemEvent, Memory, MemoryMode, PageRequest, PageRun, Pages, ProcessRole,
+};
 pub use memseg::Memseg;
 pub use memzone::{Memzone, MemzoneRequest, Memzones};
 pub use memzone_flags::MemzoneFlags;

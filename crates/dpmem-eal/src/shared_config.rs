@@ -32,7 +32,7 @@ use crate::sync::{lock_recovery, LockRetired, SharedLocked, SharedMutex, SharedM
 
 pub const CONFIG_MAGIC: u64 = u64::from_le_bytes(*b"dpmemcfg");
 /// Bumped whenever the layout changes, so a secondary built from other sources refuses to attach.
-pub const LAYOUT_VERSION: u32 = 8;
+pub const LAYOUT_VERSION: u32 = 9;
 /// Lists the header can describe (DPDK's `RTE_MAX_MEMSEG_LISTS`).
 pub const MAX_MEMSEG_LISTS: usize = 128;
 /// Sockets whose allocated totals are tracked for validators.
@@ -102,6 +102,10 @@ pub struct ConfigHeader {
     /// Counts the primary's page maps and unmaps (bumped with Release under the hotplug
     /// lock): a secondary that last caught up at the same count has nothing to map or unmap.
     pub hotplug_generation: AtomicU64,
+    /// Counts every change of what address lookups answer, in any process: pages mapped or
+    /// unmapped, external memory registered or forgotten (bumped with Release under the hotplug
+    /// lock). Copies of the memory map ([`crate::Memory::layout_generation`]) compare it.
+    pub layout_generation: AtomicU64,
 }
 
 /// The memory hotplug lock: a [`SharedMutex`] that, taken over from a process that died

@@ -1013,3 +1013,45 @@ fn iova_table(raw: &[u64]) -> Vec<Iova> {
         .map(|&i| Iova::new(i).expect("a known IOVA"))
         .collect()
 }
+
+/// The layout count moves for every change address lookups see — memory registered,
+/// unregistered, added to a heap, removed from it — and for nothing else: a refused
+/// registration, a lookup, a heap created with no memory. A watch tells each change once.
+#[test]
+fn the_layout_count_moves_with_each_change_lookups_see() {
+    let eal = eal("xlayout");
+    let memory = eal.memory();
+    let mut watch = memory.layout_watch();
+    let mem = UserMemory::anonymous(4 * PAGE, PAGE);
+    let start = memory.layout_generation();
+
+    memory
+        .extmem_register(mem.addr, mem.len, None, PAGE)
+        .unwrap();
+    let registered = memory.layout_generation();
+    assert!(registered != start);
+    assert!(watch.changed());
+    assert!(!watch.changed());
+
+    assert_eq!(
+        kind(memory.extmem_register(mem.addr, PAGE, None, PAGE)),
+        ErrorKind::Exist
+    );
+    assert!(memory.virt_to_memseg(mem.addr).is_some());
+    assert_eq!(memory.layout_generation(), registered);
+    assert!(!watch.changed());
+
+    memory.extmem_unregister(mem.addr, mem.len).unwrap();
+    assert!(watch.changed());
+
+    eal.heaps().heap_create("layout").unwrap();
+    assert!(!watch.changed());
+    add(&eal, "layout", &mem);
+    assert!(watch.changed());
+    eal.heaps()
+        .heap_memory_remove("layout", mem.ptr(), mem.len)
+        .unwrap();
+    assert!(watch.changed());
+    eal.heaps().heap_destroy("layout").unwrap();
+    assert!(!watch.changed());
+}

@@ -26,7 +26,7 @@ mod lender;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering};
 
-use dpmem_eal::{Eal, Iova};
+use dpmem_eal::{Eal, Iova, LayoutWatch};
 use dpmem_mbuf::Mbuf;
 
 use crate::address_map::{AddressMap, Hint, VaRange};
@@ -62,6 +62,8 @@ pub struct DmaBorrower<'a, 'p> {
     eal: &'a Eal,
     vchan: Option<Vchan<'a>>,
     map: AddressMap,
+    /// Says when the memory changed since `map` was built.
+    layout: LayoutWatch<'a>,
     /// Where lookups of packet data, and of destinations, start.
     src_hint: Hint,
     dst_hint: Hint,
@@ -89,11 +91,13 @@ impl<'a, 'p> DmaBorrower<'a, 'p> {
                 ));
             }
         }
+        let layout = eal.memory().layout_watch();
         Ok(DmaBorrower {
             id: BORROWERS.fetch_add(1, Ordering::Relaxed),
             eal,
             vchan,
             map: AddressMap::build(eal.memory()),
+            layout,
             src_hint: 0,
             dst_hint: 0,
             lenders: Vec::new(),
@@ -221,6 +225,12 @@ impl<'a, 'p> DmaBorrower<'a, 'p> {
             ));
         }
         let src = data[offset as usize..].as_ptr() as usize;
+        if self.layout.changed() {
+            // Pages went, or external memory was unregistered (perhaps registered again with
+            // other IOVAs): an address the old map still holds would take the device to the
+            // memory's old IOVA.
+            self.rebuild_map();
+        }
         let (src_at, dst_at) = match (
             self.locate(src, len, false),
             self.locate(dst as usize, len, true),
@@ -272,11 +282,22 @@ impl<'a, 'p> DmaBorrower<'a, 'p> {
     #[cold]
     #[inline(never)]
     fn locate_in_new_map(&mut self, va: usize, len: usize) -> Option<VaRange> {
-        self.map = AddressMap::build(self.eal.memory());
+        self.layout.changed();
+        self.rebuild_map();
         match self.map.resolve_va(va, len, &mut 0) {
             VaRange::Outside => None,
             found => Some(found),
         }
+    }
+
+    /// Builds the map again from the memory as it is now (the layout watch already looked:
+    /// a change during the walk moves the count again, and the next copy builds once more).
+    #[cold]
+    #[inline(never)]
+    fn rebuild_map(&mut self) {
+        self.map = AddressMap::build(self.eal.memory());
+        self.src_hint = 0;
+        self.dst_hint = 0;
     }
 
     fn device_copy(

@@ -44,8 +44,6 @@ struct ModelCopier {
 const FAIL: u64 = u64::MAX;
 
 impl Executor for ModelCopier {
-    fn prepare(&mut self) {}
-
     fn execute(&mut self, op: &Descriptor) -> Status {
         if op.src == FAIL {
             return Status::InvalidSrcAddr;

@@ -263,6 +263,7 @@ impl Memory {
             .header()
             .hotplug_generation
             .fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.note_layout_change();
     }
 
     fn shortfall(&self, req: &PageRequest, socket: i32) -> EalError {

@@ -354,6 +354,7 @@ impl Memory {
         };
         // Published last: until the header says EXTERNAL, no lookup looks at the arrays.
         self.config.header().lists[slot].write(header);
+        self.note_layout_change();
         Ok(self.config.view_of_slot(slot).info())
     }
 
@@ -421,6 +422,7 @@ impl Memory {
         let cell = &self.config.header().lists[index as usize];
         debug_assert!(cell.read().is_external());
         cell.write(MemsegListHeader::default());
+        self.note_layout_change();
     }
 
     /// Records this process as a user of external list `index` (nothing to do if it is one).

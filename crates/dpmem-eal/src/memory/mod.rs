@@ -14,6 +14,7 @@ pub(crate) mod backing;
 mod cross_process;
 mod dynamic;
 mod external;
+mod layout_watch;
 mod legacy_staging;
 mod memfd_stripes;
 mod pages;
@@ -42,6 +43,7 @@ pub(crate) use cross_process::HotplugPeers;
 pub use dynamic::{PageRequest, PageRun};
 pub use external::DEFAULT_EXTERNAL_SEGMENTS;
 pub(crate) use external::{check_range, ExternalArea};
+pub use layout_watch::LayoutWatch;
 pub use pages::Pages;
 pub(crate) use startup::PrimarySetup;
 
@@ -322,6 +324,31 @@ impl Memory {
             .is_used(slot)
             .ok()?
             .then(|| list.segment(slot))
+    }
+
+    /// A count that moves whenever address lookups may answer differently, in this process or
+    /// any other sharing the memory: pages mapped or unmapped, external memory registered,
+    /// unregistered, added to a heap or removed from it. A copy of the memory map (a table of
+    /// [`Memory::walk_contig`]'s runs, say, kept to translate addresses without a lock) that
+    /// read this count before it was built is current while the count has not moved since
+    /// ([`Memory::layout_watch`] looks with one load). DPDK has no counterpart: its memory
+    /// event callbacks do not hear of `rte_extmem_*`.
+    #[inline]
+    pub fn layout_generation(&self) -> u64 {
+        self.config
+            .header()
+            .layout_generation
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Bumps [`Memory::layout_generation`]. Hotplug lock held: a rebuild that read the count
+    /// walks the lists under the same lock, so it sees the whole change wherever in it the
+    /// count moved.
+    pub(crate) fn note_layout_change(&self) {
+        self.config
+            .header()
+            .layout_generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     /// The IOVA of `va`, if it is mapped dpmem memory with a known IOVA (DPDK's
