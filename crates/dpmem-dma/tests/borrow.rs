@@ -359,7 +359,6 @@ fn memory_registered_after_the_borrower_is_found_by_building_the_map_again() {
 /// one, so the payload lands where the caller asked and the other memory stays untouched.
 #[test]
 fn memory_registered_again_with_another_iova_is_copied_to_through_the_new_one() {
-    const PAGE: usize = 4096;
     let eal = no_huge_eal("borrow-again");
     let pool = pool(&eal, "borrow-again");
     let mut dev = DmaDevice::create(&eal, "borrow_again").unwrap();
@@ -370,18 +369,8 @@ fn memory_registered_again_with_another_iova_is_copied_to_through_the_new_one() 
     dev.start().unwrap();
     let mut borrower = DmaBorrower::new(&eal, Some(dev.vchan(0).unwrap())).unwrap();
     let lender = borrower.register(|_: &Mbuf<'_>| {});
-    let (first, second) = (
-        Iova::new(0x9400_0000_0000).unwrap(),
-        Iova::new(0x9500_0000_0000).unwrap(),
-    );
-    let (x, y) = (
-        UserMemory::anonymous(PAGE, PAGE),
-        UserMemory::anonymous(PAGE, PAGE),
-    );
-    let memory = eal.memory();
-    memory
-        .extmem_register(x.addr, PAGE, Some(&[first]), PAGE)
-        .unwrap();
+    let pages = IovaMove::register(&eal, 0x9400_0000_0000);
+    let (x, y) = (&pages.x, &pages.y);
     let packet = received(&pool, PAYLOAD, 70);
     // SAFETY: the user memory is the test's; flushed before it is read.
     let path = unsafe { borrower.copy(&lender, packet, 8, x.at(100), PAYLOAD as u32) }.unwrap();
@@ -389,13 +378,7 @@ fn memory_registered_again_with_another_iova_is_copied_to_through_the_new_one() 
     borrower.flush();
     assert_eq!(x.read(100, 1), [70]);
 
-    memory.extmem_unregister(x.addr, PAGE).unwrap();
-    memory
-        .extmem_register(x.addr, PAGE, Some(&[second]), PAGE)
-        .unwrap();
-    memory
-        .extmem_register(y.addr, PAGE, Some(&[first]), PAGE)
-        .unwrap();
+    pages.move_first_to_y(&eal);
     // Another borrower on the second channel copies to `x` first, so that the device's own
     // map is current (it would be anyway: this makes the check below about the borrower's).
     let mut other = DmaBorrower::new(&eal, Some(dev.vchan(1).unwrap())).unwrap();
@@ -415,13 +398,12 @@ fn memory_registered_again_with_another_iova_is_copied_to_through_the_new_one() 
     borrower.flush();
     assert_eq!(x.read(100, PAYLOAD), payload);
     assert!(
-        y.read(0, PAGE).iter().all(|&b| b == 0),
+        y.read(0, IovaMove::PAGE).iter().all(|&b| b == 0),
         "the copy went to the old IOVA, now other memory's"
     );
     assert_eq!(borrower.stats().cpu_after_error, 0);
     drop((borrower, other));
     assert_eq!(pool.avail_count(), pool.size());
     drop(dev);
-    memory.extmem_unregister(x.addr, PAGE).unwrap();
-    memory.extmem_unregister(y.addr, PAGE).unwrap();
+    pages.unregister(&eal);
 }

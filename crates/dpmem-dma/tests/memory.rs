@@ -231,44 +231,27 @@ fn external_memory_registered_later_is_reached_through_its_iovas_even_in_pieces(
 /// external memory, as in DPDK; the layout count does).
 #[test]
 fn external_memory_registered_again_is_reached_through_its_new_iova_only() {
-    const PAGE: usize = 4096;
     let eal = no_huge_eal("extmem-again");
     let dev = started(&eal, 64);
     let mut vchan = dev.vchan(0).unwrap();
     let zone = eal
         .memzones()
-        .request("dma-again-src", PAGE)
+        .request("dma-again-src", IovaMove::PAGE)
         .reserve()
         .unwrap();
-    let data = random_bytes(PAGE, 41);
+    let data = random_bytes(IovaMove::PAGE, 41);
     write_at(zone.va, &data);
     let src = |offset: u64| Iova::new(zone.iova.unwrap().get() + offset).unwrap();
-    let (first, second) = (
-        Iova::new(0x9200_0000_0000).unwrap(),
-        Iova::new(0x9300_0000_0000).unwrap(),
-    );
-    let (x, y) = (
-        UserMemory::anonymous(PAGE, PAGE),
-        UserMemory::anonymous(PAGE, PAGE),
-    );
-    let memory = eal.memory();
-    memory
-        .extmem_register(x.addr, PAGE, Some(&[first]), PAGE)
-        .unwrap();
+    let pages = IovaMove::register(&eal, 0x9200_0000_0000);
+    let (x, y) = (&pages.x, &pages.y);
     // SAFETY: the user memory is the test's, untouched until the copy is reported.
-    unsafe { vchan.copy(src(0), first, 64, OpFlags::SUBMIT) }.unwrap();
+    unsafe { vchan.copy(src(0), pages.first, 64, OpFlags::SUBMIT) }.unwrap();
     complete_all(&mut vchan, 1);
     assert_eq!(x.read(0, 64), data[..64]);
 
-    memory.extmem_unregister(x.addr, PAGE).unwrap();
-    memory
-        .extmem_register(x.addr, PAGE, Some(&[second]), PAGE)
-        .unwrap();
-    memory
-        .extmem_register(y.addr, PAGE, Some(&[first]), PAGE)
-        .unwrap();
+    pages.move_first_to_y(&eal);
     // SAFETY: as above.
-    unsafe { vchan.copy(src(64), first, 64, OpFlags::SUBMIT) }.unwrap();
+    unsafe { vchan.copy(src(64), pages.first, 64, OpFlags::SUBMIT) }.unwrap();
     complete_all(&mut vchan, 1);
     assert_eq!(
         y.read(0, 64),
@@ -281,11 +264,10 @@ fn external_memory_registered_again_is_reached_through_its_new_iova_only() {
         "the old IOVA reached the memory it left"
     );
     // SAFETY: as above.
-    unsafe { vchan.copy(src(128), second, 64, OpFlags::SUBMIT) }.unwrap();
+    unsafe { vchan.copy(src(128), pages.second, 64, OpFlags::SUBMIT) }.unwrap();
     complete_all(&mut vchan, 1);
     assert_eq!(x.read(0, 64), data[128..192]);
     drop(vchan);
     drop(dev);
-    memory.extmem_unregister(x.addr, PAGE).unwrap();
-    memory.extmem_unregister(y.addr, PAGE).unwrap();
+    pages.unregister(&eal);
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use dpmem_dma::{DmaConf, DmaDevice, VchanConf, VchanStatus};
-use dpmem_eal::Eal;
+use dpmem_eal::{Eal, Iova};
 use dpmem_sys::mapping;
 
 /// A prefix no other test or run uses.
@@ -104,5 +104,54 @@ impl Drop for UserMemory {
     fn drop(&mut self) {
         // SAFETY: the mapping is this value's; the tests drop it after dpmem forgot it.
         unsafe { mapping::release(self.addr, self.len) }.unwrap();
+    }
+}
+
+/// Two pages of user memory, `x` registered at IOVA `first` and `y` not registered, until
+/// [`IovaMove::move_first_to_y`] gives `x` the IOVA `second` and `first` to `y`: an application
+/// that registers its buffers again, its old IOVA soon another buffer's.
+pub struct IovaMove {
+    pub x: UserMemory,
+    pub y: UserMemory,
+    pub first: Iova,
+    pub second: Iova,
+}
+
+impl IovaMove {
+    pub const PAGE: usize = 4096;
+
+    /// `x` registered at `first`; `second` is `first` + 16 TiB, an address no process uses.
+    pub fn register(eal: &Eal, first: u64) -> IovaMove {
+        let moved = IovaMove {
+            x: UserMemory::anonymous(Self::PAGE, Self::PAGE),
+            y: UserMemory::anonymous(Self::PAGE, Self::PAGE),
+            first: Iova::new(first).unwrap(),
+            second: Iova::new(first + (1 << 44)).unwrap(),
+        };
+        moved.register_page(eal, moved.x.addr, moved.first);
+        moved
+    }
+
+    pub fn move_first_to_y(&self, eal: &Eal) {
+        eal.memory()
+            .extmem_unregister(self.x.addr, Self::PAGE)
+            .unwrap();
+        self.register_page(eal, self.x.addr, self.second);
+        self.register_page(eal, self.y.addr, self.first);
+    }
+
+    /// Forgets both pages (after the move).
+    pub fn unregister(self, eal: &Eal) {
+        for page in [&self.x, &self.y] {
+            eal.memory()
+                .extmem_unregister(page.addr, Self::PAGE)
+                .unwrap();
+        }
+    }
+
+    fn register_page(&self, eal: &Eal, addr: usize, iova: Iova) {
+        eal.memory()
+            .extmem_register(addr, Self::PAGE, Some(&[iova]), Self::PAGE)
+            .unwrap();
     }
 }
