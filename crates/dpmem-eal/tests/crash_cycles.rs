@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use dpmem_eal::{Eal, Memzone, PageRequest, Socket};
+use dpmem_testkit::seeded::{env_number, XorShift};
 use dpmem_testkit::ChildTest;
 
 const ENV_PREFIX: &str = "DPMEM_TEST_CRASH_PREFIX";
@@ -35,31 +36,6 @@ const CYCLES: u64 = 50;
 const START_LIMIT: Duration = Duration::from_secs(60);
 /// Free 2 MiB pages the children may use at once (their work holds at most about 40).
 const PAGES_NEEDED: u64 = 64;
-
-/// A small xorshift generator: the kill moments and the children's work, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?}: want a whole number")),
-        Err(_) => default,
-    }
-}
 
 /// Page files of `prefix` in `dir`, each with its inode: a file removed and created again under
 /// the same name is a different file.
@@ -130,7 +106,8 @@ fn crash_cycles(test: &str, tag: &str, flags: &[&str]) {
     let exe = std::env::current_exe().unwrap();
     let legacy = flags.contains(&"--legacy-mem");
     let cycles = env_number("DPMEM_CRASH_CYCLES", CYCLES).max(1);
-    let mut rng = Rng(env_number("DPMEM_CRASH_SEED", 0x9e37_79b9_7f4a_7c15) ^ tag.len() as u64);
+    let mut rng =
+        XorShift::new(env_number("DPMEM_CRASH_SEED", 0x9e37_79b9_7f4a_7c15) ^ tag.len() as u64);
     let free_before = free_2m();
     // Pages a primary holds right after it started: measured on the first, a fresh start.
     let mut held_at_start = None;
@@ -140,7 +117,7 @@ fn crash_cycles(test: &str, tag: &str, flags: &[&str]) {
 
     for cycle in 0..cycles {
         let last = cycle + 1 == cycles;
-        let seed = rng.next() | 1;
+        let seed = rng.next_u64();
         let mut child = ChildTest::spawn(&exe, "primary_at_work", |command| {
             command
                 .env(ENV_PREFIX, &prefix)
@@ -300,7 +277,7 @@ fn in_memory_primaries_killed_at_random_leave_nothing() {
 fn primary_at_work() {
     let prefix = std::env::var(ENV_PREFIX).expect("run by a crash-cycle test");
     let flags = std::env::var(ENV_FLAGS).unwrap();
-    let mut rng = Rng(std::env::var(ENV_SEED).unwrap().parse().unwrap());
+    let mut rng = XorShift::new(std::env::var(ENV_SEED).unwrap().parse().unwrap());
     let legacy = flags.contains("--legacy-mem");
     let memory = if legacy { "64" } else { "4" };
     let mut all = vec!["--file-prefix", &prefix, "-m", memory];

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use dpmem_eal::{lock_recovery, Eal, MemzoneFlags, Socket};
 use dpmem_sys::process::ProcessHandle;
+use dpmem_testkit::seeded::{env_number, XorShift};
 use dpmem_testkit::ChildTest;
 
 const ENV_PREFIX: &str = "DPMEM_TEST_KILL_PREFIX";
@@ -35,31 +36,6 @@ const OTHER_MODE_RUNS: u64 = 12;
 const NEXT_OP_LIMIT: Duration = Duration::from_secs(1);
 /// Megabytes the primary maps for its heap at start-up (the secondaries do not grow it).
 const MEMORY_MB: &str = "64";
-
-/// A small xorshift generator: the kill moments and the secondary's work, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?}: want a whole number")),
-        Err(_) => default,
-    }
-}
 
 /// What a secondary loops over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +136,7 @@ fn kill_secondaries(test: &str, mode_flags: &[&str], default_runs: u64, tag: &st
         return;
     }
     let runs = env_number("DPMEM_KILL_RUNS", default_runs).max(2);
-    let mut rng = Rng(env_number("DPMEM_KILL_SEED", 0x5851_f42d_4c95_7f2d) | 1);
+    let mut rng = XorShift::new(env_number("DPMEM_KILL_SEED", 0x5851_f42d_4c95_7f2d));
     let prefix = unique_prefix(tag);
     let mut all = vec![
         "-l",
@@ -185,7 +161,7 @@ fn kill_secondaries(test: &str, mode_flags: &[&str], default_runs: u64, tag: &st
         let mut child = ChildTest::spawn(&exe, "looping_secondary", |c| {
             c.env(ENV_PREFIX, &prefix)
                 .env(ENV_WORK, work.name())
-                .env(ENV_SEED, rng.next().to_string());
+                .env(ENV_SEED, rng.next_u64().to_string());
         });
         child.wait_for_line("looping", Duration::from_secs(60));
         std::thread::sleep(Duration::from_micros(rng.below(30_000)));
@@ -252,7 +228,7 @@ fn kill_secondaries(test: &str, mode_flags: &[&str], default_runs: u64, tag: &st
 fn looping_secondary() {
     let prefix = std::env::var(ENV_PREFIX).expect("run by the kill test");
     let work = std::env::var(ENV_WORK).unwrap();
-    let mut rng = Rng(std::env::var(ENV_SEED).unwrap().parse::<u64>().unwrap() | 1);
+    let mut rng = XorShift::new(std::env::var(ENV_SEED).unwrap().parse::<u64>().unwrap());
     let eal = Eal::init(args(&[
         "--proc-type",
         "auto",

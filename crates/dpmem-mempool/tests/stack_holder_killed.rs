@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use dpmem_eal::{lock_recovery, Eal, Socket};
 use dpmem_mempool::{Mempool, MempoolConfig, MempoolFlags};
 use dpmem_sys::process::ProcessHandle;
+use dpmem_testkit::seeded::{env_number, XorShift};
 use dpmem_testkit::ChildTest;
 
 mod common;
@@ -29,31 +30,6 @@ const BULK_MAX: u64 = 32;
 const RUNS: u64 = 40;
 const NEXT_OP_LIMIT: Duration = Duration::from_secs(1);
 
-/// A small xorshift generator: the kill moments and the secondary's work, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?}: want a whole number")),
-        Err(_) => default,
-    }
-}
-
 fn pool_name(handler: &str) -> String {
     format!("killed_{handler}")
 }
@@ -64,7 +40,7 @@ fn secondaries_killed_in_a_stack_hang_nobody() {
         return;
     }
     let runs = env_number("DPMEM_KILL_RUNS", RUNS).max(1);
-    let mut rng = Rng(env_number("DPMEM_KILL_SEED", 0x2545_f491_4f6c_dd1d) | 1);
+    let mut rng = XorShift::new(env_number("DPMEM_KILL_SEED", 0x2545_f491_4f6c_dd1d));
     let prefix = format!("stackkill{}_", std::process::id());
     let eal = Eal::init([
         "primary",
@@ -100,7 +76,7 @@ fn secondaries_killed_in_a_stack_hang_nobody() {
     for run in 0..runs {
         let mut child = ChildTest::spawn(&exe, "looping_secondary", |c| {
             c.env(ENV_PREFIX, &prefix)
-                .env(ENV_SEED, rng.next().to_string());
+                .env(ENV_SEED, rng.next_u64().to_string());
         });
         child.wait_for_line("looping", Duration::from_secs(60));
         std::thread::sleep(Duration::from_micros(rng.below(30_000)));
@@ -163,7 +139,7 @@ fn secondaries_killed_in_a_stack_hang_nobody() {
 #[ignore = "run by secondaries_killed_in_a_stack_hang_nobody in a child process"]
 fn looping_secondary() {
     let prefix = std::env::var(ENV_PREFIX).expect("run by the kill test");
-    let mut rng = Rng(std::env::var(ENV_SEED).unwrap().parse::<u64>().unwrap() | 1);
+    let mut rng = XorShift::new(std::env::var(ENV_SEED).unwrap().parse::<u64>().unwrap());
     let eal = Eal::init([
         "secondary",
         "--proc-type=secondary",

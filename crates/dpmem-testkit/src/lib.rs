@@ -13,10 +13,13 @@
 //!   holding, which no time limit of a wait on the child covers, often while dropping its EAL
 //!   after the child's test failed — is aborted with a message naming the child, every child
 //!   it still has killed first: the test binary fails instead of hanging the whole run.
+//! - **Seeded choices** ([`seeded`]): the xorshift generator and environment settings of the
+//!   tests that kill processes at random moments.
 //! - **Telemetry clients** ([`telemetry_client`]): one of the tests' own on a telemetry
 //!   socket, and DPDK's `dpdk-telemetry.py`, which `DPMEM_REQUIRE_TELEMETRY_CLIENT=1` (CI)
 //!   requires instead of skipping without it.
 
+pub mod seeded;
 pub mod telemetry_client;
 
 use std::cell::RefCell;
