@@ -282,6 +282,7 @@ impl<'a, 'p> DmaBorrower<'a, 'p> {
     #[cold]
     #[inline(never)]
     fn locate_in_new_map(&mut self, va: usize, len: usize) -> Option<VaRange> {
+        // The map is about to be current, whatever the count says: take it as seen.
         self.layout.changed();
         self.rebuild_map();
         match self.map.resolve_va(va, len, &mut 0) {
