@@ -886,6 +886,7 @@ fn a_secondary_attaches_an_external_heap_and_allocates_from_it() {
     // SAFETY: a live block of one page.
     unsafe { std::ptr::write_bytes(mine.as_ptr(), 0xC3, PAGE) };
 
+    let layout_before = eal.memory().layout_generation();
     let out = run_ignored_test_in_child(
         &std::env::current_exe().unwrap(),
         "extmem_secondary_body",
@@ -909,6 +910,17 @@ fn a_secondary_attaches_an_external_heap_and_allocates_from_it() {
         .unwrap()
         .parse()
         .unwrap();
+    // The layout count is shared: the secondary saw this process's, and its registration and
+    // unregistration moved it here.
+    let seen: u64 = out
+        .lines()
+        .find_map(|l| l.split_once("layout count ").map(|(_, n)| n))
+        .expect("the secondary reports the layout count")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(seen, layout_before);
+    assert_eq!(eal.memory().layout_generation(), layout_before + 2);
     // The secondary's block: in the shared memory, written by it, live in the shared heap.
     assert!(theirs >= va && theirs < va + SHARED_LEN);
     // SAFETY: the secondary allocated and filled 4096 bytes there and left the block live.
@@ -945,6 +957,12 @@ fn extmem_secondary_body() {
     let va: usize = std::env::var(ENV_VA).unwrap().parse().unwrap();
     let primary_block: usize = std::env::var(ENV_BLOCK).unwrap().parse().unwrap();
     let eal = attach_secondary(&prefix);
+    println!("layout count {}", eal.memory().layout_generation());
+    // Memory registered and unregistered here moves the count every process reads.
+    let own = UserMemory::anonymous(PAGE, PAGE);
+    let memory = eal.memory();
+    memory.extmem_register(own.addr, PAGE, None, PAGE).unwrap();
+    memory.extmem_unregister(own.addr, PAGE).unwrap();
     let heaps = eal.heaps();
     let s = heaps.heap_get_socket("shared_frames").unwrap();
     assert!(heaps.heap_socket_is_external(s).unwrap());
