@@ -6,7 +6,7 @@
 //! dependent loads (EAL, core, mapping, header), which a copy path that looks once per packet
 //! pays every time. A watch holds the counter's address, so looking is one load.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use dpmem_sys::sync::{AtomicU64, Ordering};
 
 use super::Memory;
 
@@ -48,7 +48,7 @@ impl Memory {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
