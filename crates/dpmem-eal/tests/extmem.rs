@@ -901,25 +901,10 @@ fn a_secondary_attaches_an_external_heap_and_allocates_from_it() {
                 .env(ENV_BLOCK, (mine.as_ptr() as usize).to_string());
         },
     );
-    let theirs: usize = out
-        .lines()
-        .find_map(|l| l.split_once("secondary block at ").map(|(_, n)| n))
-        .expect("the secondary reports its block")
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let theirs = reported(&out, "secondary block at ") as usize;
     // The layout count is shared: the secondary saw this process's, and its registration and
     // unregistration moved it here.
-    let seen: u64 = out
-        .lines()
-        .find_map(|l| l.split_once("layout count ").map(|(_, n)| n))
-        .expect("the secondary reports the layout count")
-        .trim()
-        .parse()
-        .unwrap();
-    assert_eq!(seen, layout_before);
+    assert_eq!(reported(&out, "layout count "), layout_before);
     assert_eq!(eal.memory().layout_generation(), layout_before + 2);
     // The secondary's block: in the shared memory, written by it, live in the shared heap.
     assert!(theirs >= va && theirs < va + SHARED_LEN);
@@ -947,6 +932,18 @@ fn a_secondary_attaches_an_external_heap_and_allocates_from_it() {
     heaps.heap_destroy("shared_frames").unwrap();
     // SAFETY: the chunk was removed from the heap; nothing uses the mapping any more.
     unsafe { mapping::release(va, SHARED_LEN) }.unwrap();
+}
+
+/// The number the child printed after `label`.
+fn reported(out: &str, label: &str) -> u64 {
+    out.lines()
+        .find_map(|l| l.split_once(label).map(|(_, n)| n))
+        .unwrap_or_else(|| panic!("the secondary reports {label:?}"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]
