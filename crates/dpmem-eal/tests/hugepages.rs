@@ -457,15 +457,18 @@ fn match_allocations_frees_only_whole_allocations() {
     let prefix = unique_prefix("match");
     let eal = Eal::init(args(&["--match-allocations", "--file-prefix", &prefix])).unwrap();
     let mem = eal.memory();
+    let mut layout = mem.layout_watch();
     // Given up by their handles: this test frees the raw ranges itself.
     let a = mem
         .alloc_pages(PageRequest::new(PAGE_2M, S0, 4))
         .unwrap()
         .into_run();
+    assert!(layout.changed(), "pages mapped move the layout count");
     let b = mem
         .alloc_pages(PageRequest::new(PAGE_2M, S0, 2))
         .unwrap()
         .into_run();
+    assert!(layout.changed());
     assert_eq!(b.va, a.va + a.len, "allocations are adjacent");
     // SAFETY: this test's pages, which nothing uses; half an allocation is refused before
     // anything is unmapped (what this checks).
@@ -479,8 +482,10 @@ fn match_allocations_frees_only_whole_allocations() {
         "spanning two allocations: {err}"
     );
     assert_eq!(mem.lists()[0].n_used, 6, "refused frees change nothing");
+    assert!(!layout.changed(), "refused frees leave the layout count");
     // SAFETY: whole allocations of this test's, which nothing uses.
     unsafe { mem.free_pages(b.va, b.len) }.unwrap();
+    assert!(layout.changed(), "pages unmapped move the layout count");
     // SAFETY: as above.
     unsafe { mem.free_pages(a.va, a.len) }.unwrap();
     assert_eq!(mem.lists()[0].n_used, 0);
